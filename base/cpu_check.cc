@@ -1,7 +1,8 @@
 // Runs before any static initializer of the program (priority 101) and before
-// main, in a translation unit compiled for baseline x86-64, so that a CPU without
-// AVX2/FMA/F16C gets a clear message instead of SIGILL.
+// main, in a translation unit compiled for baseline x86-64, so that a CPU
+// without AVX2/FMA/F16C gets a clear message instead of SIGILL.
 #include <cpuid.h>
+
 #include <cstdio>
 #include <cstdlib>
 

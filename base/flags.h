@@ -5,16 +5,17 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace lumen {
 
 class FlagSet {
  public:
-  // `usage` is printed first by Help(): e.g. "lumen model inspect FILE [--json]".
+  // `usage` is printed first by Help(): e.g. "lumen model inspect FILE
+  // [--json]".
   explicit FlagSet(std::string usage) : usage_(std::move(usage)) {}
 
   // Registers a flag bound to `*target`, which keeps its value when the flag is

@@ -8,10 +8,10 @@
 #define LUMEN_CONCAT(a, b) LUMEN_CONCAT_INNER(a, b)
 
 // Returns from the current function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                                 \
-  do {                                                        \
+#define RETURN_IF_ERROR(expr)                                     \
+  do {                                                            \
     if (::absl::Status lumen_status = (expr); !lumen_status.ok()) \
-      return lumen_status;                                    \
+      return lumen_status;                                        \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F())` declares x from an OK StatusOr or returns

@@ -1,7 +1,10 @@
 #include "tests/test_support.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -24,6 +27,31 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+CommandResult RunCommand(const std::string& command, const std::string& input) {
+  const std::string dir = MakeTempDir();
+  const std::string in = dir + "/stdin", out = dir + "/stdout",
+                    err = dir + "/stderr";
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << input;
+  }
+  const std::string full = command + " < " + in + " > " + out + " 2> " + err;
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  rmdir(dir.c_str());
+  return r;
+}
+
+std::string BinPath(const std::string& name) {
+  return BinaryDir() + "/bin/" + name;
 }
 
 }  // namespace lumen::testing

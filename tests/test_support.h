@@ -19,9 +19,21 @@ std::string MakeTempDir();
 // Reads a whole file; empty string when it cannot be read.
 std::string ReadFile(const std::string& path);
 
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs `command` through /bin/sh with `input` on stdin.
+CommandResult RunCommand(const std::string& command,
+                         const std::string& input = "");
+// Path of a program built into <build>/bin.
+std::string BinPath(const std::string& name);
+
 }  // namespace lumen::testing
 
-// EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x")))
+// EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument,
+// HasSubstr("x")))
 MATCHER_P2(StatusIs, code, message_matcher, "") {
   const absl::Status& s = [&]() -> absl::Status {
     if constexpr (requires { arg.status(); }) {
@@ -34,6 +46,6 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
     *result_listener << "status is " << s;
     return false;
   }
-  return ::testing::ExplainMatchResult(message_matcher, std::string(s.message()),
-                                       result_listener);
+  return ::testing::ExplainMatchResult(
+      message_matcher, std::string(s.message()), result_listener);
 }

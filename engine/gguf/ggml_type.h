@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+
 #include "absl/strings/string_view.h"
 
 namespace lumen::engine {
@@ -46,8 +47,8 @@ enum class GgmlType : uint32_t {
 
 struct GgmlTypeTraits {
   absl::string_view name;  // as ggml spells it: "f32", "q8_0", ...
-  uint32_t block_size;    // elements per block
-  uint32_t type_size;     // bytes per block
+  uint32_t block_size;     // elements per block
+  uint32_t type_size;      // bytes per block
 };
 
 // Traits of the type with this id, or nullopt when the id is not a ggml type

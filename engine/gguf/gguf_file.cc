@@ -2,8 +2,8 @@
 
 #include <cstring>
 #include <limits>
-#include "absl/container/flat_hash_set.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
@@ -94,7 +94,8 @@ class Cursor {
       return Error(absl::StrCat(what, " of length ", len,
                                 " runs past the end of the file"));
     }
-    absl::string_view s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
+    absl::string_view s(reinterpret_cast<const char*>(bytes_.data() + pos_),
+                        len);
     pos_ += len;
     return s;
   }
@@ -188,7 +189,8 @@ class Cursor {
         return absl::OkStatus();
       }
     }
-    return Error(absl::StrCat("unknown value type ", static_cast<uint32_t>(type)));
+    return Error(
+        absl::StrCat("unknown value type ", static_cast<uint32_t>(type)));
   }
 
   void Seek(uint64_t pos) { pos_ = pos; }
@@ -206,19 +208,32 @@ bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) {
 
 absl::string_view GgufValueTypeName(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "uint8";
-    case GgufValueType::kInt8: return "int8";
-    case GgufValueType::kUint16: return "uint16";
-    case GgufValueType::kInt16: return "int16";
-    case GgufValueType::kUint32: return "uint32";
-    case GgufValueType::kInt32: return "int32";
-    case GgufValueType::kFloat32: return "float32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kUint64: return "uint64";
-    case GgufValueType::kInt64: return "int64";
-    case GgufValueType::kFloat64: return "float64";
+    case GgufValueType::kUint8:
+      return "uint8";
+    case GgufValueType::kInt8:
+      return "int8";
+    case GgufValueType::kUint16:
+      return "uint16";
+    case GgufValueType::kInt16:
+      return "int16";
+    case GgufValueType::kUint32:
+      return "uint32";
+    case GgufValueType::kInt32:
+      return "int32";
+    case GgufValueType::kFloat32:
+      return "float32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "uint64";
+    case GgufValueType::kInt64:
+      return "int64";
+    case GgufValueType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
@@ -294,7 +309,8 @@ absl::Status GgufFile::ParseAll() {
       return c.Error(absl::StrCat("unknown metadata value type ", type,
                                   " for key '", kv.key, "'"));
     }
-    RETURN_IF_ERROR(c.ReadValue(static_cast<GgufValueType>(type), &kv.value, 0));
+    RETURN_IF_ERROR(
+        c.ReadValue(static_cast<GgufValueType>(type), &kv.value, 0));
   }
 
   if (const GgufValue* a = Find("general.alignment")) {
@@ -315,7 +331,8 @@ absl::Status GgufFile::ParseAll() {
       c.Seek(info_at);
       return c.Error(absl::StrCat("duplicate tensor name '", t.name, "'"));
     }
-    ASSIGN_OR_RETURN(uint32_t n_dims, c.Read<uint32_t>("tensor dimension count"));
+    ASSIGN_OR_RETURN(uint32_t n_dims,
+                     c.Read<uint32_t>("tensor dimension count"));
     if (n_dims == 0 || n_dims > kMaxDims) {
       c.Seek(c.offset() - 4);
       return c.Error(absl::StrCat("tensor '", t.name, "' has ", n_dims,
@@ -338,8 +355,8 @@ absl::Status GgufFile::ParseAll() {
     auto traits = GgmlTypeTraitsOf(type_id);
     if (!traits) {
       c.Seek(c.offset() - 4);
-      return c.Error(absl::StrCat("tensor '", t.name, "' has unknown ggml type ",
-                                  type_id));
+      return c.Error(absl::StrCat("tensor '", t.name,
+                                  "' has unknown ggml type ", type_id));
     }
     t.type = static_cast<GgmlType>(type_id);
     if (t.dims[0] % traits->block_size != 0) {
@@ -350,18 +367,19 @@ absl::Status GgufFile::ParseAll() {
                                   traits->block_size));
     }
     uint64_t bytes = 0;
-    if (MulOverflows(elements / traits->block_size, traits->type_size, &bytes)) {
-      return c.Error(absl::StrCat("tensor '", t.name,
-                                  "' byte size overflows 64 bits"));
+    if (MulOverflows(elements / traits->block_size, traits->type_size,
+                     &bytes)) {
+      return c.Error(
+          absl::StrCat("tensor '", t.name, "' byte size overflows 64 bits"));
     }
     t.num_bytes = bytes;
     const uint64_t offset_at = c.offset();
     ASSIGN_OR_RETURN(t.offset, c.Read<uint64_t>("tensor data offset"));
     if (t.offset % alignment_ != 0) {
       c.Seek(offset_at);
-      return c.Error(absl::StrCat("tensor '", t.name, "' data offset ",
-                                  t.offset, " is not a multiple of the alignment ",
-                                  alignment_));
+      return c.Error(
+          absl::StrCat("tensor '", t.name, "' data offset ", t.offset,
+                       " is not a multiple of the alignment ", alignment_));
     }
   }
 
@@ -400,8 +418,8 @@ const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
 
 namespace {
 absl::Status Missing(absl::string_view key) {
-  return absl::NotFoundError(absl::StrCat("gguf: metadata key '", key,
-                                          "' is missing"));
+  return absl::NotFoundError(
+      absl::StrCat("gguf: metadata key '", key, "' is missing"));
 }
 absl::Status WrongType(absl::string_view key, const GgufValue& v,
                        absl::string_view want) {
@@ -441,7 +459,8 @@ absl::StatusOr<bool> GgufFile::GetBool(absl::string_view key) const {
   return v->b;
 }
 
-absl::StatusOr<absl::string_view> GgufFile::GetString(absl::string_view key) const {
+absl::StatusOr<absl::string_view> GgufFile::GetString(
+    absl::string_view key) const {
   const GgufValue* v = Find(key);
   if (v == nullptr) return Missing(key);
   if (v->type != GgufValueType::kString) return WrongType(key, *v, "string");
@@ -475,7 +494,8 @@ absl::StatusOr<bool> GgufFile::GetBoolOr(absl::string_view key,
   return GetBool(key);
 }
 
-std::span<const uint8_t> GgufFile::TensorData(const GgufTensorInfo& info) const {
+std::span<const uint8_t> GgufFile::TensorData(
+    const GgufTensorInfo& info) const {
   return bytes_.subspan(data_offset_ + info.offset, info.num_bytes);
 }
 

@@ -7,10 +7,10 @@
 #include <memory>
 #include <span>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/gguf/mapped_file.h"
 
@@ -44,9 +44,9 @@ struct GgufValue {
     double f64;
     bool b;
   };
-  absl::string_view str;              // kString
+  absl::string_view str;                            // kString
   GgufValueType elem_type = GgufValueType::kUint8;  // kArray
-  std::vector<GgufValue> elems;      // kArray
+  std::vector<GgufValue> elems;                     // kArray
 
   GgufValue() : u64(0) {}
   bool is_integer() const;
@@ -64,7 +64,7 @@ struct GgufTensorInfo {
   absl::string_view name;
   std::vector<int64_t> dims;  // ggml order: dims[0] is the contiguous one
   GgmlType type;
-  uint64_t offset;            // from the start of the data section
+  uint64_t offset;  // from the start of the data section
   uint64_t num_elements;
   uint64_t num_bytes;
 };
@@ -72,7 +72,8 @@ struct GgufTensorInfo {
 class GgufFile {
  public:
   // Maps and parses the file at `path`.
-  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(
+      const std::string& path);
   // Parses bytes owned by the caller, who keeps them alive while the result
   // lives. Used by the fuzzer and tests.
   static absl::StatusOr<std::unique_ptr<GgufFile>> Parse(
@@ -100,8 +101,10 @@ class GgufFile {
   absl::StatusOr<const GgufValue*> GetArray(absl::string_view key,
                                             GgufValueType elem_type) const;
   // Like the above but return `fallback` when the key is absent.
-  absl::StatusOr<int64_t> GetIntOr(absl::string_view key, int64_t fallback) const;
-  absl::StatusOr<double> GetFloatOr(absl::string_view key, double fallback) const;
+  absl::StatusOr<int64_t> GetIntOr(absl::string_view key,
+                                   int64_t fallback) const;
+  absl::StatusOr<double> GetFloatOr(absl::string_view key,
+                                    double fallback) const;
   absl::StatusOr<bool> GetBoolOr(absl::string_view key, bool fallback) const;
 
   // The bytes of a tensor (validated at parse time to lie inside the file).

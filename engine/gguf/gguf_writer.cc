@@ -24,18 +24,42 @@ void PutString(std::string* out, absl::string_view s) {
 
 void PutValueBody(std::string* out, const GgufValue& v) {
   switch (v.type) {
-    case GgufValueType::kUint8: Put<uint8_t>(out, v.u64); break;
-    case GgufValueType::kInt8: Put<int8_t>(out, v.i64); break;
-    case GgufValueType::kUint16: Put<uint16_t>(out, v.u64); break;
-    case GgufValueType::kInt16: Put<int16_t>(out, v.i64); break;
-    case GgufValueType::kUint32: Put<uint32_t>(out, v.u64); break;
-    case GgufValueType::kInt32: Put<int32_t>(out, v.i64); break;
-    case GgufValueType::kUint64: Put<uint64_t>(out, v.u64); break;
-    case GgufValueType::kInt64: Put<int64_t>(out, v.i64); break;
-    case GgufValueType::kFloat32: Put<float>(out, v.f64); break;
-    case GgufValueType::kFloat64: Put<double>(out, v.f64); break;
-    case GgufValueType::kBool: Put<uint8_t>(out, v.b ? 1 : 0); break;
-    case GgufValueType::kString: PutString(out, v.str); break;
+    case GgufValueType::kUint8:
+      Put<uint8_t>(out, v.u64);
+      break;
+    case GgufValueType::kInt8:
+      Put<int8_t>(out, v.i64);
+      break;
+    case GgufValueType::kUint16:
+      Put<uint16_t>(out, v.u64);
+      break;
+    case GgufValueType::kInt16:
+      Put<int16_t>(out, v.i64);
+      break;
+    case GgufValueType::kUint32:
+      Put<uint32_t>(out, v.u64);
+      break;
+    case GgufValueType::kInt32:
+      Put<int32_t>(out, v.i64);
+      break;
+    case GgufValueType::kUint64:
+      Put<uint64_t>(out, v.u64);
+      break;
+    case GgufValueType::kInt64:
+      Put<int64_t>(out, v.i64);
+      break;
+    case GgufValueType::kFloat32:
+      Put<float>(out, v.f64);
+      break;
+    case GgufValueType::kFloat64:
+      Put<double>(out, v.f64);
+      break;
+    case GgufValueType::kBool:
+      Put<uint8_t>(out, v.b ? 1 : 0);
+      break;
+    case GgufValueType::kString:
+      PutString(out, v.str);
+      break;
     case GgufValueType::kArray:
       Put<uint32_t>(out, static_cast<uint32_t>(v.elem_type));
       Put<uint64_t>(out, v.elems.size());
@@ -131,8 +155,9 @@ absl::Status GgufWriter::AddTensor(std::string name, GgmlType type,
   for (int64_t d : dims) n *= static_cast<uint64_t>(d);
   const uint64_t want = n / traits->block_size * traits->type_size;
   if (data.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor ", name, ": ", data.size(), " bytes given, ", want, " expected"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor ", name, ": ", data.size(), " bytes given, ", want,
+                     " expected"));
   }
   tensors_.push_back({std::move(name), type, std::move(dims), std::move(data)});
   return absl::OkStatus();
@@ -167,7 +192,8 @@ absl::Status GgufWriter::Write(const std::string& path) const {
     return absl::InternalError(
         absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
-  bool ok = std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
+  bool ok =
+      std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
   static const char kZeros[kAlignment] = {};
   for (const Tensor& t : tensors_) {
     if (!ok) break;

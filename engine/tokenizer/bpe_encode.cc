@@ -49,8 +49,8 @@ void BpeEncode(const Vocab& vocab, const PreTokenizer& pre,
       const size_t len = Utf8SequenceLength(static_cast<uint8_t>(encoded[i]));
       const int idx = static_cast<int>(symbols.size());
       symbols.push_back({idx - 1, idx + 1,
-                         vocab.Find(absl::string_view(encoded).substr(i, len)), i,
-                         len});
+                         vocab.Find(absl::string_view(encoded).substr(i, len)),
+                         i, len});
       i += len;
     }
     if (symbols.empty()) continue;

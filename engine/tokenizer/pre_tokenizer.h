@@ -5,10 +5,10 @@
 // between them.
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/tokenizer/regex.h"
 
 namespace lumen::engine {

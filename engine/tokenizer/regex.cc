@@ -138,12 +138,27 @@ class Parser {
     const uint32_t e = p_[i_++];
     *is_literal = false;
     switch (e) {
-      case 's': c->whitespace = true; return absl::OkStatus();
-      case 'S': c->not_whitespace = true; return absl::OkStatus();
-      case 'd': c->ranges.push_back({'0', '9'}); return absl::OkStatus();
-      case 'r': *is_literal = true; *lit = '\r'; return absl::OkStatus();
-      case 'n': *is_literal = true; *lit = '\n'; return absl::OkStatus();
-      case 't': *is_literal = true; *lit = '\t'; return absl::OkStatus();
+      case 's':
+        c->whitespace = true;
+        return absl::OkStatus();
+      case 'S':
+        c->not_whitespace = true;
+        return absl::OkStatus();
+      case 'd':
+        c->ranges.push_back({'0', '9'});
+        return absl::OkStatus();
+      case 'r':
+        *is_literal = true;
+        *lit = '\r';
+        return absl::OkStatus();
+      case 'n':
+        *is_literal = true;
+        *lit = '\n';
+        return absl::OkStatus();
+      case 't':
+        *is_literal = true;
+        *lit = '\t';
+        return absl::OkStatus();
       case 'p': {
         if (i_ + 2 >= p_.size() || p_[i_] != '{' || p_[i_ + 2] != '}') {
           return Error("expected \\p{X}");
@@ -151,13 +166,26 @@ class Parser {
         const uint32_t cat = p_[i_ + 1];
         i_ += 3;
         switch (cat) {
-          case 'L': c->category_mask |= kCpLetter; break;
-          case 'N': c->category_mask |= kCpNumber; break;
-          case 'P': c->category_mask |= kCpPunctuation; break;
-          case 'S': c->category_mask |= kCpSymbol; break;
-          case 'M': c->category_mask |= kCpMark; break;
-          case 'Z': c->category_mask |= kCpSeparator; break;
-          default: return Error("unsupported \\p category");
+          case 'L':
+            c->category_mask |= kCpLetter;
+            break;
+          case 'N':
+            c->category_mask |= kCpNumber;
+            break;
+          case 'P':
+            c->category_mask |= kCpPunctuation;
+            break;
+          case 'S':
+            c->category_mask |= kCpSymbol;
+            break;
+          case 'M':
+            c->category_mask |= kCpMark;
+            break;
+          case 'Z':
+            c->category_mask |= kCpSeparator;
+            break;
+          default:
+            return Error("unsupported \\p category");
         }
         return absl::OkStatus();
       }

@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <memory>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace lumen::engine {
 
@@ -41,9 +41,9 @@ class Regex {
 
 struct Regex::Class {
   bool negated = false;
-  uint8_t category_mask = 0;      // any of these CodepointFlags matches
-  bool whitespace = false;        // \s
-  bool not_whitespace = false;    // \S
+  uint8_t category_mask = 0;    // any of these CodepointFlags matches
+  bool whitespace = false;      // \s
+  bool not_whitespace = false;  // \S
   std::vector<std::pair<uint32_t, uint32_t>> ranges;  // inclusive
   bool Matches(uint32_t cp) const;
 };

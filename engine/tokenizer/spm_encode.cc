@@ -1,6 +1,5 @@
 #include <queue>
 
-#include "absl/strings/str_format.h"
 #include "engine/tokenizer/subword_models.h"
 #include "engine/tokenizer/unicode.h"
 
@@ -69,16 +68,14 @@ void SpmEncode(const Vocab& vocab, absl::string_view text,
   }
 
   for (int i = 0; i >= 0; i = symbols[i].next) {
-    const absl::string_view piece = text.substr(symbols[i].start, symbols[i].len);
+    const absl::string_view piece =
+        text.substr(symbols[i].start, symbols[i].len);
     const int32_t id = vocab.Find(piece);
     if (id >= 0) {
       out->push_back(id);
       continue;
     }
-    for (unsigned char byte : piece) {
-      const int32_t byte_id = vocab.Find(absl::StrFormat("<0x%02X>", byte));
-      out->push_back(byte_id >= 0 ? byte_id : vocab.unk);
-    }
+    for (unsigned char byte : piece) out->push_back(vocab.byte_tokens[byte]);
   }
 }
 

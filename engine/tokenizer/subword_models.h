@@ -3,9 +3,9 @@
 // tokens already split off by Tokenizer). Appends token ids to `out`.
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "engine/tokenizer/pre_tokenizer.h"
 #include "engine/tokenizer/vocab.h"
 

@@ -117,9 +117,10 @@ std::string Tokenizer::TokenToPiece(int32_t id, bool render_special) const {
     case TokenType::kUnused:
       return "";
     case TokenType::kByte:
-      if (text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text.back() == '>') {
-        return std::string(1, static_cast<char>(
-                                  std::stoi(text.substr(3, 2), nullptr, 16)));
+      if (text.size() == 6 && text.compare(0, 3, "<0x") == 0 &&
+          text.back() == '>') {
+        return std::string(
+            1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
       }
       return text;
     case TokenType::kNormal:

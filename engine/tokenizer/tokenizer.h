@@ -8,10 +8,10 @@
 #include <optional>
 #include <span>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/tokenizer/pre_tokenizer.h"
 #include "engine/tokenizer/vocab.h"

@@ -6,20 +6,21 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace lumen::engine {
 
 // General category groups (the first letter of the Unicode category).
 enum CodepointFlags : uint8_t {
-  kCpNumber = 1,       // N*
-  kCpLetter = 2,       // L*
-  kCpSeparator = 4,    // Z*
-  kCpMark = 8,         // M*
-  kCpPunctuation = 16, // P*
-  kCpSymbol = 32,      // S*
-  kCpControl = 64,     // Cc, Cf, Cs, Co (unassigned code points have no flag)
+  kCpNumber = 1,        // N*
+  kCpLetter = 2,        // L*
+  kCpSeparator = 4,     // Z*
+  kCpMark = 8,          // M*
+  kCpPunctuation = 16,  // P*
+  kCpSymbol = 32,       // S*
+  kCpControl = 64,      // Cc, Cf, Cs, Co (unassigned code points have no flag)
 };
 
 uint8_t CodepointCategory(uint32_t cp);

@@ -41,6 +41,7 @@ struct Vocab {
   // user-defined), longest text first.
   std::vector<int32_t> special_tokens;
   size_t max_token_bytes = 0;
+  int32_t byte_tokens[256];  // SPM byte fallback: id of "<0xXX>", or unk
 
   int32_t bos = -1, eos = -1, eot = -1, unk = -1, pad = -1, sep = -1;
   bool add_bos = false;

@@ -1,6 +1,7 @@
+#include "engine/gguf/gguf_file.h"
+
 #include <cstring>
 
-#include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_writer.h"
 #include "gtest/gtest.h"
 #include "tests/test_support.h"
@@ -30,10 +31,12 @@ TEST(GgufFileTest, ParsesStories260K) {
   uint64_t params = 0;
   for (const auto& t : (*f)->tensors()) params += t.num_elements;
   EXPECT_EQ(params, 292800u);
-  EXPECT_THAT((*f)->GetInt("llama.missing"),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("llama.missing")));
+  EXPECT_THAT(
+      (*f)->GetInt("llama.missing"),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("llama.missing")));
   EXPECT_THAT((*f)->GetString("llama.block_count"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected string")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expected string")));
 }
 
 // Builds a small file with every metadata type, nested arrays and a tensor.
@@ -120,34 +123,42 @@ class GgufCorruptionTest : public ::testing::Test {
 TEST_F(GgufCorruptionTest, BadMagic) {
   auto b = good_;
   b[0] = 'X';
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("bad magic (not a GGUF file) at byte offset 0")));
+  EXPECT_THAT(
+      ParseWith(b),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("bad magic (not a GGUF file) at byte offset 0")));
 }
 
 TEST_F(GgufCorruptionTest, UnsupportedVersion) {
   auto b = good_;
   Poke<uint32_t>(&b, 4, 1);
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("unsupported GGUF version 1 (supported: 2, 3) at byte offset 4")));
+  EXPECT_THAT(ParseWith(b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unsupported GGUF version 1 (supported: 2, 3) "
+                                 "at byte offset 4")));
 }
 
 TEST_F(GgufCorruptionTest, AbsurdCounts) {
   auto b = good_;
   Poke<uint64_t>(&b, 16, uint64_t{1} << 60);
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("metadata count 1152921504606846976 cannot fit")));
+  EXPECT_THAT(
+      ParseWith(b),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("metadata count 1152921504606846976 cannot fit")));
   b = good_;
   Poke<uint64_t>(&b, 8, uint64_t{1} << 40);
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("tensor count 1099511627776 cannot fit")));
+  EXPECT_THAT(ParseWith(b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor count 1099511627776 cannot fit")));
 }
 
 TEST_F(GgufCorruptionTest, StringPastEnd) {
   auto b = good_;
   // First key length sits at offset 24.
   Poke<uint64_t>(&b, 24, uint64_t{1} << 50);
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("runs past the end of the file")));
+  EXPECT_THAT(ParseWith(b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("runs past the end of the file")));
 }
 
 TEST_F(GgufCorruptionTest, Truncated) {
@@ -155,8 +166,9 @@ TEST_F(GgufCorruptionTest, Truncated) {
   EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
                                      HasSubstr("metadata count 9 cannot fit")));
   b.assign(good_.begin(), good_.begin() + 200);
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("runs past the end of the file")));
+  EXPECT_THAT(ParseWith(b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("runs past the end of the file")));
 }
 
 TEST_F(GgufCorruptionTest, TensorOutsideDataSection) {
@@ -191,8 +203,9 @@ TEST_F(GgufCorruptionTest, UnknownTypeAndOverflow) {
                                      HasSubstr("overflows 64 bits")));
   b = good_;
   Poke<uint64_t>(&b, at + 4 + 16 + 4, 7);  // misaligned data offset
-  EXPECT_THAT(ParseWith(b), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("not a multiple of the alignment")));
+  EXPECT_THAT(ParseWith(b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not a multiple of the alignment")));
 }
 
 TEST(GgmlTypeTest, NamesEveryCurrentType) {
@@ -201,7 +214,8 @@ TEST(GgmlTypeTest, NamesEveryCurrentType) {
   EXPECT_EQ(GgmlTypeName(GgmlType::kMXFP4), "mxfp4");
   EXPECT_EQ(GgmlTypeName(static_cast<GgmlType>(4)), "unknown(4)");
   int known = 0;
-  for (uint32_t id = 0; id < 64; ++id) known += GgmlTypeTraitsOf(id).has_value();
+  for (uint32_t id = 0; id < 64; ++id)
+    known += GgmlTypeTraitsOf(id).has_value();
   EXPECT_EQ(known, 32);
 }
 

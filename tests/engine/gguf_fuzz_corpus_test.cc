@@ -13,7 +13,8 @@ namespace lumen::engine {
 namespace {
 
 std::vector<uint8_t> Stories() {
-  std::string s = testing::ReadFile(testing::TestDataPath("models/stories260K.gguf"));
+  std::string s =
+      testing::ReadFile(testing::TestDataPath("models/stories260K.gguf"));
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
@@ -33,7 +34,8 @@ void Exercise(const std::vector<uint8_t>& bytes, int* ok_count) {
   }
   auto tok = Tokenizer::FromGguf(**f);
   if (tok.ok()) {
-    std::vector<int32_t> ids = (*tok)->Encode("Once upon a time 你好", true, true);
+    std::vector<int32_t> ids =
+        (*tok)->Encode("Once upon a time 你好", true, true);
     sum += (*tok)->Decode(ids).size();
   }
   EXPECT_GE(sum, 0u);

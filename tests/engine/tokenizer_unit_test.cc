@@ -37,9 +37,11 @@ TEST(RegexTest, CountedRepeatAndClasses) {
 
 TEST(RegexTest, RejectsUnsupportedSyntax) {
   EXPECT_THAT(Regex::Compile("(?<=a)b"),
-              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("group")));
-  EXPECT_THAT(Regex::Compile("[abc"),
-              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("]")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("group")));
+  EXPECT_THAT(
+      Regex::Compile("[abc"),
+      StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("]")));
 }
 
 TEST(Utf8Test, IncompleteSuffix) {
@@ -103,7 +105,8 @@ TEST(TokenizerTest, BertAddsClsAndSep) {
 }
 
 TEST(TokenizerTest, ParseOnlyVocabsLoad) {
-  for (const char* name : {"vocab/ggml-vocab-baichuan.gguf", "vocab/ggml-vocab-gpt-neox.gguf"}) {
+  for (const char* name :
+       {"vocab/ggml-vocab-baichuan.gguf", "vocab/ggml-vocab-gpt-neox.gguf"}) {
     auto t = Load(name);
     ASSERT_NE(t, nullptr) << name;
     std::vector<int32_t> ids = t->Encode("Hello world", false, false);

@@ -41,9 +41,8 @@ TEST_P(VocabVectorsTest, EncodesExactlyAndRoundTrips) {
   auto tokenizer = Tokenizer::FromGguf(**file);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
 
-  std::vector<std::string> inputs =
-      absl::StrSplit(testing::ReadFile(base + ".gguf.inp"),
-                     "\n__ggml_vocab_test__\n");
+  std::vector<std::string> inputs = absl::StrSplit(
+      testing::ReadFile(base + ".gguf.inp"), "\n__ggml_vocab_test__\n");
   ASSERT_FALSE(inputs.empty());
   ASSERT_EQ(inputs.back(), "");
   inputs.pop_back();
@@ -57,14 +56,16 @@ TEST_P(VocabVectorsTest, EncodesExactlyAndRoundTrips) {
   int exact = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::vector<int32_t> want;
-    for (absl::string_view tok : absl::StrSplit(lines[i], ' ', absl::SkipEmpty())) {
+    for (absl::string_view tok :
+         absl::StrSplit(lines[i], ' ', absl::SkipEmpty())) {
       want.push_back(std::stoi(std::string(tok)));
     }
     const std::vector<int32_t> got =
-        (*tokenizer)->Encode(inputs[i], /*add_special=*/false,
-                             /*parse_special=*/false);
-    EXPECT_EQ(got, want) << GetParam() << " string #" << i << ": '"
-                         << inputs[i] << "'";
+        (*tokenizer)
+            ->Encode(inputs[i], /*add_special=*/false,
+                     /*parse_special=*/false);
+    EXPECT_EQ(got, want) << GetParam() << " string #" << i << ": '" << inputs[i]
+                         << "'";
     exact += got == want;
     if (lossless) {
       EXPECT_EQ((*tokenizer)->Decode(got), inputs[i])
@@ -74,13 +75,15 @@ TEST_P(VocabVectorsTest, EncodesExactlyAndRoundTrips) {
   EXPECT_EQ(exact, 46);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllVocabs, VocabVectorsTest, ::testing::ValuesIn(VocabsWithVectors()),
-    [](const ::testing::TestParamInfo<std::string>& info) {
-      std::string n = info.param;
-      std::replace_if(n.begin(), n.end(), [](char c) { return !isalnum(c); }, '_');
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabVectorsTest,
+                         ::testing::ValuesIn(VocabsWithVectors()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           std::replace_if(
+                               n.begin(), n.end(),
+                               [](char c) { return !isalnum(c); }, '_');
+                           return n;
+                         });
 
 TEST(VocabVectorsTest, AllTenVocabsArePresent) {
   EXPECT_EQ(VocabsWithVectors().size(), 10u);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds and runs Lumen's whole test suite:
+#   1. Release tree build/: every test (unit, CLI, integration) with ctest.
+#   2. build-asan/: the unit tests again under AddressSanitizer + UBSan.
+#   3. With clang: the GGUF libFuzzer target for a bounded number of runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --deps
+
+# Spinning OpenMP threads collapse on a shared 2-core machine (see
+# ../shared/notes/onednn-2.6-on-avx2.md): tests use passive waiting.
+export OMP_WAIT_POLICY=passive
+JOBS=$(nproc)
+
+echo "== release build and full suite"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --parallel "$JOBS"
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLUMEN_SANITIZE=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
+cmake --build build-asan --parallel "$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j "$JOBS" -L unit --timeout 900)
+
+if command -v clang++ >/dev/null 2>&1; then
+  echo "== GGUF reader fuzzing (libFuzzer, bounded)"
+  cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-fuzz --parallel "$JOBS"
+  corpus=$(mktemp -d)
+  cp ../shared/testdata/models/stories260K.gguf "$corpus/" 2>/dev/null || true
+  build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=60 -max_len=65536 "$corpus" 2>&1 | tail -n 2
+  rm -rf "$corpus"
+fi
+echo "== all tests passed"

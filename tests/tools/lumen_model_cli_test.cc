@@ -1,0 +1,176 @@
+// The offline `lumen model ...` commands, run as a user would run them.
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/model_config.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "gtest/gtest.h"
+#include "tests/test_support.h"
+
+namespace lumen {
+namespace {
+
+using testing::BinPath;
+using ::testing::HasSubstr;
+using testing::RunCommand;
+using testing::TestDataPath;
+
+std::string Lumen() { return BinPath("lumen"); }
+
+TEST(ModelInspectTest, ReportsStories260K) {
+  auto r = RunCommand(Lumen() + " model inspect " +
+                      TestDataPath("models/stories260K.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("parameters      292,800"));
+  EXPECT_THAT(r.out, HasSubstr("grouped-query (2 query heads per kv head)"));
+  EXPECT_THAT(r.out, HasSubstr("1,280 bytes per token"));
+  EXPECT_THAT(r.out, HasSubstr("llama (spm), 512 tokens"));
+  EXPECT_THAT(r.out, HasSubstr("chat template   absent"));
+
+  auto j = RunCommand(Lumen() + " model inspect --json " +
+                      TestDataPath("models/stories260K.gguf"));
+  ASSERT_EQ(j.exit_code, 0);
+  EXPECT_THAT(j.out, HasSubstr("\"parameters\":292800"));
+  EXPECT_THAT(j.out, HasSubstr("\"fp32\":1171200,\"fp16\":585600"));
+  EXPECT_THAT(j.out, HasSubstr("\"vocab_size\":512"));
+}
+
+TEST(ModelInspectTest, MalformedFileFailsWithExitCode1) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string bad = dir + "/bad.gguf";
+  RunCommand("head -c 100 " + TestDataPath("models/stories260K.gguf") + " > " +
+             bad);
+  auto r = RunCommand(Lumen() + " model inspect " + bad);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("byte offset"));
+  auto missing = RunCommand(Lumen() + " model inspect " + dir + "/nope.gguf");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("No such file"));
+  auto usage = RunCommand(Lumen() + " model inspect");
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+TEST(ModelTokenizeTest, MatchesVectorsAndAddsBos) {
+  auto plain = RunCommand(Lumen() + " model tokenize --no-bos " +
+                              TestDataPath("vocab/ggml-vocab-gpt-2.gguf"),
+                          "Hello world");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out, "[15496, 995]\n");
+  auto bos = RunCommand(
+      Lumen() + " model tokenize " + TestDataPath("models/stories260K.gguf"),
+      "Once upon a time");
+  EXPECT_EQ(bos.out, "[1, 403, 407, 261, 378]\n");
+  auto special =
+      RunCommand(Lumen() + " model tokenize --no-bos --parse-special " +
+                     TestDataPath("models/stories260K.gguf"),
+                 "</s>");
+  EXPECT_EQ(special.out, "[2]\n");
+}
+
+struct SynthCase {
+  std::string arch, type;
+  int kv_heads;
+  bool untied;
+};
+
+class ModelSynthTest : public ::testing::TestWithParam<SynthCase> {};
+
+TEST_P(ModelSynthTest, WritesLoadableModelOfTheRequestedShape) {
+  const SynthCase& c = GetParam();
+  const std::string out = testing::MakeTempDir() + "/m.gguf";
+  auto r = RunCommand(
+      absl::StrCat(Lumen(), " model synth --arch ", c.arch,
+                   " --dim 64 --layers 3 --heads 4 --kv-heads ", c.kv_heads,
+                   " --ffn 96 --ctx 256 --type ", c.type, " --seed 3 ",
+                   c.untied ? "--untied " : "", "--vocab-from ",
+                   TestDataPath("vocab/ggml-vocab-llama-spm.gguf"), " ", out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto f = engine::GgufFile::Open(out);
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto cfg = engine::ModelConfig::FromGguf(**f);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->arch, c.arch);
+  EXPECT_EQ(cfg->n_embd, 64);
+  EXPECT_EQ(cfg->n_layers, 3);
+  EXPECT_EQ(cfg->n_kv_heads, c.kv_heads);
+  EXPECT_EQ(cfg->n_ff, 96);
+  EXPECT_EQ(cfg->n_vocab, 32000);
+  EXPECT_EQ(cfg->tied_output, !c.untied);
+  EXPECT_EQ(cfg->has_qkv_bias, c.arch == "qwen2");
+  const auto* q = (*f)->FindTensor("blk.2.attn_q.weight");
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(engine::GgmlTypeName(q->type), c.type);
+  EXPECT_EQ((*f)->FindTensor("blk.0.attn_norm.weight")->type,
+            engine::GgmlType::kF32);
+  EXPECT_EQ((*f)->FindTensor("blk.0.attn_k.weight")->dims,
+            (std::vector<int64_t>{64, 16 * c.kv_heads}));
+  // The vocabulary came along and tokenizes like its source.
+  auto tok = engine::Tokenizer::FromGguf(**f);
+  ASSERT_TRUE(tok.ok());
+  EXPECT_EQ((*tok)->Encode("Hello world", false, false),
+            (std::vector<int32_t>{15043, 3186}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ModelSynthTest,
+                         ::testing::Values(SynthCase{"llama", "f32", 2, false},
+                                           SynthCase{"llama", "q8_0", 4, true},
+                                           SynthCase{"llama", "f16", 1, false},
+                                           SynthCase{"qwen2", "f32", 2,
+                                                     false}));
+
+TEST(ModelSynthTest, RejectsBadShapes) {
+  auto r = RunCommand(
+      Lumen() + " model synth --dim 65 --heads 4 --vocab-from " +
+      TestDataPath("vocab/ggml-vocab-llama-spm.gguf") + " /tmp/x.gguf");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--dim must divide by --heads"));
+  auto t = RunCommand(Lumen() + " model synth --type q4_0 --vocab-from " +
+                      TestDataPath("vocab/ggml-vocab-llama-spm.gguf") +
+                      " /tmp/x.gguf");
+  EXPECT_EQ(t.exit_code, 1);
+  EXPECT_THAT(t.err, HasSubstr("--type q4_0 is not supported"));
+}
+
+TEST(ConvertLlama2cTest, MatchesLlamaCppConversionOfStories260K) {
+  const std::string out = testing::MakeTempDir() + "/converted.gguf";
+  auto r = RunCommand(Lumen() + " model convert-llama2c " +
+                      TestDataPath("models/stories260K.bin") + " " +
+                      TestDataPath("models/tok512.bin") + " " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto mine = engine::GgufFile::Open(out);
+  auto ref = engine::GgufFile::Open(TestDataPath("models/stories260K.gguf"));
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_TRUE(ref.ok());
+  ASSERT_EQ((*mine)->tensors().size(), (*ref)->tensors().size());
+  for (const auto& t : (*ref)->tensors()) {
+    const auto* m = (*mine)->FindTensor(t.name);
+    ASSERT_NE(m, nullptr) << t.name;
+    EXPECT_EQ(m->dims, t.dims) << t.name;
+    EXPECT_EQ(m->type, t.type) << t.name;
+    auto a = (*mine)->TensorData(*m);
+    auto b = (*ref)->TensorData(t);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << t.name;
+  }
+  for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.scores",
+                          "tokenizer.ggml.token_type"}) {
+    const auto* x = (*mine)->Find(key);
+    const auto* y = (*ref)->Find(key);
+    ASSERT_NE(x, nullptr) << key;
+    ASSERT_NE(y, nullptr) << key;
+    ASSERT_EQ(x->elems.size(), y->elems.size()) << key;
+    for (size_t i = 0; i < x->elems.size(); ++i) {
+      EXPECT_EQ(x->elems[i].str, y->elems[i].str) << key << "[" << i << "]";
+      EXPECT_EQ(x->elems[i].u64, y->elems[i].u64) << key << "[" << i << "]";
+    }
+  }
+  for (const char* key :
+       {"llama.embedding_length", "llama.block_count",
+        "llama.attention.head_count", "llama.attention.head_count_kv",
+        "llama.feed_forward_length", "llama.rope.dimension_count"}) {
+    EXPECT_EQ(*(*mine)->GetInt(key), *(*ref)->GetInt(key)) << key;
+  }
+}
+
+}  // namespace
+}  // namespace lumen

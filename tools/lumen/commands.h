@@ -1,0 +1,20 @@
+#pragma once
+// Entry points of the `lumen` subcommands. Each takes the arguments after its
+// own name and returns the process exit code (0 ok, 1 failure, 2 usage).
+
+#include <string>
+#include <vector>
+
+namespace lumen::tools {
+
+using Args = std::vector<std::string>;
+
+int ModelInspect(const Args& args);
+int ModelTokenize(const Args& args);
+int ModelSynth(const Args& args);
+int ConvertLlama2c(const Args& args);
+
+// Prints "lumen: <message>" to stderr; returns `code`.
+int Fail(const std::string& message, int code = 1);
+
+}  // namespace lumen::tools

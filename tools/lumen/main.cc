@@ -1,0 +1,61 @@
+// `lumen`: the command-line client and model tool box.
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+int Fail(const std::string& message, int code) {
+  std::fprintf(stderr, "lumen: %s\n", message.c_str());
+  return code;
+}
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: lumen <command> [flags]\n"
+    "\n"
+    "model tools (no daemon):\n"
+    "  model inspect FILE [--json]        architecture, parameters, sizes, "
+    "tokenizer\n"
+    "  model tokenize FILE [--no-bos] [--parse-special]\n"
+    "                                     text on stdin -> token ids (JSON "
+    "list)\n"
+    "  model synth --arch A ... OUT.gguf  random-weight model for tests and "
+    "benchmarks\n"
+    "  model convert-llama2c CKPT TOKENIZER OUT.gguf\n"
+    "\n"
+    "Run a command with --help for its flags.\n";
+
+}  // namespace
+}  // namespace lumen::tools
+
+int main(int argc, char** argv) {
+  using namespace lumen::tools;
+  Args args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string group = args[0];
+  if (group == "model") {
+    static const std::map<std::string, int (*)(const Args&)> kModel = {
+        {"inspect", ModelInspect},
+        {"tokenize", ModelTokenize},
+        {"synth", ModelSynth},
+        {"convert-llama2c", ConvertLlama2c},
+    };
+    if (args.size() < 2 || !kModel.contains(args[1])) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    return kModel.at(args[1])(Args(args.begin() + 2, args.end()));
+  }
+  std::fprintf(stderr, "lumen: unknown command '%s'\n\n%s", group.c_str(),
+               kUsage);
+  return 2;
+}

@@ -1,0 +1,224 @@
+// `lumen model inspect FILE [--json]`.
+
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/flags.h"
+#include "base/json_writer.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/model_config.h"
+#include "engine/tokenizer/vocab.h"
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+namespace {
+
+using engine::GgufFile;
+using engine::GgufTensorInfo;
+
+std::string Thousands(uint64_t v) {
+  std::string s = absl::StrCat(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
+std::string Bytes(uint64_t b) {
+  if (b >= (1ull << 30))
+    return absl::StrFormat("%.2f GiB", b / double(1ull << 30));
+  if (b >= (1ull << 20))
+    return absl::StrFormat("%.2f MiB", b / double(1ull << 20));
+  if (b >= (1ull << 10))
+    return absl::StrFormat("%.1f KiB", b / double(1ull << 10));
+  return absl::StrCat(b, " B");
+}
+
+struct Sizes {
+  uint64_t parameters = 0;
+  uint64_t fp32 = 0, fp16 = 0, int8 = 0;
+  std::map<std::string, int> types;
+};
+
+// fp32/fp16: parameters x 4/2. int8: matrices at 1 byte per weight plus one
+// fp32 scale per output row; vectors (norms, biases) stay fp32, as the engine
+// holds them.
+Sizes ComputeSizes(const GgufFile& f) {
+  Sizes s;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    s.parameters += t.num_elements;
+    s.types[engine::GgmlTypeName(t.type)]++;
+    if (t.dims.size() >= 2) {
+      s.int8 += t.num_elements + 4 * (t.num_elements / t.dims[0]);
+    } else {
+      s.int8 += 4 * t.num_elements;
+    }
+  }
+  s.fp32 = 4 * s.parameters;
+  s.fp16 = 2 * s.parameters;
+  return s;
+}
+
+std::string TokenLabel(const engine::Vocab& v, int32_t id) {
+  if (id < 0) return "-";
+  return absl::StrCat(id, " '", v.tokens[id], "'");
+}
+
+}  // namespace
+
+int ModelInspect(const Args& args) {
+  bool json = false;
+  FlagSet flags("lumen model inspect FILE [--json]");
+  flags.Bool("json", &json, "print one JSON object");
+  if (absl::Status s = flags.Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (flags.positional().size() != 1)
+    return Fail("expected one FILE\n" + flags.Help(), 2);
+
+  auto file = GgufFile::Open(flags.positional()[0]);
+  if (!file.ok()) return Fail(std::string(file.status().message()));
+  const GgufFile& f = **file;
+  const Sizes sizes = ComputeSizes(f);
+  auto config = engine::ModelConfig::FromGguf(f);
+  auto vocab = engine::Vocab::FromGguf(f);
+  const bool has_weights = !f.tensors().empty();
+  if (has_weights && !config.ok())
+    return Fail(std::string(config.status().message()));
+
+  if (json) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("file").String(f.path());
+    w.Key("file_bytes").Int(f.file_size());
+    w.Key("gguf_version").Int(f.version());
+    if (config.ok()) {
+      const engine::ModelConfig& c = *config;
+      w.Key("architecture").String(c.arch);
+      w.Key("name").String(c.name);
+      w.Key("hyperparameters").BeginObject();
+      w.Key("embedding_length").Int(c.n_embd);
+      w.Key("block_count").Int(c.n_layers);
+      w.Key("head_count").Int(c.n_heads);
+      w.Key("head_count_kv").Int(c.n_kv_heads);
+      w.Key("head_dim").Int(c.head_dim);
+      w.Key("feed_forward_length").Int(c.n_ff);
+      w.Key("context_length").Int(c.n_ctx_train);
+      w.Key("rope_dimension_count").Int(c.rope_dim);
+      w.Key("rope_freq_base").Double(c.rope_base);
+      w.Key("rms_norm_eps").Double(c.norm_eps);
+      w.Key("expert_count").Int(c.n_experts);
+      w.Key("expert_used_count").Int(c.n_experts_used);
+      w.Key("tied_output").Bool(c.tied_output);
+      w.Key("attention_bias").Bool(c.has_qkv_bias);
+      w.EndObject();
+      w.Key("kv_cache_bytes_per_token").Int(c.KvBytesPerToken());
+    }
+    w.Key("tensor_count").Int(f.tensors().size());
+    w.Key("tensor_types").BeginObject();
+    for (const auto& [name, n] : sizes.types) w.Key(name).Int(n);
+    w.EndObject();
+    w.Key("parameters").Int(sizes.parameters);
+    w.Key("size_bytes").BeginObject();
+    w.Key("fp32").Int(sizes.fp32);
+    w.Key("fp16").Int(sizes.fp16);
+    w.Key("int8").Int(sizes.int8);
+    w.Key("file").Int(f.file_size());
+    w.EndObject();
+    if (vocab.ok()) {
+      const engine::Vocab& v = **vocab;
+      w.Key("tokenizer").BeginObject();
+      w.Key("model").String(v.model);
+      w.Key("type").String(engine::VocabTypeName(v.type));
+      w.Key("pre").String(v.pre);
+      w.Key("vocab_size").Int(v.size());
+      w.Key("bos").Int(v.bos);
+      w.Key("eos").Int(v.eos);
+      w.Key("eot").Int(v.eot);
+      w.Key("unk").Int(v.unk);
+      w.Key("add_bos").Bool(v.add_bos);
+      w.Key("add_eos").Bool(v.add_eos);
+      w.Key("special_token_count").Int(v.special_tokens.size());
+      w.EndObject();
+      w.Key("chat_template").Bool(!v.chat_template.empty());
+    }
+    w.EndObject();
+    std::printf("%s\n", w.str().c_str());
+    return 0;
+  }
+
+  std::printf("file            %s (%s bytes, GGUF v%u)\n", f.path().c_str(),
+              Thousands(f.file_size()).c_str(), f.version());
+  if (config.ok()) {
+    const engine::ModelConfig& c = *config;
+    std::printf("architecture    %s%s\n", c.arch.c_str(),
+                c.name.empty() ? "" : (" (" + c.name + ")").c_str());
+    std::printf(
+        "shape           width %lld, %lld layers, %lld heads, %lld kv heads, "
+        "head dim %lld, ffn %lld, vocab %lld\n",
+        (long long)c.n_embd, (long long)c.n_layers, (long long)c.n_heads,
+        (long long)c.n_kv_heads, (long long)c.head_dim, (long long)c.n_ff,
+        (long long)c.n_vocab);
+    std::printf(
+        "attention       %s, rope dim %lld base %g, rms eps %g, context %lld, "
+        "%s output%s\n",
+        c.n_kv_heads < c.n_heads
+            ? absl::StrCat("grouped-query (", c.n_heads / c.n_kv_heads,
+                           " query heads per kv head)")
+                  .c_str()
+            : "multi-head",
+        (long long)c.rope_dim, c.rope_base, c.norm_eps,
+        (long long)c.n_ctx_train, c.tied_output ? "tied" : "separate",
+        c.has_qkv_bias ? ", qkv bias" : "");
+    if (c.n_experts > 0) {
+      std::printf("experts         %lld, %lld used per token\n",
+                  (long long)c.n_experts, (long long)c.n_experts_used);
+    }
+  } else {
+    std::printf("architecture    - (%s)\n",
+                std::string(config.status().message()).c_str());
+  }
+  std::string types;
+  for (const auto& [name, n] : sizes.types)
+    absl::StrAppend(&types, types.empty() ? "" : ", ", name, " ", n);
+  std::printf("tensors         %zu (%s)\n", f.tensors().size(), types.c_str());
+  std::printf("parameters      %s\n", Thousands(sizes.parameters).c_str());
+  std::printf(
+      "size            fp32 %s | fp16 %s | int8 %s (incl. fp32 row scales) | "
+      "file %s\n",
+      Bytes(sizes.fp32).c_str(), Bytes(sizes.fp16).c_str(),
+      Bytes(sizes.int8).c_str(), Bytes(f.file_size()).c_str());
+  if (config.ok()) {
+    const engine::ModelConfig& c = *config;
+    std::printf(
+        "kv cache        %s bytes per token (fp32 K+V: 2 x %lld layers x "
+        "%lld)\n",
+        Thousands(c.KvBytesPerToken()).c_str(), (long long)c.n_layers,
+        (long long)c.kv_dim());
+  }
+  if (vocab.ok()) {
+    const engine::Vocab& v = **vocab;
+    std::printf("tokenizer       %s (%s), %d tokens, pre-tokenizer %s\n",
+                v.model.c_str(),
+                std::string(engine::VocabTypeName(v.type)).c_str(), v.size(),
+                v.pre.c_str());
+    std::printf(
+        "special tokens  bos %s, eos %s, eot %s, unk %s; add bos %s, add eos "
+        "%s\n",
+        TokenLabel(v, v.bos).c_str(), TokenLabel(v, v.eos).c_str(),
+        TokenLabel(v, v.eot).c_str(), TokenLabel(v, v.unk).c_str(),
+        v.add_bos ? "yes" : "no", v.add_eos ? "yes" : "no");
+    std::printf("chat template   %s\n",
+                v.chat_template.empty() ? "absent" : "present");
+  } else {
+    std::printf("tokenizer       - (%s)\n",
+                std::string(vocab.status().message()).c_str());
+  }
+  return 0;
+}
+
+}  // namespace lumen::tools
