@@ -13,6 +13,7 @@ int ModelInspect(const Args& args);
 int ModelTokenize(const Args& args);
 int ModelSynth(const Args& args);
 int ConvertLlama2c(const Args& args);
+int ModelGenerate(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);

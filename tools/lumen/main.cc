@@ -1,6 +1,7 @@
 // `lumen`: the command-line client and model tool box.
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -28,6 +29,9 @@ constexpr char kUsage[] =
     "  model synth --arch A ... OUT.gguf  random-weight model for tests and "
     "benchmarks\n"
     "  model convert-llama2c CKPT TOKENIZER OUT.gguf\n"
+    "  model generate FILE --prompt TEXT --max-tokens N [--temperature T] "
+    "[--seed S]\n"
+    "                 [--weights auto|f32|int8] [--threads N] [--ids]\n"
     "\n"
     "Run a command with --help for its flags.\n";
 
@@ -36,6 +40,9 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace lumen::tools;
+  // Spinning OpenMP workers collapse when anything else runs on a small
+  // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
   Args args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
@@ -44,10 +51,9 @@ int main(int argc, char** argv) {
   const std::string group = args[0];
   if (group == "model") {
     static const std::map<std::string, int (*)(const Args&)> kModel = {
-        {"inspect", ModelInspect},
-        {"tokenize", ModelTokenize},
-        {"synth", ModelSynth},
-        {"convert-llama2c", ConvertLlama2c},
+        {"inspect", ModelInspect},   {"tokenize", ModelTokenize},
+        {"synth", ModelSynth},       {"convert-llama2c", ConvertLlama2c},
+        {"generate", ModelGenerate},
     };
     if (args.size() < 2 || !kModel.contains(args[1])) {
       std::fputs(kUsage, stderr);

@@ -1,0 +1,102 @@
+#include "engine/kernels/cpu_ops.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+
+namespace lumen::engine::kernels {
+
+namespace {
+inline float HorizontalSum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+}  // namespace
+
+float Dot(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 =
+        _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8),
+                           _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 =
+        _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  }
+  float sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void Axpy(float a, const float* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
+                                            _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
+             float eps, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    float* o = out + r * dim;
+    // Accumulate the sum of squares in double: dim can be thousands.
+    double ss = 0.0;
+    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float scale = 1.0f / std::sqrt(static_cast<float>(ss / dim) + eps);
+    for (int64_t i = 0; i < dim; ++i) o[i] = xr[i] * scale * weight[i];
+  }
+}
+
+void Rope(float* x, int64_t row_stride, const int32_t* positions, int64_t rows,
+          int64_t n_heads, int64_t head_dim, int64_t rope_dim, float base,
+          float scale, RopeStyle style) {
+  const int64_t half = rope_dim / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float pos = static_cast<float>(positions[r]) / scale;
+    for (int64_t i = 0; i < half; ++i) {
+      const float freq = std::pow(base, -2.0f * i / rope_dim);
+      const float theta = pos * freq;
+      const float c = std::cos(theta), s = std::sin(theta);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x + r * row_stride + h * head_dim;
+        const int64_t a = style == RopeStyle::kAdjacent ? 2 * i : i;
+        const int64_t b = style == RopeStyle::kAdjacent ? 2 * i + 1 : i + half;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate_up + r * 2 * ff;
+    const float* u = g + ff;
+    float* o = out + r * ff;
+    for (int64_t i = 0; i < ff; ++i)
+      o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+}
+
+void AddInPlace(float* x, const float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(
+        x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace lumen::engine::kernels

@@ -1,0 +1,40 @@
+#pragma once
+// Element-wise and row-wise fp32 kernels of the transformer step (AVX2/FMA),
+// each over a batch of rows. Callers own every buffer; nothing allocates.
+
+#include <cstdint>
+
+namespace lumen::engine::kernels {
+
+// out[r] = x[r] / rms(x[r]) * weight, rms = sqrt(mean(x^2) + eps).
+// x, out: [rows, dim] (may alias); weight: [dim].
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
+             float eps, float* out);
+
+// How RoPE pairs the dimensions of a head.
+enum class RopeStyle {
+  kAdjacent,  // (0,1), (2,3), ...: llama GGUFs (ggml's "norm" mode)
+  kHalves,    // (i, i + rope_dim/2): qwen2 (ggml's "neox" mode)
+};
+
+// Rotates the first `rope_dim` dimensions of every head of every row in
+// place. Row r starts at x + r * row_stride and holds n_heads * head_dim
+// values; positions: [rows]. theta = position / scale * base^(-2i / rope_dim).
+void Rope(float* x, int64_t row_stride, const int32_t* positions, int64_t rows,
+          int64_t n_heads, int64_t head_dim, int64_t rope_dim, float base,
+          float scale, RopeStyle style);
+
+// out[r, i] = silu(gate_up[r, i]) * gate_up[r, ff + i].
+// gate_up: [rows, 2 * ff]; out: [rows, ff].
+void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out);
+
+// x[i] += y[i] for n elements.
+void AddInPlace(float* x, const float* y, int64_t n);
+
+// Dot product of two fp32 vectors of length n.
+float Dot(const float* a, const float* b, int64_t n);
+
+// y[i] += a * x[i].
+void Axpy(float a, const float* x, float* y, int64_t n);
+
+}  // namespace lumen::engine::kernels

@@ -1,0 +1,98 @@
+#include "engine/kernels/dnnl_matmul.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace lumen::engine::kernels {
+
+namespace {
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+// One CPU engine and stream for the process; the engine thread is the only
+// caller, so the stream is never shared between threads.
+struct DnnlContext {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+DnnlContext& Context() {
+  static DnnlContext* ctx = new DnnlContext();
+  return *ctx;
+}
+
+absl::Status FromDnnl(const dnnl::error& e, const char* what) {
+  return absl::InternalError(absl::StrCat("oneDNN ", what, ": ", e.what()));
+}
+}  // namespace
+
+struct DnnlMatmulF32::Impl {
+  int64_t K, N;
+  const float* w;
+  const float* bias;
+  dnnl::matmul primitive;
+  dnnl::memory weights;
+  dnnl::memory bias_mem;
+};
+
+DnnlMatmulF32::DnnlMatmulF32(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+DnnlMatmulF32::~DnnlMatmulF32() = default;
+
+absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> DnnlMatmulF32::Create(
+    int64_t K, int64_t N, const float* w, const float* bias) {
+  try {
+    DnnlContext& ctx = Context();
+    auto impl = std::make_unique<Impl>();
+    impl->K = K;
+    impl->N = N;
+    impl->w = w;
+    impl->bias = bias;
+    dnnl::memory::desc src_md({DNNL_RUNTIME_DIM_VAL, K}, dt::f32, tag::ab);
+    // W stored [N, K] row-major is the {K, N} matrix in "ba" order.
+    dnnl::memory::desc w_md({K, N}, dt::f32, tag::ba);
+    dnnl::memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, N}, dt::f32, tag::ab);
+    dnnl::memory::desc bias_md({1, N}, dt::f32, tag::ab);
+    auto desc = bias ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
+                     : dnnl::matmul::desc(src_md, w_md, dst_md);
+    dnnl::matmul::primitive_desc pd(desc, ctx.engine);
+    impl->primitive = dnnl::matmul(pd);
+    impl->weights = dnnl::memory(w_md, ctx.engine, const_cast<float*>(w));
+    if (bias)
+      impl->bias_mem =
+          dnnl::memory(bias_md, ctx.engine, const_cast<float*>(bias));
+    std::unique_ptr<DnnlMatmulF32> mm(new DnnlMatmulF32(std::move(impl)));
+    // Warm up: the first execution JIT-compiles the gemm kernels.
+    std::vector<float> x(64 * K, 0.5f), y(64 * N);
+    if (absl::Status s = mm->Run(x.data(), 64, y.data()); !s.ok()) return s;
+    return mm;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, "matmul creation");
+  }
+}
+
+absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, float* y) const {
+  try {
+    DnnlContext& ctx = Context();
+    dnnl::memory src({{M, impl_->K}, dt::f32, tag::ab}, ctx.engine,
+                     const_cast<float*>(x));
+    dnnl::memory dst({{M, impl_->N}, dt::f32, tag::ab}, ctx.engine, y);
+    if (impl_->bias) {
+      impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
+                                            {DNNL_ARG_WEIGHTS, impl_->weights},
+                                            {DNNL_ARG_BIAS, impl_->bias_mem},
+                                            {DNNL_ARG_DST, dst}});
+    } else {
+      impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
+                                            {DNNL_ARG_WEIGHTS, impl_->weights},
+                                            {DNNL_ARG_DST, dst}});
+    }
+    ctx.stream.wait();
+    return absl::OkStatus();
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, "matmul");
+  }
+}
+
+}  // namespace lumen::engine::kernels

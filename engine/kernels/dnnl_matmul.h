@@ -1,0 +1,31 @@
+#pragma once
+// The one file that talks to oneDNN (2.6, 2.x API). oneDNN throws
+// dnnl::error; everything is caught here and returned as absl::Status.
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+namespace lumen::engine::kernels {
+
+// y[M,N] = x[M,K] * W[N,K]^T (+ bias[N]) in fp32 with a runtime-M oneDNN
+// matmul primitive created once per weight shape. Engine thread only.
+class DnnlMatmulF32 {
+ public:
+  // `w`: [N, K] row-major (GGUF layout); `bias` may be null. Both must
+  // outlive this object. Runs one warm-up call so that the JIT compiles now
+  // rather than on the first request.
+  static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(
+      int64_t K, int64_t N, const float* w, const float* bias);
+  ~DnnlMatmulF32();
+
+  absl::Status Run(const float* x, int64_t M, float* y) const;
+
+ private:
+  struct Impl;
+  explicit DnnlMatmulF32(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lumen::engine::kernels

@@ -1,0 +1,33 @@
+#pragma once
+// Causal attention of a batch of query tokens over a paged KV cache. Each
+// (token, head) pair is one work item, spread over OpenMP threads; grouped
+// query heads read their shared KV head.
+
+#include <cstdint>
+
+#include "engine/kv_cache.h"
+
+namespace lumen::engine::kernels {
+
+struct AttentionQuery {
+  int32_t position;            // attends to positions [0, position]
+  const int32_t* block_table;  // of its sequence
+};
+
+struct AttentionShape {
+  int64_t n_heads;
+  int64_t n_kv_heads;
+  int64_t head_dim;
+  float scale;  // usually 1 / sqrt(head_dim)
+};
+
+// q: n rows of n_heads * head_dim starting every q_stride floats.
+// out: [n, n_heads * head_dim]. scratch: [max_threads * max_context]
+// floats, where every position is < max_context.
+void PagedAttention(const float* q, int64_t q_stride,
+                    const AttentionQuery* queries, int64_t n,
+                    const KvCache& cache, int64_t layer,
+                    const AttentionShape& shape, float* scratch,
+                    int64_t max_context, float* out);
+
+}  // namespace lumen::engine::kernels

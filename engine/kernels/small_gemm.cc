@@ -1,0 +1,128 @@
+#include "engine/kernels/small_gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include "engine/kernels/quantize.h"
+
+namespace lumen::engine::kernels {
+
+namespace {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 lo =
+      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+// R rows of W against T rows of x: R*T accumulators.
+template <int R, int T>
+inline void TileF32(const float* x, int64_t K, const float* w, int64_t N,
+                    float* y, int64_t n0) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; k += 8) {
+    __m256 xv[T];
+    for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x + t * K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = _mm256_loadu_ps(w + (n0 + r) * K + k);
+      for (int t = 0; t < T; ++t)
+        acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * N + n0 + r] = HorizontalSum(acc[r][t]);
+}
+
+// Scalar tail for K not a multiple of 8 or N remainders.
+void RowDotF32(const float* x, int64_t M, int64_t K, const float* w, int64_t N,
+               float* y, int64_t n) {
+  for (int64_t m = 0; m < M; ++m) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * w[n * K + k];
+    y[m * N + n] = s;
+  }
+}
+
+template <int R, int T>
+inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
+                   const int8_t* wq, const float* ws, int64_t N, float* y,
+                   int64_t n0) {
+  const int64_t blocks = K / kQBlock;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256i xv[T], ax[T];
+    for (int t = 0; t < T; ++t) {
+      xv[t] = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(xq + t * K + b * kQBlock));
+      ax[t] = _mm256_sign_epi8(xv[t], xv[t]);
+    }
+    for (int r = 0; r < R; ++r) {
+      const int64_t n = n0 + r;
+      const __m256i wv = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(wq + n * K + b * kQBlock));
+      const float wscale = ws[n * blocks + b];
+      for (int t = 0; t < T; ++t) {
+        // |x| * (w with x's sign) = x * w; pair sums stay below 2 * 127^2.
+        const __m256i prod =
+            _mm256_maddubs_epi16(ax[t], _mm256_sign_epi8(wv, xv[t]));
+        const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
+        acc[r][t] = _mm256_fmadd_ps(
+            sum, _mm256_set1_ps(wscale * xs[t * blocks + b]), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * N + n0 + r] = HorizontalSum(acc[r][t]);
+}
+
+}  // namespace
+
+void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
+                  int64_t N, float* y) {
+  if (K % 8 != 0) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
+    return;
+  }
+  constexpr int R = 4;
+  const int64_t tiles = N / R;
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t n0 = tile * R;
+    int64_t m = 0;
+    for (; m + 2 <= M; m += 2) TileF32<R, 2>(x + m * K, K, w, N, y + m * N, n0);
+    if (m < M) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0);
+  }
+  for (int64_t n = tiles * R; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
+}
+
+void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
+                 const int8_t* wq, const float* ws, int64_t N, float* y) {
+  const int64_t blocks = K / kQBlock;
+  constexpr int R = 4;
+  const int64_t tiles = N / R;
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t n0 = tile * R;
+    int64_t m = 0;
+    for (; m + 2 <= M; m += 2) {
+      TileQ8<R, 2>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0);
+    }
+    if (m < M)
+      TileQ8<R, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0);
+  }
+  for (int64_t n = tiles * R; n < N; ++n) {
+    for (int64_t m = 0; m < M; ++m) {
+      TileQ8<1, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n);
+    }
+  }
+}
+
+}  // namespace lumen::engine::kernels

@@ -1,0 +1,106 @@
+#pragma once
+// Transformer: a llama-family decoder (llama, qwen2) loaded from GGUF and run
+// over ragged batches (see batch.h). Engine thread only: Forward uses
+// buffers sized at load and allocates nothing.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/batch.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/linear.h"
+#include "engine/kernels/paged_attention.h"
+#include "engine/kv_cache.h"
+#include "engine/model/model_config.h"
+
+namespace lumen::engine {
+
+enum class WeightMode { kAuto, kF32, kInt8 };
+// "auto", "f32", "int8"; InvalidArgument otherwise.
+absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s);
+
+struct TransformerOptions {
+  WeightMode weights = WeightMode::kAuto;
+  int64_t max_batch_tokens = 512;  // tokens per Forward call
+  int64_t max_context = 0;         // 0: the model's training context
+  bool measure_crossover = true;   // time small-M vs oneDNN per shape at load
+};
+
+// Bytes held in memory after loading, per component.
+struct ResidentBytes {
+  int64_t embedding = 0;
+  int64_t attention = 0;
+  int64_t ffn = 0;
+  int64_t norms = 0;
+  int64_t output = 0;
+  int64_t total() const { return embedding + attention + ffn + norms + output; }
+};
+
+class Transformer {
+ public:
+  // InvalidArgument for unsupported architectures, missing tensors or wrong
+  // shapes; Unimplemented for tensor types other than F32/F16/BF16/Q8_0
+  // (naming the tensor and its type).
+  static absl::StatusOr<std::unique_ptr<Transformer>> Load(
+      const GgufFile& file, const TransformerOptions& options);
+
+  // Runs one step: writes K/V of every batch token into `cache` at its
+  // position's slot and the logits of each sequence with want_logits into
+  // `logits` ([num_logit_rows, n_vocab], in sequence order).
+  absl::Status Forward(const Batch& batch, KvCache* cache, float* logits);
+
+  const ModelConfig& config() const { return config_; }
+  const ResidentBytes& resident_bytes() const { return resident_; }
+  bool int8() const { return int8_; }
+  int64_t max_batch_tokens() const { return options_.max_batch_tokens; }
+  int64_t max_context() const { return options_.max_context; }
+  // Bytes of weights one decode step reads (all matrices + the output head).
+  int64_t weight_bytes_per_step() const;
+  // Multiply-adds per token in the matrices (2x this = FLOPs per token).
+  int64_t matmul_macs_per_token() const;
+  // The measured small-M/oneDNN crossover of the first layer's matrices.
+  std::string CrossoverSummary() const;
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm;              // [n_embd]
+    std::vector<float> ffn_norm;               // [n_embd]
+    std::unique_ptr<kernels::Linear> qkv;      // [q_dim + 2 kv_dim, n_embd]
+    std::unique_ptr<kernels::Linear> wo;       // [n_embd, q_dim]
+    std::unique_ptr<kernels::Linear> gate_up;  // [2 n_ff, n_embd]
+    std::unique_ptr<kernels::Linear> down;     // [n_embd, n_ff]
+  };
+
+  Transformer() = default;
+  absl::Status AllocateBuffers();
+
+  ModelConfig config_;
+  TransformerOptions options_;
+  bool int8_ = false;
+  kernels::RopeStyle rope_style_ = kernels::RopeStyle::kAdjacent;
+  std::vector<float> token_embd_;            // [n_vocab, n_embd]
+  std::vector<float> output_norm_;           // [n_embd]
+  std::unique_ptr<kernels::Linear> output_;  // [n_vocab, n_embd]
+  std::vector<Layer> layers_;
+  ResidentBytes resident_;
+
+  // Step buffers, sized for max_batch_tokens at load.
+  std::vector<float> x_;                          // [T, n_embd] residual stream
+  std::vector<float> xn_;                         // [T, n_embd] normalized
+  std::vector<float> qkv_;                        // [T, q_dim + 2 kv_dim]
+  std::vector<float> attn_;                       // [T, q_dim]
+  std::vector<float> proj_;                       // [T, n_embd]
+  std::vector<float> gate_up_;                    // [T, 2 n_ff]
+  std::vector<float> hidden_;                     // [T, n_ff]
+  std::vector<int32_t> positions_;                // [T]
+  std::vector<kernels::AttentionQuery> queries_;  // [T]
+  std::vector<int32_t> logit_rows_;               // [max sequences]
+  std::vector<float> attn_scratch_;               // [threads, max_context]
+  kernels::ActivationScratch act_scratch_;
+};
+
+}  // namespace lumen::engine
