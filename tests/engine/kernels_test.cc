@@ -1,0 +1,97 @@
+// Kernels against naive loops, table-driven over shapes.
+
+#include <random>
+
+#include "engine/kernels/linear.h"
+#include "engine/kernels/quantize.h"
+#include "engine/kernels/small_gemm.h"
+#include "gtest/gtest.h"
+
+namespace lumen::engine::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct Shape {
+  int64_t M, K, N;
+};
+
+class KernelShapesTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(KernelShapesTest, SmallGemmF32MatchesNaive) {
+  const auto [M, K, N] = GetParam();
+  auto x = Random(M * K, 1), w = Random(N * K, 2);
+  std::vector<float> y(M * N);
+  SmallGemmF32(x.data(), M, K, w.data(), N, y.data());
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double want = 0;
+      for (int64_t k = 0; k < K; ++k)
+        want += double(x[m * K + k]) * w[n * K + k];
+      EXPECT_NEAR(y[m * N + n], want, 1e-4 * std::sqrt(double(K)))
+          << m << "," << n;
+    }
+  }
+}
+
+TEST_P(KernelShapesTest, SmallGemmQ8IsExactOnQuantizedValues) {
+  const auto [M, K, N] = GetParam();
+  if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
+  auto x = Random(M * K, 3), w = Random(N * K, 4);
+  std::vector<int8_t> xq(M * K), wq(N * K);
+  std::vector<float> xs(M * K / 32), ws(N * K / 32);
+  QuantizeRowsQ8(x.data(), M, K, xq.data(), xs.data());
+  QuantizeRowsQ8(w.data(), N, K, wq.data(), ws.data());
+  // Full-range values: the sign trick must not saturate.
+  EXPECT_EQ(*std::max_element(xq.begin(), xq.end()), 127);
+  std::vector<float> y(M * N);
+  SmallGemmQ8(xq.data(), xs.data(), M, K, wq.data(), ws.data(), N, y.data());
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double want = 0, exact = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        want += double(xq[m * K + k]) * xs[m * K / 32 + k / 32] *
+                wq[n * K + k] * ws[n * K / 32 + k / 32];
+        exact += double(x[m * K + k]) * w[n * K + k];
+      }
+      EXPECT_NEAR(y[m * N + n], want, 1e-3 + 1e-5 * std::fabs(want));
+      // Quantization error stays small relative to the dot product's scale.
+      EXPECT_NEAR(y[m * N + n], exact, 0.05 * std::sqrt(double(K)));
+    }
+  }
+}
+
+TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
+  const auto [M, K, N] = GetParam();
+  auto w = Random(N * K, 5), b = Random(N, 6), x = Random(M * K, 7);
+  auto lin = Linear::CreateF32(N, K, w, b);
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  ActivationScratch scratch;
+  scratch.Reserve(M, K);
+  std::vector<float> small(M * N), dnnl(M * N);
+  (*lin)->set_crossover(M + 1);
+  ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
+  (*lin)->set_crossover(1);
+  ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
+  for (int64_t i = 0; i < M * N; ++i)
+    EXPECT_NEAR(small[i], dnnl[i], 1e-4 * std::sqrt(double(K)));
+  double want = b[0];
+  for (int64_t k = 0; k < K; ++k) want += double(x[k]) * w[k];
+  EXPECT_NEAR(small[0], want, 1e-4 * std::sqrt(double(K)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapesTest,
+                         ::testing::Values(Shape{1, 64, 8}, Shape{1, 768, 100},
+                                           Shape{2, 64, 9}, Shape{3, 96, 17},
+                                           Shape{5, 256, 64},
+                                           Shape{17, 128, 33},
+                                           Shape{1, 172, 64}, Shape{4, 20, 6}));
+
+}  // namespace
+}  // namespace lumen::engine::kernels

@@ -1,0 +1,18 @@
+#pragma once
+// A naive llama/qwen2 forward pass written independently of the engine:
+// plain loops, double accumulation, one sequence, full causal attention, no
+// KV cache. Tests compare the engine's logits against it.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/gguf/gguf_file.h"
+
+namespace lumen::testing {
+
+// Logits of every position of `tokens`: [tokens.size()][n_vocab].
+std::vector<std::vector<double>> ReferenceLogits(
+    const engine::GgufFile& file, std::span<const int32_t> tokens);
+
+}  // namespace lumen::testing

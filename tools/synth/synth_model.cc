@@ -1,0 +1,159 @@
+// `lumen model synth`: a random-weight GGUF of a given shape (normal, std
+// 0.02; norms 1) with the vocabulary of another GGUF. The files load in
+// llama.cpp too, so Lumen and llama.cpp can be benchmarked on the same bytes.
+
+#include "tools/synth/synth_model.h"
+
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/gguf/tensor_convert.h"
+
+namespace lumen::tools {
+
+namespace {
+
+using engine::GgmlType;
+
+class Synthesizer {
+ public:
+  Synthesizer(const SynthOptions& o, GgmlType matrix_type,
+              engine::GgufWriter* w)
+      : o_(o), matrix_type_(matrix_type), w_(w), rng_(o.seed) {}
+
+  // A matrix of `rows` outputs x `cols` inputs (ggml dims {cols, rows}).
+  absl::Status Matrix(const std::string& name, int64_t cols, int64_t rows) {
+    std::vector<float> v(cols * rows);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    for (float& x : v) x = normal(rng_);
+    return w_->AddTensor(name, matrix_type_, {cols, rows},
+                         Encode(v, matrix_type_));
+  }
+  absl::Status Vector(const std::string& name, int64_t n, float value,
+                      bool random = false) {
+    std::vector<float> v(n, value);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    if (random) {
+      for (float& x : v) x = normal(rng_);
+    }
+    return w_->AddTensor(name, GgmlType::kF32, {n}, Encode(v, GgmlType::kF32));
+  }
+
+ private:
+  static std::vector<uint8_t> Encode(const std::vector<float>& v,
+                                     GgmlType type) {
+    if (type == GgmlType::kQ8_0) return engine::QuantizeQ8_0(v);
+    if (type == GgmlType::kF16) {
+      std::vector<uint8_t> out(v.size() * 2);
+      for (size_t i = 0; i < v.size(); ++i) {
+        const uint16_t h = engine::FloatToHalf(v[i]);
+        std::memcpy(out.data() + 2 * i, &h, 2);
+      }
+      return out;
+    }
+    std::vector<uint8_t> out(v.size() * 4);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  }
+
+  const SynthOptions& o_;
+  GgmlType matrix_type_;
+  engine::GgufWriter* w_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace
+
+absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
+  if (o.arch != "llama" && o.arch != "qwen2") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--arch ", o.arch, " is not supported (llama, qwen2)"));
+  }
+  GgmlType matrix_type;
+  int file_type;  // general.file_type as llama.cpp numbers it
+  if (o.type == "f32") {
+    matrix_type = GgmlType::kF32, file_type = 0;
+  } else if (o.type == "f16") {
+    matrix_type = GgmlType::kF16, file_type = 1;
+  } else if (o.type == "q8_0") {
+    matrix_type = GgmlType::kQ8_0, file_type = 7;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--type ", o.type, " is not supported (f32, f16, q8_0)"));
+  }
+  if (o.dim <= 0 || o.layers <= 0 || o.heads <= 0 || o.kv_heads <= 0 ||
+      o.ffn <= 0 || o.dim % o.heads != 0 || o.heads % o.kv_heads != 0) {
+    return absl::InvalidArgumentError(
+        "--dim must divide by --heads, and --heads by --kv-heads; all > 0");
+  }
+  const int64_t head_dim = o.dim / o.heads;
+  if (matrix_type == GgmlType::kQ8_0 && (o.dim % 32 != 0 || o.ffn % 32 != 0)) {
+    return absl::InvalidArgumentError(
+        "q8_0 needs --dim and --ffn multiples of 32");
+  }
+  if (o.vocab_from.empty()) {
+    return absl::InvalidArgumentError("--vocab-from FILE.gguf is required");
+  }
+  auto vocab_file = engine::GgufFile::Open(o.vocab_from);
+  if (!vocab_file.ok()) return vocab_file.status();
+  const engine::GgufValue* tokens =
+      (*vocab_file)->Find("tokenizer.ggml.tokens");
+  if (tokens == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(o.vocab_from, " has no tokenizer.ggml.tokens"));
+  }
+  const int64_t n_vocab = static_cast<int64_t>(tokens->elems.size());
+
+  engine::GgufWriter w;
+  const std::string& a = o.arch;
+  w.SetString("general.architecture", a);
+  w.SetString("general.name",
+              absl::StrCat("lumen-synth-", a, "-", o.dim, "x", o.layers));
+  w.SetUint32("general.file_type", file_type);
+  w.SetUint32(a + ".context_length", o.ctx);
+  w.SetUint32(a + ".embedding_length", o.dim);
+  w.SetUint32(a + ".block_count", o.layers);
+  w.SetUint32(a + ".feed_forward_length", o.ffn);
+  w.SetUint32(a + ".attention.head_count", o.heads);
+  w.SetUint32(a + ".attention.head_count_kv", o.kv_heads);
+  w.SetUint32(a + ".rope.dimension_count", head_dim);
+  w.SetFloat32(a + ".rope.freq_base", a == "qwen2" ? 1000000.0f : 10000.0f);
+  w.SetFloat32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.SetUint32(a + ".vocab_size", n_vocab);
+  for (const engine::GgufKeyValue& kv : (*vocab_file)->metadata()) {
+    if (absl::StartsWith(kv.key, "tokenizer."))
+      w.CopyValue(std::string(kv.key), kv.value);
+  }
+
+  Synthesizer s(o, matrix_type, &w);
+  const int64_t kv_dim = o.kv_heads * head_dim;
+  absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
+  if (st.ok()) st = s.Vector("output_norm.weight", o.dim, 1.0f);
+  if (st.ok() && o.untied) st = s.Matrix("output.weight", o.dim, n_vocab);
+  for (int64_t l = 0; l < o.layers && st.ok(); ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    st = s.Matrix(p + "attn_q.weight", o.dim, o.dim);
+    if (st.ok()) st = s.Matrix(p + "attn_k.weight", o.dim, kv_dim);
+    if (st.ok()) st = s.Matrix(p + "attn_v.weight", o.dim, kv_dim);
+    if (st.ok() && a == "qwen2") {
+      st = s.Vector(p + "attn_q.bias", o.dim, 0.0f, /*random=*/true);
+      if (st.ok()) st = s.Vector(p + "attn_k.bias", kv_dim, 0.0f, true);
+      if (st.ok()) st = s.Vector(p + "attn_v.bias", kv_dim, 0.0f, true);
+    }
+    if (st.ok()) st = s.Matrix(p + "attn_output.weight", o.dim, o.dim);
+    if (st.ok()) st = s.Vector(p + "attn_norm.weight", o.dim, 1.0f);
+    if (st.ok()) st = s.Matrix(p + "ffn_gate.weight", o.dim, o.ffn);
+    if (st.ok()) st = s.Matrix(p + "ffn_down.weight", o.ffn, o.dim);
+    if (st.ok()) st = s.Matrix(p + "ffn_up.weight", o.dim, o.ffn);
+    if (st.ok()) st = s.Vector(p + "ffn_norm.weight", o.dim, 1.0f);
+  }
+  if (!st.ok()) return st;
+  return w.Write(out_path);
+}
+
+}  // namespace lumen::tools
