@@ -29,10 +29,9 @@ absl::Status FromDnnl(const dnnl::error& e, const char* what) {
 
 struct DnnlMatmulF32::Impl {
   int64_t K, N;
-  const float* w;
   const float* bias;
   dnnl::matmul primitive;
-  dnnl::memory weights;
+  dnnl::memory::desc weights_md;
   dnnl::memory bias_mem;
 };
 
@@ -41,13 +40,12 @@ DnnlMatmulF32::DnnlMatmulF32(std::unique_ptr<Impl> impl)
 DnnlMatmulF32::~DnnlMatmulF32() = default;
 
 absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> DnnlMatmulF32::Create(
-    int64_t K, int64_t N, const float* w, const float* bias) {
+    int64_t K, int64_t N, const float* bias) {
   try {
     DnnlContext& ctx = Context();
     auto impl = std::make_unique<Impl>();
     impl->K = K;
     impl->N = N;
-    impl->w = w;
     impl->bias = bias;
     dnnl::memory::desc src_md({DNNL_RUNTIME_DIM_VAL, K}, dt::f32, tag::ab);
     // W stored [N, K] row-major is the {K, N} matrix in "ba" order.
@@ -58,34 +56,36 @@ absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> DnnlMatmulF32::Create(
                      : dnnl::matmul::desc(src_md, w_md, dst_md);
     dnnl::matmul::primitive_desc pd(desc, ctx.engine);
     impl->primitive = dnnl::matmul(pd);
-    impl->weights = dnnl::memory(w_md, ctx.engine, const_cast<float*>(w));
+    impl->weights_md = w_md;
     if (bias)
       impl->bias_mem =
           dnnl::memory(bias_md, ctx.engine, const_cast<float*>(bias));
     std::unique_ptr<DnnlMatmulF32> mm(new DnnlMatmulF32(std::move(impl)));
     // Warm up: the first execution JIT-compiles the gemm kernels.
-    std::vector<float> x(64 * K, 0.5f), y(64 * N);
-    if (absl::Status s = mm->Run(x.data(), 64, y.data()); !s.ok()) return s;
+    std::vector<float> x(64 * K, 0.5f), w(K * N, 0.25f), y(64 * N);
+    if (absl::Status s = mm->Run(x.data(), 64, w.data(), y.data()); !s.ok()) return s;
     return mm;
   } catch (const dnnl::error& e) {
     return FromDnnl(e, "matmul creation");
   }
 }
 
-absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, float* y) const {
+absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, const float* w,
+                                float* y) const {
   try {
     DnnlContext& ctx = Context();
     dnnl::memory src({{M, impl_->K}, dt::f32, tag::ab}, ctx.engine,
                      const_cast<float*>(x));
     dnnl::memory dst({{M, impl_->N}, dt::f32, tag::ab}, ctx.engine, y);
+    dnnl::memory weights(impl_->weights_md, ctx.engine, const_cast<float*>(w));
     if (impl_->bias) {
       impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
-                                            {DNNL_ARG_WEIGHTS, impl_->weights},
+                                            {DNNL_ARG_WEIGHTS, weights},
                                             {DNNL_ARG_BIAS, impl_->bias_mem},
                                             {DNNL_ARG_DST, dst}});
     } else {
       impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
-                                            {DNNL_ARG_WEIGHTS, impl_->weights},
+                                            {DNNL_ARG_WEIGHTS, weights},
                                             {DNNL_ARG_DST, dst}});
     }
     ctx.stream.wait();

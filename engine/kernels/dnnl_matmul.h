@@ -10,17 +10,18 @@
 namespace lumen::engine::kernels {
 
 // y[M,N] = x[M,K] * W[N,K]^T (+ bias[N]) in fp32 with a runtime-M oneDNN
-// matmul primitive created once per weight shape. Engine thread only.
+// matmul primitive created once per weight shape. The weights are given per
+// call, so int8 layers can pass a freshly dequantized copy. Engine thread only.
 class DnnlMatmulF32 {
  public:
-  // `w`: [N, K] row-major (GGUF layout); `bias` may be null. Both must
-  // outlive this object. Runs one warm-up call so that the JIT compiles now
-  // rather than on the first request.
-  static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(
-      int64_t K, int64_t N, const float* w, const float* bias);
+  // `bias` ([N]) may be null and must outlive this object. Runs one warm-up
+  // call so that the JIT compiles now rather than on the first request.
+  static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(int64_t K, int64_t N,
+                                                               const float* bias);
   ~DnnlMatmulF32();
 
-  absl::Status Run(const float* x, int64_t M, float* y) const;
+  // x: [M, K], w: [N, K] row-major (GGUF layout), y: [M, N].
+  absl::Status Run(const float* x, int64_t M, const float* w, float* y) const;
 
  private:
   struct Impl;

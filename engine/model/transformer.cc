@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -204,26 +205,24 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->layers_.push_back(std::move(layer));
   }
 
+  RETURN_IF_ERROR(m->AllocateBuffers());
   if (options.measure_crossover) {
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     Layer& first = m->layers_[0];
-    for (Linear* lin : {first.qkv.get(), first.wo.get(), first.gate_up.get(),
-                        first.down.get()}) {
-      const int64_t cross = lin->MeasureCrossover();
+    for (Linear* lin : {first.qkv.get(), first.wo.get(), first.gate_up.get(), first.down.get()}) {
+      lin->MeasureKernelChoice(&m->scratch_);
       for (Layer& layer : m->layers_) {
-        for (Linear* other : {layer.qkv.get(), layer.wo.get(),
-                              layer.gate_up.get(), layer.down.get()}) {
-          if (other->rows() == lin->rows() && other->cols() == lin->cols() &&
-              other->format() == lin->format()) {
-            other->set_crossover(cross);
+        for (Linear* other :
+             {layer.qkv.get(), layer.wo.get(), layer.gate_up.get(), layer.down.get()}) {
+          if (other != lin && other->rows() == lin->rows() && other->cols() == lin->cols()) {
+            other->CopyKernelChoice(*lin);
           }
         }
       }
     }
-    m->output_->set_crossover(m->output_->MeasureCrossover());
+    m->output_->MeasureKernelChoice(&m->scratch_);
   }
-  RETURN_IF_ERROR(m->AllocateBuffers());
   return m;
 }
 
@@ -241,7 +240,18 @@ absl::Status Transformer::AllocateBuffers() {
   queries_.assign(T, {});
   logit_rows_.assign(T, 0);
   attn_scratch_.assign(omp_get_max_threads() * options_.max_context, 0.0f);
-  act_scratch_.Reserve(T, std::max({c.n_embd, c.q_dim(), c.n_ff}));
+  // Dequantized int8 weights for oneDNN: the largest layer matrix (the
+  // output head stays on the int8 kernel when it does not fit).
+  int64_t max_weights = 0;
+  if (int8_) {
+    for (const Layer& l : layers_) {
+      for (const Linear* lin : {l.qkv.get(), l.wo.get(), l.gate_up.get(), l.down.get()}) {
+        max_weights = std::max(max_weights, lin->rows() * lin->cols());
+      }
+    }
+  }
+  scratch_.Reserve(std::max<int64_t>(T, 256), std::max({c.n_embd, c.q_dim(), c.n_ff}),
+                   max_weights);
   return absl::OkStatus();
 }
 
@@ -265,16 +275,12 @@ int64_t Transformer::matmul_macs_per_token() const {
   return macs;
 }
 
-std::string Transformer::CrossoverSummary() const {
+std::string Transformer::KernelChoiceSummary() const {
   const Layer& l = layers_[0];
-  auto show = [](const Linear& lin) {
-    return lin.format() == kernels::WeightFormat::kInt8
-               ? std::string("int8 AVX2 at every M")
-               : absl::StrCat("oneDNN from M=", lin.crossover());
-  };
-  return absl::StrCat("qkv ", show(*l.qkv), "; wo ", show(*l.wo), "; gate_up ",
-                      show(*l.gate_up), "; down ", show(*l.down), "; output ",
-                      show(*output_));
+  return absl::StrCat("qkv ", l.qkv->KernelChoiceSummary(), "; wo ", l.wo->KernelChoiceSummary(),
+                      "; gate_up ", l.gate_up->KernelChoiceSummary(), "; down ",
+                      l.down->KernelChoiceSummary(), "; output ",
+                      output_->KernelChoiceSummary());
 }
 
 absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
@@ -334,16 +340,28 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
   const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, hd,
                                       1.0f / std::sqrt(static_cast<float>(hd))};
   const float eps = static_cast<float>(c.norm_eps);
+  using Clock = std::chrono::steady_clock;
+  auto mark = Clock::now();
+  // Charges the time since the last mark to one phase.
+  auto charge = [&](double* phase) {
+    const auto now = Clock::now();
+    *phase += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
+  ++profile_.steps;
   for (int64_t l = 0; l < c.n_layers; ++l) {
     Layer& layer = layers_[l];
     // Attention block.
     kernels::RmsNorm(x_.data(), layer.attn_norm.data(), n, d, eps, xn_.data());
+    charge(&profile_.other);
     RETURN_IF_ERROR(
-        layer.qkv->Forward(xn_.data(), n, qkv_.data(), &act_scratch_));
+        layer.qkv->Forward(xn_.data(), n, qkv_.data(), &scratch_));
+    charge(&profile_.matmul);
     kernels::Rope(qkv_.data(), qkv_dim, positions_.data(), n, c.n_heads, hd,
                   c.rope_dim, c.rope_base, c.rope_scale, rope_style_);
     kernels::Rope(qkv_.data() + qd, qkv_dim, positions_.data(), n, c.n_kv_heads,
                   hd, c.rope_dim, c.rope_base, c.rope_scale, rope_style_);
+    charge(&profile_.other);
     for (int64_t i = 0; i < n; ++i) {
       const int32_t pos = positions_[i];
       const int32_t block = queries_[i].block_table[pos / bs];
@@ -360,16 +378,22 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     kernels::PagedAttention(qkv_.data(), qkv_dim, queries_.data(), n, *cache, l,
                             shape, attn_scratch_.data(), options_.max_context,
                             attn_.data());
+    charge(&profile_.attention);
     RETURN_IF_ERROR(
-        layer.wo->Forward(attn_.data(), n, proj_.data(), &act_scratch_));
+        layer.wo->Forward(attn_.data(), n, proj_.data(), &scratch_));
+    charge(&profile_.matmul);
     kernels::AddInPlace(x_.data(), proj_.data(), n * d);
     // Feed-forward block (SwiGLU).
     kernels::RmsNorm(x_.data(), layer.ffn_norm.data(), n, d, eps, xn_.data());
+    charge(&profile_.other);
     RETURN_IF_ERROR(
-        layer.gate_up->Forward(xn_.data(), n, gate_up_.data(), &act_scratch_));
+        layer.gate_up->Forward(xn_.data(), n, gate_up_.data(), &scratch_));
+    charge(&profile_.matmul);
     kernels::SiluMul(gate_up_.data(), n, c.n_ff, hidden_.data());
+    charge(&profile_.other);
     RETURN_IF_ERROR(
-        layer.down->Forward(hidden_.data(), n, proj_.data(), &act_scratch_));
+        layer.down->Forward(hidden_.data(), n, proj_.data(), &scratch_));
+    charge(&profile_.matmul);
     kernels::AddInPlace(x_.data(), proj_.data(), n * d);
   }
   // Only the rows that will be sampled go through the final norm and head.
@@ -377,7 +401,10 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     kernels::RmsNorm(&x_[logit_rows_[r] * d], output_norm_.data(), 1, d, eps,
                      &xn_[r * d]);
   }
-  return output_->Forward(xn_.data(), n_logits, logits, &act_scratch_);
+  charge(&profile_.other);
+  RETURN_IF_ERROR(output_->Forward(xn_.data(), n_logits, logits, &scratch_));
+  charge(&profile_.matmul);
+  return absl::OkStatus();
 }
 
 }  // namespace lumen::engine

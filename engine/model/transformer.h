@@ -40,6 +40,15 @@ struct ResidentBytes {
   int64_t total() const { return embedding + attention + ffn + norms + output; }
 };
 
+// Seconds spent per phase of Forward, accumulated until Reset.
+struct ForwardProfile {
+  double matmul = 0;     // every Linear (qkv, wo, gate_up, down, head)
+  double attention = 0;  // KV writes and paged attention
+  double other = 0;      // embedding, norms, RoPE, SwiGLU, residual adds
+  int64_t steps = 0;
+  void Reset() { *this = ForwardProfile(); }
+};
+
 class Transformer {
  public:
   // InvalidArgument for unsupported architectures, missing tensors or wrong
@@ -55,6 +64,7 @@ class Transformer {
 
   const ModelConfig& config() const { return config_; }
   const ResidentBytes& resident_bytes() const { return resident_; }
+  ForwardProfile& profile() { return profile_; }
   bool int8() const { return int8_; }
   int64_t max_batch_tokens() const { return options_.max_batch_tokens; }
   int64_t max_context() const { return options_.max_context; }
@@ -62,8 +72,8 @@ class Transformer {
   int64_t weight_bytes_per_step() const;
   // Multiply-adds per token in the matrices (2x this = FLOPs per token).
   int64_t matmul_macs_per_token() const;
-  // The measured small-M/oneDNN crossover of the first layer's matrices.
-  std::string CrossoverSummary() const;
+  // The measured kernel choice per M of the first layer's matrices.
+  std::string KernelChoiceSummary() const;
 
  private:
   struct Layer {
@@ -87,6 +97,7 @@ class Transformer {
   std::unique_ptr<kernels::Linear> output_;  // [n_vocab, n_embd]
   std::vector<Layer> layers_;
   ResidentBytes resident_;
+  ForwardProfile profile_;
 
   // Step buffers, sized for max_batch_tokens at load.
   std::vector<float> x_;                          // [T, n_embd] residual stream
@@ -100,7 +111,7 @@ class Transformer {
   std::vector<kernels::AttentionQuery> queries_;  // [T]
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<float> attn_scratch_;               // [threads, max_context]
-  kernels::ActivationScratch act_scratch_;
+  kernels::LinearScratch scratch_;
 };
 
 }  // namespace lumen::engine

@@ -72,18 +72,38 @@ TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
   auto w = Random(N * K, 5), b = Random(N, 6), x = Random(M * K, 7);
   auto lin = Linear::CreateF32(N, K, w, b);
   ASSERT_TRUE(lin.ok()) << lin.status();
-  ActivationScratch scratch;
-  scratch.Reserve(M, K);
+  LinearScratch scratch;
+  scratch.Reserve(M, K, N * K);
   std::vector<float> small(M * N), dnnl(M * N);
-  (*lin)->set_crossover(M + 1);
+  (*lin)->ForceKernel(false);
   ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
-  (*lin)->set_crossover(1);
+  (*lin)->ForceKernel(true);
   ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
   for (int64_t i = 0; i < M * N; ++i)
     EXPECT_NEAR(small[i], dnnl[i], 1e-4 * std::sqrt(double(K)));
   double want = b[0];
   for (int64_t k = 0; k < K; ++k) want += double(x[k]) * w[k];
   EXPECT_NEAR(small[0], want, 1e-4 * std::sqrt(double(K)));
+}
+
+TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
+  const auto [M, K, N] = GetParam();
+  if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
+  auto w = Random(N * K, 8), x = Random(M * K, 9), b = Random(N, 10);
+  std::vector<int8_t> wq(N * K);
+  std::vector<float> ws(N * K / 32);
+  QuantizeRowsQ8(w.data(), N, K, wq.data(), ws.data());
+  auto lin = Linear::CreateInt8(N, K, wq, ws, b);
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  LinearScratch scratch;
+  scratch.Reserve(M, K, N * K);
+  std::vector<float> small(M * N), dnnl(M * N);
+  (*lin)->ForceKernel(false);
+  ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
+  (*lin)->ForceKernel(true);
+  ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
+  // The small kernel also quantizes activations; oneDNN sees them in fp32.
+  for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapesTest,

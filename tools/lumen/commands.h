@@ -14,6 +14,7 @@ int ModelTokenize(const Args& args);
 int ModelSynth(const Args& args);
 int ConvertLlama2c(const Args& args);
 int ModelGenerate(const Args& args);
+int BenchEngine(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);

@@ -33,6 +33,9 @@ constexpr char kUsage[] =
     "[--seed S]\n"
     "                 [--weights auto|f32|int8] [--threads N] [--ids]\n"
     "\n"
+    "benchmarks:\n"
+    "  bench engine --model FILE [--weights auto|f32|int8] [--threads N] [--json]\n"
+    "\n"
     "Run a command with --help for its flags.\n";
 
 }  // namespace
@@ -60,6 +63,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     return kModel.at(args[1])(Args(args.begin() + 2, args.end()));
+  }
+  if (group == "bench" && args.size() >= 2 && args[1] == "engine") {
+    return BenchEngine(Args(args.begin() + 2, args.end()));
   }
   std::fprintf(stderr, "lumen: unknown command '%s'\n\n%s", group.c_str(),
                kUsage);
