@@ -63,7 +63,8 @@ absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> DnnlMatmulF32::Create(
     std::unique_ptr<DnnlMatmulF32> mm(new DnnlMatmulF32(std::move(impl)));
     // Warm up: the first execution JIT-compiles the gemm kernels.
     std::vector<float> x(64 * K, 0.5f), w(K * N, 0.25f), y(64 * N);
-    if (absl::Status s = mm->Run(x.data(), 64, w.data(), y.data()); !s.ok()) return s;
+    if (absl::Status s = mm->Run(x.data(), 64, w.data(), y.data()); !s.ok())
+      return s;
     return mm;
   } catch (const dnnl::error& e) {
     return FromDnnl(e, "matmul creation");

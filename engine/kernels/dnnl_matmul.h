@@ -16,8 +16,8 @@ class DnnlMatmulF32 {
  public:
   // `bias` ([N]) may be null and must outlive this object. Runs one warm-up
   // call so that the JIT compiles now rather than on the first request.
-  static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(int64_t K, int64_t N,
-                                                               const float* bias);
+  static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(
+      int64_t K, int64_t N, const float* bias);
   ~DnnlMatmulF32();
 
   // x: [M, K], w: [N, K] row-major (GGUF layout), y: [M, N].

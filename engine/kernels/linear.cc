@@ -10,7 +10,8 @@
 
 namespace lumen::engine::kernels {
 
-void LinearScratch::Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements) {
+void LinearScratch::Reserve(int64_t rows, int64_t max_k,
+                            int64_t max_weight_elements) {
   if (static_cast<int64_t>(q.size()) < rows * max_k) q.resize(rows * max_k);
   const int64_t s = rows * ((max_k + kQBlock - 1) / kQBlock);
   if (static_cast<int64_t>(scales.size()) < s) scales.resize(s);
@@ -27,12 +28,12 @@ std::array<bool, Linear::kBuckets> DefaultChoice() {
 }
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(int64_t N, int64_t K,
-                                                         std::vector<float> w,
-                                                         std::vector<float> bias) {
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(
+    int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias) {
   if (static_cast<int64_t>(w.size()) != N * K ||
       (!bias.empty() && static_cast<int64_t>(bias.size()) != N)) {
-    return absl::InvalidArgumentError(absl::StrCat("linear: bad sizes for ", N, "x", K));
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear: bad sizes for ", N, "x", K));
   }
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kF32;
@@ -41,20 +42,21 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(int64_t N, int64_t K,
   l->w_f32_ = std::move(w);
   l->bias_ = std::move(bias);
   l->use_dnnl_ = DefaultChoice();
-  auto mm = DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
+  auto mm =
+      DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
   if (!mm.ok()) return mm.status();
   l->dnnl_ = std::move(*mm);
   return l;
 }
 
-absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(int64_t N, int64_t K,
-                                                          std::vector<int8_t> q,
-                                                          std::vector<float> scales,
-                                                          std::vector<float> bias) {
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(
+    int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
+    std::vector<float> bias) {
   if (K % kQBlock != 0 || static_cast<int64_t>(q.size()) != N * K ||
       static_cast<int64_t>(scales.size()) != N * K / kQBlock ||
       (!bias.empty() && static_cast<int64_t>(bias.size()) != N)) {
-    return absl::InvalidArgumentError(absl::StrCat("linear: bad int8 sizes for ", N, "x", K));
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear: bad int8 sizes for ", N, "x", K));
   }
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kInt8;
@@ -64,18 +66,21 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(int64_t N, int64_t K,
   l->w_scales_ = std::move(scales);
   l->bias_ = std::move(bias);
   l->use_dnnl_ = DefaultChoice();
-  auto mm = DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
+  auto mm =
+      DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
   if (!mm.ok()) return mm.status();
   l->dnnl_ = std::move(*mm);
   return l;
 }
 
 int64_t Linear::resident_bytes() const {
-  return w_f32_.size() * 4 + w_q_.size() + w_scales_.size() * 4 + bias_.size() * 4;
+  return w_f32_.size() * 4 + w_q_.size() + w_scales_.size() * 4 +
+         bias_.size() * 4;
 }
 
 int Linear::Bucket(int64_t M) {
-  return std::min<int>(kBuckets - 1, std::bit_width(static_cast<uint64_t>(M)) - 1);
+  return std::min<int>(kBuckets - 1,
+                       std::bit_width(static_cast<uint64_t>(M)) - 1);
 }
 
 void Linear::AddBias(int64_t M, float* y) const {
@@ -125,7 +130,8 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
   constexpr int64_t kMaxM = 256;
   if (static_cast<int64_t>(scratch->q.size()) < kMaxM * K_) return;
   std::vector<float> x(kMaxM * K_), y(kMaxM * N_);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
   auto time = [&](bool dnnl, int64_t m) {
     double best = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
@@ -139,7 +145,8 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
     return best;
   };
   const bool dnnl_possible =
-      format_ == WeightFormat::kF32 || static_cast<int64_t>(scratch->weights.size()) >= N_ * K_;
+      format_ == WeightFormat::kF32 ||
+      static_cast<int64_t>(scratch->weights.size()) >= N_ * K_;
   for (int b = 0; b < kBuckets; ++b) {
     const int64_t m = int64_t{1} << b;
     if (!dnnl_possible) {
@@ -156,7 +163,8 @@ std::string Linear::KernelChoiceSummary() const {
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {
     if (use_dnnl_[b] != use_dnnl_[b - 1]) {
-      absl::StrAppend(&out, " from M=", int64_t{1} << b, " ", use_dnnl_[b] ? "dnnl" : "small");
+      absl::StrAppend(&out, " from M=", int64_t{1} << b, " ",
+                      use_dnnl_[b] ? "dnnl" : "small");
     }
   }
   return out;

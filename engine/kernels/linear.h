@@ -19,9 +19,9 @@ enum class WeightFormat { kF32, kInt8 };
 
 // Per-call scratch, sized once by the owner and shared by all layers.
 struct LinearScratch {
-  std::vector<int8_t> q;        // [max_rows * max_k] quantized activations
-  std::vector<float> scales;    // [max_rows * max_k / 32]
-  std::vector<float> weights;   // [max N * K] dequantized int8 weights
+  std::vector<int8_t> q;       // [max_rows * max_k] quantized activations
+  std::vector<float> scales;   // [max_rows * max_k / 32]
+  std::vector<float> weights;  // [max N * K] dequantized int8 weights
   void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements);
 };
 
@@ -31,17 +31,16 @@ class Linear {
   static constexpr int kBuckets = 10;
 
   // w: [N, K] fp32. bias: [N] or empty.
-  static absl::StatusOr<std::unique_ptr<Linear>> CreateF32(int64_t N, int64_t K,
-                                                          std::vector<float> w,
-                                                          std::vector<float> bias);
+  static absl::StatusOr<std::unique_ptr<Linear>> CreateF32(
+      int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias);
   // q: [N, K] int8 in [-127, 127], scales: [N, K/32]; K % 32 == 0.
-  static absl::StatusOr<std::unique_ptr<Linear>> CreateInt8(int64_t N, int64_t K,
-                                                           std::vector<int8_t> q,
-                                                           std::vector<float> scales,
-                                                           std::vector<float> bias);
+  static absl::StatusOr<std::unique_ptr<Linear>> CreateInt8(
+      int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
+      std::vector<float> bias);
 
   // x: [M, K], y: [M, N]. Internal error only if oneDNN fails.
-  absl::Status Forward(const float* x, int64_t M, float* y, LinearScratch* scratch) const;
+  absl::Status Forward(const float* x, int64_t M, float* y,
+                       LinearScratch* scratch) const;
 
   int64_t rows() const { return N_; }
   int64_t cols() const { return K_; }
@@ -61,8 +60,10 @@ class Linear {
  private:
   Linear() = default;
   static int Bucket(int64_t M);
-  absl::Status RunSmall(const float* x, int64_t M, float* y, LinearScratch* scratch) const;
-  absl::Status RunDnnl(const float* x, int64_t M, float* y, LinearScratch* scratch) const;
+  absl::Status RunSmall(const float* x, int64_t M, float* y,
+                        LinearScratch* scratch) const;
+  absl::Status RunDnnl(const float* x, int64_t M, float* y,
+                       LinearScratch* scratch) const;
   void AddBias(int64_t M, float* y) const;
 
   WeightFormat format_ = WeightFormat::kF32;

@@ -1,5 +1,6 @@
 #include "engine/kernels/paged_attention.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <cmath>
@@ -8,6 +9,95 @@
 #include "engine/kernels/cpu_ops.h"
 
 namespace lumen::engine::kernels {
+
+namespace {
+
+// Attention of one query head over its sequence's cached positions, with
+// head_dim = 8 * V held in registers: scores four slots at a time (one
+// horizontal reduction per four), the output accumulated in registers.
+template <int V>
+void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
+                int64_t layer, int64_t kvh, int64_t bs, float scale,
+                float* scores, float* out) {
+  constexpr int64_t hd = 8 * V;
+  __m256 q[V];
+  for (int v = 0; v < V; ++v) q[v] = _mm256_loadu_ps(qh + 8 * v);
+  const int64_t len = query.position + 1;
+  float max_score = -INFINITY;
+  for (int64_t start = 0; start < len; start += bs) {
+    const float* k =
+        kv.Keys(query.block_table[start / bs], layer) + kvh * bs * hd;
+    const int64_t slots = std::min(bs, len - start);
+    int64_t j = 0;
+    for (; j + 4 <= slots; j += 4) {
+      __m256 acc[4];
+      for (int s = 0; s < 4; ++s) {
+        acc[s] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k + (j + s) * hd));
+        for (int v = 1; v < V; ++v) {
+          acc[s] = _mm256_fmadd_ps(
+              q[v], _mm256_loadu_ps(k + (j + s) * hd + 8 * v), acc[s]);
+        }
+      }
+      const __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]);
+      const __m256 t1 = _mm256_hadd_ps(acc[2], acc[3]);
+      const __m256 u = _mm256_hadd_ps(t0, t1);
+      __m128 four =
+          _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+      four = _mm_mul_ps(four, _mm_set1_ps(scale));
+      _mm_storeu_ps(scores + start + j, four);
+    }
+    for (; j < slots; ++j) scores[start + j] = Dot(qh, k + j * hd, hd) * scale;
+  }
+  for (int64_t p = 0; p < len; ++p) max_score = std::max(max_score, scores[p]);
+  float sum = 0.0f;
+  for (int64_t p = 0; p < len; ++p) {
+    scores[p] = std::exp(scores[p] - max_score);
+    sum += scores[p];
+  }
+  __m256 o[V];
+  for (int v = 0; v < V; ++v) o[v] = _mm256_setzero_ps();
+  for (int64_t start = 0; start < len; start += bs) {
+    const float* vals =
+        kv.Values(query.block_table[start / bs], layer) + kvh * bs * hd;
+    const int64_t slots = std::min(bs, len - start);
+    for (int64_t j = 0; j < slots; ++j) {
+      const __m256 p = _mm256_set1_ps(scores[start + j]);
+      for (int v = 0; v < V; ++v) {
+        o[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vals + j * hd + 8 * v), o[v]);
+      }
+    }
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (int v = 0; v < V; ++v)
+    _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(o[v], inv));
+}
+
+// Any head_dim: plain dot products and axpys.
+void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
+                       KvCache& kv, int64_t layer, int64_t kvh, int64_t bs,
+                       int64_t hd, float scale, float* scores, float* out) {
+  const int64_t len = query.position + 1;
+  float max_score = -INFINITY;
+  for (int64_t p = 0; p < len; ++p) {
+    const float* k =
+        kv.Keys(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
+    scores[p] = Dot(qh, k, hd) * scale;
+    max_score = std::max(max_score, scores[p]);
+  }
+  float sum = 0.0f;
+  for (int64_t p = 0; p < len; ++p) {
+    scores[p] = std::exp(scores[p] - max_score);
+    sum += scores[p];
+  }
+  std::memset(out, 0, hd * sizeof(float));
+  for (int64_t p = 0; p < len; ++p) {
+    const float* v =
+        kv.Values(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
+    Axpy(scores[p] / sum, v, out, hd);
+  }
+}
+
+}  // namespace
 
 void PagedAttention(const float* q, int64_t q_stride,
                     const AttentionQuery* queries, int64_t n,
@@ -24,29 +114,28 @@ void PagedAttention(const float* q, int64_t q_stride,
     const int64_t t = item / s.n_heads;
     const int64_t h = item % s.n_heads;
     const int64_t kvh = h / group;
-    const AttentionQuery& query = queries[t];
     const float* qh = q + t * q_stride + h * hd;
-    float* scores = scratch + omp_get_thread_num() * max_context;
-    const int64_t len = query.position + 1;
-    float max_score = -INFINITY;
-    for (int64_t p = 0; p < len; ++p) {
-      const float* k =
-          kv.Keys(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-      scores[p] = Dot(qh, k, hd) * s.scale;
-      max_score = std::max(max_score, scores[p]);
-    }
-    float sum = 0.0f;
-    for (int64_t p = 0; p < len; ++p) {
-      scores[p] = std::exp(scores[p] - max_score);
-      sum += scores[p];
-    }
-    const float inv = 1.0f / sum;
     float* o = out + t * s.n_heads * hd + h * hd;
-    std::memset(o, 0, hd * sizeof(float));
-    for (int64_t p = 0; p < len; ++p) {
-      const float* v = kv.Values(query.block_table[p / bs], layer) +
-                       (kvh * bs + p % bs) * hd;
-      Axpy(scores[p] * inv, v, o, hd);
+    float* scores = scratch + omp_get_thread_num() * max_context;
+    switch (hd) {
+      case 8:
+        AttendHead<1>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        break;
+      case 16:
+        AttendHead<2>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        break;
+      case 32:
+        AttendHead<4>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        break;
+      case 64:
+        AttendHead<8>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        break;
+      case 128:
+        AttendHead<16>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        break;
+      default:
+        AttendHeadGeneric(qh, queries[t], kv, layer, kvh, bs, hd, s.scale,
+                          scores, o);
     }
   }
 }

@@ -210,12 +210,14 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     Layer& first = m->layers_[0];
-    for (Linear* lin : {first.qkv.get(), first.wo.get(), first.gate_up.get(), first.down.get()}) {
+    for (Linear* lin : {first.qkv.get(), first.wo.get(), first.gate_up.get(),
+                        first.down.get()}) {
       lin->MeasureKernelChoice(&m->scratch_);
       for (Layer& layer : m->layers_) {
-        for (Linear* other :
-             {layer.qkv.get(), layer.wo.get(), layer.gate_up.get(), layer.down.get()}) {
-          if (other != lin && other->rows() == lin->rows() && other->cols() == lin->cols()) {
+        for (Linear* other : {layer.qkv.get(), layer.wo.get(),
+                              layer.gate_up.get(), layer.down.get()}) {
+          if (other != lin && other->rows() == lin->rows() &&
+              other->cols() == lin->cols()) {
             other->CopyKernelChoice(*lin);
           }
         }
@@ -245,13 +247,14 @@ absl::Status Transformer::AllocateBuffers() {
   int64_t max_weights = 0;
   if (int8_) {
     for (const Layer& l : layers_) {
-      for (const Linear* lin : {l.qkv.get(), l.wo.get(), l.gate_up.get(), l.down.get()}) {
+      for (const Linear* lin :
+           {l.qkv.get(), l.wo.get(), l.gate_up.get(), l.down.get()}) {
         max_weights = std::max(max_weights, lin->rows() * lin->cols());
       }
     }
   }
-  scratch_.Reserve(std::max<int64_t>(T, 256), std::max({c.n_embd, c.q_dim(), c.n_ff}),
-                   max_weights);
+  scratch_.Reserve(std::max<int64_t>(T, 256),
+                   std::max({c.n_embd, c.q_dim(), c.n_ff}), max_weights);
   return absl::OkStatus();
 }
 
@@ -277,8 +280,9 @@ int64_t Transformer::matmul_macs_per_token() const {
 
 std::string Transformer::KernelChoiceSummary() const {
   const Layer& l = layers_[0];
-  return absl::StrCat("qkv ", l.qkv->KernelChoiceSummary(), "; wo ", l.wo->KernelChoiceSummary(),
-                      "; gate_up ", l.gate_up->KernelChoiceSummary(), "; down ",
+  return absl::StrCat("qkv ", l.qkv->KernelChoiceSummary(), "; wo ",
+                      l.wo->KernelChoiceSummary(), "; gate_up ",
+                      l.gate_up->KernelChoiceSummary(), "; down ",
                       l.down->KernelChoiceSummary(), "; output ",
                       output_->KernelChoiceSummary());
 }
@@ -354,8 +358,7 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     // Attention block.
     kernels::RmsNorm(x_.data(), layer.attn_norm.data(), n, d, eps, xn_.data());
     charge(&profile_.other);
-    RETURN_IF_ERROR(
-        layer.qkv->Forward(xn_.data(), n, qkv_.data(), &scratch_));
+    RETURN_IF_ERROR(layer.qkv->Forward(xn_.data(), n, qkv_.data(), &scratch_));
     charge(&profile_.matmul);
     kernels::Rope(qkv_.data(), qkv_dim, positions_.data(), n, c.n_heads, hd,
                   c.rope_dim, c.rope_base, c.rope_scale, rope_style_);

@@ -103,7 +103,8 @@ TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
   (*lin)->ForceKernel(true);
   ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
   // The small kernel also quantizes activations; oneDNN sees them in fp32.
-  for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
+  for (int64_t i = 0; i < M * N; ++i)
+    EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapesTest,

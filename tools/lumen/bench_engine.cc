@@ -29,18 +29,22 @@ struct Bench {
 
   // Prefills `seqs` sequences to `context` tokens each (in chunks that fit
   // max_batch_tokens) into `cache`, sequence s owning blocks [s*B, (s+1)*B).
-  absl::Status Prefill(engine::KvCache* cache, int seqs, int context, int blocks_per_seq,
+  absl::Status Prefill(engine::KvCache* cache, int seqs, int context,
+                       int blocks_per_seq,
                        std::vector<std::vector<int32_t>>* tables) {
     tables->assign(seqs, {});
     for (int s = 0; s < seqs; ++s) {
-      for (int b = 0; b < blocks_per_seq; ++b) (*tables)[s].push_back(s * blocks_per_seq + b);
+      for (int b = 0; b < blocks_per_seq; ++b)
+        (*tables)[s].push_back(s * blocks_per_seq + b);
       int done = 0;
       while (done < context) {
         const int n = std::min<int>(model->max_batch_tokens(), context - done);
         std::vector<int32_t> tokens(n);
-        for (int i = 0; i < n; ++i) tokens[i] = 100 + (s * 31 + done + i) % 1000;
+        for (int i = 0; i < n; ++i)
+          tokens[i] = 100 + (s * 31 + done + i) % 1000;
         engine::BatchSequence seq{n, done, (*tables)[s], true};
-        if (absl::Status st = model->Forward({tokens, std::span(&seq, 1)}, cache, logits.data());
+        if (absl::Status st = model->Forward({tokens, std::span(&seq, 1)},
+                                             cache, logits.data());
             !st.ok()) {
           return st;
         }
@@ -57,18 +61,22 @@ int BenchEngine(const Args& args) {
   std::string model_path, weights = "auto";
   int64_t threads = 2, steps = 16;
   bool json = false;
-  FlagSet flags("lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] [--json]");
+  FlagSet flags(
+      "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
+      "[--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
   flags.Int("steps", &steps, "decode steps timed per configuration");
   flags.Bool("json", &json, "print one JSON object");
-  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(std::string(s.message()), 2);
+  if (absl::Status s = flags.Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
   if (flags.help_requested()) {
     std::fputs(flags.Help().c_str(), stdout);
     return 0;
   }
-  if (model_path.empty()) return Fail("--model is required\n" + flags.Help(), 2);
+  if (model_path.empty())
+    return Fail("--model is required\n" + flags.Help(), 2);
   auto mode = engine::ParseWeightMode(weights);
   if (!mode.ok()) return Fail(std::string(mode.status().message()), 2);
   omp_set_num_threads(static_cast<int>(threads));
@@ -85,7 +93,8 @@ int BenchEngine(const Args& args) {
   auto t_load = Clock::now();
   auto model = engine::Transformer::Load(**file, options);
   if (!model.ok()) return Fail(std::string(model.status().message()));
-  const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  const double load_s =
+      std::chrono::duration<double>(Clock::now() - t_load).count();
   engine::Transformer& m = **model;
   const engine::ModelConfig& c = m.config();
   Bench bench{&m, std::vector<float>(64 * c.n_vocab)};
@@ -93,46 +102,62 @@ int BenchEngine(const Args& args) {
   const double weight_bytes = m.weight_bytes_per_step();
   const double flops_per_token = 2.0 * m.matmul_macs_per_token();
   if (!json) {
-    std::printf("model %s: %s weights, %.1f MiB resident, %lld threads, OMP_WAIT_POLICY=%s\n",
-                model_path.c_str(), m.int8() ? "int8" : "f32", m.resident_bytes().total() / 1048576.0,
-                (long long)threads, getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
-    std::printf("machine: read bandwidth %.1f GB/s, FP32 peak %.0f GFLOP/s; load %.2f s\n",
-                bandwidth, peak, load_s);
+    std::printf(
+        "model %s: %s weights, %.1f MiB resident, %lld threads, "
+        "OMP_WAIT_POLICY=%s\n",
+        model_path.c_str(), m.int8() ? "int8" : "f32",
+        m.resident_bytes().total() / 1048576.0, (long long)threads,
+        getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
+    std::printf(
+        "machine: read bandwidth %.1f GB/s, FP32 peak %.0f GFLOP/s; load %.2f "
+        "s\n",
+        bandwidth, peak, load_s);
     std::printf("kernels: %s\n", m.KernelChoiceSummary().c_str());
-    std::printf("weights read per decode step %.1f MB; matmul FLOPs per token %.2f G\n\n",
-                weight_bytes / 1e6, flops_per_token / 1e9);
-    std::printf("%-28s %12s %12s %10s\n", "", "tokens/s", "roofline", "fraction");
+    std::printf(
+        "weights read per decode step %.1f MB; matmul FLOPs per token %.2f "
+        "G\n\n",
+        weight_bytes / 1e6, flops_per_token / 1e9);
+    std::printf("%-28s %12s %12s %10s\n", "", "tokens/s", "roofline",
+                "fraction");
   }
 
   std::map<std::string, double> prefill, decode128, decode512;
   const int blocks_per_seq = 640 / 16;
   for (int prompt : {128, 512}) {
-    auto cache = engine::KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim, 16, blocks_per_seq});
+    auto cache = engine::KvCache::Create(
+        {c.n_layers, c.n_kv_heads, c.head_dim, 16, blocks_per_seq});
     if (!cache.ok()) return Fail(std::string(cache.status().message()));
     std::vector<std::vector<int32_t>> tables;
     double best = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
       auto t0 = Clock::now();
-      if (absl::Status s = bench.Prefill(cache->get(), 1, prompt, blocks_per_seq, &tables); !s.ok()) {
+      if (absl::Status s =
+              bench.Prefill(cache->get(), 1, prompt, blocks_per_seq, &tables);
+          !s.ok()) {
         return Fail(std::string(s.message()));
       }
-      best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+      best = std::min(best,
+                      std::chrono::duration<double>(Clock::now() - t0).count());
     }
     const double tps = prompt / best;
     const double roof = peak * 1e9 / flops_per_token;
     prefill[absl::StrCat(prompt)] = tps;
     if (!json) {
-      std::printf("%-28s %12.1f %12.1f %9.0f%%\n", absl::StrCat("prefill ", prompt, " tokens").c_str(),
-                  tps, roof, 100 * tps / roof);
+      std::printf("%-28s %12.1f %12.1f %9.0f%%\n",
+                  absl::StrCat("prefill ", prompt, " tokens").c_str(), tps,
+                  roof, 100 * tps / roof);
     }
   }
   for (int context : {128, 512}) {
     for (int seqs : {1, 4, 16, 64}) {
-      auto cache = engine::KvCache::Create(
-          {c.n_layers, c.n_kv_heads, c.head_dim, 16, int64_t{seqs} * blocks_per_seq});
+      auto cache =
+          engine::KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim, 16,
+                                   int64_t{seqs} * blocks_per_seq});
       if (!cache.ok()) return Fail(std::string(cache.status().message()));
       std::vector<std::vector<int32_t>> tables;
-      if (absl::Status s = bench.Prefill(cache->get(), seqs, context, blocks_per_seq, &tables); !s.ok()) {
+      if (absl::Status s = bench.Prefill(cache->get(), seqs, context,
+                                         blocks_per_seq, &tables);
+          !s.ok()) {
         return Fail(std::string(s.message()));
       }
       std::vector<int32_t> tokens(seqs, 42);
@@ -140,23 +165,30 @@ int BenchEngine(const Args& args) {
       m.profile().Reset();
       auto t0 = Clock::now();
       for (int step = 0; step < steps; ++step) {
-        for (int s = 0; s < seqs; ++s) batch[s] = {1, context + step, tables[s], true};
-        if (absl::Status st = m.Forward({tokens, batch}, cache->get(), bench.logits.data()); !st.ok()) {
+        for (int s = 0; s < seqs; ++s)
+          batch[s] = {1, context + step, tables[s], true};
+        if (absl::Status st =
+                m.Forward({tokens, batch}, cache->get(), bench.logits.data());
+            !st.ok()) {
           return Fail(std::string(st.message()));
         }
       }
-      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double secs =
+          std::chrono::duration<double>(Clock::now() - t0).count();
       const double tps = seqs * steps / secs;
       // Per step: all weights once, plus every sequence's KV cache.
-      const double kv_bytes = double(seqs) * (context + steps / 2) * c.KvBytesPerToken();
+      const double kv_bytes =
+          double(seqs) * (context + steps / 2) * c.KvBytesPerToken();
       const double roof = seqs * bandwidth * 1e9 / (weight_bytes + kv_bytes);
       (context == 128 ? decode128 : decode512)[absl::StrCat(seqs)] = tps;
       if (!json) {
         const engine::ForwardProfile& p = m.profile();
-        std::printf("%-28s %12.1f %12.1f %9.0f%%   step %.2f ms: matmul %.0f%%, attention %.0f%%, other %.0f%%\n",
-                    absl::StrCat("decode ", seqs, " seq @ ctx ", context).c_str(), tps, roof,
-                    100 * tps / roof, 1e3 * secs / steps, 100 * p.matmul / secs,
-                    100 * p.attention / secs, 100 * p.other / secs);
+        std::printf(
+            "%-28s %12.1f %12.1f %9.0f%%   step %.2f ms: matmul %.0f%%, "
+            "attention %.0f%%, other %.0f%%\n",
+            absl::StrCat("decode ", seqs, " seq @ ctx ", context).c_str(), tps,
+            roof, 100 * tps / roof, 1e3 * secs / steps, 100 * p.matmul / secs,
+            100 * p.attention / secs, 100 * p.other / secs);
       }
     }
   }

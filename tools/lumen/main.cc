@@ -34,7 +34,8 @@ constexpr char kUsage[] =
     "                 [--weights auto|f32|int8] [--threads N] [--ids]\n"
     "\n"
     "benchmarks:\n"
-    "  bench engine --model FILE [--weights auto|f32|int8] [--threads N] [--json]\n"
+    "  bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
+    "[--json]\n"
     "\n"
     "Run a command with --help for its flags.\n";
 

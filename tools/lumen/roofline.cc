@@ -11,7 +11,8 @@ namespace lumen::tools {
 
 namespace {
 double Seconds(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
 }
 }  // namespace
 
@@ -30,7 +31,8 @@ double MeasureReadBandwidthGBs() {
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < n; i += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(buf.get() + i + 512), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(buf.get() + i + 512),
+                     _MM_HINT_T0);
         a0 = _mm256_add_ps(a0, _mm256_load_ps(buf.get() + i));
         a1 = _mm256_add_ps(a1, _mm256_load_ps(buf.get() + i + 8));
         a2 = _mm256_add_ps(a2, _mm256_load_ps(buf.get() + i + 16));
