@@ -15,6 +15,13 @@ int ModelSynth(const Args& args);
 int ConvertLlama2c(const Args& args);
 int ModelGenerate(const Args& args);
 int BenchEngine(const Args& args);
+int ClientGenerate(const Args& args);
+int ClientChat(const Args& args);
+int ClientTokenize(const Args& args);
+int ClientModels(const Args& args);
+int ClientHealth(const Args& args);
+int ClientStats(const Args& args);
+int ClientBench(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);

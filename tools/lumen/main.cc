@@ -20,6 +20,15 @@ namespace {
 constexpr char kUsage[] =
     "usage: lumen <command> [flags]\n"
     "\n"
+    "client (talks to lumend; --addr HOST:PORT, --api-key KEY):\n"
+    "  generate --prompt TEXT [--model M] [--max-tokens N] [--temperature T] "
+    "[--seed S] [--json]\n"
+    "  chat [--model M] [--system TEXT]   interactive, streaming\n"
+    "  tokenize [--model M] [--text T]    token ids as a JSON list\n"
+    "  models | health | stats\n"
+    "  bench --concurrency 1,4,16,64 --requests N --prompt-tokens P "
+    "--max-tokens T [--json]\n"
+    "\n"
     "model tools (no daemon):\n"
     "  model inspect FILE [--json]        architecture, parameters, sizes, "
     "tokenizer\n"
@@ -68,6 +77,14 @@ int main(int argc, char** argv) {
   if (group == "bench" && args.size() >= 2 && args[1] == "engine") {
     return BenchEngine(Args(args.begin() + 2, args.end()));
   }
+  static const std::map<std::string, int (*)(const Args&)> kClient = {
+      {"generate", ClientGenerate}, {"chat", ClientChat},
+      {"tokenize", ClientTokenize}, {"models", ClientModels},
+      {"health", ClientHealth},     {"stats", ClientStats},
+      {"bench", ClientBench},
+  };
+  if (kClient.contains(group))
+    return kClient.at(group)(Args(args.begin() + 1, args.end()));
   std::fprintf(stderr, "lumen: unknown command '%s'\n\n%s", group.c_str(),
                kUsage);
   return 2;

@@ -1,0 +1,59 @@
+#pragma once
+// lumen.v1.Inference on gRPC's callback API. RPC threads validate, tokenize
+// and submit to the model's engine; they never run model code. Streaming
+// replies coalesce pending tokens into one write with one write in flight,
+// so a slow reader never stalls the engine.
+
+#include <atomic>
+#include <optional>
+#include <string>
+
+#include "engine/chat_template.h"
+#include "lumen/v1/inference.grpc.pb.h"
+#include "server/model_registry.h"
+
+namespace lumen::server {
+
+struct InferenceOptions {
+  // Forces a chat template family instead of detecting it from the model.
+  std::optional<engine::ChatFamily> chat_template;
+};
+
+class InferenceService final : public lumen::v1::Inference::CallbackService {
+ public:
+  InferenceService(ModelRegistry* registry, InferenceOptions options)
+      : registry_(registry), options_(options) {}
+
+  grpc::ServerUnaryReactor* Generate(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::GenerateRequest* request,
+      lumen::v1::GenerateResponse* response) override;
+  grpc::ServerWriteReactor<lumen::v1::GenerateStreamResponse>* GenerateStream(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::TokenizeRequest* request,
+      lumen::v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::DetokenizeRequest* request,
+      lumen::v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::ListModelsRequest* request,
+      lumen::v1::ListModelsResponse* response) override;
+
+  // Validates a request and turns it into engine parameters (front-end
+  // validation: the engine only schedules). Exposed for tests.
+  absl::StatusOr<engine::GenerateParams> Prepare(
+      const lumen::v1::GenerateRequest& request, const ServedModel& model,
+      std::optional<engine::SteadyTime> deadline) const;
+
+ private:
+  ModelRegistry* registry_;
+  InferenceOptions options_;
+  std::atomic<uint64_t> next_id_{1};
+};
+
+}  // namespace lumen::server

@@ -1,0 +1,244 @@
+// lumend: the Lumen serving daemon. See ../shared/SPEC.md section 2 and
+// `lumend --help`.
+
+#include <omp.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/flags.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/admin_service.h"
+#include "server/inference_service.h"
+#include "server/model_registry.h"
+#include "server/request_log.h"
+
+namespace {
+
+using lumen::server::LogFormat;
+using lumen::server::LogInfo;
+
+struct Flags {
+  std::vector<std::string> models, loras;
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";
+  int64_t threads = 0, ctx_size = 0, kv_cache_mb = 1024, max_batch_tokens = 512;
+  int64_t max_running = 64, max_queue = 256;
+  std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
+              api_keys;
+  std::string tls_cert, tls_key, log_format = "text", chat_template;
+  double shutdown_grace = 30.0;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool IsLoopback(const std::string& addr) {
+  return absl::StartsWith(addr, "127.") ||
+         absl::StartsWith(addr, "localhost:") ||
+         absl::StartsWith(addr, "[::1]:");
+}
+
+int Run(int argc, char** argv) {
+  Flags f;
+  lumen::FlagSet flags("lumend --model [NAME=]PATH [flags]");
+  flags.Repeated("model", &f.models,
+                 "GGUF model to serve, PATH or NAME=PATH (repeatable)");
+  flags.String("listen", &f.listen, "gRPC address (port 0 picks a free port)");
+  flags.String("metrics-listen", &f.metrics_listen,
+               "Prometheus /metrics address; empty disables");
+  flags.Int("threads", &f.threads, "compute threads (0 = all cores)");
+  flags.Int("ctx-size", &f.ctx_size, "context per sequence (0 = the model's)");
+  flags.Int("kv-cache-mb", &f.kv_cache_mb, "KV cache size per model in MiB");
+  flags.Int("max-batch-tokens", &f.max_batch_tokens,
+            "token budget of one engine step");
+  flags.Int("max-running", &f.max_running, "requests decoding at once");
+  flags.Int("max-queue", &f.max_queue,
+            "waiting requests before RESOURCE_EXHAUSTED");
+  flags.String("weights", &f.weights,
+               "auto (int8 for Q8_0 files), f32 or int8");
+  flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
+  flags.String("data-dir", &f.data_dir, "knowledge store directory");
+  flags.String("embedding-model", &f.embedding_model,
+               "GGUF embedding model for RAG");
+  flags.String("api-keys", &f.api_keys, "file of 'KEY TENANT ROLE' lines");
+  flags.String("tls-cert", &f.tls_cert, "PEM certificate (with --tls-key)");
+  flags.String("tls-key", &f.tls_key, "PEM private key");
+  flags.String("log-format", &f.log_format, "text or json");
+  flags.String("chat-template", &f.chat_template,
+               "force a chat template family: chatml, llama2, llama3, mistral, "
+               "gemma, phi3, zephyr");
+  flags.Double("shutdown-grace", &f.shutdown_grace,
+               "seconds in-flight requests get on SIGTERM");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    std::fprintf(stderr, "lumend: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (f.log_format != "text" && f.log_format != "json") {
+    std::fprintf(stderr, "lumend: --log-format must be text or json\n");
+    return 2;
+  }
+  const LogFormat log_format =
+      f.log_format == "json" ? LogFormat::kJson : LogFormat::kText;
+  auto fail = [&](const std::string& msg) {
+    LogInfo(log_format, "error: " + msg);
+    return 1;
+  };
+  if (f.models.empty()) return fail("--model is required (see --help)");
+  if (!f.loras.empty())
+    return fail("--lora: LoRA adapters are not implemented in this build yet");
+  if (!f.api_keys.empty())
+    return fail("--api-keys: tenants are not implemented in this build yet");
+  if (!f.embedding_model.empty()) {
+    return fail(
+        "--embedding-model: the knowledge store is not implemented in this "
+        "build yet");
+  }
+  if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
+      f.kv_cache_mb <= 0) {
+    return fail(
+        "--max-batch-tokens, --max-running, --max-queue and --kv-cache-mb must "
+        "be > 0");
+  }
+  auto weights = lumen::engine::ParseWeightMode(f.weights);
+  if (!weights.ok()) return fail(std::string(weights.status().message()));
+  lumen::server::InferenceOptions inference_options;
+  if (!f.chat_template.empty()) {
+    auto family = lumen::engine::ChatFamilyFromName(f.chat_template);
+    if (!family.ok()) return fail(std::string(family.status().message()));
+    inference_options.chat_template = *family;
+  }
+  if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
+
+  lumen::server::ModelRegistry registry;
+  lumen::server::RequestLog request_log(log_format);
+  lumen::server::InferenceService inference(&registry, inference_options);
+  lumen::server::AdminService admin(&registry);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::InsecureServerCredentials();
+  if (!f.tls_cert.empty() || !f.tls_key.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({ReadAll(f.tls_key), ReadAll(f.tls_cert)});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  int port = 0;
+  builder.AddListeningPort(f.listen, creds, &port);
+  builder.RegisterService(&inference);
+  builder.RegisterService(&admin);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) return fail("cannot listen on " + f.listen);
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  const std::string host = f.listen.substr(0, f.listen.rfind(':'));
+  LogInfo(log_format, absl::StrCat("listening on ", host, ":", port));
+  if (!IsLoopback(f.listen)) {
+    LogInfo(
+        log_format,
+        "warning: listening beyond loopback without --api-keys: every client "
+        "can use every model and collection");
+  }
+
+  lumen::server::ModelLoadOptions load;
+  load.weights = *weights;
+  load.ctx_size = f.ctx_size;
+  load.engine.max_batch_tokens = static_cast<int32_t>(f.max_batch_tokens);
+  load.engine.max_running = static_cast<int32_t>(f.max_running);
+  load.engine.max_queue = static_cast<int32_t>(f.max_queue);
+  load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
+  for (const std::string& spec : f.models) {
+    std::string name, path = spec;
+    if (size_t eq = spec.find('='); eq != std::string::npos) {
+      name = spec.substr(0, eq);
+      path = spec.substr(eq + 1);
+    } else {
+      name = path.substr(path.rfind('/') + 1);
+      if (absl::EndsWith(name, ".gguf")) name.resize(name.size() - 5);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    if (absl::Status s = registry.Load(name, path, load, &request_log);
+        !s.ok()) {
+      server->Shutdown();
+      return fail(absl::StrCat("cannot load model ", name, " from ", path, ": ",
+                               s.message()));
+    }
+    const auto& m = registry.models().back();
+    const auto& t = m->engine->model();
+    LogInfo(
+        log_format,
+        absl::StrCat(
+            "loaded model ", name, " (", t.config().arch, ", ", m->parameters,
+            " parameters, ", t.int8() ? "int8" : "f32", " weights, ",
+            t.resident_bytes().total() >> 20, " MiB, context ", t.max_context(),
+            ", KV cache ", m->engine->Stats().kv_blocks_total * 16,
+            " tokens) in ",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count(),
+            " s"));
+  }
+  registry.MarkReady();
+  health->SetServingStatus(true);
+  LogInfo(log_format, "serving");
+
+  // Wait for SIGTERM or SIGINT (blocked in every thread, taken here).
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  LogInfo(log_format,
+          absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                       ", draining (grace ", f.shutdown_grace, " s)"));
+  health->SetServingStatus(false);
+  registry.BeginDrain();
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_grace * 1000));
+  while (registry.InFlight() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int64_t left = registry.InFlight();
+  registry.StopAll();  // cancels whatever is left
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  LogInfo(log_format, absl::StrCat("stopped (", left,
+                                   " requests cancelled at the deadline)"));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken synchronously by the main thread: block them before
+  // any other thread exists so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Spinning OpenMP workers collapse when anything else runs on a small
+  // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
+  return Run(argc, argv);
+}

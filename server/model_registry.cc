@@ -1,0 +1,64 @@
+#include "server/model_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace lumen::server {
+
+absl::Status ModelRegistry::Load(const std::string& name,
+                                 const std::string& path,
+                                 const ModelLoadOptions& options,
+                                 engine::EngineObserver* observer) {
+  auto m = std::make_unique<ServedModel>();
+  m->name = name;
+  m->path = path;
+  auto file = engine::GgufFile::Open(path);
+  if (!file.ok()) return file.status();
+  m->file = std::move(*file);
+  for (const auto& t : m->file->tensors()) m->parameters += t.num_elements;
+  auto tok = engine::Tokenizer::FromGguf(*m->file);
+  if (!tok.ok()) return tok.status();
+  m->tokenizer = std::move(*tok);
+  engine::TransformerOptions t;
+  t.weights = options.weights;
+  t.max_batch_tokens = options.engine.max_batch_tokens;
+  t.max_context = options.ctx_size;
+  auto model = engine::Transformer::Load(*m->file, t);
+  if (!model.ok()) return model.status();
+  auto eng = engine::Engine::Create(name, std::move(*model), m->tokenizer.get(),
+                                    options.engine, observer);
+  if (!eng.ok()) return eng.status();
+  m->engine = std::move(*eng);
+  models_.push_back(std::move(m));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServedModel*> ModelRegistry::Find(
+    const std::string& name) const {
+  if (!ready()) return absl::UnavailableError("models are still loading");
+  if (models_.empty()) return absl::UnavailableError("no model is loaded");
+  if (name.empty()) return models_.front().get();
+  for (const auto& m : models_) {
+    if (m->name == name) return m.get();
+  }
+  std::vector<std::string> names;
+  for (const auto& m : models_) names.push_back(m->name);
+  return absl::NotFoundError(absl::StrCat(
+      "model '", name, "' not found; loaded: ", absl::StrJoin(names, ", ")));
+}
+
+void ModelRegistry::BeginDrain() {
+  for (auto& m : models_) m->engine->BeginDrain();
+}
+
+int64_t ModelRegistry::InFlight() const {
+  int64_t n = 0;
+  for (const auto& m : models_) n += m->engine->InFlight();
+  return n;
+}
+
+void ModelRegistry::StopAll() {
+  for (auto& m : models_) m->engine->Stop();
+}
+
+}  // namespace lumen::server

@@ -1,0 +1,242 @@
+// `lumen bench --addr A --concurrency 1,4,16,64 --requests N --prompt-tokens P
+// --max-tokens T [--json]`: a bounded load run against lumend. Per
+// concurrency: requests/s, output tokens/s, TTFT p50/p90/p99, time per output
+// token p50/p99 and errors by code.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/json_writer.h"
+#include "lumen/v1/inference.grpc.pb.h"
+#include "tools/lumen/client_common.h"
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+struct RunResult {
+  int concurrency;
+  int requests = 0;
+  double seconds = 0;
+  int64_t output_tokens = 0;
+  std::vector<double> ttft, tpot;
+  std::map<std::string, int> errors;
+};
+
+const char* CodeName(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return "OTHER";
+  }
+}
+
+}  // namespace
+
+int ClientBench(const Args& args) {
+  ClientFlags client;
+  std::string concurrency = "1,4,16", model;
+  int64_t requests = 64, prompt_tokens = 128, max_tokens = 64;
+  double max_seconds = 300;
+  bool json = false;
+  FlagSet flags(
+      "lumen bench [--addr A] --concurrency 1,4,16,64 --requests N "
+      "--prompt-tokens P "
+      "--max-tokens T [--json]");
+  client.Register(&flags);
+  flags.String("model", &model, "model name");
+  flags.String("concurrency", &concurrency,
+               "comma-separated concurrent streams");
+  flags.Int("requests", &requests, "requests per concurrency level");
+  flags.Int("prompt-tokens", &prompt_tokens, "prompt length in tokens");
+  flags.Int("max-tokens", &max_tokens,
+            "tokens generated per request (EOS ignored)");
+  flags.Double("max-seconds", &max_seconds, "stop a level after this long");
+  flags.Bool("json", &json, "print one JSON object");
+  if (absl::Status s = flags.Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  std::vector<int> levels;
+  for (absl::string_view c :
+       absl::StrSplit(concurrency, ',', absl::SkipEmpty())) {
+    int v;
+    if (!absl::SimpleAtoi(c, &v) || v <= 0 || v > 256)
+      return Fail("bad --concurrency", 2);
+    levels.push_back(v);
+  }
+  auto channel = client.Channel();
+  auto stub = lumen::v1::Inference::NewStub(channel);
+
+  // A prompt of about `prompt_tokens` tokens: words, trimmed with Tokenize.
+  std::string prompt;
+  {
+    static const char* kWords[] = {"the",  "quick", "brown", "fox",   "jumps",
+                                   "over", "lazy",  "dog",   "and",   "runs",
+                                   "far",  "away",  "into",  "forest"};
+    for (int i = 0; i < prompt_tokens; ++i)
+      absl::StrAppend(&prompt, i ? " " : "", kWords[i % 14]);
+    for (int iter = 0; iter < 4; ++iter) {
+      lumen::v1::TokenizeRequest tr;
+      tr.set_model(model);
+      tr.set_text(prompt);
+      tr.set_add_special(true);
+      lumen::v1::TokenizeResponse resp;
+      auto ctx = client.Context();
+      grpc::Status st = stub->Tokenize(ctx.get(), tr, &resp);
+      if (!st.ok()) return FailRpc(st);
+      const int have = resp.token_ids_size();
+      if (have <= prompt_tokens) break;
+      prompt.resize(prompt.size() * prompt_tokens / have);
+    }
+  }
+
+  std::vector<RunResult> results;
+  for (int level : levels) {
+    RunResult r;
+    r.concurrency = level;
+    std::mutex mu;
+    std::atomic<int> next{0};
+    const auto start = Clock::now();
+    const auto stop_at = start + std::chrono::milliseconds(
+                                     static_cast<int64_t>(max_seconds * 1000));
+    std::vector<std::thread> workers;
+    for (int w = 0; w < level; ++w) {
+      workers.emplace_back([&, w] {
+        while (next.fetch_add(1) < requests && Clock::now() < stop_at) {
+          lumen::v1::GenerateRequest req;
+          req.set_model(model);
+          req.set_prompt(prompt);
+          req.mutable_sampling()->set_max_tokens(
+              static_cast<uint32_t>(max_tokens));
+          req.mutable_sampling()->set_temperature(0.0f);
+          req.mutable_sampling()->set_ignore_eos(true);
+          auto ctx = client.Context();
+          const auto t0 = Clock::now();
+          auto reader = stub->GenerateStream(ctx.get(), req);
+          lumen::v1::GenerateStreamResponse msg;
+          std::optional<Clock::time_point> first;
+          int64_t tokens = 0;
+          while (reader->Read(&msg)) {
+            if (!first && !msg.text().empty()) first = Clock::now();
+            if (!msg.finish_reason().empty())
+              tokens = msg.usage().completion_tokens();
+          }
+          grpc::Status st = reader->Finish();
+          const auto t1 = Clock::now();
+          std::lock_guard<std::mutex> lock(mu);
+          if (!st.ok()) {
+            r.errors[CodeName(st.error_code())]++;
+            continue;
+          }
+          ++r.requests;
+          r.output_tokens += tokens;
+          if (first) {
+            r.ttft.push_back(
+                std::chrono::duration<double>(*first - t0).count());
+            if (tokens > 1) {
+              r.tpot.push_back(
+                  std::chrono::duration<double>(t1 - *first).count() /
+                  (tokens - 1));
+            }
+          }
+        }
+      });
+    }
+    for (auto& t : workers) t.join();
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    results.push_back(std::move(r));
+  }
+
+  if (json) {
+    JsonWriter w;
+    w.BeginObject()
+        .Key("prompt_tokens")
+        .Int(prompt_tokens)
+        .Key("max_tokens")
+        .Int(max_tokens);
+    w.Key("levels").BeginArray();
+    for (const RunResult& r : results) {
+      w.BeginObject()
+          .Key("concurrency")
+          .Int(r.concurrency)
+          .Key("requests")
+          .Int(r.requests)
+          .Key("requests_per_s")
+          .Double(r.requests / r.seconds)
+          .Key("output_tokens_per_s")
+          .Double(r.output_tokens / r.seconds)
+          .Key("ttft_p50_s")
+          .Double(Percentile(r.ttft, 0.5))
+          .Key("ttft_p90_s")
+          .Double(Percentile(r.ttft, 0.9))
+          .Key("ttft_p99_s")
+          .Double(Percentile(r.ttft, 0.99))
+          .Key("tpot_p50_s")
+          .Double(Percentile(r.tpot, 0.5))
+          .Key("tpot_p99_s")
+          .Double(Percentile(r.tpot, 0.99));
+      w.Key("errors").BeginObject();
+      for (const auto& [code, n] : r.errors) w.Key(code).Int(n);
+      w.EndObject().EndObject();
+    }
+    w.EndArray().EndObject();
+    std::printf("%s\n", w.str().c_str());
+    return 0;
+  }
+  std::printf("prompt %lld tokens, %lld output tokens per request\n",
+              (long long)prompt_tokens, (long long)max_tokens);
+  std::printf("%11s %8s %8s %10s %9s %9s %9s %9s %9s  %s\n", "concurrency",
+              "requests", "req/s", "out tok/s", "TTFT p50", "TTFT p90",
+              "TTFT p99", "TPOT p50", "TPOT p99", "errors");
+  for (const RunResult& r : results) {
+    std::string errors;
+    for (const auto& [code, n] : r.errors)
+      absl::StrAppend(&errors, code, "=", n, " ");
+    std::printf(
+        "%11d %8d %8.2f %10.1f %7.1fms %7.1fms %7.1fms %7.2fms %7.2fms  %s\n",
+        r.concurrency, r.requests, r.requests / r.seconds,
+        r.output_tokens / r.seconds, 1e3 * Percentile(r.ttft, 0.5),
+        1e3 * Percentile(r.ttft, 0.9), 1e3 * Percentile(r.ttft, 0.99),
+        1e3 * Percentile(r.tpot, 0.5), 1e3 * Percentile(r.tpot, 0.99),
+        errors.empty() ? "none" : errors.c_str());
+  }
+  return 0;
+}
+
+}  // namespace lumen::tools

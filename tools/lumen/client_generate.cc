@@ -1,0 +1,174 @@
+// `lumen generate` and `lumen chat`.
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "lumen/v1/inference.grpc.pb.h"
+#include "tools/lumen/client_common.h"
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+namespace {
+
+struct SamplingFlags {
+  int64_t max_tokens = 128, seed = -1, top_k = 0, logprobs = 0;
+  double temperature = 0.8, top_p = 1.0, min_p = 0.0, repetition_penalty = 1.0;
+  std::vector<std::string> stop;
+  void Register(FlagSet* f) {
+    f->Int("max-tokens", &max_tokens, "tokens to generate at most");
+    f->Double("temperature", &temperature, "0 = greedy");
+    f->Int("seed", &seed, "sampling seed (-1: random)");
+    f->Int("top-k", &top_k, "0 = off");
+    f->Double("top-p", &top_p, "nucleus sampling, (0, 1]");
+    f->Double("min-p", &min_p, "0 = off");
+    f->Double("repetition-penalty", &repetition_penalty, "1 = off");
+    f->Repeated("stop", &stop, "stop string (repeatable)");
+    f->Int("logprobs", &logprobs, "top alternatives per token");
+  }
+  void Fill(lumen::v1::SamplingParams* s) const {
+    s->set_max_tokens(static_cast<uint32_t>(max_tokens));
+    s->set_temperature(static_cast<float>(temperature));
+    if (seed >= 0) s->set_seed(static_cast<uint64_t>(seed));
+    s->set_top_k(static_cast<uint32_t>(top_k));
+    s->set_top_p(static_cast<float>(top_p));
+    s->set_min_p(static_cast<float>(min_p));
+    s->set_repetition_penalty(static_cast<float>(repetition_penalty));
+    for (const std::string& x : stop) s->add_stop(x);
+    s->set_logprobs(static_cast<uint32_t>(logprobs));
+  }
+};
+
+void PrintTimings(const lumen::v1::GenerateStreamResponse& last) {
+  const auto& t = last.timings();
+  const auto& u = last.usage();
+  std::fprintf(
+      stderr,
+      "\n[%s] prompt %u tokens (%u cached), completion %u tokens; TTFT %.1f "
+      "ms, "
+      "%.1f ms/token, total %.1f ms\n",
+      last.finish_reason().c_str(), u.prompt_tokens(), u.cached_prompt_tokens(),
+      u.completion_tokens(), 1e3 * t.time_to_first_token_seconds(),
+      1e3 * t.time_per_output_token_seconds(), 1e3 * t.total_seconds());
+}
+
+// Streams one request, printing text as it arrives; returns the exit code
+// and the full text in *text.
+int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
+           std::string* text, bool quiet_timings = false) {
+  auto stub = lumen::v1::Inference::NewStub(client.Channel());
+  auto ctx = client.Context();
+  auto reader = stub->GenerateStream(ctx.get(), req);
+  lumen::v1::GenerateStreamResponse msg, last;
+  while (reader->Read(&msg)) {
+    std::fwrite(msg.text().data(), 1, msg.text().size(), stdout);
+    std::fflush(stdout);
+    *text += msg.text();
+    if (!msg.finish_reason().empty()) last = msg;
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return FailRpc(st);
+  if (!quiet_timings) PrintTimings(last);
+  return 0;
+}
+
+}  // namespace
+
+int ClientGenerate(const Args& args) {
+  ClientFlags client;
+  SamplingFlags sampling;
+  std::string model, prompt, adapter, rag;
+  bool json = false, ids = false;
+  FlagSet flags(
+      "lumen generate [--model NAME] --prompt TEXT [--max-tokens N] "
+      "[--temperature T] "
+      "[--seed S] [--json]");
+  client.Register(&flags);
+  sampling.Register(&flags);
+  flags.String("model", &model, "model name (empty: the server's first)");
+  flags.String("prompt", &prompt, "prompt text (empty: start from BOS)");
+  flags.String("adapter", &adapter, "LoRA adapter name");
+  flags.String("rag", &rag, "knowledge collection to ground the answer in");
+  flags.Bool("json", &json, "print the whole response message as JSON");
+  flags.Bool("ids", &ids, "also return token ids (with --json)");
+  if (absl::Status s = flags.Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (!rag.empty())
+    return Fail(
+        "--rag: the knowledge store is not implemented in this build yet");
+  lumen::v1::GenerateRequest req;
+  req.set_model(model);
+  req.set_prompt(prompt);
+  req.set_adapter(adapter);
+  req.set_return_token_ids(ids || json);
+  sampling.Fill(req.mutable_sampling());
+  if (!json) {
+    std::string text;
+    const int rc = Stream(client, req, &text);
+    if (rc == 0) std::printf("\n");
+    return rc;
+  }
+  auto stub = lumen::v1::Inference::NewStub(client.Channel());
+  auto ctx = client.Context();
+  lumen::v1::GenerateResponse resp;
+  grpc::Status st = stub->Generate(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(resp, &out, opts);
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+int ClientChat(const Args& args) {
+  ClientFlags client;
+  SamplingFlags sampling;
+  std::string model, system;
+  FlagSet flags(
+      "lumen chat [--model NAME] [--system TEXT]  (reads your turns from "
+      "stdin)");
+  client.Register(&flags);
+  sampling.Register(&flags);
+  flags.String("model", &model, "model name");
+  flags.String("system", &system, "system prompt");
+  if (absl::Status s = flags.Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  lumen::v1::GenerateRequest req;
+  req.set_model(model);
+  sampling.Fill(req.mutable_sampling());
+  if (!system.empty()) {
+    auto* m = req.add_messages();
+    m->set_role("system");
+    m->set_content(system);
+  }
+  std::string line;
+  while (true) {
+    std::fputs("> ", stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    auto* m = req.add_messages();
+    m->set_role("user");
+    m->set_content(line);
+    std::string answer;
+    if (int rc = Stream(client, req, &answer, /*quiet_timings=*/true); rc != 0)
+      return rc;
+    std::printf("\n");
+    auto* a = req.add_messages();
+    a->set_role("assistant");
+    a->set_content(answer);
+  }
+  return 0;
+}
+
+}  // namespace lumen::tools

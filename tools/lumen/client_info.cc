@@ -1,0 +1,143 @@
+// `lumen tokenize`, `lumen models`, `lumen health`, `lumen stats`.
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "lumen/v1/admin.grpc.pb.h"
+#include "lumen/v1/inference.grpc.pb.h"
+#include "tools/lumen/client_common.h"
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+namespace {
+// Parses flags; returns an exit code when the command should stop.
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
+  if (absl::Status s = flags->Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags->help_requested()) {
+    std::fputs(flags->Help().c_str(), stdout);
+    return 0;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+int ClientTokenize(const Args& args) {
+  ClientFlags client;
+  std::string model, text;
+  bool no_bos = false, parse_special = false, use_stdin = true;
+  FlagSet flags(
+      "lumen tokenize [--model NAME] [--text TEXT | < text] [--no-bos] "
+      "[--parse-special]");
+  client.Register(&flags);
+  flags.String("model", &model, "model name");
+  flags.String("text", &text, "text (default: stdin)");
+  flags.Bool("no-bos", &no_bos, "do not add BOS/EOS");
+  flags.Bool("parse-special", &parse_special,
+             "turn special token text into ids");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  for (const std::string& a : args) use_stdin &= !a.starts_with("--text");
+  if (use_stdin) text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  lumen::v1::TokenizeRequest req;
+  req.set_model(model);
+  req.set_text(text);
+  req.set_add_special(!no_bos);
+  req.set_parse_special(parse_special);
+  lumen::v1::TokenizeResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st = lumen::v1::Inference::NewStub(client.Channel())
+                        ->Tokenize(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  std::string out = "[";
+  for (int i = 0; i < resp.token_ids_size(); ++i)
+    absl::StrAppend(&out, i ? ", " : "", resp.token_ids(i));
+  std::printf("%s]\n", out.c_str());
+  return 0;
+}
+
+int ClientModels(const Args& args) {
+  ClientFlags client;
+  FlagSet flags("lumen models [--addr A]");
+  client.Register(&flags);
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  lumen::v1::ListModelsResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st =
+      lumen::v1::Inference::NewStub(client.Channel())
+          ->ListModels(ctx.get(), lumen::v1::ListModelsRequest(), &resp);
+  if (!st.ok()) return FailRpc(st);
+  std::printf("%-20s %-8s %14s %-7s %8s %7s %10s %s\n", "name", "arch",
+              "parameters", "weights", "context", "vocab", "resident", "chat");
+  for (const auto& m : resp.models()) {
+    std::printf(
+        "%-20s %-8s %14llu %-7s %8u %7u %7.1f MiB %s\n", m.name().c_str(),
+        m.architecture().c_str(), (unsigned long long)m.parameters(),
+        m.weights().c_str(), m.context_length(), m.vocab_size(),
+        m.resident_bytes() / 1048576.0, m.has_chat_template() ? "yes" : "no");
+  }
+  return 0;
+}
+
+int ClientHealth(const Args& args) {
+  ClientFlags client;
+  std::string service;
+  client.timeout = 5;
+  FlagSet flags("lumen health [--addr A]  (exit 0 when SERVING)");
+  client.Register(&flags);
+  flags.String("service", &service, "service name (empty: the whole server)");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st = grpc::health::v1::Health::NewStub(client.Channel())
+                        ->Check(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                          resp.status())
+                          .c_str());
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
+                                                                         : 1;
+}
+
+int ClientStats(const Args& args) {
+  ClientFlags client;
+  std::string model;
+  FlagSet flags("lumen stats [--addr A] [--model NAME]");
+  client.Register(&flags);
+  flags.String("model", &model, "one model (empty: all)");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  lumen::v1::GetStatsRequest req;
+  req.set_model(model);
+  lumen::v1::GetStatsResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st = lumen::v1::Admin::NewStub(client.Channel())
+                        ->GetStats(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  for (const auto& m : resp.models()) {
+    std::printf(
+        "%s: queue %u, running %u, KV blocks %u used / %u free (%u cached) of "
+        "%u; prefix-cache "
+        "hits %llu tokens; prompt %llu, generated %llu tokens; %llu steps "
+        "(%.2f ms, %.1f tokens "
+        "each, %.0f%% in the model); %llu preemptions; %llu requests "
+        "finished\n",
+        m.model().c_str(), m.queue_depth(), m.running(), m.kv_blocks_used(),
+        m.kv_blocks_free(), m.kv_blocks_cached(), m.kv_blocks_total(),
+        (unsigned long long)m.prefix_cache_hit_tokens(),
+        (unsigned long long)m.prompt_tokens(),
+        (unsigned long long)m.generation_tokens(),
+        (unsigned long long)m.steps(), 1e3 * m.mean_step_seconds(),
+        m.mean_step_tokens(), 100 * m.mean_forward_fraction(),
+        (unsigned long long)m.preemptions(),
+        (unsigned long long)m.requests_finished());
+  }
+  return 0;
+}
+
+}  // namespace lumen::tools
