@@ -155,10 +155,9 @@ class StreamReactor : public grpc::ServerWriteReactor<GenerateStreamResponse> {
       absl::MutexLock lock(&state_->mu);
       state_->in_flight = false;
     }
-    if (!ok) {
-      if (engine_) engine_->Abort(id_);
-      return;
-    }
+    // On a failed write (client gone) abort, but keep draining: the final
+    // delta must still reach Finish so that the RPC completes.
+    if (!ok && engine_) engine_->Abort(id_);
     state_->MaybeWrite(stream_.get());
   }
   void OnCancel() override {
@@ -299,9 +298,15 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
   p.deadline = deadline;
 
   const engine::Tokenizer& tok = *model.tokenizer;
-  if (!req.prompt().empty() && req.messages_size() > 0) {
+  const int sources = !req.prompt().empty() + (req.messages_size() > 0) +
+                      (req.prompt_token_ids_size() > 0);
+  if (sources == 0) {
     return absl::InvalidArgumentError(
-        "set either prompt or messages, not both");
+        "prompt is empty: set prompt, messages or prompt_token_ids");
+  }
+  if (sources > 1) {
+    return absl::InvalidArgumentError(
+        "set only one of prompt, messages and prompt_token_ids");
   }
   if (req.messages_size() > 0) {
     const std::string& tmpl = tok.vocab().chat_template;
@@ -327,17 +332,20 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
         (p.prompt_tokens.empty() || p.prompt_tokens[0] != bos)) {
       p.prompt_tokens.insert(p.prompt_tokens.begin(), bos);
     }
+  } else if (req.prompt_token_ids_size() > 0) {
+    const int32_t n_vocab = tok.vocab().size();
+    for (int i = 0; i < req.prompt_token_ids_size(); ++i) {
+      const int32_t id = req.prompt_token_ids(i);
+      if (id < 0 || id >= n_vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("prompt_token_ids[", i, "] = ", id,
+                         " is outside the vocabulary of ", n_vocab));
+      }
+      p.prompt_tokens.push_back(id);
+    }
   } else {
-    // An empty prompt starts from BOS alone (an unconditional sample).
     p.prompt_tokens =
         tok.Encode(req.prompt(), /*add_special=*/true, /*parse_special=*/false);
-    if (p.prompt_tokens.empty()) {
-      const int32_t bos = tok.vocab().bos;
-      if (bos < 0)
-        return absl::InvalidArgumentError(
-            "prompt is empty and the model has no BOS token");
-      p.prompt_tokens.push_back(bos);
-    }
   }
   const int64_t ctx = model.engine->context_size();
   if (static_cast<int64_t>(p.prompt_tokens.size()) >= ctx) {
