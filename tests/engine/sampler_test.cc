@@ -1,0 +1,269 @@
+// Sampler, stop strings and chat templates: table-driven.
+
+#include "engine/sampler.h"
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "engine/chat_template.h"
+#include "engine/stop_matcher.h"
+#include "gtest/gtest.h"
+#include "tests/test_support.h"
+
+namespace lumen::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct SampleCase {
+  std::string name;
+  SamplingParams params;
+  std::vector<float> logits;
+  std::vector<int32_t> history;
+  std::set<int32_t> allowed;  // every draw must be one of these
+};
+
+class SamplerTableTest : public ::testing::TestWithParam<SampleCase> {};
+
+TEST_P(SamplerTableTest, DrawsOnlyAllowedTokens) {
+  const SampleCase& c = GetParam();
+  Sampler sampler;
+  std::set<int32_t> seen;
+  for (int i = 0; i < 200; ++i) {
+    SamplingParams p = c.params;
+    p.seed = i;
+    SamplerState state(p);
+    for (int32_t t : c.history) state.Accept(t);
+    std::vector<float> logits = c.logits;
+    const int32_t t = sampler.Sample(logits, &state);
+    EXPECT_TRUE(c.allowed.contains(t)) << c.name << " drew " << t;
+    seen.insert(t);
+  }
+  // Sampling (not greedy) cases should reach every allowed token.
+  if (c.params.temperature > 0) EXPECT_EQ(seen, c.allowed) << c.name;
+}
+
+SamplingParams P(float temperature, int top_k = 0, float top_p = 1,
+                 float min_p = 0) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  return p;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SamplerTableTest,
+    ::testing::Values(
+        SampleCase{"greedy", P(0), {0.1f, 3.0f, 2.9f, -1.0f}, {}, {1}},
+        SampleCase{"top_k 2", P(1.0f, 2), {1.0f, 3.0f, 2.9f, 2.8f}, {}, {1, 2}},
+        SampleCase{
+            "top_p", P(1.0f, 0, 0.6f), {0.0f, 5.0f, 4.9f, -9.0f}, {}, {1, 2}},
+        SampleCase{"top_p keeps the head",
+                   P(1.0f, 0, 0.5f),
+                   {0.0f, 5.0f, 4.9f, -9.0f},
+                   {},
+                   {1}},
+        SampleCase{"min_p",
+                   P(1.0f, 0, 1.0f, 0.5f),
+                   {0.0f, 2.0f, 1.9f, -3.0f},
+                   {},
+                   {1, 2}},
+        SampleCase{"high temperature reaches all",
+                   P(50.0f),
+                   {0.0f, 1.0f, 0.5f},
+                   {},
+                   {0, 1, 2}},
+        SampleCase{"repetition penalty flips greedy",
+                   [] {
+                     SamplingParams p = P(0);
+                     p.repetition_penalty = 4.0f;
+                     return p;
+                   }(),
+                   {0.0f, 2.0f, 1.0f},
+                   {1},
+                   {2}},
+        SampleCase{"presence and frequency penalties",
+                   [] {
+                     SamplingParams p = P(0);
+                     p.presence_penalty = 0.5f;
+                     p.frequency_penalty = 0.5f;
+                     return p;
+                   }(),
+                   {0.0f, 2.0f, 1.2f},
+                   {1, 1},
+                   {2}}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      for (char& ch : n) ch = isalnum(ch) ? ch : '_';
+      return n;
+    });
+
+TEST(SamplerTest, SameSeedSameTokens) {
+  Sampler a, b;
+  SamplingParams p = P(1.0f);
+  p.seed = 42;
+  SamplerState sa(p), sb(p);
+  std::vector<float> logits(100);
+  for (int i = 0; i < 100; ++i) logits[i] = (i * 37 % 11) * 0.3f;
+  for (int step = 0; step < 50; ++step) {
+    std::vector<float> la = logits, lb = logits;
+    EXPECT_EQ(a.Sample(la, &sa), b.Sample(lb, &sb));
+  }
+}
+
+TEST(SamplerTest, LogprobsComeFromTheRawDistribution) {
+  Sampler s;
+  SamplerState state(P(0));
+  std::vector<float> logits = {std::log(0.5f), std::log(0.25f),
+                               std::log(0.25f)};
+  TokenLogprob chosen;
+  std::vector<TokenLogprob> top;
+  EXPECT_EQ(s.Sample(logits, &state, 2, &chosen, &top), 0);
+  EXPECT_NEAR(chosen.logprob, std::log(0.5f), 1e-5);
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].token, 0);
+  EXPECT_NEAR(top[1].logprob, std::log(0.25f), 1e-5);
+}
+
+struct StopCase {
+  std::vector<std::string> stops;
+  std::vector<std::string> pieces;
+  std::string emitted;
+  bool stopped;
+};
+
+TEST(StopMatcherTest, FindsStopsAcrossPiecesAndNeverEmitsThem) {
+  const std::vector<StopCase> cases = {
+      {{"END"}, {"hello E", "N", "D more"}, "hello ", true},
+      {{"END"}, {"hello E", "NX"}, "hello ENX", false},
+      {{"\n\n", "User:"}, {"a\n", "\nb"}, "a", true},
+      {{"User:"}, {"x Us", "er", ": y"}, "x ", true},
+      {{"abc"}, {"ab"}, "ab", false},  // released by Flush
+      {{}, {"plain"}, "plain", false},
+  };
+  for (const StopCase& c : cases) {
+    StopMatcher m(c.stops);
+    std::string out;
+    bool stopped = false;
+    for (const std::string& p : c.pieces) {
+      out += m.Push(p, &stopped);
+      if (stopped) break;
+    }
+    out += m.Flush();
+    EXPECT_EQ(out, c.emitted);
+    EXPECT_EQ(stopped, c.stopped);
+  }
+}
+
+struct TemplateCase {
+  std::string family;
+  std::string template_text;  // excerpt of the family's real template
+  std::string want;
+};
+
+TEST(ChatTemplateTest, DetectsAndRendersEachFamily) {
+  const std::vector<ChatTurn> turns = {{"system", "Be brief."},
+                                       {"user", "Hi"},
+                                       {"assistant", "Hello!"},
+                                       {"user", "Bye"}};
+  const std::vector<TemplateCase> cases = {
+      {"chatml",
+       "{% for message in messages %}{{'<|im_start|>' + message['role'] + "
+       "'\\n' + "
+       "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}",
+       "<|im_start|>system\nBe "
+       "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+       "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|"
+       ">\n"
+       "<|im_start|>assistant\n"},
+      {"llama3",
+       "{% set content = '<|start_header_id|>' + message['role'] + "
+       "'<|end_header_id|>\\n\\n'"
+       "+ message['content'] | trim + '<|eot_id|>' %}",
+       "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe "
+       "brief.<|eot_id|>"
+       "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+       "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+       "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+       "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+      {"llama2",
+       "{% if loop.index0 == 0 and system_message != false %}{% set content = "
+       "'<<SYS>>\\n' + "
+       "system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{{ "
+       "bos_token + '[INST] ' "
+       "+ content.strip() + ' [/INST]' }}",
+       "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] "
+       "Hello!</s><s>[INST] Bye [/INST]"},
+      {"mistral",
+       "{{ bos_token }}{% for message in messages %}{% if message['role'] == "
+       "'user' %}{{ "
+       "'[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ "
+       "message['content'] + "
+       "eos_token}}{% endif %}{% endfor %}",
+       "<s>[INST] Be brief.\n\nHi [/INST]Hello!</s>[INST] Bye [/INST]"},
+      {"gemma",
+       "{{ bos_token }}{% for message in messages %}{{'<start_of_turn>' + role "
+       "+ '\\n' + "
+       "message['content'] | trim + '<end_of_turn>\\n'}}{% endfor %}",
+       "<bos><start_of_turn>user\nBe "
+       "brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+       "Hello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_"
+       "turn>model\n"},
+      {"phi3",
+       "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\\n' + "
+       "message['content'] + '<|end|>\\n'}}{% endfor %}{{ '<|assistant|>\\n' "
+       "}}",
+       "<|system|>\nBe "
+       "brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+       "<|user|>\nBye<|end|>\n<|assistant|>\n"},
+      {"zephyr",
+       "{% for message in messages %}{% if message['role'] == 'user' %}{{ "
+       "'<|user|>\\n' + "
+       "message['content'] + eos_token }}{% endif %}{{ '<|assistant|>' }}{% "
+       "endfor %}",
+       "<|system|>\nBe "
+       "brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\nHello!</s>\n<|user|>\n"
+       "Bye</s>\n<|assistant|>\n"},
+  };
+  for (const TemplateCase& c : cases) {
+    auto family = DetectChatFamily(c.template_text);
+    ASSERT_TRUE(family.ok()) << c.family << ": " << family.status();
+    EXPECT_EQ(ChatFamilyName(*family), c.family);
+    auto text = RenderChat(*family, c.template_text, turns);
+    ASSERT_TRUE(text.ok()) << text.status();
+    EXPECT_EQ(*text, c.want) << c.family;
+  }
+}
+
+TEST(ChatTemplateTest, QwenAddsItsDefaultSystemPrompt) {
+  const std::string qwen =
+      "{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+      "'<|im_start|>system\\nYou are "
+      "a helpful assistant.<|im_end|>\\n' }}{% endif %}<|im_start|>";
+  auto text = RenderChat(ChatFamily::kChatML, qwen, {{"user", "Hi"}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text,
+            "<|im_start|>system\nYou are a helpful "
+            "assistant.<|im_end|>\n<|im_start|>user\nHi"
+            "<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatTemplateTest, ErrorsNameTheProblem) {
+  EXPECT_THAT(
+      DetectChatFamily("{{ messages | custom_format }}"),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("unrecognized chat template (starts with \"{{ messages")));
+  EXPECT_THAT(RenderChat(ChatFamily::kChatML, "", {{"robot", "x"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("messages[0].role 'robot'")));
+  EXPECT_THAT(
+      ChatFamilyFromName("vicuna"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'vicuna'")));
+}
+
+}  // namespace
+}  // namespace lumen::engine
