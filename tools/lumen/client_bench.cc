@@ -137,11 +137,14 @@ int ClientBench(const Args& args) {
                                      static_cast<int64_t>(max_seconds * 1000));
     std::vector<std::thread> workers;
     for (int w = 0; w < level; ++w) {
-      workers.emplace_back([&, w] {
-        while (next.fetch_add(1) < requests && Clock::now() < stop_at) {
+      workers.emplace_back([&] {
+        int index;
+        while ((index = next.fetch_add(1)) < requests && Clock::now() < stop_at) {
           lumen::v1::GenerateRequest req;
           req.set_model(model);
-          req.set_prompt(prompt);
+          // A distinct first word per request: no request reuses another's
+          // prompt from the prefix cache, so every prompt is really computed.
+          req.set_prompt(absl::StrCat(level * 100000 + index, " ", prompt));
           req.mutable_sampling()->set_max_tokens(
               static_cast<uint32_t>(max_tokens));
           req.mutable_sampling()->set_temperature(0.0f);
