@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/metrics.h"
 #include "server/status_util.h"
 
 namespace lumen::server {
@@ -356,13 +357,23 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
   return p;
 }
 
+absl::Status InferenceService::Rejected(
+    const absl::StatusOr<ServedModel*>& model, absl::Status status) const {
+  // Unknown model names stay out of the label: labels must be bounded.
+  if (options_.metrics) {
+    options_.metrics->CountRejected(model.ok() ? (*model)->name : "unknown",
+                                    status.code());
+  }
+  return status;
+}
+
 grpc::ServerUnaryReactor* InferenceService::Generate(
     grpc::CallbackServerContext* ctx, const GenerateRequest* request,
     GenerateResponse* response) {
   auto model = registry_->Find(request->model());
-  if (!model.ok()) return Reply(ctx, model.status());
+  if (!model.ok()) return Reply(ctx, Rejected(model, model.status()));
   auto params = Prepare(*request, **model, DeadlineOf(ctx));
-  if (!params.ok()) return Reply(ctx, params.status());
+  if (!params.ok()) return Reply(ctx, Rejected(model, params.status()));
   const uint64_t id = next_id_.fetch_add(1);
   auto* reactor =
       new GenerateReactor((*model)->engine.get(), id, (*model)->name,
@@ -370,7 +381,7 @@ grpc::ServerUnaryReactor* InferenceService::Generate(
   auto stream = reactor->MakeStream();
   if (absl::Status s = (*model)->engine->Submit(id, std::move(*params), stream);
       !s.ok()) {
-    reactor->Fail(s);
+    reactor->Fail(Rejected(model, s));
   }
   return reactor;
 }
@@ -387,13 +398,13 @@ InferenceService::GenerateStream(grpc::CallbackServerContext* ctx,
       new StreamReactor(model.ok() ? (*model)->engine.get() : nullptr, id,
                         request->return_token_ids());
   if (!params.ok()) {
-    reactor->Fail(params.status());
+    reactor->Fail(Rejected(model, params.status()));
     return reactor;
   }
   auto stream = reactor->MakeStream();
   if (absl::Status s = (*model)->engine->Submit(id, std::move(*params), stream);
       !s.ok()) {
-    reactor->Fail(s);
+    reactor->Fail(Rejected(model, s));
   }
   return reactor;
 }

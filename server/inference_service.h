@@ -14,7 +14,10 @@
 
 namespace lumen::server {
 
+class Metrics;
+
 struct InferenceOptions {
+  Metrics* metrics = nullptr;  // counts rejected requests; may be null
   // Forces a chat template family instead of detecting it from the model.
   std::optional<engine::ChatFamily> chat_template;
 };
@@ -51,6 +54,11 @@ class InferenceService final : public lumen::v1::Inference::CallbackService {
       std::optional<engine::SteadyTime> deadline) const;
 
  private:
+  // Counts a request that failed before reaching an engine and returns the
+  // status unchanged.
+  absl::Status Rejected(const absl::StatusOr<ServedModel*>& model,
+                        absl::Status status) const;
+
   ModelRegistry* registry_;
   InferenceOptions options_;
   std::atomic<uint64_t> next_id_{1};

@@ -19,6 +19,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/admin_service.h"
 #include "server/inference_service.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/request_log.h"
 
@@ -127,8 +128,20 @@ int Run(int argc, char** argv) {
   }
   if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
 
+  std::unique_ptr<lumen::server::Metrics> metrics;
+  if (!f.metrics_listen.empty()) {
+    auto m = lumen::server::Metrics::Create(f.metrics_listen);
+    if (!m.ok()) return fail(std::string(m.status().message()));
+    metrics = std::move(*m);
+    inference_options.metrics = metrics.get();
+    const std::string mhost =
+        f.metrics_listen.substr(0, f.metrics_listen.rfind(':'));
+    LogInfo(log_format, absl::StrCat("metrics on http://", mhost, ":",
+                                     metrics->port(), "/metrics"));
+  }
   lumen::server::ModelRegistry registry;
   lumen::server::RequestLog request_log(log_format);
+  std::vector<std::unique_ptr<lumen::server::ObserverList>> observers;
   lumen::server::InferenceService inference(&registry, inference_options);
   lumen::server::AdminService admin(&registry);
 
@@ -176,8 +189,11 @@ int Run(int argc, char** argv) {
       if (absl::EndsWith(name, ".gguf")) name.resize(name.size() - 5);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    if (absl::Status s = registry.Load(name, path, load, &request_log);
-        !s.ok()) {
+    auto& obs =
+        observers.emplace_back(std::make_unique<lumen::server::ObserverList>());
+    obs->Add(&request_log);
+    if (metrics) obs->Add(metrics->ObserverFor(name));
+    if (absl::Status s = registry.Load(name, path, load, obs.get()); !s.ok()) {
       server->Shutdown();
       return fail(absl::StrCat("cannot load model ", name, " from ", path, ": ",
                                s.message()));

@@ -17,7 +17,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   log_path_ = MakeTempDir() + "/lumend.log";
   args.insert(args.begin(), BinPath("lumend"));
   args.push_back("--listen=127.0.0.1:0");
-  args.push_back("--metrics-listen=");
+  bool has_metrics = false;
+  for (const std::string& a : args)
+    has_metrics |= a.rfind("--metrics-listen", 0) == 0;
+  if (!has_metrics) args.push_back("--metrics-listen=");
   pid_ = fork();
   if (pid_ == 0) {
     const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -39,6 +42,12 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
     if (log.find("serving") != std::string::npos &&
         std::regex_search(log, m, listening)) {
       port_ = std::stoi(m[1]);
+      std::smatch mm;
+      if (std::regex_search(
+              log, mm,
+              std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)"))) {
+        metrics_port_ = std::stoi(mm[1]);
+      }
       return;
     }
     int status;

@@ -21,6 +21,7 @@ class DaemonProcess {
 
   bool ok() const { return port_ > 0; }
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }  // 0 when disabled
   std::string address() const;
   std::shared_ptr<grpc::Channel> Channel() const;
   std::string Log() const;
@@ -32,6 +33,7 @@ class DaemonProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string log_path_;
   bool waited_ = false;
   int exit_code_ = -1;

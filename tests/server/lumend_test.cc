@@ -333,8 +333,9 @@ TEST_F(LumendTest, RepeatedPromptReusesCachedPrefix) {
 TEST_F(LumendTest, PythonClientCallsGenerateAndGenerateStream) {
   // Debian's python3 (python3-grpcio); another python3 on PATH may lack it.
   auto r = testing::RunCommand(absl::StrCat(
-      "/usr/bin/python3 ", LUMEN_SOURCE_DIR, "/tests/server/python_client_test.py ",
-      daemon_->address(), " ", LUMEN_SOURCE_DIR, "/proto ", testing::TestDataPath("")));
+      "/usr/bin/python3 ", LUMEN_SOURCE_DIR,
+      "/tests/server/python_client_test.py ", daemon_->address(), " ",
+      LUMEN_SOURCE_DIR, "/proto ", testing::TestDataPath("")));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("3 passed, 0 failed"));
 }
