@@ -12,7 +12,7 @@ PACKAGES=(
   libabsl-dev libdnnl-dev prometheus-cpp-dev libhnswlib-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf prometheus
 )
 
 missing=()

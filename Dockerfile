@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Lumen: build with the same script developers and CI use, run on a slim
+# Debian with only the runtime libraries.
+
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY . .
+# Installs the Debian build dependencies and builds build/ (Release).
+RUN scripts/setup.sh
+
+FROM debian:bookworm-slim AS runtime
+# Exactly the packages that own the shared libraries lumend and lumen link
+# (tests/deploy/runtime_deps_test.sh checks this list against ldd).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libabsl20220623 libc-ares2 libc6 libcivetweb1 libdnnl2 libgcc-s1 libgomp1 \
+      libgrpc++1.51 libgrpc29 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+      libprotobuf32 libre2-9 libssl3 libstdc++6 ocl-icd-libopencl1 zlib1g \
+ && rm -rf /var/lib/apt/lists/*
+RUN useradd --system --uid 10001 --home-dir /data lumen \
+ && mkdir -p /models /data && chown lumen:lumen /data
+COPY --from=build /src/build/bin/lumend /src/build/bin/lumen /usr/local/bin/
+USER lumen
+VOLUME ["/models", "/data"]
+EXPOSE 50051 9464
+ENV OMP_WAIT_POLICY=passive
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["lumen", "health", "--addr", "127.0.0.1:50051"]
+ENTRYPOINT ["lumend", "--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:9464", \
+            "--data-dir", "/data"]
+CMD ["--model", "/models/model.gguf"]

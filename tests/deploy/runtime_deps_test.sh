@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every shared library that lumend and lumen need must belong to a Debian
+# package the Dockerfile's runtime stage installs, and the Dockerfile must
+# build with the same setup script CI runs.
+#   runtime_deps_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build="$1"
+src="$2"
+runtime=$(sed -n '/^FROM debian:bookworm-slim/,$p' "$src/Dockerfile")
+missing=0
+checked=0
+for bin in lumend lumen; do
+  for lib in $(ldd "$build/bin/$bin" | awk '/=>/ {print $3}'); do
+    real=$(readlink -f "$lib")
+    pkg=$( (dpkg -S "$real" 2>/dev/null || dpkg -S "$lib" 2>/dev/null) | head -n1 | cut -d: -f1)
+    if [ -z "$pkg" ]; then
+      echo "FAIL: $bin needs $lib, which no Debian package owns"
+      missing=$((missing + 1))
+      continue
+    fi
+    checked=$((checked + 1))
+    if ! grep -qw -- "$pkg" <<<"$runtime"; then
+      echo "FAIL: $bin needs $lib from package $pkg, not installed by the runtime stage"
+      missing=$((missing + 1))
+    fi
+  done
+done
+grep -q 'RUN scripts/setup.sh' "$src/Dockerfile" || { echo "FAIL: build stage does not run scripts/setup.sh"; missing=$((missing + 1)); }
+grep -A1 'HEALTHCHECK' "$src/Dockerfile" | grep -q '"lumen", "health"' || { echo "FAIL: no HEALTHCHECK with lumen health"; missing=$((missing + 1)); }
+grep -q '^USER lumen' "$src/Dockerfile" || { echo "FAIL: runtime does not run as a non-root user"; missing=$((missing + 1)); }
+echo "runtime deps: $checked libraries checked, $missing problems"
+[ "$checked" -gt 5 ] && [ "$missing" -eq 0 ]
