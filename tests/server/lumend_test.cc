@@ -308,6 +308,10 @@ TEST_F(LumendTest, TokenizeDetokenizeModelsHealthAndStats) {
                   ->Check(&c5, grpc::health::v1::HealthCheckRequest(), &health)
                   .ok());
   EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Stats after some work (each test may run in a fresh daemon).
+  grpc::ClientContext c6;
+  GenerateResponse r6;
+  ASSERT_TRUE(stub_->Generate(&c6, Greedy("Once", 4), &r6).ok());
   const v1::ModelStats s = Stats(daemon_->Channel());
   EXPECT_GT(s.kv_blocks_total(), 0u);
   EXPECT_GT(s.steps(), 0u);
