@@ -16,7 +16,8 @@ bool IsCjk(uint32_t cp) {
 
 // Decodes the code point at s[i]; *len gets its byte length.
 uint32_t CodepointAt(absl::string_view s, size_t i, int* len) {
-  *len = std::min<int>(engine::Utf8SequenceLength(static_cast<uint8_t>(s[i])), s.size() - i);
+  *len = std::min<int>(engine::Utf8SequenceLength(static_cast<uint8_t>(s[i])),
+                       s.size() - i);
   auto cps = engine::DecodeUtf8(s.substr(i, *len));
   return cps.empty() ? 0xFFFD : cps[0];
 }
@@ -32,7 +33,8 @@ int EstimateTokens(absl::string_view text) {
     if (IsCjk(cp)) {
       ++tokens;
       in_word = false;
-    } else if (engine::IsWhitespace(cp) || (engine::CodepointCategory(cp) & engine::kCpPunctuation)) {
+    } else if (engine::IsWhitespace(cp) ||
+               (engine::CodepointCategory(cp) & engine::kCpPunctuation)) {
       if (!engine::IsWhitespace(cp)) ++tokens;
       in_word = false;
     } else if (!in_word) {
@@ -54,13 +56,17 @@ std::vector<absl::string_view> SplitSentences(absl::string_view text) {
     bool boundary = false;
     if (cp == '.' || cp == '!' || cp == '?') {
       // English: the terminator must be followed by whitespace or the end.
-      boundary = end >= text.size() || text[end] == ' ' || text[end] == '\n' || text[end] == '\t';
-    } else if (cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F || cp == 0xFF1B || cp == '\n') {
+      boundary = end >= text.size() || text[end] == ' ' || text[end] == '\n' ||
+                 text[end] == '\t';
+    } else if (cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F || cp == 0xFF1B ||
+               cp == '\n') {
       boundary = true;  // 。！？； and line breaks
     }
     if (boundary) {
       // Keep closing quotes and the following spaces with the sentence.
-      while (end < text.size() && (text[end] == ' ' || text[end] == '"' || text[end] == '\'')) ++end;
+      while (end < text.size() &&
+             (text[end] == ' ' || text[end] == '"' || text[end] == '\''))
+        ++end;
       out.push_back(text.substr(start, end - start));
       start = end;
       i = end;
@@ -72,7 +78,8 @@ std::vector<absl::string_view> SplitSentences(absl::string_view text) {
   return out;
 }
 
-std::vector<Chunk> ChunkText(absl::string_view text, const ChunkerOptions& options,
+std::vector<Chunk> ChunkText(absl::string_view text,
+                             const ChunkerOptions& options,
                              const TokenCounter& count) {
   // Pieces: sentences, with over-long sentences cut at character boundaries.
   struct Piece {
@@ -105,7 +112,8 @@ std::vector<Chunk> ChunkText(absl::string_view text, const ChunkerOptions& optio
         CodepointAt(s, from, &len);
         best = from + len;
       }
-      pieces.push_back({base + from, base + best, count(s.substr(from, best - from))});
+      pieces.push_back(
+          {base + from, base + best, count(s.substr(from, best - from))});
       from = best;
     }
   }
@@ -114,7 +122,8 @@ std::vector<Chunk> ChunkText(absl::string_view text, const ChunkerOptions& optio
   while (i < pieces.size()) {
     size_t j = i;
     int tokens = 0;
-    while (j < pieces.size() && (j == i || tokens + pieces[j].tokens <= options.max_tokens)) {
+    while (j < pieces.size() &&
+           (j == i || tokens + pieces[j].tokens <= options.max_tokens)) {
       tokens += pieces[j].tokens;
       ++j;
     }
@@ -127,7 +136,8 @@ std::vector<Chunk> ChunkText(absl::string_view text, const ChunkerOptions& optio
     // Overlap: restart at the last pieces of this chunk that fit the overlap.
     size_t next = j;
     int overlap = 0;
-    while (next > i + 1 && overlap + pieces[next - 1].tokens <= options.overlap_tokens) {
+    while (next > i + 1 &&
+           overlap + pieces[next - 1].tokens <= options.overlap_tokens) {
       overlap += pieces[next - 1].tokens;
       --next;
     }

@@ -30,7 +30,8 @@ using TokenCounter = std::function<int(absl::string_view)>;
 // Splits into sentences (terminator kept with its sentence).
 std::vector<absl::string_view> SplitSentences(absl::string_view text);
 
-std::vector<Chunk> ChunkText(absl::string_view text, const ChunkerOptions& options,
+std::vector<Chunk> ChunkText(absl::string_view text,
+                             const ChunkerOptions& options,
                              const TokenCounter& count_tokens);
 
 // A tokenizer-free estimate: one token per word of Latin text and one per

@@ -34,7 +34,8 @@ class Stmt {
     return *this;
   }
   Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
   Stmt& BindBlob(int i, const void* data, int bytes) {
@@ -52,13 +53,17 @@ class Stmt {
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
   std::string Text(int col) {
     const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(stmt_, col)) : "";
+    return t ? std::string(reinterpret_cast<const char*>(t),
+                           sqlite3_column_bytes(stmt_, col))
+             : "";
   }
   const void* Blob(int col, int* bytes) {
     *bytes = sqlite3_column_bytes(stmt_, col);
     return sqlite3_column_blob(stmt_, col);
   }
-  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  bool IsNull(int col) {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
 
  private:
   sqlite3* db_;
@@ -68,7 +73,8 @@ class Stmt {
 
 std::string ContentHash(const DocumentInput& d) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (const std::string* s : {&d.text, &d.title, &d.source, &d.metadata_json}) {
+  for (const std::string* s :
+       {&d.text, &d.title, &d.source, &d.metadata_json}) {
     for (unsigned char c : *s) {
       h ^= c;
       h *= 0x100000001b3ull;
@@ -77,7 +83,8 @@ std::string ContentHash(const DocumentInput& d) {
     h *= 0x100000001b3ull;
   }
   char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(h));
   return buf;
 }
 
@@ -97,7 +104,8 @@ std::string FtsQuery(absl::string_view query) {
     const bool cjk = IsCjk(word[0]);
     if (cjk && word.size() > 3) {
       for (size_t i = 0; i + 3 <= word.size(); ++i) {
-        terms.push_back(engine::EncodeUtf8({word[i], word[i + 1], word[i + 2]}));
+        terms.push_back(
+            engine::EncodeUtf8({word[i], word[i + 1], word[i + 2]}));
       }
     } else if (word.size() >= 3) {
       terms.push_back(engine::EncodeUtf8(word));
@@ -105,9 +113,9 @@ std::string FtsQuery(absl::string_view query) {
     word.clear();
   };
   for (uint32_t cp : engine::DecodeUtf8(query)) {
-    const bool separator = engine::IsWhitespace(cp) ||
-                           (engine::CodepointCategory(cp) & engine::kCpPunctuation) ||
-                           cp == '"';
+    const bool separator =
+        engine::IsWhitespace(cp) ||
+        (engine::CodepointCategory(cp) & engine::kCpPunctuation) || cp == '"';
     if (separator) {
       flush();
       continue;
@@ -117,23 +125,25 @@ std::string FtsQuery(absl::string_view query) {
   }
   flush();
   std::vector<std::string> quoted;
-  for (const std::string& t : terms) quoted.push_back(absl::StrCat("\"", t, "\""));
+  for (const std::string& t : terms)
+    quoted.push_back(absl::StrCat("\"", t, "\""));
   return absl::StrJoin(quoted, " OR ");
 }
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > 128) return false;
   for (char c : name) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+          c == '.'))
+      return false;
   }
   return true;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(const std::string& dir,
-                                                                     Embedder* embedder,
-                                                                     ChunkerOptions chunking) {
+absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
+    const std::string& dir, Embedder* embedder, ChunkerOptions chunking) {
   ::mkdir(dir.c_str(), 0755);
   std::unique_ptr<KnowledgeStore> s(new KnowledgeStore());
   s->dir_ = dir;
@@ -141,30 +151,42 @@ absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(const std::
   s->chunking_ = chunking;
   const std::string path = dir + "/knowledge.db";
   if (sqlite3_open(path.c_str(), &s->db_) != SQLITE_OK) {
-    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", sqlite3_errmsg(s->db_)));
+    return absl::InternalError(
+        absl::StrCat("cannot open ", path, ": ", sqlite3_errmsg(s->db_)));
   }
   sqlite3_busy_timeout(s->db_, 5000);
   RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
   // FULL: a committed upsert is on disk before the RPC is acknowledged.
   RETURN_IF_ERROR(s->Exec("PRAGMA synchronous=FULL"));
   RETURN_IF_ERROR(s->Exec(
-      "CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-      " owner TEXT NOT NULL, shared_with TEXT NOT NULL DEFAULT '', dim INTEGER NOT NULL,"
+      "CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY, name "
+      "TEXT UNIQUE NOT NULL,"
+      " owner TEXT NOT NULL, shared_with TEXT NOT NULL DEFAULT '', dim INTEGER "
+      "NOT NULL,"
       " hnsw_m INTEGER, ef_construction INTEGER, ef_search INTEGER);"
-      "CREATE TABLE IF NOT EXISTS documents(collection_id INTEGER NOT NULL, doc_id TEXT NOT NULL,"
-      " source TEXT, title TEXT, metadata TEXT NOT NULL DEFAULT '{}', content_hash TEXT NOT NULL,"
+      "CREATE TABLE IF NOT EXISTS documents(collection_id INTEGER NOT NULL, "
+      "doc_id TEXT NOT NULL,"
+      " source TEXT, title TEXT, metadata TEXT NOT NULL DEFAULT '{}', "
+      "content_hash TEXT NOT NULL,"
       " PRIMARY KEY(collection_id, doc_id));"
       "CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " collection_id INTEGER NOT NULL, doc_id TEXT NOT NULL, ord INTEGER NOT NULL,"
+      " collection_id INTEGER NOT NULL, doc_id TEXT NOT NULL, ord INTEGER NOT "
+      "NULL,"
       " text TEXT NOT NULL, start INTEGER, end INTEGER, embedding BLOB);"
       "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(collection_id, doc_id);"
-      "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='trigram');"
-      "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " collection_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, op INTEGER NOT NULL);"));
-  Stmt q(s->db_, "SELECT id, dim, hnsw_m, ef_construction, ef_search FROM collections WHERE dim > 0");
+      "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, "
+      "tokenize='trigram');"
+      "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY "
+      "AUTOINCREMENT,"
+      " collection_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, op INTEGER "
+      "NOT NULL);"));
+  Stmt q(s->db_,
+         "SELECT id, dim, hnsw_m, ef_construction, ef_search FROM collections "
+         "WHERE dim > 0");
   RETURN_IF_ERROR(q.status());
   while (q.Step() == SQLITE_ROW) {
-    HnswOptions h{static_cast<int>(q.Int(2)), static_cast<int>(q.Int(3)), static_cast<int>(q.Int(4))};
+    HnswOptions h{static_cast<int>(q.Int(2)), static_cast<int>(q.Int(3)),
+                  static_cast<int>(q.Int(4))};
     RETURN_IF_ERROR(s->LoadIndex(q.Int(0), static_cast<int>(q.Int(1)), h));
   }
   return s;
@@ -189,7 +211,8 @@ std::string KnowledgeStore::IndexPath(int64_t id) const {
   return absl::StrCat(dir_, "/collection-", id, ".hnsw");
 }
 
-absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim, const HnswOptions& hnsw) {
+absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim,
+                                       const HnswOptions& hnsw) {
   std::unique_ptr<VectorIndex> index;
   int64_t seq = 0;
   auto loaded = VectorIndex::Load(IndexPath(id), dim, hnsw);
@@ -201,8 +224,10 @@ absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim, const HnswOptions& h
   }
   // Catch up (or rebuild, from seq 0) with the change log.
   Stmt c(db_,
-         "SELECT ch.chunk_id, ch.op, c.embedding FROM changes ch LEFT JOIN chunks c ON"
-         " c.id = ch.chunk_id WHERE ch.collection_id = ? AND ch.seq > ? ORDER BY ch.seq");
+         "SELECT ch.chunk_id, ch.op, c.embedding FROM changes ch LEFT JOIN "
+         "chunks c ON"
+         " c.id = ch.chunk_id WHERE ch.collection_id = ? AND ch.seq > ? ORDER "
+         "BY ch.seq");
   RETURN_IF_ERROR(c.status());
   c.Bind(1, id).Bind(2, seq);
   while (c.Step() == SQLITE_ROW) {
@@ -226,47 +251,60 @@ absl::Status KnowledgeStore::SaveIndexes() {
   Stmt q(db_, "SELECT COALESCE(MAX(seq), 0) FROM changes");
   RETURN_IF_ERROR(q.status());
   const int64_t seq = q.Step() == SQLITE_ROW ? q.Int(0) : 0;
-  for (auto& [id, index] : indexes_) RETURN_IF_ERROR(index->Save(IndexPath(id), seq));
+  for (auto& [id, index] : indexes_)
+    RETURN_IF_ERROR(index->Save(IndexPath(id), seq));
   return absl::OkStatus();
 }
 
-absl::Status KnowledgeStore::CreateCollection(const std::string& name, const std::string& owner,
-                                              const std::vector<std::string>& shared_with,
-                                              const HnswOptions& hnsw) {
+absl::Status KnowledgeStore::CreateCollection(
+    const std::string& name, const std::string& owner,
+    const std::vector<std::string>& shared_with, const HnswOptions& hnsw) {
   if (!ValidName(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "collection name '", name, "' must be 1-128 characters of [A-Za-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("collection name '", name,
+                     "' must be 1-128 characters of [A-Za-z0-9._-]"));
   }
-  if (hnsw.m < 2 || hnsw.m > 128 || hnsw.ef_construction < 8 || hnsw.ef_search < 1) {
-    return absl::InvalidArgumentError("hnsw: m in [2, 128], ef_construction >= 8, ef_search >= 1");
+  if (hnsw.m < 2 || hnsw.m > 128 || hnsw.ef_construction < 8 ||
+      hnsw.ef_search < 1) {
+    return absl::InvalidArgumentError(
+        "hnsw: m in [2, 128], ef_construction >= 8, ef_search >= 1");
   }
   std::lock_guard lock(mu_);
   if (CollectionId(name).ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("collection '", name, "' already exists"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("collection '", name, "' already exists"));
   }
   const int dim = embedder_ ? embedder_->dim() : 0;
   Stmt ins(db_,
-           "INSERT INTO collections(name, owner, shared_with, dim, hnsw_m, ef_construction,"
+           "INSERT INTO collections(name, owner, shared_with, dim, hnsw_m, "
+           "ef_construction,"
            " ef_search) VALUES(?, ?, ?, ?, ?, ?, ?)");
   RETURN_IF_ERROR(ins.status());
-  ins.Bind(1, name).Bind(2, owner).Bind(3, absl::StrJoin(shared_with, "\n")).Bind(4, dim);
+  ins.Bind(1, name)
+      .Bind(2, owner)
+      .Bind(3, absl::StrJoin(shared_with, "\n"))
+      .Bind(4, dim);
   ins.Bind(5, hnsw.m).Bind(6, hnsw.ef_construction).Bind(7, hnsw.ef_search);
   RETURN_IF_ERROR(ins.Run());
-  if (dim > 0) indexes_[sqlite3_last_insert_rowid(db_)] = VectorIndex::Create(dim, hnsw);
+  if (dim > 0)
+    indexes_[sqlite3_last_insert_rowid(db_)] = VectorIndex::Create(dim, hnsw);
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> KnowledgeStore::CollectionId(const std::string& name) const {
+absl::StatusOr<int64_t> KnowledgeStore::CollectionId(
+    const std::string& name) const {
   Stmt q(db_, "SELECT id FROM collections WHERE name = ?");
   RETURN_IF_ERROR(q.status());
   q.Bind(1, name);
   if (q.Step() != SQLITE_ROW) {
-    return absl::NotFoundError(absl::StrCat("collection '", name, "' not found"));
+    return absl::NotFoundError(
+        absl::StrCat("collection '", name, "' not found"));
   }
   return q.Int(0);
 }
 
-absl::StatusOr<CollectionInfo> KnowledgeStore::GetCollection(const std::string& name) const {
+absl::StatusOr<CollectionInfo> KnowledgeStore::GetCollection(
+    const std::string& name) const {
   ASSIGN_OR_RETURN(auto all, ListCollections());
   for (CollectionInfo& c : all) {
     if (c.name == name) return c;
@@ -274,10 +312,12 @@ absl::StatusOr<CollectionInfo> KnowledgeStore::GetCollection(const std::string& 
   return absl::NotFoundError(absl::StrCat("collection '", name, "' not found"));
 }
 
-absl::StatusOr<std::vector<CollectionInfo>> KnowledgeStore::ListCollections() const {
+absl::StatusOr<std::vector<CollectionInfo>> KnowledgeStore::ListCollections()
+    const {
   std::lock_guard lock(mu_);
   Stmt q(db_,
-         "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, c.ef_construction, c.ef_search,"
+         "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, "
+         "c.ef_construction, c.ef_search,"
          " (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id),"
          " (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id)"
          " FROM collections c ORDER BY c.name");
@@ -290,7 +330,8 @@ absl::StatusOr<std::vector<CollectionInfo>> KnowledgeStore::ListCollections() co
     const std::string shared = q.Text(2);
     if (!shared.empty()) c.shared_with = absl::StrSplit(shared, '\n');
     c.dim = static_cast<int>(q.Int(3));
-    c.hnsw = {static_cast<int>(q.Int(4)), static_cast<int>(q.Int(5)), static_cast<int>(q.Int(6))};
+    c.hnsw = {static_cast<int>(q.Int(4)), static_cast<int>(q.Int(5)),
+              static_cast<int>(q.Int(6))};
     c.documents = q.Int(7);
     c.chunks = q.Int(8);
     out.push_back(std::move(c));
@@ -303,12 +344,13 @@ absl::Status KnowledgeStore::DeleteCollection(const std::string& name) {
   ASSIGN_OR_RETURN(int64_t id, CollectionId(name));
   const std::string cid = absl::StrCat(id);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  absl::Status s = Exec(absl::StrCat(
-      "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE collection_id = ", cid,
-      "); DELETE FROM chunks WHERE collection_id = ", cid,
-      "; DELETE FROM documents WHERE collection_id = ", cid,
-      "; DELETE FROM changes WHERE collection_id = ", cid, "; DELETE FROM collections WHERE id = ",
-      cid));
+  absl::Status s = Exec(
+      absl::StrCat("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM "
+                   "chunks WHERE collection_id = ",
+                   cid, "); DELETE FROM chunks WHERE collection_id = ", cid,
+                   "; DELETE FROM documents WHERE collection_id = ", cid,
+                   "; DELETE FROM changes WHERE collection_id = ", cid,
+                   "; DELETE FROM collections WHERE id = ", cid));
   if (!s.ok()) {
     (void)Exec("ROLLBACK");
     return s;
@@ -320,8 +362,8 @@ absl::Status KnowledgeStore::DeleteCollection(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collection,
-                                                    const std::vector<DocumentInput>& docs) {
+absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(
+    const std::string& collection, const std::vector<DocumentInput>& docs) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
   UpsertResult result;
@@ -336,10 +378,12 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
   for (size_t i = 0; i < docs.size(); ++i) {
     const DocumentInput& d = docs[i];
     if (d.id.empty() || d.id.size() > 512) {
-      return absl::InvalidArgumentError(absl::StrCat("documents[", i, "].id must be 1-512 bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("documents[", i, "].id must be 1-512 bytes"));
     }
     if (d.text.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("documents[", i, "] (", d.id, ") has no text"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("documents[", i, "] (", d.id, ") has no text"));
     }
     if (!d.metadata_json.empty()) {
       Stmt v(db_, "SELECT json_valid(?) AND json_type(?) = 'object'");
@@ -350,7 +394,9 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
       }
     }
     Prepared p{&d, ContentHash(d), false, {}, {}};
-    Stmt q(db_, "SELECT content_hash FROM documents WHERE collection_id = ? AND doc_id = ?");
+    Stmt q(db_,
+           "SELECT content_hash FROM documents WHERE collection_id = ? AND "
+           "doc_id = ?");
     q.Bind(1, cid).Bind(2, d.id);
     if (q.Step() == SQLITE_ROW) {
       p.exists = true;
@@ -359,10 +405,11 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
         continue;
       }
     }
-    TokenCounter counter = embedder_ ? TokenCounter([this](absl::string_view t) {
-      return embedder_->CountTokens(t);
-    })
-                                     : TokenCounter(EstimateTokens);
+    TokenCounter counter = embedder_
+                               ? TokenCounter([this](absl::string_view t) {
+                                   return embedder_->CountTokens(t);
+                                 })
+                               : TokenCounter(EstimateTokens);
     p.chunks = ChunkText(d.text, chunking_, counter);
     auto it = indexes_.find(cid);
     if (it != indexes_.end() && embedder_) {
@@ -384,7 +431,8 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
   for (Prepared& p : work) {
     const DocumentInput& d = *p.doc;
     if (p.exists) {
-      Stmt old(db_, "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
+      Stmt old(db_,
+               "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
       old.Bind(1, cid).Bind(2, d.id);
       while (old.Step() == SQLITE_ROW) removed.push_back(old.Int(0));
     }
@@ -392,7 +440,9 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
       Stmt a(db_, "DELETE FROM chunks_fts WHERE rowid = ?");
       a.Bind(1, chunk);
       if (absl::Status s = a.Run(); !s.ok()) return fail(s);
-      Stmt b(db_, "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
+      Stmt b(
+          db_,
+          "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
       b.Bind(1, cid).Bind(2, chunk);
       if (absl::Status s = b.Run(); !s.ok()) return fail(s);
     }
@@ -400,30 +450,40 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
     del.Bind(1, cid).Bind(2, d.id);
     if (absl::Status s = del.Run(); !s.ok()) return fail(s);
     Stmt doc(db_,
-             "INSERT OR REPLACE INTO documents(collection_id, doc_id, source, title, metadata,"
+             "INSERT OR REPLACE INTO documents(collection_id, doc_id, source, "
+             "title, metadata,"
              " content_hash) VALUES(?, ?, ?, ?, ?, ?)");
     doc.Bind(1, cid).Bind(2, d.id).Bind(3, d.source).Bind(4, d.title);
-    doc.Bind(5, d.metadata_json.empty() ? std::string("{}") : d.metadata_json).Bind(6, p.hash);
+    doc.Bind(5, d.metadata_json.empty() ? std::string("{}") : d.metadata_json)
+        .Bind(6, p.hash);
     if (absl::Status s = doc.Run(); !s.ok()) return fail(s);
     for (size_t i = 0; i < p.chunks.size(); ++i) {
       const Chunk& c = p.chunks[i];
       Stmt ins(db_,
-               "INSERT INTO chunks(collection_id, doc_id, ord, text, start, end, embedding)"
+               "INSERT INTO chunks(collection_id, doc_id, ord, text, start, "
+               "end, embedding)"
                " VALUES(?, ?, ?, ?, ?, ?, ?)");
-      ins.Bind(1, cid).Bind(2, d.id).Bind(3, static_cast<int64_t>(i)).Bind(4, c.text);
+      ins.Bind(1, cid)
+          .Bind(2, d.id)
+          .Bind(3, static_cast<int64_t>(i))
+          .Bind(4, c.text);
       ins.Bind(5, c.start).Bind(6, c.end);
       if (!p.embeddings.empty()) {
-        ins.BindBlob(7, p.embeddings[i].data(), p.embeddings[i].size() * sizeof(float));
+        ins.BindBlob(7, p.embeddings[i].data(),
+                     p.embeddings[i].size() * sizeof(float));
       }
       if (absl::Status s = ins.Run(); !s.ok()) return fail(s);
       const int64_t chunk_id = sqlite3_last_insert_rowid(db_);
       Stmt fts(db_, "INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)");
       fts.Bind(1, chunk_id).Bind(2, c.text);
       if (absl::Status s = fts.Run(); !s.ok()) return fail(s);
-      Stmt ch(db_, "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 1)");
+      Stmt ch(
+          db_,
+          "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 1)");
       ch.Bind(1, cid).Bind(2, chunk_id);
       if (absl::Status s = ch.Run(); !s.ok()) return fail(s);
-      if (!p.embeddings.empty()) added.push_back({chunk_id, p.embeddings[i].data()});
+      if (!p.embeddings.empty())
+        added.push_back({chunk_id, p.embeddings[i].data()});
       ++result.chunks;
     }
     p.exists ? ++result.updated : ++result.inserted;
@@ -437,18 +497,20 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(const std::string& collectio
   return result;
 }
 
-absl::StatusOr<int> KnowledgeStore::DeleteDocuments(const std::string& collection,
-                                                    const std::vector<std::string>& ids) {
+absl::StatusOr<int> KnowledgeStore::DeleteDocuments(
+    const std::string& collection, const std::vector<std::string>& ids) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   int deleted = 0;
   std::vector<int64_t> removed;
   for (const std::string& id : ids) {
-    Stmt old(db_, "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
+    Stmt old(db_,
+             "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
     old.Bind(1, cid).Bind(2, id);
     while (old.Step() == SQLITE_ROW) removed.push_back(old.Int(0));
-    Stmt del(db_, "DELETE FROM documents WHERE collection_id = ? AND doc_id = ?");
+    Stmt del(db_,
+             "DELETE FROM documents WHERE collection_id = ? AND doc_id = ?");
     del.Bind(1, cid).Bind(2, id);
     RETURN_IF_ERROR(del.Run());
     deleted += sqlite3_changes(db_);
@@ -460,7 +522,8 @@ absl::StatusOr<int> KnowledgeStore::DeleteDocuments(const std::string& collectio
     Stmt a(db_, "DELETE FROM chunks_fts WHERE rowid = ?");
     a.Bind(1, chunk);
     RETURN_IF_ERROR(a.Run());
-    Stmt b(db_, "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
+    Stmt b(db_,
+           "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
     b.Bind(1, cid).Bind(2, chunk);
     RETURN_IF_ERROR(b.Run());
   }
@@ -479,8 +542,10 @@ int64_t KnowledgeStore::TotalDocuments() const {
 
 absl::StatusOr<ChunkHit> KnowledgeStore::LoadChunk(int64_t chunk_id) const {
   Stmt q(db_,
-         "SELECT c.doc_id, c.text, d.source, d.title, d.metadata, k.name FROM chunks c JOIN"
-         " documents d ON d.collection_id = c.collection_id AND d.doc_id = c.doc_id JOIN"
+         "SELECT c.doc_id, c.text, d.source, d.title, d.metadata, k.name FROM "
+         "chunks c JOIN"
+         " documents d ON d.collection_id = c.collection_id AND d.doc_id = "
+         "c.doc_id JOIN"
          " collections k ON k.id = c.collection_id WHERE c.id = ?");
   RETURN_IF_ERROR(q.status());
   q.Bind(1, chunk_id);
@@ -496,8 +561,9 @@ absl::StatusOr<ChunkHit> KnowledgeStore::LoadChunk(int64_t chunk_id) const {
   return h;
 }
 
-bool KnowledgeStore::PassesFilter(const ChunkHit& hit,
-                                  const std::map<std::string, std::string>& filter) const {
+bool KnowledgeStore::PassesFilter(
+    const ChunkHit& hit,
+    const std::map<std::string, std::string>& filter) const {
   for (const auto& [key, value] : filter) {
     Stmt q(db_, "SELECT CAST(json_extract(?, ?) AS TEXT) = ?");
     std::string path = "$.\"";
@@ -511,17 +577,20 @@ bool KnowledgeStore::PassesFilter(const ChunkHit& hit,
   return true;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Keyword(int64_t cid, const SearchRequest& r,
-                                                              int k) const {
+absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Keyword(
+    int64_t cid, const SearchRequest& r, int k) const {
   std::vector<ChunkHit> out;
   const std::string fts = FtsQuery(r.query);
   if (fts.empty()) return out;
   // Over-fetch so that metadata filters still leave k hits.
   Stmt q(db_,
-         "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
-         " WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY bm25(chunks_fts) LIMIT ?");
+         "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON "
+         "c.id = f.rowid"
+         " WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY "
+         "bm25(chunks_fts) LIMIT ?");
   RETURN_IF_ERROR(q.status());
-  q.Bind(1, fts).Bind(2, cid).Bind(3, static_cast<int64_t>(r.filter.empty() ? k : k * 8));
+  q.Bind(1, fts).Bind(2, cid).Bind(
+      3, static_cast<int64_t>(r.filter.empty() ? k : k * 8));
   while (q.Step() == SQLITE_ROW && static_cast<int>(out.size()) < k) {
     auto hit = LoadChunk(q.Int(0));
     if (!hit.ok() || !PassesFilter(*hit, r.filter)) continue;
@@ -531,8 +600,8 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Keyword(int64_t cid, const
   return out;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Vector(int64_t cid, const SearchRequest& r,
-                                                             int k) {
+absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Vector(
+    int64_t cid, const SearchRequest& r, int k) {
   std::vector<ChunkHit> out;
   auto it = indexes_.find(cid);
   if (it == indexes_.end() || embedder_ == nullptr) return out;
@@ -548,18 +617,21 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Vector(int64_t cid, const 
   return out;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Search(const std::string& collection,
-                                                             const SearchRequest& r) {
+absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Search(
+    const std::string& collection, const SearchRequest& r) {
   if (r.top_k <= 0 || r.top_k > 100) {
-    return absl::InvalidArgumentError(absl::StrCat("top_k must be in [1, 100] (got ", r.top_k, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k must be in [1, 100] (got ", r.top_k, ")"));
   }
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
   SearchMode mode = r.mode;
-  if (mode != SearchMode::kKeyword && (embedder_ == nullptr || !indexes_.contains(cid))) {
+  if (mode != SearchMode::kKeyword &&
+      (embedder_ == nullptr || !indexes_.contains(cid))) {
     if (mode == SearchMode::kVector) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "collection '", collection, "' is keyword-only (lumend has no --embedding-model)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("collection '", collection,
+                       "' is keyword-only (lumend has no --embedding-model)"));
     }
     mode = SearchMode::kKeyword;
   }
@@ -578,11 +650,13 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Search(const std::string& 
     }
     for (size_t i = 0; i < kw.size(); ++i) {
       auto [it, inserted] = fused.emplace(kw[i].chunk_id, kw[i]);
-      it->second.score = (inserted ? 0.0 : it->second.score) + 1.0 / (kRrfK + i + 1);
+      it->second.score =
+          (inserted ? 0.0 : it->second.score) + 1.0 / (kRrfK + i + 1);
     }
     for (auto& [id, h] : fused) hits.push_back(std::move(h));
-    std::sort(hits.begin(), hits.end(),
-              [](const ChunkHit& a, const ChunkHit& b) { return a.score > b.score; });
+    std::sort(
+        hits.begin(), hits.end(),
+        [](const ChunkHit& a, const ChunkHit& b) { return a.score > b.score; });
     if (static_cast<int>(hits.size()) > r.top_k) hits.resize(r.top_k);
   }
   std::vector<ChunkHit> out;

@@ -35,9 +35,9 @@ class Embedder {
 
 struct CollectionInfo {
   std::string name;
-  std::string owner;                   // tenant
+  std::string owner;                     // tenant
   std::vector<std::string> shared_with;  // tenants with read access
-  int dim = 0;                         // 0: keyword-only (no embedding model)
+  int dim = 0;                           // 0: keyword-only (no embedding model)
   HnswOptions hnsw;
   int64_t documents = 0;
   int64_t chunks = 0;
@@ -83,14 +83,14 @@ class KnowledgeStore {
  public:
   // Opens (creating) the store in `dir`, loading or rebuilding each
   // collection's vector index. `embedder` may be null (keyword-only).
-  static absl::StatusOr<std::unique_ptr<KnowledgeStore>> Open(const std::string& dir,
-                                                              Embedder* embedder,
-                                                              ChunkerOptions chunking = {});
+  static absl::StatusOr<std::unique_ptr<KnowledgeStore>> Open(
+      const std::string& dir, Embedder* embedder, ChunkerOptions chunking = {});
   ~KnowledgeStore();  // saves the vector indexes
 
   bool has_embedder() const { return embedder_ != nullptr; }
   // AlreadyExists, InvalidArgument (bad name).
-  absl::Status CreateCollection(const std::string& name, const std::string& owner,
+  absl::Status CreateCollection(const std::string& name,
+                                const std::string& owner,
                                 const std::vector<std::string>& shared_with,
                                 const HnswOptions& hnsw);
   absl::StatusOr<CollectionInfo> GetCollection(const std::string& name) const;
@@ -98,8 +98,9 @@ class KnowledgeStore {
   absl::Status DeleteCollection(const std::string& name);
   // Idempotent by document id and content hash. InvalidArgument names a
   // malformed document (missing id, bad metadata JSON).
-  absl::StatusOr<UpsertResult> Upsert(const std::string& collection,
-                                      const std::vector<DocumentInput>& documents);
+  absl::StatusOr<UpsertResult> Upsert(
+      const std::string& collection,
+      const std::vector<DocumentInput>& documents);
   absl::StatusOr<int> DeleteDocuments(const std::string& collection,
                                       const std::vector<std::string>& ids);
   absl::StatusOr<std::vector<ChunkHit>> Search(const std::string& collection,
@@ -114,10 +115,14 @@ class KnowledgeStore {
   absl::StatusOr<int64_t> CollectionId(const std::string& name) const;
   absl::Status LoadIndex(int64_t id, int dim, const HnswOptions& hnsw);
   std::string IndexPath(int64_t id) const;
-  absl::StatusOr<std::vector<ChunkHit>> Keyword(int64_t cid, const SearchRequest& r, int k) const;
-  absl::StatusOr<std::vector<ChunkHit>> Vector(int64_t cid, const SearchRequest& r, int k);
+  absl::StatusOr<std::vector<ChunkHit>> Keyword(int64_t cid,
+                                                const SearchRequest& r,
+                                                int k) const;
+  absl::StatusOr<std::vector<ChunkHit>> Vector(int64_t cid,
+                                               const SearchRequest& r, int k);
   absl::StatusOr<ChunkHit> LoadChunk(int64_t chunk_id) const;
-  bool PassesFilter(const ChunkHit& hit, const std::map<std::string, std::string>& filter) const;
+  bool PassesFilter(const ChunkHit& hit,
+                    const std::map<std::string, std::string>& filter) const;
 
   std::string dir_;
   Embedder* embedder_ = nullptr;

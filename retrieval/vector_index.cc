@@ -19,11 +19,14 @@ void Normalize(float* v, int dim) {
 }
 
 VectorIndex::VectorIndex(int dim, const HnswOptions& options)
-    : dim_(dim), options_(options), space_(std::make_unique<hnswlib::InnerProductSpace>(dim)) {}
+    : dim_(dim),
+      options_(options),
+      space_(std::make_unique<hnswlib::InnerProductSpace>(dim)) {}
 
 VectorIndex::~VectorIndex() = default;
 
-std::unique_ptr<VectorIndex> VectorIndex::Create(int dim, const HnswOptions& options,
+std::unique_ptr<VectorIndex> VectorIndex::Create(int dim,
+                                                 const HnswOptions& options,
                                                  size_t capacity) {
   std::unique_ptr<VectorIndex> v(new VectorIndex(dim, options));
   v->index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
@@ -32,16 +35,20 @@ std::unique_ptr<VectorIndex> VectorIndex::Create(int dim, const HnswOptions& opt
   return v;
 }
 
-absl::StatusOr<std::pair<std::unique_ptr<VectorIndex>, int64_t>> VectorIndex::Load(
-    const std::string& path, int dim, const HnswOptions& options) {
+absl::StatusOr<std::pair<std::unique_ptr<VectorIndex>, int64_t>>
+VectorIndex::Load(const std::string& path, int dim,
+                  const HnswOptions& options) {
   std::ifstream seq_in(path + ".seq");
   int64_t seq = -1;
-  if (!(seq_in >> seq)) return absl::NotFoundError(absl::StrCat("no index at ", path));
+  if (!(seq_in >> seq))
+    return absl::NotFoundError(absl::StrCat("no index at ", path));
   std::unique_ptr<VectorIndex> v(new VectorIndex(dim, options));
   try {
-    v->index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(v->space_.get(), path);
+    v->index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        v->space_.get(), path);
   } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("cannot load index ", path, ": ", e.what()));
+    return absl::DataLossError(
+        absl::StrCat("cannot load index ", path, ": ", e.what()));
   }
   v->index_->setEf(options.ef_search);
   return std::make_pair(std::move(v), seq);
@@ -83,7 +90,8 @@ std::vector<VectorHit> VectorIndex::Search(const float* query, int k) const {
   if (index_->cur_element_count == 0 || k <= 0) return out;
   auto result = index_->searchKnn(q.data(), k);
   while (!result.empty()) {
-    out.push_back({static_cast<int64_t>(result.top().second), 1.0f - result.top().first});
+    out.push_back(
+        {static_cast<int64_t>(result.top().second), 1.0f - result.top().first});
     result.pop();
   }
   std::reverse(out.begin(), out.end());
@@ -96,7 +104,8 @@ absl::Status VectorIndex::Save(const std::string& path, int64_t seq) const {
   try {
     index_->saveIndex(tmp);
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("cannot save index ", path, ": ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("cannot save index ", path, ": ", e.what()));
   }
   {
     std::ofstream out(path + ".seq.tmp");
@@ -104,7 +113,8 @@ absl::Status VectorIndex::Save(const std::string& path, int64_t seq) const {
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0 ||
       std::rename((path + ".seq.tmp").c_str(), (path + ".seq").c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename index files at ", path));
+    return absl::InternalError(
+        absl::StrCat("cannot rename index files at ", path));
   }
   return absl::OkStatus();
 }

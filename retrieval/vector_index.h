@@ -35,7 +35,8 @@ struct VectorHit {
 
 class VectorIndex {
  public:
-  static std::unique_ptr<VectorIndex> Create(int dim, const HnswOptions& options,
+  static std::unique_ptr<VectorIndex> Create(int dim,
+                                             const HnswOptions& options,
                                              size_t capacity = 1024);
   // Loads a saved index; returns the sequence number it covers.
   static absl::StatusOr<std::pair<std::unique_ptr<VectorIndex>, int64_t>> Load(
