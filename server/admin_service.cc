@@ -8,6 +8,10 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
     grpc::CallbackServerContext* ctx, const lumen::v1::GetStatsRequest* request,
     lumen::v1::GetStatsResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (auto p = auth_->Authenticate(ctx); !p.ok()) {
+    reactor->Finish(ToGrpc(p.status()));
+    return reactor;
+  }
   if (!request->model().empty()) {
     if (auto m = registry_->Find(request->model()); !m.ok()) {
       reactor->Finish(ToGrpc(m.status()));

@@ -3,13 +3,15 @@
 // prefix cache, steps) and the adapter list.
 
 #include "lumen/v1/admin.grpc.pb.h"
+#include "server/auth.h"
 #include "server/model_registry.h"
 
 namespace lumen::server {
 
 class AdminService final : public lumen::v1::Admin::CallbackService {
  public:
-  explicit AdminService(ModelRegistry* registry) : registry_(registry) {}
+  AdminService(ModelRegistry* registry, const Authenticator* auth)
+      : registry_(registry), auth_(auth) {}
 
   grpc::ServerUnaryReactor* GetStats(
       grpc::CallbackServerContext* ctx,
@@ -22,6 +24,7 @@ class AdminService final : public lumen::v1::Admin::CallbackService {
 
  private:
   ModelRegistry* registry_;
+  const Authenticator* auth_;
 };
 
 }  // namespace lumen::server

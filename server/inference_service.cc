@@ -3,7 +3,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "server/knowledge_service.h"
 #include "server/metrics.h"
 #include "server/status_util.h"
 
@@ -83,6 +85,7 @@ class GenerateReactor : public grpc::ServerUnaryReactor {
   }
 
   void Fail(const absl::Status& s) { Finish(ToGrpc(s)); }
+  void SetRetrievalSeconds(double s) { state_->retrieval_seconds = s; }
   void OnCancel() override {
     if (engine_) engine_->Abort(id_);
   }
@@ -100,6 +103,7 @@ class GenerateReactor : public grpc::ServerUnaryReactor {
     GenerateReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
     GenerateResponse* response = nullptr;
     bool return_ids = false;
+    double retrieval_seconds = 0;
     bool done = false;
     void Drain(engine::RequestStream* stream) {
       GenerateReactor* finish = nullptr;
@@ -116,6 +120,8 @@ class GenerateReactor : public grpc::ServerUnaryReactor {
           if (d.finished) {
             done = true;
             FillFinal(d, response);
+            response->mutable_timings()->set_retrieval_seconds(
+                retrieval_seconds);
             finish = reactor;
             status = d.error;
           }
@@ -151,6 +157,20 @@ class StreamReactor : public grpc::ServerWriteReactor<GenerateStreamResponse> {
   }
 
   void Fail(const absl::Status& s) { Finish(ToGrpc(s)); }
+  // Writes the retrieval event (citations, no text) before any token.
+  void SendCitations(std::vector<lumen::v1::Citation> citations,
+                     double seconds) {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->citations = std::move(citations);
+      state_->retrieval_seconds = seconds;
+      state_->in_flight = true;
+      state_->msg.Clear();
+      state_->msg.set_id(state_->id);
+      for (const auto& c : state_->citations) *state_->msg.add_citations() = c;
+    }
+    StartWrite(&state_->msg);
+  }
   void OnWriteDone(bool ok) override {
     {
       absl::MutexLock lock(&state_->mu);
@@ -180,7 +200,9 @@ class StreamReactor : public grpc::ServerWriteReactor<GenerateStreamResponse> {
     bool done ABSL_GUARDED_BY(mu) = false;
     bool return_ids = false;
     std::string id;
-    GenerateStreamResponse msg;  // the message being written
+    GenerateStreamResponse msg;                  // the message being written
+    std::vector<lumen::v1::Citation> citations;  // RAG passages
+    double retrieval_seconds = 0;
 
     void MaybeWrite(engine::RequestStream* stream) {
       enum { kNone, kWrite, kFinishError, kWriteAndFinish } action = kNone;
@@ -209,6 +231,8 @@ class StreamReactor : public grpc::ServerWriteReactor<GenerateStreamResponse> {
             action = kFinishError;
           } else {
             FillFinal(d, &msg);
+            msg.mutable_timings()->set_retrieval_seconds(retrieval_seconds);
+            for (const auto& c : citations) *msg.add_citations() = c;
             action = kWriteAndFinish;
           }
         }
@@ -229,10 +253,12 @@ class StreamReactor : public grpc::ServerWriteReactor<GenerateStreamResponse> {
 
 }  // namespace
 
-absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
+absl::StatusOr<InferenceService::Prepared> InferenceService::Prepare(
     const GenerateRequest& req, const ServedModel& model,
+    const Principal& principal,
     std::optional<engine::SteadyTime> deadline) const {
-  engine::GenerateParams p;
+  Prepared prepared;
+  engine::GenerateParams& p = prepared.params;
   const lumen::v1::SamplingParams& s = req.sampling();
   if (!req.adapter().empty()) {
     return absl::NotFoundError(absl::StrCat(
@@ -309,6 +335,78 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
     return absl::InvalidArgumentError(
         "set only one of prompt, messages and prompt_token_ids");
   }
+  // RAG: retrieve passages and put them into the prompt.
+  std::string prompt = req.prompt();
+  std::vector<engine::ChatTurn> turns;
+  for (const auto& m : req.messages()) turns.push_back({m.role(), m.content()});
+  if (req.rag().collections_size() > 0) {
+    if (options_.knowledge == nullptr) {
+      return absl::FailedPreconditionError(
+          "this lumend has no knowledge store");
+    }
+    if (req.prompt_token_ids_size() > 0) {
+      return absl::InvalidArgumentError(
+          "rag needs a text prompt or messages, not prompt_token_ids");
+    }
+    std::string question = prompt;
+    for (const auto& t : turns) {
+      if (t.role == "user") question = t.content;
+    }
+    retrieval::SearchRequest sr;
+    sr.query = question;
+    sr.top_k = req.rag().top_k() ? static_cast<int>(req.rag().top_k()) : 4;
+    sr.min_score = req.rag().min_score();
+    sr.filter = std::map<std::string, std::string>(req.rag().filter().begin(),
+                                                   req.rag().filter().end());
+    switch (req.rag().mode()) {
+      case lumen::v1::SEARCH_MODE_VECTOR:
+        sr.mode = retrieval::SearchMode::kVector;
+        break;
+      case lumen::v1::SEARCH_MODE_KEYWORD:
+        sr.mode = retrieval::SearchMode::kKeyword;
+        break;
+      default:
+        sr.mode = retrieval::SearchMode::kHybrid;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto hits =
+        RetrieveForRag(options_.knowledge, principal,
+                       std::vector<std::string>(req.rag().collections().begin(),
+                                                req.rag().collections().end()),
+                       sr);
+    if (!hits.ok()) return hits.status();
+    prepared.retrieval_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (options_.metrics)
+      options_.metrics->ObserveRetrieval(prepared.retrieval_seconds);
+    std::string passages;
+    for (size_t i = 0; i < hits->size(); ++i) {
+      const retrieval::ChunkHit& h = (*hits)[i];
+      absl::StrAppend(&passages, "[", i + 1, "] ",
+                      h.title.empty() ? h.document_id : h.title,
+                      h.source.empty() ? "" : absl::StrCat(" (", h.source, ")"),
+                      "\n", h.text, "\n\n");
+    }
+    const std::string tmpl =
+        req.rag().prompt_template().empty()
+            ? "Use the numbered passages below to answer. Cite the passages "
+              "you use by number, "
+              "like [1].\n\n{passages}Question: {question}\nAnswer:"
+            : req.rag().prompt_template();
+    const std::string rendered = absl::StrReplaceAll(
+        tmpl, {{"{passages}", passages}, {"{question}", question}});
+    if (turns.empty()) {
+      prompt = rendered;
+    } else if (turns[0].role == "system") {
+      turns[0].content = absl::StrCat(turns[0].content, "\n\n", rendered);
+    } else {
+      // Chat: the passages and the instruction become the system message.
+      turns.insert(turns.begin(), engine::ChatTurn{"system", rendered});
+    }
+    prepared.citations = std::move(*hits);
+  }
+
   if (req.messages_size() > 0) {
     const std::string& tmpl = tok.vocab().chat_template;
     absl::StatusOr<engine::ChatFamily> family =
@@ -321,9 +419,6 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
                   "--chat-template NAME")))
             : engine::DetectChatFamily(tmpl);
     if (!family.ok()) return family.status();
-    std::vector<engine::ChatTurn> turns;
-    for (const auto& m : req.messages())
-      turns.push_back({m.role(), m.content()});
     auto text = engine::RenderChat(*family, tmpl, turns);
     if (!text.ok()) return text.status();
     p.prompt_tokens =
@@ -346,15 +441,15 @@ absl::StatusOr<engine::GenerateParams> InferenceService::Prepare(
     }
   } else {
     p.prompt_tokens =
-        tok.Encode(req.prompt(), /*add_special=*/true, /*parse_special=*/false);
+        tok.Encode(prompt, /*add_special=*/true, /*parse_special=*/false);
   }
   const int64_t ctx = model.engine->context_size();
   if (static_cast<int64_t>(p.prompt_tokens.size()) >= ctx) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prompt of ", p.prompt_tokens.size(),
-        " tokens is longer than the context of ", ctx, " tokens (ctx-size)"));
+        " tokens is longer than the context of ", ctx, "  tokens (ctx-size)"));
   }
-  return p;
+  return prepared;
 }
 
 absl::Status InferenceService::Rejected(
@@ -370,16 +465,21 @@ absl::Status InferenceService::Rejected(
 grpc::ServerUnaryReactor* InferenceService::Generate(
     grpc::CallbackServerContext* ctx, const GenerateRequest* request,
     GenerateResponse* response) {
+  auto principal = options_.auth->Authenticate(ctx);
+  if (!principal.ok()) return Reply(ctx, principal.status());
   auto model = registry_->Find(request->model());
   if (!model.ok()) return Reply(ctx, Rejected(model, model.status()));
-  auto params = Prepare(*request, **model, DeadlineOf(ctx));
+  auto params = Prepare(*request, **model, *principal, DeadlineOf(ctx));
   if (!params.ok()) return Reply(ctx, Rejected(model, params.status()));
   const uint64_t id = next_id_.fetch_add(1);
+  for (const auto& h : params->citations) ToProto(h, response->add_citations());
   auto* reactor =
       new GenerateReactor((*model)->engine.get(), id, (*model)->name,
                           request->return_token_ids(), response);
+  reactor->SetRetrievalSeconds(params->retrieval_seconds);
   auto stream = reactor->MakeStream();
-  if (absl::Status s = (*model)->engine->Submit(id, std::move(*params), stream);
+  if (absl::Status s =
+          (*model)->engine->Submit(id, std::move(params->params), stream);
       !s.ok()) {
     reactor->Fail(Rejected(model, s));
   }
@@ -389,10 +489,12 @@ grpc::ServerUnaryReactor* InferenceService::Generate(
 grpc::ServerWriteReactor<GenerateStreamResponse>*
 InferenceService::GenerateStream(grpc::CallbackServerContext* ctx,
                                  const GenerateRequest* request) {
+  auto principal = options_.auth->Authenticate(ctx);
   auto model = registry_->Find(request->model());
-  absl::StatusOr<engine::GenerateParams> params =
-      model.ok() ? Prepare(*request, **model, DeadlineOf(ctx))
-                 : absl::StatusOr<engine::GenerateParams>(model.status());
+  absl::StatusOr<Prepared> params =
+      !principal.ok() ? absl::StatusOr<Prepared>(principal.status())
+      : model.ok()    ? Prepare(*request, **model, *principal, DeadlineOf(ctx))
+                      : absl::StatusOr<Prepared>(model.status());
   const uint64_t id = next_id_.fetch_add(1);
   auto* reactor =
       new StreamReactor(model.ok() ? (*model)->engine.get() : nullptr, id,
@@ -402,7 +504,14 @@ InferenceService::GenerateStream(grpc::CallbackServerContext* ctx,
     return reactor;
   }
   auto stream = reactor->MakeStream();
-  if (absl::Status s = (*model)->engine->Submit(id, std::move(*params), stream);
+  if (request->rag().collections_size() > 0) {
+    std::vector<lumen::v1::Citation> citations;
+    for (const auto& h : params->citations)
+      ToProto(h, &citations.emplace_back());
+    reactor->SendCitations(std::move(citations), params->retrieval_seconds);
+  }
+  if (absl::Status s =
+          (*model)->engine->Submit(id, std::move(params->params), stream);
       !s.ok()) {
     reactor->Fail(Rejected(model, s));
   }
@@ -412,6 +521,9 @@ InferenceService::GenerateStream(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* InferenceService::Tokenize(
     grpc::CallbackServerContext* ctx, const lumen::v1::TokenizeRequest* request,
     lumen::v1::TokenizeResponse* response) {
+  if (auto principal = options_.auth->Authenticate(ctx); !principal.ok()) {
+    return Reply(ctx, principal.status());
+  }
   auto model = registry_->Find(request->model());
   if (!model.ok()) return Reply(ctx, model.status());
   const engine::Tokenizer& tok = *(*model)->tokenizer;
@@ -427,6 +539,9 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(
     grpc::CallbackServerContext* ctx,
     const lumen::v1::DetokenizeRequest* request,
     lumen::v1::DetokenizeResponse* response) {
+  if (auto principal = options_.auth->Authenticate(ctx); !principal.ok()) {
+    return Reply(ctx, principal.status());
+  }
   auto model = registry_->Find(request->model());
   if (!model.ok()) return Reply(ctx, model.status());
   const engine::Tokenizer& tok = *(*model)->tokenizer;
@@ -447,6 +562,9 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(
 grpc::ServerUnaryReactor* InferenceService::ListModels(
     grpc::CallbackServerContext* ctx, const lumen::v1::ListModelsRequest*,
     lumen::v1::ListModelsResponse* response) {
+  if (auto principal = options_.auth->Authenticate(ctx); !principal.ok()) {
+    return Reply(ctx, principal.status());
+  }
   if (!registry_->ready())
     return Reply(ctx, absl::UnavailableError("models are still loading"));
   for (const auto& m : registry_->models()) {

@@ -10,6 +10,8 @@
 
 #include "engine/chat_template.h"
 #include "lumen/v1/inference.grpc.pb.h"
+#include "retrieval/knowledge_store.h"
+#include "server/auth.h"
 #include "server/model_registry.h"
 
 namespace lumen::server {
@@ -17,7 +19,9 @@ namespace lumen::server {
 class Metrics;
 
 struct InferenceOptions {
-  Metrics* metrics = nullptr;  // counts rejected requests; may be null
+  Metrics* metrics = nullptr;           // counts rejected requests; may be null
+  const Authenticator* auth = nullptr;  // required
+  retrieval::KnowledgeStore* knowledge = nullptr;  // RAG; may be null
   // Forces a chat template family instead of detecting it from the model.
   std::optional<engine::ChatFamily> chat_template;
 };
@@ -47,10 +51,16 @@ class InferenceService final : public lumen::v1::Inference::CallbackService {
       const lumen::v1::ListModelsRequest* request,
       lumen::v1::ListModelsResponse* response) override;
 
-  // Validates a request and turns it into engine parameters (front-end
-  // validation: the engine only schedules). Exposed for tests.
-  absl::StatusOr<engine::GenerateParams> Prepare(
+  struct Prepared {
+    engine::GenerateParams params;
+    std::vector<retrieval::ChunkHit> citations;  // RAG passages in the prompt
+    double retrieval_seconds = 0;
+  };
+  // Validates a request, retrieves RAG passages and turns it into engine
+  // parameters (front-end validation: the engine only schedules).
+  absl::StatusOr<Prepared> Prepare(
       const lumen::v1::GenerateRequest& request, const ServedModel& model,
+      const Principal& principal,
       std::optional<engine::SteadyTime> deadline) const;
 
  private:

@@ -18,7 +18,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/admin_service.h"
+#include "server/auth.h"
 #include "server/inference_service.h"
+#include "server/knowledge_service.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/request_log.h"
@@ -105,8 +107,7 @@ int Run(int argc, char** argv) {
   if (f.models.empty()) return fail("--model is required (see --help)");
   if (!f.loras.empty())
     return fail("--lora: LoRA adapters are not implemented in this build yet");
-  if (!f.api_keys.empty())
-    return fail("--api-keys: tenants are not implemented in this build yet");
+
   if (!f.embedding_model.empty()) {
     return fail(
         "--embedding-model: the knowledge store is not implemented in this "
@@ -139,11 +140,26 @@ int Run(int argc, char** argv) {
     LogInfo(log_format, absl::StrCat("metrics on http://", mhost, ":",
                                      metrics->port(), "/metrics"));
   }
+  std::unique_ptr<lumen::server::Authenticator> auth =
+      std::make_unique<lumen::server::Authenticator>();
+  if (!f.api_keys.empty()) {
+    auto a = lumen::server::Authenticator::FromFile(f.api_keys);
+    if (!a.ok()) return fail(std::string(a.status().message()));
+    auth = std::move(*a);
+  }
+  inference_options.auth = auth.get();
+  auto store =
+      lumen::retrieval::KnowledgeStore::Open(f.data_dir, /*embedder=*/nullptr);
+  if (!store.ok()) return fail(std::string(store.status().message()));
+  inference_options.knowledge = store->get();
+  if (metrics) metrics->SetRagDocuments((*store)->TotalDocuments());
+  lumen::server::KnowledgeService knowledge(store->get(), auth.get(),
+                                            metrics.get());
   lumen::server::ModelRegistry registry;
   lumen::server::RequestLog request_log(log_format);
   std::vector<std::unique_ptr<lumen::server::ObserverList>> observers;
   lumen::server::InferenceService inference(&registry, inference_options);
-  lumen::server::AdminService admin(&registry);
+  lumen::server::AdminService admin(&registry, auth.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -159,13 +175,17 @@ int Run(int argc, char** argv) {
   builder.AddListeningPort(f.listen, creds, &port);
   builder.RegisterService(&inference);
   builder.RegisterService(&admin);
+  builder.RegisterService(&knowledge);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return fail("cannot listen on " + f.listen);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   const std::string host = f.listen.substr(0, f.listen.rfind(':'));
   LogInfo(log_format, absl::StrCat("listening on ", host, ":", port));
-  if (!IsLoopback(f.listen)) {
+  LogInfo(log_format,
+          absl::StrCat("knowledge store in ", f.data_dir,
+                       " (keyword search only: no ", "--embedding-model)"));
+  if (!IsLoopback(f.listen) && !auth->enabled()) {
     LogInfo(
         log_format,
         "warning: listening beyond loopback without --api-keys: every client "

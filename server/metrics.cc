@@ -260,8 +260,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
       .Register(r)
       .Add({{"version", LUMEN_VERSION}, {"commit", LUMEN_COMMIT}})
       .Set(1);
-  m->rag_seconds_->Add({}, LatencyBuckets());
-  m->rag_documents_->Add({}).Set(0);
+  m->rag_histogram_ = &m->rag_seconds_->Add({}, LatencyBuckets());
+  m->rag_documents_gauge_ = &m->rag_documents_->Add({});
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& e) {
@@ -295,6 +295,14 @@ void Metrics::CountRejected(const std::string& model, absl::StatusCode code) {
              {"status", CodeName(code)},
              {"finish_reason", "rejected"}})
       .Increment();
+}
+
+void Metrics::ObserveRetrieval(double seconds) {
+  rag_histogram_->Observe(seconds);
+}
+
+void Metrics::SetRagDocuments(int64_t documents) {
+  rag_documents_gauge_->Set(static_cast<double>(documents));
 }
 
 }  // namespace lumen::server

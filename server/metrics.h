@@ -33,6 +33,8 @@ class Metrics {
   engine::EngineObserver* ObserverFor(const std::string& model);
   // Counts a request that failed before reaching an engine.
   void CountRejected(const std::string& model, absl::StatusCode code);
+  void ObserveRetrieval(double seconds);
+  void SetRagDocuments(int64_t documents);
 
  private:
   class ModelObserver;
@@ -59,6 +61,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* moe_expert_tokens_ = nullptr;
   std::mutex mu_;  // guards observers_ and the counter families' Add()
   std::map<std::string, std::unique_ptr<ModelObserver>> observers_;
+  prometheus::Histogram* rag_histogram_ = nullptr;
+  prometheus::Gauge* rag_documents_gauge_ = nullptr;
 };
 
 // Forwards engine events to several observers (request log + metrics).

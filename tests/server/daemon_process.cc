@@ -21,6 +21,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   for (const std::string& a : args)
     has_metrics |= a.rfind("--metrics-listen", 0) == 0;
   if (!has_metrics) args.push_back("--metrics-listen=");
+  bool has_data_dir = false;
+  for (const std::string& a : args)
+    has_data_dir |= a.rfind("--data-dir", 0) == 0;
+  if (!has_data_dir) args.push_back("--data-dir=" + MakeTempDir());
   pid_ = fork();
   if (pid_ == 0) {
     const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

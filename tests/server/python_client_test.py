@@ -18,7 +18,7 @@ def main():
     subprocess.run(
         ["protoc", "-I", proto_dir, "--python_out", out, "--grpc_out", out,
          "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin",
-         "lumen/v1/inference.proto"],
+         "lumen/v1/inference.proto", "lumen/v1/knowledge.proto"],
         check=True)
     sys.path.insert(0, out)
     import grpc

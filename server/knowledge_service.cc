@@ -1,0 +1,220 @@
+#include "server/knowledge_service.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "server/metrics.h"
+#include "server/status_util.h"
+
+namespace lumen::server {
+
+namespace {
+
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
+                                const absl::Status& s) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  r->Finish(ToGrpc(s));
+  return r;
+}
+
+retrieval::SearchMode ModeOf(lumen::v1::SearchMode m) {
+  switch (m) {
+    case lumen::v1::SEARCH_MODE_VECTOR:
+      return retrieval::SearchMode::kVector;
+    case lumen::v1::SEARCH_MODE_KEYWORD:
+      return retrieval::SearchMode::kKeyword;
+    default:
+      return retrieval::SearchMode::kHybrid;
+  }
+}
+
+void FillInfo(const retrieval::CollectionInfo& c,
+              lumen::v1::CollectionInfo* out) {
+  out->set_name(c.name);
+  out->set_owner(c.owner);
+  for (const std::string& t : c.shared_with) out->add_shared_with(t);
+  out->set_vector_search(c.dim > 0);
+  out->set_dim(c.dim);
+  out->set_documents(c.documents);
+  out->set_chunks(c.chunks);
+  out->mutable_hnsw()->set_m(c.hnsw.m);
+  out->mutable_hnsw()->set_ef_construction(c.hnsw.ef_construction);
+  out->mutable_hnsw()->set_ef_search(c.hnsw.ef_search);
+}
+
+}  // namespace
+
+void ToProto(const retrieval::ChunkHit& h, lumen::v1::Citation* out) {
+  out->set_collection(h.collection);
+  out->set_document_id(h.document_id);
+  out->set_chunk_id(h.chunk_id);
+  out->set_score(h.score);
+  out->set_source(h.source);
+  out->set_title(h.title);
+  out->set_metadata_json(h.metadata_json);
+  out->set_text(h.text);
+}
+
+absl::StatusOr<std::vector<retrieval::ChunkHit>> RetrieveForRag(
+    retrieval::KnowledgeStore* store, const Principal& principal,
+    const std::vector<std::string>& collections,
+    const retrieval::SearchRequest& request) {
+  std::vector<retrieval::ChunkHit> all;
+  for (const std::string& name : collections) {
+    auto info = store->GetCollection(name);
+    if (!info.ok() || !CanRead(principal, *info)) {
+      if (!info.ok() && principal.admin) return info.status();
+      return Forbidden(name);
+    }
+    auto hits = store->Search(name, request);
+    if (!hits.ok()) return hits.status();
+    for (auto& h : *hits) all.push_back(std::move(h));
+  }
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.score > b.score;
+  });
+  if (static_cast<int>(all.size()) > request.top_k) all.resize(request.top_k);
+  return all;
+}
+
+absl::StatusOr<retrieval::CollectionInfo> KnowledgeService::Authorized(
+    const Principal& p, const std::string& name, bool write) const {
+  auto info = store_->GetCollection(name);
+  if (!info.ok()) {
+    // Only admins may learn that a collection does not exist.
+    return p.admin ? info.status() : Forbidden(name);
+  }
+  if (write ? !CanWrite(p, *info) : !CanRead(p, *info)) return Forbidden(name);
+  return info;
+}
+
+void KnowledgeService::UpdateDocumentGauge() const {
+  if (metrics_) metrics_->SetRagDocuments(store_->TotalDocuments());
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::CreateCollection(
+    grpc::CallbackServerContext* ctx,
+    const lumen::v1::CreateCollectionRequest* req,
+    lumen::v1::CollectionInfo* resp) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  std::string owner = req->owner().empty() ? p->tenant : req->owner();
+  if (owner != p->tenant && !p->admin) {
+    return Reply(ctx, absl::PermissionDeniedError(
+                          "only admins create collections for other tenants"));
+  }
+  retrieval::HnswOptions h;
+  if (req->hnsw().m()) h.m = req->hnsw().m();
+  if (req->hnsw().ef_construction())
+    h.ef_construction = req->hnsw().ef_construction();
+  if (req->hnsw().ef_search()) h.ef_search = req->hnsw().ef_search();
+  std::vector<std::string> shared(req->shared_with().begin(),
+                                  req->shared_with().end());
+  if (absl::Status s = store_->CreateCollection(req->name(), owner, shared, h);
+      !s.ok()) {
+    // Without rights to it, "already exists" would reveal another tenant's
+    // collection.
+    if (s.code() == absl::StatusCode::kAlreadyExists && !p->admin) {
+      auto info = store_->GetCollection(req->name());
+      if (info.ok() && !CanRead(*p, *info))
+        return Reply(ctx, Forbidden(req->name()));
+    }
+    return Reply(ctx, s);
+  }
+  auto info = store_->GetCollection(req->name());
+  if (info.ok()) FillInfo(*info, resp);
+  return Reply(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::ListCollections(
+    grpc::CallbackServerContext* ctx, const lumen::v1::ListCollectionsRequest*,
+    lumen::v1::ListCollectionsResponse* resp) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  auto all = store_->ListCollections();
+  if (!all.ok()) return Reply(ctx, all.status());
+  for (const auto& c : *all) {
+    if (CanRead(*p, c)) FillInfo(c, resp->add_collections());
+  }
+  resp->set_embedding_model(store_->has_embedder());
+  return Reply(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::DeleteCollection(
+    grpc::CallbackServerContext* ctx,
+    const lumen::v1::DeleteCollectionRequest* req,
+    lumen::v1::DeleteCollectionResponse*) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  auto info = Authorized(*p, req->name(), /*write=*/true);
+  if (!info.ok()) return Reply(ctx, info.status());
+  absl::Status s = store_->DeleteCollection(req->name());
+  UpdateDocumentGauge();
+  return Reply(ctx, s);
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::UpsertDocuments(
+    grpc::CallbackServerContext* ctx,
+    const lumen::v1::UpsertDocumentsRequest* req,
+    lumen::v1::UpsertDocumentsResponse* resp) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  auto info = Authorized(*p, req->collection(), /*write=*/true);
+  if (!info.ok()) return Reply(ctx, info.status());
+  std::vector<retrieval::DocumentInput> docs;
+  for (const auto& d : req->documents()) {
+    docs.push_back(
+        {d.id(), d.source(), d.title(), d.metadata_json(), d.text()});
+  }
+  auto r = store_->Upsert(req->collection(), docs);
+  if (!r.ok()) return Reply(ctx, r.status());
+  resp->set_inserted(r->inserted);
+  resp->set_updated(r->updated);
+  resp->set_unchanged(r->unchanged);
+  resp->set_chunks(r->chunks);
+  UpdateDocumentGauge();
+  return Reply(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::DeleteDocuments(
+    grpc::CallbackServerContext* ctx,
+    const lumen::v1::DeleteDocumentsRequest* req,
+    lumen::v1::DeleteDocumentsResponse* resp) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  auto info = Authorized(*p, req->collection(), /*write=*/true);
+  if (!info.ok()) return Reply(ctx, info.status());
+  auto n = store_->DeleteDocuments(
+      req->collection(),
+      std::vector<std::string>(req->ids().begin(), req->ids().end()));
+  if (!n.ok()) return Reply(ctx, n.status());
+  resp->set_deleted(*n);
+  UpdateDocumentGauge();
+  return Reply(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* KnowledgeService::Search(
+    grpc::CallbackServerContext* ctx, const lumen::v1::SearchRequest* req,
+    lumen::v1::SearchResponse* resp) {
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) return Reply(ctx, p.status());
+  auto info = Authorized(*p, req->collection(), /*write=*/false);
+  if (!info.ok()) return Reply(ctx, info.status());
+  retrieval::SearchRequest r;
+  r.query = req->query();
+  r.top_k = req->top_k() ? static_cast<int>(req->top_k()) : 5;
+  r.min_score = req->min_score();
+  r.filter = std::map<std::string, std::string>(req->filter().begin(),
+                                                req->filter().end());
+  r.mode = ModeOf(req->mode());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto hits = store_->Search(req->collection(), r);
+  if (!hits.ok()) return Reply(ctx, hits.status());
+  for (const auto& h : *hits) ToProto(h, resp->add_hits());
+  resp->set_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count());
+  return Reply(ctx, absl::OkStatus());
+}
+
+}  // namespace lumen::server
