@@ -139,7 +139,8 @@ int ClientBench(const Args& args) {
     for (int w = 0; w < level; ++w) {
       workers.emplace_back([&] {
         int index;
-        while ((index = next.fetch_add(1)) < requests && Clock::now() < stop_at) {
+        while ((index = next.fetch_add(1)) < requests &&
+               Clock::now() < stop_at) {
           lumen::v1::GenerateRequest req;
           req.set_model(model);
           // A distinct first word per request: no request reuses another's

@@ -70,6 +70,14 @@ int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
   }
   grpc::Status st = reader->Finish();
   if (!st.ok()) return FailRpc(st);
+  // Citations after the answer (traceability of RAG answers).
+  for (int i = 0; i < last.citations_size(); ++i) {
+    const auto& c = last.citations(i);
+    std::printf("%s[%d] %s/%s (chunk %lld, score %.4f) %s",
+                i == 0 ? "\n\nSources:\n" : "\n", i + 1, c.collection().c_str(),
+                c.document_id().c_str(), (long long)c.chunk_id(), c.score(),
+                c.source().c_str());
+  }
   if (!quiet_timings) PrintTimings(last);
   return 0;
 }
@@ -99,14 +107,13 @@ int ClientGenerate(const Args& args) {
     std::fputs(flags.Help().c_str(), stdout);
     return 0;
   }
-  if (!rag.empty())
-    return Fail(
-        "--rag: the knowledge store is not implemented in this build yet");
+
   lumen::v1::GenerateRequest req;
   req.set_model(model);
   req.set_prompt(prompt);
   req.set_adapter(adapter);
   req.set_return_token_ids(ids || json);
+  if (!rag.empty()) req.mutable_rag()->add_collections(rag);
   sampling.Fill(req.mutable_sampling());
   if (!json) {
     std::string text;

@@ -22,6 +22,9 @@ int ClientModels(const Args& args);
 int ClientHealth(const Args& args);
 int ClientStats(const Args& args);
 int ClientBench(const Args& args);
+int ClientCollection(const Args& args);
+int ClientIngest(const Args& args);
+int ClientSearch(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);

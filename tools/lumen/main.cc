@@ -26,6 +26,11 @@ constexpr char kUsage[] =
     "  chat [--model M] [--system TEXT]   interactive, streaming\n"
     "  tokenize [--model M] [--text T]    token ids as a JSON list\n"
     "  models | health | stats\n"
+    "  collection create NAME [--share T] | list | delete NAME\n"
+    "  ingest --collection C PATH...     .txt/.md files, directories "
+    "recursively\n"
+    "  search --collection C --query TEXT [--top-k K] [--mode "
+    "hybrid|vector|keyword]\n"
     "  bench --concurrency 1,4,16,64 --requests N --prompt-tokens P "
     "--max-tokens T [--json]\n"
     "\n"
@@ -81,7 +86,8 @@ int main(int argc, char** argv) {
       {"generate", ClientGenerate}, {"chat", ClientChat},
       {"tokenize", ClientTokenize}, {"models", ClientModels},
       {"health", ClientHealth},     {"stats", ClientStats},
-      {"bench", ClientBench},
+      {"bench", ClientBench},       {"collection", ClientCollection},
+      {"ingest", ClientIngest},     {"search", ClientSearch},
   };
   if (kClient.contains(group))
     return kClient.at(group)(Args(args.begin() + 1, args.end()));

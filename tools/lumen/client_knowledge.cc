@@ -1,0 +1,221 @@
+// `lumen collection create|list|delete`, `lumen ingest`, `lumen search`.
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lumen/v1/knowledge.grpc.pb.h"
+#include "tools/lumen/client_common.h"
+#include "tools/lumen/commands.h"
+
+namespace lumen::tools {
+
+namespace {
+
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
+  if (absl::Status s = flags->Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags->help_requested()) {
+    std::fputs(flags->Help().c_str(), stdout);
+    return 0;
+  }
+  return std::nullopt;
+}
+
+// .txt and .md files under `path` (recursively for directories).
+void CollectFiles(const std::string& path, std::vector<std::string>* out) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    DIR* d = opendir(path.c_str());
+    if (!d) return;
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) {
+      const std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) CollectFiles(path + "/" + n, out);
+  } else if (absl::EndsWith(path, ".txt") || absl::EndsWith(path, ".md")) {
+    out->push_back(path);
+  }
+}
+
+}  // namespace
+
+int ClientCollection(const Args& args) {
+  ClientFlags client;
+  std::vector<std::string> shared;
+  std::string owner;
+  int64_t m = 0, ef_construction = 0, ef_search = 0;
+  FlagSet flags(
+      "lumen collection create NAME [--share TENANT]... | list | delete NAME");
+  client.Register(&flags);
+  flags.Repeated("share", &shared, "tenant given read access (create)");
+  flags.String("owner", &owner, "owning tenant (admins only; default: yours)");
+  flags.Int("m", &m, "HNSW M (create)");
+  flags.Int("ef-construction", &ef_construction,
+            "HNSW ef_construction (create)");
+  flags.Int("ef-search", &ef_search, "HNSW ef_search (create)");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  const auto& pos = flags.positional();
+  if (pos.empty()) return Fail(flags.Help(), 2);
+  auto stub = lumen::v1::Knowledge::NewStub(client.Channel());
+  auto ctx = client.Context();
+  if (pos[0] == "create" && pos.size() == 2) {
+    lumen::v1::CreateCollectionRequest req;
+    req.set_name(pos[1]);
+    req.set_owner(owner);
+    for (const auto& t : shared) req.add_shared_with(t);
+    req.mutable_hnsw()->set_m(m);
+    req.mutable_hnsw()->set_ef_construction(ef_construction);
+    req.mutable_hnsw()->set_ef_search(ef_search);
+    lumen::v1::CollectionInfo info;
+    grpc::Status st = stub->CreateCollection(ctx.get(), req, &info);
+    if (!st.ok()) return FailRpc(st);
+    std::printf("created %s (owner %s, %s)\n", info.name().c_str(),
+                info.owner().c_str(),
+                info.vector_search() ? "vector + keyword search"
+                                     : "keyword search only");
+    return 0;
+  }
+  if (pos[0] == "list") {
+    lumen::v1::ListCollectionsResponse resp;
+    grpc::Status st = stub->ListCollections(
+        ctx.get(), lumen::v1::ListCollectionsRequest(), &resp);
+    if (!st.ok()) return FailRpc(st);
+    std::printf("%-24s %-12s %10s %10s  %s\n", "name", "owner", "documents",
+                "chunks", "search");
+    for (const auto& c : resp.collections()) {
+      std::printf("%-24s %-12s %10llu %10llu  %s\n", c.name().c_str(),
+                  c.owner().c_str(), (unsigned long long)c.documents(),
+                  (unsigned long long)c.chunks(),
+                  c.vector_search() ? "vector+keyword" : "keyword-only");
+    }
+    return 0;
+  }
+  if (pos[0] == "delete" && pos.size() == 2) {
+    lumen::v1::DeleteCollectionRequest req;
+    req.set_name(pos[1]);
+    lumen::v1::DeleteCollectionResponse resp;
+    grpc::Status st = stub->DeleteCollection(ctx.get(), req, &resp);
+    if (!st.ok()) return FailRpc(st);
+    std::printf("deleted %s\n", pos[1].c_str());
+    return 0;
+  }
+  return Fail(flags.Help(), 2);
+}
+
+int ClientIngest(const Args& args) {
+  ClientFlags client;
+  std::string collection;
+  int64_t batch = 16;
+  bool quiet = false;
+  FlagSet flags(
+      "lumen ingest --collection C PATH...  (.txt and .md; directories "
+      "recursively)");
+  client.Register(&flags);
+  flags.String("collection", &collection, "target collection");
+  flags.Int("batch", &batch, "documents per upsert");
+  flags.Bool("quiet", &quiet, "no progress bar");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (collection.empty() || flags.positional().empty())
+    return Fail(flags.Help(), 2);
+  std::vector<std::string> files;
+  for (const std::string& p : flags.positional()) CollectFiles(p, &files);
+  if (files.empty()) return Fail("no .txt or .md files found");
+  auto stub = lumen::v1::Knowledge::NewStub(client.Channel());
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t docs = 0, chunks = 0, unchanged = 0;
+  for (size_t i = 0; i < files.size(); i += batch) {
+    lumen::v1::UpsertDocumentsRequest req;
+    req.set_collection(collection);
+    for (size_t j = i; j < std::min(files.size(), i + batch); ++j) {
+      std::ifstream in(files[j]);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto* d = req.add_documents();
+      d->set_id(files[j]);
+      d->set_source("file://" + files[j]);
+      d->set_title(files[j].substr(files[j].rfind('/') + 1));
+      d->set_text(ss.str());
+    }
+    lumen::v1::UpsertDocumentsResponse resp;
+    auto ctx = client.Context();
+    grpc::Status st = stub->UpsertDocuments(ctx.get(), req, &resp);
+    if (!st.ok()) return FailRpc(st);
+    docs += req.documents_size();
+    chunks += resp.chunks();
+    unchanged += resp.unchanged();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    if (!quiet) {
+      const int width = 30;
+      const int filled = static_cast<int>(width * docs / files.size());
+      std::fprintf(stderr,
+                   "\r[%s%s] %llu/%zu documents, %llu chunks, %.1f docs/s, "
+                   "%.1f chunks/s",
+                   std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(),
+                   (unsigned long long)docs, files.size(),
+                   (unsigned long long)chunks, docs / secs, chunks / secs);
+    }
+  }
+  if (!quiet) std::fprintf(stderr, "\n");
+  std::printf(
+      "ingested %llu documents (%llu unchanged), %llu new chunks into %s\n",
+      (unsigned long long)docs, (unsigned long long)unchanged,
+      (unsigned long long)chunks, collection.c_str());
+  return 0;
+}
+
+int ClientSearch(const Args& args) {
+  ClientFlags client;
+  std::string collection, query, mode = "hybrid";
+  int64_t top_k = 5;
+  double min_score = 0;
+  FlagSet flags(
+      "lumen search --collection C --query TEXT [--top-k K] [--mode "
+      "hybrid|vector|keyword]");
+  client.Register(&flags);
+  flags.String("collection", &collection, "collection");
+  flags.String("query", &query, "query text");
+  flags.Int("top-k", &top_k, "hits");
+  flags.Double("min-score", &min_score, "minimum score");
+  flags.String("mode", &mode, "hybrid, vector or keyword");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  lumen::v1::SearchRequest req;
+  req.set_collection(collection);
+  req.set_query(query);
+  req.set_top_k(top_k);
+  req.set_min_score(min_score);
+  req.set_mode(mode == "vector"    ? lumen::v1::SEARCH_MODE_VECTOR
+               : mode == "keyword" ? lumen::v1::SEARCH_MODE_KEYWORD
+                                   : lumen::v1::SEARCH_MODE_HYBRID);
+  lumen::v1::SearchResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st = lumen::v1::Knowledge::NewStub(client.Channel())
+                        ->Search(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  for (int i = 0; i < resp.hits_size(); ++i) {
+    const auto& h = resp.hits(i);
+    std::printf("[%d] %.4g %s#%lld %s\n    %s\n", i + 1, h.score(),
+                h.document_id().c_str(), (long long)h.chunk_id(),
+                h.source().c_str(), h.text().substr(0, 200).c_str());
+  }
+  std::fprintf(stderr, "%d hits in %.1f ms\n", resp.hits_size(),
+               1e3 * resp.seconds());
+  return 0;
+}
+
+}  // namespace lumen::tools
