@@ -67,12 +67,59 @@ class Synthesizer {
   std::mt19937_64 rng_;
 };
 
+// A BERT-style embedding model (llama.cpp's GGUF tensor names).
+absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type, int file_type,
+                            const engine::GgufFile& vocab, int64_t n_vocab,
+                            const std::string& out_path) {
+  if (o.pooling != "mean" && o.pooling != "cls") {
+    return absl::InvalidArgumentError("--pooling must be mean or cls");
+  }
+  engine::GgufWriter w;
+  w.SetString("general.architecture", "bert");
+  w.SetString("general.name", absl::StrCat("lumen-synth-bert-", o.dim, "x", o.layers));
+  w.SetUint32("general.file_type", file_type);
+  w.SetUint32("bert.context_length", o.ctx);
+  w.SetUint32("bert.embedding_length", o.dim);
+  w.SetUint32("bert.block_count", o.layers);
+  w.SetUint32("bert.feed_forward_length", o.ffn);
+  w.SetUint32("bert.attention.head_count", o.heads);
+  w.SetFloat32("bert.attention.layer_norm_epsilon", 1e-12f);
+  w.SetBool("bert.attention.causal", false);
+  w.SetUint32("bert.pooling_type", o.pooling == "mean" ? 1 : 2);
+  for (const engine::GgufKeyValue& kv : vocab.metadata()) {
+    if (absl::StartsWith(kv.key, "tokenizer.")) w.CopyValue(std::string(kv.key), kv.value);
+  }
+  Synthesizer s(o, matrix_type, &w);
+  absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
+  if (st.ok()) st = s.Matrix("position_embd.weight", o.dim, o.ctx);
+  if (st.ok()) st = s.Matrix("token_types.weight", o.dim, 2);
+  if (st.ok()) st = s.Vector("token_embd_norm.weight", o.dim, 1.0f);
+  if (st.ok()) st = s.Vector("token_embd_norm.bias", o.dim, 0.0f, /*random=*/true);
+  for (int64_t l = 0; l < o.layers && st.ok(); ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
+      if (st.ok()) st = s.Matrix(p + n + ".weight", o.dim, o.dim);
+      if (st.ok()) st = s.Vector(p + n + ".bias", o.dim, 0.0f, true);
+    }
+    if (st.ok()) st = s.Vector(p + "attn_output_norm.weight", o.dim, 1.0f);
+    if (st.ok()) st = s.Vector(p + "attn_output_norm.bias", o.dim, 0.0f, true);
+    if (st.ok()) st = s.Matrix(p + "ffn_up.weight", o.dim, o.ffn);
+    if (st.ok()) st = s.Vector(p + "ffn_up.bias", o.ffn, 0.0f, true);
+    if (st.ok()) st = s.Matrix(p + "ffn_down.weight", o.ffn, o.dim);
+    if (st.ok()) st = s.Vector(p + "ffn_down.bias", o.dim, 0.0f, true);
+    if (st.ok()) st = s.Vector(p + "layer_output_norm.weight", o.dim, 1.0f);
+    if (st.ok()) st = s.Vector(p + "layer_output_norm.bias", o.dim, 0.0f, true);
+  }
+  if (!st.ok()) return st;
+  return w.Write(out_path);
+}
+
 }  // namespace
 
 absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
-  if (o.arch != "llama" && o.arch != "qwen2") {
+    if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "bert") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--arch ", o.arch, " is not supported (llama, qwen2)"));
+        absl::StrCat("--arch ", o.arch, " is not supported (llama, qwen2, bert)"));
   }
   GgmlType matrix_type;
   int file_type;  // general.file_type as llama.cpp numbers it
@@ -109,6 +156,7 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
   }
   const int64_t n_vocab = static_cast<int64_t>(tokens->elems.size());
 
+    if (o.arch == "bert") return SynthesizeBert(o, matrix_type, file_type, **vocab_file, n_vocab, out_path);
   engine::GgufWriter w;
   const std::string& a = o.arch;
   w.SetString("general.architecture", a);
