@@ -583,4 +583,31 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
   return Reply(ctx, absl::OkStatus());
 }
 
+grpc::ServerUnaryReactor* InferenceService::Embed(
+    grpc::CallbackServerContext* ctx, const lumen::v1::EmbedRequest* request,
+    lumen::v1::EmbedResponse* response) {
+  if (auto principal = options_.auth->Authenticate(ctx); !principal.ok()) {
+    return Reply(ctx, principal.status());
+  }
+  if (options_.embedder == nullptr) {
+    return Reply(
+        ctx,
+        absl::FailedPreconditionError(
+            "lumend has no embedding model (start it with --embedding-model)"));
+  }
+  if (request->texts_size() == 0 || request->texts_size() > 256) {
+    return Reply(
+        ctx, absl::InvalidArgumentError("texts must hold 1 to 256 strings"));
+  }
+  auto vecs = options_.embedder->Embed(std::vector<std::string>(
+      request->texts().begin(), request->texts().end()));
+  if (!vecs.ok()) return Reply(ctx, vecs.status());
+  response->set_dim(options_.embedder->dim());
+  for (const auto& v : *vecs) {
+    auto* e = response->add_embeddings();
+    e->mutable_values()->Add(v.begin(), v.end());
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
 }  // namespace lumen::server

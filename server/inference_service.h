@@ -22,6 +22,7 @@ struct InferenceOptions {
   Metrics* metrics = nullptr;           // counts rejected requests; may be null
   const Authenticator* auth = nullptr;  // required
   retrieval::KnowledgeStore* knowledge = nullptr;  // RAG; may be null
+  retrieval::Embedder* embedder = nullptr;         // Embed RPC; may be null
   // Forces a chat template family instead of detecting it from the model.
   std::optional<engine::ChatFamily> chat_template;
 };
@@ -46,6 +47,9 @@ class InferenceService final : public lumen::v1::Inference::CallbackService {
       grpc::CallbackServerContext* ctx,
       const lumen::v1::DetokenizeRequest* request,
       lumen::v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
+                                  const lumen::v1::EmbedRequest* request,
+                                  lumen::v1::EmbedResponse* response) override;
   grpc::ServerUnaryReactor* ListModels(
       grpc::CallbackServerContext* ctx,
       const lumen::v1::ListModelsRequest* request,

@@ -19,6 +19,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/embedding_worker.h"
 #include "server/inference_service.h"
 #include "server/knowledge_service.h"
 #include "server/metrics.h"
@@ -108,11 +109,6 @@ int Run(int argc, char** argv) {
   if (!f.loras.empty())
     return fail("--lora: LoRA adapters are not implemented in this build yet");
 
-  if (!f.embedding_model.empty()) {
-    return fail(
-        "--embedding-model: the knowledge store is not implemented in this "
-        "build yet");
-  }
   if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
       f.kv_cache_mb <= 0) {
     return fail(
@@ -148,8 +144,18 @@ int Run(int argc, char** argv) {
     auth = std::move(*a);
   }
   inference_options.auth = auth.get();
+  std::unique_ptr<lumen::server::EmbeddingWorker> embedder;
+  if (!f.embedding_model.empty()) {
+    auto e = lumen::server::EmbeddingWorker::Load(f.embedding_model);
+    if (!e.ok()) {
+      return fail(absl::StrCat("cannot load --embedding-model ",
+                               f.embedding_model, ": ", e.status().message()));
+    }
+    embedder = std::move(*e);
+    inference_options.embedder = embedder.get();
+  }
   auto store =
-      lumen::retrieval::KnowledgeStore::Open(f.data_dir, /*embedder=*/nullptr);
+      lumen::retrieval::KnowledgeStore::Open(f.data_dir, embedder.get());
   if (!store.ok()) return fail(std::string(store.status().message()));
   inference_options.knowledge = store->get();
   if (metrics) metrics->SetRagDocuments((*store)->TotalDocuments());
@@ -182,9 +188,15 @@ int Run(int argc, char** argv) {
   health->SetServingStatus(false);
   const std::string host = f.listen.substr(0, f.listen.rfind(':'));
   LogInfo(log_format, absl::StrCat("listening on ", host, ":", port));
-  LogInfo(log_format,
-          absl::StrCat("knowledge store in ", f.data_dir,
-                       " (keyword search only: no ", "--embedding-model)"));
+  LogInfo(
+      log_format,
+      absl::StrCat(
+          "knowledge store in ", f.data_dir,
+          embedder
+              ? absl::StrCat(" (vector + keyword search, embeddings of ",
+                             embedder->dim(), " dims from ", f.embedding_model,
+                             ")")
+              : std::string(" (keyword search only: no --embedding-model)")));
   if (!IsLoopback(f.listen) && !auth->enabled()) {
     LogInfo(
         log_format,

@@ -18,7 +18,8 @@ namespace lumen::engine {
 class BertEncoder {
  public:
   // InvalidArgument for a non-bert file, missing tensors or bad shapes.
-  static absl::StatusOr<std::unique_ptr<BertEncoder>> Load(const GgufFile& file);
+  static absl::StatusOr<std::unique_ptr<BertEncoder>> Load(
+      const GgufFile& file);
 
   int dim() const { return static_cast<int>(dim_); }
   int max_tokens() const { return static_cast<int>(n_ctx_); }
@@ -36,7 +37,8 @@ class BertEncoder {
   };
   BertEncoder() = default;
 
-  int64_t dim_ = 0, n_layers_ = 0, n_heads_ = 0, n_ff_ = 0, n_ctx_ = 0, n_vocab_ = 0;
+  int64_t dim_ = 0, n_layers_ = 0, n_heads_ = 0, n_ff_ = 0, n_ctx_ = 0,
+          n_vocab_ = 0;
   float eps_ = 1e-12f;
   bool mean_pooling_ = true;
   std::vector<float> tok_emb_, pos_emb_, type_emb_, emb_norm_w_, emb_norm_b_;

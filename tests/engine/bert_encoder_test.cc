@@ -1,9 +1,10 @@
 // BertEncoder against a naive double-precision BERT written here.
 
+#include "engine/model/bert_encoder.h"
+
 #include <cmath>
 
 #include "engine/gguf/tensor_convert.h"
-#include "engine/model/bert_encoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "tests/test_support.h"
@@ -17,7 +18,8 @@ using Vec = std::vector<double>;
 Vec Load(const GgufFile& f, const std::string& name) {
   const GgufTensorInfo* t = f.FindTensor(name);
   std::vector<float> tmp(t->num_elements);
-  (void)DecodeToFloat(t->type, f.TensorData(*t).data(), t->num_elements, tmp.data());
+  (void)DecodeToFloat(t->type, f.TensorData(*t).data(), t->num_elements,
+                      tmp.data());
   return Vec(tmp.begin(), tmp.end());
 }
 
@@ -26,10 +28,12 @@ void Norm(Vec& x, int n, int d, const Vec& w, const Vec& b) {
     double mean = 0, var = 0;
     for (int i = 0; i < d; ++i) mean += x[t * d + i];
     mean /= d;
-    for (int i = 0; i < d; ++i) var += (x[t * d + i] - mean) * (x[t * d + i] - mean);
+    for (int i = 0; i < d; ++i)
+      var += (x[t * d + i] - mean) * (x[t * d + i] - mean);
     var /= d;
     for (int i = 0; i < d; ++i) {
-      x[t * d + i] = (x[t * d + i] - mean) / std::sqrt(var + 1e-12) * w[i] + b[i];
+      x[t * d + i] =
+          (x[t * d + i] - mean) / std::sqrt(var + 1e-12) * w[i] + b[i];
     }
   }
 }
@@ -46,22 +50,30 @@ Vec Lin(const Vec& x, int n, int in, int out, const Vec& w, const Vec& b) {
   return y;
 }
 
-Vec ReferenceEmbedding(const GgufFile& f, const std::vector<int32_t>& toks, bool mean) {
-  const int d = *f.GetInt("bert.embedding_length"), L = *f.GetInt("bert.block_count");
-  const int H = *f.GetInt("bert.attention.head_count"), F = *f.GetInt("bert.feed_forward_length");
+Vec ReferenceEmbedding(const GgufFile& f, const std::vector<int32_t>& toks,
+                       bool mean) {
+  const int d = *f.GetInt("bert.embedding_length"),
+            L = *f.GetInt("bert.block_count");
+  const int H = *f.GetInt("bert.attention.head_count"),
+            F = *f.GetInt("bert.feed_forward_length");
   const int n = toks.size(), hd = d / H;
   Vec te = Load(f, "token_embd.weight"), pe = Load(f, "position_embd.weight"),
       ty = Load(f, "token_types.weight");
   Vec x(n * d);
   for (int t = 0; t < n; ++t) {
-    for (int i = 0; i < d; ++i) x[t * d + i] = te[toks[t] * d + i] + pe[t * d + i] + ty[i];
+    for (int i = 0; i < d; ++i)
+      x[t * d + i] = te[toks[t] * d + i] + pe[t * d + i] + ty[i];
   }
-  Norm(x, n, d, Load(f, "token_embd_norm.weight"), Load(f, "token_embd_norm.bias"));
+  Norm(x, n, d, Load(f, "token_embd_norm.weight"),
+       Load(f, "token_embd_norm.bias"));
   for (int l = 0; l < L; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    Vec q = Lin(x, n, d, d, Load(f, p + "attn_q.weight"), Load(f, p + "attn_q.bias"));
-    Vec k = Lin(x, n, d, d, Load(f, p + "attn_k.weight"), Load(f, p + "attn_k.bias"));
-    Vec v = Lin(x, n, d, d, Load(f, p + "attn_v.weight"), Load(f, p + "attn_v.bias"));
+    Vec q = Lin(x, n, d, d, Load(f, p + "attn_q.weight"),
+                Load(f, p + "attn_q.bias"));
+    Vec k = Lin(x, n, d, d, Load(f, p + "attn_k.weight"),
+                Load(f, p + "attn_k.bias"));
+    Vec v = Lin(x, n, d, d, Load(f, p + "attn_v.weight"),
+                Load(f, p + "attn_v.bias"));
     Vec a(n * d, 0.0);
     for (int t = 0; t < n; ++t) {
       for (int h = 0; h < H; ++h) {
@@ -69,24 +81,31 @@ Vec ReferenceEmbedding(const GgufFile& f, const std::vector<int32_t>& toks, bool
         double mx = -1e300, sum = 0;
         for (int u = 0; u < n; ++u) {
           double dot = 0;
-          for (int i = 0; i < hd; ++i) dot += q[t * d + h * hd + i] * k[u * d + h * hd + i];
+          for (int i = 0; i < hd; ++i)
+            dot += q[t * d + h * hd + i] * k[u * d + h * hd + i];
           s[u] = dot / std::sqrt(double(hd));
           mx = std::max(mx, s[u]);
         }
         for (double& e : s) sum += (e = std::exp(e - mx));
         for (int u = 0; u < n; ++u) {
-          for (int i = 0; i < hd; ++i) a[t * d + h * hd + i] += s[u] / sum * v[u * d + h * hd + i];
+          for (int i = 0; i < hd; ++i)
+            a[t * d + h * hd + i] += s[u] / sum * v[u * d + h * hd + i];
         }
       }
     }
-    Vec o = Lin(a, n, d, d, Load(f, p + "attn_output.weight"), Load(f, p + "attn_output.bias"));
+    Vec o = Lin(a, n, d, d, Load(f, p + "attn_output.weight"),
+                Load(f, p + "attn_output.bias"));
     for (int i = 0; i < n * d; ++i) x[i] += o[i];
-    Norm(x, n, d, Load(f, p + "attn_output_norm.weight"), Load(f, p + "attn_output_norm.bias"));
-    Vec u = Lin(x, n, d, F, Load(f, p + "ffn_up.weight"), Load(f, p + "ffn_up.bias"));
+    Norm(x, n, d, Load(f, p + "attn_output_norm.weight"),
+         Load(f, p + "attn_output_norm.bias"));
+    Vec u = Lin(x, n, d, F, Load(f, p + "ffn_up.weight"),
+                Load(f, p + "ffn_up.bias"));
     for (double& e : u) e = 0.5 * e * (1 + std::erf(e / std::sqrt(2.0)));
-    Vec dn = Lin(u, n, F, d, Load(f, p + "ffn_down.weight"), Load(f, p + "ffn_down.bias"));
+    Vec dn = Lin(u, n, F, d, Load(f, p + "ffn_down.weight"),
+                 Load(f, p + "ffn_down.bias"));
     for (int i = 0; i < n * d; ++i) x[i] += dn[i];
-    Norm(x, n, d, Load(f, p + "layer_output_norm.weight"), Load(f, p + "layer_output_norm.bias"));
+    Norm(x, n, d, Load(f, p + "layer_output_norm.weight"),
+         Load(f, p + "layer_output_norm.bias"));
   }
   Vec e(d, 0.0);
   for (int t = 0; t < (mean ? n : 1); ++t) {
@@ -122,7 +141,8 @@ TEST_P(BertEncoderTest, MatchesNaiveReference) {
   ASSERT_TRUE(tok.ok());
   std::vector<std::vector<int32_t>> seqs = {
       (*tok)->Encode("Pandas eat bamboo in the mountains.", true, false),
-      (*tok)->Encode("熊猫吃竹子", true, false), (*tok)->Encode("a", true, false)};
+      (*tok)->Encode("熊猫吃竹子", true, false),
+      (*tok)->Encode("a", true, false)};
   auto got = (*enc)->Embed(seqs);
   ASSERT_TRUE(got.ok()) << got.status();
   for (size_t s = 0; s < seqs.size(); ++s) {
@@ -137,13 +157,15 @@ TEST_P(BertEncoderTest, MatchesNaiveReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Pooling, BertEncoderTest, ::testing::Values("mean", "cls"));
+INSTANTIATE_TEST_SUITE_P(Pooling, BertEncoderTest,
+                         ::testing::Values("mean", "cls"));
 
 TEST(BertEncoderTest, RefusesOtherArchitectures) {
   auto f = GgufFile::Open(testing::TestDataPath("models/stories260K.gguf"));
   ASSERT_TRUE(f.ok());
-  EXPECT_THAT(BertEncoder::Load(**f), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              ::testing::HasSubstr("expected bert")));
+  EXPECT_THAT(BertEncoder::Load(**f),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("expected bert")));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "lumen/v1/knowledge.grpc.pb.h"
 #include "tests/server/daemon_process.h"
 #include "tests/test_support.h"
+#include "tools/synth/synth_model.h"
 
 namespace lumen {
 namespace {
@@ -309,6 +310,69 @@ TEST(KnowledgeTest, AcknowledgedDocumentsSurviveKillNine) {
       EXPECT_TRUE(head && tail) << "acknowledged doc" << i << " is missing";
     }
   }
+}
+
+}  // namespace
+}  // namespace lumen
+
+namespace lumen {
+namespace {
+
+TEST(KnowledgeTest, EmbeddingModelEnablesVectorSearchAndEmbed) {
+  tools::SynthOptions o;
+  o.arch = "bert";
+  o.dim = 64;
+  o.layers = 2;
+  o.heads = 4;
+  o.kv_heads = 4;
+  o.ffn = 128;
+  o.ctx = 128;
+  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-bert-bge.gguf");
+  const std::string bert = testing::MakeTempDir() + "/bert.gguf";
+  ASSERT_TRUE(tools::Synthesize(o, bert).ok());
+  DaemonProcess d({"--model=" + Stories(), "--kv-cache-mb=64",
+                   "--embedding-model=" + bert});
+  ASSERT_TRUE(d.ok()) << d.Log();
+  EXPECT_THAT(d.Log(),
+              HasSubstr("vector + keyword search, embeddings of 64 dims"));
+  auto inf = v1::Inference::NewStub(d.Channel());
+  grpc::ClientContext ectx;
+  v1::EmbedRequest er;
+  er.add_texts("hello world");
+  er.add_texts("你好世界");
+  v1::EmbedResponse eresp;
+  ASSERT_TRUE(inf->Embed(&ectx, er, &eresp).ok());
+  ASSERT_EQ(eresp.embeddings_size(), 2);
+  EXPECT_EQ(eresp.dim(), 64u);
+  double norm = 0;
+  for (float v : eresp.embeddings(0).values()) norm += v * v;
+  EXPECT_NEAR(norm, 1.0, 1e-4);
+
+  Client c(d.Channel(), "");
+  ASSERT_TRUE(c.Create("vec").ok());
+  const std::string text = "Volcanoes erupt molten lava and ash into the sky.";
+  ASSERT_TRUE(c.Upsert("vec", "volcano", text).ok());
+  ASSERT_TRUE(
+      c.Upsert("vec", "garden", "Tulips bloom in the spring garden.").ok());
+  // The exact passage as query: its own embedding is the nearest neighbour.
+  grpc::ClientContext sctx;
+  auto kn = v1::Knowledge::NewStub(d.Channel());
+  v1::SearchRequest sr;
+  sr.set_collection("vec");
+  sr.set_query(text);
+  sr.set_top_k(1);
+  sr.set_mode(v1::SEARCH_MODE_VECTOR);
+  v1::SearchResponse hits;
+  ASSERT_TRUE(kn->Search(&sctx, sr, &hits).ok());
+  ASSERT_EQ(hits.hits_size(), 1);
+  EXPECT_EQ(hits.hits(0).document_id(), "volcano");
+  EXPECT_NEAR(hits.hits(0).score(), 1.0, 1e-3);
+  grpc::ClientContext lctx;
+  v1::ListCollectionsResponse list;
+  ASSERT_TRUE(
+      kn->ListCollections(&lctx, v1::ListCollectionsRequest(), &list).ok());
+  EXPECT_TRUE(list.embedding_model());
+  EXPECT_TRUE(list.collections(0).vector_search());
 }
 
 }  // namespace

@@ -15,8 +15,9 @@ int ModelSynth(const Args& args) {
       "--kv-heads K --ffn F --vocab-from VOCAB.gguf --ctx C --type "
       "f32|f16|q8_0 "
       "--seed N [--untied] OUT.gguf");
-  flags.String("arch", &o.arch,
-               "architecture: llama, qwen2 (attention biases) or bert (embeddings)");
+  flags.String(
+      "arch", &o.arch,
+      "architecture: llama, qwen2 (attention biases) or bert (embeddings)");
   flags.Int("dim", &o.dim, "model width");
   flags.Int("layers", &o.layers, "transformer blocks");
   flags.Int("heads", &o.heads, "attention heads");
@@ -28,7 +29,7 @@ int ModelSynth(const Args& args) {
   flags.String("vocab-from", &o.vocab_from, "GGUF whose tokenizer is copied");
   flags.String("type", &o.type,
                "matrix type: f32, f16 or q8_0 (norms stay f32)");
-    flags.Bool("untied", &o.untied, "write a separate output.weight");
+  flags.Bool("untied", &o.untied, "write a separate output.weight");
   flags.String("pooling", &o.pooling, "bert: mean or cls pooling");
   if (absl::Status s = flags.Parse(args); !s.ok())
     return Fail(std::string(s.message()), 2);

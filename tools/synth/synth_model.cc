@@ -68,15 +68,16 @@ class Synthesizer {
 };
 
 // A BERT-style embedding model (llama.cpp's GGUF tensor names).
-absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type, int file_type,
-                            const engine::GgufFile& vocab, int64_t n_vocab,
-                            const std::string& out_path) {
+absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
+                            int file_type, const engine::GgufFile& vocab,
+                            int64_t n_vocab, const std::string& out_path) {
   if (o.pooling != "mean" && o.pooling != "cls") {
     return absl::InvalidArgumentError("--pooling must be mean or cls");
   }
   engine::GgufWriter w;
   w.SetString("general.architecture", "bert");
-  w.SetString("general.name", absl::StrCat("lumen-synth-bert-", o.dim, "x", o.layers));
+  w.SetString("general.name",
+              absl::StrCat("lumen-synth-bert-", o.dim, "x", o.layers));
   w.SetUint32("general.file_type", file_type);
   w.SetUint32("bert.context_length", o.ctx);
   w.SetUint32("bert.embedding_length", o.dim);
@@ -87,14 +88,16 @@ absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type, int fil
   w.SetBool("bert.attention.causal", false);
   w.SetUint32("bert.pooling_type", o.pooling == "mean" ? 1 : 2);
   for (const engine::GgufKeyValue& kv : vocab.metadata()) {
-    if (absl::StartsWith(kv.key, "tokenizer.")) w.CopyValue(std::string(kv.key), kv.value);
+    if (absl::StartsWith(kv.key, "tokenizer."))
+      w.CopyValue(std::string(kv.key), kv.value);
   }
   Synthesizer s(o, matrix_type, &w);
   absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
   if (st.ok()) st = s.Matrix("position_embd.weight", o.dim, o.ctx);
   if (st.ok()) st = s.Matrix("token_types.weight", o.dim, 2);
   if (st.ok()) st = s.Vector("token_embd_norm.weight", o.dim, 1.0f);
-  if (st.ok()) st = s.Vector("token_embd_norm.bias", o.dim, 0.0f, /*random=*/true);
+  if (st.ok())
+    st = s.Vector("token_embd_norm.bias", o.dim, 0.0f, /*random=*/true);
   for (int64_t l = 0; l < o.layers && st.ok(); ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
     for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
@@ -117,9 +120,9 @@ absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type, int fil
 }  // namespace
 
 absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
-    if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "bert") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--arch ", o.arch, " is not supported (llama, qwen2, bert)"));
+  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "bert") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--arch ", o.arch, " is not supported (llama, qwen2, bert)"));
   }
   GgmlType matrix_type;
   int file_type;  // general.file_type as llama.cpp numbers it
@@ -156,7 +159,9 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
   }
   const int64_t n_vocab = static_cast<int64_t>(tokens->elems.size());
 
-    if (o.arch == "bert") return SynthesizeBert(o, matrix_type, file_type, **vocab_file, n_vocab, out_path);
+  if (o.arch == "bert")
+    return SynthesizeBert(o, matrix_type, file_type, **vocab_file, n_vocab,
+                          out_path);
   engine::GgufWriter w;
   const std::string& a = o.arch;
   w.SetString("general.architecture", a);

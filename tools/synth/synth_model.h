@@ -14,9 +14,9 @@ struct SynthOptions {
   std::string arch = "llama";  // llama, qwen2 or bert (embedding model)
   int64_t dim = 768, layers = 12, heads = 12, kv_heads = 12, ffn = 2048;
   int64_t ctx = 1024, seed = 1;
-  std::string vocab_from;    // GGUF whose tokenizer.* metadata is copied
-  std::string type = "f32";  // matrices: f32, f16 or q8_0
-    bool untied = false;       // write a separate output.weight
+  std::string vocab_from;        // GGUF whose tokenizer.* metadata is copied
+  std::string type = "f32";      // matrices: f32, f16 or q8_0
+  bool untied = false;           // write a separate output.weight
   std::string pooling = "mean";  // bert: mean or cls
 };
 
