@@ -15,7 +15,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libabsl20220623 libc-ares2 libc6 libcivetweb1 libdnnl2 libgcc-s1 libgomp1 \
       libgrpc++1.51 libgrpc29 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libprotobuf32 libre2-9 libssl3 libstdc++6 ocl-icd-libopencl1 zlib1g \
+      libprotobuf32 libre2-9 libsqlite3-0 libssl3 libstdc++6 ocl-icd-libopencl1 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data lumen \
  && mkdir -p /models /data && chown lumen:lumen /data

@@ -141,3 +141,32 @@ int ClientStats(const Args& args) {
 }
 
 }  // namespace lumen::tools
+
+namespace lumen::tools {
+
+int ClientEmbed(const Args& args) {
+  ClientFlags client;
+  std::vector<std::string> texts;
+  FlagSet flags("lumen embed --text T [--text T ...]  (JSON list of vectors on stdout)");
+  client.Register(&flags);
+  flags.Repeated("text", &texts, "text to embed (repeatable)");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (texts.empty()) return Fail("--text is required\n" + flags.Help(), 2);
+  lumen::v1::EmbedRequest req;
+  for (const auto& t : texts) req.add_texts(t);
+  lumen::v1::EmbedResponse resp;
+  auto ctx = client.Context();
+  grpc::Status st = lumen::v1::Inference::NewStub(client.Channel())->Embed(ctx.get(), req, &resp);
+  if (!st.ok()) return FailRpc(st);
+  std::string out = "[";
+  for (int i = 0; i < resp.embeddings_size(); ++i) {
+    absl::StrAppend(&out, i ? ",\n [" : "[");
+    const auto& v = resp.embeddings(i).values();
+    for (int j = 0; j < v.size(); ++j) absl::StrAppend(&out, j ? ", " : "", v[j]);
+    out += "]";
+  }
+  std::printf("%s]\n", out.c_str());
+  return 0;
+}
+
+}  // namespace lumen::tools

@@ -25,6 +25,7 @@ int ClientBench(const Args& args);
 int ClientCollection(const Args& args);
 int ClientIngest(const Args& args);
 int ClientSearch(const Args& args);
+int ClientEmbed(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);
