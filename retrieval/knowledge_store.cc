@@ -246,6 +246,38 @@ absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim,
   return absl::OkStatus();
 }
 
+absl::Status KnowledgeStore::MaybeCompact(int64_t id) {
+  auto it = indexes_.find(id);
+  if (it == indexes_.end()) return absl::OkStatus();
+  VectorIndex& old = *it->second;
+  if (old.deleted() < 256 || old.deleted() < old.size() / 2)
+    return absl::OkStatus();
+  Stmt info(db_,
+            "SELECT hnsw_m, ef_construction, ef_search FROM collections WHERE "
+            "id = ?");
+  RETURN_IF_ERROR(info.status());
+  info.Bind(1, id);
+  if (info.Step() != SQLITE_ROW) return absl::OkStatus();
+  HnswOptions h{static_cast<int>(info.Int(0)), static_cast<int>(info.Int(1)),
+                static_cast<int>(info.Int(2))};
+  auto fresh =
+      VectorIndex::Create(old.dim(), h, std::max<size_t>(1024, old.size()));
+  Stmt q(db_,
+         "SELECT id, embedding FROM chunks WHERE collection_id = ? AND "
+         "embedding IS NOT NULL");
+  RETURN_IF_ERROR(q.status());
+  q.Bind(1, id);
+  while (q.Step() == SQLITE_ROW) {
+    int bytes = 0;
+    const void* blob = q.Blob(1, &bytes);
+    if (bytes == old.dim() * static_cast<int>(sizeof(float))) {
+      fresh->Add(q.Int(0), static_cast<const float*>(blob));
+    }
+  }
+  it->second = std::move(fresh);
+  return absl::OkStatus();
+}
+
 absl::Status KnowledgeStore::SaveIndexes() {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT COALESCE(MAX(seq), 0) FROM changes");
@@ -493,6 +525,7 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(
   if (auto it = indexes_.find(cid); it != indexes_.end()) {
     for (int64_t r : removed) it->second->Remove(r);
     for (auto& [id, vec] : added) it->second->Add(id, vec);
+    RETURN_IF_ERROR(MaybeCompact(cid));
   }
   return result;
 }
@@ -530,8 +563,17 @@ absl::StatusOr<int> KnowledgeStore::DeleteDocuments(
   RETURN_IF_ERROR(Exec("COMMIT"));
   if (auto it = indexes_.find(cid); it != indexes_.end()) {
     for (int64_t r : removed) it->second->Remove(r);
+    RETURN_IF_ERROR(MaybeCompact(cid));
   }
   return deleted;
+}
+
+absl::StatusOr<size_t> KnowledgeStore::IndexTombstones(
+    const std::string& collection) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
+  auto it = indexes_.find(cid);
+  return it == indexes_.end() ? 0 : it->second->deleted();
 }
 
 int64_t KnowledgeStore::TotalDocuments() const {

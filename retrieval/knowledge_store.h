@@ -106,6 +106,8 @@ class KnowledgeStore {
   absl::StatusOr<std::vector<ChunkHit>> Search(const std::string& collection,
                                                const SearchRequest& request);
   int64_t TotalDocuments() const;
+  // Tombstoned vectors still in the collection's HNSW graph.
+  absl::StatusOr<size_t> IndexTombstones(const std::string& collection) const;
   // Saves every vector index with the change sequence it covers.
   absl::Status SaveIndexes();
 
@@ -114,6 +116,9 @@ class KnowledgeStore {
   absl::Status Exec(const std::string& sql) const;
   absl::StatusOr<int64_t> CollectionId(const std::string& name) const;
   absl::Status LoadIndex(int64_t id, int dim, const HnswOptions& hnsw);
+  // Rebuilds a collection's index from SQLite when tombstones pile up
+  // (more than half of the live vectors, and at least 256).
+  absl::Status MaybeCompact(int64_t id);
   std::string IndexPath(int64_t id) const;
   absl::StatusOr<std::vector<ChunkHit>> Keyword(int64_t cid,
                                                 const SearchRequest& r,

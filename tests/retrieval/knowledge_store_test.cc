@@ -216,6 +216,40 @@ TEST_F(StoreTest, IndexIsRebuiltOrCaughtUpAfterRestart) {
   EXPECT_EQ((*hits)[0].document_id, "y");
 }
 
+TEST_F(StoreTest, TombstonesAreCompactedAway) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  // 300 documents, then delete 290: the index is rebuilt without tombstones
+  // and search still finds the survivors.
+  for (int i = 0; i < 300; i += 50) {
+    std::vector<DocumentInput> batch;
+    for (int j = i; j < i + 50; ++j) {
+      batch.push_back({"d" + std::to_string(j), "", "", "",
+                       "Document " + std::to_string(j) + " mentions word" +
+                           std::to_string(j) + "."});
+    }
+    ASSERT_TRUE(s->Upsert("c", batch).ok());
+  }
+  std::vector<std::string> ids;
+  for (int j = 10; j < 300; ++j) ids.push_back("d" + std::to_string(j));
+  ASSERT_TRUE(s->DeleteDocuments("c", {"d299"}).ok());
+  EXPECT_EQ(*s->IndexTombstones("c"),
+            1u);  // below the threshold: kept as a tombstone
+  ids.pop_back();
+  ASSERT_EQ(*s->DeleteDocuments("c", ids), 289);
+  EXPECT_EQ(*s->IndexTombstones("c"), 0u);  // compacted
+  SearchRequest q;
+  q.query = "Document 3 mentions word3.";
+  q.mode = SearchMode::kVector;
+  q.top_k = 10;
+  auto hits = s->Search("c", q);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(hits->size(), 10u);  // exactly the 10 survivors
+  for (const ChunkHit& h : *hits)
+    EXPECT_LT(std::stoi(h.document_id.substr(1)), 10);
+  EXPECT_EQ((*hits)[0].document_id, "d3");
+}
+
 TEST_F(StoreTest, WithoutEmbedderCollectionsAreKeywordOnly) {
   auto s = Open(/*with_embedder=*/false);
   ASSERT_TRUE(s->CreateCollection("k", "t", {}, {}).ok());

@@ -147,7 +147,8 @@ namespace lumen::tools {
 int ClientEmbed(const Args& args) {
   ClientFlags client;
   std::vector<std::string> texts;
-  FlagSet flags("lumen embed --text T [--text T ...]  (JSON list of vectors on stdout)");
+  FlagSet flags(
+      "lumen embed --text T [--text T ...]  (JSON list of vectors on stdout)");
   client.Register(&flags);
   flags.Repeated("text", &texts, "text to embed (repeatable)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
@@ -156,13 +157,15 @@ int ClientEmbed(const Args& args) {
   for (const auto& t : texts) req.add_texts(t);
   lumen::v1::EmbedResponse resp;
   auto ctx = client.Context();
-  grpc::Status st = lumen::v1::Inference::NewStub(client.Channel())->Embed(ctx.get(), req, &resp);
+  grpc::Status st = lumen::v1::Inference::NewStub(client.Channel())
+                        ->Embed(ctx.get(), req, &resp);
   if (!st.ok()) return FailRpc(st);
   std::string out = "[";
   for (int i = 0; i < resp.embeddings_size(); ++i) {
     absl::StrAppend(&out, i ? ",\n [" : "[");
     const auto& v = resp.embeddings(i).values();
-    for (int j = 0; j < v.size(); ++j) absl::StrAppend(&out, j ? ", " : "", v[j]);
+    for (int j = 0; j < v.size(); ++j)
+      absl::StrAppend(&out, j ? ", " : "", v[j]);
     out += "]";
   }
   std::printf("%s]\n", out.c_str());

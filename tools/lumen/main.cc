@@ -25,7 +25,8 @@ constexpr char kUsage[] =
     "[--seed S] [--json]\n"
     "  chat [--model M] [--system TEXT]   interactive, streaming\n"
     "  tokenize [--model M] [--text T]    token ids as a JSON list\n"
-    "  embed --text T [--text T...]       sentence embeddings (needs --embedding-model)\n"
+    "  embed --text T [--text T...]       sentence embeddings (needs "
+    "--embedding-model)\n"
     "  models | health | stats\n"
     "  collection create NAME [--share T] | list | delete NAME\n"
     "  ingest --collection C PATH...     .txt/.md files, directories "
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
       {"tokenize", ClientTokenize}, {"models", ClientModels},
       {"health", ClientHealth},     {"stats", ClientStats},
       {"bench", ClientBench},       {"collection", ClientCollection},
-      {"ingest", ClientIngest},     {"search", ClientSearch}, {"embed", ClientEmbed},
+      {"ingest", ClientIngest},     {"search", ClientSearch},
+      {"embed", ClientEmbed},
   };
   if (kClient.contains(group))
     return kClient.at(group)(Args(args.begin() + 1, args.end()));
