@@ -1,24 +1,16 @@
 #pragma once
 // KnowledgeStore: collections of documents, chunked, embedded and indexed
-// for retrieval. SQLite (WAL, synchronous=FULL) in the data directory is the
-// source of truth for collections, documents, chunks, metadata and
-// embeddings; an upsert returns only after its transaction is durable. FTS5
-// (trigram tokenizer, so Chinese works) gives BM25 keyword search; one HNSW
-// index per collection, derived from SQLite, gives vector search; hybrid
-// search fuses both ranks (reciprocal rank fusion). Thread-safe.
+// for retrieval (keyword, vector and hybrid search). Thread-safe.
 
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "retrieval/chunker.h"
 #include "retrieval/vector_index.h"
-
-struct sqlite3;
 
 namespace lumen::retrieval {
 
@@ -79,62 +71,43 @@ struct ChunkHit {
   std::string metadata_json;
 };
 
+// The store interface. The embedded backend is SQLite
+// (sqlite_knowledge_store.h); a PostgreSQL backend shared by several lumend
+// replicas would implement the same interface.
 class KnowledgeStore {
  public:
-  // Opens (creating) the store in `dir`, loading or rebuilding each
+  virtual ~KnowledgeStore() = default;
+
+  // Opens (creating) the SQLite store in `dir`, loading or rebuilding each
   // collection's vector index. `embedder` may be null (keyword-only).
   static absl::StatusOr<std::unique_ptr<KnowledgeStore>> Open(
       const std::string& dir, Embedder* embedder, ChunkerOptions chunking = {});
-  ~KnowledgeStore();  // saves the vector indexes
 
-  bool has_embedder() const { return embedder_ != nullptr; }
+  virtual bool has_embedder() const = 0;
   // AlreadyExists, InvalidArgument (bad name).
-  absl::Status CreateCollection(const std::string& name,
-                                const std::string& owner,
-                                const std::vector<std::string>& shared_with,
-                                const HnswOptions& hnsw);
-  absl::StatusOr<CollectionInfo> GetCollection(const std::string& name) const;
-  absl::StatusOr<std::vector<CollectionInfo>> ListCollections() const;
-  absl::Status DeleteCollection(const std::string& name);
-  // Idempotent by document id and content hash. InvalidArgument names a
-  // malformed document (missing id, bad metadata JSON).
-  absl::StatusOr<UpsertResult> Upsert(
+  virtual absl::Status CreateCollection(
+      const std::string& name, const std::string& owner,
+      const std::vector<std::string>& shared_with, const HnswOptions& hnsw) = 0;
+  virtual absl::StatusOr<CollectionInfo> GetCollection(
+      const std::string& name) const = 0;
+  virtual absl::StatusOr<std::vector<CollectionInfo>> ListCollections()
+      const = 0;
+  virtual absl::Status DeleteCollection(const std::string& name) = 0;
+  // Idempotent by document id and content hash; returns after the batch is
+  // durable. InvalidArgument names a malformed document.
+  virtual absl::StatusOr<UpsertResult> Upsert(
       const std::string& collection,
-      const std::vector<DocumentInput>& documents);
-  absl::StatusOr<int> DeleteDocuments(const std::string& collection,
-                                      const std::vector<std::string>& ids);
-  absl::StatusOr<std::vector<ChunkHit>> Search(const std::string& collection,
-                                               const SearchRequest& request);
-  int64_t TotalDocuments() const;
+      const std::vector<DocumentInput>& documents) = 0;
+  virtual absl::StatusOr<int> DeleteDocuments(
+      const std::string& collection, const std::vector<std::string>& ids) = 0;
+  virtual absl::StatusOr<std::vector<ChunkHit>> Search(
+      const std::string& collection, const SearchRequest& request) = 0;
+  virtual int64_t TotalDocuments() const = 0;
   // Tombstoned vectors still in the collection's HNSW graph.
-  absl::StatusOr<size_t> IndexTombstones(const std::string& collection) const;
+  virtual absl::StatusOr<size_t> IndexTombstones(
+      const std::string& collection) const = 0;
   // Saves every vector index with the change sequence it covers.
-  absl::Status SaveIndexes();
-
- private:
-  KnowledgeStore() = default;
-  absl::Status Exec(const std::string& sql) const;
-  absl::StatusOr<int64_t> CollectionId(const std::string& name) const;
-  absl::Status LoadIndex(int64_t id, int dim, const HnswOptions& hnsw);
-  // Rebuilds a collection's index from SQLite when tombstones pile up
-  // (more than half of the live vectors, and at least 256).
-  absl::Status MaybeCompact(int64_t id);
-  std::string IndexPath(int64_t id) const;
-  absl::StatusOr<std::vector<ChunkHit>> Keyword(int64_t cid,
-                                                const SearchRequest& r,
-                                                int k) const;
-  absl::StatusOr<std::vector<ChunkHit>> Vector(int64_t cid,
-                                               const SearchRequest& r, int k);
-  absl::StatusOr<ChunkHit> LoadChunk(int64_t chunk_id) const;
-  bool PassesFilter(const ChunkHit& hit,
-                    const std::map<std::string, std::string>& filter) const;
-
-  std::string dir_;
-  Embedder* embedder_ = nullptr;
-  ChunkerOptions chunking_;
-  sqlite3* db_ = nullptr;
-  mutable std::recursive_mutex mu_;  // the connection and indexes_
-  std::map<int64_t, std::unique_ptr<VectorIndex>> indexes_;
+  virtual absl::Status SaveIndexes() = 0;
 };
 
 }  // namespace lumen::retrieval

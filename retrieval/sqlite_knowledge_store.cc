@@ -1,4 +1,4 @@
-#include "retrieval/knowledge_store.h"
+#include "retrieval/sqlite_knowledge_store.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -142,10 +142,11 @@ bool ValidName(const std::string& name) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
-    const std::string& dir, Embedder* embedder, ChunkerOptions chunking) {
+absl::StatusOr<std::unique_ptr<SqliteKnowledgeStore>>
+SqliteKnowledgeStore::Open(const std::string& dir, Embedder* embedder,
+                           ChunkerOptions chunking) {
   ::mkdir(dir.c_str(), 0755);
-  std::unique_ptr<KnowledgeStore> s(new KnowledgeStore());
+  std::unique_ptr<SqliteKnowledgeStore> s(new SqliteKnowledgeStore());
   s->dir_ = dir;
   s->embedder_ = embedder;
   s->chunking_ = chunking;
@@ -192,12 +193,12 @@ absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
   return s;
 }
 
-KnowledgeStore::~KnowledgeStore() {
+SqliteKnowledgeStore::~SqliteKnowledgeStore() {
   (void)SaveIndexes();
   sqlite3_close(db_);
 }
 
-absl::Status KnowledgeStore::Exec(const std::string& sql) const {
+absl::Status SqliteKnowledgeStore::Exec(const std::string& sql) const {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -207,12 +208,12 @@ absl::Status KnowledgeStore::Exec(const std::string& sql) const {
   return absl::OkStatus();
 }
 
-std::string KnowledgeStore::IndexPath(int64_t id) const {
+std::string SqliteKnowledgeStore::IndexPath(int64_t id) const {
   return absl::StrCat(dir_, "/collection-", id, ".hnsw");
 }
 
-absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim,
-                                       const HnswOptions& hnsw) {
+absl::Status SqliteKnowledgeStore::LoadIndex(int64_t id, int dim,
+                                             const HnswOptions& hnsw) {
   std::unique_ptr<VectorIndex> index;
   int64_t seq = 0;
   auto loaded = VectorIndex::Load(IndexPath(id), dim, hnsw);
@@ -246,7 +247,7 @@ absl::Status KnowledgeStore::LoadIndex(int64_t id, int dim,
   return absl::OkStatus();
 }
 
-absl::Status KnowledgeStore::MaybeCompact(int64_t id) {
+absl::Status SqliteKnowledgeStore::MaybeCompact(int64_t id) {
   auto it = indexes_.find(id);
   if (it == indexes_.end()) return absl::OkStatus();
   VectorIndex& old = *it->second;
@@ -278,7 +279,7 @@ absl::Status KnowledgeStore::MaybeCompact(int64_t id) {
   return absl::OkStatus();
 }
 
-absl::Status KnowledgeStore::SaveIndexes() {
+absl::Status SqliteKnowledgeStore::SaveIndexes() {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT COALESCE(MAX(seq), 0) FROM changes");
   RETURN_IF_ERROR(q.status());
@@ -288,7 +289,7 @@ absl::Status KnowledgeStore::SaveIndexes() {
   return absl::OkStatus();
 }
 
-absl::Status KnowledgeStore::CreateCollection(
+absl::Status SqliteKnowledgeStore::CreateCollection(
     const std::string& name, const std::string& owner,
     const std::vector<std::string>& shared_with, const HnswOptions& hnsw) {
   if (!ValidName(name)) {
@@ -323,7 +324,7 @@ absl::Status KnowledgeStore::CreateCollection(
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> KnowledgeStore::CollectionId(
+absl::StatusOr<int64_t> SqliteKnowledgeStore::CollectionId(
     const std::string& name) const {
   Stmt q(db_, "SELECT id FROM collections WHERE name = ?");
   RETURN_IF_ERROR(q.status());
@@ -335,7 +336,7 @@ absl::StatusOr<int64_t> KnowledgeStore::CollectionId(
   return q.Int(0);
 }
 
-absl::StatusOr<CollectionInfo> KnowledgeStore::GetCollection(
+absl::StatusOr<CollectionInfo> SqliteKnowledgeStore::GetCollection(
     const std::string& name) const {
   ASSIGN_OR_RETURN(auto all, ListCollections());
   for (CollectionInfo& c : all) {
@@ -344,8 +345,8 @@ absl::StatusOr<CollectionInfo> KnowledgeStore::GetCollection(
   return absl::NotFoundError(absl::StrCat("collection '", name, "' not found"));
 }
 
-absl::StatusOr<std::vector<CollectionInfo>> KnowledgeStore::ListCollections()
-    const {
+absl::StatusOr<std::vector<CollectionInfo>>
+SqliteKnowledgeStore::ListCollections() const {
   std::lock_guard lock(mu_);
   Stmt q(db_,
          "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, "
@@ -371,7 +372,7 @@ absl::StatusOr<std::vector<CollectionInfo>> KnowledgeStore::ListCollections()
   return out;
 }
 
-absl::Status KnowledgeStore::DeleteCollection(const std::string& name) {
+absl::Status SqliteKnowledgeStore::DeleteCollection(const std::string& name) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t id, CollectionId(name));
   const std::string cid = absl::StrCat(id);
@@ -394,7 +395,7 @@ absl::Status KnowledgeStore::DeleteCollection(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(
+absl::StatusOr<UpsertResult> SqliteKnowledgeStore::Upsert(
     const std::string& collection, const std::vector<DocumentInput>& docs) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
@@ -530,7 +531,7 @@ absl::StatusOr<UpsertResult> KnowledgeStore::Upsert(
   return result;
 }
 
-absl::StatusOr<int> KnowledgeStore::DeleteDocuments(
+absl::StatusOr<int> SqliteKnowledgeStore::DeleteDocuments(
     const std::string& collection, const std::vector<std::string>& ids) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
@@ -568,7 +569,7 @@ absl::StatusOr<int> KnowledgeStore::DeleteDocuments(
   return deleted;
 }
 
-absl::StatusOr<size_t> KnowledgeStore::IndexTombstones(
+absl::StatusOr<size_t> SqliteKnowledgeStore::IndexTombstones(
     const std::string& collection) const {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
@@ -576,13 +577,14 @@ absl::StatusOr<size_t> KnowledgeStore::IndexTombstones(
   return it == indexes_.end() ? 0 : it->second->deleted();
 }
 
-int64_t KnowledgeStore::TotalDocuments() const {
+int64_t SqliteKnowledgeStore::TotalDocuments() const {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT COUNT(*) FROM documents");
   return q.Step() == SQLITE_ROW ? q.Int(0) : 0;
 }
 
-absl::StatusOr<ChunkHit> KnowledgeStore::LoadChunk(int64_t chunk_id) const {
+absl::StatusOr<ChunkHit> SqliteKnowledgeStore::LoadChunk(
+    int64_t chunk_id) const {
   Stmt q(db_,
          "SELECT c.doc_id, c.text, d.source, d.title, d.metadata, k.name FROM "
          "chunks c JOIN"
@@ -603,7 +605,7 @@ absl::StatusOr<ChunkHit> KnowledgeStore::LoadChunk(int64_t chunk_id) const {
   return h;
 }
 
-bool KnowledgeStore::PassesFilter(
+bool SqliteKnowledgeStore::PassesFilter(
     const ChunkHit& hit,
     const std::map<std::string, std::string>& filter) const {
   for (const auto& [key, value] : filter) {
@@ -619,7 +621,7 @@ bool KnowledgeStore::PassesFilter(
   return true;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Keyword(
+absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Keyword(
     int64_t cid, const SearchRequest& r, int k) const {
   std::vector<ChunkHit> out;
   const std::string fts = FtsQuery(r.query);
@@ -642,7 +644,7 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Keyword(
   return out;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Vector(
+absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Vector(
     int64_t cid, const SearchRequest& r, int k) {
   std::vector<ChunkHit> out;
   auto it = indexes_.find(cid);
@@ -659,7 +661,7 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Vector(
   return out;
 }
 
-absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Search(
+absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Search(
     const std::string& collection, const SearchRequest& r) {
   if (r.top_k <= 0 || r.top_k > 100) {
     return absl::InvalidArgumentError(
@@ -706,6 +708,13 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeStore::Search(
     if (h.score >= r.min_score) out.push_back(std::move(h));
   }
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
+    const std::string& dir, Embedder* embedder, ChunkerOptions chunking) {
+  auto s = SqliteKnowledgeStore::Open(dir, embedder, chunking);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<KnowledgeStore>(std::move(*s));
 }
 
 }  // namespace lumen::retrieval
