@@ -169,8 +169,9 @@ TEST_F(StoreTest, UpsertIsIdempotentAndSearchFindsPassages) {
   SearchRequest gone;
   gone.query = "Giant pandas bamboo mountains";
   gone.mode = SearchMode::kVector;
-  for (const ChunkHit& h : *s->Search("docs", gone))
-    EXPECT_NE(h.document_id, "a");
+    auto gone_hits = s->Search("docs", gone);  // keep the StatusOr alive for the loop
+  ASSERT_TRUE(gone_hits.ok());
+  for (const ChunkHit& h : *gone_hits) EXPECT_NE(h.document_id, "a");
 }
 
 TEST_F(StoreTest, MalformedDocumentsAreRejectedWholeBatch) {
