@@ -164,7 +164,8 @@ SqliteKnowledgeStore::Open(const std::string& dir, Embedder* embedder,
       "TEXT UNIQUE NOT NULL,"
       " owner TEXT NOT NULL, shared_with TEXT NOT NULL DEFAULT '', dim INTEGER "
       "NOT NULL,"
-      " hnsw_m INTEGER, ef_construction INTEGER, ef_search INTEGER);"
+      " hnsw_m INTEGER, ef_construction INTEGER, ef_search INTEGER,"
+      " metric TEXT NOT NULL DEFAULT 'cosine');"
       "CREATE TABLE IF NOT EXISTS documents(collection_id INTEGER NOT NULL, "
       "doc_id TEXT NOT NULL,"
       " source TEXT, title TEXT, metadata TEXT NOT NULL DEFAULT '{}', "
@@ -182,12 +183,12 @@ SqliteKnowledgeStore::Open(const std::string& dir, Embedder* embedder,
       " collection_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, op INTEGER "
       "NOT NULL);"));
   Stmt q(s->db_,
-         "SELECT id, dim, hnsw_m, ef_construction, ef_search FROM collections "
-         "WHERE dim > 0");
+         "SELECT id, dim, hnsw_m, ef_construction, ef_search, metric FROM "
+         "collections WHERE dim > 0");
   RETURN_IF_ERROR(q.status());
   while (q.Step() == SQLITE_ROW) {
     HnswOptions h{static_cast<int>(q.Int(2)), static_cast<int>(q.Int(3)),
-                  static_cast<int>(q.Int(4))};
+                  static_cast<int>(q.Int(4)), q.Text(5) != "ip"};
     RETURN_IF_ERROR(s->LoadIndex(q.Int(0), static_cast<int>(q.Int(1)), h));
   }
   return s;
@@ -254,13 +255,13 @@ absl::Status SqliteKnowledgeStore::MaybeCompact(int64_t id) {
   if (old.deleted() < 256 || old.deleted() < old.size() / 2)
     return absl::OkStatus();
   Stmt info(db_,
-            "SELECT hnsw_m, ef_construction, ef_search FROM collections WHERE "
-            "id = ?");
+            "SELECT hnsw_m, ef_construction, ef_search, metric FROM "
+            "collections WHERE id = ?");
   RETURN_IF_ERROR(info.status());
   info.Bind(1, id);
   if (info.Step() != SQLITE_ROW) return absl::OkStatus();
   HnswOptions h{static_cast<int>(info.Int(0)), static_cast<int>(info.Int(1)),
-                static_cast<int>(info.Int(2))};
+                static_cast<int>(info.Int(2)), info.Text(3) != "ip"};
   auto fresh =
       VectorIndex::Create(old.dim(), h, std::max<size_t>(1024, old.size()));
   Stmt q(db_,
@@ -311,13 +312,14 @@ absl::Status SqliteKnowledgeStore::CreateCollection(
   Stmt ins(db_,
            "INSERT INTO collections(name, owner, shared_with, dim, hnsw_m, "
            "ef_construction,"
-           " ef_search) VALUES(?, ?, ?, ?, ?, ?, ?)");
+           " ef_search, metric) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
   RETURN_IF_ERROR(ins.status());
   ins.Bind(1, name)
       .Bind(2, owner)
       .Bind(3, absl::StrJoin(shared_with, "\n"))
       .Bind(4, dim);
   ins.Bind(5, hnsw.m).Bind(6, hnsw.ef_construction).Bind(7, hnsw.ef_search);
+  ins.Bind(8, std::string(hnsw.cosine ? "cosine" : "ip"));
   RETURN_IF_ERROR(ins.Run());
   if (dim > 0)
     indexes_[sqlite3_last_insert_rowid(db_)] = VectorIndex::Create(dim, hnsw);
@@ -350,7 +352,7 @@ SqliteKnowledgeStore::ListCollections() const {
   std::lock_guard lock(mu_);
   Stmt q(db_,
          "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, "
-         "c.ef_construction, c.ef_search,"
+         "c.ef_construction, c.ef_search, c.metric,"
          " (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id),"
          " (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id)"
          " FROM collections c ORDER BY c.name");
@@ -364,9 +366,9 @@ SqliteKnowledgeStore::ListCollections() const {
     if (!shared.empty()) c.shared_with = absl::StrSplit(shared, '\n');
     c.dim = static_cast<int>(q.Int(3));
     c.hnsw = {static_cast<int>(q.Int(4)), static_cast<int>(q.Int(5)),
-              static_cast<int>(q.Int(6))};
-    c.documents = q.Int(7);
-    c.chunks = q.Int(8);
+              static_cast<int>(q.Int(6)), q.Text(7) != "ip"};
+    c.documents = q.Int(8);
+    c.chunks = q.Int(9);
     out.push_back(std::move(c));
   }
   return out;

@@ -56,7 +56,7 @@ VectorIndex::Load(const std::string& path, int dim,
 
 void VectorIndex::Add(int64_t label, const float* vec) {
   std::vector<float> v(vec, vec + dim_);
-  Normalize(v.data(), dim_);
+  if (options_.cosine) Normalize(v.data(), dim_);
   std::unique_lock lock(mu_);
   if (index_->cur_element_count >= index_->max_elements_) {
     index_->resizeIndex(std::max<size_t>(1024, index_->max_elements_ * 2));
@@ -84,7 +84,7 @@ void VectorIndex::Remove(int64_t label) {
 
 std::vector<VectorHit> VectorIndex::Search(const float* query, int k) const {
   std::vector<float> q(query, query + dim_);
-  Normalize(q.data(), dim_);
+  if (options_.cosine) Normalize(q.data(), dim_);
   std::shared_lock lock(mu_);
   std::vector<VectorHit> out;
   if (index_->cur_element_count == 0 || k <= 0) return out;

@@ -1,9 +1,9 @@
 #pragma once
-// VectorIndex: one collection's HNSW graph (hnswlib) over L2-normalized
-// embeddings with inner-product distance (cosine similarity). It is derived
-// data: SQLite holds the embeddings; the index is saved with the change
-// sequence it covers and caught up or rebuilt at start. Deletes and updates
-// are tombstones (markDelete); Compact() rebuilds without them.
+// VectorIndex: one collection's HNSW graph (hnswlib) with inner-product
+// distance: cosine similarity on L2-normalized vectors, or raw inner product.
+// It is derived data: SQLite holds the embeddings; the index is saved with the
+// change sequence it covers and caught up or rebuilt at start. Deletes and
+// updates are tombstones (markDelete); Compact() rebuilds without them.
 // Thread-safe: searches share a lock, writes take it exclusively.
 
 #include <cstdint>
@@ -26,6 +26,8 @@ struct HnswOptions {
   int m = 16;
   int ef_construction = 200;
   int ef_search = 64;
+  // true: cosine similarity (vectors normalized); false: raw inner product.
+  bool cosine = true;
 };
 
 struct VectorHit {

@@ -40,6 +40,7 @@ void FillInfo(const retrieval::CollectionInfo& c,
   out->mutable_hnsw()->set_m(c.hnsw.m);
   out->mutable_hnsw()->set_ef_construction(c.hnsw.ef_construction);
   out->mutable_hnsw()->set_ef_search(c.hnsw.ef_search);
+  out->mutable_hnsw()->set_metric(c.hnsw.cosine ? "cosine" : "ip");
 }
 
 }  // namespace
@@ -108,6 +109,14 @@ grpc::ServerUnaryReactor* KnowledgeService::CreateCollection(
   if (req->hnsw().ef_construction())
     h.ef_construction = req->hnsw().ef_construction();
   if (req->hnsw().ef_search()) h.ef_search = req->hnsw().ef_search();
+  if (req->hnsw().metric() == "ip") {
+    h.cosine = false;
+  } else if (!req->hnsw().metric().empty() &&
+             req->hnsw().metric() != "cosine") {
+    return Reply(ctx, absl::InvalidArgumentError(
+                          absl::StrCat("hnsw.metric '", req->hnsw().metric(),
+                                       "' is not cosine or ip")));
+  }
   std::vector<std::string> shared(req->shared_with().begin(),
                                   req->shared_with().end());
   if (absl::Status s = store_->CreateCollection(req->name(), owner, shared, h);

@@ -169,7 +169,8 @@ TEST_F(StoreTest, UpsertIsIdempotentAndSearchFindsPassages) {
   SearchRequest gone;
   gone.query = "Giant pandas bamboo mountains";
   gone.mode = SearchMode::kVector;
-    auto gone_hits = s->Search("docs", gone);  // keep the StatusOr alive for the loop
+  auto gone_hits =
+      s->Search("docs", gone);  // keep the StatusOr alive for the loop
   ASSERT_TRUE(gone_hits.ok());
   for (const ChunkHit& h : *gone_hits) EXPECT_NE(h.document_id, "a");
 }
@@ -215,6 +216,24 @@ TEST_F(StoreTest, IndexIsRebuiltOrCaughtUpAfterRestart) {
   ASSERT_TRUE(hits.ok());
   ASSERT_FALSE(hits->empty());
   EXPECT_EQ((*hits)[0].document_id, "y");
+}
+
+TEST(VectorIndexTest, InnerProductKeepsMagnitudes) {
+  HnswOptions ip;
+  ip.cosine = false;
+  auto index = VectorIndex::Create(2, ip);
+  const float small[] = {1, 0}, big[] = {3, 0.5f};
+  index->Add(1, small);
+  index->Add(2, big);
+  const float q[] = {1, 0};
+  auto hits = index->Search(q, 2);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].label, 2);  // the longer vector wins on inner product
+  EXPECT_NEAR(hits[0].score, 3.0f, 1e-5);
+  auto cos = VectorIndex::Create(2, HnswOptions{});
+  cos->Add(1, small);
+  cos->Add(2, big);
+  EXPECT_EQ(cos->Search(q, 2)[0].label, 1);  // but not on cosine
 }
 
 TEST_F(StoreTest, TombstonesAreCompactedAway) {

@@ -55,7 +55,7 @@ void CollectFiles(const std::string& path, std::vector<std::string>* out) {
 int ClientCollection(const Args& args) {
   ClientFlags client;
   std::vector<std::string> shared;
-  std::string owner;
+  std::string owner, metric;
   int64_t m = 0, ef_construction = 0, ef_search = 0;
   FlagSet flags(
       "lumen collection create NAME [--share TENANT]... | list | delete NAME");
@@ -63,6 +63,7 @@ int ClientCollection(const Args& args) {
   flags.Repeated("share", &shared, "tenant given read access (create)");
   flags.String("owner", &owner, "owning tenant (admins only; default: yours)");
   flags.Int("m", &m, "HNSW M (create)");
+  flags.String("metric", &metric, "cosine or ip (create)");
   flags.Int("ef-construction", &ef_construction,
             "HNSW ef_construction (create)");
   flags.Int("ef-search", &ef_search, "HNSW ef_search (create)");
@@ -79,6 +80,7 @@ int ClientCollection(const Args& args) {
     req.mutable_hnsw()->set_m(m);
     req.mutable_hnsw()->set_ef_construction(ef_construction);
     req.mutable_hnsw()->set_ef_search(ef_search);
+    req.mutable_hnsw()->set_metric(metric);
     lumen::v1::CollectionInfo info;
     grpc::Status st = stub->CreateCollection(ctx.get(), req, &info);
     if (!st.ok()) return FailRpc(st);
