@@ -77,7 +77,8 @@ def main():
             [os.path.join(build, "bin/lumend"),
              "--model", os.path.join(testdata, "models/stories260K.gguf"),
              "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-             "--kv-cache-mb", "64"], stdout=log, stderr=log)
+                          "--kv-cache-mb", "64", "--data-dir", os.path.join(tmp, "data")],
+            stdout=log, stderr=log)
         procs.append(lumend)
 
         def lumend_ports():
@@ -85,7 +86,11 @@ def main():
             g = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
             m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)", text)
             return (g.group(1), m.group(1)) if g and m and "serving" in text else None
-        grpc_port, metrics_port = wait_for(lumend_ports, 120, "lumend")
+        try:
+            grpc_port, metrics_port = wait_for(lumend_ports, 120, "lumend")
+        except RuntimeError:
+            print(open(os.path.join(tmp, "lumend.log")).read())
+            raise
 
         prom = "127.0.0.1:%d" % free_port()
         with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
