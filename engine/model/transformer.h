@@ -71,9 +71,11 @@ class Transformer {
   // Bytes of weights one decode step reads (all matrices + the output head).
   int64_t weight_bytes_per_step() const;
   // Multiply-adds per token in the matrices (2x this = FLOPs per token).
-    int64_t matmul_macs_per_token() const;
+  int64_t matmul_macs_per_token() const;
   // Of those, the output head's (prefill computes it for sampled rows only).
-  int64_t head_macs_per_token() const { return output_->rows() * output_->cols(); }
+  int64_t head_macs_per_token() const {
+    return output_->rows() * output_->cols();
+  }
   // The measured kernel choice per M of the first layer's matrices.
   std::string KernelChoiceSummary() const;
 

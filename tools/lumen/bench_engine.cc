@@ -139,13 +139,15 @@ int BenchEngine(const Args& args) {
       best = std::min(best,
                       std::chrono::duration<double>(Clock::now() - t0).count());
     }
-        const double tps = prompt / best;
+    const double tps = prompt / best;
     // Prefill FLOPs: every layer matrix for every token, the head for the
     // last token only, and causal attention (QK and PV) over the prompt.
-    const double attn_macs = double(c.n_layers) * c.n_heads * c.head_dim * prompt * (prompt + 1);
+    const double attn_macs =
+        double(c.n_layers) * c.n_heads * c.head_dim * prompt * (prompt + 1);
     const double prefill_flops =
-        2.0 * (double(m.matmul_macs_per_token() - m.head_macs_per_token()) * prompt +
-               m.head_macs_per_token() + attn_macs);
+        2.0 *
+        (double(m.matmul_macs_per_token() - m.head_macs_per_token()) * prompt +
+         m.head_macs_per_token() + attn_macs);
     const double roof = peak * 1e9 * prompt / prefill_flops;
     prefill[absl::StrCat(prompt)] = tps;
     if (!json) {

@@ -14,19 +14,6 @@
 
 namespace lumen::tools {
 
-namespace {
-// Parses flags; returns an exit code when the command should stop.
-std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
-  if (absl::Status s = flags->Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags->help_requested()) {
-    std::fputs(flags->Help().c_str(), stdout);
-    return 0;
-  }
-  return std::nullopt;
-}
-}  // namespace
-
 int ClientTokenize(const Args& args) {
   ClientFlags client;
   std::string model, text;

@@ -20,16 +20,6 @@ namespace lumen::tools {
 
 namespace {
 
-std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
-  if (absl::Status s = flags->Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags->help_requested()) {
-    std::fputs(flags->Help().c_str(), stdout);
-    return 0;
-  }
-  return std::nullopt;
-}
-
 // .txt and .md files under `path` (recursively for directories).
 void CollectFiles(const std::string& path, std::vector<std::string>* out) {
   struct stat st;

@@ -2,8 +2,11 @@
 // Entry points of the `lumen` subcommands. Each takes the arguments after its
 // own name and returns the process exit code (0 ok, 1 failure, 2 usage).
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "base/flags.h"
 
 namespace lumen::tools {
 
@@ -29,5 +32,9 @@ int ClientEmbed(const Args& args);
 
 // Prints "lumen: <message>" to stderr; returns `code`.
 int Fail(const std::string& message, int code = 1);
+
+// Parses `args` into `flags`. Returns an exit code when the command should
+// stop here (bad flags: 2, --help printed: 0), nullopt to go on.
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args);
 
 }  // namespace lumen::tools

@@ -15,6 +15,16 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
+  if (absl::Status s = flags->Parse(args); !s.ok())
+    return Fail(std::string(s.message()), 2);
+  if (flags->help_requested()) {
+    std::fputs(flags->Help().c_str(), stdout);
+    return 0;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr char kUsage[] =
