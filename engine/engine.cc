@@ -205,7 +205,6 @@ void Engine::FinishRequest(Active* a, std::string reason, absl::Status error) {
 
 void Engine::EmitToken(Active* a, int32_t token, const TokenLogprob& chosen,
                        std::vector<TokenLogprob>* alternatives) {
-  const Vocab& v = tokenizer_->vocab();
   if (!a->first_token) a->first_token = Clock::now();
   if (!a->params.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
     GenerationDelta d;
@@ -242,7 +241,6 @@ void Engine::EmitToken(Active* a, int32_t token, const TokenLogprob& chosen,
     FinishRequest(a, stopped ? "stop_sequence" : "length", absl::OkStatus());
     return;
   }
-  (void)v;
   a->stream->Push(std::move(d));
 }
 
