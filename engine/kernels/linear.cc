@@ -30,22 +30,14 @@ std::array<bool, Linear::kBuckets> DefaultChoice() {
 
 absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(
     int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias) {
-  if (static_cast<int64_t>(w.size()) != N * K ||
-      (!bias.empty() && static_cast<int64_t>(bias.size()) != N)) {
+  if (static_cast<int64_t>(w.size()) != N * K) {
     return absl::InvalidArgumentError(
         absl::StrCat("linear: bad sizes for ", N, "x", K));
   }
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kF32;
-  l->N_ = N;
-  l->K_ = K;
   l->w_f32_ = std::move(w);
-  l->bias_ = std::move(bias);
-  l->use_dnnl_ = DefaultChoice();
-  auto mm =
-      DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
-  if (!mm.ok()) return mm.status();
-  l->dnnl_ = std::move(*mm);
+  if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
   return l;
 }
 
@@ -53,24 +45,31 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(
     int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
     std::vector<float> bias) {
   if (K % kQBlock != 0 || static_cast<int64_t>(q.size()) != N * K ||
-      static_cast<int64_t>(scales.size()) != N * K / kQBlock ||
-      (!bias.empty() && static_cast<int64_t>(bias.size()) != N)) {
+      static_cast<int64_t>(scales.size()) != N * K / kQBlock) {
     return absl::InvalidArgumentError(
         absl::StrCat("linear: bad int8 sizes for ", N, "x", K));
   }
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kInt8;
-  l->N_ = N;
-  l->K_ = K;
   l->w_q_ = std::move(q);
   l->w_scales_ = std::move(scales);
-  l->bias_ = std::move(bias);
-  l->use_dnnl_ = DefaultChoice();
-  auto mm =
-      DnnlMatmulF32::Create(K, N, l->bias_.empty() ? nullptr : l->bias_.data());
-  if (!mm.ok()) return mm.status();
-  l->dnnl_ = std::move(*mm);
+  if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
   return l;
+}
+
+absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != N) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "linear: bias of ", bias.size(), " values for ", N, " outputs"));
+  }
+  N_ = N;
+  K_ = K;
+  bias_ = std::move(bias);
+  use_dnnl_ = DefaultChoice();
+  auto mm = DnnlMatmulF32::Create(K, N, bias_.empty() ? nullptr : bias_.data());
+  if (!mm.ok()) return mm.status();
+  dnnl_ = std::move(*mm);
+  return absl::OkStatus();
 }
 
 int64_t Linear::resident_bytes() const {

@@ -59,6 +59,8 @@ class Linear {
 
  private:
   Linear() = default;
+  // Shared by the factories: shape, bias and the oneDNN primitive.
+  absl::Status Init(int64_t N, int64_t K, std::vector<float> bias);
   static int Bucket(int64_t M);
   absl::Status RunSmall(const float* x, int64_t M, float* y,
                         LinearScratch* scratch) const;

@@ -38,7 +38,10 @@ void Exercise(const std::vector<uint8_t>& bytes, int* ok_count) {
         (*tok)->Encode("Once upon a time 你好", true, true);
     sum += (*tok)->Decode(ids).size();
   }
-  EXPECT_GE(sum, 0u);
+  // Reading every tensor byte is the point (ASan checks the bounds);
+  // keep the sum observable so the reads are not optimized away.
+  volatile uint64_t sink = sum;
+  (void)sink;
 }
 
 TEST(GgufFuzzCorpusTest, TwoHundredTruncations) {

@@ -50,7 +50,6 @@ TEST(ChunkerTest, ChineseBreaksAtChinesePunctuationNeverInsideACharacter) {
         << c.text;
   }
   // A sentence longer than the budget is cut at character boundaries.
-  const std::string run(200 * 3, 'x');
   std::string long_zh;
   for (int i = 0; i < 200; ++i) long_zh += "字";
   for (const Chunk& c : ChunkText(long_zh, o, EstimateTokens)) {

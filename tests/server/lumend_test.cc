@@ -400,14 +400,12 @@ TEST(LumendShutdownTest, SigtermLetsTheStreamFinishAndExitsZero) {
   }
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE)
       << refused.error_message();
-  int64_t tokens = 1;
   while (reader->Read(&msg)) {
     if (!msg.finish_reason().empty()) last = msg;
   }
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(last.finish_reason(), "length");
   EXPECT_EQ(last.usage().completion_tokens(), 1500u);
-  (void)tokens;
   EXPECT_EQ(d.Wait(), 0) << d.Log();
   EXPECT_THAT(d.Log(), HasSubstr("received SIGTERM"));
 }

@@ -87,7 +87,6 @@ int main(int argc, char** argv) {
     lumen::retrieval::Normalize(&data[i * kDim], kDim);
   std::vector<double> lat;
   int found = 0;
-  const auto qstart = Clock::now();
   std::vector<std::vector<float>> qs(queries, std::vector<float>(kDim));
   for (auto& q : qs) {
     for (float& x : q) x = n(rng);
@@ -109,7 +108,6 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 10; ++i) truth.insert(exact[i].second);
     for (const auto& hh : hits) found += truth.count(hh.label);
   }
-  (void)qstart;
   double total = 0;
   for (double l : lat) total += l;
   const double recall = static_cast<double>(found) / (queries * 10);

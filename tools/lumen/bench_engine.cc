@@ -69,12 +69,7 @@ int BenchEngine(const Args& args) {
   flags.Int("threads", &threads, "compute threads");
   flags.Int("steps", &steps, "decode steps timed per configuration");
   flags.Bool("json", &json, "print one JSON object");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (model_path.empty())
     return Fail("--model is required\n" + flags.Help(), 2);
   auto mode = engine::ParseWeightMode(weights);

@@ -86,12 +86,7 @@ int ClientBench(const Args& args) {
             "tokens generated per request (EOS ignored)");
   flags.Double("max-seconds", &max_seconds, "stop a level after this long");
   flags.Bool("json", &json, "print one JSON object");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   std::vector<int> levels;
   for (absl::string_view c :
        absl::StrSplit(concurrency, ',', absl::SkipEmpty())) {

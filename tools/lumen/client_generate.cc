@@ -101,12 +101,7 @@ int ClientGenerate(const Args& args) {
   flags.String("rag", &rag, "knowledge collection to ground the answer in");
   flags.Bool("json", &json, "print the whole response message as JSON");
   flags.Bool("ids", &ids, "also return token ids (with --json)");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
 
   lumen::v1::GenerateRequest req;
   req.set_model(model);
@@ -145,12 +140,7 @@ int ClientChat(const Args& args) {
   sampling.Register(&flags);
   flags.String("model", &model, "model name");
   flags.String("system", &system, "system prompt");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   lumen::v1::GenerateRequest req;
   req.set_model(model);
   sampling.Fill(req.mutable_sampling());

@@ -212,12 +212,7 @@ absl::Status Convert(const std::string& ckpt_path, const std::string& tok_path,
 int ConvertLlama2c(const Args& args) {
   FlagSet flags(
       "lumen model convert-llama2c CHECKPOINT.bin TOKENIZER.bin OUT.gguf");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   const auto& p = flags.positional();
   if (p.size() != 3)
     return Fail("expected CHECKPOINT TOKENIZER OUT.gguf\n" + flags.Help(), 2);

@@ -36,12 +36,7 @@ int ModelGenerate(const Args& args) {
   flags.Int("threads", &threads, "compute threads (0 = all cores)");
   flags.Bool("ids", &print_ids,
              "end with a line holding the generated ids as JSON");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (flags.positional().size() != 1)
     return Fail("expected one FILE\n" + flags.Help(), 2);
   if (max_tokens <= 0) return Fail("--max-tokens must be positive", 2);

@@ -71,12 +71,7 @@ int ModelInspect(const Args& args) {
   bool json = false;
   FlagSet flags("lumen model inspect FILE [--json]");
   flags.Bool("json", &json, "print one JSON object");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (flags.positional().size() != 1)
     return Fail("expected one FILE\n" + flags.Help(), 2);
 

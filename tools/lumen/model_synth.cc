@@ -31,12 +31,7 @@ int ModelSynth(const Args& args) {
                "matrix type: f32, f16 or q8_0 (norms stay f32)");
   flags.Bool("untied", &o.untied, "write a separate output.weight");
   flags.String("pooling", &o.pooling, "bert: mean or cls pooling");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (flags.positional().size() != 1)
     return Fail("expected one OUT.gguf\n" + flags.Help(), 2);
   if (absl::Status s = Synthesize(o, flags.positional()[0]); !s.ok()) {

@@ -18,12 +18,7 @@ int ModelTokenize(const Args& args) {
   flags.Bool("no-bos", &no_bos, "add no BOS/EOS even if the vocabulary asks");
   flags.Bool("parse-special", &parse_special,
              "turn special token text into ids");
-  if (absl::Status s = flags.Parse(args); !s.ok())
-    return Fail(std::string(s.message()), 2);
-  if (flags.help_requested()) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (flags.positional().size() != 1)
     return Fail("expected one FILE\n" + flags.Help(), 2);
   auto file = engine::GgufFile::Open(flags.positional()[0]);
