@@ -9,13 +9,16 @@
 
 namespace lumen::engine {
 
+class LoraAdapter;
+
 struct BatchSequence {
   int32_t num_tokens = 0;  // tokens of this sequence in Batch::tokens
   int32_t start_position =
       0;  // position of its first token (tokens already cached)
   // KV block ids covering positions [0, start_position + num_tokens).
   std::span<const int32_t> block_table;
-  bool want_logits = false;  // return logits for its last token
+  bool want_logits = false;              // return logits for its last token
+  const LoraAdapter* adapter = nullptr;  // LoRA delta for these rows, if any
 };
 
 struct Batch {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/lora_adapter.h"
 
 namespace lumen::engine {
 
@@ -110,6 +111,9 @@ absl::Status Engine::Submit(uint64_t id, GenerateParams params,
   active->sched.tokens = active->params.prompt_tokens;
   active->sched.num_prompt_tokens =
       static_cast<int32_t>(active->sched.tokens.size());
+  // KV computed under one adapter must never serve another.
+  if (active->params.adapter)
+    active->sched.cache_salt = active->params.adapter->id();
   absl::MutexLock lock(&mu_);
   if (draining_ || stopping_)
     return absl::UnavailableError("server is shutting down");
@@ -169,7 +173,13 @@ void Engine::PublishStats() {
     absl::MutexLock lock(&mu_);
     stats_ = s;
   }
-  if (observer_) observer_->OnGauges(name_, s);
+  if (observer_) {
+    observer_->OnGauges(name_, s);
+    if (model_->config().moe()) {
+      model_->ExpertTokenCounts(&expert_tokens_);
+      observer_->OnExpertTokens(expert_tokens_, model_->config().n_experts);
+    }
+  }
 }
 
 void Engine::FinishRequest(Active* a, std::string reason, absl::Status error) {
@@ -194,8 +204,9 @@ void Engine::FinishRequest(Active* a, std::string reason, absl::Status error) {
           SecondsBetween(*a->first_token, now) / (a->completion_tokens - 1);
     }
   }
-  const RequestSummary summary{a->id,     name_,           d.usage,
-                               d.timings, d.finish_reason, error.code()};
+  const RequestSummary summary{a->id,       name_,     a->params.adapter_name,
+                               d.usage,     d.timings, d.finish_reason,
+                               error.code()};
   a->stream->Push(std::move(d));
   ++counters_.requests_finished;
   if (observer_) observer_->OnRequestFinished(summary);
@@ -301,9 +312,9 @@ void Engine::Loop() {
           batch_tokens_.insert(
               batch_tokens_.end(), r->tokens.begin() + r->num_computed_tokens,
               r->tokens.begin() + r->num_computed_tokens + s.num_tokens);
-          batch_seqs_.push_back(
-              {s.num_tokens, r->num_computed_tokens, r->blocks, s.sample});
           Active* a = active_.at(r->id).get();
+          batch_seqs_.push_back({s.num_tokens, r->num_computed_tokens,
+                                 r->blocks, s.sample, a->params.adapter.get()});
           if (!a->first_scheduled) a->first_scheduled = step_start;
           if (r->num_computed_tokens < r->num_prompt_tokens) {
             counters_.prompt_tokens += std::min(

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +67,7 @@ struct StepSummary {
 struct RequestSummary {
   uint64_t id;
   std::string model;
+  std::string adapter;  // empty: the base model
   Usage usage;
   Timings timings;
   std::string finish_reason;
@@ -80,6 +82,10 @@ class EngineObserver {
   virtual void OnRequestFinished(const RequestSummary& request) {}
   // Gauges after each step.
   virtual void OnGauges(const std::string& model, const EngineStats& stats) {}
+  // MoE models, after each step: tokens routed to each expert since load,
+  // [layer * n_experts + expert].
+  virtual void OnExpertTokens(std::span<const int64_t> cumulative,
+                              int64_t n_experts) {}
 };
 
 class Engine {
@@ -142,6 +148,7 @@ class Engine {
   std::vector<TokenLogprob> alternatives_;
   std::vector<TokenLogprob> chosen_;             // [sampled this step]
   std::vector<std::vector<TokenLogprob>> alts_;  // [sampled this step]
+  std::vector<int64_t> expert_tokens_;           // MoE: [layers * experts]
   EngineStats counters_;
 
   // Shared with RPC threads.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,8 @@
 
 namespace lumen::engine {
 
+class LoraAdapter;
+
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct GenerateParams {
@@ -26,6 +29,10 @@ struct GenerateParams {
   int32_t logprobs = 0;  // top alternatives per token
   bool ignore_eos = false;
   std::optional<SteadyTime> deadline;
+  // LoRA adapter for this request (none: the base model). Holding it keeps
+  // the adapter alive until the request ends, whatever unloads it.
+  std::shared_ptr<const LoraAdapter> adapter;
+  std::string adapter_name;
 };
 
 struct LogprobEntry {

@@ -1,17 +1,23 @@
 #pragma once
 // lumen.v1.Admin: statistics of every engine (queue, running, KV blocks,
-// prefix cache, steps) and the adapter list.
+// prefix cache, steps, MoE expert load) and LoRA adapter management.
 
 #include "lumen/v1/admin.grpc.pb.h"
+#include "server/adapter_registry.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 
 namespace lumen::server {
 
 class AdminService final : public lumen::v1::Admin::CallbackService {
  public:
-  AdminService(ModelRegistry* registry, const Authenticator* auth)
-      : registry_(registry), auth_(auth) {}
+  AdminService(ModelRegistry* registry, AdapterRegistry* adapters,
+               const Authenticator* auth, Metrics* metrics)
+      : registry_(registry),
+        adapters_(adapters),
+        auth_(auth),
+        metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* GetStats(
       grpc::CallbackServerContext* ctx,
@@ -21,10 +27,20 @@ class AdminService final : public lumen::v1::Admin::CallbackService {
       grpc::CallbackServerContext* ctx,
       const lumen::v1::ListAdaptersRequest* request,
       lumen::v1::ListAdaptersResponse* response) override;
+  grpc::ServerUnaryReactor* LoadAdapter(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::LoadAdapterRequest* request,
+      lumen::v1::LoadAdapterResponse* response) override;
+  grpc::ServerUnaryReactor* UnloadAdapter(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::UnloadAdapterRequest* request,
+      lumen::v1::UnloadAdapterResponse* response) override;
 
  private:
   ModelRegistry* registry_;
+  AdapterRegistry* adapters_;
   const Authenticator* auth_;
+  Metrics* metrics_;  // may be null
 };
 
 }  // namespace lumen::server

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
+#include "server/adapter_registry.h"
 #include "server/knowledge_service.h"
 #include "server/metrics.h"
 #include "server/status_util.h"
@@ -261,8 +263,13 @@ absl::StatusOr<InferenceService::Prepared> InferenceService::Prepare(
   engine::GenerateParams& p = prepared.params;
   const lumen::v1::SamplingParams& s = req.sampling();
   if (!req.adapter().empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "adapter '", req.adapter(), "' not found (no adapters are loaded)"));
+    if (options_.adapters == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "adapter '", req.adapter(), "' not found (no adapters are loaded)"));
+    }
+    ASSIGN_OR_RETURN(p.adapter,
+                     options_.adapters->Find(req.adapter(), model.name));
+    p.adapter_name = req.adapter();
   }
   if (s.has_max_tokens() && s.max_tokens() == 0) {
     return absl::InvalidArgumentError(

@@ -16,6 +16,7 @@
 
 namespace lumen::server {
 
+class AdapterRegistry;
 class Metrics;
 
 struct InferenceOptions {
@@ -23,6 +24,7 @@ struct InferenceOptions {
   const Authenticator* auth = nullptr;  // required
   retrieval::KnowledgeStore* knowledge = nullptr;  // RAG; may be null
   retrieval::Embedder* embedder = nullptr;         // Embed RPC; may be null
+  const AdapterRegistry* adapters = nullptr;       // LoRA; may be null
   // Forces a chat template family instead of detecting it from the model.
   std::optional<engine::ChatFamily> chat_template;
 };

@@ -17,6 +17,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/adapter_registry.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
 #include "server/embedding_worker.h"
@@ -106,8 +107,6 @@ int Run(int argc, char** argv) {
     return 1;
   };
   if (f.models.empty()) return fail("--model is required (see --help)");
-  if (!f.loras.empty())
-    return fail("--lora: LoRA adapters are not implemented in this build yet");
 
   if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
       f.kv_cache_mb <= 0) {
@@ -164,8 +163,11 @@ int Run(int argc, char** argv) {
   lumen::server::ModelRegistry registry;
   lumen::server::RequestLog request_log(log_format);
   std::vector<std::unique_ptr<lumen::server::ObserverList>> observers;
+  lumen::server::AdapterRegistry adapters(&registry);
+  inference_options.adapters = &adapters;
   lumen::server::InferenceService inference(&registry, inference_options);
-  lumen::server::AdminService admin(&registry, auth.get());
+  lumen::server::AdminService admin(&registry, &adapters, auth.get(),
+                                    metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -243,6 +245,27 @@ int Run(int argc, char** argv) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count(),
             " s"));
+  }
+  // --lora adapters apply to the first (default) model; others can be
+  // loaded for any model through Admin.LoadAdapter.
+  for (const std::string& spec : f.loras) {
+    auto flag = lumen::server::ParseLoraFlag(spec);
+    if (!flag.ok()) {
+      server->Shutdown();
+      return fail(std::string(flag.status().message()));
+    }
+    auto entry = adapters.Load(flag->first, flag->second, "");
+    if (!entry.ok()) {
+      server->Shutdown();
+      return fail(absl::StrCat("cannot load --lora ", spec, ": ",
+                               entry.status().message()));
+    }
+    LogInfo(log_format,
+            absl::StrCat("loaded adapter ", entry->name, " for model ",
+                         entry->model, " (rank ", entry->adapter->max_rank(),
+                         ", alpha ", entry->adapter->alpha(), ", targets ",
+                         entry->adapter->TargetSummary(), ", ",
+                         entry->adapter->num_parameters(), " parameters)"));
   }
   registry.MarkReady();
   health->SetServingStatus(true);

@@ -138,6 +138,29 @@ class Metrics::ModelObserver : public engine::EngineObserver {
                {"status", CodeName(r.code)},
                {"finish_reason", r.finish_reason}})
         .Increment();
+    if (!r.adapter.empty()) {
+      const prometheus::Labels l{{"model", model_}, {"adapter", r.adapter}};
+      m_->adapter_requests_->Add(l).Increment();
+      m_->adapter_prompt_tokens_->Add(l).Increment(r.usage.prompt_tokens);
+      m_->adapter_generation_tokens_->Add(l).Increment(
+          r.usage.completion_tokens);
+    }
+  }
+
+  void OnExpertTokens(std::span<const int64_t> cumulative,
+                      int64_t n_experts) override {
+    if (expert_counters_.empty()) {
+      std::lock_guard<std::mutex> lock(m_->mu_);
+      for (size_t i = 0; i < cumulative.size(); ++i) {
+        expert_counters_.push_back(&m_->moe_expert_tokens_->Add(
+            {{"model", model_},
+             {"layer", std::to_string(i / n_experts)},
+             {"expert", std::to_string(i % n_experts)}}));
+      }
+      expert_last_.assign(cumulative.size(), 0);
+    }
+    for (size_t i = 0; i < cumulative.size(); ++i)
+      Advance(expert_counters_[i], cumulative[i], &expert_last_[i]);
   }
 
   void OnGauges(const std::string&, const engine::EngineStats& s) override {
@@ -168,6 +191,8 @@ class Metrics::ModelObserver : public engine::EngineObserver {
   prometheus::Counter *prompt_tokens_, *generation_tokens_, *prefix_hits_,
       *preemptions_;
   prometheus::Gauge *queue_depth_, *running_, *kv_usage_;
+  std::vector<prometheus::Counter*> expert_counters_;  // [layer * experts + e]
+  std::vector<int64_t> expert_last_;
 };
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
@@ -254,6 +279,21 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
            .Name("lumen_moe_expert_tokens_total")
            .Help("Tokens routed to each expert of MoE models.")
            .Register(r);
+  m->adapter_requests_ =
+      &BuildCounter()
+           .Name("lumen_adapter_requests_total")
+           .Help("Finished generation requests per LoRA adapter.")
+           .Register(r);
+  m->adapter_prompt_tokens_ =
+      &BuildCounter()
+           .Name("lumen_adapter_prompt_tokens_total")
+           .Help("Prompt tokens of requests per LoRA adapter.")
+           .Register(r);
+  m->adapter_generation_tokens_ =
+      &BuildCounter()
+           .Name("lumen_adapter_generation_tokens_total")
+           .Help("Generated tokens per LoRA adapter.")
+           .Register(r);
   BuildGauge()
       .Name("lumen_build_info")
       .Help("Build version and commit; always 1.")
@@ -295,6 +335,16 @@ void Metrics::CountRejected(const std::string& model, absl::StatusCode code) {
              {"status", CodeName(code)},
              {"finish_reason", "rejected"}})
       .Increment();
+}
+
+void Metrics::ForgetAdapter(const std::string& model,
+                            const std::string& adapter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const prometheus::Labels l{{"model", model}, {"adapter", adapter}};
+  for (auto* family : {adapter_requests_, adapter_prompt_tokens_,
+                       adapter_generation_tokens_}) {
+    family->Remove(&family->Add(l));
+  }
 }
 
 void Metrics::ObserveRetrieval(double seconds) {

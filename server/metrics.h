@@ -3,7 +3,8 @@
 // served at /metrics on --metrics-listen. Updated by engine threads once per
 // step (gauges, step histograms) and per finished request (histograms,
 // counters), and by RPC threads for requests rejected before the engine.
-// Labels are bounded: model, status code, finish reason.
+// Labels are bounded: model, status code, finish reason, loaded adapters,
+// MoE layer and expert.
 
 #include <map>
 #include <memory>
@@ -33,6 +34,9 @@ class Metrics {
   engine::EngineObserver* ObserverFor(const std::string& model);
   // Counts a request that failed before reaching an engine.
   void CountRejected(const std::string& model, absl::StatusCode code);
+  // Drops an unloaded adapter's series, so labels stay bounded by the
+  // loaded set.
+  void ForgetAdapter(const std::string& model, const std::string& adapter);
   void ObserveRetrieval(double seconds);
   void SetRagDocuments(int64_t documents);
 
@@ -59,6 +63,9 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* rag_seconds_ = nullptr;
   prometheus::Family<prometheus::Gauge>* rag_documents_ = nullptr;
   prometheus::Family<prometheus::Counter>* moe_expert_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* adapter_requests_ = nullptr;
+  prometheus::Family<prometheus::Counter>* adapter_prompt_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* adapter_generation_tokens_ = nullptr;
   std::mutex mu_;  // guards observers_ and the counter families' Add()
   std::map<std::string, std::unique_ptr<ModelObserver>> observers_;
   prometheus::Histogram* rag_histogram_ = nullptr;
@@ -80,6 +87,10 @@ class ObserverList : public engine::EngineObserver {
   void OnGauges(const std::string& model,
                 const engine::EngineStats& s) override {
     for (auto* o : observers_) o->OnGauges(model, s);
+  }
+  void OnExpertTokens(std::span<const int64_t> cumulative,
+                      int64_t n_experts) override {
+    for (auto* o : observers_) o->OnExpertTokens(cumulative, n_experts);
   }
 
  private:

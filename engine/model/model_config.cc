@@ -51,6 +51,24 @@ absl::StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
                    f.GetFloatOr(key("attention.layer_norm_rms_epsilon"), 1e-5));
   ASSIGN_OR_RETURN(c.n_experts, f.GetIntOr(key("expert_count"), 0));
   ASSIGN_OR_RETURN(c.n_experts_used, f.GetIntOr(key("expert_used_count"), 0));
+  if (c.n_experts > 0) {
+    if (c.n_experts_used <= 0 || c.n_experts_used > c.n_experts) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model ", c.arch, ": expert_used_count ", c.n_experts_used,
+          " must be in [1, expert_count ", c.n_experts, "]"));
+    }
+    // Mixtral keeps the expert width in feed_forward_length; qwen2moe has
+    // its own keys (and a shared expert).
+    ASSIGN_OR_RETURN(c.n_ff_expert,
+                     f.GetIntOr(key("expert_feed_forward_length"), c.n_ff));
+    ASSIGN_OR_RETURN(c.n_ff_shared,
+                     f.GetIntOr(key("expert_shared_feed_forward_length"), 0));
+    if (c.arch == "qwen2moe" && c.n_ff_shared == 0) c.n_ff_shared = c.n_ff;
+    if (c.n_ff_expert <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model ", c.arch, ": mixture of experts without an expert width"));
+    }
+  }
   c.has_qkv_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
   c.tied_output = f.FindTensor("output.weight") == nullptr;
   if (const GgufTensorInfo* emb = f.FindTensor("token_embd.weight")) {

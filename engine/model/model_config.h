@@ -25,14 +25,17 @@ struct ModelConfig {
   double rope_base = 10000.0;
   double rope_scale = 1.0;  // linear scaling: positions are divided by it
   double norm_eps = 1e-5;
-  int64_t n_experts = 0;
+  int64_t n_experts = 0;  // mixture of experts when > 0
   int64_t n_experts_used = 0;
+  int64_t n_ff_expert = 0;    // hidden width of one expert
+  int64_t n_ff_shared = 0;    // qwen2moe's shared expert (0: none)
   bool has_qkv_bias = false;  // qwen2
   bool tied_output = false;   // no output.weight: the embedding is reused
 
   // InvalidArgument naming the key for missing or inconsistent values.
   static absl::StatusOr<ModelConfig> FromGguf(const GgufFile& file);
 
+  bool moe() const { return n_experts > 0; }
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
   // K and V bytes per token of context for an fp32 cache.

@@ -8,110 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "engine/gguf/tensor_convert.h"
-#include "engine/kernels/quantize.h"
+#include "engine/model/weight_loader.h"
 
 namespace lumen::engine {
 
-namespace {
-
 using kernels::Linear;
-
-bool LoadableType(GgmlType t) {
-  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16 ||
-         t == GgmlType::kQ8_0;
-}
-
-// Finds a tensor and checks its type and shape ({cols, rows} in ggml order;
-// rows 0 for vectors).
-absl::StatusOr<const GgufTensorInfo*> Find(const GgufFile& f,
-                                           const std::string& name,
-                                           int64_t cols, int64_t rows) {
-  const GgufTensorInfo* t = f.FindTensor(name);
-  if (t == nullptr)
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor ", name, " is missing"));
-  if (!LoadableType(t->type)) {
-    return absl::UnimplementedError(
-        absl::StrCat("tensor ", name, " has type ", GgmlTypeName(t->type),
-                     "; supported types: f32, f16, bf16, q8_0"));
-  }
-  const std::vector<int64_t> want =
-      rows > 0 ? std::vector<int64_t>{cols, rows} : std::vector<int64_t>{cols};
-  if (t->dims != want) {
-    std::string got;
-    for (int64_t d : t->dims)
-      absl::StrAppend(&got, got.empty() ? "" : " x ", d);
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor ", name, " has shape [", got, "], expected [",
-                     cols, rows > 0 ? absl::StrCat(" x ", rows) : "", "]"));
-  }
-  return t;
-}
-
-absl::StatusOr<std::vector<float>> ToFloat(const GgufFile& f,
-                                           const GgufTensorInfo& t) {
-  std::vector<float> out(t.num_elements);
-  RETURN_IF_ERROR(DecodeToFloat(t.type, f.TensorData(t).data(), t.num_elements,
-                                out.data()));
-  return out;
-}
-
-absl::StatusOr<std::vector<float>> Vector(const GgufFile& f,
-                                          const std::string& name, int64_t n) {
-  ASSIGN_OR_RETURN(const GgufTensorInfo* t, Find(f, name, n, 0));
-  return ToFloat(f, *t);
-}
-
-// Concatenates the rows of several [rows_i, cols] matrices into one Linear,
-// int8 (32-blocks; Q8_0 blocks taken as they are) or fp32.
-absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(
-    const GgufFile& f, const std::vector<const GgufTensorInfo*>& parts,
-    std::vector<float> bias, bool int8) {
-  const int64_t cols = parts[0]->dims[0];
-  int64_t rows = 0;
-  for (const GgufTensorInfo* p : parts) rows += p->dims[1];
-  if (int8 && cols % kernels::kQBlock == 0) {
-    std::vector<int8_t> q(rows * cols);
-    std::vector<float> scales(rows * cols / kernels::kQBlock);
-    int64_t row = 0;
-    for (const GgufTensorInfo* p : parts) {
-      const int64_t n = p->dims[1];
-      const uint8_t* src = f.TensorData(*p).data();
-      if (p->type == GgmlType::kQ8_0) {
-        const int64_t blocks = n * cols / kQ8_0BlockSize;
-        for (int64_t b = 0; b < blocks; ++b) {
-          BlockQ8_0 block;
-          std::memcpy(&block, src + b * sizeof(BlockQ8_0), sizeof(block));
-          scales[row * cols / kernels::kQBlock + b] = HalfToFloat(block.scale);
-          std::memcpy(q.data() + row * cols + b * kQ8_0BlockSize, block.q,
-                      kQ8_0BlockSize);
-          // Q8_0 may hold -128; clamp to keep vpmaddubsw's pair sums exact.
-          for (int i = 0; i < kQ8_0BlockSize; ++i) {
-            int8_t& v = q[row * cols + b * kQ8_0BlockSize + i];
-            if (v == -128) v = -127;
-          }
-        }
-      } else {
-        ASSIGN_OR_RETURN(std::vector<float> w, ToFloat(f, *p));
-        kernels::QuantizeRowsQ8(w.data(), n, cols, q.data() + row * cols,
-                                scales.data() + row * cols / kernels::kQBlock);
-      }
-      row += n;
-    }
-    return Linear::CreateInt8(rows, cols, std::move(q), std::move(scales),
-                              std::move(bias));
-  }
-  std::vector<float> w;
-  w.reserve(rows * cols);
-  for (const GgufTensorInfo* p : parts) {
-    ASSIGN_OR_RETURN(std::vector<float> part, ToFloat(f, *p));
-    w.insert(w.end(), part.begin(), part.end());
-  }
-  return Linear::CreateF32(rows, cols, std::move(w), std::move(bias));
-}
-
-}  // namespace
 
 absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s) {
   if (s == "auto") return WeightMode::kAuto;
@@ -121,24 +22,98 @@ absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s) {
       absl::StrCat("weights '", s, "' is not one of auto, f32, int8"));
 }
 
+namespace {
+
+// Dense SwiGLU weights of one layer: gate and up fused into one matrix.
+absl::Status LoadDenseFfn(const GgufFile& f, const ModelConfig& c,
+                          const std::string& p, bool int8,
+                          std::unique_ptr<Linear>* gate_up,
+                          std::unique_ptr<Linear>* down) {
+  const int64_t d = c.n_embd;
+  ASSIGN_OR_RETURN(const GgufTensorInfo* gate,
+                   FindWeight(f, p + "ffn_gate.weight", {d, c.n_ff}));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* up,
+                   FindWeight(f, p + "ffn_up.weight", {d, c.n_ff}));
+  ASSIGN_OR_RETURN(
+      *gate_up, MakeLinear(f, {WholeMatrix(gate), WholeMatrix(up)}, {}, int8));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* dn,
+                   FindWeight(f, p + "ffn_down.weight", {c.n_ff, d}));
+  ASSIGN_OR_RETURN(*down, MakeLinear(f, {WholeMatrix(dn)}, {}, int8));
+  return absl::OkStatus();
+}
+
+// Mixture-of-experts weights of one layer: the router (kept fp32: routing
+// decisions are discrete), every expert's slice of the 3-D expert tensors,
+// and qwen2moe's shared expert with its gate.
+absl::StatusOr<std::unique_ptr<MoeFfn>> LoadMoeFfn(const GgufFile& f,
+                                                   const ModelConfig& c,
+                                                   const std::string& p,
+                                                   bool int8,
+                                                   int64_t max_tokens) {
+  const int64_t d = c.n_embd, E = c.n_experts, ff = c.n_ff_expert;
+  MoeShape shape{d,
+                 ff,
+                 E,
+                 c.n_experts_used,
+                 c.arch != "qwen2moe",
+                 c.arch == "qwen2moe" ? c.n_ff_shared : 0};
+  ASSIGN_OR_RETURN(const GgufTensorInfo* router,
+                   FindWeight(f, p + "ffn_gate_inp.weight", {d, E}));
+  ASSIGN_OR_RETURN(std::unique_ptr<Linear> router_linear,
+                   MakeLinear(f, {WholeMatrix(router)}, {}, /*int8=*/false));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* gate,
+                   FindWeight(f, p + "ffn_gate_exps.weight", {d, ff, E}));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* up,
+                   FindWeight(f, p + "ffn_up_exps.weight", {d, ff, E}));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* down,
+                   FindWeight(f, p + "ffn_down_exps.weight", {ff, d, E}));
+  std::vector<FfnExpert> experts(E);
+  for (int64_t e = 0; e < E; ++e) {
+    ASSIGN_OR_RETURN(
+        experts[e].gate_up,
+        MakeLinear(f, {ExpertSlice(gate, e), ExpertSlice(up, e)}, {}, int8));
+    ASSIGN_OR_RETURN(experts[e].down,
+                     MakeLinear(f, {ExpertSlice(down, e)}, {}, int8));
+  }
+  FfnExpert shared;
+  std::vector<float> shared_gate;
+  if (shape.shared_ff > 0) {
+    const int64_t sff = shape.shared_ff;
+    ASSIGN_OR_RETURN(const GgufTensorInfo* sg,
+                     FindWeight(f, p + "ffn_gate_shexp.weight", {d, sff}));
+    ASSIGN_OR_RETURN(const GgufTensorInfo* su,
+                     FindWeight(f, p + "ffn_up_shexp.weight", {d, sff}));
+    ASSIGN_OR_RETURN(const GgufTensorInfo* sd,
+                     FindWeight(f, p + "ffn_down_shexp.weight", {sff, d}));
+    ASSIGN_OR_RETURN(
+        shared.gate_up,
+        MakeLinear(f, {WholeMatrix(sg), WholeMatrix(su)}, {}, int8));
+    ASSIGN_OR_RETURN(shared.down, MakeLinear(f, {WholeMatrix(sd)}, {}, int8));
+    ASSIGN_OR_RETURN(shared_gate,
+                     ReadVector(f, p + "ffn_gate_inp_shexp.weight", d));
+  }
+  return MoeFfn::Create(shape, std::move(router_linear), std::move(experts),
+                        std::move(shared), std::move(shared_gate), max_tokens);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     const GgufFile& f, const TransformerOptions& options) {
   std::unique_ptr<Transformer> m(new Transformer());
   ASSIGN_OR_RETURN(m->config_, ModelConfig::FromGguf(f));
   const ModelConfig& c = m->config_;
-  if (c.arch != "llama" && c.arch != "qwen2") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "architecture '", c.arch, "' is not supported (llama, qwen2)"));
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen2moe") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture '", c.arch,
+                     "' is not supported (llama, qwen2, qwen2moe)"));
   }
-  if (c.n_experts > 0) {
-    return absl::UnimplementedError(
-        "mixture-of-experts models are not supported yet");
-  }
-  m->rope_style_ = c.arch == "qwen2" ? kernels::RopeStyle::kHalves
-                                     : kernels::RopeStyle::kAdjacent;
+  m->rope_style_ = c.arch == "llama" ? kernels::RopeStyle::kAdjacent
+                                     : kernels::RopeStyle::kHalves;
   m->options_ = options;
   if (m->options_.max_context <= 0) m->options_.max_context = c.n_ctx_train;
-  if (m->options_.max_batch_tokens <= 0) {
+  const int64_t T = m->options_.max_batch_tokens;
+  if (T <= 0) {
     return absl::InvalidArgumentError("max_batch_tokens must be positive");
   }
 
@@ -147,60 +122,60 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     any_q8 |= t.type == GgmlType::kQ8_0;
   m->int8_ = options.weights == WeightMode::kInt8 ||
              (options.weights == WeightMode::kAuto && any_q8);
+  const bool int8 = m->int8_;
 
   const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim();
   ASSIGN_OR_RETURN(const GgufTensorInfo* embd,
-                   Find(f, "token_embd.weight", d, c.n_vocab));
-  ASSIGN_OR_RETURN(m->token_embd_, ToFloat(f, *embd));
+                   FindWeight(f, "token_embd.weight", {d, c.n_vocab}));
+  ASSIGN_OR_RETURN(m->token_embd_, ReadFloats(f, WholeMatrix(embd)));
   m->resident_.embedding = m->token_embd_.size() * 4;
-  ASSIGN_OR_RETURN(m->output_norm_, Vector(f, "output_norm.weight", d));
+  ASSIGN_OR_RETURN(m->output_norm_, ReadVector(f, "output_norm.weight", d));
   const GgufTensorInfo* out = embd;
   if (!c.tied_output) {
-    ASSIGN_OR_RETURN(out, Find(f, "output.weight", d, c.n_vocab));
+    ASSIGN_OR_RETURN(out, FindWeight(f, "output.weight", {d, c.n_vocab}));
   }
-  ASSIGN_OR_RETURN(m->output_, MakeLinear(f, {out}, {}, m->int8_));
+  ASSIGN_OR_RETURN(m->output_, MakeLinear(f, {WholeMatrix(out)}, {}, int8));
   m->resident_.output = m->output_->resident_bytes();
   m->resident_.norms = m->output_norm_.size() * 4;
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
     Layer layer;
-    ASSIGN_OR_RETURN(layer.attn_norm, Vector(f, p + "attn_norm.weight", d));
-    ASSIGN_OR_RETURN(layer.ffn_norm, Vector(f, p + "ffn_norm.weight", d));
+    ASSIGN_OR_RETURN(layer.attn_norm, ReadVector(f, p + "attn_norm.weight", d));
+    ASSIGN_OR_RETURN(layer.ffn_norm, ReadVector(f, p + "ffn_norm.weight", d));
     ASSIGN_OR_RETURN(const GgufTensorInfo* wq,
-                     Find(f, p + "attn_q.weight", d, qd));
+                     FindWeight(f, p + "attn_q.weight", {d, qd}));
     ASSIGN_OR_RETURN(const GgufTensorInfo* wk,
-                     Find(f, p + "attn_k.weight", d, kvd));
+                     FindWeight(f, p + "attn_k.weight", {d, kvd}));
     ASSIGN_OR_RETURN(const GgufTensorInfo* wv,
-                     Find(f, p + "attn_v.weight", d, kvd));
+                     FindWeight(f, p + "attn_v.weight", {d, kvd}));
     std::vector<float> qkv_bias;
     if (c.has_qkv_bias) {
-      ASSIGN_OR_RETURN(std::vector<float> bq, Vector(f, p + "attn_q.bias", qd));
+      ASSIGN_OR_RETURN(qkv_bias, ReadVector(f, p + "attn_q.bias", qd));
       ASSIGN_OR_RETURN(std::vector<float> bk,
-                       Vector(f, p + "attn_k.bias", kvd));
+                       ReadVector(f, p + "attn_k.bias", kvd));
       ASSIGN_OR_RETURN(std::vector<float> bv,
-                       Vector(f, p + "attn_v.bias", kvd));
-      qkv_bias = bq;
+                       ReadVector(f, p + "attn_v.bias", kvd));
       qkv_bias.insert(qkv_bias.end(), bk.begin(), bk.end());
       qkv_bias.insert(qkv_bias.end(), bv.begin(), bv.end());
     }
     ASSIGN_OR_RETURN(
-        layer.qkv, MakeLinear(f, {wq, wk, wv}, std::move(qkv_bias), m->int8_));
+        layer.qkv,
+        MakeLinear(f, {WholeMatrix(wq), WholeMatrix(wk), WholeMatrix(wv)},
+                   std::move(qkv_bias), int8));
     ASSIGN_OR_RETURN(const GgufTensorInfo* wo,
-                     Find(f, p + "attn_output.weight", qd, d));
-    ASSIGN_OR_RETURN(layer.wo, MakeLinear(f, {wo}, {}, m->int8_));
-    ASSIGN_OR_RETURN(const GgufTensorInfo* gate,
-                     Find(f, p + "ffn_gate.weight", d, c.n_ff));
-    ASSIGN_OR_RETURN(const GgufTensorInfo* up,
-                     Find(f, p + "ffn_up.weight", d, c.n_ff));
-    ASSIGN_OR_RETURN(layer.gate_up, MakeLinear(f, {gate, up}, {}, m->int8_));
-    ASSIGN_OR_RETURN(const GgufTensorInfo* down,
-                     Find(f, p + "ffn_down.weight", c.n_ff, d));
-    ASSIGN_OR_RETURN(layer.down, MakeLinear(f, {down}, {}, m->int8_));
+                     FindWeight(f, p + "attn_output.weight", {qd, d}));
+    ASSIGN_OR_RETURN(layer.wo, MakeLinear(f, {WholeMatrix(wo)}, {}, int8));
+    if (c.moe()) {
+      ASSIGN_OR_RETURN(layer.moe, LoadMoeFfn(f, c, p, int8, T));
+      m->resident_.ffn += layer.moe->resident_bytes();
+    } else {
+      RETURN_IF_ERROR(LoadDenseFfn(f, c, p, int8, &layer.gate_up, &layer.down));
+      m->resident_.ffn +=
+          layer.gate_up->resident_bytes() + layer.down->resident_bytes();
+    }
     m->resident_.attention +=
         layer.qkv->resident_bytes() + layer.wo->resident_bytes();
-    m->resident_.ffn +=
-        layer.gate_up->resident_bytes() + layer.down->resident_bytes();
     m->resident_.norms += (layer.attn_norm.size() + layer.ffn_norm.size()) * 4;
     m->layers_.push_back(std::move(layer));
   }
@@ -210,12 +185,10 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     Layer& first = m->layers_[0];
-    for (Linear* lin : {first.qkv.get(), first.wo.get(), first.gate_up.get(),
-                        first.down.get()}) {
+    for (Linear* lin : first.matrices()) {
       lin->MeasureKernelChoice(&m->scratch_);
       for (Layer& layer : m->layers_) {
-        for (Linear* other : {layer.qkv.get(), layer.wo.get(),
-                              layer.gate_up.get(), layer.down.get()}) {
+        for (Linear* other : layer.matrices()) {
           if (other != lin && other->rows() == lin->rows() &&
               other->cols() == lin->cols()) {
             other->CopyKernelChoice(*lin);
@@ -223,46 +196,60 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
         }
       }
     }
+    if (first.moe) {
+      first.moe->MeasureKernelChoice(&m->scratch_);
+      for (Layer& layer : m->layers_) layer.moe->CopyKernelChoice(*first.moe);
+    }
     m->output_->MeasureKernelChoice(&m->scratch_);
   }
+  return m;
+}
+
+std::vector<Linear*> Transformer::Layer::matrices() const {
+  std::vector<Linear*> m = {qkv.get(), wo.get()};
+  if (gate_up) m.insert(m.end(), {gate_up.get(), down.get()});
   return m;
 }
 
 absl::Status Transformer::AllocateBuffers() {
   const ModelConfig& c = config_;
   const int64_t T = options_.max_batch_tokens;
+  const int64_t widest_ff = std::max({c.n_ff, c.n_ff_expert, c.n_ff_shared});
   x_.assign(T * c.n_embd, 0.0f);
   xn_.assign(T * std::max(c.n_embd, c.q_dim()), 0.0f);
   qkv_.assign(T * (c.q_dim() + 2 * c.kv_dim()), 0.0f);
   attn_.assign(T * c.q_dim(), 0.0f);
   proj_.assign(T * c.n_embd, 0.0f);
-  gate_up_.assign(T * 2 * c.n_ff, 0.0f);
-  hidden_.assign(T * c.n_ff, 0.0f);
+  if (!c.moe()) {
+    gate_up_.assign(T * 2 * c.n_ff, 0.0f);
+    hidden_.assign(T * c.n_ff, 0.0f);
+  }
   positions_.assign(T, 0);
   queries_.assign(T, {});
   logit_rows_.assign(T, 0);
+  lora_runs_.reserve(T);
   attn_scratch_.assign(omp_get_max_threads() * options_.max_context, 0.0f);
   // Dequantized int8 weights for oneDNN: the largest layer matrix (the
   // output head stays on the int8 kernel when it does not fit).
   int64_t max_weights = 0;
   if (int8_) {
     for (const Layer& l : layers_) {
-      for (const Linear* lin :
-           {l.qkv.get(), l.wo.get(), l.gate_up.get(), l.down.get()}) {
+      for (const Linear* lin : l.matrices())
         max_weights = std::max(max_weights, lin->rows() * lin->cols());
-      }
+      if (l.moe)
+        max_weights = std::max(max_weights, l.moe->max_weight_elements());
     }
   }
   scratch_.Reserve(std::max<int64_t>(T, 256),
-                   std::max({c.n_embd, c.q_dim(), c.n_ff}), max_weights);
+                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights);
   return absl::OkStatus();
 }
 
 int64_t Transformer::weight_bytes_per_step() const {
   int64_t bytes = output_->resident_bytes();
   for (const Layer& l : layers_) {
-    bytes += l.qkv->resident_bytes() + l.wo->resident_bytes() +
-             l.gate_up->resident_bytes() + l.down->resident_bytes();
+    for (const Linear* lin : l.matrices()) bytes += lin->resident_bytes();
+    if (l.moe) bytes += l.moe->active_bytes_per_token();
   }
   return bytes;
 }
@@ -270,21 +257,41 @@ int64_t Transformer::weight_bytes_per_step() const {
 int64_t Transformer::matmul_macs_per_token() const {
   int64_t macs = output_->rows() * output_->cols();
   for (const Layer& l : layers_) {
-    for (const Linear* lin :
-         {l.qkv.get(), l.wo.get(), l.gate_up.get(), l.down.get()}) {
-      macs += lin->rows() * lin->cols();
-    }
+    for (const Linear* lin : l.matrices()) macs += lin->rows() * lin->cols();
+    if (l.moe) macs += l.moe->active_macs_per_token();
   }
   return macs;
 }
 
 std::string Transformer::KernelChoiceSummary() const {
   const Layer& l = layers_[0];
-  return absl::StrCat("qkv ", l.qkv->KernelChoiceSummary(), "; wo ",
-                      l.wo->KernelChoiceSummary(), "; gate_up ",
-                      l.gate_up->KernelChoiceSummary(), "; down ",
-                      l.down->KernelChoiceSummary(), "; output ",
-                      output_->KernelChoiceSummary());
+  std::string s = absl::StrCat("qkv ", l.qkv->KernelChoiceSummary(), "; wo ",
+                               l.wo->KernelChoiceSummary());
+  if (l.gate_up) {
+    absl::StrAppend(&s, "; gate_up ", l.gate_up->KernelChoiceSummary(),
+                    "; down ", l.down->KernelChoiceSummary());
+  }
+  absl::StrAppend(&s, "; output ", output_->KernelChoiceSummary());
+  return s;
+}
+
+void Transformer::ExpertTokenCounts(std::vector<int64_t>* counts) const {
+  counts->clear();
+  if (!config_.moe()) return;
+  for (const Layer& l : layers_) {
+    for (int64_t e = 0; e < config_.n_experts; ++e)
+      counts->push_back(l.moe->expert_tokens(e));
+  }
+}
+
+void Transformer::ApplyLora(int64_t layer, LoraTarget target, const float* x,
+                            int64_t ldx, float* y, int64_t ldy) const {
+  for (const LoraRun& run : lora_runs_) {
+    const LoraMatrix* m = run.adapter->Get(layer, target);
+    if (m == nullptr) continue;
+    LoraAdapter::AddDelta(*m, x + run.first_row * ldx, ldx, run.rows,
+                          y + run.first_row * ldy, ldy);
+  }
 }
 
 absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
@@ -299,6 +306,7 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
   }
   const int64_t bs = cache->shape().block_size;
   int64_t t = 0, n_logits = 0;
+  lora_runs_.clear();
   for (const BatchSequence& s : batch.sequences) {
     const int64_t end = static_cast<int64_t>(s.start_position) + s.num_tokens;
     if (s.num_tokens <= 0 || s.start_position < 0 ||
@@ -319,6 +327,14 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
       }
     }
     if (t + s.num_tokens > n) break;
+    if (s.adapter != nullptr) {
+      if (!lora_runs_.empty() && lora_runs_.back().adapter == s.adapter &&
+          lora_runs_.back().first_row + lora_runs_.back().rows == t) {
+        lora_runs_.back().rows += s.num_tokens;
+      } else {
+        lora_runs_.push_back({t, s.num_tokens, s.adapter});
+      }
+    }
     for (int32_t i = 0; i < s.num_tokens; ++i, ++t) {
       positions_[t] = s.start_position + i;
       queries_[t] = {s.start_position + i, s.block_table.data()};
@@ -359,6 +375,12 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     kernels::RmsNorm(x_.data(), layer.attn_norm.data(), n, d, eps, xn_.data());
     charge(&profile_.other);
     RETURN_IF_ERROR(layer.qkv->Forward(xn_.data(), n, qkv_.data(), &scratch_));
+    if (!lora_runs_.empty()) {
+      ApplyLora(l, LoraTarget::kQ, xn_.data(), d, qkv_.data(), qkv_dim);
+      ApplyLora(l, LoraTarget::kK, xn_.data(), d, qkv_.data() + qd, qkv_dim);
+      ApplyLora(l, LoraTarget::kV, xn_.data(), d, qkv_.data() + qd + kvd,
+                qkv_dim);
+    }
     charge(&profile_.matmul);
     kernels::Rope(qkv_.data(), qkv_dim, positions_.data(), n, c.n_heads, hd,
                   c.rope_dim, c.rope_base, c.rope_scale, rope_style_);
@@ -384,19 +406,35 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     charge(&profile_.attention);
     RETURN_IF_ERROR(
         layer.wo->Forward(attn_.data(), n, proj_.data(), &scratch_));
+    if (!lora_runs_.empty())
+      ApplyLora(l, LoraTarget::kO, attn_.data(), qd, proj_.data(), d);
     charge(&profile_.matmul);
     kernels::AddInPlace(x_.data(), proj_.data(), n * d);
-    // Feed-forward block (SwiGLU).
+    // Feed-forward block (SwiGLU, dense or mixture of experts).
     kernels::RmsNorm(x_.data(), layer.ffn_norm.data(), n, d, eps, xn_.data());
     charge(&profile_.other);
-    RETURN_IF_ERROR(
-        layer.gate_up->Forward(xn_.data(), n, gate_up_.data(), &scratch_));
-    charge(&profile_.matmul);
-    kernels::SiluMul(gate_up_.data(), n, c.n_ff, hidden_.data());
-    charge(&profile_.other);
-    RETURN_IF_ERROR(
-        layer.down->Forward(hidden_.data(), n, proj_.data(), &scratch_));
-    charge(&profile_.matmul);
+    if (layer.moe) {
+      RETURN_IF_ERROR(
+          layer.moe->Forward(xn_.data(), n, proj_.data(), &scratch_));
+      charge(&profile_.matmul);
+    } else {
+      const int64_t ff = c.n_ff;
+      RETURN_IF_ERROR(
+          layer.gate_up->Forward(xn_.data(), n, gate_up_.data(), &scratch_));
+      if (!lora_runs_.empty()) {
+        ApplyLora(l, LoraTarget::kGate, xn_.data(), d, gate_up_.data(), 2 * ff);
+        ApplyLora(l, LoraTarget::kUp, xn_.data(), d, gate_up_.data() + ff,
+                  2 * ff);
+      }
+      charge(&profile_.matmul);
+      kernels::SiluMul(gate_up_.data(), n, ff, hidden_.data());
+      charge(&profile_.other);
+      RETURN_IF_ERROR(
+          layer.down->Forward(hidden_.data(), n, proj_.data(), &scratch_));
+      if (!lora_runs_.empty())
+        ApplyLora(l, LoraTarget::kDown, hidden_.data(), ff, proj_.data(), d);
+      charge(&profile_.matmul);
+    }
     kernels::AddInPlace(x_.data(), proj_.data(), n * d);
   }
   // Only the rows that will be sampled go through the final norm and head.

@@ -15,7 +15,9 @@
 #include "engine/kernels/linear.h"
 #include "engine/kernels/paged_attention.h"
 #include "engine/kv_cache.h"
+#include "engine/model/lora_adapter.h"
 #include "engine/model/model_config.h"
+#include "engine/model/moe_ffn.h"
 
 namespace lumen::engine {
 
@@ -68,14 +70,19 @@ class Transformer {
   bool int8() const { return int8_; }
   int64_t max_batch_tokens() const { return options_.max_batch_tokens; }
   int64_t max_context() const { return options_.max_context; }
-  // Bytes of weights one decode step reads (all matrices + the output head).
+  // Bytes of weights one token reads (all matrices + the output head; for
+  // MoE, the router and its top-k experts).
   int64_t weight_bytes_per_step() const;
-  // Multiply-adds per token in the matrices (2x this = FLOPs per token).
+  // Multiply-adds per token in the matrices (2x this = FLOPs per token;
+  // MoE: active experts only).
   int64_t matmul_macs_per_token() const;
   // Of those, the output head's (prefill computes it for sampled rows only).
   int64_t head_macs_per_token() const {
     return output_->rows() * output_->cols();
   }
+  // Tokens routed to each expert since load, [layer][expert] flattened;
+  // empty for dense models. Any thread.
+  void ExpertTokenCounts(std::vector<int64_t>* counts) const;
   // The measured kernel choice per M of the first layer's matrices.
   std::string KernelChoiceSummary() const;
 
@@ -85,12 +92,24 @@ class Transformer {
     std::vector<float> ffn_norm;               // [n_embd]
     std::unique_ptr<kernels::Linear> qkv;      // [q_dim + 2 kv_dim, n_embd]
     std::unique_ptr<kernels::Linear> wo;       // [n_embd, q_dim]
-    std::unique_ptr<kernels::Linear> gate_up;  // [2 n_ff, n_embd]
-    std::unique_ptr<kernels::Linear> down;     // [n_embd, n_ff]
+    std::unique_ptr<kernels::Linear> gate_up;  // [2 n_ff, n_embd] (dense)
+    std::unique_ptr<kernels::Linear> down;     // [n_embd, n_ff] (dense)
+    std::unique_ptr<MoeFfn> moe;               // instead of gate_up/down
+    // The dense matrices (attention, and the FFN unless it is MoE).
+    std::vector<kernels::Linear*> matrices() const;
+  };
+  // Consecutive batch rows that use one adapter.
+  struct LoraRun {
+    int64_t first_row;
+    int64_t rows;
+    const LoraAdapter* adapter;
   };
 
   Transformer() = default;
   absl::Status AllocateBuffers();
+  // Adds each LoRA run's delta for (layer, target): y rows += delta(x rows).
+  void ApplyLora(int64_t layer, LoraTarget target, const float* x, int64_t ldx,
+                 float* y, int64_t ldy) const;
 
   ModelConfig config_;
   TransformerOptions options_;
@@ -114,6 +133,7 @@ class Transformer {
   std::vector<int32_t> positions_;                // [T]
   std::vector<kernels::AttentionQuery> queries_;  // [T]
   std::vector<int32_t> logit_rows_;               // [max sequences]
+  std::vector<LoraRun> lora_runs_;                // capacity max sequences
   std::vector<float> attn_scratch_;               // [threads, max_context]
   kernels::LinearScratch scratch_;
 };

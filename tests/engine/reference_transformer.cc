@@ -1,5 +1,6 @@
 #include "tests/engine/reference_transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -16,7 +17,7 @@ struct Tensor {
   int64_t cols = 0, rows = 1;  // ggml dims[0], dims[1]
 };
 
-Tensor Load(const engine::GgufFile& f, const std::string& name) {
+Tensor LoadRaw(const engine::GgufFile& f, const std::string& name) {
   const engine::GgufTensorInfo* t = f.FindTensor(name);
   Tensor out;
   if (t == nullptr) return out;
@@ -26,6 +27,40 @@ Tensor Load(const engine::GgufFile& f, const std::string& name) {
   out.v.assign(tmp.begin(), tmp.end());
   out.cols = t->dims[0];
   out.rows = t->dims.size() > 1 ? t->dims[1] : 1;
+  return out;
+}
+
+// The adapter being merged into the weights (W + alpha/r B A), if any.
+const engine::GgufFile* merge_adapter = nullptr;
+
+Tensor Load(const engine::GgufFile& f, const std::string& name) {
+  Tensor w = LoadRaw(f, name);
+  if (merge_adapter == nullptr) return w;
+  const Tensor a = LoadRaw(*merge_adapter, name + ".lora_a");  // [r, in]
+  const Tensor b = LoadRaw(*merge_adapter, name + ".lora_b");  // [out, r]
+  if (a.v.empty()) return w;
+  const int64_t r = a.rows;
+  const double alpha =
+      merge_adapter->GetFloatOr("adapter.lora.alpha", 0.0).value_or(0.0);
+  const double scale = alpha != 0 ? alpha / r : 1.0;
+  for (int64_t o = 0; o < w.rows; ++o) {
+    for (int64_t i = 0; i < w.cols; ++i) {
+      double delta = 0;
+      for (int64_t j = 0; j < r; ++j)
+        delta += b.v[o * r + j] * a.v[j * a.cols + i];
+      w.v[o * w.cols + i] += scale * delta;
+    }
+  }
+  return w;
+}
+
+// Rows [first, first + rows) of a stacked tensor, as a matrix.
+Tensor Slice(const Tensor& t, int64_t expert) {
+  Tensor out;
+  out.cols = t.cols;
+  out.rows = t.rows;
+  const int64_t n = t.cols * t.rows;
+  out.v.assign(t.v.begin() + expert * n, t.v.begin() + (expert + 1) * n);
   return out;
 }
 
@@ -78,10 +113,66 @@ void Rope(Mat& x, int64_t n, int64_t heads, int64_t hd, int64_t rope_dim,
   }
 }
 
+Mat SwiGlu(const Mat& xn, int64_t n, const Tensor& gate, const Tensor& up,
+           const Tensor& down) {
+  Mat g = Linear(xn, n, gate, nullptr);
+  Mat u = Linear(xn, n, up, nullptr);
+  for (size_t i = 0; i < g.size(); ++i)
+    g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+  return Linear(g, n, down, nullptr);
+}
+
+// Mixture of experts, token by token: softmax over the router's logits, the
+// top k (ties to the lower index), renormalized unless qwen2moe, plus
+// qwen2moe's shared expert gated by a sigmoid.
+Mat MoeFfn(const engine::GgufFile& f, const std::string& p, const Mat& xn,
+           int64_t n, int64_t d, int64_t k, bool qwen2moe) {
+  const Tensor router = Load(f, p + "ffn_gate_inp.weight");
+  const Tensor gates = Load(f, p + "ffn_gate_exps.weight");
+  const Tensor ups = Load(f, p + "ffn_up_exps.weight");
+  const Tensor downs = Load(f, p + "ffn_down_exps.weight");
+  const int64_t E = router.rows;
+  Mat out(n * d, 0.0);
+  for (int64_t t = 0; t < n; ++t) {
+    Mat x(xn.begin() + t * d, xn.begin() + (t + 1) * d);
+    Mat logits = Linear(x, 1, router, nullptr);
+    const double mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (double& l : logits) sum += (l = std::exp(l - mx));
+    for (double& l : logits) l /= sum;
+    std::vector<int64_t> order(E);
+    for (int64_t e = 0; e < E; ++e) order[e] = e;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return logits[a] > logits[b];
+    });
+    double chosen = 0;
+    for (int64_t j = 0; j < k; ++j) chosen += logits[order[j]];
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = order[j];
+      const double w = qwen2moe ? logits[e] : logits[e] / chosen;
+      Mat y = SwiGlu(x, 1, Slice(gates, e), Slice(ups, e), Slice(downs, e));
+      for (int64_t i = 0; i < d; ++i) out[t * d + i] += w * y[i];
+    }
+    if (qwen2moe) {
+      Mat y = SwiGlu(x, 1, Load(f, p + "ffn_gate_shexp.weight"),
+                     Load(f, p + "ffn_up_shexp.weight"),
+                     Load(f, p + "ffn_down_shexp.weight"));
+      const Tensor g = Load(f, p + "ffn_gate_inp_shexp.weight");
+      double dot = 0;
+      for (int64_t i = 0; i < d; ++i) dot += g.v[i] * x[i];
+      const double gate = 1.0 / (1.0 + std::exp(-dot));
+      for (int64_t i = 0; i < d; ++i) out[t * d + i] += gate * y[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<double>> ReferenceLogits(
-    const engine::GgufFile& f, std::span<const int32_t> tokens) {
+    const engine::GgufFile& f, std::span<const int32_t> tokens,
+    const engine::GgufFile* adapter) {
+  merge_adapter = adapter;
   const std::string arch(*f.GetString("general.architecture"));
   const int64_t d = Int(f, arch + ".embedding_length", 0);
   const int64_t layers = Int(f, arch + ".block_count", 0);
@@ -94,7 +185,8 @@ std::vector<std::vector<double>> ReferenceLogits(
   const double eps =
       f.GetFloatOr(arch + ".attention.layer_norm_rms_epsilon", 1e-5)
           .value_or(1e-5);
-  const bool halves = arch == "qwen2";
+  const bool halves = arch != "llama";
+  const int64_t experts_used = Int(f, arch + ".expert_used_count", 0);
   const int64_t n = static_cast<int64_t>(tokens.size());
 
   const Tensor embd = Load(f, "token_embd.weight");
@@ -141,11 +233,11 @@ std::vector<std::vector<double>> ReferenceLogits(
     Mat o = Linear(att, n, Load(f, p + "attn_output.weight"), nullptr);
     for (int64_t i = 0; i < n * d; ++i) x[i] += o[i];
     xn = RmsNorm(x, n, d, Load(f, p + "ffn_norm.weight"), eps);
-    Mat g = Linear(xn, n, Load(f, p + "ffn_gate.weight"), nullptr);
-    Mat u = Linear(xn, n, Load(f, p + "ffn_up.weight"), nullptr);
-    for (size_t i = 0; i < g.size(); ++i)
-      g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
-    Mat down = Linear(g, n, Load(f, p + "ffn_down.weight"), nullptr);
+    Mat down = experts_used > 0
+                   ? MoeFfn(f, p, xn, n, d, experts_used, arch == "qwen2moe")
+                   : SwiGlu(xn, n, Load(f, p + "ffn_gate.weight"),
+                            Load(f, p + "ffn_up.weight"),
+                            Load(f, p + "ffn_down.weight"));
     for (int64_t i = 0; i < n * d; ++i) x[i] += down[i];
   }
   Mat xn = RmsNorm(x, n, d, Load(f, "output_norm.weight"), eps);

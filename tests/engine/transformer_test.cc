@@ -1,6 +1,7 @@
 // The engine's forward pass: exact greedy reproduction of stories260K alone
 // and inside a batch, logits against the naive reference on synthetic llama
-// (grouped-query) and qwen2 (biases) models, and int8 agreement with f32.
+// (grouped-query), qwen2 (biases), mixtral and qwen2moe (experts) models, and
+// int8 agreement with f32.
 
 #include "engine/model/transformer.h"
 
@@ -13,6 +14,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/engine/model_runner.h"
 #include "tests/engine/reference_transformer.h"
 #include "tests/test_support.h"
 #include "tools/synth/synth_model.h"
@@ -20,7 +22,11 @@
 namespace lumen::engine {
 namespace {
 
+using testing::Argmax;
 using ::testing::HasSubstr;
+using testing::LoadModel;
+using testing::OpenModel;
+using testing::Runner;
 
 std::vector<int32_t> ReferenceIds() {
   const std::string json = testing::ReadFile(
@@ -35,90 +41,7 @@ std::vector<int32_t> ReferenceIds() {
   return ids;
 }
 
-std::unique_ptr<GgufFile> OpenModel(const std::string& path) {
-  auto f = GgufFile::Open(path);
-  EXPECT_TRUE(f.ok()) << f.status();
-  return std::move(*f);
-}
-
-std::unique_ptr<Transformer> LoadModel(const GgufFile& f, WeightMode mode,
-                                       int64_t max_batch_tokens = 256) {
-  TransformerOptions o;
-  o.weights = mode;
-  o.max_batch_tokens = max_batch_tokens;
-  o.max_context = 512;
-  o.measure_crossover = false;
-  auto m = Transformer::Load(f, o);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return std::move(*m);
-}
-
-// Runs sequences through one model and cache, each owning a fixed range of
-// blocks, like a scheduler would with a trivial allocator.
-class Runner {
- public:
-  Runner(Transformer* model, int num_seqs, int blocks_per_seq)
-      : model_(model), tables_(num_seqs), positions_(num_seqs, 0) {
-    const ModelConfig& c = model->config();
-    auto cache = KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim, 16,
-                                  int64_t{num_seqs} * blocks_per_seq});
-    EXPECT_TRUE(cache.ok());
-    cache_ = std::move(*cache);
-    // Interleave block ids so sequences' blocks are not contiguous.
-    for (int s = 0; s < num_seqs; ++s) {
-      for (int b = 0; b < blocks_per_seq; ++b)
-        tables_[s].push_back(b * num_seqs + s);
-    }
-  }
-
-  // One step: each (sequence, tokens) pair appends tokens; returns the last
-  // token's logits per sequence.
-  std::vector<std::vector<float>> Step(
-      const std::vector<std::pair<int, std::vector<int32_t>>>& work) {
-    std::vector<int32_t> tokens;
-    std::vector<BatchSequence> seqs;
-    for (const auto& [s, toks] : work) {
-      tokens.insert(tokens.end(), toks.begin(), toks.end());
-      seqs.push_back(
-          {static_cast<int32_t>(toks.size()), positions_[s], tables_[s], true});
-      positions_[s] += toks.size();
-    }
-    const int64_t vocab = model_->config().n_vocab;
-    std::vector<float> logits(seqs.size() * vocab);
-    absl::Status st =
-        model_->Forward({tokens, seqs}, cache_.get(), logits.data());
-    EXPECT_TRUE(st.ok()) << st;
-    std::vector<std::vector<float>> rows;
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      rows.emplace_back(logits.begin() + i * vocab,
-                        logits.begin() + (i + 1) * vocab);
-    }
-    return rows;
-  }
-
- private:
-  Transformer* model_;
-  std::unique_ptr<KvCache> cache_;
-  std::vector<std::vector<int32_t>> tables_;
-  std::vector<int32_t> positions_;
-};
-
-int32_t Argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-std::vector<int32_t> GreedyAlone(Transformer* m,
-                                 const std::vector<int32_t>& prompt,
-                                 int steps) {
-  Runner r(m, 1, 32);
-  std::vector<float> logits = r.Step({{0, prompt}})[0];
-  std::vector<int32_t> out;
-  for (int i = 0; i < steps; ++i) {
-    out.push_back(Argmax(logits));
-    logits = r.Step({{0, {out.back()}}})[0];
-  }
-  return out;
-}
+using testing::GreedyAlone;
 
 TEST(TransformerTest, GreedyFromBosReproducesLlama2cExactly) {
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));
@@ -242,14 +165,14 @@ TEST_P(ReferenceLogitsTest, EngineMatchesNaiveForward) {
             << ": worst max|diff|/max|logit| = " << worst << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, ReferenceLogitsTest,
-                         ::testing::Values(ReferenceCase{"llama", 2},
-                                           ReferenceCase{"llama", 1},
-                                           ReferenceCase{"qwen2", 2}),
-                         [](const auto& info) {
-                           return absl::StrCat(info.param.arch, "_kv",
-                                               info.param.kv_heads);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Archs, ReferenceLogitsTest,
+    ::testing::Values(ReferenceCase{"llama", 2}, ReferenceCase{"llama", 1},
+                      ReferenceCase{"qwen2", 2}, ReferenceCase{"mixtral", 2},
+                      ReferenceCase{"qwen2moe", 2}),
+    [](const auto& info) {
+      return absl::StrCat(info.param.arch, "_kv", info.param.kv_heads);
+    });
 
 TEST(TransformerTest, Int8AgreesWithF32TeacherForced) {
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));

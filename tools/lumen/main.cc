@@ -47,13 +47,18 @@ constexpr char kUsage[] =
     "--max-tokens T [--json]\n"
     "\n"
     "model tools (no daemon):\n"
-    "  model inspect FILE [--json]        architecture, parameters, sizes, "
+    "  model inspect FILE [--base BASE.gguf] [--json]\n"
+    "                                     architecture, parameters, sizes, "
     "tokenizer\n"
     "  model tokenize FILE [--no-bos] [--parse-special]\n"
     "                                     text on stdin -> token ids (JSON "
     "list)\n"
     "  model synth --arch A ... OUT.gguf  random-weight model for tests and "
     "benchmarks\n"
+    "  model synth-lora --base BASE.gguf --rank R --alpha A --targets "
+    "q,k,v,o,gate,up,down OUT.gguf\n"
+    "                                     random LoRA adapter for a base "
+    "model\n"
     "  model convert-llama2c CKPT TOKENIZER OUT.gguf\n"
     "  model generate FILE --prompt TEXT --max-tokens N [--temperature T] "
     "[--seed S]\n"
@@ -83,7 +88,7 @@ int main(int argc, char** argv) {
     static const std::map<std::string, int (*)(const Args&)> kModel = {
         {"inspect", ModelInspect},   {"tokenize", ModelTokenize},
         {"synth", ModelSynth},       {"convert-llama2c", ConvertLlama2c},
-        {"generate", ModelGenerate},
+        {"generate", ModelGenerate}, {"synth-lora", ModelSynthLora},
     };
     if (args.size() < 2 || !kModel.contains(args[1])) {
       std::fputs(kUsage, stderr);

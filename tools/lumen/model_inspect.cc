@@ -1,10 +1,13 @@
 // `lumen model inspect FILE [--json]`.
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "base/flags.h"
 #include "base/json_writer.h"
 #include "engine/gguf/gguf_file.h"
@@ -37,6 +40,7 @@ std::string Bytes(uint64_t b) {
 
 struct Sizes {
   uint64_t parameters = 0;
+  uint64_t expert_parameters = 0;  // in the stacked *_exps tensors
   uint64_t fp32 = 0, fp16 = 0, int8 = 0;
   std::map<std::string, int> types;
 };
@@ -48,6 +52,8 @@ Sizes ComputeSizes(const GgufFile& f) {
   Sizes s;
   for (const GgufTensorInfo& t : f.tensors()) {
     s.parameters += t.num_elements;
+    if (absl::StrContains(t.name, "_exps."))
+      s.expert_parameters += t.num_elements;
     s.types[engine::GgmlTypeName(t.type)]++;
     if (t.dims.size() >= 2) {
       s.int8 += t.num_elements + 4 * (t.num_elements / t.dims[0]);
@@ -60,6 +66,82 @@ Sizes ComputeSizes(const GgufFile& f) {
   return s;
 }
 
+// Parameters one token uses: everything except the experts it is not
+// routed to.
+uint64_t ActiveParameters(const Sizes& s, const engine::ModelConfig& c) {
+  if (c.n_experts <= 0) return s.parameters;
+  return s.parameters - s.expert_parameters +
+         s.expert_parameters / c.n_experts * c.n_experts_used;
+}
+
+// A LoRA adapter: rank, alpha, targets, parameters and, given the base
+// model, their share of it.
+int InspectAdapter(const GgufFile& f, const std::string& base_path, bool json) {
+  uint64_t parameters = 0;
+  int64_t min_rank = 0, max_rank = 0, matrices = 0;
+  std::map<std::string, int> targets;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    parameters += t.num_elements;
+    if (!absl::EndsWith(t.name, ".lora_a") || t.dims.size() != 2) continue;
+    ++matrices;
+    const int64_t r = t.dims[1];
+    min_rank = min_rank == 0 ? r : std::min(min_rank, r);
+    max_rank = std::max(max_rank, r);
+    const std::vector<absl::string_view> parts = absl::StrSplit(t.name, '.');
+    if (parts.size() >= 3) targets[std::string(parts[2])]++;
+  }
+  auto alpha = f.GetFloatOr("adapter.lora.alpha", 0.0);
+  auto arch = f.GetString("general.architecture");
+  uint64_t base_parameters = 0;
+  if (!base_path.empty()) {
+    auto base = GgufFile::Open(base_path);
+    if (!base.ok()) return Fail(std::string(base.status().message()));
+    base_parameters = ComputeSizes(**base).parameters;
+  }
+  std::string target_list;
+  for (const auto& [name, n] : targets)
+    absl::StrAppend(&target_list, target_list.empty() ? "" : ",", name);
+  if (json) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("file").String(f.path());
+    w.Key("type").String("lora_adapter");
+    w.Key("architecture").String(arch.ok() ? std::string(*arch) : "");
+    w.Key("alpha").Double(alpha.value_or(0));
+    w.Key("rank_min").Int(min_rank);
+    w.Key("rank_max").Int(max_rank);
+    w.Key("adapted_matrices").Int(matrices);
+    w.Key("targets").String(target_list);
+    w.Key("parameters").Int(parameters);
+    if (base_parameters > 0) {
+      w.Key("base_parameters").Int(base_parameters);
+      w.Key("ratio_to_base").Double(double(parameters) / base_parameters);
+    }
+    w.EndObject();
+    std::printf("%s\n", w.str().c_str());
+    return 0;
+  }
+  std::printf("file            %s (%s bytes, GGUF v%u)\n", f.path().c_str(),
+              Thousands(f.file_size()).c_str(), f.version());
+  std::printf("adapter         LoRA for %s, alpha %g, rank %lld%s\n",
+              arch.ok() ? std::string(*arch).c_str() : "?", alpha.value_or(0),
+              (long long)max_rank,
+              min_rank != max_rank
+                  ? absl::StrCat(" (min ", min_rank, ")").c_str()
+                  : "");
+  std::printf("targets         %s (%lld matrices)\n", target_list.c_str(),
+              (long long)matrices);
+  std::printf("parameters      %s", Thousands(parameters).c_str());
+  if (base_parameters > 0) {
+    std::printf(" = %.3f%% of the base's %s\n",
+                100.0 * parameters / base_parameters,
+                Thousands(base_parameters).c_str());
+  } else {
+    std::printf(" (give --base BASE.gguf for the ratio to the base)\n");
+  }
+  return 0;
+}
+
 std::string TokenLabel(const engine::Vocab& v, int32_t id) {
   if (id < 0) return "-";
   return absl::StrCat(id, " '", v.tokens[id], "'");
@@ -69,8 +151,11 @@ std::string TokenLabel(const engine::Vocab& v, int32_t id) {
 
 int ModelInspect(const Args& args) {
   bool json = false;
-  FlagSet flags("lumen model inspect FILE [--json]");
+  std::string base;
+  FlagSet flags("lumen model inspect FILE [--base BASE.gguf] [--json]");
   flags.Bool("json", &json, "print one JSON object");
+  flags.String("base", &base,
+               "adapters: the base model, to report the adapter's share");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (flags.positional().size() != 1)
     return Fail("expected one FILE\n" + flags.Help(), 2);
@@ -78,6 +163,11 @@ int ModelInspect(const Args& args) {
   auto file = GgufFile::Open(flags.positional()[0]);
   if (!file.ok()) return Fail(std::string(file.status().message()));
   const GgufFile& f = **file;
+  if (const engine::GgufValue* type = f.Find("general.type");
+      type != nullptr && type->type == engine::GgufValueType::kString &&
+      type->str == "adapter") {
+    return InspectAdapter(f, base, json);
+  }
   const Sizes sizes = ComputeSizes(f);
   auto config = engine::ModelConfig::FromGguf(f);
   auto vocab = engine::Vocab::FromGguf(f);
@@ -118,6 +208,10 @@ int ModelInspect(const Args& args) {
     for (const auto& [name, n] : sizes.types) w.Key(name).Int(n);
     w.EndObject();
     w.Key("parameters").Int(sizes.parameters);
+    if (config.ok()) {
+      w.Key("active_parameters_per_token")
+          .Int(ActiveParameters(sizes, *config));
+    }
     w.Key("size_bytes").BeginObject();
     w.Key("fp32").Int(sizes.fp32);
     w.Key("fp16").Int(sizes.fp16);
@@ -170,8 +264,13 @@ int ModelInspect(const Args& args) {
         (long long)c.n_ctx_train, c.tied_output ? "tied" : "separate",
         c.has_qkv_bias ? ", qkv bias" : "");
     if (c.n_experts > 0) {
-      std::printf("experts         %lld, %lld used per token\n",
-                  (long long)c.n_experts, (long long)c.n_experts_used);
+      std::printf(
+          "experts         %lld, %lld used per token, width %lld%s\n",
+          (long long)c.n_experts, (long long)c.n_experts_used,
+          (long long)c.n_ff_expert,
+          c.n_ff_shared > 0
+              ? absl::StrCat(", shared expert width ", c.n_ff_shared).c_str()
+              : "");
     }
   } else {
     std::printf("architecture    - (%s)\n",
@@ -182,6 +281,14 @@ int ModelInspect(const Args& args) {
     absl::StrAppend(&types, types.empty() ? "" : ", ", name, " ", n);
   std::printf("tensors         %zu (%s)\n", f.tensors().size(), types.c_str());
   std::printf("parameters      %s\n", Thousands(sizes.parameters).c_str());
+  if (config.ok() && config->n_experts > 0) {
+    std::printf(
+        "active          %s per token (%lld of %lld experts; experts hold "
+        "%s)\n",
+        Thousands(ActiveParameters(sizes, *config)).c_str(),
+        (long long)config->n_experts_used, (long long)config->n_experts,
+        Thousands(sizes.expert_parameters).c_str());
+  }
   std::printf(
       "size            fp32 %s | fp16 %s | int8 %s (incl. fp32 row scales) | "
       "file %s\n",

@@ -11,19 +11,24 @@ namespace lumen::tools {
 int ModelSynth(const Args& args) {
   SynthOptions o;
   FlagSet flags(
-      "lumen model synth --arch llama|qwen2 --dim D --layers L --heads H "
-      "--kv-heads K --ffn F --vocab-from VOCAB.gguf --ctx C --type "
-      "f32|f16|q8_0 "
-      "--seed N [--untied] OUT.gguf");
-  flags.String(
-      "arch", &o.arch,
-      "architecture: llama, qwen2 (attention biases) or bert (embeddings)");
+      "lumen model synth --arch llama|qwen2|mixtral|qwen2moe|bert --dim D "
+      "--layers L --heads H --kv-heads K --ffn F [--experts E "
+      "--experts-used K] --vocab-from VOCAB.gguf --ctx C --type "
+      "f32|f16|q8_0 --seed N [--untied] OUT.gguf");
+  flags.String("arch", &o.arch,
+               "architecture: llama, qwen2 (attention biases), mixtral (llama "
+               "with MoE), qwen2moe (MoE with a shared expert) or bert "
+               "(embeddings)");
+  flags.Int("experts", &o.experts, "MoE: experts per layer");
+  flags.Int("experts-used", &o.experts_used, "MoE: experts chosen per token");
+  flags.Int("shared-ffn", &o.shared_ffn,
+            "qwen2moe: shared expert width (default 4 x --ffn)");
   flags.Int("dim", &o.dim, "model width");
   flags.Int("layers", &o.layers, "transformer blocks");
   flags.Int("heads", &o.heads, "attention heads");
   flags.Int("kv-heads", &o.kv_heads,
             "key/value heads (grouped-query when < heads)");
-  flags.Int("ffn", &o.ffn, "feed-forward width");
+  flags.Int("ffn", &o.ffn, "feed-forward width (MoE: of each expert)");
   flags.Int("ctx", &o.ctx, "context length recorded in the metadata");
   flags.Int("seed", &o.seed, "random seed");
   flags.String("vocab-from", &o.vocab_from, "GGUF whose tokenizer is copied");
@@ -35,6 +40,33 @@ int ModelSynth(const Args& args) {
   if (flags.positional().size() != 1)
     return Fail("expected one OUT.gguf\n" + flags.Help(), 2);
   if (absl::Status s = Synthesize(o, flags.positional()[0]); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  std::fprintf(stderr, "wrote %s\n", flags.positional()[0].c_str());
+  return 0;
+}
+
+}  // namespace lumen::tools
+
+namespace lumen::tools {
+
+int ModelSynthLora(const Args& args) {
+  SynthLoraOptions o;
+  FlagSet flags(
+      "lumen model synth-lora --base BASE.gguf --rank R --alpha A --targets "
+      "q,k,v,o,gate,up,down --seed N OUT.gguf");
+  flags.String("base", &o.base, "the base model the adapter fits");
+  flags.Int("rank", &o.rank, "LoRA rank r");
+  flags.Double("alpha", &o.alpha,
+               "LoRA alpha (the delta is scaled by alpha/r)");
+  flags.String("targets", &o.targets,
+               "comma-separated matrices: q, k, v, o, gate, up, down");
+  flags.Int("seed", &o.seed, "random seed");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (flags.positional().size() != 1 || o.base.empty())
+    return Fail("expected --base BASE.gguf and one OUT.gguf\n" + flags.Help(),
+                2);
+  if (absl::Status s = SynthesizeLora(o, flags.positional()[0]); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   std::fprintf(stderr, "wrote %s\n", flags.positional()[0].c_str());

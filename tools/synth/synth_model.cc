@@ -34,6 +34,24 @@ class Synthesizer {
     return w_->AddTensor(name, matrix_type_, {cols, rows},
                          Encode(v, matrix_type_));
   }
+  // Stacked expert matrices {cols, rows, experts}; `type` overrides the
+  // matrix type (routers stay f32, as llama.cpp's quantizer leaves them).
+  absl::Status Experts(const std::string& name, int64_t cols, int64_t rows,
+                       int64_t experts) {
+    std::vector<float> v(cols * rows * experts);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    for (float& x : v) x = normal(rng_);
+    return w_->AddTensor(name, matrix_type_, {cols, rows, experts},
+                         Encode(v, matrix_type_));
+  }
+  absl::Status F32Matrix(const std::string& name, int64_t cols, int64_t rows,
+                         float stddev) {
+    std::vector<float> v(cols * rows);
+    std::normal_distribution<float> normal(0.0f, stddev);
+    for (float& x : v) x = normal(rng_);
+    return w_->AddTensor(name, GgmlType::kF32, {cols, rows},
+                         Encode(v, GgmlType::kF32));
+  }
   absl::Status Vector(const std::string& name, int64_t n, float value,
                       bool random = false) {
     std::vector<float> v(n, value);
@@ -120,10 +138,20 @@ absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
 }  // namespace
 
 absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
-  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "bert") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--arch ", o.arch, " is not supported (llama, qwen2, bert)"));
+  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "mixtral" &&
+      o.arch != "qwen2moe" && o.arch != "bert") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--arch ", o.arch,
+                     " is not supported (llama, qwen2, mixtral, qwen2moe, "
+                     "bert)"));
   }
+  const bool moe = o.arch == "mixtral" || o.arch == "qwen2moe";
+  if (moe &&
+      (o.experts < 1 || o.experts_used < 1 || o.experts_used > o.experts)) {
+    return absl::InvalidArgumentError(
+        "--experts-used must be in [1, --experts]");
+  }
+  const int64_t shared_ffn = o.shared_ffn > 0 ? o.shared_ffn : 4 * o.ffn;
   GgmlType matrix_type;
   int file_type;  // general.file_type as llama.cpp numbers it
   if (o.type == "f32") {
@@ -142,7 +170,8 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
         "--dim must divide by --heads, and --heads by --kv-heads; all > 0");
   }
   const int64_t head_dim = o.dim / o.heads;
-  if (matrix_type == GgmlType::kQ8_0 && (o.dim % 32 != 0 || o.ffn % 32 != 0)) {
+  if (matrix_type == GgmlType::kQ8_0 &&
+      (o.dim % 32 != 0 || o.ffn % 32 != 0 || shared_ffn % 32 != 0)) {
     return absl::InvalidArgumentError(
         "q8_0 needs --dim and --ffn multiples of 32");
   }
@@ -163,10 +192,20 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
     return SynthesizeBert(o, matrix_type, file_type, **vocab_file, n_vocab,
                           out_path);
   engine::GgufWriter w;
-  const std::string& a = o.arch;
+  // Mixtral GGUFs are llama models with expert tensors.
+  const std::string a = o.arch == "mixtral" ? "llama" : o.arch;
+  const bool biases = a == "qwen2" || a == "qwen2moe";
   w.SetString("general.architecture", a);
   w.SetString("general.name",
-              absl::StrCat("lumen-synth-", a, "-", o.dim, "x", o.layers));
+              absl::StrCat("lumen-synth-", o.arch, "-", o.dim, "x", o.layers));
+  if (moe) {
+    w.SetUint32(a + ".expert_count", o.experts);
+    w.SetUint32(a + ".expert_used_count", o.experts_used);
+  }
+  if (a == "qwen2moe") {
+    w.SetUint32(a + ".expert_feed_forward_length", o.ffn);
+    w.SetUint32(a + ".expert_shared_feed_forward_length", shared_ffn);
+  }
   w.SetUint32("general.file_type", file_type);
   w.SetUint32(a + ".context_length", o.ctx);
   w.SetUint32(a + ".embedding_length", o.dim);
@@ -175,7 +214,7 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
   w.SetUint32(a + ".attention.head_count", o.heads);
   w.SetUint32(a + ".attention.head_count_kv", o.kv_heads);
   w.SetUint32(a + ".rope.dimension_count", head_dim);
-  w.SetFloat32(a + ".rope.freq_base", a == "qwen2" ? 1000000.0f : 10000.0f);
+  w.SetFloat32(a + ".rope.freq_base", biases ? 1000000.0f : 10000.0f);
   w.SetFloat32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
   w.SetUint32(a + ".vocab_size", n_vocab);
   for (const engine::GgufKeyValue& kv : (*vocab_file)->metadata()) {
@@ -193,16 +232,38 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
     st = s.Matrix(p + "attn_q.weight", o.dim, o.dim);
     if (st.ok()) st = s.Matrix(p + "attn_k.weight", o.dim, kv_dim);
     if (st.ok()) st = s.Matrix(p + "attn_v.weight", o.dim, kv_dim);
-    if (st.ok() && a == "qwen2") {
+    if (st.ok() && biases) {
       st = s.Vector(p + "attn_q.bias", o.dim, 0.0f, /*random=*/true);
       if (st.ok()) st = s.Vector(p + "attn_k.bias", kv_dim, 0.0f, true);
       if (st.ok()) st = s.Vector(p + "attn_v.bias", kv_dim, 0.0f, true);
     }
     if (st.ok()) st = s.Matrix(p + "attn_output.weight", o.dim, o.dim);
     if (st.ok()) st = s.Vector(p + "attn_norm.weight", o.dim, 1.0f);
-    if (st.ok()) st = s.Matrix(p + "ffn_gate.weight", o.dim, o.ffn);
-    if (st.ok()) st = s.Matrix(p + "ffn_down.weight", o.ffn, o.dim);
-    if (st.ok()) st = s.Matrix(p + "ffn_up.weight", o.dim, o.ffn);
+    if (moe) {
+      // Routers get a larger spread than the other matrices so that tokens
+      // prefer some experts clearly (uneven loads, as in trained models).
+      if (st.ok())
+        st = s.F32Matrix(p + "ffn_gate_inp.weight", o.dim, o.experts, 0.2f);
+      if (st.ok())
+        st = s.Experts(p + "ffn_gate_exps.weight", o.dim, o.ffn, o.experts);
+      if (st.ok())
+        st = s.Experts(p + "ffn_down_exps.weight", o.ffn, o.dim, o.experts);
+      if (st.ok())
+        st = s.Experts(p + "ffn_up_exps.weight", o.dim, o.ffn, o.experts);
+      if (st.ok() && a == "qwen2moe") {
+        st = s.Vector(p + "ffn_gate_inp_shexp.weight", o.dim, 0.0f, true);
+        if (st.ok())
+          st = s.Matrix(p + "ffn_gate_shexp.weight", o.dim, shared_ffn);
+        if (st.ok())
+          st = s.Matrix(p + "ffn_down_shexp.weight", shared_ffn, o.dim);
+        if (st.ok())
+          st = s.Matrix(p + "ffn_up_shexp.weight", o.dim, shared_ffn);
+      }
+    } else {
+      if (st.ok()) st = s.Matrix(p + "ffn_gate.weight", o.dim, o.ffn);
+      if (st.ok()) st = s.Matrix(p + "ffn_down.weight", o.ffn, o.dim);
+      if (st.ok()) st = s.Matrix(p + "ffn_up.weight", o.dim, o.ffn);
+    }
     if (st.ok()) st = s.Vector(p + "ffn_norm.weight", o.dim, 1.0f);
   }
   if (!st.ok()) return st;

@@ -11,17 +11,36 @@
 namespace lumen::tools {
 
 struct SynthOptions {
-  std::string arch = "llama";  // llama, qwen2 or bert (embedding model)
+  // llama, qwen2, mixtral (llama with MoE FFNs), qwen2moe, or bert
+  // (embedding model).
+  std::string arch = "llama";
   int64_t dim = 768, layers = 12, heads = 12, kv_heads = 12, ffn = 2048;
   int64_t ctx = 1024, seed = 1;
   std::string vocab_from;        // GGUF whose tokenizer.* metadata is copied
   std::string type = "f32";      // matrices: f32, f16 or q8_0
   bool untied = false;           // write a separate output.weight
   std::string pooling = "mean";  // bert: mean or cls
+  // Mixture of experts (mixtral, qwen2moe): --ffn is each expert's width.
+  int64_t experts = 8, experts_used = 2;
+  int64_t shared_ffn = 0;  // qwen2moe shared expert width; 0: 4 x ffn
+};
+
+struct SynthLoraOptions {
+  std::string base;  // the base model GGUF the adapter fits
+  int64_t rank = 8;
+  double alpha = 16;
+  std::string targets = "q,k,v,o,gate,up,down";
+  int64_t seed = 1;
 };
 
 // Writes the model to `out_path`. InvalidArgument names a bad option.
 absl::Status Synthesize(const SynthOptions& options,
                         const std::string& out_path);
+
+// Writes a LoRA adapter for `options.base` in llama.cpp's GGUF format with
+// random A (std 1/sqrt(in)) and B (std 0.02, never zero), so the adapter
+// visibly changes the output.
+absl::Status SynthesizeLora(const SynthLoraOptions& options,
+                            const std::string& out_path);
 
 }  // namespace lumen::tools

@@ -1,0 +1,53 @@
+#pragma once
+// Helpers for engine tests: load a model, and run sequences through it step
+// by step with a trivial block allocator (what the scheduler does in lumend).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/gguf/gguf_file.h"
+#include "engine/kv_cache.h"
+#include "engine/model/transformer.h"
+
+namespace lumen::testing {
+
+std::unique_ptr<engine::GgufFile> OpenModel(const std::string& path);
+
+// Kernel crossover not measured (default choice), context 512.
+std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,
+                                               engine::WeightMode mode,
+                                               int64_t max_batch_tokens = 256);
+
+class Runner {
+ public:
+  // Sequences 0..num_seqs-1, each owning blocks_per_seq interleaved blocks.
+  Runner(engine::Transformer* model, int num_seqs, int blocks_per_seq);
+
+  // Sets the LoRA adapter of a sequence (nullptr: the base model).
+  void SetAdapter(int seq, const engine::LoraAdapter* adapter) {
+    adapters_[seq] = adapter;
+  }
+  // One step: each (sequence, tokens) pair appends tokens; returns the last
+  // token's logits per pair.
+  std::vector<std::vector<float>> Step(
+      const std::vector<std::pair<int, std::vector<int32_t>>>& work);
+
+ private:
+  engine::Transformer* model_;
+  std::unique_ptr<engine::KvCache> cache_;
+  std::vector<std::vector<int32_t>> tables_;
+  std::vector<int32_t> positions_;
+  std::vector<const engine::LoraAdapter*> adapters_;
+};
+
+int32_t Argmax(const std::vector<float>& v);
+
+// The prompt, then `steps` greedy tokens, one sequence alone.
+std::vector<int32_t> GreedyAlone(engine::Transformer* m,
+                                 const std::vector<int32_t>& prompt, int steps,
+                                 const engine::LoraAdapter* adapter = nullptr);
+
+}  // namespace lumen::testing
