@@ -39,4 +39,7 @@ class DaemonProcess {
   int exit_code_ = -1;
 };
 
+// A plain HTTP/1.0 GET on loopback; returns the body ("" on failure).
+std::string HttpGet(int port, const std::string& path);
+
 }  // namespace lumen::testing

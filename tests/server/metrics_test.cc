@@ -1,11 +1,6 @@
 // lumend's /metrics after a bounded burst of traffic: every metric of the
 // contract (SPEC section 6, docs/metrics.md) is exported, with sane values.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "lumen/v1/inference.grpc.pb.h"
@@ -17,28 +12,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A plain HTTP/1.0 GET on loopback; returns the body.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string resp;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) resp.append(buf, n);
-  close(fd);
-  const size_t body = resp.find("\r\n\r\n");
-  return body == std::string::npos ? "" : resp.substr(body + 4);
-}
+using testing::HttpGet;
 
 TEST(MetricsTest, ExportsTheContractAfterTraffic) {
   testing::DaemonProcess d(

@@ -123,8 +123,70 @@ int ClientStats(const Args& args) {
         m.mean_step_tokens(), 100 * m.mean_forward_fraction(),
         (unsigned long long)m.preemptions(),
         (unsigned long long)m.requests_finished());
+    for (const auto& layer : m.moe_layers()) {
+      std::string counts;
+      for (uint64_t n : layer.expert_tokens())
+        absl::StrAppend(&counts, counts.empty() ? "" : " ", n);
+      std::printf(
+          "  moe layer %u: imbalance %.2f (max/mean), tokens per expert %s\n",
+          layer.layer(), layer.imbalance(), counts.c_str());
+    }
   }
   return 0;
+}
+
+// lumen adapter list | load NAME PATH [--model M] | unload NAME
+int ClientAdapter(const Args& args) {
+  ClientFlags client;
+  std::string model;
+  FlagSet flags(
+      "lumen adapter list | load NAME PATH [--model M] | unload NAME");
+  client.Register(&flags);
+  flags.String("model", &model, "load: the base model (empty: the default)");
+  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  const auto& pos = flags.positional();
+  auto stub = lumen::v1::Admin::NewStub(client.Channel());
+  auto ctx = client.Context();
+  if (pos.size() == 1 && pos[0] == "list") {
+    lumen::v1::ListAdaptersResponse resp;
+    grpc::Status st =
+        stub->ListAdapters(ctx.get(), lumen::v1::ListAdaptersRequest(), &resp);
+    if (!st.ok()) return FailRpc(st);
+    for (const auto& a : resp.adapters()) {
+      std::printf(
+          "%s\tmodel %s\trank %u\talpha %g\ttargets %s\t%llu "
+          "parameters\t%s\n",
+          a.name().c_str(), a.model().c_str(), a.rank(), a.alpha(),
+          a.targets().c_str(), (unsigned long long)a.parameters(),
+          a.path().c_str());
+    }
+    return 0;
+  }
+  if (pos.size() == 3 && pos[0] == "load") {
+    lumen::v1::LoadAdapterRequest req;
+    req.set_name(pos[1]);
+    req.set_path(pos[2]);
+    req.set_model(model);
+    lumen::v1::LoadAdapterResponse resp;
+    grpc::Status st = stub->LoadAdapter(ctx.get(), req, &resp);
+    if (!st.ok()) return FailRpc(st);
+    std::printf("loaded %s for model %s (rank %u, targets %s)\n",
+                resp.adapter().name().c_str(), resp.adapter().model().c_str(),
+                resp.adapter().rank(), resp.adapter().targets().c_str());
+    return 0;
+  }
+  if (pos.size() == 2 && pos[0] == "unload") {
+    lumen::v1::UnloadAdapterRequest req;
+    req.set_name(pos[1]);
+    lumen::v1::UnloadAdapterResponse resp;
+    grpc::Status st = stub->UnloadAdapter(ctx.get(), req, &resp);
+    if (!st.ok()) return FailRpc(st);
+    std::printf("unloaded %s (waited %.3f s for its requests)\n",
+                pos[1].c_str(), resp.waited_seconds());
+    return 0;
+  }
+  return Fail("expected list, load NAME PATH or unload NAME\n" + flags.Help(),
+              2);
 }
 
 }  // namespace lumen::tools

@@ -25,6 +25,7 @@ int ClientTokenize(const Args& args);
 int ClientModels(const Args& args);
 int ClientHealth(const Args& args);
 int ClientStats(const Args& args);
+int ClientAdapter(const Args& args);
 int ClientBench(const Args& args);
 int ClientCollection(const Args& args);
 int ClientIngest(const Args& args);

@@ -31,13 +31,15 @@ constexpr char kUsage[] =
     "usage: lumen <command> [flags]\n"
     "\n"
     "client (talks to lumend; --addr HOST:PORT, --api-key KEY):\n"
-    "  generate --prompt TEXT [--model M] [--max-tokens N] [--temperature T] "
-    "[--seed S] [--json]\n"
+    "  generate --prompt TEXT [--model M] [--adapter A] [--max-tokens N] "
+    "[--temperature T] [--seed S] [--json]\n"
     "  chat [--model M] [--system TEXT]   interactive, streaming\n"
     "  tokenize [--model M] [--text T]    token ids as a JSON list\n"
     "  embed --text T [--text T...]       sentence embeddings (needs "
     "--embedding-model)\n"
     "  models | health | stats\n"
+    "  adapter list | load NAME PATH [--model M] | unload NAME\n"
+    "                                     LoRA adapters of a running lumend\n"
     "  collection create NAME [--share T] | list | delete NAME\n"
     "  ingest --collection C PATH...     .txt/.md files, directories "
     "recursively\n"
@@ -105,7 +107,7 @@ int main(int argc, char** argv) {
       {"health", ClientHealth},     {"stats", ClientStats},
       {"bench", ClientBench},       {"collection", ClientCollection},
       {"ingest", ClientIngest},     {"search", ClientSearch},
-      {"embed", ClientEmbed},
+      {"embed", ClientEmbed},       {"adapter", ClientAdapter},
   };
   if (kClient.contains(group))
     return kClient.at(group)(Args(args.begin() + 1, args.end()));
