@@ -13,6 +13,7 @@
 #include "base/flags.h"
 #include "base/json_writer.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/model/lora_adapter.h"
 #include "engine/model/transformer.h"
 #include "tools/lumen/commands.h"
 #include "tools/lumen/roofline.h"
@@ -26,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 struct Bench {
   engine::Transformer* model;
   std::vector<float> logits;
+  const engine::LoraAdapter* adapter = nullptr;  // every sequence uses it
 
   // Prefills `seqs` sequences to `context` tokens each (in chunks that fit
   // max_batch_tokens) into `cache`, sequence s owning blocks [s*B, (s+1)*B).
@@ -42,7 +44,7 @@ struct Bench {
         std::vector<int32_t> tokens(n);
         for (int i = 0; i < n; ++i)
           tokens[i] = 100 + (s * 31 + done + i) % 1000;
-        engine::BatchSequence seq{n, done, (*tables)[s], true};
+        engine::BatchSequence seq{n, done, (*tables)[s], true, adapter};
         if (absl::Status st = model->Forward({tokens, std::span(&seq, 1)},
                                              cache, logits.data());
             !st.ok()) {
@@ -58,17 +60,19 @@ struct Bench {
 }  // namespace
 
 int BenchEngine(const Args& args) {
-  std::string model_path, weights = "auto";
+  std::string model_path, weights = "auto", lora_path;
   int64_t threads = 2, steps = 16;
   bool json = false;
   FlagSet flags(
       "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
-      "[--json]");
+      "[--lora ADAPTER.gguf] [--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
   flags.Int("steps", &steps, "decode steps timed per configuration");
   flags.Bool("json", &json, "print one JSON object");
+  flags.String("lora", &lora_path,
+               "LoRA adapter applied to every sequence (measures its cost)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (model_path.empty())
     return Fail("--model is required\n" + flags.Help(), 2);
@@ -93,6 +97,15 @@ int BenchEngine(const Args& args) {
   engine::Transformer& m = **model;
   const engine::ModelConfig& c = m.config();
   Bench bench{&m, std::vector<float>(64 * c.n_vocab)};
+  std::unique_ptr<engine::LoraAdapter> adapter;
+  if (!lora_path.empty()) {
+    auto lora_file = engine::GgufFile::Open(lora_path);
+    if (!lora_file.ok()) return Fail(std::string(lora_file.status().message()));
+    auto a = engine::LoraAdapter::Load(**lora_file, c);
+    if (!a.ok()) return Fail(std::string(a.status().message()));
+    adapter = std::move(*a);
+    bench.adapter = adapter.get();
+  }
 
   const double weight_bytes = m.weight_bytes_per_step();
   const double flops_per_token = 2.0 * m.matmul_macs_per_token();
@@ -108,6 +121,18 @@ int BenchEngine(const Args& args) {
         "s\n",
         bandwidth, peak, load_s);
     std::printf("kernels: %s\n", m.KernelChoiceSummary().c_str());
+    if (c.moe()) {
+      std::printf(
+          "experts: %lld per layer, %lld per token (weights and FLOPs below "
+          "count one token's experts; batched decode reads more)\n",
+          (long long)c.n_experts, (long long)c.n_experts_used);
+    }
+    if (adapter) {
+      std::printf("adapter: %s, rank %lld, targets %s, %lld parameters\n",
+                  lora_path.c_str(), (long long)adapter->max_rank(),
+                  adapter->TargetSummary().c_str(),
+                  (long long)adapter->num_parameters());
+    }
     std::printf(
         "weights read per decode step %.1f MB; matmul FLOPs per token %.2f "
         "G\n\n",
@@ -169,7 +194,7 @@ int BenchEngine(const Args& args) {
       auto t0 = Clock::now();
       for (int step = 0; step < steps; ++step) {
         for (int s = 0; s < seqs; ++s)
-          batch[s] = {1, context + step, tables[s], true};
+          batch[s] = {1, context + step, tables[s], true, bench.adapter};
         if (absl::Status st =
                 m.Forward({tokens, batch}, cache->get(), bench.logits.data());
             !st.ok()) {
