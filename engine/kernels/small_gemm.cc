@@ -97,8 +97,9 @@ void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
   for (int64_t tile = 0; tile < tiles; ++tile) {
     const int64_t n0 = tile * R;
     int64_t m = 0;
-    for (; m + 2 <= M; m += 2) TileF32<R, 2>(x + m * K, K, w, N, y + m * N, n0);
-    if (m < M) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0);
+    for (; m + 3 <= M; m += 3) TileF32<R, 3>(x + m * K, K, w, N, y + m * N, n0);
+    if (M - m == 2) TileF32<R, 2>(x + m * K, K, w, N, y + m * N, n0);
+    if (M - m == 1) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0);
   }
   for (int64_t n = tiles * R; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
 }
