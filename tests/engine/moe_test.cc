@@ -221,6 +221,41 @@ TEST(MoeModelTest, RaggedBatchOfSequencesMatchesReference) {
   }
 }
 
+TEST(MoeModelTest, Int8ExpertsStayCloseToF32) {
+  tools::SynthOptions o;
+  o.arch = "qwen2moe";
+  o.dim = 128;
+  o.layers = 2;
+  o.heads = 4;
+  o.kv_heads = 2;
+  o.ffn = 64;
+  o.experts = 8;
+  o.experts_used = 2;
+  o.ctx = 256;
+  o.seed = 4;
+  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
+  const std::string path = testing::MakeTempDir() + "/qwen2moe.gguf";
+  ASSERT_TRUE(tools::Synthesize(o, path).ok());
+  auto f = testing::OpenModel(path);
+  auto f32 = testing::LoadModel(*f, WeightMode::kF32);
+  auto i8 = testing::LoadModel(*f, WeightMode::kInt8);
+  ASSERT_TRUE(i8->int8());
+  EXPECT_LT(i8->resident_bytes().ffn, f32->resident_bytes().ffn / 3);
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 24; ++i) tokens.push_back((i * 7919 + 5) % 32000);
+  testing::Runner a(f32.get(), 1, 4), b(i8.get(), 1, 4);
+  const auto p = a.Step({{0, tokens}})[0];
+  const auto q = b.Step({{0, tokens}})[0];
+  double max_abs = 0, max_diff = 0;
+  for (size_t v = 0; v < p.size(); ++v) {
+    max_abs = std::max<double>(max_abs, std::fabs(p[v]));
+    max_diff = std::max<double>(max_diff, std::fabs(p[v] - q[v]));
+  }
+  std::cout << "qwen2moe int8 vs f32: max|diff|/max|logit| = "
+            << max_diff / max_abs << "\n";
+  EXPECT_LT(max_diff / max_abs, 0.05);
+}
+
 TEST(MoeModelTest, MissingExpertTensorIsNamed) {
   tools::SynthOptions o;
   o.arch = "qwen2moe";

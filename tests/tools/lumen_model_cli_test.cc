@@ -36,6 +36,48 @@ TEST(ModelInspectTest, ReportsStories260K) {
   EXPECT_THAT(j.out, HasSubstr("\"vocab_size\":512"));
 }
 
+TEST(ModelInspectTest, ReportsActiveParametersOfMoeAndAdapterShare) {
+  const std::string dir = testing::MakeTempDir();
+  auto synth = RunCommand(
+      Lumen() +
+      " model synth --arch mixtral --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+      "--ffn 32 --experts 4 --experts-used 2 --ctx 128 --vocab-from " +
+      TestDataPath("vocab/ggml-vocab-llama-spm.gguf") + " " + dir + "/moe.gguf");
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto moe = RunCommand(Lumen() + " model inspect " + dir + "/moe.gguf");
+  ASSERT_EQ(moe.exit_code, 0) << moe.err;
+  // 2,048,000 embedding + 64 norm + 2 x (12,288 attention + 128 norms + 256
+  // router + 24,576 experts); a token uses 2 of the 4 experts.
+  EXPECT_THAT(moe.out, HasSubstr("parameters      2,122,560"));
+  EXPECT_THAT(moe.out, HasSubstr("active          2,097,984 per token (2 of 4 "
+                                 "experts; experts hold 49,152)"));
+  EXPECT_THAT(moe.out, HasSubstr("experts         4, 2 used per token, width 32"));
+  auto gen = RunCommand(Lumen() + " model generate " + dir +
+                        "/moe.gguf --prompt Hello --max-tokens 4 --ids");
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+
+  auto lora = RunCommand(Lumen() + " model synth-lora --base " +
+                         TestDataPath("models/stories260K.gguf") +
+                         " --rank 8 --alpha 16 --targets q,v --seed 2 " + dir +
+                         "/lora.gguf");
+  ASSERT_EQ(lora.exit_code, 0) << lora.err;
+  auto info = RunCommand(Lumen() + " model inspect " + dir +
+                         "/lora.gguf --base " +
+                         TestDataPath("models/stories260K.gguf"));
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  // 5 layers x rank 8 x ((64 + 64) for q + (64 + 32) for v).
+  EXPECT_THAT(info.out, HasSubstr("adapter         LoRA for llama, alpha 16, "
+                                  "rank 8"));
+  EXPECT_THAT(info.out,
+              HasSubstr("parameters      8,960 = 3.060% of the base's 292,800"));
+  auto bad = RunCommand(Lumen() + " model synth-lora --base " +
+                        TestDataPath("models/stories260K.gguf") +
+                        " --targets q,embd " + dir + "/x.gguf");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("'embd' is not one of q, k, v, o, gate, up, "
+                                 "down"));
+}
+
 TEST(ModelInspectTest, MalformedFileFailsWithExitCode1) {
   const std::string dir = testing::MakeTempDir();
   const std::string bad = dir + "/bad.gguf";
