@@ -7,10 +7,42 @@
 #include <cstring>
 
 #include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/vec_exp.h"
 
 namespace lumen::engine::kernels {
 
 namespace {
+
+// scores[p] = exp(scores[p] - max); returns their sum.
+float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
+  const __m256 m = _mm256_set1_ps(max);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= len; p += 8) {
+    const __m256 e = Exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + p), m));
+    _mm256_storeu_ps(scores + p, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float tail[8] = {};
+  float* rest = tail;
+  const int64_t left = len - p;
+  for (int64_t i = 0; i < left; ++i) rest[i] = scores[p + i] - max;
+  for (int64_t i = left; i < 8; ++i) rest[i] = -INFINITY;
+  const __m256 e = Exp256(_mm256_loadu_ps(rest));
+  _mm256_storeu_ps(rest, e);
+  for (int64_t i = 0; i < left; ++i) scores[p + i] = rest[i];
+  // Lanes past the end hold exp(-87), about 1.6e-38: zero them.
+  acc = _mm256_add_ps(
+      acc, _mm256_blendv_ps(_mm256_setzero_ps(), e,
+                            _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                                _mm256_set1_epi32(static_cast<int>(left)),
+                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))));
+  __m128 s4 =
+      _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s4 = _mm_hadd_ps(s4, s4);
+  s4 = _mm_hadd_ps(s4, s4);
+  return _mm_cvtss_f32(s4);
+}
 
 // Attention of one query head over its sequence's cached positions, with
 // head_dim = 8 * V held in registers: scores four slots at a time (one
@@ -49,11 +81,7 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     for (; j < slots; ++j) scores[start + j] = Dot(qh, k + j * hd, hd) * scale;
   }
   for (int64_t p = 0; p < len; ++p) max_score = std::max(max_score, scores[p]);
-  float sum = 0.0f;
-  for (int64_t p = 0; p < len; ++p) {
-    scores[p] = std::exp(scores[p] - max_score);
-    sum += scores[p];
-  }
+  const float sum = ExpMinusMaxInPlace(scores, len, max_score);
   __m256 o[V];
   for (int v = 0; v < V; ++v) o[v] = _mm256_setzero_ps();
   for (int64_t start = 0; start < len; start += bs) {

@@ -58,23 +58,25 @@ inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     __m256i xv[T], ax[T];
+    __m256 xscale[T];
     for (int t = 0; t < T; ++t) {
       xv[t] = _mm256_loadu_si256(
           reinterpret_cast<const __m256i*>(xq + t * K + b * kQBlock));
       ax[t] = _mm256_sign_epi8(xv[t], xv[t]);
+      xscale[t] = _mm256_broadcast_ss(xs + t * blocks + b);
     }
     for (int r = 0; r < R; ++r) {
       const int64_t n = n0 + r;
       const __m256i wv = _mm256_loadu_si256(
           reinterpret_cast<const __m256i*>(wq + n * K + b * kQBlock));
-      const float wscale = ws[n * blocks + b];
+      const __m256 wscale = _mm256_broadcast_ss(ws + n * blocks + b);
       for (int t = 0; t < T; ++t) {
         // |x| * (w with x's sign) = x * w; pair sums stay below 2 * 127^2.
         const __m256i prod =
             _mm256_maddubs_epi16(ax[t], _mm256_sign_epi8(wv, xv[t]));
         const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
-        acc[r][t] = _mm256_fmadd_ps(
-            sum, _mm256_set1_ps(wscale * xs[t * blocks + b]), acc[r][t]);
+        acc[r][t] =
+            _mm256_fmadd_ps(sum, _mm256_mul_ps(wscale, xscale[t]), acc[r][t]);
       }
     }
   }

@@ -1,10 +1,12 @@
 // Kernels against naive loops, table-driven over shapes.
 
+#include <cmath>
 #include <random>
 
 #include "engine/kernels/linear.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kernels/vec_exp.h"
 #include "gtest/gtest.h"
 
 namespace lumen::engine::kernels {
@@ -113,6 +115,27 @@ INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapesTest,
                                            Shape{5, 256, 64},
                                            Shape{17, 128, 33},
                                            Shape{1, 172, 64}, Shape{4, 20, 6}));
+
+TEST(VecExpTest, MatchesStdExpWithinTwoUlp) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.01371f) {
+    float in[8], out[8];
+    for (int i = 0; i < 8; ++i) in[i] = x + i * 0.001f;
+    _mm256_storeu_ps(out, Exp256(_mm256_loadu_ps(in)));
+    for (int i = 0; i < 8; ++i) {
+      const double want = std::exp(static_cast<double>(in[i]));
+      worst = std::max(worst, std::fabs(out[i] - want) / want);
+    }
+  }
+  EXPECT_LT(worst, 2.5e-7);  // 2 ulp of float
+  float big[8] = {-1000, -200, -88, 0, 1, -0.5f, 88.5f, 1000};
+  float out[8];
+  _mm256_storeu_ps(out, Exp256(_mm256_loadu_ps(big)));
+  EXPECT_LT(out[0], 1e-37f);
+  EXPECT_GE(out[0], 0.0f);
+  EXPECT_FLOAT_EQ(out[3], 1.0f);
+  EXPECT_TRUE(std::isfinite(out[7]));
+}
 
 }  // namespace
 }  // namespace lumen::engine::kernels
