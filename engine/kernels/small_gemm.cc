@@ -3,7 +3,11 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <atomic>
+#include <cstdlib>
+
 #include "engine/kernels/quantize.h"
+#include "engine/kernels/small_gemm_isa.h"
 
 namespace lumen::engine::kernels {
 
@@ -84,10 +88,47 @@ inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
     for (int t = 0; t < T; ++t) y[t * N + n0 + r] = HorizontalSum(acc[r][t]);
 }
 
+std::atomic<SmallGemmIsa>& Isa() {
+  static std::atomic<SmallGemmIsa> isa{DetectSmallGemmIsa()};
+  return isa;
+}
+
 }  // namespace
+
+SmallGemmIsa DetectSmallGemmIsa() {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512vnni");
+  const char* off = std::getenv("LUMEN_NO_AVX512");
+  return avx512 && (off == nullptr || *off == '\0' || *off == '0')
+             ? SmallGemmIsa::kAvx512
+             : SmallGemmIsa::kAvx2;
+}
+
+SmallGemmIsa ActiveSmallGemmIsa() { return Isa().load(); }
+
+bool SetSmallGemmIsa(SmallGemmIsa isa) {
+  if (isa == SmallGemmIsa::kAvx512) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") ||
+        !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("avx512vnni")) {
+      return false;
+    }
+  }
+  Isa().store(isa);
+  return true;
+}
 
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
                   int64_t N, float* y) {
+  if (K % 16 == 0 && ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512) {
+    avx512::SmallGemmF32(x, M, K, w, N, y);
+    return;
+  }
   if (K % 8 != 0) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
@@ -108,6 +149,10 @@ void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
 
 void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
                  const int8_t* wq, const float* ws, int64_t N, float* y) {
+  if (K % 64 == 0 && ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512) {
+    avx512::SmallGemmQ8(xq, xs, M, K, wq, ws, N, y);
+    return;
+  }
   const int64_t blocks = K / kQBlock;
   constexpr int R = 4;
   const int64_t tiles = N / R;

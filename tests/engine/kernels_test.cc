@@ -2,10 +2,13 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/kernels/vec_exp.h"
 #include "gtest/gtest.h"
 
@@ -24,10 +27,21 @@ struct Shape {
   int64_t M, K, N;
 };
 
-class KernelShapesTest : public ::testing::TestWithParam<Shape> {};
+// Every kernel test runs with each instruction-set variant of the small-M
+// kernels this CPU supports.
+class KernelShapesTest
+    : public ::testing::TestWithParam<std::tuple<Shape, SmallGemmIsa>> {
+ protected:
+  void SetUp() override {
+    if (!SetSmallGemmIsa(std::get<1>(GetParam())))
+      GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+  }
+  void TearDown() override { SetSmallGemmIsa(DetectSmallGemmIsa()); }
+  Shape shape() const { return std::get<0>(GetParam()); }
+};
 
 TEST_P(KernelShapesTest, SmallGemmF32MatchesNaive) {
-  const auto [M, K, N] = GetParam();
+  const auto [M, K, N] = shape();
   auto x = Random(M * K, 1), w = Random(N * K, 2);
   std::vector<float> y(M * N);
   SmallGemmF32(x.data(), M, K, w.data(), N, y.data());
@@ -43,7 +57,7 @@ TEST_P(KernelShapesTest, SmallGemmF32MatchesNaive) {
 }
 
 TEST_P(KernelShapesTest, SmallGemmQ8IsExactOnQuantizedValues) {
-  const auto [M, K, N] = GetParam();
+  const auto [M, K, N] = shape();
   if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
   auto x = Random(M * K, 3), w = Random(N * K, 4);
   std::vector<int8_t> xq(M * K), wq(N * K);
@@ -70,7 +84,7 @@ TEST_P(KernelShapesTest, SmallGemmQ8IsExactOnQuantizedValues) {
 }
 
 TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
-  const auto [M, K, N] = GetParam();
+  const auto [M, K, N] = shape();
   auto w = Random(N * K, 5), b = Random(N, 6), x = Random(M * K, 7);
   auto lin = Linear::CreateF32(N, K, w, b);
   ASSERT_TRUE(lin.ok()) << lin.status();
@@ -89,7 +103,7 @@ TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
 }
 
 TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
-  const auto [M, K, N] = GetParam();
+  const auto [M, K, N] = shape();
   if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
   auto w = Random(N * K, 8), x = Random(M * K, 9), b = Random(N, 10);
   std::vector<int8_t> wq(N * K);
@@ -109,12 +123,21 @@ TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
     EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapesTest,
-                         ::testing::Values(Shape{1, 64, 8}, Shape{1, 768, 100},
-                                           Shape{2, 64, 9}, Shape{3, 96, 17},
-                                           Shape{5, 256, 64},
-                                           Shape{17, 128, 33},
-                                           Shape{1, 172, 64}, Shape{4, 20, 6}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, KernelShapesTest,
+    ::testing::Combine(
+        ::testing::Values(Shape{1, 64, 8}, Shape{1, 768, 100}, Shape{2, 64, 9},
+                          Shape{3, 96, 17}, Shape{5, 256, 64},
+                          Shape{17, 128, 33}, Shape{1, 172, 64},
+                          Shape{4, 20, 6}, Shape{16, 768, 37},
+                          Shape{7, 2048, 12}),
+        ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
+    [](const auto& info) {
+      const Shape s = std::get<0>(info.param);
+      return absl::StrCat(
+          "M", s.M, "_K", s.K, "_N", s.N,
+          std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
+    });
 
 TEST(VecExpTest, MatchesStdExpWithinTwoUlp) {
   double worst = 0;

@@ -1,0 +1,28 @@
+#pragma once
+// Instruction-set variants of the small-M kernels. SmallGemmF32/Q8
+// (small_gemm.h) dispatch here; callers never pick one themselves.
+
+#include <cstdint>
+
+namespace lumen::engine::kernels {
+
+enum class SmallGemmIsa { kAvx2, kAvx512 };
+
+// kAvx512 when the CPU and OS support AVX-512 F/BW/VL/VNNI and the
+// environment does not set LUMEN_NO_AVX512; kAvx2 otherwise.
+SmallGemmIsa DetectSmallGemmIsa();
+// The variant in use (detected once); tests switch it to compare both.
+SmallGemmIsa ActiveSmallGemmIsa();
+// false (and no change) when asking for AVX-512 on a CPU without it.
+bool SetSmallGemmIsa(SmallGemmIsa isa);
+
+namespace avx512 {
+// Preconditions on top of small_gemm.h's: K % 16 == 0 (fp32) and
+// K % 64 == 0 (int8, pairs of 32-blocks).
+void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
+                  int64_t N, float* y);
+void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
+                 const int8_t* wq, const float* ws, int64_t N, float* y);
+}  // namespace avx512
+
+}  // namespace lumen::engine::kernels
