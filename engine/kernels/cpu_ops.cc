@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "engine/kernels/vec_exp.h"
+
 namespace lumen::engine::kernels {
 
 namespace {
@@ -47,6 +49,7 @@ void Axpy(float a, const float* x, float* y, int64_t n) {
 
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
              float eps, float* out) {
+#pragma omp parallel for schedule(static) if (rows * dim >= (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     float* o = out + r * dim;
@@ -58,16 +61,29 @@ void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
   }
 }
 
-void Rope(float* x, int64_t row_stride, const int32_t* positions, int64_t rows,
-          int64_t n_heads, int64_t head_dim, int64_t rope_dim, float base,
-          float scale, RopeStyle style) {
+void RopeAngles(const int32_t* positions, int64_t rows, int64_t rope_dim,
+                float base, float scale, float* cos_out, float* sin_out) {
   const int64_t half = rope_dim / 2;
+#pragma omp parallel for schedule(static) if (rows * half >= (1 << 12))
   for (int64_t r = 0; r < rows; ++r) {
     const float pos = static_cast<float>(positions[r]) / scale;
     for (int64_t i = 0; i < half; ++i) {
       const float freq = std::pow(base, -2.0f * i / rope_dim);
       const float theta = pos * freq;
-      const float c = std::cos(theta), s = std::sin(theta);
+      cos_out[r * half + i] = std::cos(theta);
+      sin_out[r * half + i] = std::sin(theta);
+    }
+  }
+}
+
+void Rope(float* x, int64_t row_stride, const float* cos_table,
+          const float* sin_table, int64_t rows, int64_t n_heads,
+          int64_t head_dim, int64_t rope_dim, RopeStyle style) {
+  const int64_t half = rope_dim / 2;
+#pragma omp parallel for schedule(static) if (rows * n_heads * half >= (1 << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = cos_table[r * half + i], s = sin_table[r * half + i];
       for (int64_t h = 0; h < n_heads; ++h) {
         float* v = x + r * row_stride + h * head_dim;
         const int64_t a = style == RopeStyle::kAdjacent ? 2 * i : i;
@@ -81,12 +97,22 @@ void Rope(float* x, int64_t row_stride, const int32_t* positions, int64_t rows,
 }
 
 void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out) {
+  // Large batches (prompt chunks) make this worth threads.
+#pragma omp parallel for schedule(static) if (rows * ff >= (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate_up + r * 2 * ff;
     const float* u = g + ff;
     float* o = out + r * ff;
-    for (int64_t i = 0; i < ff; ++i)
-      o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= ff; i += 8) {
+      const __m256 gv = _mm256_loadu_ps(g + i);
+      const __m256 e = Exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+      _mm256_storeu_ps(
+          o + i, _mm256_div_ps(_mm256_mul_ps(gv, _mm256_loadu_ps(u + i)),
+                               _mm256_add_ps(one, e)));
+    }
+    for (; i < ff; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   }
 }
 

@@ -17,12 +17,18 @@ enum class RopeStyle {
   kHalves,    // (i, i + rope_dim/2): qwen2 (ggml's "neox" mode)
 };
 
+// The rotation angles of each row's position, computed once per step and
+// shared by every layer: theta_i = position / scale * base^(-2i / rope_dim);
+// cos_out, sin_out: [rows, rope_dim / 2].
+void RopeAngles(const int32_t* positions, int64_t rows, int64_t rope_dim,
+                float base, float scale, float* cos_out, float* sin_out);
+
 // Rotates the first `rope_dim` dimensions of every head of every row in
-// place. Row r starts at x + r * row_stride and holds n_heads * head_dim
-// values; positions: [rows]. theta = position / scale * base^(-2i / rope_dim).
-void Rope(float* x, int64_t row_stride, const int32_t* positions, int64_t rows,
-          int64_t n_heads, int64_t head_dim, int64_t rope_dim, float base,
-          float scale, RopeStyle style);
+// place by the angles of RopeAngles. Row r starts at x + r * row_stride and
+// holds n_heads * head_dim values.
+void Rope(float* x, int64_t row_stride, const float* cos_table,
+          const float* sin_table, int64_t rows, int64_t n_heads,
+          int64_t head_dim, int64_t rope_dim, RopeStyle style);
 
 // out[r, i] = silu(gate_up[r, i]) * gate_up[r, ff + i].
 // gate_up: [rows, 2 * ff]; out: [rows, ff].

@@ -21,14 +21,21 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// R rows of W against T rows of x: R*T accumulators.
+// R rows of W against T rows of x: R*T accumulators. `next`, when not
+// null, is the next tile's first weight row, prefetched during this tile so
+// that the weights stream from memory while the arithmetic runs.
 template <int R, int T>
 inline void TileF32(const float* x, int64_t K, const float* w, int64_t N,
-                    float* y, int64_t n0) {
+                    float* y, int64_t n0, const float* next) {
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; k += 8) {
+    if (next != nullptr && k % 16 == 0) {
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(next + r * K + k),
+                     _MM_HINT_T0);
+    }
     __m256 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x + t * K + k);
     for (int r = 0; r < R; ++r) {
@@ -54,13 +61,18 @@ void RowDotF32(const float* x, int64_t M, int64_t K, const float* w, int64_t N,
 template <int R, int T>
 inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
                    const int8_t* wq, const float* ws, int64_t N, float* y,
-                   int64_t n0) {
+                   int64_t n0, const int8_t* next) {
   const int64_t blocks = K / kQBlock;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
+    if (next != nullptr && b % 2 == 0) {
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(next + r * K + b * kQBlock),
+                     _MM_HINT_T0);
+    }
     __m256i xv[T], ax[T];
     __m256 xscale[T];
     for (int t = 0; t < T; ++t) {
@@ -139,10 +151,12 @@ void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
 #pragma omp parallel for schedule(static)
   for (int64_t tile = 0; tile < tiles; ++tile) {
     const int64_t n0 = tile * R;
+    const float* next = tile + 1 < tiles ? w + (n0 + R) * K : nullptr;
     int64_t m = 0;
-    for (; m + 3 <= M; m += 3) TileF32<R, 3>(x + m * K, K, w, N, y + m * N, n0);
-    if (M - m == 2) TileF32<R, 2>(x + m * K, K, w, N, y + m * N, n0);
-    if (M - m == 1) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0);
+    for (; m + 3 <= M; m += 3, next = nullptr)
+      TileF32<R, 3>(x + m * K, K, w, N, y + m * N, n0, next);
+    if (M - m == 2) TileF32<R, 2>(x + m * K, K, w, N, y + m * N, n0, next);
+    if (M - m == 1) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0, next);
   }
   for (int64_t n = tiles * R; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
 }
@@ -159,16 +173,21 @@ void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
 #pragma omp parallel for schedule(static)
   for (int64_t tile = 0; tile < tiles; ++tile) {
     const int64_t n0 = tile * R;
+    const int8_t* next = tile + 1 < tiles ? wq + (n0 + R) * K : nullptr;
     int64_t m = 0;
-    for (; m + 2 <= M; m += 2) {
-      TileQ8<R, 2>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0);
+    for (; m + 2 <= M; m += 2, next = nullptr) {
+      TileQ8<R, 2>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0,
+                   next);
     }
-    if (m < M)
-      TileQ8<R, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0);
+    if (m < M) {
+      TileQ8<R, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0,
+                   next);
+    }
   }
   for (int64_t n = tiles * R; n < N; ++n) {
     for (int64_t m = 0; m < M; ++m) {
-      TileQ8<1, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n);
+      TileQ8<1, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n,
+                   nullptr);
     }
   }
 }

@@ -225,6 +225,8 @@ absl::Status Transformer::AllocateBuffers() {
     hidden_.assign(T * c.n_ff, 0.0f);
   }
   positions_.assign(T, 0);
+  rope_cos_.assign(T * c.rope_dim / 2, 0.0f);
+  rope_sin_.assign(T * c.rope_dim / 2, 0.0f);
   queries_.assign(T, {});
   logit_rows_.assign(T, 0);
   lora_runs_.reserve(T);
@@ -369,6 +371,10 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     mark = now;
   };
   ++profile_.steps;
+  kernels::RopeAngles(positions_.data(), n, c.rope_dim,
+                      static_cast<float>(c.rope_base),
+                      static_cast<float>(c.rope_scale), rope_cos_.data(),
+                      rope_sin_.data());
   for (int64_t l = 0; l < c.n_layers; ++l) {
     Layer& layer = layers_[l];
     // Attention block.
@@ -382,10 +388,11 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
                 qkv_dim);
     }
     charge(&profile_.matmul);
-    kernels::Rope(qkv_.data(), qkv_dim, positions_.data(), n, c.n_heads, hd,
-                  c.rope_dim, c.rope_base, c.rope_scale, rope_style_);
-    kernels::Rope(qkv_.data() + qd, qkv_dim, positions_.data(), n, c.n_kv_heads,
-                  hd, c.rope_dim, c.rope_base, c.rope_scale, rope_style_);
+    kernels::Rope(qkv_.data(), qkv_dim, rope_cos_.data(), rope_sin_.data(), n,
+                  c.n_heads, hd, c.rope_dim, rope_style_);
+    kernels::Rope(qkv_.data() + qd, qkv_dim, rope_cos_.data(),
+                  rope_sin_.data(), n, c.n_kv_heads, hd, c.rope_dim,
+                  rope_style_);
     charge(&profile_.other);
     for (int64_t i = 0; i < n; ++i) {
       const int32_t pos = positions_[i];

@@ -131,6 +131,7 @@ class Transformer {
   std::vector<float> gate_up_;                    // [T, 2 n_ff]
   std::vector<float> hidden_;                     // [T, n_ff]
   std::vector<int32_t> positions_;                // [T]
+  std::vector<float> rope_cos_, rope_sin_;        // [T, rope_dim / 2]
   std::vector<kernels::AttentionQuery> queries_;  // [T]
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<LoraRun> lora_runs_;                // capacity max sequences
