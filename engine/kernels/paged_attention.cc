@@ -60,15 +60,33 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     const float* k =
         kv.Keys(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
+    // Blocks are scattered: fetch the next block's keys (and this block's
+    // values) ahead, since the hardware prefetcher restarts at every block.
+    if (start + bs < len) {
+      const char* nk = reinterpret_cast<const char*>(
+          kv.Keys(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
+      for (int64_t off = 0; off < bs * hd * 4; off += 64)
+        _mm_prefetch(nk + off, _MM_HINT_T0);
+    }
     int64_t j = 0;
     for (; j + 4 <= slots; j += 4) {
-      __m256 acc[4];
+      // Two partial sums per slot halve the FMA dependency chains.
+      __m256 acc[4], acc2[4];
       for (int s = 0; s < 4; ++s) {
         acc[s] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k + (j + s) * hd));
-        for (int v = 1; v < V; ++v) {
+        acc2[s] = V > 1 ? _mm256_mul_ps(q[V > 1 ? 1 : 0],
+                                        _mm256_loadu_ps(k + (j + s) * hd + 8))
+                        : _mm256_setzero_ps();
+        for (int v = 2; v < V; v += 2) {
           acc[s] = _mm256_fmadd_ps(
               q[v], _mm256_loadu_ps(k + (j + s) * hd + 8 * v), acc[s]);
+          if (v + 1 < V) {
+            acc2[s] = _mm256_fmadd_ps(
+                q[v + 1], _mm256_loadu_ps(k + (j + s) * hd + 8 * (v + 1)),
+                acc2[s]);
+          }
         }
+        acc[s] = _mm256_add_ps(acc[s], acc2[s]);
       }
       const __m256 t0 = _mm256_hadd_ps(acc[0], acc[1]);
       const __m256 t1 = _mm256_hadd_ps(acc[2], acc[3]);
@@ -88,6 +106,12 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     const float* vals =
         kv.Values(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
+    if (start + bs < len) {
+      const char* nv = reinterpret_cast<const char*>(
+          kv.Values(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
+      for (int64_t off = 0; off < bs * hd * 4; off += 64)
+        _mm_prefetch(nv + off, _MM_HINT_T0);
+    }
     for (int64_t j = 0; j < slots; ++j) {
       const __m256 p = _mm256_set1_ps(scores[start + j]);
       for (int v = 0; v < V; ++v) {

@@ -1,4 +1,5 @@
-// gemm_bench: GFLOP/s of the engine's matrix kernels (AVX2 small-M fp32 and
+// gemm_bench: GFLOP/s of the engine's matrix kernels, and the decode
+// attention kernel's KV read rate, (AVX2 small-M fp32 and
 // int8, oneDNN fp32) on the shapes of the 110M synth model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
@@ -14,8 +15,10 @@
 
 #include "base/flags.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/kernels/paged_attention.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kv_cache.h"
 
 namespace {
 
@@ -104,6 +107,49 @@ int main(int argc, char** argv) {
       std::printf("%-8s %4lld %14.1f %14.1f %14.1f %14.1f\n", s.name,
                   (long long)M, f32, q8, dn, dq);
     }
+  }
+  // Decode attention: 16 sequences, one query token each, 12 heads of 64,
+  // over 12 layers of a paged fp32 cache (blocks of a sequence scattered).
+  std::printf("\n%-28s %10s %12s\n", "attention (16 seqs, 12 layers)",
+              "ms/step", "KV GB/s");
+  for (int64_t ctx : {128, 512}) {
+    const int64_t seqs = 16, heads = 12, hd = 64, layers = 12, bs = 16;
+    const int64_t blocks_per_seq = (ctx + bs - 1) / bs;
+    auto cache = lumen::engine::KvCache::Create(
+        {layers, heads, hd, bs, seqs * blocks_per_seq});
+    if (!cache.ok()) return 1;
+    for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
+      for (int64_t l = 0; l < layers; ++l) {
+        float* k = (*cache)->Keys(b, l);
+        for (int64_t i = 0; i < 2 * heads * bs * hd; ++i) k[i] = normal(rng);
+      }
+    }
+    std::vector<std::vector<int32_t>> tables(seqs);
+    for (int64_t s = 0; s < seqs; ++s) {
+      for (int64_t b = 0; b < blocks_per_seq; ++b)
+        tables[s].push_back(static_cast<int32_t>(b * seqs + s));
+    }
+    std::vector<AttentionQuery> queries(seqs);
+    for (int64_t s = 0; s < seqs; ++s)
+      queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
+    std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
+        scratch(omp_get_max_threads() * ctx);
+    for (float& v : q) v = normal(rng);
+    const AttentionShape shape{heads, heads, hd, 0.125f};
+    auto step = [&] {
+      for (int64_t l = 0; l < layers; ++l) {
+        PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
+                       shape, scratch.data(), ctx, out.data());
+      }
+    };
+    step();
+    const auto t0 = Clock::now();
+    for (int64_t r = 0; r < reps; ++r) step();
+    const double sec =
+        std::chrono::duration<double>(Clock::now() - t0).count() / reps;
+    const double bytes = double(seqs) * ctx * layers * 2 * heads * hd * 4;
+    std::printf("%-28s %10.2f %12.1f\n", ctx == 128 ? "ctx 128" : "ctx 512",
+                sec * 1e3, bytes / sec / 1e9);
   }
   return 0;
 }

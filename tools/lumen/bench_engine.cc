@@ -13,6 +13,7 @@
 #include "base/flags.h"
 #include "base/json_writer.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/model/lora_adapter.h"
 #include "engine/model/transformer.h"
 #include "tools/lumen/commands.h"
@@ -116,10 +117,17 @@ int BenchEngine(const Args& args) {
         model_path.c_str(), m.int8() ? "int8" : "f32",
         m.resident_bytes().total() / 1048576.0, (long long)threads,
         getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
+    const bool avx512 = engine::kernels::ActiveSmallGemmIsa() ==
+                        engine::kernels::SmallGemmIsa::kAvx512;
     std::printf(
-        "machine: read bandwidth %.1f GB/s, FP32 peak %.0f GFLOP/s; load %.2f "
-        "s\n",
-        bandwidth, peak, load_s);
+        "machine: read bandwidth %.1f GB/s, FP32 peak %.0f GFLOP/s (%s); load "
+        "%.2f s\n",
+        bandwidth, peak, avx512 ? "AVX-512" : "AVX2", load_s);
+    if (m.int8()) {
+      std::printf(
+          "int8: prefill fractions are of the fp32 FLOP roofline; int8 dot "
+          "products can pass it\n");
+    }
     std::printf("kernels: %s\n", m.KernelChoiceSummary().c_str());
     if (c.moe()) {
       std::printf(

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/kernels/small_gemm_isa.h"
+
 namespace lumen::tools {
 
 namespace {
@@ -50,9 +52,23 @@ double MeasureReadBandwidthGBs() {
   return best;
 }
 
+double RunAvx512FmaChains(int64_t iters, int* threads_out);
+
 double MeasurePeakGflops() {
   constexpr int64_t kIters = 20'000'000;
   double best = 0.0;
+  // The engine's kernels use 512-bit FMAs where the CPU has them (see
+  // engine/kernels/small_gemm_isa.h), and so does oneDNN: measure that peak.
+  if (engine::kernels::ActiveSmallGemmIsa() ==
+      engine::kernels::SmallGemmIsa::kAvx512) {
+    for (int rep = 0; rep < 3; ++rep) {
+      int threads = 1;
+      auto t0 = std::chrono::steady_clock::now();
+      const double flops = RunAvx512FmaChains(kIters, &threads);
+      best = std::max(best, flops / Seconds(t0) / 1e9);
+    }
+    return best;
+  }
   for (int rep = 0; rep < 3; ++rep) {
     int threads = 1;
     auto t0 = std::chrono::steady_clock::now();

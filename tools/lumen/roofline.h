@@ -6,7 +6,8 @@ namespace lumen::tools {
 
 // Best of several passes reading a 512 MiB buffer with all OpenMP threads.
 double MeasureReadBandwidthGBs();
-// Best of several runs of independent FMA chains on all OpenMP threads.
+// Best of several runs of independent FMA chains on all OpenMP threads, with
+// 512-bit vectors when the engine's kernels use AVX-512, 256-bit otherwise.
 double MeasurePeakGflops();
 
 }  // namespace lumen::tools
