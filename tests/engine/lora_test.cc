@@ -55,18 +55,11 @@ double RelativeMaxDiff(const std::vector<double>& want,
 class LoraReferenceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LoraReferenceTest, AdapterEqualsMergedWeights) {
-  tools::SynthOptions o;
-  o.arch = GetParam();
-  o.dim = 64;
-  o.layers = 3;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.ffn = 96;
-  o.ctx = 256;
-  o.seed = 11;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
-  const std::string base = testing::MakeTempDir() + "/base.gguf";
-  ASSERT_TRUE(tools::Synthesize(o, base).ok());
+  const std::string base =
+      testing::SynthTinyModel([this](tools::SynthOptions& o) {
+        o.arch = GetParam();
+        o.seed = 11;
+      });
   const std::string lora = SynthAdapter(base, 4, 8, "q,k,v,o,gate,up,down", 3);
   auto f = testing::OpenModel(base);
   auto af = testing::OpenModel(lora);
@@ -102,17 +95,10 @@ TEST_P(LoraReferenceTest, AdapterEqualsMergedWeights) {
 }
 
 TEST(LoraInt8Test, AdapterOnInt8BaseStaysCloseToMergedReference) {
-  tools::SynthOptions o;
-  o.dim = 64;
-  o.layers = 2;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.ffn = 96;
-  o.ctx = 256;
-  o.seed = 12;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
-  const std::string base = testing::MakeTempDir() + "/base.gguf";
-  ASSERT_TRUE(tools::Synthesize(o, base).ok());
+  const std::string base = testing::SynthTinyModel([](tools::SynthOptions& o) {
+    o.layers = 2;
+    o.seed = 12;
+  });
   const std::string lora = SynthAdapter(base, 8, 16, "q,k,v,o,gate,up,down", 9);
   auto f = testing::OpenModel(base);
   auto af = testing::OpenModel(lora);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "gtest/gtest.h"
+#include "tests/test_support.h"
 
 namespace lumen::testing {
 
@@ -13,6 +14,24 @@ std::unique_ptr<engine::GgufFile> OpenModel(const std::string& path) {
   auto f = engine::GgufFile::Open(path);
   EXPECT_TRUE(f.ok()) << f.status();
   return f.ok() ? std::move(*f) : nullptr;
+}
+
+std::string SynthTinyModel(
+    const std::function<void(tools::SynthOptions&)>& edit) {
+  tools::SynthOptions o;
+  o.dim = 64;
+  o.layers = 3;
+  o.heads = 4;
+  o.kv_heads = 2;
+  o.ffn = 96;
+  o.ctx = 256;
+  o.seed = 1;
+  o.vocab_from = TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
+  if (edit) edit(o);
+  const std::string path = MakeTempDir() + "/tiny.gguf";
+  const absl::Status st = tools::Synthesize(o, path);
+  EXPECT_TRUE(st.ok()) << st;
+  return path;
 }
 
 std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,

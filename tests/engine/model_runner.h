@@ -3,6 +3,7 @@
 // by step with a trivial block allocator (what the scheduler does in lumend).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,10 +12,17 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/kv_cache.h"
 #include "engine/model/transformer.h"
+#include "tools/synth/synth_model.h"
 
 namespace lumen::testing {
 
 std::unique_ptr<engine::GgufFile> OpenModel(const std::string& path);
+
+// Writes a tiny random model (width 64, 3 layers, 4 heads of which 2 KV
+// heads, ffn 96, context 256, llama SPM vocabulary, seed 1) after `edit`
+// adjusts the options; returns its path in a fresh directory.
+std::string SynthTinyModel(
+    const std::function<void(tools::SynthOptions&)>& edit = nullptr);
 
 // Kernel crossover not measured (default choice), context 512.
 std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,

@@ -149,20 +149,12 @@ INSTANTIATE_TEST_SUITE_P(Styles, MoeFfnTest, ::testing::Bool(),
                          });
 
 TEST(MoeModelTest, RaggedBatchOfSequencesMatchesReference) {
-  tools::SynthOptions o;
-  o.arch = "mixtral";
-  o.dim = 64;
-  o.layers = 2;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.ffn = 64;
-  o.experts = 8;
-  o.experts_used = 2;
-  o.ctx = 256;
-  o.seed = 21;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
-  const std::string path = testing::MakeTempDir() + "/mixtral.gguf";
-  ASSERT_TRUE(tools::Synthesize(o, path).ok());
+  const std::string path = testing::SynthTinyModel([](tools::SynthOptions& o) {
+    o.arch = "mixtral";
+    o.layers = 2;
+    o.ffn = 64;
+    o.seed = 21;
+  });
   auto f = testing::OpenModel(path);
   auto m = testing::LoadModel(*f, WeightMode::kF32);
 
@@ -222,20 +214,13 @@ TEST(MoeModelTest, RaggedBatchOfSequencesMatchesReference) {
 }
 
 TEST(MoeModelTest, Int8ExpertsStayCloseToF32) {
-  tools::SynthOptions o;
-  o.arch = "qwen2moe";
-  o.dim = 128;
-  o.layers = 2;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.ffn = 64;
-  o.experts = 8;
-  o.experts_used = 2;
-  o.ctx = 256;
-  o.seed = 4;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
-  const std::string path = testing::MakeTempDir() + "/qwen2moe.gguf";
-  ASSERT_TRUE(tools::Synthesize(o, path).ok());
+  const std::string path = testing::SynthTinyModel([](tools::SynthOptions& o) {
+    o.arch = "qwen2moe";
+    o.dim = 128;
+    o.layers = 2;
+    o.ffn = 64;
+    o.seed = 4;
+  });
   auto f = testing::OpenModel(path);
   auto f32 = testing::LoadModel(*f, WeightMode::kF32);
   auto i8 = testing::LoadModel(*f, WeightMode::kInt8);
@@ -257,20 +242,16 @@ TEST(MoeModelTest, Int8ExpertsStayCloseToF32) {
 }
 
 TEST(MoeModelTest, MissingExpertTensorIsNamed) {
-  tools::SynthOptions o;
-  o.arch = "qwen2moe";
-  o.dim = 64;
-  o.layers = 1;
-  o.heads = 4;
-  o.kv_heads = 4;
-  o.ffn = 32;
-  o.experts = 4;
-  o.experts_used = 2;
-  o.ctx = 64;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
   const std::string dir = testing::MakeTempDir();
-  ASSERT_TRUE(tools::Synthesize(o, dir + "/full.gguf").ok());
-  auto full = testing::OpenModel(dir + "/full.gguf");
+  auto full =
+      testing::OpenModel(testing::SynthTinyModel([](tools::SynthOptions& o) {
+        o.arch = "qwen2moe";
+        o.layers = 1;
+        o.kv_heads = 4;
+        o.ffn = 32;
+        o.experts = 4;
+        o.ctx = 64;
+      }));
   GgufWriter w;
   for (const auto& kv : full->metadata())
     w.CopyValue(std::string(kv.key), kv.value);

@@ -124,18 +124,11 @@ class ReferenceLogitsTest : public ::testing::TestWithParam<ReferenceCase> {};
 
 TEST_P(ReferenceLogitsTest, EngineMatchesNaiveForward) {
   const ReferenceCase& c = GetParam();
-  tools::SynthOptions o;
-  o.arch = c.arch;
-  o.dim = 64;
-  o.layers = 3;
-  o.heads = 4;
-  o.kv_heads = c.kv_heads;
-  o.ffn = 96;
-  o.ctx = 256;
-  o.seed = 11;
-  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-llama-spm.gguf");
-  const std::string path = testing::MakeTempDir() + "/ref.gguf";
-  ASSERT_TRUE(tools::Synthesize(o, path).ok());
+  const std::string path = testing::SynthTinyModel([&](tools::SynthOptions& o) {
+    o.arch = c.arch;
+    o.kv_heads = c.kv_heads;
+    o.seed = 11;
+  });
   auto f = OpenModel(path);
   auto m = LoadModel(*f, WeightMode::kF32);
 
