@@ -137,7 +137,7 @@ inline void RowsQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
 
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
                   int64_t N, float* y) {
-  constexpr int R = 4;
+  constexpr int R = 6;
   const int64_t tiles = N / R;
 #pragma omp parallel for schedule(static)
   for (int64_t tile = 0; tile < tiles; ++tile)
