@@ -1,5 +1,8 @@
 #include "engine/model/lora_adapter.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/match.h"
@@ -9,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
-#include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/small_gemm.h"
 
 namespace lumen::engine {
 
@@ -191,19 +194,46 @@ std::string LoraAdapter::TargetSummary() const {
   return s;
 }
 
-void LoraAdapter::AddDelta(const LoraMatrix& m, const float* x, int64_t ldx,
-                           int64_t rows, float* y, int64_t ldy) {
-  // Each row is computed alone, in the same order whatever the batch, so a
-  // request gets the same numbers batched or solo.
-#pragma omp parallel for schedule(static) if (rows * m.rank * (m.in + m.out) > \
-                                              (1 << 18))
-  for (int64_t r = 0; r < rows; ++r) {
-    float t[kMaxLoraRank];
-    for (int64_t j = 0; j < m.rank; ++j) {
-      t[j] = kernels::Dot(x + r * ldx, &m.a[j * m.in], m.in);
-    }
-    for (int64_t j = 0; j < m.rank; ++j) {
-      kernels::Axpy(t[j], &m.bt[j * m.out], y + r * ldy, m.out);
+void LoraAdapter::AddDelta(const LoraMatrix& m, const float* x, int64_t rows,
+                           float* y, int64_t ldy, float* scratch) {
+  // t = x A^T: a small GEMM with A as the [rank, in] weight matrix.
+  float* t = scratch;
+  kernels::SmallGemmF32(x, rows, m.in, m.a.data(), m.rank, t);
+  // y += t B^T in register blocks of up to 4 rows x 16 columns: each B^T
+  // load serves 4 rows, each broadcast of t serves 16 columns, and no
+  // horizontal sums are needed.
+  const int64_t chunks = (m.out + 15) / 16;
+#pragma omp parallel for schedule(static) if (rows * m.rank * m.out > (1 << 15))
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t col = c * 16, width = std::min<int64_t>(16, m.out - col);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(width)), lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(static_cast<int>(width) - 8), lane);
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+      const int64_t n = std::min<int64_t>(4, rows - r0);
+      __m256 acc0[4], acc1[4];
+      for (int64_t i = 0; i < n; ++i) {
+        float* yr = y + (r0 + i) * ldy + col;
+        acc0[i] = _mm256_maskload_ps(yr, mask0);
+        acc1[i] = _mm256_maskload_ps(yr + 8, mask1);
+      }
+      for (int64_t j = 0; j < m.rank; ++j) {
+        const float* bj = &m.bt[j * m.out + col];
+        const __m256 b0 = _mm256_maskload_ps(bj, mask0);
+        const __m256 b1 = _mm256_maskload_ps(bj + 8, mask1);
+        for (int64_t i = 0; i < n; ++i) {
+          const __m256 tv = _mm256_broadcast_ss(&t[(r0 + i) * m.rank + j]);
+          acc0[i] = _mm256_fmadd_ps(tv, b0, acc0[i]);
+          acc1[i] = _mm256_fmadd_ps(tv, b1, acc1[i]);
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        float* yr = y + (r0 + i) * ldy + col;
+        _mm256_maskstore_ps(yr, mask0, acc0[i]);
+        _mm256_maskstore_ps(yr + 8, mask1, acc1[i]);
+      }
     }
   }
 }

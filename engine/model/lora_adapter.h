@@ -50,9 +50,12 @@ class LoraAdapter {
   // e.g. "q,k,v,o" — the targets present in at least one layer.
   std::string TargetSummary() const;
 
-  // y[r, :] += delta(x[r, :]) for `rows` rows (strides ldx, ldy).
-  static void AddDelta(const LoraMatrix& m, const float* x, int64_t ldx,
-                       int64_t rows, float* y, int64_t ldy);
+  // y[r, :] += delta(x[r, :]) for `rows` rows of x ([rows, m.in],
+  // contiguous) into y (row stride ldy). `scratch` holds rows * m.rank
+  // floats. Each row's result is computed the same way whatever `rows` is,
+  // so a request gets the same numbers batched or alone.
+  static void AddDelta(const LoraMatrix& m, const float* x, int64_t rows,
+                       float* y, int64_t ldy, float* scratch);
 
  private:
   LoraAdapter() = default;

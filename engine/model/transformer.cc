@@ -230,6 +230,7 @@ absl::Status Transformer::AllocateBuffers() {
   queries_.assign(T, {});
   logit_rows_.assign(T, 0);
   lora_runs_.reserve(T);
+  lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
   attn_scratch_.assign(omp_get_max_threads() * options_.max_context, 0.0f);
   // Dequantized int8 weights for oneDNN: the largest layer matrix (the
   // output head stays on the int8 kernel when it does not fit).
@@ -287,12 +288,12 @@ void Transformer::ExpertTokenCounts(std::vector<int64_t>* counts) const {
 }
 
 void Transformer::ApplyLora(int64_t layer, LoraTarget target, const float* x,
-                            int64_t ldx, float* y, int64_t ldy) const {
+                            int64_t ldx, float* y, int64_t ldy) {
   for (const LoraRun& run : lora_runs_) {
     const LoraMatrix* m = run.adapter->Get(layer, target);
     if (m == nullptr) continue;
-    LoraAdapter::AddDelta(*m, x + run.first_row * ldx, ldx, run.rows,
-                          y + run.first_row * ldy, ldy);
+    LoraAdapter::AddDelta(*m, x + run.first_row * ldx, run.rows,
+                          y + run.first_row * ldy, ldy, lora_scratch_.data());
   }
 }
 
@@ -371,10 +372,9 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     mark = now;
   };
   ++profile_.steps;
-  kernels::RopeAngles(positions_.data(), n, c.rope_dim,
-                      static_cast<float>(c.rope_base),
-                      static_cast<float>(c.rope_scale), rope_cos_.data(),
-                      rope_sin_.data());
+  kernels::RopeAngles(
+      positions_.data(), n, c.rope_dim, static_cast<float>(c.rope_base),
+      static_cast<float>(c.rope_scale), rope_cos_.data(), rope_sin_.data());
   for (int64_t l = 0; l < c.n_layers; ++l) {
     Layer& layer = layers_[l];
     // Attention block.
@@ -390,9 +390,8 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
     charge(&profile_.matmul);
     kernels::Rope(qkv_.data(), qkv_dim, rope_cos_.data(), rope_sin_.data(), n,
                   c.n_heads, hd, c.rope_dim, rope_style_);
-    kernels::Rope(qkv_.data() + qd, qkv_dim, rope_cos_.data(),
-                  rope_sin_.data(), n, c.n_kv_heads, hd, c.rope_dim,
-                  rope_style_);
+    kernels::Rope(qkv_.data() + qd, qkv_dim, rope_cos_.data(), rope_sin_.data(),
+                  n, c.n_kv_heads, hd, c.rope_dim, rope_style_);
     charge(&profile_.other);
     for (int64_t i = 0; i < n; ++i) {
       const int32_t pos = positions_[i];

@@ -109,7 +109,7 @@ class Transformer {
   absl::Status AllocateBuffers();
   // Adds each LoRA run's delta for (layer, target): y rows += delta(x rows).
   void ApplyLora(int64_t layer, LoraTarget target, const float* x, int64_t ldx,
-                 float* y, int64_t ldy) const;
+                 float* y, int64_t ldy);
 
   ModelConfig config_;
   TransformerOptions options_;
@@ -135,6 +135,7 @@ class Transformer {
   std::vector<kernels::AttentionQuery> queries_;  // [T]
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<LoraRun> lora_runs_;                // capacity max sequences
+  std::vector<float> lora_scratch_;               // [T, kMaxLoraRank]
   std::vector<float> attn_scratch_;               // [threads, max_context]
   kernels::LinearScratch scratch_;
 };
