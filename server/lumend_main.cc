@@ -36,7 +36,8 @@ struct Flags {
   std::vector<std::string> models, loras;
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";
-  int64_t threads = 0, ctx_size = 0, kv_cache_mb = 1024, max_batch_tokens = 2048;
+  int64_t threads = 0, ctx_size = 0, kv_cache_mb = 1024,
+          max_batch_tokens = 2048;
   int64_t max_running = 64, max_queue = 256;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
               api_keys;

@@ -80,7 +80,8 @@ void Rope(float* x, int64_t row_stride, const float* cos_table,
           const float* sin_table, int64_t rows, int64_t n_heads,
           int64_t head_dim, int64_t rope_dim, RopeStyle style) {
   const int64_t half = rope_dim / 2;
-#pragma omp parallel for schedule(static) if (rows * n_heads * half >= (1 << 16))
+#pragma omp parallel for schedule(static) if (rows * n_heads * half >= \
+                                              (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < half; ++i) {
       const float c = cos_table[r * half + i], s = sin_table[r * half + i];
@@ -108,9 +109,9 @@ void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out) {
     for (; i + 8 <= ff; i += 8) {
       const __m256 gv = _mm256_loadu_ps(g + i);
       const __m256 e = Exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
-      _mm256_storeu_ps(
-          o + i, _mm256_div_ps(_mm256_mul_ps(gv, _mm256_loadu_ps(u + i)),
-                               _mm256_add_ps(one, e)));
+      _mm256_storeu_ps(o + i,
+                       _mm256_div_ps(_mm256_mul_ps(gv, _mm256_loadu_ps(u + i)),
+                                     _mm256_add_ps(one, e)));
     }
     for (; i < ff; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   }

@@ -42,7 +42,8 @@ TEST(ModelInspectTest, ReportsActiveParametersOfMoeAndAdapterShare) {
       Lumen() +
       " model synth --arch mixtral --dim 64 --layers 2 --heads 4 --kv-heads 2 "
       "--ffn 32 --experts 4 --experts-used 2 --ctx 128 --vocab-from " +
-      TestDataPath("vocab/ggml-vocab-llama-spm.gguf") + " " + dir + "/moe.gguf");
+      TestDataPath("vocab/ggml-vocab-llama-spm.gguf") + " " + dir +
+      "/moe.gguf");
   ASSERT_EQ(synth.exit_code, 0) << synth.err;
   auto moe = RunCommand(Lumen() + " model inspect " + dir + "/moe.gguf");
   ASSERT_EQ(moe.exit_code, 0) << moe.err;
@@ -51,7 +52,8 @@ TEST(ModelInspectTest, ReportsActiveParametersOfMoeAndAdapterShare) {
   EXPECT_THAT(moe.out, HasSubstr("parameters      2,122,560"));
   EXPECT_THAT(moe.out, HasSubstr("active          2,097,984 per token (2 of 4 "
                                  "experts; experts hold 49,152)"));
-  EXPECT_THAT(moe.out, HasSubstr("experts         4, 2 used per token, width 32"));
+  EXPECT_THAT(moe.out,
+              HasSubstr("experts         4, 2 used per token, width 32"));
   auto gen = RunCommand(Lumen() + " model generate " + dir +
                         "/moe.gguf --prompt Hello --max-tokens 4 --ids");
   EXPECT_EQ(gen.exit_code, 0) << gen.err;
@@ -61,15 +63,16 @@ TEST(ModelInspectTest, ReportsActiveParametersOfMoeAndAdapterShare) {
                          " --rank 8 --alpha 16 --targets q,v --seed 2 " + dir +
                          "/lora.gguf");
   ASSERT_EQ(lora.exit_code, 0) << lora.err;
-  auto info = RunCommand(Lumen() + " model inspect " + dir +
-                         "/lora.gguf --base " +
-                         TestDataPath("models/stories260K.gguf"));
+  auto info =
+      RunCommand(Lumen() + " model inspect " + dir + "/lora.gguf --base " +
+                 TestDataPath("models/stories260K.gguf"));
   ASSERT_EQ(info.exit_code, 0) << info.err;
   // 5 layers x rank 8 x ((64 + 64) for q + (64 + 32) for v).
   EXPECT_THAT(info.out, HasSubstr("adapter         LoRA for llama, alpha 16, "
                                   "rank 8"));
-  EXPECT_THAT(info.out,
-              HasSubstr("parameters      8,960 = 3.060% of the base's 292,800"));
+  EXPECT_THAT(
+      info.out,
+      HasSubstr("parameters      8,960 = 3.060% of the base's 292,800"));
   auto bad = RunCommand(Lumen() + " model synth-lora --base " +
                         TestDataPath("models/stories260K.gguf") +
                         " --targets q,embd " + dir + "/x.gguf");
