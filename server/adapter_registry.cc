@@ -75,17 +75,17 @@ absl::StatusOr<AdapterEntry> AdapterRegistry::Load(const std::string& name,
   return entry;
 }
 
-absl::StatusOr<std::weak_ptr<const engine::LoraAdapter>>
-AdapterRegistry::Remove(const std::string& name) {
+absl::StatusOr<AdapterRegistry::Removed> AdapterRegistry::Remove(
+    const std::string& name) {
   absl::MutexLock lock(&mu_);
   auto it = adapters_.find(name);
   if (it == adapters_.end()) {
     return absl::NotFoundError(
         absl::StrCat("adapter '", name, "' is not loaded"));
   }
-  std::weak_ptr<const engine::LoraAdapter> handle = it->second.adapter;
+  Removed removed{it->second.model, it->second.adapter};
   adapters_.erase(it);
-  return handle;
+  return removed;
 }
 
 absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>>

@@ -35,10 +35,14 @@ class AdapterRegistry {
   absl::StatusOr<AdapterEntry> Load(const std::string& name,
                                     const std::string& path,
                                     const std::string& model);
-  // Removes the name. The returned handle expires when no request uses the
-  // adapter any more. NotFound when not loaded.
-  absl::StatusOr<std::weak_ptr<const engine::LoraAdapter>> Remove(
-      const std::string& name);
+  // What Remove leaves: the model it served and a handle that expires when
+  // no request uses the adapter any more.
+  struct Removed {
+    std::string model;
+    std::weak_ptr<const engine::LoraAdapter> handle;
+  };
+  // Removes the name; NotFound when not loaded.
+  absl::StatusOr<Removed> Remove(const std::string& name);
   // The adapter for a request on `model`. NotFound names what is loaded.
   absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> Find(
       const std::string& name, const std::string& model) const;

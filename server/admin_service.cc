@@ -146,19 +146,16 @@ grpc::ServerUnaryReactor* AdminService::UnloadAdapter(
     reactor->Finish(ToGrpc(s));
     return reactor;
   }
-  std::string model;
-  for (const AdapterEntry& e : adapters_->List()) {
-    if (e.name == request->name()) model = e.model;
-  }
-  auto handle = adapters_->Remove(request->name());
-  if (!handle.ok()) {
-    reactor->Finish(ToGrpc(handle.status()));
+  auto removed = adapters_->Remove(request->name());
+  if (!removed.ok()) {
+    reactor->Finish(ToGrpc(removed.status()));
     return reactor;
   }
   // Wait off the gRPC thread for the requests still holding the adapter;
   // their engines drop it when they finish (or are cancelled).
-  std::thread([reactor, response, handle = *handle, ctx, metrics = metrics_,
-               name = request->name(), model] {
+  std::thread([reactor, response, handle = removed->handle, ctx,
+               metrics = metrics_, name = request->name(),
+               model = removed->model] {
     const auto start = std::chrono::steady_clock::now();
     while (!handle.expired() && !ctx->IsCancelled()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

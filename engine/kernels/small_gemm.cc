@@ -107,30 +107,29 @@ std::atomic<SmallGemmIsa>& Isa() {
 
 }  // namespace
 
-SmallGemmIsa DetectSmallGemmIsa() {
+namespace {
+// AVX-512 F/BW/VL/VNNI with OS support for the vector state (libgcc checks
+// XCR0).
+bool CpuHasAvx512Kernels() {
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") &&
-                      __builtin_cpu_supports("avx512vnni");
+  return __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+}  // namespace
+
+SmallGemmIsa DetectSmallGemmIsa() {
   const char* off = std::getenv("LUMEN_NO_AVX512");
-  return avx512 && (off == nullptr || *off == '\0' || *off == '0')
-             ? SmallGemmIsa::kAvx512
-             : SmallGemmIsa::kAvx2;
+  const bool disabled = off != nullptr && *off != '\0' && *off != '0';
+  return CpuHasAvx512Kernels() && !disabled ? SmallGemmIsa::kAvx512
+                                            : SmallGemmIsa::kAvx2;
 }
 
 SmallGemmIsa ActiveSmallGemmIsa() { return Isa().load(); }
 
 bool SetSmallGemmIsa(SmallGemmIsa isa) {
-  if (isa == SmallGemmIsa::kAvx512) {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") ||
-        !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") ||
-        !__builtin_cpu_supports("avx512vnni")) {
-      return false;
-    }
-  }
+  if (isa == SmallGemmIsa::kAvx512 && !CpuHasAvx512Kernels()) return false;
   Isa().store(isa);
   return true;
 }

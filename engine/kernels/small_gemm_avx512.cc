@@ -66,8 +66,9 @@ inline void RowsF32(const float* x, int64_t M, int64_t K, const float* w,
 
 // Two consecutive 32-blocks' scales spread over 16 lanes (8 each).
 inline __m512 PairScales(const float* s) {
-  const __m512 two =
-      _mm512_castpd_ps(_mm512_set1_pd(*reinterpret_cast<const double*>(s)));
+  // Two floats through an unaligned 64-bit integer load (no type punning).
+  const __m512 two = _mm512_castps128_ps512(
+      _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
   return _mm512_permutexvar_ps(
       _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), two);
 }

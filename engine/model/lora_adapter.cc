@@ -11,8 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
-#include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/model/weight_loader.h"
 
 namespace lumen::engine {
 
@@ -43,14 +43,6 @@ std::pair<int64_t, int64_t> BaseShape(const ModelConfig& c, LoraTarget t) {
       return {c.n_ff, c.n_embd};
   }
   return {0, 0};
-}
-
-absl::StatusOr<std::vector<float>> ReadAll(const GgufFile& f,
-                                           const GgufTensorInfo& t) {
-  std::vector<float> out(t.num_elements);
-  RETURN_IF_ERROR(DecodeToFloat(t.type, f.TensorData(t).data(), t.num_elements,
-                                out.data()));
-  return out;
 }
 
 }  // namespace
@@ -151,8 +143,9 @@ absl::StatusOr<std::unique_ptr<LoraAdapter>> LoraAdapter::Load(
     }
     auto m = std::make_unique<LoraMatrix>();
     m->rank = rank, m->in = in, m->out = out;
-    ASSIGN_OR_RETURN(m->a, ReadAll(f, t));
-    ASSIGN_OR_RETURN(std::vector<float> bmat, ReadAll(f, *b));  // [out, rank]
+    ASSIGN_OR_RETURN(m->a, ReadFloats(f, WholeMatrix(&t)));
+    ASSIGN_OR_RETURN(std::vector<float> bmat,
+                     ReadFloats(f, WholeMatrix(b)));  // [out, rank]
     // llama.cpp: scale = alpha / rank, or 1 when alpha is 0.
     const float scale = a->alpha_ != 0 ? a->alpha_ / rank : 1.0f;
     m->bt.assign(rank * out, 0.0f);

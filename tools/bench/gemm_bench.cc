@@ -3,13 +3,12 @@
 // int8, oneDNN fp32) on the shapes of the 110M synth model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
-//   build/bin/gemm_bench [--threads 2] [--reps 20]
+//   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot]
 
 #include <omp.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -34,16 +33,18 @@ struct Shape {
 
 int main(int argc, char** argv) {
   int64_t threads = 2, reps = 20;
-  lumen::FlagSet flags("gemm_bench [--threads N] [--reps R]");
+  bool hot = false;
+  lumen::FlagSet flags("gemm_bench [--threads N] [--reps R] [--hot]");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
+  flags.Bool("hot", &hot, "reuse one weight copy (cache-resident weights)");
   if (auto s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
       !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 2;
   }
   omp_set_num_threads(static_cast<int>(threads));
-  const int kLayers = getenv("GEMM_HOT") ? 1 : 12;
+  const int kLayers = hot ? 1 : 12;
   const Shape shapes[] = {{"qkv", 2304, 768},
                           {"wo", 768, 768},
                           {"gate_up", 4096, 768},
@@ -51,9 +52,9 @@ int main(int argc, char** argv) {
   const int64_t ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::printf("%-8s %4s %14s %14s %14s %14s   (GFLOP/s, weights cold)\n",
-              "shape", "M", "small f32", "small int8", "oneDNN f32",
-              "int8 deq+dnnl");
+  std::printf("%-8s %4s %14s %14s %14s %14s   (GFLOP/s, weights %s)\n", "shape",
+              "M", "small f32", "small int8", "oneDNN f32", "int8 deq+dnnl",
+              hot ? "hot" : "cold");
   for (const Shape& s : shapes) {
     std::vector<std::vector<float>> w(kLayers);
     std::vector<std::vector<int8_t>> wq(kLayers);

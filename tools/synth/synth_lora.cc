@@ -2,8 +2,6 @@
 // llama.cpp's GGUF adapter format.
 
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +9,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model_config.h"
+#include "tools/synth/random_tensors.h"
 #include "tools/synth/synth_model.h"
 
 namespace lumen::tools {
@@ -63,28 +62,19 @@ absl::Status SynthesizeLora(const SynthLoraOptions& o,
   w.SetString("general.name", absl::StrCat("lumen-synth-lora-r", o.rank));
   w.SetString("adapter.type", "lora");
   w.SetFloat32("adapter.lora.alpha", static_cast<float>(o.alpha));
-  std::mt19937_64 rng(o.seed);
-  auto tensor = [&](const std::string& name, int64_t cols, int64_t rows,
-                    float stddev) {
-    std::vector<float> v(cols * rows);
-    std::normal_distribution<float> normal(0.0f, stddev);
-    for (float& x : v) x = normal(rng);
-    std::vector<uint8_t> bytes(v.size() * 4);
-    std::memcpy(bytes.data(), v.data(), bytes.size());
-    return w.AddTensor(name, engine::GgmlType::kF32, {cols, rows},
-                       std::move(bytes));
-  };
+  RandomTensors random(engine::GgmlType::kF32, &w, o.seed);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     for (const auto& [key, shape] : all) {
       if (!targets.contains(key)) continue;
       const std::string name =
           absl::StrCat("blk.", l, ".", shape.tensor, ".weight");
-      if (absl::Status s = tensor(name + ".lora_a", shape.in, o.rank,
-                                  1.0f / std::sqrt(float(shape.in)));
+      if (absl::Status s = random.F32Matrix(name + ".lora_a", shape.in, o.rank,
+                                            1.0f / std::sqrt(float(shape.in)));
           !s.ok()) {
         return s;
       }
-      if (absl::Status s = tensor(name + ".lora_b", o.rank, shape.out, 0.02f);
+      if (absl::Status s =
+              random.F32Matrix(name + ".lora_b", o.rank, shape.out, 0.02f);
           !s.ok()) {
         return s;
       }

@@ -5,85 +5,18 @@
 #include "tools/synth/synth_model.h"
 
 #include <cstdio>
-#include <cstring>
-#include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_writer.h"
-#include "engine/gguf/tensor_convert.h"
+#include "tools/synth/random_tensors.h"
 
 namespace lumen::tools {
 
 namespace {
 
 using engine::GgmlType;
-
-class Synthesizer {
- public:
-  Synthesizer(const SynthOptions& o, GgmlType matrix_type,
-              engine::GgufWriter* w)
-      : o_(o), matrix_type_(matrix_type), w_(w), rng_(o.seed) {}
-
-  // A matrix of `rows` outputs x `cols` inputs (ggml dims {cols, rows}).
-  absl::Status Matrix(const std::string& name, int64_t cols, int64_t rows) {
-    std::vector<float> v(cols * rows);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    for (float& x : v) x = normal(rng_);
-    return w_->AddTensor(name, matrix_type_, {cols, rows},
-                         Encode(v, matrix_type_));
-  }
-  // Stacked expert matrices {cols, rows, experts}; `type` overrides the
-  // matrix type (routers stay f32, as llama.cpp's quantizer leaves them).
-  absl::Status Experts(const std::string& name, int64_t cols, int64_t rows,
-                       int64_t experts) {
-    std::vector<float> v(cols * rows * experts);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    for (float& x : v) x = normal(rng_);
-    return w_->AddTensor(name, matrix_type_, {cols, rows, experts},
-                         Encode(v, matrix_type_));
-  }
-  absl::Status F32Matrix(const std::string& name, int64_t cols, int64_t rows,
-                         float stddev) {
-    std::vector<float> v(cols * rows);
-    std::normal_distribution<float> normal(0.0f, stddev);
-    for (float& x : v) x = normal(rng_);
-    return w_->AddTensor(name, GgmlType::kF32, {cols, rows},
-                         Encode(v, GgmlType::kF32));
-  }
-  absl::Status Vector(const std::string& name, int64_t n, float value,
-                      bool random = false) {
-    std::vector<float> v(n, value);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    if (random) {
-      for (float& x : v) x = normal(rng_);
-    }
-    return w_->AddTensor(name, GgmlType::kF32, {n}, Encode(v, GgmlType::kF32));
-  }
-
- private:
-  static std::vector<uint8_t> Encode(const std::vector<float>& v,
-                                     GgmlType type) {
-    if (type == GgmlType::kQ8_0) return engine::QuantizeQ8_0(v);
-    if (type == GgmlType::kF16) {
-      std::vector<uint8_t> out(v.size() * 2);
-      for (size_t i = 0; i < v.size(); ++i) {
-        const uint16_t h = engine::FloatToHalf(v[i]);
-        std::memcpy(out.data() + 2 * i, &h, 2);
-      }
-      return out;
-    }
-    std::vector<uint8_t> out(v.size() * 4);
-    std::memcpy(out.data(), v.data(), out.size());
-    return out;
-  }
-
-  const SynthOptions& o_;
-  GgmlType matrix_type_;
-  engine::GgufWriter* w_;
-  std::mt19937_64 rng_;
-};
 
 // A BERT-style embedding model (llama.cpp's GGUF tensor names).
 absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
@@ -109,7 +42,7 @@ absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
     if (absl::StartsWith(kv.key, "tokenizer."))
       w.CopyValue(std::string(kv.key), kv.value);
   }
-  Synthesizer s(o, matrix_type, &w);
+  RandomTensors s(matrix_type, &w, o.seed);
   absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
   if (st.ok()) st = s.Matrix("position_embd.weight", o.dim, o.ctx);
   if (st.ok()) st = s.Matrix("token_types.weight", o.dim, 2);
@@ -222,7 +155,7 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
       w.CopyValue(std::string(kv.key), kv.value);
   }
 
-  Synthesizer s(o, matrix_type, &w);
+  RandomTensors s(matrix_type, &w, o.seed);
   const int64_t kv_dim = o.kv_heads * head_dim;
   absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
   if (st.ok()) st = s.Vector("output_norm.weight", o.dim, 1.0f);
