@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
-# Lumen: build with the same script developers and CI use, run on a slim
-# Debian with only the runtime libraries.
+# Lumen: the build stage runs the README's set-up script on a clean Debian
+# (the clean-machine check); the runtime stage is a slim Debian with only the
+# runtime libraries. tests/deploy/image_test.sh builds and runs this file.
 
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY . .
+# The commit for lumen_build_info (.git is not in the build context).
+ARG LUMEN_COMMIT=unknown
 # Installs the Debian build dependencies and builds build/ (Release).
-RUN scripts/setup.sh
+RUN LUMEN_COMMIT="$LUMEN_COMMIT" scripts/setup.sh
 
 FROM debian:bookworm-slim AS runtime
 # Exactly the packages that own the shared libraries lumend and lumen link
@@ -16,7 +19,7 @@ RUN apt-get update \
       libabsl20220623 libc-ares2 libc6 libcivetweb1 libdnnl2 libgcc-s1 libgomp1 \
       libgrpc++1.51 libgrpc29 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
       libprotobuf32 libre2-9 libsqlite3-0 libssl3 libstdc++6 ocl-icd-libopencl1 zlib1g \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN useradd --system --uid 10001 --home-dir /data lumen \
  && mkdir -p /models /data && chown lumen:lumen /data
 COPY --from=build /src/build/bin/lumend /src/build/bin/lumen /usr/local/bin/

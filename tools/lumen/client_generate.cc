@@ -17,6 +17,7 @@ struct SamplingFlags {
   int64_t max_tokens = 128, seed = -1, top_k = 0, logprobs = 0;
   double temperature = 0.8, top_p = 1.0, min_p = 0.0, repetition_penalty = 1.0;
   std::vector<std::string> stop;
+  bool ignore_eos = false;
   void Register(FlagSet* f) {
     f->Int("max-tokens", &max_tokens, "tokens to generate at most");
     f->Double("temperature", &temperature, "0 = greedy");
@@ -27,6 +28,7 @@ struct SamplingFlags {
     f->Double("repetition-penalty", &repetition_penalty, "1 = off");
     f->Repeated("stop", &stop, "stop string (repeatable)");
     f->Int("logprobs", &logprobs, "top alternatives per token");
+    f->Bool("ignore-eos", &ignore_eos, "keep generating past end-of-sequence");
   }
   void Fill(lumen::v1::SamplingParams* s) const {
     s->set_max_tokens(static_cast<uint32_t>(max_tokens));
@@ -38,6 +40,7 @@ struct SamplingFlags {
     s->set_repetition_penalty(static_cast<float>(repetition_penalty));
     for (const std::string& x : stop) s->add_stop(x);
     s->set_logprobs(static_cast<uint32_t>(logprobs));
+    s->set_ignore_eos(ignore_eos);
   }
 };
 
@@ -106,6 +109,19 @@ int ClientGenerate(const Args& args) {
   lumen::v1::GenerateRequest req;
   req.set_model(model);
   req.set_prompt(prompt);
+  if (prompt.empty()) {
+    // No prompt: generate from the model's BOS token alone, which the server
+    // reports as the encoding of "" with special tokens.
+    lumen::v1::TokenizeRequest tr;
+    tr.set_model(model);
+    tr.set_add_special(true);
+    lumen::v1::TokenizeResponse bos;
+    auto ctx = client.Context();
+    grpc::Status st = lumen::v1::Inference::NewStub(client.Channel())
+                          ->Tokenize(ctx.get(), tr, &bos);
+    if (!st.ok()) return FailRpc(st);
+    for (int32_t id : bos.token_ids()) req.add_prompt_token_ids(id);
+  }
   req.set_adapter(adapter);
   req.set_return_token_ids(ids || json);
   if (!rag.empty()) req.mutable_rag()->add_collections(rag);

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Builds the project's Dockerfile from a clean copy of the checkout with
+# podman (the build stage runs scripts/setup.sh on a minbase Debian: the
+# clean-machine check) and runs the image as an operator would:
+#   - stories260K mounted read-only at /models, ports on 127.0.0.1;
+#   - `lumen generate` from the host returns llama2.c's reference text,
+#     `lumen health` answers SERVING, /metrics is scraped;
+#   - `podman healthcheck run` reports healthy, lumend runs as a non-root user;
+#   - a collection ingested into the /data volume survives a restart;
+#   - `podman stop` (SIGTERM) lets an in-flight stream finish, exit code 0;
+#   - prints the runtime image size.
+#   tests/deploy/image_test.sh [BUILD_DIR]   (BUILD_DIR has bin/lumen; default build)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd)
+testdata=$(cd "$src/../shared/testdata" && pwd)
+lumen="$build/bin/lumen"
+tag=lumen:test
+name=lumen-image-test-$$
+volume=lumen-image-test-data-$$
+work=$(mktemp -d)
+
+log() { printf 'image_test: %s\n' "$*"; }
+fail() {
+  printf 'image_test: FAIL: %s\n' "$*" >&2
+  podman logs "$name" 2>&1 | tail -n 40 >&2 || true
+  exit 1
+}
+cleanup() {
+  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  podman volume rm -f "$volume" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'printf "image_test: FAIL: line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+seconds() { date +%s; }
+
+"$src/scripts/podman-setup.sh"
+
+# A clean copy: tracked and new files, none of the ignored build trees.
+log "copying the checkout"
+(cd "$src" && git ls-files -z --cached --others --exclude-standard |
+  xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' |
+  tar --null -T - -cf -) | tar -xf - -C "$work"
+commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+t0=$(seconds)
+log "building $tag (podman build, clean Debian build stage)"
+podman build --pull=never --format docker --build-arg "LUMEN_COMMIT=$commit" \
+  -t "$tag" "$work" >"$work.build.log" 2>&1 || {
+  tail -n 60 "$work.build.log" >&2
+  fail "podman build failed"
+}
+rm -f "$work.build.log"
+t1=$(seconds)
+size=$(podman image inspect "$tag" --format '{{.Size}}')
+log "image built in $((t1 - t0)) s; runtime image size $((size / 1024 / 1024)) MiB ($size bytes)"
+
+run_container() {
+  podman run -d --name "$name" -p 127.0.0.1::50051 -p 127.0.0.1::9464 \
+    -v "$testdata/models:/models:ro" -v "$volume:/data" \
+    "$tag" --model /models/stories260K.gguf --threads 2 >/dev/null
+  grpc_port=$(podman port "$name" 50051/tcp | sed 's/.*://')
+  metrics_port=$(podman port "$name" 9464/tcp | sed 's/.*://')
+  addr="127.0.0.1:$grpc_port"
+  for _ in $(seq 1 300); do
+    "$lumen" health --addr "$addr" >/dev/null 2>&1 && return 0
+    [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] || fail "container exited"
+    sleep 0.2
+  done
+  fail "lumend did not become SERVING"
+}
+
+log "running the image"
+run_container
+health=$("$lumen" health --addr "$addr")
+[[ $health == *SERVING* ]] || fail "lumen health said: $health"
+log "lumen health: $health"
+
+expected=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["printed_text"], end="")' \
+  "$testdata/models/stories260K.greedy.json")
+got=$("$lumen" generate --addr "$addr" --prompt '' --max-tokens 200 --temperature 0 2>/dev/null)
+[ "$got" = "$expected" ] || fail "generated text differs from the reference:
+$got"
+log "lumen generate: the 200-token reference text, exactly"
+
+metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics") || fail "no /metrics"
+grep -q '^lumen_generation_tokens_total{.*} 200' <<<"$metrics" ||
+  fail "/metrics lacks lumen_generation_tokens_total 200"
+grep -q "^lumen_build_info{.*commit=\"$commit\"" <<<"$metrics" ||
+  fail "/metrics lacks lumen_build_info with commit $commit"
+log "/metrics: 200 generated tokens counted, build_info commit $commit"
+
+podman healthcheck run "$name" >/dev/null || fail "podman healthcheck run: unhealthy"
+status=$(podman inspect -f '{{.State.Health.Status}}' "$name" 2>/dev/null ||
+  podman inspect -f '{{.State.Healthcheck.Status}}' "$name")
+[ "$status" = healthy ] || fail "health status is $status"
+uid=$(podman top "$name" huser | awk 'NR == 2 {print $1}')
+[ -n "$uid" ] && [ "$uid" != root ] && [ "$uid" != 0 ] || fail "lumend runs as '$uid'"
+log "healthcheck: $status; lumend runs as uid $uid"
+
+# Knowledge in the /data volume survives a restart.
+docs="$work/docs"
+mkdir -p "$docs"
+printf 'The lighthouse keeper of Ardmore polished the great lens every evening.\n' >"$docs/lighthouse.txt"
+"$lumen" collection create stories --addr "$addr" >/dev/null || fail "collection create"
+"$lumen" ingest --addr "$addr" --collection stories --quiet "$docs/lighthouse.txt" >/dev/null ||
+  fail "ingest"
+podman restart -t 30 "$name" >/dev/null
+grpc_port=$(podman port "$name" 50051/tcp | sed 's/.*://')
+addr="127.0.0.1:$grpc_port"
+for _ in $(seq 1 300); do "$lumen" health --addr "$addr" >/dev/null 2>&1 && break; sleep 0.2; done
+hits=$("$lumen" search --addr "$addr" --collection stories --query lighthouse --mode keyword) ||
+  fail "search after restart"
+grep -q lighthouse <<<"$hits" || fail "the ingested document is gone after a restart: $hits"
+log "a collection ingested into /data survived a container restart"
+
+# SIGTERM with a stream in flight: the stream completes, lumend exits 0.
+"$lumen" generate --addr "$addr" --prompt 'Once upon a time' --max-tokens 1200 \
+  --temperature 0 --ignore-eos >"$work/stream.out" 2>"$work/stream.err" &
+client=$!
+for _ in $(seq 1 200); do [ -s "$work/stream.out" ] && break; sleep 0.05; done
+[ -s "$work/stream.out" ] || fail "the stream did not start"
+podman stop -t 60 "$name" >/dev/null
+wait "$client" || fail "the in-flight stream failed on SIGTERM: $(cat "$work/stream.err")"
+grep -q '\[length\].*completion 1200 tokens' "$work/stream.err" ||
+  fail "the stream did not finish its 1200 tokens: $(cat "$work/stream.err")"
+code=$(podman inspect -f '{{.State.ExitCode}}' "$name")
+[ "$code" = 0 ] || fail "lumend exited $code after SIGTERM"
+podman logs "$name" 2>&1 | grep -q 'received SIGTERM' || fail "no SIGTERM in the log"
+log "podman stop: the in-flight 1200-token stream finished, exit code 0"
+
+log "passed in $(($(seconds) - t0)) s (build $((t1 - t0)) s); runtime image $((size / 1024 / 1024)) MiB"
