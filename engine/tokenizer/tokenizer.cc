@@ -4,8 +4,9 @@
 
 #include "absl/strings/str_replace.h"
 #include "base/status_macros.h"
+#include "base/unicode.h"
 #include "engine/tokenizer/subword_models.h"
-#include "engine/tokenizer/unicode.h"
+#include "engine/tokenizer/unicode_maps.h"
 
 namespace lumen::engine {
 

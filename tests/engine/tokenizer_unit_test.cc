@@ -1,8 +1,8 @@
 #include <string>
 
+#include "base/unicode.h"
 #include "engine/tokenizer/regex.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/unicode.h"
 #include "gtest/gtest.h"
 #include "tests/test_support.h"
 
