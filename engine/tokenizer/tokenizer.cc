@@ -2,6 +2,7 @@
 
 #include <list>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
 #include "base/status_macros.h"
 #include "base/unicode.h"
@@ -62,24 +63,29 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text, bool add_special,
   const Vocab& v = *vocab_;
   if (add_special && v.add_bos && v.bos >= 0) out.push_back(v.bos);
 
-  // Split special tokens off the raw text, longest token first.
+  // Split special tokens off the raw text, longest token first. Control and
+  // unknown tokens are only matched on request: the types were corrected at
+  // load time (special_token_rules.h), so this is the one gate that keeps
+  // user text from producing them.
   std::list<Fragment> fragments;
   if (!text.empty()) fragments.push_back({-1, text});
-  for (int32_t id : v.special_tokens) {
-    const TokenType type = v.types[id];
+  for (const Vocab::SpecialToken& special : v.special_tokens) {
+    const TokenType type = v.types[special.id];
     if (!parse_special &&
         (type == TokenType::kControl || type == TokenType::kUnknown)) {
       continue;
     }
-    const std::string& needle = v.tokens[id];
+    const std::string& needle = v.tokens[special.id];
     for (auto it = fragments.begin(); it != fragments.end(); ++it) {
       if (it->token >= 0) continue;
       const size_t at = it->text.find(needle);
       if (at == absl::string_view::npos) continue;
-      const absl::string_view before = it->text.substr(0, at);
-      const absl::string_view after = it->text.substr(at + needle.size());
+      absl::string_view before = it->text.substr(0, at);
+      absl::string_view after = it->text.substr(at + needle.size());
+      if (special.lstrip) before = absl::StripTrailingAsciiWhitespace(before);
+      if (special.rstrip) after = absl::StripLeadingAsciiWhitespace(after);
       if (!before.empty()) fragments.insert(it, {-1, before});
-      it->token = id;
+      it->token = special.id;
       it->text = needle;
       // Keep scanning the remainder (the loop visits it next).
       if (!after.empty()) fragments.insert(std::next(it), {-1, after});
