@@ -161,6 +161,14 @@ bool IsValidUtf8(absl::string_view bytes) {
   return true;
 }
 
+size_t Utf8CharLength(absl::string_view bytes) {
+  if (bytes.empty()) return 0;
+  size_t len = 0;
+  const Utf8Scan scan = ScanUtf8(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                 bytes.size(), &len);
+  return scan == Utf8Scan::kComplete ? len : 0;
+}
+
 std::string ToValidUtf8(absl::string_view bytes) {
   if (IsValidUtf8(bytes)) return std::string(bytes);
   const auto* s = reinterpret_cast<const uint8_t*>(bytes.data());

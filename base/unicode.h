@@ -46,6 +46,9 @@ std::string EncodeUtf8(const std::vector<uint32_t>& cps);
 // True when `bytes` is well-formed UTF-8: no stray continuation bytes, no
 // truncated sequence, no overlong form, no surrogate, nothing past U+10FFFF.
 bool IsValidUtf8(absl::string_view bytes);
+// Length (1-4) of the well-formed character at the start of `bytes`; 0 when
+// `bytes` is empty or starts with an ill-formed or truncated sequence.
+size_t Utf8CharLength(absl::string_view bytes);
 // `bytes` with every ill-formed part replaced by U+FFFD, one per maximal
 // ill-formed subpart (Unicode's recommended practice), so the result is always
 // valid UTF-8. Valid input is returned unchanged.

@@ -3,6 +3,7 @@
 #include <list>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "base/status_macros.h"
 #include "base/unicode.h"
@@ -148,6 +149,25 @@ std::string Tokenizer::TokenToPiece(int32_t id, bool render_special) const {
   return absl::StrReplaceAll(text, {{kSpmSpace, " "}});
 }
 
+std::string Tokenizer::TokenToDisplayPiece(int32_t id,
+                                           bool render_special) const {
+  const std::string piece = TokenToPiece(id, render_special);
+  if (IsValidUtf8(piece)) return piece;
+  std::string shown;
+  absl::string_view rest = piece;
+  while (!rest.empty()) {
+    const size_t len = Utf8CharLength(rest);
+    if (len > 0) {
+      shown.append(rest.data(), len);
+      rest.remove_prefix(len);
+    } else {
+      absl::StrAppendFormat(&shown, "<0x%02X>", static_cast<uint8_t>(rest[0]));
+      rest.remove_prefix(1);
+    }
+  }
+  return shown;
+}
+
 std::string Tokenizer::Decode(std::span<const int32_t> ids,
                               bool render_special) const {
   std::string out;
@@ -173,7 +193,8 @@ std::string StreamingDetokenizer::Push(int32_t id) {
   }
   pending_ += piece;
   const size_t keep = IncompleteUtf8Suffix(pending_);
-  std::string ready = pending_.substr(0, pending_.size() - keep);
+  std::string ready = ToValidUtf8(
+      absl::string_view(pending_).substr(0, pending_.size() - keep));
   pending_.erase(0, pending_.size() - keep);
   return ready;
 }
