@@ -26,8 +26,11 @@ class Tokenizer {
       std::unique_ptr<Vocab> vocab);
 
   // add_special: BOS/EOS (CLS/SEP for bert) as the vocabulary asks.
-  // parse_special: control tokens written in the text ("<s>") become their
-  // ids; user-defined tokens are always matched.
+  // parse_special: control and unknown tokens written in the text ("<s>")
+  // become their ids; without it they are plain text, whatever the text.
+  // User-defined tokens are always matched (as in llama.cpp); user-defined
+  // tokens that are really control markers were made control at load time
+  // (special_token_rules.h). Never fails: invalid UTF-8 is encoded too.
   std::vector<int32_t> Encode(absl::string_view text, bool add_special,
                               bool parse_special) const;
 
