@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ostream>
 #include <cstdio>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
