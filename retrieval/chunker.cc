@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 
 namespace lumen::retrieval {
 
@@ -16,9 +16,9 @@ bool IsCjk(uint32_t cp) {
 
 // Decodes the code point at s[i]; *len gets its byte length.
 uint32_t CodepointAt(absl::string_view s, size_t i, int* len) {
-  *len = std::min<int>(engine::Utf8SequenceLength(static_cast<uint8_t>(s[i])),
+  *len = std::min<int>(Utf8SequenceLength(static_cast<uint8_t>(s[i])),
                        s.size() - i);
-  auto cps = engine::DecodeUtf8(s.substr(i, *len));
+  auto cps = DecodeUtf8(s.substr(i, *len));
   return cps.empty() ? 0xFFFD : cps[0];
 }
 
@@ -33,9 +33,8 @@ int EstimateTokens(absl::string_view text) {
     if (IsCjk(cp)) {
       ++tokens;
       in_word = false;
-    } else if (engine::IsWhitespace(cp) ||
-               (engine::CodepointCategory(cp) & engine::kCpPunctuation)) {
-      if (!engine::IsWhitespace(cp)) ++tokens;
+    } else if (IsWhitespace(cp) || (CodepointCategory(cp) & kCpPunctuation)) {
+      if (!IsWhitespace(cp)) ++tokens;
       in_word = false;
     } else if (!in_word) {
       ++tokens;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 
 namespace lumen::retrieval {
 
@@ -104,18 +104,17 @@ std::string FtsQuery(absl::string_view query) {
     const bool cjk = IsCjk(word[0]);
     if (cjk && word.size() > 3) {
       for (size_t i = 0; i + 3 <= word.size(); ++i) {
-        terms.push_back(
-            engine::EncodeUtf8({word[i], word[i + 1], word[i + 2]}));
+        terms.push_back(EncodeUtf8({word[i], word[i + 1], word[i + 2]}));
       }
     } else if (word.size() >= 3) {
-      terms.push_back(engine::EncodeUtf8(word));
+      terms.push_back(EncodeUtf8(word));
     }
     word.clear();
   };
-  for (uint32_t cp : engine::DecodeUtf8(query)) {
-    const bool separator =
-        engine::IsWhitespace(cp) ||
-        (engine::CodepointCategory(cp) & engine::kCpPunctuation) || cp == '"';
+  for (uint32_t cp : DecodeUtf8(query)) {
+    const bool separator = IsWhitespace(cp) ||
+                           (CodepointCategory(cp) & kCpPunctuation) ||
+                           cp == '"';
     if (separator) {
       flush();
       continue;

@@ -1,8 +1,9 @@
 #include <queue>
 #include <string>
 
+#include "base/unicode.h"
 #include "engine/tokenizer/subword_models.h"
-#include "engine/tokenizer/unicode.h"
+#include "engine/tokenizer/unicode_maps.h"
 
 namespace lumen::engine {
 

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 
 namespace lumen::engine {
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 
 namespace lumen::engine {
 
@@ -25,7 +25,7 @@ struct Node {
   enum Kind { kClass, kSeq, kAlt, kRepeat, kNegLook, kEnd } kind;
   int class_index = -1;
   int min = 1, max = 1;  // kRepeat; max -1 = unbounded
-  std::vector<Node> children;
+  std::vector<Node> children = {};
 };
 
 class Parser {
@@ -233,7 +233,7 @@ class Parser {
       }
       case '\\': {
         Regex::Class k;
-        bool is_literal;
+        bool is_literal = false;
         uint32_t lit;
         RETURN_IF_ERROR(ParseEscape(&k, &is_literal, &lit));
         if (is_literal) k.ranges.push_back({lit, lit});
@@ -260,7 +260,7 @@ class Parser {
       first = false;
       uint32_t lo = p_[i_++];
       if (lo == '\\') {
-        bool is_literal;
+        bool is_literal = false;
         RETURN_IF_ERROR(ParseEscape(&k, &is_literal, &lo));
         if (!is_literal) continue;
       }
@@ -269,7 +269,7 @@ class Parser {
         ++i_;
         hi = p_[i_++];
         if (hi == '\\') {
-          bool is_literal;
+          bool is_literal = false;
           RETURN_IF_ERROR(ParseEscape(&k, &is_literal, &hi));
           if (!is_literal) return Error("class escape as range end");
         }

@@ -1,7 +1,7 @@
 #include <queue>
 
+#include "base/unicode.h"
 #include "engine/tokenizer/subword_models.h"
-#include "engine/tokenizer/unicode.h"
 
 namespace lumen::engine {
 

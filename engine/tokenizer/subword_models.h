@@ -21,8 +21,9 @@ void SpmEncode(const Vocab& vocab, absl::string_view text,
 void BpeEncode(const Vocab& vocab, const PreTokenizer& pre,
                absl::string_view text, std::vector<int32_t>* out);
 
-// BERT WordPiece: NFD base characters, lowercase, split on whitespace,
-// punctuation and CJK, then greedy longest-match per word.
+// BERT WordPiece: as the vocabulary's normalizer says, NFD base characters
+// without combining marks and lowercase; split on whitespace, punctuation and
+// CJK; then greedy longest-match per word ([UNK] when a word has no cover).
 void WpmEncode(const Vocab& vocab, absl::string_view text,
                std::vector<int32_t>* out);
 

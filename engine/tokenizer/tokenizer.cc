@@ -2,10 +2,13 @@
 
 #include <list>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "base/status_macros.h"
+#include "base/unicode.h"
 #include "engine/tokenizer/subword_models.h"
-#include "engine/tokenizer/unicode.h"
+#include "engine/tokenizer/unicode_maps.h"
 
 namespace lumen::engine {
 
@@ -61,24 +64,29 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text, bool add_special,
   const Vocab& v = *vocab_;
   if (add_special && v.add_bos && v.bos >= 0) out.push_back(v.bos);
 
-  // Split special tokens off the raw text, longest token first.
+  // Split special tokens off the raw text, longest token first. Control and
+  // unknown tokens are only matched on request: the types were corrected at
+  // load time (special_token_rules.h), so this is the one gate that keeps
+  // user text from producing them.
   std::list<Fragment> fragments;
   if (!text.empty()) fragments.push_back({-1, text});
-  for (int32_t id : v.special_tokens) {
-    const TokenType type = v.types[id];
+  for (const Vocab::SpecialToken& special : v.special_tokens) {
+    const TokenType type = v.types[special.id];
     if (!parse_special &&
         (type == TokenType::kControl || type == TokenType::kUnknown)) {
       continue;
     }
-    const std::string& needle = v.tokens[id];
+    const std::string& needle = v.tokens[special.id];
     for (auto it = fragments.begin(); it != fragments.end(); ++it) {
       if (it->token >= 0) continue;
       const size_t at = it->text.find(needle);
       if (at == absl::string_view::npos) continue;
-      const absl::string_view before = it->text.substr(0, at);
-      const absl::string_view after = it->text.substr(at + needle.size());
+      absl::string_view before = it->text.substr(0, at);
+      absl::string_view after = it->text.substr(at + needle.size());
+      if (special.lstrip) before = absl::StripTrailingAsciiWhitespace(before);
+      if (special.rstrip) after = absl::StripLeadingAsciiWhitespace(after);
       if (!before.empty()) fragments.insert(it, {-1, before});
-      it->token = id;
+      it->token = special.id;
       it->text = needle;
       // Keep scanning the remainder (the loop visits it next).
       if (!after.empty()) fragments.insert(std::next(it), {-1, after});
@@ -141,6 +149,25 @@ std::string Tokenizer::TokenToPiece(int32_t id, bool render_special) const {
   return absl::StrReplaceAll(text, {{kSpmSpace, " "}});
 }
 
+std::string Tokenizer::TokenToDisplayPiece(int32_t id,
+                                           bool render_special) const {
+  const std::string piece = TokenToPiece(id, render_special);
+  if (IsValidUtf8(piece)) return piece;
+  std::string shown;
+  absl::string_view rest = piece;
+  while (!rest.empty()) {
+    const size_t len = Utf8CharLength(rest);
+    if (len > 0) {
+      shown.append(rest.data(), len);
+      rest.remove_prefix(len);
+    } else {
+      absl::StrAppendFormat(&shown, "<0x%02X>", static_cast<uint8_t>(rest[0]));
+      rest.remove_prefix(1);
+    }
+  }
+  return shown;
+}
+
 std::string Tokenizer::Decode(std::span<const int32_t> ids,
                               bool render_special) const {
   std::string out;
@@ -166,7 +193,8 @@ std::string StreamingDetokenizer::Push(int32_t id) {
   }
   pending_ += piece;
   const size_t keep = IncompleteUtf8Suffix(pending_);
-  std::string ready = pending_.substr(0, pending_.size() - keep);
+  std::string ready = ToValidUtf8(
+      absl::string_view(pending_).substr(0, pending_.size() - keep));
   pending_.erase(0, pending_.size() - keep);
   return ready;
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "engine/tokenizer/special_token_rules.h"
 
 namespace lumen::engine {
 
@@ -193,22 +194,32 @@ absl::StatusOr<std::unique_ptr<Vocab>> Vocab::FromGguf(const GgufFile& f) {
     v->chat_template = std::string(t->str);
   }
 
+  if (v->type == VocabType::kWpm) {
+    ASSIGN_OR_RETURN(v->lowercase,
+                     f.GetBoolOr("tokenizer.ggml.normalizer.lowercase", true));
+    ASSIGN_OR_RETURN(
+        v->strip_accents,
+        f.GetBoolOr("tokenizer.ggml.normalizer.strip_accents", v->lowercase));
+  }
+
+  ApplyControlTokenRules(f, v.get());
   for (int32_t i = 0; i < n; ++i) {
     const TokenType t = v->types[i];
     if ((t == TokenType::kControl || t == TokenType::kUserDefined ||
          t == TokenType::kUnknown) &&
         !v->tokens[i].empty()) {
-      v->special_tokens.push_back(i);
+      v->special_tokens.push_back({i});
     }
   }
+  std::stable_sort(v->special_tokens.begin(), v->special_tokens.end(),
+                   [&](const SpecialToken& a, const SpecialToken& b) {
+                     return v->tokens[a.id].size() > v->tokens[b.id].size();
+                   });
+  ApplyWhitespaceStripRules(f, v.get());
   for (int b = 0; b < 256; ++b) {
     const int32_t id = v->Find(absl::StrFormat("<0x%02X>", b));
     v->byte_tokens[b] = id >= 0 ? id : v->unk;
   }
-  std::stable_sort(v->special_tokens.begin(), v->special_tokens.end(),
-                   [&](int32_t a, int32_t b) {
-                     return v->tokens[a].size() > v->tokens[b].size();
-                   });
   return v;
 }
 

@@ -26,6 +26,9 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
+// Token types are the file's, corrected by special_token_rules.h (so a
+// user-defined "</s>" of a converted file becomes a control token, as in
+// llama.cpp).
 struct Vocab {
   VocabType type = VocabType::kSpm;
   std::string model;  // tokenizer.ggml.model: "llama", "gpt2", "bert"
@@ -37,9 +40,14 @@ struct Vocab {
   absl::flat_hash_map<std::string, int32_t> token_to_id;
   // BPE merge ranks keyed by (left id << 32 | right id).
   absl::flat_hash_map<uint64_t, int32_t> merge_rank;
-  // Tokens that the text partitioner matches literally (control, unknown and
-  // user-defined), longest text first.
-  std::vector<int32_t> special_tokens;
+  // A token the text partitioner matches literally (control, unknown and
+  // user-defined; control and unknown ones only with parse_special).
+  struct SpecialToken {
+    int32_t id;
+    bool lstrip = false;  // the whitespace before a match is dropped
+    bool rstrip = false;  // the whitespace after a match is dropped
+  };
+  std::vector<SpecialToken> special_tokens;  // longest text first
   size_t max_token_bytes = 0;
   int32_t byte_tokens[256];  // SPM byte fallback: id of "<0xXX>", or unk
 
@@ -48,7 +56,12 @@ struct Vocab {
   bool add_eos = false;
   bool add_space_prefix = false;  // SPM: prepend a space to the text
   bool ignore_merges = false;     // BPE: whole-word tokens win (llama3)
-  std::string chat_template;      // tokenizer.chat_template, may be empty
+  // WordPiece normalizer (tokenizer.ggml.normalizer.*): lowercase, and strip
+  // accents (decompose, then drop every combining mark). llama.cpp's defaults:
+  // lowercase, and strip accents when lowercasing.
+  bool lowercase = true;
+  bool strip_accents = true;
+  std::string chat_template;  // tokenizer.chat_template, may be empty
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
   bool IsControl(int32_t id) const;

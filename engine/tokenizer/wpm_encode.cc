@@ -1,7 +1,8 @@
 #include <string>
 
+#include "base/unicode.h"
 #include "engine/tokenizer/subword_models.h"
-#include "engine/tokenizer/unicode.h"
+#include "engine/tokenizer/unicode_maps.h"
 
 namespace lumen::engine {
 
@@ -14,18 +15,26 @@ bool IsChineseChar(uint32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-std::vector<std::string> SplitWords(absl::string_view text) {
+// llama.cpp's WordPiece pre-tokenizer: with strip_accents, each code point
+// becomes the first of its canonical decomposition and every combining mark
+// (M*, spacing marks such as Devanagari vowel signs included) is dropped; a
+// mark never splits a word. Whitespace splits words; punctuation, ASCII
+// symbols and CJK ideographs are words of their own; NUL, U+FFFD and control
+// characters vanish.
+std::vector<std::string> SplitWords(const Vocab& vocab,
+                                    absl::string_view text) {
   std::vector<std::string> words(1);
   for (uint32_t cp : DecodeUtf8(text)) {
-    cp = NfdFirst(cp);
+    if (vocab.strip_accents) cp = NfdFirst(cp);
     if (IsWhitespace(cp)) {
       if (!words.back().empty()) words.emplace_back();
       continue;
     }
     const uint8_t cat = CodepointCategory(cp);
     if (cp == 0 || cp == 0xFFFD || (cat & kCpControl)) continue;
+    if (vocab.strip_accents && (cat & kCpMark)) continue;
     std::string s;
-    AppendUtf8(ToLower(cp), &s);
+    AppendUtf8(vocab.lowercase ? ToLower(cp) : cp, &s);
     if ((cat & kCpPunctuation) || (cp < 0x7F && (cat & kCpSymbol)) ||
         IsChineseChar(cp)) {
       if (!words.back().empty()) words.emplace_back();
@@ -43,7 +52,7 @@ std::vector<std::string> SplitWords(absl::string_view text) {
 
 void WpmEncode(const Vocab& vocab, absl::string_view text,
                std::vector<int32_t>* out) {
-  for (const std::string& w : SplitWords(text)) {
+  for (const std::string& w : SplitWords(vocab, text)) {
     // Word-initial pieces carry a phantom space (U+2581) in GGUF vocabularies;
     // continuation pieces ("##x" in BERT) carry nothing.
     const std::string word = "\xe2\x96\x81" + w;

@@ -1,8 +1,8 @@
 #include <string>
 
+#include "base/unicode.h"
 #include "engine/tokenizer/regex.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/unicode.h"
 #include "gtest/gtest.h"
 #include "tests/test_support.h"
 
@@ -44,14 +44,6 @@ TEST(RegexTest, RejectsUnsupportedSyntax) {
       StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("]")));
 }
 
-TEST(Utf8Test, IncompleteSuffix) {
-  const std::string zh = "\xe4\xbd\xa0";  // 你
-  EXPECT_EQ(IncompleteUtf8Suffix(zh), 0u);
-  EXPECT_EQ(IncompleteUtf8Suffix(zh.substr(0, 2)), 2u);
-  EXPECT_EQ(IncompleteUtf8Suffix("a" + zh.substr(0, 1)), 1u);
-  EXPECT_EQ(IncompleteUtf8Suffix("abc"), 0u);
-}
-
 TEST(TokenizerTest, SpmAddsBosAndParsesSpecialOnRequest) {
   auto t = Load("models/stories260K.gguf");
   EXPECT_EQ(t->vocab().type, VocabType::kSpm);
@@ -83,6 +75,103 @@ TEST(TokenizerTest, StreamingDetokenizerNeverSplitsUtf8) {
   }
   streamed += detok.Flush();
   EXPECT_EQ(streamed, text);
+}
+
+// Byte fallback (issue 12, defect 1). stories260K has 512 tokens: Chinese and
+// emoji become one <0xXX> token per UTF-8 byte (ids 3 + byte, checked against
+// llama_tokenize of llama.cpp b10573).
+TEST(TokenizerTest, ByteFallbackPiecesAreRawBytesDisplayPiecesAreUtf8) {
+  auto t = Load("models/stories260K.gguf");
+  const std::string text = "Lily 你好 😀!";
+  const std::vector<int32_t> ids = t->Encode(text, false, false);
+  EXPECT_EQ(ids, (std::vector<int32_t>{317, 410, 231, 192, 163, 232, 168, 192,
+                                       410, 243, 162, 155, 131, 443}));
+  EXPECT_EQ(t->Decode(ids), text);
+  // 你 = E4 BD A0: three tokens, none a character on its own.
+  EXPECT_EQ(t->TokenToPiece(231), "\xe4");
+  EXPECT_EQ(t->TokenToPiece(192), "\xbd");
+  EXPECT_EQ(t->TokenToDisplayPiece(231), "<0xE4>");
+  EXPECT_EQ(t->TokenToDisplayPiece(192), "<0xBD>");
+  // Whole characters are shown as they are.
+  EXPECT_EQ(t->TokenToDisplayPiece(317), t->TokenToPiece(317));
+  std::string shown;
+  for (int32_t id : ids) {
+    const std::string piece = t->TokenToDisplayPiece(id);
+    EXPECT_TRUE(IsValidUtf8(piece)) << id;
+    shown += piece;
+  }
+  // The first piece keeps SPM's prefix space (Decode drops it).
+  EXPECT_EQ(shown,
+            " Lily <0xE4><0xBD><0xA0><0xE5><0xA5><0xBD> "
+            "<0xF0><0x9F><0x98><0x80>!");
+  // Streaming gives whole characters only: 你, 好 and 😀 each appear at once.
+  StreamingDetokenizer detok(*t, /*at_text_start=*/true);
+  std::vector<std::string> deltas;
+  for (int32_t id : ids) {
+    std::string d = detok.Push(id);
+    EXPECT_TRUE(IsValidUtf8(d)) << id;
+    if (!d.empty()) deltas.push_back(d);
+  }
+  EXPECT_EQ(detok.Flush(), "");
+  EXPECT_EQ(deltas,
+            (std::vector<std::string>{"Lily", " ", "你", "好", " ", "😀", "!"}));
+}
+
+TEST(TokenizerTest, StreamingDetokenizerReplacesBytesThatCannotBecomeText) {
+  // A model may emit any byte token: a stray continuation byte, a character
+  // cut short by another, an overlong form. The stream must stay valid UTF-8
+  // (a proto string field rejects anything else).
+  auto t = Load("models/stories260K.gguf");
+  auto byte = [](int b) { return 3 + b; };  // <0xXX> ids in this vocabulary
+  const int32_t a = t->vocab().Find("a");
+  ASSERT_GE(a, 0);
+  const std::vector<int32_t> ids = {
+      byte(0x80),                          // stray continuation
+      a,                                   //
+      byte(0xE4), byte(0xBD),              // 你 cut short ...
+      a,                                   // ... by a letter
+      byte(0xC0), byte(0xAF),              // overlong '/'
+      byte(0xE4), byte(0xBD), byte(0xA0),  // 你
+      byte(0xF0), byte(0x9F)};             // unfinished at the end
+  StreamingDetokenizer detok(*t, /*at_text_start=*/false);
+  std::string streamed;
+  for (int32_t id : ids) {
+    const std::string d = detok.Push(id);
+    EXPECT_TRUE(IsValidUtf8(d))
+        << "after id " << id << ": " << ::testing::PrintToString(d);
+    streamed += d;
+  }
+  const std::string tail = detok.Flush();
+  EXPECT_TRUE(IsValidUtf8(tail));
+  streamed += tail;
+  EXPECT_EQ(streamed, "\uFFFDa\uFFFDa\uFFFD\uFFFD你\uFFFD");
+}
+
+TEST(TokenizerTest, DisplayPieceIsValidUtf8ForEveryTokenOfEveryVocab) {
+  for (const char* name :
+       {"models/stories260K.gguf", "vocab/ggml-vocab-llama-spm.gguf",
+        "vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-deepseek-llm.gguf",
+        "vocab/ggml-vocab-bert-bge.gguf"}) {
+    auto t = Load(name);
+    ASSERT_NE(t, nullptr);
+    int partial = 0;
+    for (int32_t id = 0; id < t->vocab().size(); ++id) {
+      for (bool special : {false, true}) {
+        const std::string piece = t->TokenToPiece(id, special);
+        const std::string shown = t->TokenToDisplayPiece(id, special);
+        ASSERT_TRUE(IsValidUtf8(shown)) << name << " id " << id;
+        if (IsValidUtf8(piece)) {
+          ASSERT_EQ(shown, piece) << name << " id " << id;
+        } else {
+          ++partial;
+        }
+      }
+    }
+    // Byte-fallback and byte-level vocabularies do have partial pieces.
+    if (t->vocab().type != VocabType::kWpm) {
+      EXPECT_GT(partial, 0) << name;
+    }
+  }
 }
 
 TEST(TokenizerTest, BpeChineseRoundTripsPieceByPiece) {

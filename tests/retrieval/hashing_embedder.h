@@ -10,7 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 #include "retrieval/chunker.h"
 #include "retrieval/knowledge_store.h"
 
@@ -47,11 +47,11 @@ class HashingEmbedder : public retrieval::Embedder {
   static std::vector<std::string> Words(const std::string& text) {
     std::vector<std::string> words;
     std::string cur;
-    for (uint32_t cp : engine::DecodeUtf8(text)) {
+    for (uint32_t cp : DecodeUtf8(text)) {
       if (cp >= 0x4E00 && cp <= 0x9FFF) {
         if (!cur.empty()) words.push_back(cur), cur.clear();
         std::string c;
-        engine::AppendUtf8(cp, &c);
+        AppendUtf8(cp, &c);
         words.push_back(c);
       } else if (cp < 128 && isalnum(static_cast<int>(cp))) {
         cur += static_cast<char>(

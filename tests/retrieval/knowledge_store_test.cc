@@ -3,6 +3,7 @@
 #include <random>
 #include <set>
 
+#include "base/unicode.h"
 #include "gtest/gtest.h"
 #include "retrieval/chunker.h"
 #include "retrieval/vector_index.h"
@@ -42,8 +43,8 @@ TEST(ChunkerTest, ChineseBreaksAtChinesePunctuationNeverInsideACharacter) {
   auto chunks = ChunkText(text, o, EstimateTokens);
   ASSERT_GT(chunks.size(), 2u);
   for (const Chunk& c : chunks) {
-    EXPECT_EQ(engine::IncompleteUtf8Suffix(c.text), 0u);
-    for (uint32_t cp : engine::DecodeUtf8(c.text)) EXPECT_NE(cp, 0xFFFDu);
+    EXPECT_EQ(IncompleteUtf8Suffix(c.text), 0u);
+    for (uint32_t cp : DecodeUtf8(c.text)) EXPECT_NE(cp, 0xFFFDu);
     EXPECT_LE(EstimateTokens(c.text), 30);
     const std::string tail = c.text.substr(c.text.size() - 3);
     EXPECT_TRUE(tail == "。" || tail == "！" || tail == "？" || tail == "；")
@@ -53,7 +54,7 @@ TEST(ChunkerTest, ChineseBreaksAtChinesePunctuationNeverInsideACharacter) {
   std::string long_zh;
   for (int i = 0; i < 200; ++i) long_zh += "字";
   for (const Chunk& c : ChunkText(long_zh, o, EstimateTokens)) {
-    EXPECT_EQ(engine::IncompleteUtf8Suffix(c.text), 0u);
+    EXPECT_EQ(IncompleteUtf8Suffix(c.text), 0u);
     EXPECT_LE(EstimateTokens(c.text), 30);
   }
 }
