@@ -245,6 +245,7 @@ class SchemaConverter {
     return name;
   }
   void Define(const std::string& name, std::string body) {
+    while (!body.empty() && body.back() == ' ') body.pop_back();
     rules_[rule_index_.at(name)].second = std::move(body);
   }
   std::string NewRule(absl::string_view hint, std::string body) {
@@ -736,17 +737,19 @@ class SchemaConverter {
     }
     const bool additional_false =
         additional.is_boolean() && !additional.get<bool>();
-    std::string extra_value;  // empty: no extra properties
-    if (!additional_false) {
+    std::string additional_rule;  // value rule of undeclared properties
+    auto additional_value = [&]() -> absl::StatusOr<std::string> {
+      if (!additional_rule.empty()) return additional_rule;
       if (additional.is_object()) {
         auto e = Visit(additional, path + "/additionalProperties",
                        hint + "-additional", depth + 1);
         if (!e.ok()) return e.status();
-        extra_value = RuleFor(*e, hint + "-additional");
+        additional_rule = RuleFor(*e, hint + "-additional");
       } else {
-        extra_value = Use("value");
+        additional_rule = Use("value");
       }
-    }
+      return additional_rule;
+    };
 
     auto member = [&](const std::string& key, const std::string& value) {
       return absl::StrCat(GbnfLiteral(Dump(Json(key))), R"( ws ":" ws )",
@@ -768,23 +771,25 @@ class SchemaConverter {
     }
     for (const std::string& key : required) {
       if (properties.contains(key)) continue;
-      if (extra_value.empty()) {
+      if (additional_false) {
         return Error(absl::StrCat("required property '", key,
                                   "' is not in 'properties' and "
                                   "additionalProperties is false"),
                      path);
       }
+      auto value = additional_value();
+      if (!value.ok()) return value.status();
       declared.push_back(key);
-      required_members.push_back(member(key, extra_value));
+      required_members.push_back(member(key, *value));
     }
     // With properties declared, extra ones only when asked for explicitly.
-    if (!declared.empty() && !has_additional) extra_value.clear();
-
     std::string extra_member;
-    if (!extra_value.empty()) {
-      const std::string key =
-          declared.empty() ? Use("string") : KeyOtherThan(declared, hint);
-      extra_member = absl::StrCat(key, R"( ws ":" ws )", extra_value);
+    if (!additional_false && (has_additional || declared.empty())) {
+      auto value = additional_value();
+      if (!value.ok()) return value.status();
+      const std::string key = declared.empty() ? Use("string")
+                                               : KeyOtherThan(declared, hint);
+      extra_member = absl::StrCat(key, R"( ws ":" ws )", *value);
     }
     // rest[k]: any in-order subset of the optional members from k on, then
     // any number of extra members; each preceded by a comma.
@@ -870,7 +875,9 @@ class SchemaConverter {
       Normalize(&taken);
       alternatives.push_back(absl::StrCat(GbnfClass(taken, /*negated=*/true),
                                           " json-plain-char*"));
-      if (!nodes[i].terminal) alternatives.push_back("");
+      // The empty alternative goes first: after a trailing '|' GBNF
+      // continues on the next line.
+      if (!nodes[i].terminal) alternatives.insert(alternatives.begin(), "");
       Define(names_of[i], absl::StrJoin(alternatives, " | "));
     }
     return absl::StrCat(R"("\"" )", names_of[0], R"( "\"")");
