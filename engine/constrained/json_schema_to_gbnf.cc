@@ -787,8 +787,8 @@ class SchemaConverter {
     if (!additional_false && (has_additional || declared.empty())) {
       auto value = additional_value();
       if (!value.ok()) return value.status();
-      const std::string key = declared.empty() ? Use("string")
-                                               : KeyOtherThan(declared, hint);
+      const std::string key =
+          declared.empty() ? Use("string") : KeyOtherThan(declared, hint);
       extra_member = absl::StrCat(key, R"( ws ":" ws )", *value);
     }
     // rest[k]: any in-order subset of the optional members from k on, then

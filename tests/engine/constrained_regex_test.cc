@@ -55,34 +55,33 @@ TEST_P(RegexAgreesWithStdRegex, OnEveryShortString) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, RegexAgreesWithStdRegex,
-    ::testing::Values(RegexCase{"abc", "abc", 4},
-                      RegexCase{"a|bc|", "abc", 3},
-                      RegexCase{"(ab)*c?", "abc", 6},
-                      RegexCase{"a+b{2}c{0,2}", "abc", 6},
-                      RegexCase{"[a-b]{2,}c", "abc", 5},
-                      RegexCase{"[^a]b*", "abc-", 4},
-                      RegexCase{"\\d{1,3}(\\.\\d)?", "19.a", 5},
-                      RegexCase{"\\w+-\\s?\\W", "a_- .", 5},
-                      RegexCase{"(?:a|b)+?c", "abc", 5},
-                      RegexCase{"^(a(b|c)*)?$", "abc", 5},
-                      RegexCase{"x{2}[.]\\.", "x.y", 5},
-                      RegexCase{"[\\d\\-x]+", "1-xy", 4},
-                      RegexCase{"a\\{2\\}|b{2}", "a{2}b", 4},
-                      RegexCase{"(a|b)(c|a){1,2}b?", "abc", 5},
-                      RegexCase{"[a\\]]+", "]ab", 4},
-                      RegexCase{"\\x41\\u0042[\\t ]", "AB\t c", 4}),
+    ::testing::Values(
+        RegexCase{"abc", "abc", 4}, RegexCase{"a|bc|", "abc", 3},
+        RegexCase{"(ab)*c?", "abc", 6}, RegexCase{"a+b{2}c{0,2}", "abc", 6},
+        RegexCase{"[a-b]{2,}c", "abc", 5}, RegexCase{"[^a]b*", "abc-", 4},
+        RegexCase{"\\d{1,3}(\\.\\d)?", "19.a", 5},
+        RegexCase{"\\w+-\\s?\\W", "a_- .", 5},
+        RegexCase{"(?:a|b)+?c", "abc", 5}, RegexCase{"^(a(b|c)*)?$", "abc", 5},
+        RegexCase{"x{2}[.]\\.", "x.y", 5}, RegexCase{"[\\d\\-x]+", "1-xy", 4},
+        RegexCase{"a\\{2\\}|b{2}", "a{2}b", 4},
+        RegexCase{"(a|b)(c|a){1,2}b?", "abc", 5},
+        RegexCase{"[a\\]]+", "]ab", 4},
+        RegexCase{"\\x41\\u0042[\\t ]", "AB\t c", 4}),
     [](const auto& info) { return std::to_string(info.index); });
 
 TEST(RegexTest, DotIsOneCodePointExceptNewline) {
   auto g = CompileConstraintGrammar({ConstraintKind::kRegex, "a.b"});
   ASSERT_TRUE(g.ok());
-  EXPECT_TRUE(GrammarMatches(*g, "a\xc3\xa9"
-                                 "b"));
-  EXPECT_TRUE(GrammarMatches(*g, "a\xf0\x9f\x98\x80"
-                                 "b"));
+  EXPECT_TRUE(GrammarMatches(*g,
+                             "a\xc3\xa9"
+                             "b"));
+  EXPECT_TRUE(GrammarMatches(*g,
+                             "a\xf0\x9f\x98\x80"
+                             "b"));
   EXPECT_FALSE(GrammarMatches(*g, "a\nb"));
-  EXPECT_FALSE(GrammarMatches(*g, "a\xc3"
-                                  "b"));  // half a character
+  EXPECT_FALSE(GrammarMatches(*g,
+                              "a\xc3"
+                              "b"));  // half a character
 }
 
 TEST(RegexTest, JsonStringContentEscapesWhatJsonMust) {
@@ -102,27 +101,33 @@ TEST(RegexTest, JsonStringContentEscapesWhatJsonMust) {
 TEST(RegexTest, UnsupportedSyntaxIsNamed) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"a\\1", "regex column 2: backreference \\1 is not supported"},
-      {"(?=a)b", "regex column 1: lookaround (?=, (?!, (?<=, (?<! is not supported"},
+      {"(?=a)b",
+       "regex column 1: lookaround (?=, (?!, (?<=, (?<! is not supported"},
       {"\\bword", "regex column 1: word boundary \\b is not supported"},
-      {"a^b", "regex column 2: anchor '^' inside the regex (the whole output "
-              "must match; '^' may only start it) is not supported"},
-      {"a$b", "regex column 2: anchor '$' inside the regex (the whole output "
-              "must match; '$' may only end it) is not supported"},
-      {"(?i)abc", "regex column 1: group syntax '(?' (flags, atomic groups, "
-                  "comments) is not supported"},
+      {"a^b",
+       "regex column 2: anchor '^' inside the regex (the whole output "
+       "must match; '^' may only start it) is not supported"},
+      {"a$b",
+       "regex column 2: anchor '$' inside the regex (the whole output "
+       "must match; '$' may only end it) is not supported"},
+      {"(?i)abc",
+       "regex column 1: group syntax '(?' (flags, atomic groups, "
+       "comments) is not supported"},
       {"\\p{L}", "regex column 1: Unicode property \\p / \\P is not supported"},
       {"[[:alpha:]]", "regex column 2: POSIX class [:name:] is not supported"},
       {"a*+", "regex column 3: possessive quantifier is not supported"},
-      {"(a*)*", "regex column 5: unbounded repetition of something that can "
-                "match the empty string (like (a*)*) is not supported"},
+      {"(a*)*",
+       "regex column 5: unbounded repetition of something that can "
+       "match the empty string (like (a*)*) is not supported"},
       {"(ab", "regex column 1: missing ')'"},
       {"ab)", "regex column 3: unbalanced ')'"},
       {"*a", "regex column 1: '*' has nothing before it to repeat"},
       {"[b-a]", "regex column 2: character range is reversed"},
       {"[abc", "regex column 1: unterminated character class"},
       {"\\q", "regex column 1: unknown escape '\\q'"},
-      {"a{3,1}", "regex column 2: repetition {3,1} has its maximum below its "
-                 "minimum"},
+      {"a{3,1}",
+       "regex column 2: repetition {3,1} has its maximum below its "
+       "minimum"},
       {"a{20000}", "regex column 2: repetition count above the limit of 10000"},
       {"ab\\", "regex column 3: trailing backslash"},
   };

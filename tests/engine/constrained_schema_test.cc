@@ -78,18 +78,18 @@ INSTANTIATE_TEST_SUITE_P(
                        {"oneOf":[{"type":"null"},{"type":["boolean","string"]}]}]})",
                    {"1", "null", "true", R"("s")"},
                    {"1.5", "[]", "{}"}},
-        SchemaCase{"recursive $ref",
-                   R"({"$defs":{"node":{"type":"object","properties":{
+        SchemaCase{
+            "recursive $ref",
+            R"({"$defs":{"node":{"type":"object","properties":{
                        "v":{"type":"integer"},
                        "kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},
                        "required":["v"]}},"$ref":"#/$defs/node"})",
-                   {R"({"v":1})", R"({"v":1,"kids":[{"v":2,"kids":[{"v":3}]}]})"},
-                   {R"({"v":1,"kids":[{}]})", R"({"kids":[]})"}},
+            {R"({"v":1})", R"({"v":1,"kids":[{"v":2,"kids":[{"v":3}]}]})"},
+            {R"({"v":1,"kids":[{}]})", R"({"kids":[]})"}},
         SchemaCase{"string lengths count code points",
                    R"({"type":"string","minLength":2,"maxLength":3})",
                    {R"("ab")", "\"\xc3\xa9\xe4\xb8\xad\"", R"("a\n\u00e9")"},
-                   {R"("a")", R"("abcd")", R"("\ud83d\ude00")",
-                    "\"a\nb\""}},
+                   {R"("a")", R"("abcd")", R"("\ud83d\ude00")", "\"a\nb\""}},
         SchemaCase{"pattern inside a JSON string",
                    R"({"type":"string","pattern":"^[a-c]+\"?\\d{2}$"})",
                    {R"("ab12")", R"("c\"34")"},
@@ -121,16 +121,26 @@ INSTANTIATE_TEST_SUITE_P(
                    {"", "nul", "[1,]"}}),
     [](const auto& info) {
       std::string n = info.param.name;
-      for (char& ch : n) ch = isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      for (char& ch : n)
+        ch = isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
       return n;
     });
 
 TEST(SchemaTest, IntegerRangesMatchExactlyTheirIntegers) {
   const std::vector<std::pair<std::optional<int64_t>, std::optional<int64_t>>>
-      ranges = {{0, 0},        {0, 9},     {5, 1000},  {-5, 3},
-                {-1000, -37},  {-99, 100}, {123, 987}, {7, std::nullopt},
-                {std::nullopt, -12},      {std::nullopt, 250},
-                {-300, std::nullopt},     {10, 10},   {999, 1001}};
+      ranges = {{0, 0},
+                {0, 9},
+                {5, 1000},
+                {-5, 3},
+                {-1000, -37},
+                {-99, 100},
+                {123, 987},
+                {7, std::nullopt},
+                {std::nullopt, -12},
+                {std::nullopt, 250},
+                {-300, std::nullopt},
+                {10, 10},
+                {999, 1001}};
   for (const auto& [lo, hi] : ranges) {
     auto g = CompileConstraintGrammar(
         {ConstraintKind::kGrammar,
@@ -150,8 +160,8 @@ TEST(SchemaTest, IntegerRangesMatchExactlyTheirIntegers) {
       {ConstraintKind::kGrammar,
        "root ::= " + IntegerRangeGbnf(-5, std::nullopt) + "\n"});
   ASSERT_TRUE(big.ok());
-  EXPECT_TRUE(GrammarMatches(*big, "9999999999999999"));     // 16 digits
-  EXPECT_FALSE(GrammarMatches(*big, "99999999999999999"));   // 17
+  EXPECT_TRUE(GrammarMatches(*big, "9999999999999999"));    // 16 digits
+  EXPECT_FALSE(GrammarMatches(*big, "99999999999999999"));  // 17
 }
 
 TEST(SchemaTest, NumberRangesMatchExactlyTheirNumbers) {
@@ -167,9 +177,9 @@ TEST(SchemaTest, NumberRangesMatchExactlyTheirNumbers) {
     numbers.push_back(extra);
   }
   for (const auto& [lo, hi] : ranges) {
-    const std::string schema = "{\"type\":\"number\",\"minimum\":" +
-                               std::to_string(lo) +
-                               ",\"maximum\":" + std::to_string(hi) + "}";
+    const std::string schema =
+        "{\"type\":\"number\",\"minimum\":" + std::to_string(lo) +
+        ",\"maximum\":" + std::to_string(hi) + "}";
     auto g = CompileConstraintGrammar({ConstraintKind::kJsonSchema, schema});
     ASSERT_TRUE(g.ok()) << g.status();
     for (const std::string& n : numbers) {
@@ -192,7 +202,8 @@ TEST(SchemaTest, ErrorsNameTheKeywordAndItsPath) {
        "#/properties/a~1b"},
       {R"({"type":"strin"})", "json_schema: unknown type \"strin\" at #/type"},
       {R"({"type":"integer","minLength":3})",
-       "json_schema: keyword 'minLength' does not apply to type 'integer' at #"},
+       "json_schema: keyword 'minLength' does not apply to type 'integer' at "
+       "#"},
       {R"({"$ref":"#/$defs/missing"})",
        "json_schema: $ref '#/$defs/missing' does not resolve at #"},
       {R"({"items":{"$ref":"https://example.com/s.json"}})",

@@ -9,6 +9,10 @@
 #include "engine/constrained/constraint.h"
 #include "engine/constrained/grammar.h"
 #include "engine/constrained/grammar_automaton.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "gtest/gtest.h"
+#include "tests/test_support.h"
 
 namespace lumen::testing {
 
@@ -33,6 +37,22 @@ inline absl::StatusOr<bool> SpecMatches(
   auto g = engine::constrained::CompileConstraintGrammar(spec);
   if (!g.ok()) return g.status();
   return GrammarMatches(*g, text);
+}
+
+// The tokenizer of ../shared/testdata/vocab/ggml-vocab-NAME.gguf (null and a
+// test failure when it cannot be read).
+inline std::unique_ptr<engine::Tokenizer> LoadVocab(const std::string& name) {
+  auto file = engine::GgufFile::Open(
+      TestDataPath("vocab/ggml-vocab-" + name + ".gguf"));
+  EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return nullptr;
+  auto tokenizer = engine::Tokenizer::FromGguf(**file);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  return tokenizer.ok() ? std::move(*tokenizer) : nullptr;
+}
+
+inline bool MaskHas(const std::vector<uint32_t>& mask, int32_t token) {
+  return (mask[token >> 5] >> (token & 31)) & 1;
 }
 
 }  // namespace lumen::testing
