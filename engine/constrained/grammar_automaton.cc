@@ -103,7 +103,7 @@ int32_t GrammarAutomaton::InternScratch() {
   if (scratch_accepting_) scratch_.erase(scratch_.begin());
   configs_.push_back(scratch_);
   accepting_.push_back(scratch_accepting_ ? 1 : 0);
-  rows_.emplace_back();
+  transitions_.resize(transitions_.size() + 256, kUnknown);
   return id;
 }
 
@@ -121,21 +121,17 @@ int32_t GrammarAutomaton::ComputeNext(int32_t state, uint8_t byte) {
   }
   const int32_t next = InternScratch();
   if (!status_.ok()) return kDead;
-  if (rows_[state] == nullptr) {
-    rows_[state] = std::make_unique<int32_t[]>(256);
-    std::fill_n(rows_[state].get(), 256, kUnknown);
-  }
-  rows_[state][byte] = next;
+  transitions_[(static_cast<size_t>(state) << 8) | byte] = next;
   return next;
 }
 
 size_t GrammarAutomaton::MemoryBytes() const {
   size_t bytes = nodes_.capacity() * (sizeof(StackNode) + sizeof(uint32_t)) +
-                 node_ids_.capacity() * (sizeof(uint64_t) + sizeof(int32_t));
+                 node_ids_.capacity() * (sizeof(uint64_t) + sizeof(int32_t)) +
+                 transitions_.capacity() * sizeof(int32_t);
   for (size_t s = 0; s < configs_.size(); ++s) {
     // Stored twice: in configs_ and as the state_ids_ key.
     bytes += 2 * (configs_[s].capacity() * sizeof(int32_t) + 32);
-    if (rows_[s] != nullptr) bytes += 256 * sizeof(int32_t);
   }
   return bytes;
 }

@@ -24,7 +24,7 @@
 namespace lumen::engine::constrained {
 
 struct AutomatonLimits {
-  int32_t max_states = 1 << 17;
+  int32_t max_states = 1 << 16;  // 1 KiB of transitions each
   int32_t max_stacks_per_state = 1 << 12;  // ambiguity
   int32_t max_stack_nodes = 1 << 23;
 };
@@ -42,9 +42,8 @@ class GrammarAutomaton {
   // The state after `byte`, or kDead when the grammar refuses it. When a
   // limit is exceeded, returns kDead and status() turns not-OK for good.
   int32_t Next(int32_t state, uint8_t byte) {
-    const int32_t* row = rows_[state].get();
-    if (row != nullptr && row[byte] != kUnknown) return row[byte];
-    return ComputeNext(state, byte);
+    const int32_t next = transitions_[(static_cast<size_t>(state) << 8) | byte];
+    return next != kUnknown ? next : ComputeNext(state, byte);
   }
   // The state after all of `bytes` (kDead if any is refused).
   int32_t NextAll(int32_t state, std::span<const uint8_t> bytes) {
@@ -95,7 +94,8 @@ class GrammarAutomaton {
 
   std::vector<std::vector<int32_t>> configs_;     // [num_states] stacks
   std::vector<uint8_t> accepting_;                // [num_states]
-  std::vector<std::unique_ptr<int32_t[]>> rows_;  // [num_states] x [256]
+  // [num_states, 256]: one flat table, so a lookup is a single load.
+  std::vector<int32_t> transitions_;
   absl::flat_hash_map<std::vector<int32_t>, int32_t> state_ids_;
   int32_t initial_ = kDead;
 

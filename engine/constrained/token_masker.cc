@@ -30,23 +30,21 @@ absl::StatusOr<std::shared_ptr<TokenMasker>> TokenMasker::Create(
 
 void TokenMasker::WalkTrie(int32_t state, uint32_t* bits) {
   const int32_t n = trie_->num_nodes();
-  const uint8_t* node_byte = trie_->node_byte();
-  const int32_t* depth = trie_->node_depth();
-  const int32_t* subtree_end = trie_->subtree_end();
-  const int32_t* token_begin = trie_->token_begin();
+  const TokenTrie::Node* nodes = trie_->nodes();
   const int32_t* tokens = trie_->tokens();
   GrammarAutomaton& a = *automaton_;
   int32_t* walk = walk_states_.data();  // walk[d]: state after d bytes
   walk[0] = state;
   int32_t i = 1;
   while (i < n) {
-    const int32_t next = a.Next(walk[depth[i] - 1], node_byte[i]);
+    const TokenTrie::Node& node = nodes[i];
+    const int32_t next = a.Next(walk[node.depth - 1], node.byte);
     if (next == kDead) {
-      i = subtree_end[i];
+      i = node.subtree_end;
       continue;
     }
-    walk[depth[i]] = next;
-    for (int32_t k = token_begin[i]; k < token_begin[i + 1]; ++k) {
+    walk[node.depth] = next;
+    for (int32_t k = node.token_begin; k < nodes[i + 1].token_begin; ++k) {
       bits[tokens[k] >> 5] |= uint32_t{1} << (tokens[k] & 31);
     }
     ++i;

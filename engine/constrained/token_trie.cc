@@ -39,10 +39,15 @@ std::shared_ptr<const TokenTrie> TokenTrie::Build(const Tokenizer& tokenizer) {
     return t->TokenBytes(a) < t->TokenBytes(b);
   });
 
-  t->node_byte_.push_back(0);
-  t->node_depth_.push_back(0);
-  t->subtree_end_.push_back(0);
-  t->token_begin_.push_back(0);
+  // Longer byte strings cannot be walked with 16-bit depths; no real
+  // vocabulary comes near.
+  constexpr size_t kMaxTokenBytes = 0xFFFF;
+  order.erase(std::remove_if(order.begin(), order.end(),
+                             [&](int32_t id) {
+                               return t->TokenBytes(id).size() > kMaxTokenBytes;
+                             }),
+              order.end());
+  t->nodes_.push_back({0, 0, 0, 0});
   std::vector<int32_t> path = {0};  // node at each depth of the current path
   absl::string_view previous;
   for (int32_t id : order) {
@@ -54,15 +59,14 @@ std::shared_ptr<const TokenTrie> TokenTrie::Build(const Tokenizer& tokenizer) {
     }
     // Close the nodes below the common prefix.
     while (path.size() > common + 1) {
-      t->subtree_end_[path.back()] = t->num_nodes();
+      t->nodes_[path.back()].subtree_end = static_cast<int32_t>(t->nodes_.size());
       path.pop_back();
     }
     for (size_t d = common; d < bytes.size(); ++d) {
-      path.push_back(t->num_nodes());
-      t->node_byte_.push_back(static_cast<uint8_t>(bytes[d]));
-      t->node_depth_.push_back(static_cast<int32_t>(d + 1));
-      t->subtree_end_.push_back(0);
-      t->token_begin_.push_back(static_cast<int32_t>(t->tokens_.size()));
+      path.push_back(static_cast<int32_t>(t->nodes_.size()));
+      t->nodes_.push_back({0, static_cast<int32_t>(t->tokens_.size()),
+                           static_cast<uint16_t>(d + 1),
+                           static_cast<uint8_t>(bytes[d])});
     }
     // Tokens come right after their node is created (shorter strings sort
     // first), so the node's token range is contiguous.
@@ -71,10 +75,11 @@ std::shared_ptr<const TokenTrie> TokenTrie::Build(const Tokenizer& tokenizer) {
     previous = bytes;
   }
   while (!path.empty()) {
-    t->subtree_end_[path.back()] = t->num_nodes();
+    t->nodes_[path.back()].subtree_end = static_cast<int32_t>(t->nodes_.size());
     path.pop_back();
   }
-  t->token_begin_.push_back(static_cast<int32_t>(t->tokens_.size()));
+  // Sentinel: closes the last node's token range.
+  t->nodes_.push_back({0, static_cast<int32_t>(t->tokens_.size()), 0, 0});
   return t;
 }
 

@@ -38,18 +38,21 @@ class TokenTrie {
   }
   bool IsEndOfGeneration(int32_t token) const;
 
-  // Preorder nodes; node 0 is the root (no byte).
-  int32_t num_nodes() const { return static_cast<int32_t>(node_byte_.size()); }
-  int32_t max_depth() const { return max_depth_; }
-  int32_t num_tokens() const { return static_cast<int32_t>(tokens_.size()); }
-  const uint8_t* node_byte() const { return node_byte_.data(); }
-  const int32_t* node_depth() const { return node_depth_.data(); }
-  // One past the last node of each node's subtree.
-  const int32_t* subtree_end() const { return subtree_end_.data(); }
-  // Tokens whose bytes end at node i: tokens()[token_begin()[i] ..
-  // token_begin()[i + 1]).
-  const int32_t* token_begin() const { return token_begin_.data(); }
+  // Preorder nodes; node 0 is the root (no byte). Packed in one array so
+  // the mask walk reads one cache line per few nodes.
+  struct Node {
+    int32_t subtree_end;  // one past the last node of this node's subtree
+    int32_t token_begin;  // tokens ending here: tokens()[token_begin ..
+                          // nodes()[i + 1].token_begin)
+    uint16_t depth;       // bytes from the root
+    uint8_t byte;         // the byte leading into this node
+  };
+  int32_t num_nodes() const { return static_cast<int32_t>(nodes_.size()) - 1; }
+  // [num_nodes + 1]; the last entry is a sentinel closing the token ranges.
+  const Node* nodes() const { return nodes_.data(); }
   const int32_t* tokens() const { return tokens_.data(); }
+  int32_t num_tokens() const { return static_cast<int32_t>(tokens_.size()); }
+  int32_t max_depth() const { return max_depth_; }
 
  private:
   TokenTrie() = default;
@@ -59,11 +62,8 @@ class TokenTrie {
   std::vector<int64_t> byte_offsets_;  // [vocab_size + 1]
   std::vector<int32_t> end_of_generation_;
 
-  std::vector<uint8_t> node_byte_;    // [num_nodes]
-  std::vector<int32_t> node_depth_;   // [num_nodes]
-  std::vector<int32_t> subtree_end_;  // [num_nodes]
-  std::vector<int32_t> token_begin_;  // [num_nodes + 1]
-  std::vector<int32_t> tokens_;       // [num_tokens] in trie order
+  std::vector<Node> nodes_;             // [num_nodes + 1]
+  std::vector<int32_t> tokens_;         // [num_tokens] in trie order
   int32_t max_depth_ = 0;
 };
 

@@ -108,15 +108,22 @@ TEST_P(TrieVocabTest, TokenBytesAndTrieShape) {
     expected_in_trie += !want.empty();
   }
   EXPECT_EQ(trie->num_tokens(), expected_in_trie);
-  // Preorder: a node's subtree holds exactly the deeper nodes that follow.
+  // Preorder: a node's subtree holds exactly the deeper nodes that follow,
+  // and each node's path spells the bytes of the tokens ending there.
+  const TokenTrie::Node* nodes = trie->nodes();
+  std::vector<std::string> path = {""};
   for (int32_t i = 1; i < trie->num_nodes(); ++i) {
-    const int32_t end = trie->subtree_end()[i];
+    const int32_t end = nodes[i].subtree_end;
     ASSERT_GT(end, i);
-    if (end < trie->num_nodes()) {
-      ASSERT_LE(trie->node_depth()[end], trie->node_depth()[i]);
-    }
+    if (end < trie->num_nodes()) ASSERT_LE(nodes[end].depth, nodes[i].depth);
+    ASSERT_TRUE(end == i + 1 || nodes[i + 1].depth == nodes[i].depth + 1);
     for (int32_t j = i + 1; j < end; ++j) {
-      ASSERT_GT(trie->node_depth()[j], trie->node_depth()[i]);
+      ASSERT_GT(nodes[j].depth, nodes[i].depth);
+    }
+    path.resize(nodes[i].depth);
+    path.push_back(path.back() + static_cast<char>(nodes[i].byte));
+    for (int32_t k = nodes[i].token_begin; k < nodes[i + 1].token_begin; ++k) {
+      ASSERT_EQ(std::string(trie->TokenBytes(trie->tokens()[k])), path.back());
     }
   }
 }
@@ -284,6 +291,53 @@ TEST(MaskTest, EosOnlyWhenAcceptingAndCompleteWhenNothingFollows) {
   EXPECT_THAT(state->FillAllowedMask(small),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::HasSubstr("is smaller than")));
+}
+
+TEST(MaskTest, OutgrownMatchersAreReplacedForNewRequestsOnly) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  const Vocab& v = tokenizer->vocab();
+  ConstraintCacheOptions options;
+  options.limits.budget_bytes = 1;  // every matcher is over budget at once
+  ConstraintCache cache(*tokenizer, options);
+  auto c = cache.Get({ConstraintKind::kRegex, "(ab)+"});
+  ASSERT_TRUE(c.ok());
+  auto first = (*c)->NewState();
+  ASSERT_TRUE(first.ok());
+  std::vector<uint32_t> mask(cache.trie()->mask_words());
+  ASSERT_TRUE(first->FillAllowedMask(mask).ok());
+  EXPECT_EQ((*c)->stats().mask_walks, 1);  // the new request's fresh matcher
+  auto second = (*c)->NewState();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*c)->stats().mask_walks, 0);  // yet another fresh one
+  // Both requests go on, each with its own matcher.
+  for (ConstraintState* s : {&*first, &*second}) {
+    ASSERT_TRUE(s->AcceptToken(v.Find("ab")).ok());
+    ASSERT_TRUE(s->FillAllowedMask(mask).ok());
+    EXPECT_TRUE(MaskHas(mask, v.eos));
+    EXPECT_TRUE(MaskHas(mask, v.Find("ab")));
+  }
+}
+
+TEST(MaskTest, MatcherLimitsAreResourceExhausted) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  ConstraintCacheOptions options;
+  options.limits.automaton.max_states = 40;
+  ConstraintCache cache(*tokenizer, options);
+  // Counting to 200 needs more states than allowed.
+  auto c = cache.Get({ConstraintKind::kRegex, "[a-z]{200}"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto state = (*c)->NewState();
+  ASSERT_TRUE(state.ok());
+  std::vector<uint32_t> mask(cache.trie()->mask_words());
+  absl::Status status;
+  for (int i = 0; i < 200 && status.ok(); ++i) {
+    status = state->FillAllowedMask(mask);
+    if (status.ok()) status = state->AcceptToken(tokenizer->vocab().Find("a"));
+  }
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
+                               ::testing::HasSubstr("exceeded 40 states")));
 }
 
 TEST(CacheTest, SameTextCompilesOnceAndErrorsAreNotCached) {
