@@ -24,7 +24,7 @@
 namespace lumen::engine::constrained {
 
 struct AutomatonLimits {
-  int32_t max_states = 1 << 16;  // 1 KiB of transitions each
+  int32_t max_states = 1 << 16;            // 1 KiB of transitions each
   int32_t max_stacks_per_state = 1 << 12;  // ambiguity
   int32_t max_stack_nodes = 1 << 23;
 };
@@ -92,8 +92,8 @@ class GrammarAutomaton {
   std::vector<uint32_t> visit_epoch_;                // [num_nodes]
   uint32_t epoch_ = 0;
 
-  std::vector<std::vector<int32_t>> configs_;     // [num_states] stacks
-  std::vector<uint8_t> accepting_;                // [num_states]
+  std::vector<std::vector<int32_t>> configs_;  // [num_states] stacks
+  std::vector<uint8_t> accepting_;             // [num_states]
   // [num_states, 256]: one flat table, so a lookup is a single load.
   std::vector<int32_t> transitions_;
   absl::flat_hash_map<std::vector<int32_t>, int32_t> state_ids_;

@@ -59,7 +59,8 @@ std::shared_ptr<const TokenTrie> TokenTrie::Build(const Tokenizer& tokenizer) {
     }
     // Close the nodes below the common prefix.
     while (path.size() > common + 1) {
-      t->nodes_[path.back()].subtree_end = static_cast<int32_t>(t->nodes_.size());
+      t->nodes_[path.back()].subtree_end =
+          static_cast<int32_t>(t->nodes_.size());
       path.pop_back();
     }
     for (size_t d = common; d < bytes.size(); ++d) {

@@ -62,8 +62,8 @@ class TokenTrie {
   std::vector<int64_t> byte_offsets_;  // [vocab_size + 1]
   std::vector<int32_t> end_of_generation_;
 
-  std::vector<Node> nodes_;             // [num_nodes + 1]
-  std::vector<int32_t> tokens_;         // [num_tokens] in trie order
+  std::vector<Node> nodes_;      // [num_nodes + 1]
+  std::vector<int32_t> tokens_;  // [num_tokens] in trie order
   int32_t max_depth_ = 0;
 };
 

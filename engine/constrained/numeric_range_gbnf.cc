@@ -1,5 +1,6 @@
-#include "engine/constrained/integer_range_gbnf.h"
+#include "engine/constrained/numeric_range_gbnf.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -116,6 +117,41 @@ std::string IntegerRangeGbnf(std::optional<int64_t> min,
     NonNegative(lo, hi, &alternatives);
   }
   return Group(alternatives);
+}
+
+std::string NumberRangeGbnf(std::optional<int64_t> min,
+                            std::optional<int64_t> max) {
+  const std::string any_fraction = R"(( "." [0-9]{1,16} )?)";
+  const std::string zero_fraction = R"(( "." "0"{1,16} )?)";
+  // Magnitudes m with m_lo <= m <= m_hi (m_hi empty: unbounded).
+  auto magnitudes = [&](int64_t m_lo, std::optional<int64_t> m_hi) {
+    std::vector<std::string> alternatives;
+    if (!m_hi) {
+      alternatives.push_back(absl::StrCat(IntegerRangeGbnf(m_lo, std::nullopt),
+                                          " ", any_fraction));
+    } else {
+      if (*m_hi - 1 >= m_lo) {
+        alternatives.push_back(
+            absl::StrCat(IntegerRangeGbnf(m_lo, *m_hi - 1), " ", any_fraction));
+      }
+      alternatives.push_back(
+          absl::StrCat(IntegerRangeGbnf(*m_hi, *m_hi), " ", zero_fraction));
+    }
+    return alternatives;
+  };
+  std::vector<std::string> alternatives;
+  if (!max || *max >= 0) {
+    auto a = magnitudes(min ? std::max<int64_t>(*min, 0) : 0, max);
+    alternatives.insert(alternatives.end(), a.begin(), a.end());
+  }
+  if (!min || *min < 0) {
+    std::optional<int64_t> m_hi;
+    if (min) m_hi = -*min;
+    auto a = magnitudes(max && *max < 0 ? -*max : 0, m_hi);
+    alternatives.push_back(
+        absl::StrCat(R"("-" ( )", absl::StrJoin(a, " | "), " )"));
+  }
+  return absl::StrCat("( ", absl::StrJoin(alternatives, " | "), " )");
 }
 
 }  // namespace lumen::engine::constrained

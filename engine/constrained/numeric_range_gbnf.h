@@ -1,7 +1,7 @@
 #pragma once
-// GBNF for the decimal integers of a range (JSON Schema's minimum/maximum on
-// integers): digit-by-digit alternatives, no leading zeros, "-" only before
-// a non-zero magnitude. Pure; any thread.
+// GBNF for the numbers of a range (JSON Schema's minimum/maximum):
+// digit-by-digit alternatives, no leading zeros, "-" only before a non-zero
+// magnitude (integers). Pure; any thread.
 
 #include <cstdint>
 #include <optional>
@@ -19,5 +19,12 @@ inline constexpr int kUnboundedIntegerDigits = 16;
 // side may be open). Requires min <= max and |bounds| <= kMaxIntegerBound.
 std::string IntegerRangeGbnf(std::optional<int64_t> min,
                              std::optional<int64_t> max);
+
+// A GBNF expression for decimal numbers without exponent (up to 16 fraction
+// digits) in [min, max], both whole numbers (either side may be open): the
+// integer part decides, and the upper bound itself takes only a zero
+// fraction. Requires min <= max and |bounds| <= kMaxIntegerBound.
+std::string NumberRangeGbnf(std::optional<int64_t> min,
+                            std::optional<int64_t> max);
 
 }  // namespace lumen::engine::constrained
