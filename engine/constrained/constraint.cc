@@ -96,7 +96,7 @@ absl::StatusOr<ConstraintState> CompiledConstraint::NewState() const {
     }
     masker = masker_;
   }
-  const TokenMasker::Step start = masker->Describe(masker->initial_state());
+  const TokenMasker::Step start = masker->initial_step();
   return ConstraintState(std::move(masker), start.state, start.accepting,
                          start.can_continue);
 }

@@ -15,6 +15,7 @@ namespace lumen::engine::constrained {
 namespace {
 
 using Sequence = std::vector<Element>;
+constexpr int kMaxNesting = 200;
 using Alternatives = std::vector<Sequence>;
 
 bool IsNameChar(char c) {
@@ -169,7 +170,7 @@ class GbnfParser {
     current_rule_ = id;
     num_helpers_ = 0;
     SkipSpace(true);
-    auto alternatives = ParseAlternates(/*nested=*/false);
+    auto alternatives = ParseAlternates(/*depth=*/0);
     if (!alternatives.ok()) return alternatives.status();
     SkipSpace(false);
     if (!AtEnd() && Peek() != '\n' && Peek() != '\r') {
@@ -182,10 +183,17 @@ class GbnfParser {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<Alternatives> ParseAlternates(bool nested) {
+  // depth 0: a rule's top level, where a line break ends the rule; deeper:
+  // inside parentheses.
+  absl::StatusOr<Alternatives> ParseAlternates(int depth) {
+    const bool nested = depth > 0;
+    if (depth > kMaxNesting) {
+      return ErrorAt(
+          pos_, absl::StrCat("parentheses nested deeper than ", kMaxNesting));
+    }
     Alternatives alternatives;
     while (true) {
-      auto seq = ParseSequence(nested);
+      auto seq = ParseSequence(depth);
       if (!seq.ok()) return seq.status();
       alternatives.push_back(std::move(*seq));
       if (!nested) {
@@ -200,7 +208,8 @@ class GbnfParser {
     }
   }
 
-  absl::StatusOr<Sequence> ParseSequence(bool nested) {
+  absl::StatusOr<Sequence> ParseSequence(int depth) {
+    const bool nested = depth > 0;
     Sequence seq;
     std::optional<size_t> last_item;  // where the last item's elements start
     while (!AtEnd()) {
@@ -230,7 +239,7 @@ class GbnfParser {
       } else if (c == '(') {
         ++pos_;
         SkipSpace(true);
-        auto group = ParseAlternates(/*nested=*/true);
+        auto group = ParseAlternates(depth + 1);
         if (!group.ok()) return group.status();
         if (Peek() != ')') {
           return ErrorAt(

@@ -1,3 +1,7 @@
+// SchemaConverter, part two: arrays and objects (properties in declared
+// order, optional ones as an in-order subset, extra keys that never repeat a
+// declared one).
+
 #include <algorithm>
 #include <map>
 

@@ -17,6 +17,16 @@ TokenMasker::TokenMasker(std::shared_ptr<const Grammar> grammar,
       initial_state_(automaton->initial_state()),
       automaton_(std::move(automaton)) {
   walk_states_.resize(trie_->max_depth() + 1);
+  initial_step_ = {initial_state_, automaton_->IsAccepting(initial_state_),
+                   automaton_->CanContinue(initial_state_)};
+  memory_bytes_ = automaton_->MemoryBytes();
+}
+
+void TokenMasker::Publish() {
+  memory_bytes_.store(MemoryBytes(), std::memory_order_relaxed);
+  if (!automaton_->status().ok()) {
+    failed_.store(true, std::memory_order_relaxed);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<TokenMasker>> TokenMasker::Create(
@@ -77,6 +87,7 @@ absl::Status TokenMasker::FillMask(int32_t state, std::span<uint32_t> bits) {
   std::fill_n(bits.begin(), words, 0u);
   WalkTrie(state, bits.data());
   ++mask_walks_;
+  Publish();
   if (!automaton_->status().ok()) return automaton_->status();
   const size_t bytes = words * sizeof(uint32_t);
   if (mask_bytes_ + bytes <= limits_.max_mask_cache_bytes) {
@@ -86,6 +97,7 @@ absl::Status TokenMasker::FillMask(int32_t state, std::span<uint32_t> bits) {
     masks_[state] = std::make_unique<uint32_t[]>(words);
     std::memcpy(masks_[state].get(), bits.data(), bytes);
     mask_bytes_ += bytes;
+    Publish();
   }
   return absl::OkStatus();
 }
@@ -99,19 +111,17 @@ absl::StatusOr<TokenMasker::Step> TokenMasker::Advance(int32_t state,
         absl::StrCat("constraint state ", state, " does not exist"));
   }
   if (bytes.empty()) return Step{kDead, false, false};
+  const int32_t states_before = automaton_->num_states();
   const int32_t next = automaton_->NextAll(
       state,
       std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  if (automaton_->num_states() != states_before || !automaton_->status().ok()) {
+    Publish();
+  }
   if (!automaton_->status().ok()) return automaton_->status();
   if (next == kDead) return Step{kDead, false, false};
   return Step{next, automaton_->IsAccepting(next),
               automaton_->CanContinue(next)};
-}
-
-TokenMasker::Step TokenMasker::Describe(int32_t state) {
-  absl::MutexLock lock(&mu_);
-  return Step{state, automaton_->IsAccepting(state),
-              automaton_->CanContinue(state)};
 }
 
 size_t TokenMasker::MemoryBytes() const {
@@ -128,11 +138,6 @@ MaskerStats TokenMasker::stats() {
   s.mask_hits = mask_hits_;
   s.memory_bytes = MemoryBytes();
   return s;
-}
-
-bool TokenMasker::OverBudget() {
-  absl::MutexLock lock(&mu_);
-  return MemoryBytes() > limits_.budget_bytes || !automaton_->status().ok();
 }
 
 }  // namespace lumen::engine::constrained

@@ -10,6 +10,7 @@
 // mask, the engine thread the rest. Memory only grows; OverBudget() tells
 // the owner to start a fresh masker for new requests.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -64,10 +65,17 @@ class TokenMasker {
   };
   // The state after the bytes of `token` (not an end-of-generation token).
   absl::StatusOr<Step> Advance(int32_t state, int32_t token);
-  Step Describe(int32_t state);
+  // The start state (fixed at creation; no lock).
+  Step initial_step() const { return initial_step_; }
 
   MaskerStats stats();
-  bool OverBudget();
+  // Memory beyond the budget, or a limit hit: the owner should give new
+  // requests a fresh masker. Lock-free.
+  bool OverBudget() const {
+    return memory_bytes_.load(std::memory_order_relaxed) >
+               limits_.budget_bytes ||
+           failed_.load(std::memory_order_relaxed);
+  }
 
  private:
   TokenMasker(std::shared_ptr<const Grammar> grammar,
@@ -77,11 +85,17 @@ class TokenMasker {
   void WalkTrie(int32_t state, uint32_t* bits)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t MemoryBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Updates the lock-free mirrors after the automaton or cache changed.
+  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<const Grammar> grammar_;
   const std::shared_ptr<const TokenTrie> trie_;
   const MaskerLimits limits_;
   int32_t initial_state_ = kDead;
+  Step initial_step_{kDead, false, false};
+  // Mirrors of the guarded state for lock-free OverBudget().
+  std::atomic<size_t> memory_bytes_{0};
+  std::atomic<bool> failed_{false};
 
   absl::Mutex mu_;
   std::unique_ptr<GrammarAutomaton> automaton_ ABSL_GUARDED_BY(mu_);

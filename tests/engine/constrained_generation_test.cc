@@ -86,9 +86,8 @@ std::string ValidateWithPython(const std::string& schema,
                                const std::vector<std::string>& outputs) {
   const std::string dir = testing::MakeTempDir();
   std::ofstream(dir + "/schema.json") << schema;
-  std::ofstream(dir + "/outputs.json")
-      << nlohmann::json(outputs).dump(-1, ' ', false,
-                                      nlohmann::json::error_handler_t::strict);
+  std::ofstream(dir + "/outputs.json") << nlohmann::json(outputs).dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::strict);
   std::ofstream(dir + "/validate.py") << R"(import json, sys
 import jsonschema
 schema = json.load(open(sys.argv[1]))
@@ -109,9 +108,9 @@ for i, text in enumerate(outputs):
         break
 sys.exit(1 if bad else 0)
 )";
-  const testing::CommandResult r = testing::RunCommand(
-      "/usr/bin/python3 " + dir + "/validate.py " + dir + "/schema.json " +
-      dir + "/outputs.json");
+  const testing::CommandResult r =
+      testing::RunCommand("/usr/bin/python3 " + dir + "/validate.py " + dir +
+                          "/schema.json " + dir + "/outputs.json");
   if (r.exit_code == 0) return "";
   return r.out + r.err + " (exit " + std::to_string(r.exit_code) + ")";
 }
@@ -166,7 +165,8 @@ TEST_P(JsonSchemaGenerationTest, HundredSeedsValidateWithPythonJsonschema) {
     // The judge itself notices a bad document.
     EXPECT_NE(ValidateWithPython(kNestedSchema, {R"({"name":"x","age":3})"}),
               "");
-    std::printf("sample output: %s\n", nlohmann::json(outputs[0]).dump().c_str());
+    std::printf("sample output: %s\n",
+                nlohmann::json(outputs[0]).dump().c_str());
   }
 }
 
@@ -177,17 +177,16 @@ TEST(RegexGenerationTest, HundredSeedsFullMatchStdRegex) {
   auto tokenizer = LoadVocab("deepseek-llm");
   ASSERT_NE(tokenizer, nullptr);
   ConstraintCache cache(*tokenizer);
-  for (const std::string regex :
-       {"[A-Z][a-z]{1,8}( [a-z]{1,6}){0,3}[.!?]",
-        "(\\d{3}-\\d{4}|\\(\\d{3}\\) \\d{3}-\\d{4})",
-        "(yes|no|maybe)(, (yes|no|maybe)){0,2}"}) {
+  for (const std::string regex : {"[A-Z][a-z]{1,8}( [a-z]{1,6}){0,3}[.!?]",
+                                  "(\\d{3}-\\d{4}|\\(\\d{3}\\) \\d{3}-\\d{4})",
+                                  "(yes|no|maybe)(, (yes|no|maybe)){0,2}"}) {
     auto c = cache.Get({ConstraintKind::kRegex, regex});
     ASSERT_TRUE(c.ok()) << c.status();
     const std::regex reference(regex, std::regex::ECMAScript);
     for (uint64_t seed = 0; seed < 100; ++seed) {
-      const Output out = Generate(**c, 1.0f, seed, 64,
-                                  RandomLogits(seed, *cache.trie(), 0.0f),
-                                  tokenizer->vocab().size());
+      const Output out =
+          Generate(**c, 1.0f, seed, 64, RandomLogits(seed, *cache.trie(), 0.0f),
+                   tokenizer->vocab().size());
       ASSERT_TRUE(out.completed) << regex << " seed " << seed;
       EXPECT_TRUE(std::regex_match(out.text, reference))
           << regex << " seed " << seed << ": " << out.text;
@@ -259,8 +258,8 @@ factor ::= [0-9]{1,3} | "(" expr ")"
                  tokenizer->vocab().size());
     if (!out.completed) continue;
     ++completed;
-    EXPECT_TRUE(Arithmetic::Recognize(out.text)) << "seed " << seed << ": "
-                                                 << out.text;
+    EXPECT_TRUE(Arithmetic::Recognize(out.text))
+        << "seed " << seed << ": " << out.text;
   }
   EXPECT_GE(completed, 90);
 }
@@ -269,7 +268,8 @@ factor ::= [0-9]{1,3} | "(" expr ")"
 class Stories260KTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    file_ = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
+    file_ =
+        testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
     ASSERT_NE(file_, nullptr);
     model_ = testing::LoadModel(*file_, WeightMode::kF32);
     ASSERT_NE(model_, nullptr);
@@ -317,15 +317,15 @@ TEST_F(Stories260KTest, GreedyUnderASatisfiedConstraintIsUnchanged) {
   for (const ConstraintSpec& spec : specs) {
     auto c = cache_->Get(spec);
     ASSERT_TRUE(c.ok()) << c.status();
-    const Output out = Generate(**c, 0.0f, 1, kSteps, ModelLogits(),
-                                model_->config().n_vocab);
+    const Output out =
+        Generate(**c, 0.0f, 1, kSteps, ModelLogits(), model_->config().n_vocab);
     EXPECT_EQ(out.tokens, free) << spec.text;
   }
   // A constraint the greedy text does not satisfy changes it.
   auto upper = cache_->Get({ConstraintKind::kRegex, "[A-Z ]+"});
   ASSERT_TRUE(upper.ok());
-  const Output out = Generate(**upper, 0.0f, 1, 20, ModelLogits(),
-                              model_->config().n_vocab);
+  const Output out =
+      Generate(**upper, 0.0f, 1, 20, ModelLogits(), model_->config().n_vocab);
   EXPECT_NE(out.tokens, std::vector<int32_t>(free.begin(), free.begin() + 20));
   EXPECT_TRUE(std::regex_match(out.text, std::regex("[A-Z ]+"))) << out.text;
 }
@@ -347,8 +347,8 @@ TEST_F(Stories260KTest, HundredSeedsValidateWithPythonJsonschema) {
   ASSERT_TRUE(c.ok()) << c.status();
   std::vector<std::string> outputs;
   for (uint64_t seed = 0; seed < 100; ++seed) {
-    const Output out = Generate(**c, 1.0f, seed, 300, ModelLogits(),
-                                model_->config().n_vocab);
+    const Output out =
+        Generate(**c, 1.0f, seed, 300, ModelLogits(), model_->config().n_vocab);
     ASSERT_TRUE(out.completed) << "seed " << seed << ": " << out.text;
     outputs.push_back(out.text);
   }

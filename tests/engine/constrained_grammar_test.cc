@@ -191,6 +191,12 @@ TEST(GbnfErrorTest, NamesLineAndColumn) {
        "grammar: rule 'loop' can never complete: each of its alternatives "
        "needs itself or matches nothing"},
   };
+  // Deep nesting is refused, not a stack overflow.
+  EXPECT_THAT(
+      ParseGbnf("root ::= " + std::string(100000, '(')),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          "grammar line 1, column 211: parentheses nested deeper than 200"));
   for (const ErrorCase& c : cases) {
     EXPECT_THAT(ParseGbnf(c.grammar),
                 StatusIs(absl::StatusCode::kInvalidArgument, c.message))

@@ -131,6 +131,10 @@ TEST(RegexTest, UnsupportedSyntaxIsNamed) {
       {"a{20000}", "regex column 2: repetition count above the limit of 10000"},
       {"ab\\", "regex column 3: trailing backslash"},
   };
+  EXPECT_THAT(CompileConstraintGrammar(
+                  {ConstraintKind::kRegex, std::string(100000, '(')}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "regex column 202: groups nested deeper than 200"));
   for (const auto& [regex, message] : cases) {
     EXPECT_THAT(CompileConstraintGrammar({ConstraintKind::kRegex, regex}),
                 StatusIs(absl::StatusCode::kInvalidArgument, message))

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "engine/constrained/constraint.h"
-#include "engine/constrained/numeric_range_gbnf.h"
 #include "engine/constrained/json_schema_to_gbnf.h"
+#include "engine/constrained/numeric_range_gbnf.h"
 #include "gtest/gtest.h"
 #include "tests/engine/constrained_test_util.h"
 #include "tests/test_support.h"

@@ -115,7 +115,9 @@ TEST_P(TrieVocabTest, TokenBytesAndTrieShape) {
   for (int32_t i = 1; i < trie->num_nodes(); ++i) {
     const int32_t end = nodes[i].subtree_end;
     ASSERT_GT(end, i);
-    if (end < trie->num_nodes()) ASSERT_LE(nodes[end].depth, nodes[i].depth);
+    if (end < trie->num_nodes()) {
+      ASSERT_LE(nodes[end].depth, nodes[i].depth);
+    }
     ASSERT_TRUE(end == i + 1 || nodes[i + 1].depth == nodes[i].depth + 1);
     for (int32_t j = i + 1; j < end; ++j) {
       ASSERT_GT(nodes[j].depth, nodes[i].depth);

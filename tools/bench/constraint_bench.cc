@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -118,7 +118,7 @@ RunResult RunRequest(const CompiledConstraint& c, int32_t n_vocab,
   params.seed = seed;
   lumen::engine::SamplerState sampler_state(params);
   lumen::engine::Sampler sampler;
-  std::vector<float> logits(n_vocab);     // [n_vocab]
+  std::vector<float> logits(n_vocab);  // [n_vocab]
   std::vector<uint32_t> mask((n_vocab + 31) / 32);
   std::mt19937_64 rng(seed);
   RunResult r;
@@ -164,7 +164,8 @@ int main(int argc, char** argv) {
     auto file = lumen::engine::GgufFile::Open(vocab_dir + "/ggml-vocab-" +
                                               name + ".gguf");
     if (!file.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(file.status().message()).c_str());
+      std::fprintf(stderr, "%s\n",
+                   std::string(file.status().message()).c_str());
       return 1;
     }
     auto tokenizer = lumen::engine::Tokenizer::FromGguf(**file);
@@ -232,10 +233,9 @@ int main(int argc, char** argv) {
     const int32_t quote = (*tokenizer)->vocab().Find("\"");
     std::vector<uint32_t> mask((n_vocab + 31) / 32);
     for (int round = 0; round < 20; ++round) {
-      auto any_string = cache.Get(
-          {ConstraintKind::kJsonSchema,
-           "{\"type\":\"string\",\"description\":\"" +
-               std::to_string(round) + "\"}"});
+      auto any_string = cache.Get({ConstraintKind::kJsonSchema,
+                                   "{\"type\":\"string\",\"description\":\"" +
+                                       std::to_string(round) + "\"}"});
       if (!any_string.ok()) return 1;
       auto s = (*any_string)->NewState();
       if (!s.ok() || quote < 0 || !s->AcceptToken(quote).ok()) return 1;
