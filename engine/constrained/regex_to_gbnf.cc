@@ -21,7 +21,6 @@ struct Node {
   CodepointRanges set;  // kSet, normalized
   std::vector<Node> children;
   int min = 0, max = -1;  // kRepeat; max -1 = unbounded
-  size_t at = 0;          // kRepeat: column of the quantifier
 };
 
 bool Nullable(const Node& n) {
@@ -154,7 +153,6 @@ class RegexParser {
         rep.kind = Node::kRepeat;
         rep.min = min;
         rep.max = max;
-        rep.at = q;
         rep.children.push_back(std::move(item));
         item = std::move(rep);
       }

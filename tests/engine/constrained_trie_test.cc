@@ -295,6 +295,31 @@ TEST(MaskTest, EosOnlyWhenAcceptingAndCompleteWhenNothingFollows) {
                        ::testing::HasSubstr("is smaller than")));
 }
 
+TEST(MaskTest, CopiedStatesGoTheirOwnWays) {
+  auto tokenizer = LoadVocab("gpt-2");
+  ASSERT_NE(tokenizer, nullptr);
+  const Vocab& v = tokenizer->vocab();
+  ConstraintCache cache(*tokenizer);
+  auto c = cache.Get({ConstraintKind::kRegex, "(cat|dog)s?"});
+  ASSERT_TRUE(c.ok());
+  auto a = (*c)->NewState();
+  ASSERT_TRUE(a.ok());
+  ConstraintState b = *a;  // a fork, e.g. for speculative or beam search
+  ASSERT_TRUE(a->AcceptToken(v.Find("cat")).ok());
+  ASSERT_TRUE(b.AcceptToken(v.Find("dog")).ok());
+  ConstraintState c2 = b;
+  ASSERT_TRUE(c2.AcceptToken(v.Find("s")).ok());
+  std::vector<uint32_t> mask(cache.trie()->mask_words());
+  ASSERT_TRUE(b.FillAllowedMask(mask).ok());
+  EXPECT_TRUE(MaskHas(mask, v.Find("s")));
+  EXPECT_TRUE(b.IsAccepting());
+  EXPECT_FALSE(b.IsComplete());
+  EXPECT_TRUE(c2.IsComplete());
+  EXPECT_THAT(a->AcceptToken(v.Find("dog")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("not allowed")));
+}
+
 TEST(MaskTest, OutgrownMatchersAreReplacedForNewRequestsOnly) {
   auto tokenizer = LoadVocab("llama-spm");
   ASSERT_NE(tokenizer, nullptr);
