@@ -103,7 +103,12 @@ int32_t GrammarAutomaton::InternScratch() {
   if (scratch_accepting_) scratch_.erase(scratch_.begin());
   configs_.push_back(scratch_);
   accepting_.push_back(scratch_accepting_ ? 1 : 0);
-  transitions_.resize(transitions_.size() + 256, kUnknown);
+  if (id % kStatesPerBlock == 0) {
+    transition_blocks_.push_back(
+        std::make_unique<int32_t[]>(size_t{kStatesPerBlock} * 256));
+    std::fill_n(transition_blocks_.back().get(), size_t{kStatesPerBlock} * 256,
+                kUnknown);
+  }
   return id;
 }
 
@@ -121,14 +126,16 @@ int32_t GrammarAutomaton::ComputeNext(int32_t state, uint8_t byte) {
   }
   const int32_t next = InternScratch();
   if (!status_.ok()) return kDead;
-  transitions_[(static_cast<size_t>(state) << 8) | byte] = next;
+  transition_blocks_[state >> kStatesPerBlockLog2]
+                    [((state & (kStatesPerBlock - 1)) << 8) | byte] = next;
   return next;
 }
 
 size_t GrammarAutomaton::MemoryBytes() const {
-  size_t bytes = nodes_.capacity() * (sizeof(StackNode) + sizeof(uint32_t)) +
-                 node_ids_.capacity() * (sizeof(uint64_t) + sizeof(int32_t)) +
-                 transitions_.capacity() * sizeof(int32_t);
+  size_t bytes =
+      nodes_.capacity() * (sizeof(StackNode) + sizeof(uint32_t)) +
+      node_ids_.capacity() * (sizeof(uint64_t) + sizeof(int32_t)) +
+      transition_blocks_.size() * kStatesPerBlock * 256 * sizeof(int32_t);
   for (size_t s = 0; s < configs_.size(); ++s) {
     // Stored twice: in configs_ and as the state_ids_ key.
     bytes += 2 * (configs_[s].capacity() * sizeof(int32_t) + 32);

@@ -42,7 +42,9 @@ class GrammarAutomaton {
   // The state after `byte`, or kDead when the grammar refuses it. When a
   // limit is exceeded, returns kDead and status() turns not-OK for good.
   int32_t Next(int32_t state, uint8_t byte) {
-    const int32_t next = transitions_[(static_cast<size_t>(state) << 8) | byte];
+    const int32_t next =
+        transition_blocks_[state >> kStatesPerBlockLog2]
+                          [((state & (kStatesPerBlock - 1)) << 8) | byte];
     return next != kUnknown ? next : ComputeNext(state, byte);
   }
   // The state after all of `bytes` (kDead if any is refused).
@@ -94,8 +96,11 @@ class GrammarAutomaton {
 
   std::vector<std::vector<int32_t>> configs_;  // [num_states] stacks
   std::vector<uint8_t> accepting_;             // [num_states]
-  // [num_states, 256]: one flat table, so a lookup is a single load.
-  std::vector<int32_t> transitions_;
+  // Transitions in blocks of [kStatesPerBlock, 256]: growing never moves
+  // what exists (no copy, no latency spike in the middle of a mask walk).
+  static constexpr int32_t kStatesPerBlockLog2 = 6;
+  static constexpr int32_t kStatesPerBlock = 1 << kStatesPerBlockLog2;
+  std::vector<std::unique_ptr<int32_t[]>> transition_blocks_;
   absl::flat_hash_map<std::vector<int32_t>, int32_t> state_ids_;
   int32_t initial_ = kDead;
 

@@ -249,9 +249,9 @@ TEST(MaskedSamplerTest, EmptyOrShortMaskIsAnInternalError) {
   Sampler s;
   SamplerState state(P(1.0f));
   std::vector<float> logits(40, 0.0f);
-  EXPECT_THAT(s.SampleMasked(logits, MaskOf({}, 40), &state),
-              StatusIs(absl::StatusCode::kInternal,
-                       HasSubstr("allows no token")));
+  EXPECT_THAT(
+      s.SampleMasked(logits, MaskOf({}, 40), &state),
+      StatusIs(absl::StatusCode::kInternal, HasSubstr("allows no token")));
   std::vector<uint32_t> one_word = {~0u};
   EXPECT_THAT(s.SampleMasked(logits, one_word, &state),
               StatusIs(absl::StatusCode::kInternal,
