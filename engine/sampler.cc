@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace lumen::engine {
 
 namespace {
@@ -22,6 +25,38 @@ void LogSoftmax(std::span<const float> logits, float* max_out, float* lse_out) {
 int32_t Sampler::Sample(std::span<float> logits, SamplerState* state,
                         int32_t top_logprobs, TokenLogprob* chosen,
                         std::vector<TokenLogprob>* alternatives) {
+  return SampleFiltered(logits, /*masked=*/false, state, top_logprobs, chosen,
+                        alternatives);
+}
+
+absl::StatusOr<int32_t> Sampler::SampleMasked(
+    std::span<float> logits, std::span<const uint32_t> allowed,
+    SamplerState* state, int32_t top_logprobs, TokenLogprob* chosen,
+    std::vector<TokenLogprob>* alternatives) {
+  const size_t n = logits.size();
+  if (allowed.size() * 32 < n) {
+    return absl::InternalError(absl::StrCat("token mask of ", allowed.size(),
+                                            " words for ", n, " logits"));
+  }
+  size_t num_allowed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if ((allowed[i >> 5] >> (i & 31)) & 1) {
+      ++num_allowed;
+    } else {
+      logits[i] = -INFINITY;
+    }
+  }
+  if (num_allowed == 0) {
+    return absl::InternalError("the output constraint allows no token");
+  }
+  return SampleFiltered(logits, /*masked=*/true, state, top_logprobs, chosen,
+                        alternatives);
+}
+
+int32_t Sampler::SampleFiltered(std::span<float> logits, bool masked,
+                                SamplerState* state, int32_t top_logprobs,
+                                TokenLogprob* chosen,
+                                std::vector<TokenLogprob>* alternatives) {
   const SamplingParams& p = state->params();
   const int32_t n = static_cast<int32_t>(logits.size());
 
@@ -60,14 +95,20 @@ int32_t Sampler::Sample(std::span<float> logits, SamplerState* state,
     token = static_cast<int32_t>(
         std::max_element(logits.begin(), logits.end()) - logits.begin());
   } else {
+    // Masked-out tokens (-inf) are not candidates at all, so no rounding in
+    // the draw below can land on one.
     candidates_.resize(n);
-    for (int32_t i = 0; i < n; ++i)
-      candidates_[i] = {i, logits[i] / p.temperature};
+    int32_t num_candidates = 0;
+    for (int32_t i = 0; i < n; ++i) {
+      if (masked && logits[i] == -INFINITY) continue;
+      candidates_[num_candidates++] = {i, logits[i] / p.temperature};
+    }
+    candidates_.resize(num_candidates);
     auto by_logit = [](const Candidate& a, const Candidate& b) {
       return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
     };
-    int32_t keep = n;
-    if (p.top_k > 0 && p.top_k < n) {
+    int32_t keep = num_candidates;
+    if (p.top_k > 0 && p.top_k < num_candidates) {
       std::partial_sort(candidates_.begin(), candidates_.begin() + p.top_k,
                         candidates_.end(), by_logit);
       keep = p.top_k;
@@ -133,6 +174,7 @@ void Sampler::TopLogprobs(int32_t k, float raw_max, float raw_lse,
   };
   for (int32_t i = 0; i < n; ++i) {
     const float lp = raw_[i] - raw_max - raw_lse;
+    if (lp == -INFINITY) continue;  // masked out by a constraint
     if (static_cast<int32_t>(out->size()) < k) {
       out->push_back({i, lp});
       std::push_heap(out->begin(), out->end(), worse);

@@ -10,6 +10,8 @@
 #include <span>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace lumen::engine {
 
 struct SamplingParams {
@@ -55,7 +57,23 @@ class Sampler {
                  int32_t top_logprobs = 0, TokenLogprob* chosen = nullptr,
                  std::vector<TokenLogprob>* alternatives = nullptr);
 
+  // Like Sample, but only tokens whose bit is set in `allowed` can be drawn
+  // (bit t % 32 of word t / 32; [>= ceil(n_vocab / 32)] words, e.g. from
+  // constrained::ConstraintState::FillAllowedMask). The other logits become
+  // -inf before penalties, temperature and filters, so log-probabilities are
+  // those of the constrained distribution. Internal error when the mask
+  // allows no token or is too short: the engine fails the request.
+  absl::StatusOr<int32_t> SampleMasked(
+      std::span<float> logits, std::span<const uint32_t> allowed,
+      SamplerState* state, int32_t top_logprobs = 0,
+      TokenLogprob* chosen = nullptr,
+      std::vector<TokenLogprob>* alternatives = nullptr);
+
  private:
+  int32_t SampleFiltered(std::span<float> logits, bool masked,
+                         SamplerState* state, int32_t top_logprobs,
+                         TokenLogprob* chosen,
+                         std::vector<TokenLogprob>* alternatives);
   struct Candidate {
     int32_t token;
     float logit;

@@ -1,0 +1,35 @@
+#pragma once
+// JSON Schema -> GBNF, for the documented subset (docs/structured-output.md):
+//   type (one or a list), enum, const, anyOf, oneOf (treated as anyOf),
+//   $ref to local pointers (#, #/$defs/..., #/definitions/...),
+//   object: properties, required, additionalProperties (bool or schema),
+//   array: items, minItems, maxItems,
+//   string: minLength, maxLength, pattern, format (date, time, date-time,
+//           uuid),
+//   integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum,
+//   number: minimum, maximum (whole-number values),
+//   boolean, null; annotations (title, description, default, examples, ...)
+//   are ignored.
+// The grammar produces a subset of the valid documents: declared properties
+// in declaration order (required ones first), no extra properties unless
+// additionalProperties allows them (or nothing is declared), bounded
+// whitespace (a space, or a newline and up to 20 spaces/tabs, between
+// tokens; none before or after the document) so a model cannot loop on
+// whitespace, at most 16 integer and 16 fraction digits. Pure; any thread.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace lumen::engine::constrained {
+
+// GBNF text (start rule `root`) for the schema document `schema_json`.
+// InvalidArgument "json_schema: <problem> at <JSON pointer>" for invalid JSON,
+// an unsupported keyword, or a schema nothing can satisfy.
+absl::StatusOr<std::string> JsonSchemaToGbnf(absl::string_view schema_json);
+
+// GBNF text for any JSON object (OpenAI's response_format json_object).
+std::string JsonObjectGbnf();
+
+}  // namespace lumen::engine::constrained
