@@ -3,9 +3,11 @@
 #   1. Release tree build/: every test (unit, CLI, integration) with ctest.
 #   2. build-asan/: the unit tests again under AddressSanitizer + UBSan.
 #   3. With clang: the GGUF libFuzzer target for a bounded number of runs.
+#   4. The Docker image: built from a clean copy with podman (its build stage
+#      runs scripts/setup.sh on a minbase Debian) and run; then compose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --deps
+scripts/setup.sh --deps --test
 
 # Spinning OpenMP threads collapse on a shared 2-core machine (see
 # ../shared/notes/onednn-2.6-on-avx2.md): tests use passive waiting.
@@ -34,4 +36,7 @@ if command -v clang++ >/dev/null 2>&1; then
   build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=60 -max_len=65536 "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
 fi
+echo "== Docker image and compose (podman)"
+tests/deploy/image_test.sh build
+tests/deploy/compose_test.sh build
 echo "== all tests passed"
