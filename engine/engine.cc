@@ -1,8 +1,12 @@
 #include "engine/engine.h"
 
+#include <omp.h>
+
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "engine/constrained/constraint.h"
 #include "engine/model/lora_adapter.h"
 
 namespace lumen::engine {
@@ -15,32 +19,25 @@ double SecondsBetween(SteadyTime a, SteadyTime b) {
 }
 
 uint64_t RandomSeed() {
-  static std::mutex mu;
+  static absl::Mutex mu(absl::kConstInit);
   static std::mt19937_64 rng(std::random_device{}());
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   return rng();
 }
 }  // namespace
 
+// A request the engine thread owns.
 struct Engine::Active {
-  Active(uint64_t id, GenerateParams p, std::shared_ptr<RequestStream> s,
-         const Tokenizer& tok, bool at_text_start)
-      : id(id),
-        params(std::move(p)),
-        stream(std::move(s)),
-        sampler_state(params.sampling),
-        detok(tok, at_text_start),
-        stop(params.stop) {}
+  Active(uint64_t id, GenerateParams p)
+      : id(id), params(std::move(p)), sampler_state(params.sampling) {}
   uint64_t id;
   GenerateParams params;
-  std::shared_ptr<RequestStream> stream;
   SchedRequest sched;
   SamplerState sampler_state;
-  StreamingDetokenizer detok;
-  StopMatcher stop;
+  std::optional<constrained::ConstraintState> constraint;
   int32_t completion_tokens = 0;
-  SteadyTime arrival = Clock::now();
-  std::optional<SteadyTime> first_scheduled, first_token;
+  std::optional<SteadyTime> first_scheduled;
+  bool first_scheduled_reported = false;
   bool finished = false;
 };
 
@@ -59,6 +56,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_batch_tokens ", options.max_batch_tokens,
         " exceeds the model's buffers (", e->model_->max_batch_tokens(), ")"));
+  }
+  if (options.num_threads < 1 ||
+      options.num_threads > e->model_->num_threads()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine threads ", options.num_threads, " outside 1..",
+                     e->model_->num_threads(),
+                     " (the model's scratch is sized for its thread count)"));
+  }
+  if (options.block_size < 1 || options.block_size > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV block size ", options.block_size, " is outside 1..256"));
   }
   KvCacheShape shape{c.n_layers, c.n_kv_heads, c.head_dim, options.block_size,
                      0};
@@ -85,6 +93,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
   e->batch_tokens_.reserve(options.max_batch_tokens);
   e->batch_seqs_.reserve(options.max_running);
   e->sampled_.reserve(options.max_running);
+  e->sampled_rows_.reserve(options.max_running);
+  e->mask_.assign((c.n_vocab + 31) / 32, 0);
+  e->output_ = std::make_unique<OutputProcessor>(
+      e->name_, tokenizer, observer,
+      [raw = e.get()](uint64_t id) { raw->Abort(id); });
   e->PublishStats();
   e->thread_ = std::thread([raw = e.get()] { raw->Loop(); });
   return e;
@@ -94,26 +107,41 @@ Engine::~Engine() { Stop(); }
 
 absl::Status Engine::Submit(uint64_t id, GenerateParams params,
                             std::shared_ptr<RequestStream> stream) {
+  // The one check of the prompt against the context: one generated token
+  // must fit after it.
   if (params.prompt_tokens.empty())
     return absl::InvalidArgumentError("prompt is empty");
   if (static_cast<int64_t>(params.prompt_tokens.size()) >= context_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt of ", params.prompt_tokens.size(),
-        " tokens does not fit the context of ", context_size(), " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt of ", params.prompt_tokens.size(),
+                     " tokens is longer than the context of ", context_size(),
+                     " tokens (--ctx-size)"));
+  }
+  const int32_t n_vocab = tokenizer_->vocab().size();
+  for (int32_t t : params.prompt_tokens) {
+    if (t < 0 || t >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt token ", t, " is outside the vocabulary of ", n_vocab));
+    }
   }
   if (!params.sampling.seed) params.sampling.seed = RandomSeed();
-  const Vocab& v = tokenizer_->vocab();
-  const bool at_text_start =
-      params.prompt_tokens.size() == 1 && params.prompt_tokens[0] == v.bos;
-  auto active = std::make_unique<Active>(
-      id, std::move(params), std::move(stream), *tokenizer_, at_text_start);
+  auto active = std::make_unique<Active>(id, std::move(params));
+  GenerateParams& p = active->params;
+  if (p.constraint) {
+    auto state = p.constraint->NewState();
+    if (!state.ok()) return state.status();
+    active->constraint = std::move(*state);
+  }
   active->sched.id = id;
-  active->sched.tokens = active->params.prompt_tokens;
+  active->sched.tokens = p.prompt_tokens;
   active->sched.num_prompt_tokens =
       static_cast<int32_t>(active->sched.tokens.size());
-  // KV computed under one adapter must never serve another.
-  if (active->params.adapter)
-    active->sched.cache_salt = active->params.adapter->id();
+  // KV computed for another tenant or under another adapter must never
+  // serve this request: both salt the prefix-cache hashes (SHA-256, so
+  // prompts cannot be crafted to collide).
+  active->sched.prefix_root = PrefixRoot(
+      absl::StrCat(p.cache_salt.size(), ":", p.cache_salt, "|",
+                   p.adapter ? absl::StrCat(p.adapter->id()) : std::string()));
   absl::MutexLock lock(&mu_);
   if (draining_ || stopping_)
     return absl::UnavailableError("server is shutting down");
@@ -123,6 +151,9 @@ absl::Status Engine::Submit(uint64_t id, GenerateParams params,
                                                      options_.max_queue,
                                                      " waiting); retry later"));
   }
+  // The output stage learns of the request before the engine thread can
+  // produce events for it.
+  output_->Register(id, p, std::move(stream));
   inbox_.push_back(std::move(active));
   ++in_flight_;
   work_.Signal();
@@ -148,11 +179,11 @@ int64_t Engine::InFlight() const {
 void Engine::Stop() {
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
     work_.Signal();
   }
   if (thread_.joinable()) thread_.join();
+  if (output_) output_->Stop();
 }
 
 EngineStats Engine::Stats() const {
@@ -182,98 +213,189 @@ void Engine::PublishStats() {
   }
 }
 
-void Engine::FinishRequest(Active* a, std::string reason, absl::Status error) {
+SequenceEvent& Engine::NewEvent(Active* a) {
+  if (!events_) events_ = output_->TakeBuffer();
+  SequenceEvent& e = events_->events.emplace_back();
+  e.id = a->id;
+  e.num_cached_tokens = a->sched.num_cached_tokens;
+  if (a->first_scheduled && !a->first_scheduled_reported) {
+    e.first_scheduled = a->first_scheduled;
+    a->first_scheduled_reported = true;
+  }
+  return e;
+}
+
+void Engine::EndRequest(Active* a, EngineFinish finish, absl::Status error) {
   if (a->finished) return;
   a->finished = true;
   scheduler_->Finish(&a->sched);
-  const SteadyTime now = Clock::now();
-  GenerationDelta d;
-  d.finished = true;
-  d.finish_reason = std::move(reason);
-  d.error = error;
-  d.usage = {a->sched.num_prompt_tokens, a->completion_tokens,
-             a->sched.num_cached_tokens};
-  d.timings.queue_seconds =
-      a->first_scheduled ? SecondsBetween(a->arrival, *a->first_scheduled) : 0;
-  d.timings.total_seconds = SecondsBetween(a->arrival, now);
-  if (a->first_token) {
-    d.timings.time_to_first_token_seconds =
-        SecondsBetween(a->arrival, *a->first_token);
-    if (a->completion_tokens > 1) {
-      d.timings.time_per_output_token_seconds =
-          SecondsBetween(*a->first_token, now) / (a->completion_tokens - 1);
-    }
-  }
-  const RequestSummary summary{a->id,       name_,     a->params.adapter_name,
-                               d.usage,     d.timings, d.finish_reason,
-                               error.code()};
-  a->stream->Push(std::move(d));
+  SequenceEvent& e = NewEvent(a);
+  e.finish = finish;
+  e.error = std::move(error);
   ++counters_.requests_finished;
-  if (observer_) observer_->OnRequestFinished(summary);
   absl::MutexLock lock(&mu_);
   --in_flight_;
 }
 
-void Engine::EmitToken(Active* a, int32_t token, const TokenLogprob& chosen,
-                       std::vector<TokenLogprob>* alternatives) {
-  if (!a->first_token) a->first_token = Clock::now();
+void Engine::OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
+                     int32_t top_count) {
   if (!a->params.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
-    GenerationDelta d;
-    bool stopped;
-    d.text = a->stop.Push(a->detok.Flush(), &stopped);
-    d.text += a->stop.Flush();
-    if (!d.text.empty()) a->stream->Push(std::move(d));
-    FinishRequest(a, "stop", absl::OkStatus());
+    EndRequest(a, EngineFinish::kStop, absl::OkStatus());
     return;
   }
   ++a->completion_tokens;
   ++counters_.generation_tokens;
-  GenerationDelta d;
-  d.token_ids.push_back(token);
-  if (a->params.logprobs > 0) {
-    LogprobEntry e{
-        token, tokenizer_->TokenToPiece(token, true), chosen.logprob, {}};
-    e.top = std::move(*alternatives);
-    d.logprobs.push_back(std::move(e));
-  }
-  bool stopped = false;
-  d.text = a->stop.Push(a->detok.Push(token), &stopped);
-  if (stopped) {
-    a->stream->Push(std::move(d));
-    FinishRequest(a, "stop_sequence", absl::OkStatus());
-    return;
+  SequenceEvent& e = NewEvent(a);
+  e.token = token;
+  e.logprob = logprob;
+  e.top_begin = top_begin;
+  e.top_count = top_count;
+  if (a->constraint) {
+    if (absl::Status s = a->constraint->AcceptToken(token); !s.ok()) {
+      EndRequest(a, EngineFinish::kCancelled,
+                 absl::InternalError(absl::StrCat(
+                     "output constraint refused a token: ", s.message())));
+      return;
+    }
+    // Only end-of-generation could follow: the output is complete.
+    if (a->constraint->IsComplete()) {
+      EndRequest(a, EngineFinish::kStop, absl::OkStatus());
+      return;
+    }
   }
   const bool out_of_context =
       static_cast<int64_t>(a->sched.tokens.size()) >= context_size();
-  if (a->completion_tokens >= a->params.max_tokens || out_of_context) {
-    d.text += a->stop.Push(a->detok.Flush(), &stopped);
-    if (!stopped) d.text += a->stop.Flush();
-    a->stream->Push(std::move(d));
-    FinishRequest(a, stopped ? "stop_sequence" : "length", absl::OkStatus());
+  if (a->completion_tokens >= a->params.max_tokens || out_of_context)
+    EndRequest(a, EngineFinish::kLength, absl::OkStatus());
+}
+
+bool Engine::DrainInbox(std::vector<std::unique_ptr<Active>>* added,
+                        std::vector<uint64_t>* aborts) {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_ && inbox_.empty() && aborts_.empty() &&
+         !scheduler_->HasWork()) {
+    work_.Wait(&mu_);
+  }
+  if (stopping_) return false;
+  while (!inbox_.empty()) {
+    added->push_back(std::move(inbox_.front()));
+    inbox_.pop_front();
+  }
+  aborts->swap(aborts_);
+  return true;
+}
+
+void Engine::RunStep() {
+  const SteadyTime step_start = Clock::now();
+  const int64_t preempted_before = scheduler_->num_preemptions();
+  SchedulerOutput out = scheduler_->Schedule();
+  if (out.scheduled.empty()) {
+    // Nothing fits right now (cannot happen with validated requests);
+    // avoid spinning.
+    absl::MutexLock lock(&mu_);
+    work_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
     return;
   }
-  a->stream->Push(std::move(d));
+  batch_tokens_.clear();
+  batch_seqs_.clear();
+  int32_t num_logit_rows = 0;
+  for (const ScheduledRequest& s : out.scheduled) {
+    SchedRequest* r = s.request;
+    batch_tokens_.insert(
+        batch_tokens_.end(), r->tokens.begin() + r->num_computed_tokens,
+        r->tokens.begin() + r->num_computed_tokens + s.num_tokens);
+    auto it = active_.find(r->id);
+    LUMEN_CHECK(it != active_.end(), "scheduled request is not active");
+    Active* a = it->second.get();
+    batch_seqs_.push_back({s.num_tokens, r->num_computed_tokens, r->blocks,
+                           s.sample, a->params.adapter.get()});
+    num_logit_rows += s.sample;
+    if (!a->first_scheduled) a->first_scheduled = step_start;
+    if (r->num_computed_tokens < r->num_prompt_tokens) {
+      counters_.prompt_tokens +=
+          std::min(s.num_tokens, r->num_prompt_tokens - r->num_computed_tokens);
+    }
+  }
+  const int64_t vocab = model_->config().n_vocab;
+  const SteadyTime forward_start = Clock::now();
+  absl::Status st = model_->Forward(
+      {batch_tokens_, batch_seqs_}, cache_.get(),
+      std::span(logits_.data(), static_cast<size_t>(num_logit_rows) * vocab));
+  const double forward_seconds = SecondsBetween(forward_start, Clock::now());
+  if (!st.ok()) {
+    // A failed step fails every request in it, cleanly.
+    for (const ScheduledRequest& s : out.scheduled) {
+      EndRequest(active_.at(s.request->id).get(), EngineFinish::kCancelled,
+                 absl::InternalError(
+                     absl::StrCat("model step failed: ", st.message())));
+    }
+  } else {
+    sampled_.clear();
+    sampled_rows_.clear();
+    if (!events_) events_ = output_->TakeBuffer();
+    int row = 0;
+    for (const ScheduledRequest& s : out.scheduled) {
+      if (!s.sample) continue;
+      Active* a = active_.at(s.request->id).get();
+      std::span<float> logits(logits_.data() + row * vocab, vocab);
+      ++row;
+      TokenLogprob chosen{};
+      absl::StatusOr<int32_t> token;
+      if (a->constraint) {
+        absl::Status m = a->constraint->FillAllowedMask(mask_);
+        token = m.ok() ? sampler_.SampleMasked(logits, mask_, &a->sampler_state,
+                                               a->params.logprobs, &chosen,
+                                               &alternatives_)
+                       : absl::StatusOr<int32_t>(m);
+      } else {
+        token = sampler_.Sample(logits, &a->sampler_state, a->params.logprobs,
+                                &chosen, &alternatives_);
+      }
+      if (!token.ok()) {
+        EndRequest(a, EngineFinish::kCancelled, token.status());
+        continue;
+      }
+      a->sampler_state.Accept(*token);
+      const int32_t top_begin = static_cast<int32_t>(events_->top.size());
+      int32_t top_count = 0;
+      if (a->params.logprobs > 0) {
+        events_->top.insert(events_->top.end(), alternatives_.begin(),
+                            alternatives_.end());
+        top_count = static_cast<int32_t>(alternatives_.size());
+      }
+      sampled_.push_back(*token);
+      sampled_rows_.push_back({a, chosen.logprob, top_begin, top_count});
+    }
+    // Only requests that sampled advance here; one whose sampling failed
+    // has already left the scheduler.
+    scheduler_->Update(out, sampled_);
+    for (size_t i = 0; i < sampled_.size(); ++i) {
+      const SampledRow& r = sampled_rows_[i];
+      OnToken(r.active, sampled_[i], r.logprob, r.top_begin, r.top_count);
+    }
+  }
+  const double step_seconds = SecondsBetween(step_start, Clock::now());
+  ++counters_.steps;
+  counters_.step_seconds_total += step_seconds;
+  counters_.forward_seconds_total += forward_seconds;
+  counters_.step_tokens_total += out.num_tokens;
+  if (observer_) {
+    observer_->OnStep({out.num_tokens,
+                       static_cast<int32_t>(out.scheduled.size()), step_seconds,
+                       forward_seconds,
+                       static_cast<int32_t>(scheduler_->num_preemptions() -
+                                            preempted_before)});
+  }
 }
 
 void Engine::Loop() {
+  // This thread's OpenMP team: every parallel region of the kernels it runs
+  // has exactly num_threads threads, which the model's scratch is sized for.
+  omp_set_num_threads(options_.num_threads);
   std::vector<std::unique_ptr<Active>> added;
   std::vector<uint64_t> aborts;
   std::vector<uint64_t> done;
-  const int64_t vocab = model_->config().n_vocab;
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      while (!stopping_ && inbox_.empty() && aborts_.empty() &&
-             !scheduler_->HasWork()) {
-        work_.Wait(&mu_);
-      }
-      if (stopping_) break;
-      while (!inbox_.empty()) {
-        added.push_back(std::move(inbox_.front()));
-        inbox_.pop_front();
-      }
-      aborts.swap(aborts_);
-    }
+  while (DrainInbox(&added, &aborts)) {
     for (auto& a : added) {
       scheduler_->Add(&a->sched);
       const uint64_t id = a->id;
@@ -283,116 +405,51 @@ void Engine::Loop() {
     for (uint64_t id : aborts) {
       auto it = active_.find(id);
       if (it != active_.end())
-        FinishRequest(it->second.get(), "cancelled", absl::OkStatus());
+        EndRequest(it->second.get(), EngineFinish::kCancelled,
+                   absl::OkStatus());
     }
     aborts.clear();
     const SteadyTime now = Clock::now();
     for (auto& [id, a] : active_) {
       if (!a->finished && a->params.deadline && now > *a->params.deadline) {
-        FinishRequest(a.get(), "cancelled",
-                      absl::DeadlineExceededError(
-                          "deadline exceeded before generation finished"));
+        EndRequest(a.get(), EngineFinish::kCancelled,
+                   absl::DeadlineExceededError(
+                       "deadline exceeded before generation finished"));
       }
     }
-
-    if (scheduler_->HasWork()) {
-      const SteadyTime step_start = Clock::now();
-      const int64_t preempted_before = scheduler_->num_preemptions();
-      SchedulerOutput out = scheduler_->Schedule();
-      if (out.scheduled.empty()) {
-        // Nothing fits right now (cannot happen with validated requests);
-        // avoid spinning.
-        absl::MutexLock lock(&mu_);
-        work_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
-      } else {
-        batch_tokens_.clear();
-        batch_seqs_.clear();
-        for (const ScheduledRequest& s : out.scheduled) {
-          SchedRequest* r = s.request;
-          batch_tokens_.insert(
-              batch_tokens_.end(), r->tokens.begin() + r->num_computed_tokens,
-              r->tokens.begin() + r->num_computed_tokens + s.num_tokens);
-          Active* a = active_.at(r->id).get();
-          batch_seqs_.push_back({s.num_tokens, r->num_computed_tokens,
-                                 r->blocks, s.sample, a->params.adapter.get()});
-          if (!a->first_scheduled) a->first_scheduled = step_start;
-          if (r->num_computed_tokens < r->num_prompt_tokens) {
-            counters_.prompt_tokens += std::min(
-                s.num_tokens, r->num_prompt_tokens - r->num_computed_tokens);
-          }
-        }
-        const SteadyTime forward_start = Clock::now();
-        absl::Status st = model_->Forward({batch_tokens_, batch_seqs_},
-                                          cache_.get(), logits_.data());
-        const double forward_seconds =
-            SecondsBetween(forward_start, Clock::now());
-        if (!st.ok()) {
-          // A failed step fails every request in it, cleanly.
-          for (const ScheduledRequest& s : out.scheduled) {
-            FinishRequest(active_.at(s.request->id).get(), "cancelled",
-                          absl::InternalError(absl::StrCat(
-                              "model step failed: ", st.message())));
-          }
-        } else {
-          sampled_.clear();
-          int row = 0;
-          for (const ScheduledRequest& s : out.scheduled) {
-            if (!s.sample) continue;
-            Active* a = active_.at(s.request->id).get();
-            TokenLogprob chosen{};
-            sampled_.push_back(
-                sampler_.Sample(std::span(logits_.data() + row * vocab, vocab),
-                                &a->sampler_state, a->params.logprobs, &chosen,
-                                &alternatives_));
-            ++row;
-            chosen_.push_back(chosen);
-            alts_.push_back(alternatives_);
-          }
-          scheduler_->Update(out, sampled_);
-          int i = 0;
-          for (const ScheduledRequest& s : out.scheduled) {
-            if (!s.sample) continue;
-            EmitToken(active_.at(s.request->id).get(), sampled_[i], chosen_[i],
-                      &alts_[i]);
-            ++i;
-          }
-          chosen_.clear();
-          alts_.clear();
-        }
-        const double step_seconds = SecondsBetween(step_start, Clock::now());
-        ++counters_.steps;
-        counters_.step_seconds_total += step_seconds;
-        counters_.forward_seconds_total += forward_seconds;
-        counters_.step_tokens_total += out.num_tokens;
-        if (observer_) {
-          observer_->OnStep(
-              {out.num_tokens, static_cast<int32_t>(out.scheduled.size()),
-               step_seconds, forward_seconds,
-               static_cast<int32_t>(scheduler_->num_preemptions() -
-                                    preempted_before)});
-        }
-      }
-    }
+    if (scheduler_->HasWork()) RunStep();
     for (auto& [id, a] : active_) {
       if (a->finished) done.push_back(id);
     }
     for (uint64_t id : done) active_.erase(id);
     done.clear();
+    if (events_ && !events_->events.empty()) {
+      events_->time = Clock::now();
+      output_->Post(std::move(events_));
+    }
     PublishStats();
   }
+  // Stopping: whatever is still in flight ends as cancelled.
   for (auto& [id, a] : active_)
-    FinishRequest(a.get(), "cancelled", absl::OkStatus());
+    EndRequest(a.get(), EngineFinish::kCancelled, absl::OkStatus());
   active_.clear();
-  absl::MutexLock lock(&mu_);
-  for (auto& a : inbox_) {
-    GenerationDelta d;
-    d.finished = true;
-    d.finish_reason = "cancelled";
-    d.error = absl::UnavailableError("server is shutting down");
-    a->stream->Push(std::move(d));
+  std::deque<std::unique_ptr<Active>> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(inbox_);
+  }
+  for (auto& a : queued) {
+    SequenceEvent& e = NewEvent(a.get());
+    e.finish = EngineFinish::kCancelled;
+    e.error = absl::UnavailableError("server is shutting down");
+    absl::MutexLock lock(&mu_);
     --in_flight_;
   }
-  inbox_.clear();
+  if (events_ && !events_->events.empty()) {
+    events_->time = Clock::now();
+    output_->Post(std::move(events_));
+  }
+  PublishStats();
 }
 
 }  // namespace lumen::engine

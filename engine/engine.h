@@ -1,11 +1,17 @@
 #pragma once
 // Engine: one model served by one engine thread. RPC threads call Submit and
 // Abort (thread-safe inbox); the engine thread owns the scheduler, block
-// pool, KV cache, model and sampler and runs the step loop:
+// pool, KV cache, model, sampler and its OpenMP team, and runs the step loop:
 //
-//   drain inbox -> schedule -> one ragged forward -> sample -> publish
+//   drain inbox -> schedule -> one ragged forward -> sample -> post events
 //
-// Output goes to each request's RequestStream.
+// It only schedules, runs the model and samples: the tokens it samples go to
+// the engine's OutputProcessor (its own thread), which detokenizes, applies
+// stop strings, writes each request's RequestStream and logs.
+//
+// Compute ownership: the engine thread sets its own OpenMP team
+// (EngineOptions::num_threads; omp_set_num_threads applies to the calling
+// thread only) and the model's scratch is sized for that team.
 
 #include <atomic>
 #include <cstdint>
@@ -19,13 +25,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/engine_observer.h"
 #include "engine/generation.h"
 #include "engine/kv_cache.h"
 #include "engine/model/transformer.h"
+#include "engine/output_processor.h"
 #include "engine/sampler.h"
 #include "engine/scheduler/block_pool.h"
 #include "engine/scheduler/scheduler.h"
-#include "engine/stop_matcher.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace lumen::engine {
@@ -35,73 +42,28 @@ struct EngineOptions {
   int32_t max_running = 64;
   int32_t max_queue = 256;  // waiting requests before RESOURCE_EXHAUSTED
   int64_t kv_cache_bytes = int64_t{1} << 30;
-  int32_t block_size = 16;
-};
-
-// Snapshot of the engine's counters, refreshed once per step.
-struct EngineStats {
-  int32_t queue_depth = 0;
-  int32_t running = 0;
-  int32_t kv_blocks_total = 0;
-  int32_t kv_blocks_free = 0;
-  int32_t kv_blocks_cached = 0;
-  int64_t prefix_cache_hit_tokens = 0;
-  int64_t prompt_tokens = 0;
-  int64_t generation_tokens = 0;
-  int64_t steps = 0;
-  int64_t preemptions = 0;
-  int64_t requests_finished = 0;
-  double step_seconds_total = 0;
-  double forward_seconds_total = 0;
-  int64_t step_tokens_total = 0;
-};
-
-struct StepSummary {
-  int32_t num_tokens;
-  int32_t num_sequences;
-  double seconds;          // whole step
-  double forward_seconds;  // inside Transformer::Forward
-  int32_t preemptions;
-};
-
-struct RequestSummary {
-  uint64_t id;
-  std::string model;
-  std::string adapter;  // empty: the base model
-  Usage usage;
-  Timings timings;
-  std::string finish_reason;
-  absl::StatusCode code;
-};
-
-// Receives step and request events on the engine thread; must be quick.
-class EngineObserver {
- public:
-  virtual ~EngineObserver() = default;
-  virtual void OnStep(const StepSummary& step) {}
-  virtual void OnRequestFinished(const RequestSummary& request) {}
-  // Gauges after each step.
-  virtual void OnGauges(const std::string& model, const EngineStats& stats) {}
-  // MoE models, after each step: tokens routed to each expert since load,
-  // [layer * n_experts + expert].
-  virtual void OnExpertTokens(std::span<const int64_t> cumulative,
-                              int64_t n_experts) {}
+  int32_t block_size = 16;  // tokens per KV block, 1..256
+  // OpenMP threads of the engine thread's kernels; at most the model's
+  // TransformerOptions::num_threads (its scratch is sized for that).
+  int32_t num_threads = 1;
 };
 
 class Engine {
  public:
-  // Takes the model; the tokenizer must outlive the engine. Sizes the KV
-  // cache from options.kv_cache_bytes (InvalidArgument when it cannot hold
-  // one full context) and starts the engine thread.
+  // Takes the model; the tokenizer (and observer, if any) must outlive the
+  // engine. Sizes the KV cache from options.kv_cache_bytes (InvalidArgument
+  // when it cannot hold one full context) and starts the engine and output
+  // threads.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
       std::string name, std::unique_ptr<Transformer> model,
       const Tokenizer* tokenizer, const EngineOptions& options,
       EngineObserver* observer = nullptr);
   ~Engine();  // Stop()s
 
-  // Queues a request. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE
-  // when draining. On OK the engine owns the request and will finish
-  // `stream` exactly once. Any thread.
+  // Queues a request. InvalidArgument for an empty prompt or one that does
+  // not leave room for a token in the context, RESOURCE_EXHAUSTED when the
+  // queue is full, UNAVAILABLE when draining. On OK the engine owns the
+  // request and will finish `stream` exactly once. Any thread.
   absl::Status Submit(uint64_t id, GenerateParams params,
                       std::shared_ptr<RequestStream> stream);
   // Cancels a request; its blocks are freed at the next step. Any thread.
@@ -110,23 +72,31 @@ class Engine {
   void BeginDrain();
   // Requests not yet finished (queued or running). Any thread.
   int64_t InFlight() const;
-  // Cancels everything in flight and joins the engine thread.
+  // Cancels everything in flight, joins the engine thread, then lets the
+  // output stage deliver what is left and joins it.
   void Stop();
 
   EngineStats Stats() const;
   const std::string& name() const { return name_; }
   const Transformer& model() const { return *model_; }
+  const EngineOptions& options() const { return options_; }
   int64_t context_size() const { return model_->max_context(); }
 
  private:
   struct Active;
   Engine() = default;
   void Loop();
-  void DrainInbox(std::vector<std::unique_ptr<Active>>* added,
+  // Takes what RPC threads queued; false when stopping.
+  bool DrainInbox(std::vector<std::unique_ptr<Active>>* added,
                   std::vector<uint64_t>* aborts);
-  void FinishRequest(Active* a, std::string reason, absl::Status error);
-  void EmitToken(Active* a, int32_t token, const TokenLogprob& chosen,
-                 std::vector<TokenLogprob>* alternatives);
+  // Runs one scheduled step: forward, sample, token-level ends.
+  void RunStep();
+  // Handles the token sampled for `a`.
+  void OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
+               int32_t top_count);
+  // Ends a request in the engine (frees its blocks) and reports the end.
+  void EndRequest(Active* a, EngineFinish finish, absl::Status error);
+  SequenceEvent& NewEvent(Active* a);
   void PublishStats();
 
   std::string name_;
@@ -134,6 +104,7 @@ class Engine {
   const Tokenizer* tokenizer_ = nullptr;
   EngineOptions options_;
   EngineObserver* observer_ = nullptr;
+  std::unique_ptr<OutputProcessor> output_;
 
   // Engine thread only.
   std::unique_ptr<KvCache> cache_;
@@ -144,11 +115,18 @@ class Engine {
   std::vector<float> logits_;              // [max_running, n_vocab]
   std::vector<int32_t> batch_tokens_;      // [max_batch_tokens]
   std::vector<BatchSequence> batch_seqs_;  // [max_running]
-  std::vector<int32_t> sampled_;           // [max_running]
-  std::vector<TokenLogprob> alternatives_;
-  std::vector<TokenLogprob> chosen_;             // [sampled this step]
-  std::vector<std::vector<TokenLogprob>> alts_;  // [sampled this step]
-  std::vector<int64_t> expert_tokens_;           // MoE: [layers * experts]
+  // What one step sampled, row by row.
+  struct SampledRow {
+    Active* active;
+    float logprob;
+    int32_t top_begin, top_count;  // alternatives in events_->top
+  };
+  std::vector<int32_t> sampled_;            // [max_running] tokens
+  std::vector<SampledRow> sampled_rows_;    // [max_running]
+  std::vector<TokenLogprob> alternatives_;  // [logprobs] scratch of Sample
+  std::vector<uint32_t> mask_;              // [(n_vocab + 31) / 32]
+  std::vector<int64_t> expert_tokens_;      // MoE: [layers * experts]
+  std::unique_ptr<StepEvents> events_;      // this step's, for the output
   EngineStats counters_;
 
   // Shared with RPC threads.
@@ -159,7 +137,6 @@ class Engine {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  int32_t waiting_ ABSL_GUARDED_BY(mu_) = 0;  // inbox + scheduler waiting
   EngineStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };

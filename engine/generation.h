@@ -1,12 +1,16 @@
 #pragma once
-// What a generation request asks for and what it streams back, shared by the
-// engine thread (producer) and the RPC layer (consumer).
+// What a generation request asks for, what the engine thread reports per step
+// (token ids, log-probabilities, token-level ends) and what the output stage
+// streams to the front end (text, with stop strings applied).
+//
+//   front end --GenerateParams--> Engine (engine thread: schedule, forward,
+//   sample) --StepEvents--> OutputProcessor (output thread: detokenize, stop
+//   strings, usage, logs) --GenerationDelta--> RequestStream --> front end
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +22,9 @@
 namespace lumen::engine {
 
 class LoraAdapter;
+namespace constrained {
+class CompiledConstraint;
+}
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -33,11 +40,19 @@ struct GenerateParams {
   // the adapter alive until the request ends, whatever unloads it.
   std::shared_ptr<const LoraAdapter> adapter;
   std::string adapter_name;
+  // Output must match this constraint (JSON schema, regex, grammar); null:
+  // free generation.
+  std::shared_ptr<const constrained::CompiledConstraint> constraint;
+  // Requests with different salts never share prefix-cache blocks: the
+  // front end puts the tenant here (unless --share-prefix-cache).
+  std::string cache_salt;
+  std::string api = "grpc";  // front end, for logs and metric labels
+  SteadyTime arrival = std::chrono::steady_clock::now();
 };
 
 struct LogprobEntry {
   int32_t token_id;
-  std::string token;
+  std::string token;  // the token's bytes (may be a partial UTF-8 sequence)
   float logprob;
   std::vector<TokenLogprob> top;
 };
@@ -55,7 +70,40 @@ struct Timings {
   double time_per_output_token_seconds = 0;
 };
 
-// A delta of a request's output; several pending deltas merge into one.
+// How the engine ended a sequence (stop strings are the output stage's).
+enum class EngineFinish : uint8_t {
+  kNone,       // still running
+  kStop,       // end-of-generation token, or the constraint is complete
+  kLength,     // max_tokens or the context is full
+  kCancelled,  // aborted, deadline, or failed (see SequenceEvent::error)
+};
+
+// One sequence's result of one engine step: a sampled token and/or its end.
+struct SequenceEvent {
+  uint64_t id = 0;
+  int32_t token = -1;  // -1: no token (the sequence ended without one)
+  float logprob = 0;   // of `token`, when the request asked for logprobs
+  int32_t top_begin = 0, top_count = 0;  // its alternatives in StepEvents::top
+  EngineFinish finish = EngineFinish::kNone;
+  absl::Status error;  // with kCancelled: why (deadline, failed step, ...)
+  int32_t num_cached_tokens = 0;  // prompt tokens reused from the prefix cache
+  std::optional<SteadyTime> first_scheduled;
+};
+
+// Everything the engine thread reports after one step. Buffers are reused:
+// the output stage hands them back emptied.
+struct StepEvents {
+  std::vector<SequenceEvent> events;  // [sequences that sampled or ended]
+  std::vector<TokenLogprob> top;      // [sum of top_count]
+  SteadyTime time;                    // when the step finished
+  void Clear() {
+    events.clear();
+    top.clear();
+  }
+};
+
+// A delta of a request's output as the front end sees it; several pending
+// deltas merge into one.
 struct GenerationDelta {
   std::string text;
   std::vector<int32_t> token_ids;
@@ -69,12 +117,12 @@ struct GenerationDelta {
   void MergeFrom(GenerationDelta&& next);
 };
 
-// The output queue of one request: the engine thread pushes, the RPC side
+// The output queue of one request: the output stage pushes, the front end
 // takes everything pending at once (so a slow reader gets bigger messages
 // and never blocks the engine). Thread-safe.
 class RequestStream {
  public:
-  // Called (from the engine thread) after each push; must not block.
+  // Called (from the output thread) after each push; must not block.
   void SetNotifier(std::function<void()> notify) ABSL_LOCKS_EXCLUDED(mu_);
   void Push(GenerationDelta delta) ABSL_LOCKS_EXCLUDED(mu_);
   // Moves all pending output into *out; false when nothing is pending.

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -155,13 +156,16 @@ void PagedAttention(const float* q, int64_t q_stride,
                     const AttentionQuery* queries, int64_t n,
                     const KvCache& cache, int64_t layer,
                     const AttentionShape& s, float* scratch,
-                    int64_t max_context, float* out) {
+                    int scratch_threads, int64_t max_context, float* out) {
   const int64_t hd = s.head_dim;
   const int64_t bs = cache.shape().block_size;
   const int64_t group = s.n_heads / s.n_kv_heads;
   const int64_t items = n * s.n_heads;
   KvCache& kv = const_cast<KvCache&>(cache);  // read-only use
-#pragma omp parallel for schedule(dynamic, 4)
+  // Never more threads than there are scratch rows, whatever team the
+  // calling thread has.
+  const int team = std::min(omp_get_max_threads(), scratch_threads);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(team)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t t = item / s.n_heads;
     const int64_t h = item % s.n_heads;

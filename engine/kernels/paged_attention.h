@@ -22,12 +22,13 @@ struct AttentionShape {
 };
 
 // q: n rows of n_heads * head_dim starting every q_stride floats.
-// out: [n, n_heads * head_dim]. scratch: [max_threads * max_context]
-// floats, where every position is < max_context.
+// out: [n, n_heads * head_dim]. scratch: [scratch_threads * max_context]
+// floats, where every position is < max_context; at most scratch_threads
+// threads run.
 void PagedAttention(const float* q, int64_t q_stride,
                     const AttentionQuery* queries, int64_t n,
                     const KvCache& cache, int64_t layer,
                     const AttentionShape& shape, float* scratch,
-                    int64_t max_context, float* out);
+                    int scratch_threads, int64_t max_context, float* out);
 
 }  // namespace lumen::engine::kernels

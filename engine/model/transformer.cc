@@ -112,6 +112,8 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
                                      : kernels::RopeStyle::kHalves;
   m->options_ = options;
   if (m->options_.max_context <= 0) m->options_.max_context = c.n_ctx_train;
+  if (m->options_.num_threads <= 0)
+    m->options_.num_threads = omp_get_max_threads();
   const int64_t T = m->options_.max_batch_tokens;
   if (T <= 0) {
     return absl::InvalidArgumentError("max_batch_tokens must be positive");
@@ -231,7 +233,7 @@ absl::Status Transformer::AllocateBuffers() {
   logit_rows_.assign(T, 0);
   lora_runs_.reserve(T);
   lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
-  attn_scratch_.assign(omp_get_max_threads() * options_.max_context, 0.0f);
+  attn_scratch_.assign(options_.num_threads * options_.max_context, 0.0f);
   // Dequantized int8 weights for oneDNN: the largest layer matrix (the
   // output head stays on the int8 kernel when it does not fit).
   int64_t max_weights = 0;
@@ -298,7 +300,7 @@ void Transformer::ApplyLora(int64_t layer, LoraTarget target, const float* x,
 }
 
 absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
-                                  float* logits) {
+                                  std::span<float> logits) {
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   if (n == 0) return absl::OkStatus();
@@ -347,6 +349,11 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
   if (t != n) {
     return absl::InvalidArgumentError(
         "sequence token counts do not add up to the batch size");
+  }
+  if (static_cast<int64_t>(logits.size()) < n_logits * c.n_vocab) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("logits of ", logits.size(), " floats cannot hold ",
+                     n_logits, " rows of ", c.n_vocab));
   }
   for (int64_t i = 0; i < n; ++i) {
     const int32_t tok = batch.tokens[i];
@@ -407,8 +414,8 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
       }
     }
     kernels::PagedAttention(qkv_.data(), qkv_dim, queries_.data(), n, *cache, l,
-                            shape, attn_scratch_.data(), options_.max_context,
-                            attn_.data());
+                            shape, attn_scratch_.data(), options_.num_threads,
+                            options_.max_context, attn_.data());
     charge(&profile_.attention);
     RETURN_IF_ERROR(
         layer.wo->Forward(attn_.data(), n, proj_.data(), &scratch_));
@@ -449,7 +456,8 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
                      &xn_[r * d]);
   }
   charge(&profile_.other);
-  RETURN_IF_ERROR(output_->Forward(xn_.data(), n_logits, logits, &scratch_));
+  RETURN_IF_ERROR(
+      output_->Forward(xn_.data(), n_logits, logits.data(), &scratch_));
   charge(&profile_.matmul);
   return absl::OkStatus();
 }

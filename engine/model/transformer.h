@@ -30,6 +30,9 @@ struct TransformerOptions {
   int64_t max_batch_tokens = 512;  // tokens per Forward call
   int64_t max_context = 0;         // 0: the model's training context
   bool measure_crossover = true;   // time small-M vs oneDNN per shape at load
+  // OpenMP threads that may run Forward's kernels (scratch is sized for
+  // them); 0: omp_get_max_threads() of the loading thread.
+  int32_t num_threads = 0;
 };
 
 // Bytes held in memory after loading, per component.
@@ -62,7 +65,9 @@ class Transformer {
   // Runs one step: writes K/V of every batch token into `cache` at its
   // position's slot and the logits of each sequence with want_logits into
   // `logits` ([num_logit_rows, n_vocab], in sequence order).
-  absl::Status Forward(const Batch& batch, KvCache* cache, float* logits);
+  // InvalidArgument for a batch that does not fit the model or `logits`.
+  absl::Status Forward(const Batch& batch, KvCache* cache,
+                       std::span<float> logits);
 
   const ModelConfig& config() const { return config_; }
   const ResidentBytes& resident_bytes() const { return resident_; }
@@ -70,6 +75,7 @@ class Transformer {
   bool int8() const { return int8_; }
   int64_t max_batch_tokens() const { return options_.max_batch_tokens; }
   int64_t max_context() const { return options_.max_context; }
+  int32_t num_threads() const { return options_.num_threads; }
   // Bytes of weights one token reads (all matrices + the output head; for
   // MoE, the router and its top-k experts).
   int64_t weight_bytes_per_step() const;
@@ -136,7 +142,7 @@ class Transformer {
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<LoraRun> lora_runs_;                // capacity max sequences
   std::vector<float> lora_scratch_;               // [T, kMaxLoraRank]
-  std::vector<float> attn_scratch_;               // [threads, max_context]
+  std::vector<float> attn_scratch_;               // [num_threads, max_context]
   kernels::LinearScratch scratch_;
 };
 

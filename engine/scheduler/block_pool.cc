@@ -1,26 +1,36 @@
 #include "engine/scheduler/block_pool.h"
 
+#include <openssl/sha.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/check.h"
+
 namespace lumen::engine {
 
-BlockHash HashBlock(BlockHash parent, std::span<const int32_t> tokens,
-                    uint64_t salt) {
-  // FNV-1a over the parent hash, the salt and the token ids, then a final mix
-  // (splitmix64) to spread the bits.
-  uint64_t h = 0xcbf29ce484222325ull ^ salt;
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xFF;
-      h *= 0x100000001b3ull;
-    }
-  };
-  mix(parent);
-  for (int32_t t : tokens) mix(static_cast<uint32_t>(t));
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h == 0 ? 1 : h;
+BlockHash PrefixRoot(absl::string_view salt) {
+  const std::string input = absl::StrCat("lumen prefix cache v1", salt);
+  BlockHash root;
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+         root.digest.data());
+  return root;
+}
+
+BlockHash HashBlock(const BlockHash& parent, std::span<const int32_t> tokens) {
+  // The parent digest, then the token ids as little-endian 32-bit words.
+  constexpr size_t kMaxTokens = 256;
+  LUMEN_CHECK(tokens.size() <= kMaxTokens, "KV block size above 256");
+  uint8_t bytes[32 + 4 * kMaxTokens];
+  std::memcpy(bytes, parent.digest.data(), 32);
+  size_t n = 32;
+  for (int32_t t : tokens) {
+    const uint32_t u = static_cast<uint32_t>(t);
+    for (int i = 0; i < 4; ++i) bytes[n++] = static_cast<uint8_t>(u >> (8 * i));
+  }
+  BlockHash h;
+  SHA256(bytes, n, h.digest.data());
+  return h;
 }
 
 BlockPool::BlockPool(int32_t num_blocks) : blocks_(num_blocks) {

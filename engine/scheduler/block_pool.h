@@ -6,6 +6,7 @@
 // Free blocks keep their hash until reused: a later request with the same
 // prefix takes them back. Engine thread only.
 
+#include <array>
 #include <cstdint>
 #include <list>
 #include <optional>
@@ -13,15 +14,28 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 
 namespace lumen::engine {
 
-using BlockHash = uint64_t;
+// SHA-256 of a block's tokens chained to its parent's hash. A collision
+// would serve one prompt's KV to another (vLLM moved to SHA-256 after
+// CVE-2025-25183 for this reason), so the hash is collision resistant.
+struct BlockHash {
+  std::array<uint8_t, 32> digest{};
+  bool operator==(const BlockHash&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const BlockHash& b) {
+    return H::combine_contiguous(std::move(h), b.digest.data(),
+                                 b.digest.size());
+  }
+};
 
-// Hash of a full block of tokens after the block hashed `parent` (0 for the
-// first block). `salt` separates caches that must not mix (e.g. adapters).
-BlockHash HashBlock(BlockHash parent, std::span<const int32_t> tokens,
-                    uint64_t salt = 0);
+// The parent of a sequence's first block: requests whose salts differ
+// (tenants, adapters) never share a cached block.
+BlockHash PrefixRoot(absl::string_view salt);
+// Hash of a full block of tokens after the block hashed `parent`.
+BlockHash HashBlock(const BlockHash& parent, std::span<const int32_t> tokens);
 
 class BlockPool {
  public:

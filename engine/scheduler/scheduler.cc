@@ -35,10 +35,10 @@ void Scheduler::Preempt(SchedRequest* r) {
 void Scheduler::AcquireCachedPrefix(SchedRequest* r) {
   const int32_t bs = config_.block_size;
   const int32_t max_blocks = (static_cast<int32_t>(r->tokens.size()) - 1) / bs;
-  BlockHash parent = 0;
+  BlockHash parent = r->prefix_root;
   for (int32_t i = 0; i < max_blocks; ++i) {
-    const BlockHash h = HashBlock(
-        parent, std::span(r->tokens).subspan(i * bs, bs), r->cache_salt);
+    const BlockHash h =
+        HashBlock(parent, std::span(r->tokens).subspan(i * bs, bs));
     auto block = pool_->Lookup(h);
     if (!block) break;
     pool_->Acquire(*block);
@@ -124,15 +124,18 @@ void Scheduler::Update(const SchedulerOutput& out,
   size_t next = 0;
   for (const ScheduledRequest& s : out.scheduled) {
     SchedRequest* r = s.request;
+    // Finished during the step (its sampling failed): no token, no blocks.
+    if (r->state == RequestState::kFinished) continue;
     r->num_computed_tokens += s.num_tokens;
     if (s.sample && next < sampled.size()) r->tokens.push_back(sampled[next++]);
     // Publish blocks whose every token is now computed.
     const int32_t full = r->num_computed_tokens / bs;
     while (r->num_registered_blocks < full) {
       const int32_t i = r->num_registered_blocks;
-      const BlockHash parent = i == 0 ? 0 : r->block_hashes[i - 1];
-      const BlockHash h = HashBlock(
-          parent, std::span(r->tokens).subspan(i * bs, bs), r->cache_salt);
+      const BlockHash& parent =
+          i == 0 ? r->prefix_root : r->block_hashes[i - 1];
+      const BlockHash h =
+          HashBlock(parent, std::span(r->tokens).subspan(i * bs, bs));
       pool_->Register(r->blocks[i], h);
       r->block_hashes.push_back(h);
       ++r->num_registered_blocks;

@@ -31,7 +31,9 @@ struct SchedRequest {
   int32_t num_registered_blocks =
       0;  // full blocks published to the prefix cache
   std::vector<BlockHash> block_hashes;  // of the registered blocks
-  uint64_t cache_salt = 0;  // keeps prefixes of different adapters apart
+  // Parent hash of the first block: PrefixRoot(salt) keeps the prefixes of
+  // different tenants and adapters apart.
+  BlockHash prefix_root = PrefixRoot("");
   RequestState state = RequestState::kWaiting;
   int32_t num_preemptions = 0;
 };
@@ -64,7 +66,8 @@ class Scheduler {
   // Plans one step. Empty when nothing can run.
   SchedulerOutput Schedule();
   // After the model ran `out`: advances num_computed_tokens, appends the
-  // sampled tokens (one per entry with sample = true, in order) and
+  // sampled tokens (one per entry with sample = true, in order, skipping
+  // requests finished since Schedule) and
   // publishes newly filled blocks to the prefix cache.
   void Update(const SchedulerOutput& out, std::span<const int32_t> sampled);
   // Removes a request wherever it is and frees its blocks at once.

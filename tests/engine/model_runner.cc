@@ -76,8 +76,7 @@ std::vector<std::vector<float>> Runner::Step(
   }
   const int64_t vocab = model_->config().n_vocab;
   std::vector<float> logits(seqs.size() * vocab);
-  absl::Status st =
-      model_->Forward({tokens, seqs}, cache_.get(), logits.data());
+  absl::Status st = model_->Forward({tokens, seqs}, cache_.get(), logits);
   EXPECT_TRUE(st.ok()) << st;
   std::vector<std::vector<float>> rows;
   for (size_t i = 0; i < seqs.size(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
 namespace lumen::engine {
@@ -199,25 +200,44 @@ TEST(SchedulerTest, WaitsWhenNoBlocksAreFree) {
 TEST(BlockPoolTest, EvictsLeastRecentlyFreedFirst) {
   BlockPool pool(3);
   auto a = *pool.Allocate(3);
-  pool.Register(a[0], 11);
-  pool.Register(a[1], 22);
+  const BlockHash h11 = PrefixRoot("11"), h22 = PrefixRoot("22");
+  pool.Register(a[0], h11);
+  pool.Register(a[1], h22);
   pool.Free(std::vector<int32_t>{a[1]});
   pool.Free(std::vector<int32_t>{a[0]});
   pool.Free(std::vector<int32_t>{a[2]});
   EXPECT_EQ(pool.num_cached_free_blocks(), 2);
   auto b = *pool.Allocate(1);  // a[1] was freed first
   EXPECT_EQ(b[0], a[1]);
-  EXPECT_FALSE(pool.Lookup(22).has_value());
-  EXPECT_EQ(pool.Lookup(11), a[0]);
+  EXPECT_FALSE(pool.Lookup(h22).has_value());
+  EXPECT_EQ(pool.Lookup(h11), a[0]);
   EXPECT_FALSE(pool.Allocate(3).has_value());
+}
+
+std::string Hex(const BlockHash& h) {
+  std::string out;
+  for (uint8_t b : h.digest) absl::StrAppendFormat(&out, "%02x", b);
+  return out;
 }
 
 TEST(BlockPoolTest, HashCoversTheWholePrefix) {
   std::vector<int32_t> x = {1, 2, 3}, y = {1, 2, 4};
-  EXPECT_NE(HashBlock(0, x), HashBlock(0, y));
-  EXPECT_NE(HashBlock(5, x), HashBlock(6, x));
-  EXPECT_NE(HashBlock(0, x, 1), HashBlock(0, x, 2));
-  EXPECT_EQ(HashBlock(9, x), HashBlock(9, x));
+  const BlockHash root = PrefixRoot("");
+  EXPECT_NE(HashBlock(root, x), HashBlock(root, y));
+  EXPECT_NE(HashBlock(PrefixRoot("a"), x), HashBlock(PrefixRoot("b"), x));
+  EXPECT_NE(HashBlock(HashBlock(root, x), x), HashBlock(root, x));
+  EXPECT_EQ(HashBlock(root, x), HashBlock(root, x));
+}
+
+// The keys are SHA-256 digests: checked against Python's hashlib,
+// sha256(b"lumen prefix cache v1" + salt) and sha256(parent + tokens as
+// little-endian int32).
+TEST(BlockPoolTest, HashIsSha256OfParentAndTokens) {
+  const BlockHash root = PrefixRoot("tenant-a");
+  EXPECT_EQ(Hex(root),
+            "d97d9001942d88e62b98bdf6f982311c41502c696166426557443ef0795bc41a");
+  EXPECT_EQ(Hex(HashBlock(root, std::vector<int32_t>{1, 2, -3})),
+            "59e993d054f31966266357a27a03f98e94badb894c7f55208ad39b3eec91b8af");
 }
 
 }  // namespace

@@ -256,20 +256,19 @@ TEST(TransformerTest, BadBatchesAreRejected) {
   std::vector<float> logits(512);
   std::vector<int32_t> big(9, 5);
   BatchSequence s{9, 0, table, true};
-  EXPECT_THAT(m->Forward({big, std::span(&s, 1)}, cache->get(), logits.data()),
+  EXPECT_THAT(m->Forward({big, std::span(&s, 1)}, cache->get(), logits),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("exceeds max_batch_tokens 8")));
   std::vector<int32_t> bad_token = {600};
   BatchSequence one{1, 0, table, true};
   EXPECT_THAT(
-      m->Forward({bad_token, std::span(&one, 1)}, cache->get(), logits.data()),
+      m->Forward({bad_token, std::span(&one, 1)}, cache->get(), logits),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("token id 600")));
   std::vector<int32_t> tok = {5};
   BatchSequence far{1, 40, table, true};
-  EXPECT_THAT(
-      m->Forward({tok, std::span(&far, 1)}, cache->get(), logits.data()),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("cannot hold 41 positions")));
+  EXPECT_THAT(m->Forward({tok, std::span(&far, 1)}, cache->get(), logits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cannot hold 41 positions")));
 }
 
 }  // namespace

@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
     auto step = [&] {
       for (int64_t l = 0; l < layers; ++l) {
         PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
-                       shape, scratch.data(), ctx, out.data());
+                       shape, scratch.data(), omp_get_max_threads(), ctx,
+                       out.data());
       }
     };
     step();

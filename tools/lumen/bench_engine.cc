@@ -46,8 +46,8 @@ struct Bench {
         for (int i = 0; i < n; ++i)
           tokens[i] = 100 + (s * 31 + done + i) % 1000;
         engine::BatchSequence seq{n, done, (*tables)[s], true, adapter};
-        if (absl::Status st = model->Forward({tokens, std::span(&seq, 1)},
-                                             cache, logits.data());
+        if (absl::Status st =
+                model->Forward({tokens, std::span(&seq, 1)}, cache, logits);
             !st.ok()) {
           return st;
         }
@@ -204,7 +204,7 @@ int BenchEngine(const Args& args) {
         for (int s = 0; s < seqs; ++s)
           batch[s] = {1, context + step, tables[s], true, bench.adapter};
         if (absl::Status st =
-                m.Forward({tokens, batch}, cache->get(), bench.logits.data());
+                m.Forward({tokens, batch}, cache->get(), bench.logits);
             !st.ok()) {
           return Fail(std::string(st.message()));
         }

@@ -90,8 +90,7 @@ int ModelGenerate(const Args& args) {
         done + chunk == static_cast<int64_t>(tokens.size())};
     engine::Batch batch{std::span(tokens).subspan(done, chunk),
                         std::span(&seq, 1)};
-    if (absl::Status s = m.Forward(batch, cache->get(), logits.data());
-        !s.ok()) {
+    if (absl::Status s = m.Forward(batch, cache->get(), logits); !s.ok()) {
       return Fail(std::string(s.message()));
     }
     done += chunk;
@@ -117,8 +116,7 @@ int ModelGenerate(const Args& args) {
     if (pos >= total) break;
     engine::BatchSequence seq{1, static_cast<int32_t>(pos), table, true};
     engine::Batch batch{std::span(&generated.back(), 1), std::span(&seq, 1)};
-    if (absl::Status s = m.Forward(batch, cache->get(), logits.data());
-        !s.ok()) {
+    if (absl::Status s = m.Forward(batch, cache->get(), logits); !s.ok()) {
       return Fail(std::string(s.message()));
     }
     ++pos;
