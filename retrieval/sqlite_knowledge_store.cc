@@ -1,10 +1,10 @@
 #include "retrieval/sqlite_knowledge_store.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,58 +18,9 @@ namespace {
 
 constexpr double kRrfK = 60.0;
 
-// A prepared statement, finalized on destruction.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  absl::Status status() const {
-    if (rc_ == SQLITE_OK) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("sqlite: ", sqlite3_errmsg(db_)));
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& BindBlob(int i, const void* data, int bytes) {
-    sqlite3_bind_blob(stmt_, i, data, bytes, SQLITE_TRANSIENT);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(stmt_); }
-  absl::Status Run() {
-    const int rc = Step();
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("sqlite: ", sqlite3_errmsg(db_)));
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  double Double(int col) { return sqlite3_column_double(stmt_, col); }
-  std::string Text(int col) {
-    const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t),
-                           sqlite3_column_bytes(stmt_, col))
-             : "";
-  }
-  const void* Blob(int col, int* bytes) {
-    *bytes = sqlite3_column_bytes(stmt_, col);
-    return sqlite3_column_blob(stmt_, col);
-  }
-  bool IsNull(int col) {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
+using sqlite::Connection;
+using sqlite::Statement;
+using sqlite::Transaction;
 
 std::string ContentHash(const DocumentInput& d) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -149,16 +100,9 @@ SqliteKnowledgeStore::Open(const std::string& dir, Embedder* embedder,
   s->dir_ = dir;
   s->embedder_ = embedder;
   s->chunking_ = chunking;
-  const std::string path = dir + "/knowledge.db";
-  if (sqlite3_open(path.c_str(), &s->db_) != SQLITE_OK) {
-    return absl::InternalError(
-        absl::StrCat("cannot open ", path, ": ", sqlite3_errmsg(s->db_)));
-  }
-  sqlite3_busy_timeout(s->db_, 5000);
-  RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
-  // FULL: a committed upsert is on disk before the RPC is acknowledged.
-  RETURN_IF_ERROR(s->Exec("PRAGMA synchronous=FULL"));
-  RETURN_IF_ERROR(s->Exec(
+  ASSIGN_OR_RETURN(s->db_, Connection::Open(dir + "/knowledge.db"));
+  std::lock_guard lock(s->db_mu_);
+  RETURN_IF_ERROR(s->db_->Exec(
       "CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY, name "
       "TEXT UNIQUE NOT NULL,"
       " owner TEXT NOT NULL, shared_with TEXT NOT NULL DEFAULT '', dim INTEGER "
@@ -181,40 +125,39 @@ SqliteKnowledgeStore::Open(const std::string& dir, Embedder* embedder,
       "AUTOINCREMENT,"
       " collection_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, op INTEGER "
       "NOT NULL);"));
-  Stmt q(s->db_,
-         "SELECT id, dim, hnsw_m, ef_construction, ef_search, metric FROM "
-         "collections WHERE dim > 0");
-  RETURN_IF_ERROR(q.status());
-  while (q.Step() == SQLITE_ROW) {
+  ASSIGN_OR_RETURN(Statement q,
+                   s->db_->Prepare("SELECT id, dim, hnsw_m, ef_construction, "
+                                   "ef_search, metric FROM collections WHERE "
+                                   "dim > 0"));
+  std::vector<std::pair<int64_t, std::pair<int, HnswOptions>>> collections;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
     HnswOptions h{static_cast<int>(q.Int(2)), static_cast<int>(q.Int(3)),
                   static_cast<int>(q.Int(4)), q.Text(5) != "ip"};
-    RETURN_IF_ERROR(s->LoadIndex(q.Int(0), static_cast<int>(q.Int(1)), h));
+    collections.push_back({q.Int(0), {static_cast<int>(q.Int(1)), h}});
+  }
+  for (const auto& [id, dim_hnsw] : collections) {
+    RETURN_IF_ERROR(s->LoadIndex(id, dim_hnsw.first, dim_hnsw.second));
   }
   return s;
 }
 
-SqliteKnowledgeStore::~SqliteKnowledgeStore() {
-  (void)SaveIndexes();
-  sqlite3_close(db_);
-}
-
-absl::Status SqliteKnowledgeStore::Exec(const std::string& sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return absl::InternalError(absl::StrCat("sqlite: ", msg));
-  }
-  return absl::OkStatus();
-}
+SqliteKnowledgeStore::~SqliteKnowledgeStore() { (void)SaveIndexes(); }
 
 std::string SqliteKnowledgeStore::IndexPath(int64_t id) const {
   return absl::StrCat(dir_, "/collection-", id, ".hnsw");
 }
 
+std::shared_ptr<VectorIndex> SqliteKnowledgeStore::FindIndex(int64_t id) const {
+  std::lock_guard lock(indexes_mu_);
+  auto it = indexes_.find(id);
+  return it == indexes_.end() ? nullptr : it->second;
+}
+
 absl::Status SqliteKnowledgeStore::LoadIndex(int64_t id, int dim,
                                              const HnswOptions& hnsw) {
-  std::unique_ptr<VectorIndex> index;
+  std::shared_ptr<VectorIndex> index;
   int64_t seq = 0;
   auto loaded = VectorIndex::Load(IndexPath(id), dim, hnsw);
   if (loaded.ok()) {
@@ -224,66 +167,69 @@ absl::Status SqliteKnowledgeStore::LoadIndex(int64_t id, int dim,
     index = VectorIndex::Create(dim, hnsw);
   }
   // Catch up (or rebuild, from seq 0) with the change log.
-  Stmt c(db_,
-         "SELECT ch.chunk_id, ch.op, c.embedding FROM changes ch LEFT JOIN "
-         "chunks c ON"
-         " c.id = ch.chunk_id WHERE ch.collection_id = ? AND ch.seq > ? ORDER "
-         "BY ch.seq");
-  RETURN_IF_ERROR(c.status());
+  ASSIGN_OR_RETURN(
+      Statement c,
+      db_->Prepare("SELECT ch.chunk_id, ch.op, c.embedding FROM changes ch "
+                   "LEFT JOIN chunks c ON c.id = ch.chunk_id WHERE "
+                   "ch.collection_id = ? AND ch.seq > ? ORDER BY ch.seq"));
   c.Bind(1, id).Bind(2, seq);
-  while (c.Step() == SQLITE_ROW) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, c.Step());
+    if (!row) break;
     const int64_t chunk = c.Int(0);
     if (c.Int(1) == 0) {
       index->Remove(chunk);
       continue;
     }
-    int bytes = 0;
-    const void* blob = c.Blob(2, &bytes);
-    if (blob != nullptr && bytes == dim * static_cast<int>(sizeof(float))) {
-      index->Add(chunk, static_cast<const float*>(blob));
+    const absl::string_view blob = c.Blob(2);
+    if (blob.size() == dim * sizeof(float)) {
+      index->Add(chunk, reinterpret_cast<const float*>(blob.data()));
     }
   }
+  std::lock_guard lock(indexes_mu_);
   indexes_[id] = std::move(index);
   return absl::OkStatus();
 }
 
 absl::Status SqliteKnowledgeStore::MaybeCompact(int64_t id) {
-  auto it = indexes_.find(id);
-  if (it == indexes_.end()) return absl::OkStatus();
-  VectorIndex& old = *it->second;
-  if (old.deleted() < 256 || old.deleted() < old.size() / 2)
+  std::shared_ptr<VectorIndex> old = FindIndex(id);
+  if (old == nullptr) return absl::OkStatus();
+  if (old->deleted() < 256 || old->deleted() < old->size() / 2)
     return absl::OkStatus();
-  Stmt info(db_,
-            "SELECT hnsw_m, ef_construction, ef_search, metric FROM "
-            "collections WHERE id = ?");
-  RETURN_IF_ERROR(info.status());
+  ASSIGN_OR_RETURN(Statement info,
+                   db_->Prepare("SELECT hnsw_m, ef_construction, ef_search, "
+                                "metric FROM collections WHERE id = ?"));
   info.Bind(1, id);
-  if (info.Step() != SQLITE_ROW) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool found, info.Step());
+  if (!found) return absl::OkStatus();
   HnswOptions h{static_cast<int>(info.Int(0)), static_cast<int>(info.Int(1)),
                 static_cast<int>(info.Int(2)), info.Text(3) != "ip"};
-  auto fresh =
-      VectorIndex::Create(old.dim(), h, std::max<size_t>(1024, old.size()));
-  Stmt q(db_,
-         "SELECT id, embedding FROM chunks WHERE collection_id = ? AND "
-         "embedding IS NOT NULL");
-  RETURN_IF_ERROR(q.status());
+  std::shared_ptr<VectorIndex> fresh =
+      VectorIndex::Create(old->dim(), h, std::max<size_t>(1024, old->size()));
+  ASSIGN_OR_RETURN(Statement q,
+                   db_->Prepare("SELECT id, embedding FROM chunks WHERE "
+                                "collection_id = ? AND embedding IS NOT NULL"));
   q.Bind(1, id);
-  while (q.Step() == SQLITE_ROW) {
-    int bytes = 0;
-    const void* blob = q.Blob(1, &bytes);
-    if (bytes == old.dim() * static_cast<int>(sizeof(float))) {
-      fresh->Add(q.Int(0), static_cast<const float*>(blob));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    const absl::string_view blob = q.Blob(1);
+    if (blob.size() == old->dim() * sizeof(float)) {
+      fresh->Add(q.Int(0), reinterpret_cast<const float*>(blob.data()));
     }
   }
-  it->second = std::move(fresh);
+  std::lock_guard lock(indexes_mu_);
+  indexes_[id] = std::move(fresh);
   return absl::OkStatus();
 }
 
 absl::Status SqliteKnowledgeStore::SaveIndexes() {
-  std::lock_guard lock(mu_);
-  Stmt q(db_, "SELECT COALESCE(MAX(seq), 0) FROM changes");
-  RETURN_IF_ERROR(q.status());
-  const int64_t seq = q.Step() == SQLITE_ROW ? q.Int(0) : 0;
+  std::lock_guard lock(db_mu_);
+  ASSIGN_OR_RETURN(Statement q,
+                   db_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM changes"));
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  const int64_t seq = row ? q.Int(0) : 0;
+  std::lock_guard index_lock(indexes_mu_);
   for (auto& [id, index] : indexes_)
     RETURN_IF_ERROR(index->Save(IndexPath(id), seq));
   return absl::OkStatus();
@@ -302,35 +248,40 @@ absl::Status SqliteKnowledgeStore::CreateCollection(
     return absl::InvalidArgumentError(
         "hnsw: m in [2, 128], ef_construction >= 8, ef_search >= 1");
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_mu_);
   if (CollectionId(name).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("collection '", name, "' already exists"));
   }
   const int dim = embedder_ ? embedder_->dim() : 0;
-  Stmt ins(db_,
-           "INSERT INTO collections(name, owner, shared_with, dim, hnsw_m, "
-           "ef_construction,"
-           " ef_search, metric) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
-  RETURN_IF_ERROR(ins.status());
+  ASSIGN_OR_RETURN(
+      Statement ins,
+      db_->Prepare("INSERT INTO collections(name, owner, shared_with, dim, "
+                   "hnsw_m, ef_construction, ef_search, metric) VALUES(?, ?, "
+                   "?, ?, ?, ?, ?, ?)"));
   ins.Bind(1, name)
       .Bind(2, owner)
       .Bind(3, absl::StrJoin(shared_with, "\n"))
-      .Bind(4, dim);
-  ins.Bind(5, hnsw.m).Bind(6, hnsw.ef_construction).Bind(7, hnsw.ef_search);
-  ins.Bind(8, std::string(hnsw.cosine ? "cosine" : "ip"));
+      .Bind(4, int64_t{dim});
+  ins.Bind(5, int64_t{hnsw.m})
+      .Bind(6, int64_t{hnsw.ef_construction})
+      .Bind(7, int64_t{hnsw.ef_search});
+  ins.Bind(8, hnsw.cosine ? "cosine" : "ip");
   RETURN_IF_ERROR(ins.Run());
-  if (dim > 0)
-    indexes_[sqlite3_last_insert_rowid(db_)] = VectorIndex::Create(dim, hnsw);
+  if (dim > 0) {
+    std::lock_guard index_lock(indexes_mu_);
+    indexes_[db_->last_insert_rowid()] = VectorIndex::Create(dim, hnsw);
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> SqliteKnowledgeStore::CollectionId(
     const std::string& name) const {
-  Stmt q(db_, "SELECT id FROM collections WHERE name = ?");
-  RETURN_IF_ERROR(q.status());
+  ASSIGN_OR_RETURN(Statement q,
+                   db_->Prepare("SELECT id FROM collections WHERE name = ?"));
   q.Bind(1, name);
-  if (q.Step() != SQLITE_ROW) {
+  ASSIGN_OR_RETURN(bool found, q.Step());
+  if (!found) {
     return absl::NotFoundError(
         absl::StrCat("collection '", name, "' not found"));
   }
@@ -348,16 +299,19 @@ absl::StatusOr<CollectionInfo> SqliteKnowledgeStore::GetCollection(
 
 absl::StatusOr<std::vector<CollectionInfo>>
 SqliteKnowledgeStore::ListCollections() const {
-  std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, "
-         "c.ef_construction, c.ef_search, c.metric,"
-         " (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id),"
-         " (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id)"
-         " FROM collections c ORDER BY c.name");
-  RETURN_IF_ERROR(q.status());
+  std::lock_guard lock(db_mu_);
+  ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare(
+          "SELECT c.name, c.owner, c.shared_with, c.dim, c.hnsw_m, "
+          "c.ef_construction, c.ef_search, c.metric,"
+          " (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id),"
+          " (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id)"
+          " FROM collections c ORDER BY c.name"));
   std::vector<CollectionInfo> out;
-  while (q.Step() == SQLITE_ROW) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
     CollectionInfo c;
     c.name = q.Text(0);
     c.owner = q.Text(1);
@@ -374,129 +328,175 @@ SqliteKnowledgeStore::ListCollections() const {
 }
 
 absl::Status SqliteKnowledgeStore::DeleteCollection(const std::string& name) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_mu_);
   ASSIGN_OR_RETURN(int64_t id, CollectionId(name));
-  const std::string cid = absl::StrCat(id);
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  absl::Status s = Exec(
-      absl::StrCat("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM "
-                   "chunks WHERE collection_id = ",
-                   cid, "); DELETE FROM chunks WHERE collection_id = ", cid,
-                   "; DELETE FROM documents WHERE collection_id = ", cid,
-                   "; DELETE FROM changes WHERE collection_id = ", cid,
-                   "; DELETE FROM collections WHERE id = ", cid));
-  if (!s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
+  ASSIGN_OR_RETURN(
+      Transaction tx,
+      Transaction::Begin(db_.get(), Transaction::Mode::kImmediate));
+  for (const char* sql :
+       {"DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE "
+        "collection_id = ?)",
+        "DELETE FROM chunks WHERE collection_id = ?",
+        "DELETE FROM documents WHERE collection_id = ?",
+        "DELETE FROM changes WHERE collection_id = ?",
+        "DELETE FROM collections WHERE id = ?"}) {
+    ASSIGN_OR_RETURN(Statement del, db_->Prepare(sql));
+    RETURN_IF_ERROR(del.Bind(1, id).Run());
   }
-  RETURN_IF_ERROR(Exec("COMMIT"));
-  indexes_.erase(id);
+  RETURN_IF_ERROR(tx.Commit());
+  {
+    std::lock_guard index_lock(indexes_mu_);
+    indexes_.erase(id);
+  }
   std::remove(IndexPath(id).c_str());
   std::remove((IndexPath(id) + ".seq").c_str());
   return absl::OkStatus();
 }
 
+namespace {
+
+// Removes the chunks of one document (keyword rows, chunk rows) and logs
+// each removal once; `removed` gets their ids.
+absl::Status RemoveDocumentChunks(Connection* db, int64_t cid,
+                                  const std::string& doc_id,
+                                  std::vector<int64_t>* removed) {
+  std::vector<int64_t> ids;
+  {
+    ASSIGN_OR_RETURN(Statement old,
+                     db->Prepare("SELECT id FROM chunks WHERE collection_id = "
+                                 "? AND doc_id = ?"));
+    old.Bind(1, cid).Bind(2, doc_id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, old.Step());
+      if (!row) break;
+      ids.push_back(old.Int(0));
+    }
+  }
+  for (int64_t chunk : ids) {
+    ASSIGN_OR_RETURN(Statement fts,
+                     db->Prepare("DELETE FROM chunks_fts WHERE rowid = ?"));
+    RETURN_IF_ERROR(fts.Bind(1, chunk).Run());
+    ASSIGN_OR_RETURN(Statement log,
+                     db->Prepare("INSERT INTO changes(collection_id, "
+                                 "chunk_id, op) VALUES(?, ?, 0)"));
+    RETURN_IF_ERROR(log.Bind(1, cid).Bind(2, chunk).Run());
+  }
+  ASSIGN_OR_RETURN(
+      Statement del,
+      db->Prepare("DELETE FROM chunks WHERE collection_id = ? AND doc_id = ?"));
+  RETURN_IF_ERROR(del.Bind(1, cid).Bind(2, doc_id).Run());
+  removed->insert(removed->end(), ids.begin(), ids.end());
+  return absl::OkStatus();
+}
+
+// The stored content hash of a document; nullopt when it does not exist.
+absl::StatusOr<std::optional<std::string>> StoredHash(
+    Connection* db, int64_t cid, const std::string& doc_id) {
+  ASSIGN_OR_RETURN(Statement q,
+                   db->Prepare("SELECT content_hash FROM documents WHERE "
+                               "collection_id = ? AND doc_id = ?"));
+  q.Bind(1, cid).Bind(2, doc_id);
+  ASSIGN_OR_RETURN(bool found, q.Step());
+  if (!found) return std::nullopt;
+  return q.Text(0);
+}
+
+}  // namespace
+
 absl::StatusOr<UpsertResult> SqliteKnowledgeStore::Upsert(
     const std::string& collection, const std::vector<DocumentInput>& docs) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
   UpsertResult result;
   struct Prepared {
     const DocumentInput* doc;
     std::string hash;
-    bool exists;
     std::vector<Chunk> chunks;
-    std::vector<std::vector<float>> embeddings;
+    std::vector<std::vector<float>> embeddings;  // [chunks][dim] or empty
   };
   std::vector<Prepared> work;
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const DocumentInput& d = docs[i];
-    if (d.id.empty() || d.id.size() > 512) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("documents[", i, "].id must be 1-512 bytes"));
-    }
-    if (d.text.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("documents[", i, "] (", d.id, ") has no text"));
-    }
-    if (!d.metadata_json.empty()) {
-      Stmt v(db_, "SELECT json_valid(?) AND json_type(?) = 'object'");
-      v.Bind(1, d.metadata_json).Bind(2, d.metadata_json);
-      if (v.Step() != SQLITE_ROW || v.Int(0) != 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "documents[", i, "] (", d.id, ") metadata is not a JSON object"));
+  int64_t cid = 0;
+  bool vector_collection = false;
+  // 1. Validate and skip unchanged documents (short SQL under the lock).
+  {
+    std::lock_guard lock(db_mu_);
+    ASSIGN_OR_RETURN(cid, CollectionId(collection));
+    vector_collection = FindIndex(cid) != nullptr && embedder_ != nullptr;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const DocumentInput& d = docs[i];
+      if (d.id.empty() || d.id.size() > 512) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("documents[", i, "].id must be 1-512 bytes"));
       }
-    }
-    Prepared p{&d, ContentHash(d), false, {}, {}};
-    Stmt q(db_,
-           "SELECT content_hash FROM documents WHERE collection_id = ? AND "
-           "doc_id = ?");
-    q.Bind(1, cid).Bind(2, d.id);
-    if (q.Step() == SQLITE_ROW) {
-      p.exists = true;
-      if (q.Text(0) == p.hash) {
+      if (d.text.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("documents[", i, "] (", d.id, ") has no text"));
+      }
+      if (!d.metadata_json.empty()) {
+        ASSIGN_OR_RETURN(Statement v, db_->Prepare("SELECT json_valid(?1) AND "
+                                                   "json_type(?1) = 'object'"));
+        v.Bind(1, d.metadata_json);
+        absl::StatusOr<bool> row = v.Step();
+        if (!row.ok() || !*row || v.Int(0) != 1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "documents[", i, "] (", d.id, ") metadata is not a JSON object"));
+        }
+      }
+      Prepared p{&d, ContentHash(d), {}, {}};
+      ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                       StoredHash(db_.get(), cid, d.id));
+      if (stored == p.hash) {
         ++result.unchanged;
         continue;
       }
+      work.push_back(std::move(p));
     }
-    TokenCounter counter = embedder_
-                               ? TokenCounter([this](absl::string_view t) {
-                                   return embedder_->CountTokens(t);
-                                 })
-                               : TokenCounter(EstimateTokens);
-    p.chunks = ChunkText(d.text, chunking_, counter);
-    auto it = indexes_.find(cid);
-    if (it != indexes_.end() && embedder_) {
+  }
+  // 2. Chunk and embed without any lock: searches go on meanwhile.
+  TokenCounter counter = embedder_ ? TokenCounter([this](absl::string_view t) {
+    return embedder_->CountTokens(t);
+  })
+                                   : TokenCounter(EstimateTokens);
+  for (Prepared& p : work) {
+    p.chunks = ChunkText(p.doc->text, chunking_, counter);
+    if (vector_collection) {
       std::vector<std::string> texts;
       for (const Chunk& c : p.chunks) texts.push_back(c.text);
       ASSIGN_OR_RETURN(p.embeddings, embedder_->Embed(texts));
     }
-    work.push_back(std::move(p));
   }
-
-  // One transaction for the batch: all or nothing, durable on COMMIT.
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  // 3. One transaction for the batch: all or nothing, durable on COMMIT.
+  std::lock_guard lock(db_mu_);
+  ASSIGN_OR_RETURN(
+      Transaction tx,
+      Transaction::Begin(db_.get(), Transaction::Mode::kImmediate));
   std::vector<std::pair<int64_t, const float*>> added;
   std::vector<int64_t> removed;
-  auto fail = [&](absl::Status s) {
-    (void)Exec("ROLLBACK");
-    return s;
-  };
   for (Prepared& p : work) {
     const DocumentInput& d = *p.doc;
-    if (p.exists) {
-      Stmt old(db_,
-               "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
-      old.Bind(1, cid).Bind(2, d.id);
-      while (old.Step() == SQLITE_ROW) removed.push_back(old.Int(0));
+    // Another upsert may have written the document since step 1.
+    ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                     StoredHash(db_.get(), cid, d.id));
+    if (stored == p.hash) {
+      ++result.unchanged;
+      continue;
     }
-    for (int64_t chunk : removed) {
-      Stmt a(db_, "DELETE FROM chunks_fts WHERE rowid = ?");
-      a.Bind(1, chunk);
-      if (absl::Status s = a.Run(); !s.ok()) return fail(s);
-      Stmt b(
-          db_,
-          "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
-      b.Bind(1, cid).Bind(2, chunk);
-      if (absl::Status s = b.Run(); !s.ok()) return fail(s);
+    if (stored.has_value()) {
+      RETURN_IF_ERROR(RemoveDocumentChunks(db_.get(), cid, d.id, &removed));
     }
-    Stmt del(db_, "DELETE FROM chunks WHERE collection_id = ? AND doc_id = ?");
-    del.Bind(1, cid).Bind(2, d.id);
-    if (absl::Status s = del.Run(); !s.ok()) return fail(s);
-    Stmt doc(db_,
-             "INSERT OR REPLACE INTO documents(collection_id, doc_id, source, "
-             "title, metadata,"
-             " content_hash) VALUES(?, ?, ?, ?, ?, ?)");
+    ASSIGN_OR_RETURN(
+        Statement doc,
+        db_->Prepare("INSERT OR REPLACE INTO documents(collection_id, doc_id, "
+                     "source, title, metadata, content_hash) VALUES(?, ?, ?, "
+                     "?, ?, ?)"));
     doc.Bind(1, cid).Bind(2, d.id).Bind(3, d.source).Bind(4, d.title);
-    doc.Bind(5, d.metadata_json.empty() ? std::string("{}") : d.metadata_json)
+    doc.Bind(5, d.metadata_json.empty() ? "{}" : d.metadata_json)
         .Bind(6, p.hash);
-    if (absl::Status s = doc.Run(); !s.ok()) return fail(s);
+    RETURN_IF_ERROR(doc.Run());
     for (size_t i = 0; i < p.chunks.size(); ++i) {
       const Chunk& c = p.chunks[i];
-      Stmt ins(db_,
-               "INSERT INTO chunks(collection_id, doc_id, ord, text, start, "
-               "end, embedding)"
-               " VALUES(?, ?, ?, ?, ?, ?, ?)");
+      ASSIGN_OR_RETURN(
+          Statement ins,
+          db_->Prepare("INSERT INTO chunks(collection_id, doc_id, ord, text, "
+                       "start, end, embedding) VALUES(?, ?, ?, ?, ?, ?, ?)"));
       ins.Bind(1, cid)
           .Bind(2, d.id)
           .Bind(3, static_cast<int64_t>(i))
@@ -506,27 +506,28 @@ absl::StatusOr<UpsertResult> SqliteKnowledgeStore::Upsert(
         ins.BindBlob(7, p.embeddings[i].data(),
                      p.embeddings[i].size() * sizeof(float));
       }
-      if (absl::Status s = ins.Run(); !s.ok()) return fail(s);
-      const int64_t chunk_id = sqlite3_last_insert_rowid(db_);
-      Stmt fts(db_, "INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)");
-      fts.Bind(1, chunk_id).Bind(2, c.text);
-      if (absl::Status s = fts.Run(); !s.ok()) return fail(s);
-      Stmt ch(
-          db_,
-          "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 1)");
-      ch.Bind(1, cid).Bind(2, chunk_id);
-      if (absl::Status s = ch.Run(); !s.ok()) return fail(s);
+      RETURN_IF_ERROR(ins.Run());
+      const int64_t chunk_id = db_->last_insert_rowid();
+      ASSIGN_OR_RETURN(
+          Statement fts,
+          db_->Prepare("INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)"));
+      RETURN_IF_ERROR(fts.Bind(1, chunk_id).Bind(2, c.text).Run());
+      ASSIGN_OR_RETURN(Statement log,
+                       db_->Prepare("INSERT INTO changes(collection_id, "
+                                    "chunk_id, op) VALUES(?, ?, 1)"));
+      RETURN_IF_ERROR(log.Bind(1, cid).Bind(2, chunk_id).Run());
       if (!p.embeddings.empty())
         added.push_back({chunk_id, p.embeddings[i].data()});
       ++result.chunks;
     }
-    p.exists ? ++result.updated : ++result.inserted;
+    stored.has_value() ? ++result.updated : ++result.inserted;
   }
-  RETURN_IF_ERROR(Exec("COMMIT"));
-  // The derived index follows the committed state.
-  if (auto it = indexes_.find(cid); it != indexes_.end()) {
-    for (int64_t r : removed) it->second->Remove(r);
-    for (auto& [id, vec] : added) it->second->Add(id, vec);
+  RETURN_IF_ERROR(tx.Commit());
+  // The derived index follows the committed state, in commit order (the
+  // connection lock is still held).
+  if (std::shared_ptr<VectorIndex> index = FindIndex(cid)) {
+    for (int64_t r : removed) index->Remove(r);
+    for (auto& [id, vec] : added) index->Add(id, vec);
     RETURN_IF_ERROR(MaybeCompact(cid));
   }
   return result;
@@ -534,37 +535,27 @@ absl::StatusOr<UpsertResult> SqliteKnowledgeStore::Upsert(
 
 absl::StatusOr<int> SqliteKnowledgeStore::DeleteDocuments(
     const std::string& collection, const std::vector<std::string>& ids) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  ASSIGN_OR_RETURN(
+      Transaction tx,
+      Transaction::Begin(db_.get(), Transaction::Mode::kImmediate));
   int deleted = 0;
   std::vector<int64_t> removed;
   for (const std::string& id : ids) {
-    Stmt old(db_,
-             "SELECT id FROM chunks WHERE collection_id = ? AND doc_id = ?");
-    old.Bind(1, cid).Bind(2, id);
-    while (old.Step() == SQLITE_ROW) removed.push_back(old.Int(0));
-    Stmt del(db_,
-             "DELETE FROM documents WHERE collection_id = ? AND doc_id = ?");
-    del.Bind(1, cid).Bind(2, id);
-    RETURN_IF_ERROR(del.Run());
-    deleted += sqlite3_changes(db_);
-    Stmt dc(db_, "DELETE FROM chunks WHERE collection_id = ? AND doc_id = ?");
-    dc.Bind(1, cid).Bind(2, id);
-    RETURN_IF_ERROR(dc.Run());
+    ASSIGN_OR_RETURN(Statement del,
+                     db_->Prepare("DELETE FROM documents WHERE collection_id = "
+                                  "? AND doc_id = ?"));
+    RETURN_IF_ERROR(del.Bind(1, cid).Bind(2, id).Run());
+    const int changed = db_->changes();
+    deleted += changed;
+    if (changed > 0) {
+      RETURN_IF_ERROR(RemoveDocumentChunks(db_.get(), cid, id, &removed));
+    }
   }
-  for (int64_t chunk : removed) {
-    Stmt a(db_, "DELETE FROM chunks_fts WHERE rowid = ?");
-    a.Bind(1, chunk);
-    RETURN_IF_ERROR(a.Run());
-    Stmt b(db_,
-           "INSERT INTO changes(collection_id, chunk_id, op) VALUES(?, ?, 0)");
-    b.Bind(1, cid).Bind(2, chunk);
-    RETURN_IF_ERROR(b.Run());
-  }
-  RETURN_IF_ERROR(Exec("COMMIT"));
-  if (auto it = indexes_.find(cid); it != indexes_.end()) {
-    for (int64_t r : removed) it->second->Remove(r);
+  RETURN_IF_ERROR(tx.Commit());
+  if (std::shared_ptr<VectorIndex> index = FindIndex(cid)) {
+    for (int64_t r : removed) index->Remove(r);
     RETURN_IF_ERROR(MaybeCompact(cid));
   }
   return deleted;
@@ -572,29 +563,31 @@ absl::StatusOr<int> SqliteKnowledgeStore::DeleteDocuments(
 
 absl::StatusOr<size_t> SqliteKnowledgeStore::IndexTombstones(
     const std::string& collection) const {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_mu_);
   ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
-  auto it = indexes_.find(cid);
-  return it == indexes_.end() ? 0 : it->second->deleted();
+  std::shared_ptr<VectorIndex> index = FindIndex(cid);
+  return index == nullptr ? 0 : index->deleted();
 }
 
 int64_t SqliteKnowledgeStore::TotalDocuments() const {
-  std::lock_guard lock(mu_);
-  Stmt q(db_, "SELECT COUNT(*) FROM documents");
-  return q.Step() == SQLITE_ROW ? q.Int(0) : 0;
+  std::lock_guard lock(db_mu_);
+  auto q = db_->Prepare("SELECT COUNT(*) FROM documents");
+  if (!q.ok()) return 0;
+  absl::StatusOr<bool> row = q->Step();
+  return row.ok() && *row ? q->Int(0) : 0;
 }
 
 absl::StatusOr<ChunkHit> SqliteKnowledgeStore::LoadChunk(
     int64_t chunk_id) const {
-  Stmt q(db_,
-         "SELECT c.doc_id, c.text, d.source, d.title, d.metadata, k.name FROM "
-         "chunks c JOIN"
-         " documents d ON d.collection_id = c.collection_id AND d.doc_id = "
-         "c.doc_id JOIN"
-         " collections k ON k.id = c.collection_id WHERE c.id = ?");
-  RETURN_IF_ERROR(q.status());
+  ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare("SELECT c.doc_id, c.text, d.source, d.title, d.metadata, "
+                   "k.name FROM chunks c JOIN documents d ON d.collection_id "
+                   "= c.collection_id AND d.doc_id = c.doc_id JOIN "
+                   "collections k ON k.id = c.collection_id WHERE c.id = ?"));
   q.Bind(1, chunk_id);
-  if (q.Step() != SQLITE_ROW) return absl::NotFoundError("chunk not found");
+  ASSIGN_OR_RETURN(bool found, q.Step());
+  if (!found) return absl::NotFoundError("chunk not found");
   ChunkHit h;
   h.chunk_id = chunk_id;
   h.document_id = q.Text(0);
@@ -606,41 +599,47 @@ absl::StatusOr<ChunkHit> SqliteKnowledgeStore::LoadChunk(
   return h;
 }
 
-bool SqliteKnowledgeStore::PassesFilter(
+absl::StatusOr<bool> SqliteKnowledgeStore::PassesFilter(
     const ChunkHit& hit,
     const std::map<std::string, std::string>& filter) const {
   for (const auto& [key, value] : filter) {
-    Stmt q(db_, "SELECT CAST(json_extract(?, ?) AS TEXT) = ?");
+    ASSIGN_OR_RETURN(
+        Statement q,
+        db_->Prepare("SELECT CAST(json_extract(?, ?) AS TEXT) IS ?"));
     std::string path = "$.\"";
     for (char c : key) {
       if (c != '"') path += c;
     }
     path += "\"";
     q.Bind(1, hit.metadata_json).Bind(2, path).Bind(3, value);
-    if (q.Step() != SQLITE_ROW || q.Int(0) != 1) return false;
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row || q.Int(0) != 1) return false;
   }
   return true;
 }
 
 absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Keyword(
-    int64_t cid, const SearchRequest& r, int k) const {
+    int64_t cid, const SearchRequest& r, int k) {
   std::vector<ChunkHit> out;
   const std::string fts = FtsQuery(r.query);
   if (fts.empty()) return out;
+  std::lock_guard lock(db_mu_);
   // Over-fetch so that metadata filters still leave k hits.
-  Stmt q(db_,
-         "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON "
-         "c.id = f.rowid"
-         " WHERE chunks_fts MATCH ? AND c.collection_id = ? ORDER BY "
-         "bm25(chunks_fts) LIMIT ?");
-  RETURN_IF_ERROR(q.status());
+  ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare("SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN "
+                   "chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND "
+                   "c.collection_id = ? ORDER BY bm25(chunks_fts) LIMIT ?"));
   q.Bind(1, fts).Bind(2, cid).Bind(
       3, static_cast<int64_t>(r.filter.empty() ? k : k * 8));
-  while (q.Step() == SQLITE_ROW && static_cast<int>(out.size()) < k) {
-    auto hit = LoadChunk(q.Int(0));
-    if (!hit.ok() || !PassesFilter(*hit, r.filter)) continue;
-    hit->score = q.Double(1);
-    out.push_back(std::move(*hit));
+  while (static_cast<int>(out.size()) < k) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(ChunkHit hit, LoadChunk(q.Int(0)));
+    ASSIGN_OR_RETURN(bool passes, PassesFilter(hit, r.filter));
+    if (!passes) continue;
+    hit.score = q.Double(1);
+    out.push_back(std::move(hit));
   }
   return out;
 }
@@ -648,13 +647,20 @@ absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Keyword(
 absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Vector(
     int64_t cid, const SearchRequest& r, int k) {
   std::vector<ChunkHit> out;
-  auto it = indexes_.find(cid);
-  if (it == indexes_.end() || embedder_ == nullptr) return out;
+  std::shared_ptr<VectorIndex> index = FindIndex(cid);
+  if (index == nullptr || embedder_ == nullptr) return out;
+  // The query is embedded without any lock.
   ASSIGN_OR_RETURN(auto q, embedder_->Embed({r.query}));
   const int want = r.filter.empty() ? k : k * 8;
-  for (const VectorHit& v : it->second->Search(q[0].data(), want)) {
-    auto hit = LoadChunk(v.label);
-    if (!hit.ok() || !PassesFilter(*hit, r.filter)) continue;
+  const std::vector<VectorHit> found = index->Search(q[0].data(), want);
+  std::lock_guard lock(db_mu_);
+  for (const VectorHit& v : found) {
+    absl::StatusOr<ChunkHit> hit = LoadChunk(v.label);
+    // A chunk deleted since the index answered is simply not a hit.
+    if (absl::IsNotFound(hit.status())) continue;
+    if (!hit.ok()) return hit.status();
+    ASSIGN_OR_RETURN(bool passes, PassesFilter(*hit, r.filter));
+    if (!passes) continue;
     hit->score = v.score;
     out.push_back(std::move(*hit));
     if (static_cast<int>(out.size()) >= k) break;
@@ -668,11 +674,14 @@ absl::StatusOr<std::vector<ChunkHit>> SqliteKnowledgeStore::Search(
     return absl::InvalidArgumentError(
         absl::StrCat("top_k must be in [1, 100] (got ", r.top_k, ")"));
   }
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(int64_t cid, CollectionId(collection));
+  int64_t cid = 0;
+  {
+    std::lock_guard lock(db_mu_);
+    ASSIGN_OR_RETURN(cid, CollectionId(collection));
+  }
   SearchMode mode = r.mode;
   if (mode != SearchMode::kKeyword &&
-      (embedder_ == nullptr || !indexes_.contains(cid))) {
+      (embedder_ == nullptr || FindIndex(cid) == nullptr)) {
     if (mode == SearchMode::kVector) {
       return absl::FailedPreconditionError(
           absl::StrCat("collection '", collection,

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "retrieval/knowledge_store.h"
-
-struct sqlite3;
+#include "retrieval/sqlite/sqlite_db.h"
 
 namespace lumen::retrieval {
 
@@ -56,28 +56,38 @@ class SqliteKnowledgeStore final : public KnowledgeStore {
 
  private:
   SqliteKnowledgeStore() = default;
-  absl::Status Exec(const std::string& sql) const;
-  absl::StatusOr<int64_t> CollectionId(const std::string& name) const;
-  absl::Status LoadIndex(int64_t id, int dim, const HnswOptions& hnsw);
+  absl::StatusOr<int64_t> CollectionId(const std::string& name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status LoadIndex(int64_t id, int dim, const HnswOptions& hnsw)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   // Rebuilds a collection's index from SQLite when tombstones pile up
   // (more than half of the live vectors, and at least 256).
-  absl::Status MaybeCompact(int64_t id);
+  absl::Status MaybeCompact(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   std::string IndexPath(int64_t id) const;
   absl::StatusOr<std::vector<ChunkHit>> Keyword(int64_t cid,
-                                                const SearchRequest& r,
-                                                int k) const;
+                                                const SearchRequest& r, int k);
   absl::StatusOr<std::vector<ChunkHit>> Vector(int64_t cid,
                                                const SearchRequest& r, int k);
-  absl::StatusOr<ChunkHit> LoadChunk(int64_t chunk_id) const;
-  bool PassesFilter(const ChunkHit& hit,
-                    const std::map<std::string, std::string>& filter) const;
+  absl::StatusOr<ChunkHit> LoadChunk(int64_t chunk_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::StatusOr<bool> PassesFilter(
+      const ChunkHit& hit,
+      const std::map<std::string, std::string>& filter) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  std::shared_ptr<VectorIndex> FindIndex(int64_t id) const;
 
   std::string dir_;
   Embedder* embedder_ = nullptr;
   ChunkerOptions chunking_;
-  sqlite3* db_ = nullptr;
-  mutable std::recursive_mutex mu_;  // the connection and indexes_
-  std::map<int64_t, std::unique_ptr<VectorIndex>> indexes_;
+  // Held only for SQL, never while embedding: an ingest embedding its chunks
+  // does not stall searches.
+  mutable std::mutex db_mu_;
+  std::unique_ptr<sqlite::Connection> db_ ABSL_GUARDED_BY(db_mu_);
+  // The index map; each VectorIndex has its own reader/writer lock. Indexes
+  // are changed only with db_mu_ also held, in commit order.
+  mutable std::mutex indexes_mu_;
+  std::map<int64_t, std::shared_ptr<VectorIndex>> indexes_
+      ABSL_GUARDED_BY(indexes_mu_);
 };
 
 }  // namespace lumen::retrieval

@@ -2,7 +2,9 @@
 // A deterministic stand-in embedding model for tests: the sum of pseudo-random
 // vectors of the text's words (and CJK characters), normalized. Texts that
 // share words get similar vectors, which is all the store's tests need.
+// Thread-safe.
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <string>
@@ -41,7 +43,7 @@ class HashingEmbedder : public retrieval::Embedder {
     }
     return out;
   }
-  int calls() const { return calls_; }
+  int calls() const { return calls_.load(); }
 
  private:
   static std::vector<std::string> Words(const std::string& text) {
@@ -65,7 +67,7 @@ class HashingEmbedder : public retrieval::Embedder {
     return words;
   }
   int dim_;
-  int calls_ = 0;
+  std::atomic<int> calls_{0};
 };
 
 }  // namespace lumen::testing
