@@ -209,4 +209,65 @@ absl::Status Transaction::Commit() {
   return s;
 }
 
+// --- ConnectionPool ---
+
+namespace {
+// Idle readers kept open; more are opened under load and closed after.
+constexpr size_t kMaxIdleReaders = 8;
+}  // namespace
+
+ConnectionPool::Lease::Lease(ConnectionPool* pool,
+                             std::unique_ptr<Connection> connection,
+                             std::unique_lock<std::mutex> writer_lock)
+    : pool_(pool),
+      connection_(std::move(connection)),
+      writer_lock_(std::move(writer_lock)) {}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_),
+      connection_(std::move(other.connection_)),
+      writer_lock_(std::move(other.writer_lock_)) {}
+
+ConnectionPool::Lease::~Lease() {
+  if (connection_ == nullptr) return;
+  if (writer_lock_.owns_lock()) {
+    pool_->writer_ = std::move(connection_);
+    writer_lock_.unlock();
+  } else {
+    pool_->GiveBack(std::move(connection_));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Open(
+    const std::string& path) {
+  std::unique_ptr<ConnectionPool> pool(new ConnectionPool(path));
+  ASSIGN_OR_RETURN(pool->writer_, Connection::Open(path));
+  return pool;
+}
+
+ConnectionPool::Lease ConnectionPool::Writer() {
+  std::unique_lock lock(writer_mu_);
+  return Lease(this, std::move(writer_), std::move(lock));
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Reader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return Lease(this, std::move(c), {});
+    }
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Connection::Open(path_));
+  return Lease(this, std::move(c), {});
+}
+
+void ConnectionPool::GiveBack(std::unique_ptr<Connection> reader) {
+  std::lock_guard lock(readers_mu_);
+  if (idle_readers_.size() < kMaxIdleReaders) {
+    idle_readers_.push_back(std::move(reader));
+  }
+}
+
 }  // namespace lumen::retrieval::sqlite

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -115,6 +117,49 @@ class Transaction {
  private:
   explicit Transaction(Connection* connection) : connection_(connection) {}
   Connection* connection_;  // null once committed or moved from
+};
+
+// The connections to one database file: one writer (SQLite serializes
+// writers anyway) and readers opened on demand (in WAL mode they read the
+// last committed state while a write is in progress). Thread-safe.
+class ConnectionPool {
+ public:
+  // A connection lent to one thread; given back on destruction.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Connection* operator->() const { return connection_.get(); }
+    Connection* get() const { return connection_.get(); }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection,
+          std::unique_lock<std::mutex> writer_lock);
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> connection_;
+    std::unique_lock<std::mutex> writer_lock_;  // held by the writer's lease
+  };
+
+  // Opens the writer connection (creating the file).
+  static absl::StatusOr<std::unique_ptr<ConnectionPool>> Open(
+      const std::string& path);
+
+  // The writer; waits while another thread has it.
+  Lease Writer();
+  // An idle reader, or a new one.
+  absl::StatusOr<Lease> Reader();
+
+ private:
+  explicit ConnectionPool(std::string path) : path_(std::move(path)) {}
+  void GiveBack(std::unique_ptr<Connection> reader);
+
+  const std::string path_;
+  std::mutex writer_mu_;  // owns the writer while a lease has it
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
 };
 
 }  // namespace lumen::retrieval::sqlite

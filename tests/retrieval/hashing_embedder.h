@@ -20,8 +20,13 @@ namespace lumen::testing {
 
 class HashingEmbedder : public retrieval::Embedder {
  public:
-  explicit HashingEmbedder(int dim = 64) : dim_(dim) {}
+  // `name` is the model identity it reports (tests switch "models").
+  explicit HashingEmbedder(int dim = 64, std::string name = "hashing")
+      : dim_(dim), name_(std::move(name)) {}
   int dim() const override { return dim_; }
+  retrieval::EmbeddingModelInfo model() const override {
+    return {name_, dim_, "0000"};
+  }
   int CountTokens(absl::string_view text) const override {
     return retrieval::EstimateTokens(text);
   }
@@ -67,6 +72,7 @@ class HashingEmbedder : public retrieval::Embedder {
     return words;
   }
   int dim_;
+  std::string name_;
   std::atomic<int> calls_{0};
 };
 

@@ -4,14 +4,11 @@
 
 #include <sqlite3.h>
 
-#include <chrono>
-#include <future>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "retrieval/knowledge_store.h"
-#include "tests/retrieval/blocking_embedder.h"
 #include "tests/retrieval/hashing_embedder.h"
 #include "tests/retrieval/sqlite_probe.h"
 #include "tests/test_support.h"
@@ -203,40 +200,6 @@ TEST_F(SqliteStoreTest, StatementsAreCompiledOncePerConnection) {
   EXPECT_EQ(probe_.Compiles(SQLITE_INSERT, "chunks"), 1);
   EXPECT_LE(probe_.Compiles(SQLITE_INSERT, "changes"), 2);
   EXPECT_LE(probe_.Compiles(SQLITE_DELETE, "documents"), 2);
-}
-
-// Defect: one mutex was held while chunks were embedded, so an ingest
-// stalled every search and RAG request. The embedder here blocks the upsert
-// inside Embed() until the search has come back.
-TEST_F(SqliteStoreTest, SearchRunsWhileAnUpsertIsEmbedding) {
-  lumen::testing::BlockingEmbedder embedder("BLOCK");
-  auto s = Open(&embedder);
-  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
-  ASSERT_TRUE(
-      s->Upsert("c", {{"a", "", "", "", "Volcanoes erupt lava."}}).ok());
-  auto upsert = std::async(std::launch::async, [&] {
-    return s->Upsert("c", {{"b", "", "", "", "BLOCK glaciers carve valleys."}});
-  });
-  embedder.WaitUntilBlocked();
-  auto search = std::async(std::launch::async, [&] {
-    SearchRequest q;
-    q.query = "volcanoes erupt lava";
-    auto hits = s->Search("c", q);
-    auto info = s->GetCollection("c");
-    return hits.ok() && info.ok() && !hits->empty() &&
-           (*hits)[0].document_id == "a" && info->documents == 1;
-  });
-  // A bound, not a sleep: a search takes milliseconds; on failure the
-  // upsert is released so that the test ends instead of hanging.
-  const bool finished =
-      search.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  embedder.Release();
-  EXPECT_TRUE(finished) << "search waited for the upsert's embedding";
-  EXPECT_TRUE(search.get());
-  auto r = upsert.get();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->inserted, 1);
-  EXPECT_EQ(s->GetCollection("c")->documents, 2);
 }
 
 }  // namespace
