@@ -202,5 +202,68 @@ TEST_F(SqliteStoreTest, StatementsAreCompiledOncePerConnection) {
   EXPECT_LE(probe_.Compiles(SQLITE_DELETE, "documents"), 2);
 }
 
+// A data directory written by the first releases (no schema_version
+// table, no counters, no model columns) is migrated in place.
+TEST_F(SqliteStoreTest, AnUnversionedDatabaseIsMigrated) {
+  {
+    Db db(dir_);
+    ASSERT_TRUE(
+        db.Exec(
+              "CREATE TABLE collections(id INTEGER PRIMARY KEY, name TEXT "
+              "UNIQUE NOT NULL, owner TEXT NOT NULL, shared_with TEXT NOT NULL "
+              "DEFAULT '', dim INTEGER NOT NULL, hnsw_m INTEGER, "
+              "ef_construction INTEGER, ef_search INTEGER, metric TEXT NOT "
+              "NULL DEFAULT 'cosine');"
+              "CREATE TABLE documents(collection_id INTEGER NOT NULL, doc_id "
+              "TEXT NOT NULL, source TEXT, title TEXT, metadata TEXT NOT NULL "
+              "DEFAULT '{}', content_hash TEXT NOT NULL, PRIMARY "
+              "KEY(collection_id, doc_id));"
+              "CREATE TABLE chunks(id INTEGER PRIMARY KEY AUTOINCREMENT, "
+              "collection_id INTEGER NOT NULL, doc_id TEXT NOT NULL, ord "
+              "INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER, end "
+              "INTEGER, embedding BLOB);"
+              "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, "
+              "tokenize='trigram');"
+              "CREATE TABLE changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+              "collection_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, op "
+              "INTEGER NOT NULL);"
+              "INSERT INTO collections VALUES(1, 'old', 'acme', 'globex', 0, "
+              "16, 200, 64, 'cosine');"
+              "INSERT INTO documents VALUES(1, 'd', 's', 't', '{}', 'h');"
+              "INSERT INTO chunks VALUES(1, 1, 'd', 0, 'Ancient scrolls "
+              "survive.', 0, 24, NULL);"
+              "INSERT INTO chunks_fts(rowid, text) VALUES(1, 'Ancient scrolls "
+              "survive.');")
+            .ok());
+  }
+  auto s = Open(&embedder_);
+  auto info = s->GetCollection("old");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->documents, 1);
+  EXPECT_EQ(info->chunks, 1);
+  EXPECT_EQ(info->shared_with, std::vector<std::string>{"globex"});
+  SearchRequest q;
+  q.query = "ancient scrolls";
+  q.mode = SearchMode::kKeyword;
+  auto hits = s->Search("old", q);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].document_id, "d");
+  s.reset();
+  Db db(dir_);
+  EXPECT_EQ(db.Int("SELECT version FROM schema_version"), 2);
+}
+
+TEST_F(SqliteStoreTest, ANewerSchemaIsRefusedUntouched) {
+  { auto s = Open(&embedder_); }
+  Db db(dir_);
+  ASSERT_TRUE(db.Exec("UPDATE schema_version SET version = 99").ok());
+  auto s = KnowledgeStore::Open(dir_, &embedder_);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition,
+                          ::testing::AllOf(HasSubstr("version 99"),
+                                           HasSubstr("newer"))));
+  EXPECT_EQ(db.Int("SELECT version FROM schema_version"), 99);
+}
+
 }  // namespace
 }  // namespace lumen::retrieval
