@@ -73,7 +73,8 @@ class DocumentStore : public ChangeLog {
   // The stored content hashes of those of `ids` that exist.
   virtual absl::StatusOr<std::map<std::string, std::string>> ContentHashes(
       int64_t collection, const std::vector<std::string>& ids) = 0;
-  // One transaction: each document replaces the stored one of its id (its
+  // One transaction: each document (ids are unique within the call)
+  // replaces the stored one of its id (its
   // old chunks are removed and logged as removals, its new chunks added and
   // logged), unless the stored content hash is already the same. When
   // `expected_model` is set, FailedPrecondition if the collection's model

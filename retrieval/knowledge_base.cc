@@ -88,37 +88,20 @@ absl::StatusOr<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Create(
     std::unique_ptr<DocumentStore> documents, Options options) {
   std::unique_ptr<KnowledgeBase> kb(
       new KnowledgeBase(std::move(documents), std::move(options)));
-  ASSIGN_OR_RETURN(std::vector<CollectionRecord> all,
-                   kb->documents_->ListCollections());
-  std::set<int64_t> ids;
-  for (CollectionRecord& c : all) {
-    ids.insert(c.id);
-    if (c.info.dim == 0 || kb->embedder_ == nullptr) continue;
-    // Collections from before models were recorded: the vectors are taken
-    // to be this model's when the dimension agrees.
-    if (c.info.embedding_model.name.empty() &&
-        c.info.dim == kb->embedder_->dim()) {
-      c.info.embedding_model = kb->embedder_->model();
-      RETURN_IF_ERROR(kb->documents_->SetEmbeddingModel(
-          c.id, c.info.embedding_model, /*reembedding=*/false));
-    }
-    if (kb->CheckVectors(c.info, "search", false).ok()) {
-      RETURN_IF_ERROR(kb->AttachIndex(c));
-    }
-  }
-  kb->catalog_->Retain(ids);
+  RETURN_IF_ERROR(kb->ReconcileCollections());
   KnowledgeBase* raw = kb.get();
+  // Errors in these callbacks are retried at the next change, reconnect or
+  // poll (see DocumentStore::Watch).
   RETURN_IF_ERROR(kb->documents_->Watch(
       [raw](int64_t collection) {
         if (collection == 0) {
-          raw->ReconcileCollections();
+          (void)raw->ReconcileCollections();
         } else {
-          // A failed catch-up is retried at the next change or reconnect.
           (void)raw->catalog_->CatchUp(collection);
         }
       },
       [raw] {
-        raw->ReconcileCollections();
+        (void)raw->ReconcileCollections();
         (void)raw->catalog_->CatchUpAll();
       }));
   return kb;
@@ -130,13 +113,27 @@ KnowledgeBase::~KnowledgeBase() {
   (void)catalog_->SaveAll();
 }
 
-void KnowledgeBase::ReconcileCollections() {
-  absl::StatusOr<std::vector<CollectionRecord>> all =
-      documents_->ListCollections();
-  if (!all.ok()) return;  // retried at the next change or reconnect
+absl::Status KnowledgeBase::ReconcileCollections() {
+  ASSIGN_OR_RETURN(std::vector<CollectionRecord> all,
+                   documents_->ListCollections());
   std::set<int64_t> ids;
-  for (const CollectionRecord& c : *all) ids.insert(c.id);
+  for (const CollectionRecord& c : all) ids.insert(c.id);
   catalog_->Retain(ids);
+  absl::Status status;
+  for (CollectionRecord& c : all) {
+    if (c.info.dim == 0 || embedder_ == nullptr) continue;
+    // Collections from before models were recorded: the vectors are taken
+    // to be this model's when the dimension agrees.
+    if (c.info.embedding_model.name.empty() && c.info.dim == embedder_->dim()) {
+      c.info.embedding_model = embedder_->model();
+      status.Update(documents_->SetEmbeddingModel(c.id, c.info.embedding_model,
+                                                  /*reembedding=*/false));
+    }
+    if (CheckVectors(c.info, "search", false).ok()) {
+      status.Update(AttachIndex(c));
+    }
+  }
+  return status;
 }
 
 absl::Status KnowledgeBase::CheckVectors(const CollectionInfo& info,
@@ -247,12 +244,21 @@ absl::StatusOr<UpsertResult> KnowledgeBase::Upsert(
   UpsertResult result;
   if (docs.empty()) return result;
 
+  // An id given twice: the last version is the one stored (the earlier
+  // ones count as unchanged).
+  std::map<std::string, size_t> last;
+  for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
   // Documents whose stored content is the same need no work at all.
   std::vector<std::string> ids;
-  for (const DocumentInput& d : docs) ids.push_back(d.id);
+  for (const auto& [id, i] : last) ids.push_back(id);
   ASSIGN_OR_RETURN(auto stored, documents_->ContentHashes(record.id, ids));
   std::vector<DocumentWrite> writes;
-  for (const DocumentInput& d : docs) {
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const DocumentInput& d = docs[i];
+    if (last[d.id] != i) {
+      ++result.unchanged;
+      continue;
+    }
     std::string hash = ContentHash(d);
     auto it = stored.find(d.id);
     if (it != stored.end() && it->second == hash) {
@@ -465,6 +471,19 @@ absl::StatusOr<int64_t> KnowledgeBase::AppliedSequence(
   ASSIGN_OR_RETURN(CollectionRecord record,
                    documents_->GetCollection(collection));
   return catalog_->AppliedSeq(record.id);
+}
+
+absl::Status KnowledgeBase::AwaitApplied(
+    const std::string& collection, int64_t seq,
+    std::chrono::steady_clock::time_point deadline) const {
+  ASSIGN_OR_RETURN(CollectionRecord record,
+                   documents_->GetCollection(collection));
+  if (!catalog_->AwaitApplied(record.id, seq, deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("collection '", collection, "' has applied change ",
+                     catalog_->AppliedSeq(record.id), ", not yet ", seq));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KnowledgeBase::SaveIndexes() { return catalog_->SaveAll(); }

@@ -11,6 +11,7 @@
 // Thread-safe (see KnowledgeStore).
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -64,6 +65,12 @@ class KnowledgeBase final : public KnowledgeStore {
   // The change sequence number the collection's vector index has applied
   // (-1 when it has none yet). For tests and replication checks.
   absl::StatusOr<int64_t> AppliedSequence(const std::string& collection) const;
+  // Waits until the collection's vector index has applied `seq` (e.g. the
+  // AppliedSequence another replica reported after a write): OK, or
+  // DeadlineExceeded.
+  absl::Status AwaitApplied(
+      const std::string& collection, int64_t seq,
+      std::chrono::steady_clock::time_point deadline) const;
 
  private:
   KnowledgeBase(std::unique_ptr<DocumentStore> documents, Options options);
@@ -77,9 +84,10 @@ class KnowledgeBase final : public KnowledgeStore {
   absl::Status AttachIndex(const CollectionRecord& record);
   absl::StatusOr<std::vector<ChunkHit>> VectorSearch(
       const CollectionRecord& record, const SearchRequest& request, int k);
-  // Another writer created or deleted collections: forget the indexes of
-  // deleted ones.
-  void ReconcileCollections();
+  // Another writer created, deleted or re-embedded collections: forget the
+  // indexes of deleted ones, attach the others (at start, after a reconnect
+  // and on such changes), so a replica's indexes are warm and followed.
+  absl::Status ReconcileCollections();
 
   std::unique_ptr<DocumentStore> documents_;
   std::unique_ptr<VectorCatalog> catalog_;

@@ -1,8 +1,12 @@
 #include "retrieval/knowledge_store.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "retrieval/knowledge_base.h"
+#include "retrieval/postgres/pg_document_store.h"
 #include "retrieval/sqlite/sqlite_document_store.h"
 
 namespace lumen::retrieval {
@@ -19,7 +23,16 @@ absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
   kb.chunking = options.chunking;
   std::unique_ptr<DocumentStore> documents;
   if (IsPostgresLocation(options.location)) {
-    return absl::UnimplementedError("PostgreSQL backend not built yet");
+    ASSIGN_OR_RETURN(std::unique_ptr<postgres::PgDocumentStore> pg,
+                     postgres::PgDocumentStore::Open(options.location));
+    // Indexes of one database in their own directory: a data directory
+    // pointed at another database starts afresh.
+    if (!options.index_dir.empty()) {
+      kb.index_dir = absl::StrCat(options.index_dir, "/pg-", pg->store_id());
+      ::mkdir(options.index_dir.c_str(), 0755);
+      ::mkdir(kb.index_dir.c_str(), 0755);
+    }
+    documents = std::move(pg);
   } else {
     ASSIGN_OR_RETURN(documents,
                      sqlite::SqliteDocumentStore::Open(options.location));

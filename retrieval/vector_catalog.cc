@@ -122,6 +122,7 @@ absl::Status VectorCatalog::RebuildLocked(int64_t collection, Entry& entry) {
     entry.index = std::move(fresh);
     entry.applied_seq = as_of;
   }
+  NotifyApplied();
   entry.needs_rebuild = false;
   return CatchUpLocked(collection, entry);
 }
@@ -154,6 +155,7 @@ absl::Status VectorCatalog::CatchUpLocked(int64_t collection, Entry& entry) {
       std::unique_lock lock(entry.mu);
       entry.applied_seq = seq;
     }
+    NotifyApplied();
     if (static_cast<int>(changes.size()) < kChangeBatch) break;
   }
   const size_t tombstones = index->deleted();
@@ -248,6 +250,20 @@ size_t VectorCatalog::Tombstones(int64_t collection) const {
   if (entry == nullptr) return 0;
   std::shared_lock lock(entry->mu);
   return entry->index ? entry->index->deleted() : 0;
+}
+
+void VectorCatalog::NotifyApplied() const {
+  // Taking the mutex orders the notification after a waiter's check.
+  { std::lock_guard lock(applied_mu_); }
+  applied_cv_.notify_all();
+}
+
+bool VectorCatalog::AwaitApplied(
+    int64_t collection, int64_t seq,
+    std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(applied_mu_);
+  return applied_cv_.wait_until(lock, deadline,
+                                [&] { return AppliedSeq(collection) >= seq; });
 }
 
 int64_t VectorCatalog::AppliedSeq(int64_t collection) const {

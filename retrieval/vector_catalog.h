@@ -12,6 +12,8 @@
 // change-log reads) and a short one around the index pointer, so searches
 // never wait for a catch-up's I/O and collections never wait for each other.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,6 +72,11 @@ class VectorCatalog {
   size_t Tombstones(int64_t collection) const;
   // The last applied sequence number (-1 when not attached).
   int64_t AppliedSeq(int64_t collection) const;
+  // Waits until the collection's index has applied `seq` (true) or the
+  // deadline passes (false). For replicas: a write acknowledged elsewhere
+  // at `seq` is searchable here once this returns true.
+  bool AwaitApplied(int64_t collection, int64_t seq,
+                    std::chrono::steady_clock::time_point deadline) const;
   // Saves every index with the sequence number it covers.
   absl::Status SaveAll();
 
@@ -94,8 +101,13 @@ class VectorCatalog {
   absl::Status RebuildLocked(int64_t collection, Entry& entry);
   void RemoveFiles(int64_t collection) const;
 
+  // Tells AwaitApplied that some sequence number moved.
+  void NotifyApplied() const;
+
   const std::string dir_;
   ChangeLog* const log_;
+  mutable std::mutex applied_mu_;
+  mutable std::condition_variable applied_cv_;
   mutable std::mutex mu_;  // the map only
   std::map<int64_t, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
 };

@@ -23,8 +23,12 @@ using ::testing::HasSubstr;
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    backend_ = lumen::testing::MakeStoreBackend(GetParam());
-    ASSERT_NE(backend_, nullptr);
+    auto backend = lumen::testing::MakeStoreBackend(GetParam());
+    if (absl::IsUnavailable(backend.status())) {
+      GTEST_SKIP() << GetParam() << " is not available: " << backend.status();
+    }
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = std::move(*backend);
   }
   // Opens (or reopens: a restart) the store on this test's database.
   std::unique_ptr<KnowledgeStore> Open(bool with_embedder = true) {

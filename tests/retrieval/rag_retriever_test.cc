@@ -1,6 +1,6 @@
 #include "retrieval/rag_retriever.h"
 
-#include "engine/tokenizer/unicode.h"
+#include "base/unicode.h"
 #include "gtest/gtest.h"
 #include "retrieval/chunker.h"
 #include "tests/retrieval/hashing_embedder.h"
@@ -14,7 +14,7 @@ using ::testing::HasSubstr;
 // A fake tokenizer: one token per code point (so Chinese and English count
 // alike), plus the chat template around the block.
 int64_t CountCodepoints(const std::string& text) {
-  return static_cast<int64_t>(engine::DecodeUtf8(text).size());
+  return static_cast<int64_t>(DecodeUtf8(text).size());
 }
 
 // A final prompt the way a chat front end builds it: the RAG block as the
@@ -143,8 +143,8 @@ TEST(FitPassagesTest, ChineseIsCutAtChineseSentenceEnds) {
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   ASSERT_EQ(ctx->citations.size(), 1u);
   const std::string& shown = ctx->citations[0].text;
-  EXPECT_EQ(engine::IncompleteUtf8Suffix(shown), 0u);
-  for (uint32_t cp : engine::DecodeUtf8(shown)) EXPECT_NE(cp, 0xFFFDu);
+  EXPECT_EQ(IncompleteUtf8Suffix(shown), 0u);
+  for (uint32_t cp : DecodeUtf8(shown)) EXPECT_NE(cp, 0xFFFDu);
   const std::string tail = shown.substr(shown.size() - 3);
   EXPECT_TRUE(tail == "。" || tail == "！") << shown;
   EXPECT_EQ(zh.rfind(shown, 0), 0u);

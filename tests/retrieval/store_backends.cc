@@ -1,5 +1,6 @@
 #include "tests/retrieval/store_backends.h"
 
+#include "tests/pg_server.h"
 #include "tests/test_support.h"
 
 namespace lumen::testing {
@@ -15,13 +16,39 @@ class SqliteBackend : public StoreBackend {
   std::string dir_ = MakeTempDir();
 };
 
+// A fresh database on the process's PostgreSQL server, and a directory for
+// the replica's saved indexes (so restarts exercise loading them).
+class PostgresBackend : public StoreBackend {
+ public:
+  PostgresBackend(PgServer* server, std::string db)
+      : server_(server), db_(std::move(db)) {}
+  std::string location() const override { return server_->Uri(db_); }
+  std::string index_dir() const override { return index_dir_; }
+
+ private:
+  PgServer* server_;
+  std::string db_;
+  std::string index_dir_ = MakeTempDir();
+};
+
 }  // namespace
 
-std::vector<std::string> StoreBackendNames() { return {"sqlite"}; }
+std::vector<std::string> StoreBackendNames() {
+  return {"sqlite", "postgresql"};
+}
 
-std::unique_ptr<StoreBackend> MakeStoreBackend(const std::string& name) {
+absl::StatusOr<std::unique_ptr<StoreBackend>> MakeStoreBackend(
+    const std::string& name) {
   if (name == "sqlite") return std::make_unique<SqliteBackend>();
-  return nullptr;
+  if (name == "postgresql") {
+    std::string why;
+    PgServer* server = PgServer::Shared(&why);
+    if (server == nullptr) return absl::UnavailableError(why);
+    absl::StatusOr<std::string> db = server->CreateDatabase();
+    if (!db.ok()) return db.status();
+    return std::make_unique<PostgresBackend>(server, *db);
+  }
+  return absl::InvalidArgumentError("unknown backend " + name);
 }
 
 }  // namespace lumen::testing

@@ -1,6 +1,6 @@
 #pragma once
 // The knowledge-store backends the parameterised store suite runs against:
-// "sqlite" always, "postgresql" when PostgreSQL 15 can be started here
+// "sqlite", and "postgresql" on a PostgreSQL 15 started for the test process
 // (tests/pg_server.h). Each StoreBackend is a fresh, empty database; opening
 // it again is a restart on the same data.
 
@@ -26,9 +26,11 @@ class StoreBackend {
   virtual std::string index_dir() const = 0;
 };
 
-// The backends available on this machine, by name.
+// The backends, by name.
 std::vector<std::string> StoreBackendNames();
-// A fresh database on the named backend.
-std::unique_ptr<StoreBackend> MakeStoreBackend(const std::string& name);
+// A fresh database on the named backend; Unavailable when the backend
+// cannot run here (PostgreSQL 15 not installed): the test is skipped.
+absl::StatusOr<std::unique_ptr<StoreBackend>> MakeStoreBackend(
+    const std::string& name);
 
 }  // namespace lumen::testing
