@@ -9,6 +9,7 @@
 #include <future>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/retrieval/blocking_embedder.h"
 #include "tests/retrieval/hashing_embedder.h"
@@ -187,14 +188,13 @@ TEST_P(StoreTest, TombstonesAreCompactedAway) {
   for (int i = 0; i < 300; i += 50) {
     std::vector<DocumentInput> batch;
     for (int j = i; j < i + 50; ++j) {
-      batch.push_back({"d" + std::to_string(j), "", "", "",
-                       "Document " + std::to_string(j) + " mentions word" +
-                           std::to_string(j) + "."});
+      batch.push_back({absl::StrCat("d", j), "", "", "",
+                       absl::StrCat("Document ", j, " mentions word", j, ".")});
     }
     ASSERT_TRUE(s->Upsert("c", batch).ok());
   }
   std::vector<std::string> ids;
-  for (int j = 10; j < 300; ++j) ids.push_back("d" + std::to_string(j));
+  for (int j = 10; j < 300; ++j) ids.push_back(absl::StrCat("d", j));
   ASSERT_TRUE(s->DeleteDocuments("c", {"d299"}).ok());
   EXPECT_EQ(*s->IndexTombstones("c"),
             1u);  // below the threshold: kept as a tombstone
@@ -410,9 +410,9 @@ TEST_P(StoreTest, AnotherEmbeddingModelIsRefusedUntilReembedded) {
     ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
     std::vector<DocumentInput> docs;
     for (int i = 0; i < 30; ++i) {
-      docs.push_back({"d" + std::to_string(i), "", "", "",
-                      "Comets carry ice number " + std::to_string(i) +
-                          ". Word" + std::to_string(i) + " is unique."});
+      docs.push_back({absl::StrCat("d", i), "", "", "",
+                      absl::StrCat("Comets carry ice number ", i, ". Word", i,
+                                   " is unique.")});
     }
     ASSERT_TRUE(s->Upsert("c", docs).ok());
   }
@@ -511,15 +511,15 @@ TEST_P(StoreTest, ConcurrentUpsertsDeletesAndSearchesAgree) {
     work.push_back(std::async(std::launch::async, [&, w] {
       bool ok = true;
       for (int i = 0; i < kDocs; ++i) {
-        const std::string id =
-            "w" + std::to_string(w) + "d" + std::to_string(i);
-        ok &=
-            s->Upsert("c", {{id, "", "", "", "Token" + id + " appears here."}})
-                .ok();
+        const std::string id = absl::StrCat("w", w, "d", i);
+        ok &= s->Upsert("c", {{id, "", "", "",
+                               absl::StrCat("Token", id, " appears here.")}})
+                  .ok();
         // Every other document is rewritten, every fourth deleted.
         if (i % 2 == 0) {
-          ok &=
-              s->Upsert("c", {{id, "", "", "", "Token" + id + " again."}}).ok();
+          ok &= s->Upsert("c", {{id, "", "", "",
+                                 absl::StrCat("Token", id, " again.")}})
+                    .ok();
         }
         if (i % 4 == 0) ok &= s->DeleteDocuments("c", {id}).ok();
       }
@@ -540,8 +540,9 @@ TEST_P(StoreTest, ConcurrentUpsertsDeletesAndSearchesAgree) {
   EXPECT_EQ(s->GetCollection("c")->chunks, expected);
   for (int w = 0; w < kWriters; ++w) {
     for (int i : {1, 2, 4}) {
-      const std::string id = "w" + std::to_string(w) + "d" + std::to_string(i);
-      auto hits = s->Search("c", Query("Token" + id, SearchMode::kVector, 1));
+      const std::string id = absl::StrCat("w", w, "d", i);
+      auto hits = s->Search(
+          "c", Query(absl::StrCat("Token", id), SearchMode::kVector, 1));
       ASSERT_TRUE(hits.ok());
       if (i % 4 == 0) {
         EXPECT_NE(Ids(hits), std::vector<std::string>{id}) << id;
