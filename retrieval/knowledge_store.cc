@@ -16,6 +16,29 @@ bool IsPostgresLocation(const std::string& location) {
          absl::StartsWith(location, "postgres://");
 }
 
+std::string RedactLocation(const std::string& location) {
+  if (!IsPostgresLocation(location)) return location;
+  std::string out = location;
+  // scheme://user:password@host/...: the password lies between the first
+  // ':' after the scheme and the last '@' before the path.
+  const size_t start = out.find("://") + 3;
+  const size_t slash = out.find('/', start);
+  const size_t at = out.rfind('@', slash);
+  const size_t colon = out.find(':', start);
+  if (at != std::string::npos && at >= start && colon != std::string::npos &&
+      colon < at) {
+    out = absl::StrCat(out.substr(0, colon + 1), "***", out.substr(at));
+  }
+  // ...?password=secret&...
+  for (size_t p = out.find("password="); p != std::string::npos;
+       p = out.find("password=", p + 1)) {
+    const size_t value = p + 9;
+    const size_t end = std::min(out.find('&', value), out.size());
+    out.replace(value, end - value, "***");
+  }
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<KnowledgeStore>> KnowledgeStore::Open(
     const StoreOptions& options) {
   KnowledgeBase::Options kb;

@@ -94,6 +94,8 @@ struct StoreOptions {
 
 // True when `location` names a PostgreSQL database rather than a directory.
 bool IsPostgresLocation(const std::string& location);
+// `location` fit for logs: a URI's password becomes "***".
+std::string RedactLocation(const std::string& location);
 
 class KnowledgeStore {
  public:

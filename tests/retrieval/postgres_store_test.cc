@@ -163,6 +163,21 @@ TEST_F(PostgresStoreTest, ANewerSchemaIsRefused) {
                ::testing::AllOf(HasSubstr("version 7"), HasSubstr("newer"))));
 }
 
+TEST(StoreLocationTest, PasswordsAreRedactedForLogs) {
+  EXPECT_TRUE(IsPostgresLocation("postgresql://h/db"));
+  EXPECT_TRUE(IsPostgresLocation("postgres://h/db"));
+  EXPECT_FALSE(IsPostgresLocation("/var/lib/lumen"));
+  EXPECT_EQ(RedactLocation("/var/lib/lumen"), "/var/lib/lumen");
+  EXPECT_EQ(RedactLocation("postgresql://lumen:s3cr@t@db.example:5432/kb"),
+            "postgresql://lumen:***@db.example:5432/kb");
+  EXPECT_EQ(RedactLocation("postgresql://lumen@db/kb"),
+            "postgresql://lumen@db/kb");
+  EXPECT_EQ(
+      RedactLocation("postgres://db/kb?user=u&password=pw&sslmode=require"),
+      "postgres://db/kb?user=u&password=***&sslmode=require");
+  EXPECT_EQ(RedactLocation("postgresql://h:5432/kb"), "postgresql://h:5432/kb");
+}
+
 TEST(PostgresOutageTest, UnavailableWhileDownThenRecoversByItself) {
   auto server = lumen::testing::PgServer::Start();
   if (!server.ok()) GTEST_SKIP() << "no PostgreSQL: " << server.status();
