@@ -45,9 +45,15 @@ void VectorCatalog::RemoveFiles(int64_t collection) const {
   std::remove((path + ".seq").c_str());
 }
 
+std::pair<std::shared_ptr<VectorIndex>, int64_t> VectorCatalog::Snapshot(
+    const Entry& entry) {
+  absl::ReaderMutexLock lock(&entry.mu);
+  return {entry.index, entry.applied_seq};
+}
+
 std::shared_ptr<VectorCatalog::Entry> VectorCatalog::Find(
     int64_t collection) const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = entries_.find(collection);
   return it == entries_.end() ? nullptr : it->second;
 }
@@ -60,7 +66,7 @@ absl::Status VectorCatalog::Attach(int64_t collection,
                                    const IndexLayout& layout) {
   std::shared_ptr<Entry> entry;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(collection);
     if (it != entries_.end() &&
         it->second->layout.Fingerprint() == layout.Fingerprint()) {
@@ -73,22 +79,18 @@ absl::Status VectorCatalog::Attach(int64_t collection,
       entries_[collection] = entry;
     }
   }
-  auto built = [&] {
-    std::shared_lock lock(entry->mu);
-    return entry->index != nullptr;
-  };
-  if (built()) return absl::OkStatus();
+  if (Snapshot(*entry).first != nullptr) return absl::OkStatus();
   // Being built by another thread (wait for it), or never built, or its
   // build failed (build it here).
-  std::lock_guard catch_up(entry->catch_up_mu);
-  if (built()) return absl::OkStatus();
+  absl::MutexLock catch_up(&entry->catch_up_mu);
+  if (Snapshot(*entry).first != nullptr) return absl::OkStatus();
   absl::StatusOr<SavedIndex> saved =
       dir_.empty() ? absl::NotFoundError("no index directory")
                    : VectorIndex::Load(IndexPath(collection), layout.dim,
                                        layout.hnsw, layout.Fingerprint());
   if (saved.ok()) {
     {
-      std::unique_lock lock(entry->mu);
+      absl::MutexLock lock(&entry->mu);
       entry->index = std::move(saved->index);
       entry->applied_seq = saved->seq;
     }
@@ -102,9 +104,8 @@ absl::Status VectorCatalog::Attach(int64_t collection,
 absl::Status VectorCatalog::RebuildLocked(int64_t collection, Entry& entry) {
   const IndexLayout& layout = entry.layout;
   size_t capacity = 1024;
-  {
-    std::shared_lock lock(entry.mu);
-    if (entry.index) capacity = std::max(capacity, entry.index->size());
+  if (std::shared_ptr<VectorIndex> old = Snapshot(entry).first) {
+    capacity = std::max(capacity, old->size());
   }
   std::shared_ptr<VectorIndex> fresh =
       VectorIndex::Create(layout.dim, layout.hnsw, capacity);
@@ -118,7 +119,7 @@ absl::Status VectorCatalog::RebuildLocked(int64_t collection, Entry& entry) {
                                fresh->Add(chunk, v.data());
                            }));
   {
-    std::unique_lock lock(entry.mu);
+    absl::MutexLock lock(&entry.mu);
     entry.index = std::move(fresh);
     entry.applied_seq = as_of;
   }
@@ -128,13 +129,7 @@ absl::Status VectorCatalog::RebuildLocked(int64_t collection, Entry& entry) {
 }
 
 absl::Status VectorCatalog::CatchUpLocked(int64_t collection, Entry& entry) {
-  std::shared_ptr<VectorIndex> index;
-  int64_t seq;
-  {
-    std::shared_lock lock(entry.mu);
-    index = entry.index;
-    seq = entry.applied_seq;
-  }
+  auto [index, seq] = Snapshot(entry);
   if (entry.needs_rebuild || index == nullptr) {
     return RebuildLocked(collection, entry);
   }
@@ -152,7 +147,7 @@ absl::Status VectorCatalog::CatchUpLocked(int64_t collection, Entry& entry) {
       seq = c.seq;
     }
     {
-      std::unique_lock lock(entry.mu);
+      absl::MutexLock lock(&entry.mu);
       entry.applied_seq = seq;
     }
     NotifyApplied();
@@ -169,14 +164,14 @@ absl::Status VectorCatalog::CatchUpLocked(int64_t collection, Entry& entry) {
 absl::Status VectorCatalog::CatchUp(int64_t collection) {
   std::shared_ptr<Entry> entry = Find(collection);
   if (entry == nullptr) return absl::OkStatus();
-  std::lock_guard catch_up(entry->catch_up_mu);
+  absl::MutexLock catch_up(&entry->catch_up_mu);
   return CatchUpLocked(collection, *entry);
 }
 
 absl::Status VectorCatalog::CatchUpAll() {
   std::vector<int64_t> ids;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [id, entry] : entries_) ids.push_back(id);
   }
   absl::Status status;
@@ -187,7 +182,7 @@ absl::Status VectorCatalog::CatchUpAll() {
 void VectorCatalog::Drop(int64_t collection) {
   std::shared_ptr<Entry> entry;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(collection);
     if (it != entries_.end()) {
       entry = std::move(it->second);
@@ -195,14 +190,14 @@ void VectorCatalog::Drop(int64_t collection) {
     }
   }
   // Waits for a catch-up or save in progress before deleting the files.
-  if (entry) std::lock_guard catch_up(entry->catch_up_mu);
+  if (entry) absl::MutexLock catch_up(&entry->catch_up_mu);
   RemoveFiles(collection);
 }
 
 void VectorCatalog::Retain(const std::set<int64_t>& keep) {
   std::vector<int64_t> drop;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [id, entry] : entries_) {
       if (!keep.count(id)) drop.push_back(id);
     }
@@ -236,11 +231,7 @@ absl::StatusOr<std::vector<VectorHit>> VectorCatalog::Search(int64_t collection,
     return absl::NotFoundError(
         absl::StrCat("collection ", collection, " has no vector index"));
   }
-  std::shared_ptr<VectorIndex> index;
-  {
-    std::shared_lock lock(entry->mu);
-    index = entry->index;
-  }
+  std::shared_ptr<VectorIndex> index = Snapshot(*entry).first;
   if (index == nullptr) return std::vector<VectorHit>{};
   return index->Search(query, k);
 }
@@ -248,50 +239,50 @@ absl::StatusOr<std::vector<VectorHit>> VectorCatalog::Search(int64_t collection,
 size_t VectorCatalog::Tombstones(int64_t collection) const {
   std::shared_ptr<Entry> entry = Find(collection);
   if (entry == nullptr) return 0;
-  std::shared_lock lock(entry->mu);
-  return entry->index ? entry->index->deleted() : 0;
+  std::shared_ptr<VectorIndex> index = Snapshot(*entry).first;
+  return index ? index->deleted() : 0;
 }
 
 void VectorCatalog::NotifyApplied() const {
-  // Taking the mutex orders the notification after a waiter's check.
-  { std::lock_guard lock(applied_mu_); }
-  applied_cv_.notify_all();
+  // Taking the mutex orders the signal after a waiter's check.
+  absl::MutexLock lock(&applied_mu_);
+  applied_cv_.SignalAll();
 }
 
 bool VectorCatalog::AwaitApplied(
     int64_t collection, int64_t seq,
     std::chrono::steady_clock::time_point deadline) const {
-  std::unique_lock lock(applied_mu_);
-  return applied_cv_.wait_until(lock, deadline,
-                                [&] { return AppliedSeq(collection) >= seq; });
+  const absl::Time until =
+      absl::Now() +
+      absl::FromChrono(deadline - std::chrono::steady_clock::now());
+  absl::MutexLock lock(&applied_mu_);
+  while (AppliedSeq(collection) < seq) {
+    if (applied_cv_.WaitWithDeadline(&applied_mu_, until)) {
+      return AppliedSeq(collection) >= seq;  // timed out
+    }
+  }
+  return true;
 }
 
 int64_t VectorCatalog::AppliedSeq(int64_t collection) const {
   std::shared_ptr<Entry> entry = Find(collection);
   if (entry == nullptr) return -1;
-  std::shared_lock lock(entry->mu);
-  return entry->applied_seq;
+  return Snapshot(*entry).second;
 }
 
 absl::Status VectorCatalog::SaveAll() {
   if (dir_.empty()) return absl::OkStatus();
   std::vector<std::pair<int64_t, std::shared_ptr<Entry>>> entries;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     entries.assign(entries_.begin(), entries_.end());
   }
   absl::Status status;
   for (auto& [id, entry] : entries) {
     // No change is applied while the index is written: the saved sequence
     // number is exactly what the file holds.
-    std::lock_guard catch_up(entry->catch_up_mu);
-    std::shared_ptr<VectorIndex> index;
-    int64_t seq;
-    {
-      std::shared_lock lock(entry->mu);
-      index = entry->index;
-      seq = entry->applied_seq;
-    }
+    absl::MutexLock catch_up(&entry->catch_up_mu);
+    auto [index, seq] = Snapshot(*entry);
     if (index == nullptr || entry->needs_rebuild) continue;
     status.Update(index->Save(IndexPath(id), seq, entry->layout.Fingerprint()));
   }

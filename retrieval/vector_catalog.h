@@ -13,18 +13,16 @@
 // never wait for a catch-up's I/O and collections never wait for each other.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "retrieval/change_log.h"
 #include "retrieval/vector_index.h"
 
@@ -84,31 +82,38 @@ class VectorCatalog {
   struct Entry {
     explicit Entry(const IndexLayout& l) : layout(l) {}
     const IndexLayout layout;
-    // One catch-up, rebuild or save of this collection at a time.
-    std::mutex catch_up_mu;
+    // One catch-up, rebuild or save of this collection at a time; held
+    // across change-log reads (never by searches).
+    absl::Mutex catch_up_mu;
     bool needs_rebuild ABSL_GUARDED_BY(catch_up_mu) = false;
-    mutable std::shared_mutex mu;
+    // The index pointer and what it has applied; held briefly.
+    mutable absl::Mutex mu ABSL_ACQUIRED_AFTER(catch_up_mu);
     std::shared_ptr<VectorIndex> index ABSL_GUARDED_BY(mu);
     int64_t applied_seq ABSL_GUARDED_BY(mu) = 0;
   };
 
   std::shared_ptr<Entry> Find(int64_t collection) const;
+  // The entry's index and applied sequence number, read together.
+  static std::pair<std::shared_ptr<VectorIndex>, int64_t> Snapshot(
+      const Entry& entry);
   std::string IndexPath(int64_t collection) const;
-  // Catch-up of one entry; the caller holds entry.catch_up_mu.
-  absl::Status CatchUpLocked(int64_t collection, Entry& entry);
+  absl::Status CatchUpLocked(int64_t collection, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.catch_up_mu);
   // A fresh index from a snapshot of the embeddings plus the changes after
-  // it; the caller holds entry.catch_up_mu.
-  absl::Status RebuildLocked(int64_t collection, Entry& entry);
+  // it.
+  absl::Status RebuildLocked(int64_t collection, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.catch_up_mu);
   void RemoveFiles(int64_t collection) const;
-
   // Tells AwaitApplied that some sequence number moved.
   void NotifyApplied() const;
 
   const std::string dir_;
   ChangeLog* const log_;
-  mutable std::mutex applied_mu_;
-  mutable std::condition_variable applied_cv_;
-  mutable std::mutex mu_;  // the map only
+  // AwaitApplied waits on this; taken before (never while holding) the
+  // map's and the entries' locks.
+  mutable absl::Mutex applied_mu_;
+  mutable absl::CondVar applied_cv_;
+  mutable absl::Mutex mu_;  // the map only
   std::map<int64_t, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
 };
 

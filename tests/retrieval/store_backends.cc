@@ -1,5 +1,6 @@
 #include "tests/retrieval/store_backends.h"
 
+#include "absl/strings/str_split.h"
 #include "tests/pg_server.h"
 #include "tests/test_support.h"
 
@@ -33,8 +34,11 @@ class PostgresBackend : public StoreBackend {
 
 }  // namespace
 
+// The backends this test binary runs the suite on (a comma-separated
+// LUMEN_STORE_BACKENDS from the build): unit tests use SQLite alone, the
+// integration binary PostgreSQL.
 std::vector<std::string> StoreBackendNames() {
-  return {"sqlite", "postgresql"};
+  return absl::StrSplit(LUMEN_STORE_BACKENDS, ',');
 }
 
 absl::StatusOr<std::unique_ptr<StoreBackend>> MakeStoreBackend(

@@ -26,7 +26,7 @@ class StoreBackend {
   virtual std::string index_dir() const = 0;
 };
 
-// The backends, by name.
+// The backends this test binary covers, by name.
 std::vector<std::string> StoreBackendNames();
 // A fresh database on the named backend; Unavailable when the backend
 // cannot run here (PostgreSQL 15 not installed): the test is skipped.
