@@ -7,7 +7,8 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "retrieval/keyword_terms.h"
+#include "retrieval/postgres/pg_change_log.h"
+#include "retrieval/postgres/pg_keywords.h"
 #include "retrieval/postgres/pg_schema.h"
 
 namespace lumen::retrieval::postgres {
@@ -18,11 +19,6 @@ namespace {
 constexpr size_t kRowsPerInsert = 200;
 // Embeddings per page while scanning a collection.
 constexpr int kScanPage = 1024;
-// tsvector limits: lexemes shorter than 2 KiB, at most 256 positions each
-// (PostgreSQL's MAXNUMPOS), positions below 16384.
-constexpr size_t kMaxTermBytes = 255;
-constexpr size_t kMaxPositions = 256;
-constexpr size_t kMaxPosition = 16383;
 
 constexpr const char* kCollectionColumns =
     "id, name, owner, array_to_json(shared_with)::text, dim, hnsw_m,"
@@ -51,45 +47,6 @@ CollectionRecord ReadCollection(const Result& r, int row) {
   c.documents = r.Int(row, 12);
   c.chunks = r.Int(row, 13);
   return rec;
-}
-
-// Quoted for tsvector/tsquery input: the lexeme is taken as is, no text
-// search parser (and so no locale) is involved.
-std::string QuoteLexeme(absl::string_view term) {
-  std::string out = "'";
-  for (char c : term) {
-    if (c == '\'' || c == '\\') out += c == '\'' ? '\'' : '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-// A tsvector literal of the text's keyword terms with their positions.
-std::string TsVector(absl::string_view text) {
-  std::map<std::string, std::vector<size_t>> positions;
-  const std::vector<std::string> terms = KeywordTerms(text);
-  for (size_t i = 0; i < terms.size(); ++i) {
-    if (terms[i].size() > kMaxTermBytes) continue;
-    std::vector<size_t>& p = positions[terms[i]];
-    if (p.size() < kMaxPositions) p.push_back(std::min(i + 1, kMaxPosition));
-  }
-  std::vector<std::string> parts;
-  for (const auto& [term, pos] : positions) {
-    parts.push_back(
-        absl::StrCat(QuoteLexeme(term), ":", absl::StrJoin(pos, ",")));
-  }
-  return absl::StrJoin(parts, " ");
-}
-
-// A tsquery matching any term of the query; empty without terms.
-std::string TsQuery(absl::string_view query) {
-  std::set<std::string> unique;
-  for (std::string& t : KeywordTerms(query, KeywordUse::kQuery)) {
-    if (t.size() <= kMaxTermBytes) unique.insert(std::move(t));
-  }
-  std::vector<std::string> quoted;
-  for (const std::string& t : unique) quoted.push_back(QuoteLexeme(t));
-  return absl::StrJoin(quoted, " | ");
 }
 
 std::string FilterJson(const MetadataFilter& filter) {
@@ -121,72 +78,6 @@ ChunkHit ReadHit(const Result& r, int row) {
   h.title = std::string(r.Text(row, 6));
   h.metadata_json = std::string(r.Text(row, 7));
   return h;
-}
-
-// Locks the collection's row until the transaction ends (writers of one
-// collection take turns, so their sequence numbers commit in order) and
-// returns its last sequence number. NotFound when it is gone.
-absl::StatusOr<int64_t> LockCollection(
-    Connection* db, int64_t collection,
-    const std::optional<EmbeddingModelInfo>& expected_model = std::nullopt) {
-  ASSIGN_OR_RETURN(
-      Result r,
-      db->Query("SELECT last_seq, dim, model_name, model_checksum FROM "
-                "collections WHERE id = $1 FOR UPDATE",
-                Params().Add(collection)));
-  if (r.rows() == 0) return absl::NotFoundError("the collection was deleted");
-  if (expected_model.has_value()) {
-    const EmbeddingModelInfo stored{std::string(r.Text(0, 2)),
-                                    static_cast<int>(r.Int(0, 1)),
-                                    std::string(r.Text(0, 3))};
-    if (!(stored == *expected_model)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the collection's embedding model changed to ", stored.Describe(),
-          " while these documents were embedded with ",
-          expected_model->Describe()));
-    }
-  }
-  return r.Int(0, 0);
-}
-
-// Appends change-log rows seq+1, seq+2, ... and moves the collection's
-// counters and last sequence number; notifies the other replicas (on
-// commit). Returns the new last sequence number.
-absl::StatusOr<int64_t> LogChanges(Connection* db, int64_t collection,
-                                   int64_t seq,
-                                   const std::vector<int64_t>& chunks,
-                                   const std::vector<std::string>& removed,
-                                   int64_t document_delta,
-                                   int64_t chunk_delta) {
-  if (!chunks.empty()) {
-    RETURN_IF_ERROR(
-        db->Query("INSERT INTO changes(collection_id, seq, chunk_id, removed) "
-                  "SELECT $1, $2 + u.ord, u.chunk, u.removed FROM "
-                  "unnest($3::bigint[], $4::boolean[]) WITH ORDINALITY AS "
-                  "u(chunk, removed, ord)",
-                  Params()
-                      .Add(collection)
-                      .Add(seq)
-                      .Add(ArrayLiteral(chunks))
-                      .Add(ArrayLiteral(removed)))
-            .status());
-  }
-  const int64_t last = seq + static_cast<int64_t>(chunks.size());
-  RETURN_IF_ERROR(
-      db->Query("UPDATE collections SET last_seq = $2, doc_count = doc_count "
-                "+ $3, chunk_count = chunk_count + $4 WHERE id = $1",
-                Params()
-                    .Add(collection)
-                    .Add(last)
-                    .Add(document_delta)
-                    .Add(chunk_delta))
-          .status());
-  if (!chunks.empty()) {
-    RETURN_IF_ERROR(db->Query("SELECT pg_notify($1, $2)",
-                              Params().Add(kChangeChannel).Add(collection))
-                        .status());
-  }
-  return last;
 }
 
 // The stored content hashes of those of `ids` that exist.

@@ -1,6 +1,7 @@
 #include "retrieval/keyword_terms.h"
 
 #include "gtest/gtest.h"
+#include "retrieval/postgres/pg_keywords.h"
 
 namespace lumen::retrieval {
 namespace {
@@ -31,6 +32,13 @@ TEST(KeywordTermsTest, WordsAndCjkBigramsOnATable) {
     EXPECT_EQ(KeywordTerms(c.text, KeywordUse::kPassage), c.passage) << c.text;
     EXPECT_EQ(KeywordTerms(c.text, KeywordUse::kQuery), c.query) << c.text;
   }
+}
+
+TEST(PgKeywordsTest, QuotedLexemesWithPositions) {
+  EXPECT_EQ(postgres::TsVector("熊猫 熊猫"), "'熊':1,4 '熊猫':2,5 '猫':3,6");
+  EXPECT_EQ(postgres::TsVector("Tea, tea and TEA"), "'and':3 'tea':1,2,4");
+  EXPECT_EQ(postgres::TsQuery("熊猫吃 tea tea"), "'tea' | '熊猫' | '猫吃'");
+  EXPECT_EQ(postgres::TsQuery("!?"), "");
 }
 
 }  // namespace
