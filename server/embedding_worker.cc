@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -11,8 +12,9 @@ namespace lumen::server {
 
 namespace {
 
-// Tokens taken into one batch of jobs (the encoder splits it in passes).
-constexpr int64_t kBatchTokens = 16384;
+// Tokens per encoder pass: GEMMs near peak, and a bound on how long a
+// query waits behind an ingest (one pass).
+constexpr int64_t kPassTokens = 4096;
 
 // FNV-1a over 8-byte words of the tensor data (and the tail bytes): which
 // weights these are, cheaply (~0.05 s for 100 MB).
@@ -86,70 +88,82 @@ absl::StatusOr<std::vector<std::vector<float>>> EmbeddingWorker::Embed(
     job.sequences.push_back(std::move(ids));
   }
   if (job.sequences.empty()) return std::vector<std::vector<float>>{};
-  auto result = job.done.get_future();
+  job.embeddings.resize(job.sequences.size());
+  auto result = job.result.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_)
       return absl::UnavailableError("embedding worker is stopping");
-    jobs_.push_back(&job);
+    (job.sequences.size() == 1 ? queries_ : bulk_).push_back(&job);
   }
   cv_.notify_one();
   return result.get();
+}
+
+std::vector<EmbeddingWorker::Item> EmbeddingWorker::NextPass() {
+  std::vector<Item> items;
+  int64_t tokens = 0;
+  for (std::deque<Job*>* queue : {&queries_, &bulk_}) {
+    for (Job* job : *queue) {
+      while (job->next < job->sequences.size()) {
+        const int64_t n = job->sequences[job->next].size();
+        if (!items.empty() && tokens + n > kPassTokens) return items;
+        items.push_back({job, job->next++});
+        tokens += n;
+      }
+    }
+  }
+  return items;
+}
+
+void EmbeddingWorker::Complete(Job* job, absl::Status error) {
+  for (std::deque<Job*>* queue : {&queries_, &bulk_}) {
+    auto it = std::find(queue->begin(), queue->end(), job);
+    if (it != queue->end()) queue->erase(it);
+  }
+  if (error.ok()) {
+    job->result.set_value(std::move(job->embeddings));
+  } else {
+    job->result.set_value(error);
+  }
 }
 
 void EmbeddingWorker::Loop(int threads) {
   // The team belongs to this thread: omp_set_num_threads applies to the
   // calling thread only.
   if (threads > 0) omp_set_num_threads(threads);
+  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    std::vector<Job*> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) {
-        for (Job* job : jobs_) {
-          job->done.set_value(
-              absl::UnavailableError("embedding worker is stopping"));
-        }
-        jobs_.clear();
-        return;
+    cv_.wait(lock,
+             [&] { return stopping_ || !queries_.empty() || !bulk_.empty(); });
+    if (stopping_) {
+      while (!queries_.empty() || !bulk_.empty()) {
+        Complete(queries_.empty() ? bulk_.front() : queries_.front(),
+                 absl::UnavailableError("embedding worker is stopping"));
       }
-      // Everything queued meanwhile, up to the token budget (at least one
-      // job).
-      int64_t tokens = 0;
-      while (!jobs_.empty()) {
-        int64_t job_tokens = 0;
-        for (const auto& s : jobs_.front()->sequences) job_tokens += s.size();
-        if (!batch.empty() && tokens + job_tokens > kBatchTokens) break;
-        tokens += job_tokens;
-        batch.push_back(jobs_.front());
-        jobs_.pop_front();
-      }
+      return;
     }
-    std::vector<std::vector<int32_t>> sequences;
-    for (Job* job : batch) {
-      sequences.insert(sequences.end(), job->sequences.begin(),
-                       job->sequences.end());
-    }
+    const std::vector<Item> items = NextPass();
+    std::vector<std::vector<int32_t>> sequences;  // the pass, in item order
+    for (const Item& item : items)
+      sequences.push_back(item.job->sequences[item.index]);
+    // The encoder runs unlocked: callers keep queueing meanwhile.
+    lock.unlock();
     auto embeddings = encoder_->Embed(sequences);
-    if (!embeddings.ok() && batch.size() > 1) {
-      // One bad job must not fail the others: each alone then.
-      for (Job* job : batch)
-        job->done.set_value(encoder_->Embed(job->sequences));
-      continue;
-    }
-    size_t next = 0;
-    for (Job* job : batch) {
-      if (!embeddings.ok()) {
-        job->done.set_value(embeddings.status());
-        continue;
+    lock.lock();
+    std::vector<Job*> finished;
+    for (size_t i = 0; i < items.size(); ++i) {
+      Job* job = items[i].job;
+      if (embeddings.ok()) {
+        job->embeddings[items[i].index] = std::move((*embeddings)[i]);
+        if (++job->done == job->sequences.size()) finished.push_back(job);
+      } else if (std::find(finished.begin(), finished.end(), job) ==
+                 finished.end()) {
+        finished.push_back(job);
       }
-      const size_t n = job->sequences.size();
-      std::vector<std::vector<float>> mine(
-          std::make_move_iterator(embeddings->begin() + next),
-          std::make_move_iterator(embeddings->begin() + next + n));
-      next += n;
-      job->done.set_value(std::move(mine));
+    }
+    for (Job* job : finished) {
+      Complete(job, embeddings.ok() ? absl::OkStatus() : embeddings.status());
     }
   }
 }

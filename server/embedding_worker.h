@@ -1,10 +1,12 @@
 #pragma once
 // EmbeddingWorker: the embedding model (BertEncoder) behind its own thread,
 // so RPC threads never run model code. Embed() tokenizes on the caller's
-// thread, queues the token sequences and waits; the worker takes every job
-// queued meanwhile (up to a token budget) and encodes them in one ragged
-// batch, so concurrent ingests and queries share encoder passes.
-// Implements the knowledge store's Embedder.
+// thread, queues the token sequences and waits. The worker runs passes of up
+// to ~4096 tokens (one ragged batch each) filled from every queued job, so
+// concurrent ingests share encoder passes; single-text jobs (search queries,
+// the Embed RPC) go first, so a query waits for at most one pass of a large
+// ingest, not for the whole ingest. Implements the knowledge store's
+// Embedder.
 //
 // Threads: Embed/CountTokens from any thread. The worker thread owns the
 // encoder and its OpenMP team (sized inside it, see Load).
@@ -44,10 +46,24 @@ class EmbeddingWorker : public retrieval::Embedder {
  private:
   struct Job {
     std::vector<std::vector<int32_t>> sequences;
-    std::promise<absl::StatusOr<std::vector<std::vector<float>>>> done;
+    std::vector<std::vector<float>> embeddings;  // [sequences][dim]
+    size_t next = 0;  // first sequence not yet in a pass (worker only)
+    size_t done = 0;  // sequences embedded (worker only)
+    std::promise<absl::StatusOr<std::vector<std::vector<float>>>> result;
+  };
+  // A sequence of a job, in a pass.
+  struct Item {
+    Job* job;
+    size_t index;
   };
   EmbeddingWorker() = default;
   void Loop(int threads);
+  // The next pass: queries first, then ingests in arrival order, up to the
+  // token budget (at least one sequence). Caller holds mu_.
+  std::vector<Item> NextPass();
+  // Removes a finished (or failed) job from its queue and wakes its caller;
+  // the caller holds mu_. The job may be gone once this returns.
+  void Complete(Job* job, absl::Status error);
 
   std::string path_;
   retrieval::EmbeddingModelInfo model_;
@@ -56,8 +72,9 @@ class EmbeddingWorker : public retrieval::Embedder {
   std::unique_ptr<engine::BertEncoder> encoder_;  // worker thread only
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job*> jobs_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  std::deque<Job*> queries_;  // single-text jobs; guarded by mu_
+  std::deque<Job*> bulk_;     // the others; guarded by mu_
+  bool stopping_ = false;     // guarded by mu_
   std::thread thread_;
 };
 
