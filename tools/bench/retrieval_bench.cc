@@ -25,6 +25,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "retrieval/knowledge_base.h"
 #include "retrieval/knowledge_store.h"
@@ -210,12 +211,12 @@ void IngestBench(const std::string& store_location, const std::string& label,
     return;
   }
   const std::string collection =
-      "bench" + std::to_string(Clock::now().time_since_epoch().count());
+      absl::StrCat("bench", Clock::now().time_since_epoch().count());
   if (!(*store)->CreateCollection(collection, "t", {}, {}).ok()) return;
   std::mt19937 rng(11);
   std::vector<DocumentInput> all;
   for (int64_t i = 0; i < docs; ++i)
-    all.push_back({"doc" + std::to_string(i), "", "", "", Document(rng, 20)});
+    all.push_back({absl::StrCat("doc", i), "", "", "", Document(rng, 20)});
   std::atomic<int64_t> next{0}, chunks{0};
   const double cpu0 = CpuSeconds();
   const auto t0 = Clock::now();
@@ -273,14 +274,14 @@ void VisibilityBench(const std::string& uri, lumen::retrieval::Embedder* e,
   auto* ka = static_cast<lumen::retrieval::KnowledgeBase*>(a->get());
   auto* kb = static_cast<lumen::retrieval::KnowledgeBase*>(b->get());
   const std::string collection =
-      "vis" + std::to_string(Clock::now().time_since_epoch().count());
+      absl::StrCat("vis", Clock::now().time_since_epoch().count());
   if (!ka->CreateCollection(collection, "t", {}, {}).ok()) return;
   std::mt19937 rng(5);
   std::vector<double> lat;
   int late = 0;
   for (int64_t i = 0; i < writes; ++i) {
     if (!ka->Upsert(collection,
-                    {{"d" + std::to_string(i), "", "", "", Document(rng, 2)}})
+                    {{absl::StrCat("d", i), "", "", "", Document(rng, 2)}})
              .ok()) {
       return;
     }
