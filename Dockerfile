@@ -19,6 +19,9 @@ RUN apt-get update \
       libabsl20220623 libc-ares2 libc6 libcivetweb1 libdnnl2 libgcc-s1 libgomp1 \
       libgrpc++1.51 libgrpc29 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
       libprotobuf32 libre2-9 libsqlite3-0 libssl3 libstdc++6 ocl-icd-libopencl1 zlib1g \
+      libpq5 libcom-err2 libffi8 libgmp10 libgnutls30 libgssapi-krb5-2 libhogweed6 \
+      libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 \
+      libnettle8 libp11-kit0 libsasl2-2 libtasn1-6 libunistring2 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN useradd --system --uid 10001 --home-dir /data lumen \
  && mkdir -p /models /data && chown lumen:lumen /data

@@ -1,8 +1,13 @@
 #pragma once
 // KnowledgeStore: collections of documents, chunked, embedded and indexed
-// for retrieval (keyword, vector and hybrid search). Thread-safe.
+// for retrieval (keyword, vector and hybrid search). The one implementation
+// is KnowledgeBase (knowledge_base.h) over a backend's DocumentStore:
+// SQLite in a data directory (embedded default) or PostgreSQL shared by
+// several lumend replicas. Thread-safe: every method may be called from any
+// thread; none holds a lock while embedding.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,20 +15,10 @@
 
 #include "absl/status/statusor.h"
 #include "retrieval/chunker.h"
+#include "retrieval/embedder.h"
 #include "retrieval/vector_index.h"
 
 namespace lumen::retrieval {
-
-// Turns passages into embeddings; implemented by the embedding model.
-class Embedder {
- public:
-  virtual ~Embedder() = default;
-  virtual int dim() const = 0;
-  // [texts.size()][dim], L2-normalized.
-  virtual absl::StatusOr<std::vector<std::vector<float>>> Embed(
-      const std::vector<std::string>& texts) = 0;
-  virtual int CountTokens(absl::string_view text) const = 0;
-};
 
 struct CollectionInfo {
   std::string name;
@@ -31,6 +26,10 @@ struct CollectionInfo {
   std::vector<std::string> shared_with;  // tenants with read access
   int dim = 0;                           // 0: keyword-only (no embedding model)
   HnswOptions hnsw;
+  // The model whose vectors the collection holds (empty name when
+  // keyword-only).
+  EmbeddingModelInfo embedding_model;
+  bool reembedding = false;  // `lumen collection reembed` is under way
   int64_t documents = 0;
   int64_t chunks = 0;
 };
@@ -64,44 +63,88 @@ struct ChunkHit {
   std::string collection;
   std::string document_id;
   int64_t chunk_id = 0;
-  double score = 0;  // vector: cosine; keyword: -bm25; hybrid: RRF
+  double score = 0;  // vector: cosine; keyword: relevance; hybrid: RRF
   std::string text;
+  // Byte offsets of `text` in the document's text (UTF-8).
+  int64_t start = 0;
+  int64_t end = 0;
   std::string source;
   std::string title;
   std::string metadata_json;
 };
 
-// The store interface. The embedded backend is SQLite
-// (sqlite_knowledge_store.h); a PostgreSQL backend shared by several lumend
-// replicas would implement the same interface.
+// Progress of a re-embedding: chunks done of total.
+struct ReembedProgress {
+  int64_t done = 0;
+  int64_t total = 0;
+};
+
+// Where and how to open a store.
+struct StoreOptions {
+  // A data directory (SQLite, the embedded default) or a PostgreSQL
+  // connection URI (postgresql://... or postgres://...).
+  std::string location;
+  // PostgreSQL: where this replica saves its derived vector indexes (e.g.
+  // lumend's --data-dir); empty: rebuilt from the database at every start.
+  // SQLite keeps them in the data directory.
+  std::string index_dir;
+  Embedder* embedder = nullptr;  // null: keyword-only; must outlive the store
+  ChunkerOptions chunking;
+};
+
+// True when `location` names a PostgreSQL database rather than a directory.
+bool IsPostgresLocation(const std::string& location);
+// `location` fit for logs: a URI's password becomes "***".
+std::string RedactLocation(const std::string& location);
+
 class KnowledgeStore {
  public:
   virtual ~KnowledgeStore() = default;
 
-  // Opens (creating) the SQLite store in `dir`, loading or rebuilding each
-  // collection's vector index. `embedder` may be null (keyword-only).
+  // Opens (creating, migrating) the store, loading or rebuilding each
+  // collection's vector index. Unavailable when the database cannot be
+  // reached, FailedPrecondition for a schema newer than this build.
+  static absl::StatusOr<std::unique_ptr<KnowledgeStore>> Open(
+      const StoreOptions& options);
+  // The SQLite store in `dir`.
   static absl::StatusOr<std::unique_ptr<KnowledgeStore>> Open(
       const std::string& dir, Embedder* embedder, ChunkerOptions chunking = {});
 
   virtual bool has_embedder() const = 0;
-  // AlreadyExists, InvalidArgument (bad name).
+  // AlreadyExists, InvalidArgument (bad name or HNSW parameters).
   virtual absl::Status CreateCollection(
       const std::string& name, const std::string& owner,
       const std::vector<std::string>& shared_with, const HnswOptions& hnsw) = 0;
+  // NotFound.
   virtual absl::StatusOr<CollectionInfo> GetCollection(
       const std::string& name) const = 0;
   virtual absl::StatusOr<std::vector<CollectionInfo>> ListCollections()
       const = 0;
   virtual absl::Status DeleteCollection(const std::string& name) = 0;
   // Idempotent by document id and content hash; returns after the batch is
-  // durable. InvalidArgument names a malformed document.
+  // durable (all or nothing). InvalidArgument names a malformed document;
+  // FailedPrecondition when the collection's vectors come from another
+  // embedding model.
   virtual absl::StatusOr<UpsertResult> Upsert(
       const std::string& collection,
       const std::vector<DocumentInput>& documents) = 0;
+  // Deletes the named documents (unknown ids are skipped); returns how many
+  // existed.
   virtual absl::StatusOr<int> DeleteDocuments(
       const std::string& collection, const std::vector<std::string>& ids) = 0;
+  // InvalidArgument for top_k outside [1, 100]; FailedPrecondition for a
+  // vector search on a keyword-only collection or one whose vectors come from
+  // another embedding model (the message names both models).
   virtual absl::StatusOr<std::vector<ChunkHit>> Search(
       const std::string& collection, const SearchRequest& request) = 0;
+  // Re-embeds every chunk of the collection with this store's embedding
+  // model and records it as the collection's model; `progress` (may be
+  // empty) is called after each batch. FailedPrecondition without a model.
+  virtual absl::Status Reembed(
+      const std::string& collection,
+      const std::function<void(const ReembedProgress&)>& progress) = 0;
+  // Documents in all collections; the last count read when the database
+  // cannot be reached.
   virtual int64_t TotalDocuments() const = 0;
   // Tombstoned vectors still in the collection's HNSW graph.
   virtual absl::StatusOr<size_t> IndexTombstones(

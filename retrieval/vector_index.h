@@ -1,9 +1,9 @@
 #pragma once
 // VectorIndex: one collection's HNSW graph (hnswlib) with inner-product
 // distance: cosine similarity on L2-normalized vectors, or raw inner product.
-// It is derived data: SQLite holds the embeddings; the index is saved with the
-// change sequence it covers and caught up or rebuilt at start. Deletes and
-// updates are tombstones (markDelete); Compact() rebuilds without them.
+// It is derived data: the database holds the embeddings; the index is saved
+// with the change sequence it covers (VectorCatalog). Deletes are tombstones
+// (markDelete); the catalog rebuilds an index when they pile up.
 // Thread-safe: searches share a lock, writes take it exclusively.
 
 #include <cstdint>
@@ -35,26 +35,44 @@ struct VectorHit {
   float score;    // inner product (cosine for normalized vectors)
 };
 
+class VectorIndex;
+
+// A saved index and the change sequence number it covers.
+struct SavedIndex {
+  std::unique_ptr<VectorIndex> index;
+  int64_t seq = 0;
+};
+
 class VectorIndex {
  public:
   static std::unique_ptr<VectorIndex> Create(int dim,
                                              const HnswOptions& options,
                                              size_t capacity = 1024);
-  // Loads a saved index; returns the sequence number it covers.
-  static absl::StatusOr<std::pair<std::unique_ptr<VectorIndex>, int64_t>> Load(
-      const std::string& path, int dim, const HnswOptions& options);
+  // Loads the index saved at `path` if it was saved with `tag`: NotFound
+  // without a saved index, FailedPrecondition for another tag, DataLoss for
+  // an unreadable file.
+  static absl::StatusOr<SavedIndex> Load(const std::string& path, int dim,
+                                         const HnswOptions& options,
+                                         const std::string& tag);
   ~VectorIndex();
 
-  // Adds or replaces the vector of `label` ([dim] floats, normalized here).
+  // Adds or replaces the vector of `label` ([dim] floats, normalized here
+  // for cosine).
   void Add(int64_t label, const float* vec);
+  // Tombstones `label`; unknown or already removed labels are ignored.
   void Remove(int64_t label);
+  // The k nearest labels, best first.
   std::vector<VectorHit> Search(const float* query, int k) const;
-  // Writes the index and the sequence number it covers (atomic rename).
-  absl::Status Save(const std::string& path, int64_t seq) const;
+  // Writes the index, the sequence number it covers and a tag (one line)
+  // naming what it was built for; atomic renames, index first.
+  absl::Status Save(const std::string& path, int64_t seq,
+                    const std::string& tag) const;
 
   int dim() const { return dim_; }
+  // Live (not tombstoned) vectors.
   size_t size() const;
-  size_t deleted() const { return deleted_; }
+  // Tombstoned vectors still in the graph.
+  size_t deleted() const;
 
  private:
   VectorIndex(int dim, const HnswOptions& options);
@@ -63,7 +81,6 @@ class VectorIndex {
   std::unique_ptr<hnswlib::InnerProductSpace> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
   mutable std::shared_mutex mu_;
-  size_t deleted_ = 0;
 };
 
 // Scales `v` to unit length (no-op for the zero vector).

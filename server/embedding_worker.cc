@@ -1,9 +1,45 @@
 #include "server/embedding_worker.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
 namespace lumen::server {
 
+namespace {
+
+// Tokens per encoder pass: GEMMs near peak, and a bound on how long a
+// query waits behind an ingest (one pass).
+constexpr int64_t kPassTokens = 4096;
+
+// FNV-1a over 8-byte words of the tensor data (and the tail bytes): which
+// weights these are, cheaply (~0.05 s for 100 MB).
+std::string WeightsChecksum(const engine::GgufFile& file) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const engine::GgufTensorInfo& t : file.tensors()) {
+    const std::span<const uint8_t> data = file.TensorData(t);
+    size_t i = 0;
+    for (; i + 8 <= data.size(); i += 8) {
+      uint64_t word;
+      std::memcpy(&word, data.data() + i, 8);
+      h = (h ^ word) * 0x100000001b3ull;
+    }
+    for (; i < data.size(); ++i) h = (h ^ data[i]) * 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
-    const std::string& path) {
+    const std::string& path, int threads) {
   std::unique_ptr<EmbeddingWorker> w(new EmbeddingWorker());
   w->path_ = path;
   auto file = engine::GgufFile::Open(path);
@@ -15,7 +51,13 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
   auto enc = engine::BertEncoder::Load(*w->file_);
   if (!enc.ok()) return enc.status();
   w->encoder_ = std::move(*enc);
-  w->thread_ = std::thread([raw = w.get()] { raw->Loop(); });
+  auto name = w->file_->GetString("general.name");
+  w->model_.name = name.ok() && !name->empty()
+                       ? std::string(*name)
+                       : path.substr(path.rfind('/') + 1);
+  w->model_.dim = w->encoder_->dim();
+  w->model_.checksum = WeightsChecksum(*w->file_);
+  w->thread_ = std::thread([raw = w.get(), threads] { raw->Loop(threads); });
   return w;
 }
 
@@ -35,40 +77,94 @@ int EmbeddingWorker::CountTokens(absl::string_view text) const {
 
 absl::StatusOr<std::vector<std::vector<float>>> EmbeddingWorker::Embed(
     const std::vector<std::string>& texts) {
-  Job job{texts, {}};
-  auto result = job.done.get_future();
+  Job job;
+  // Tokenizing is the caller's work: concurrent callers do it in parallel.
+  for (const std::string& t : texts) {
+    std::vector<int32_t> ids =
+        tokenizer_->Encode(t, /*add_special=*/true, false);
+    // Passages longer than the model sees are cut.
+    if (static_cast<int>(ids.size()) > encoder_->max_tokens())
+      ids.resize(encoder_->max_tokens());
+    job.sequences.push_back(std::move(ids));
+  }
+  if (job.sequences.empty()) return std::vector<std::vector<float>>{};
+  job.embeddings.resize(job.sequences.size());
+  auto result = job.result.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_)
       return absl::UnavailableError("embedding worker is stopping");
-    jobs_.push_back(&job);
+    (job.sequences.size() == 1 ? queries_ : bulk_).push_back(&job);
   }
   cv_.notify_one();
   return result.get();
 }
 
-void EmbeddingWorker::Loop() {
-  while (true) {
-    Job* job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping
-      job = jobs_.front();
-      jobs_.pop_front();
-    }
-    std::vector<std::vector<int32_t>> seqs;
-    for (const std::string& t : job->texts) {
-      std::vector<int32_t> ids =
-          tokenizer_->Encode(t, /*add_special=*/true, false);
-      if (static_cast<int>(ids.size()) > encoder_->max_tokens()) {
-        ids.resize(
-            encoder_
-                ->max_tokens());  // passages longer than the model sees are cut
+std::vector<EmbeddingWorker::Item> EmbeddingWorker::NextPass() {
+  std::vector<Item> items;
+  int64_t tokens = 0;
+  for (std::deque<Job*>* queue : {&queries_, &bulk_}) {
+    for (Job* job : *queue) {
+      while (job->next < job->sequences.size()) {
+        const int64_t n = job->sequences[job->next].size();
+        if (!items.empty() && tokens + n > kPassTokens) return items;
+        items.push_back({job, job->next++});
+        tokens += n;
       }
-      seqs.push_back(std::move(ids));
     }
-    job->done.set_value(encoder_->Embed(seqs));
+  }
+  return items;
+}
+
+void EmbeddingWorker::Complete(Job* job, absl::Status error) {
+  for (std::deque<Job*>* queue : {&queries_, &bulk_}) {
+    auto it = std::find(queue->begin(), queue->end(), job);
+    if (it != queue->end()) queue->erase(it);
+  }
+  if (error.ok()) {
+    job->result.set_value(std::move(job->embeddings));
+  } else {
+    job->result.set_value(error);
+  }
+}
+
+void EmbeddingWorker::Loop(int threads) {
+  // The team belongs to this thread: omp_set_num_threads applies to the
+  // calling thread only.
+  if (threads > 0) omp_set_num_threads(threads);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock,
+             [&] { return stopping_ || !queries_.empty() || !bulk_.empty(); });
+    if (stopping_) {
+      while (!queries_.empty() || !bulk_.empty()) {
+        Complete(queries_.empty() ? bulk_.front() : queries_.front(),
+                 absl::UnavailableError("embedding worker is stopping"));
+      }
+      return;
+    }
+    const std::vector<Item> items = NextPass();
+    std::vector<std::vector<int32_t>> sequences;  // the pass, in item order
+    for (const Item& item : items)
+      sequences.push_back(item.job->sequences[item.index]);
+    // The encoder runs unlocked: callers keep queueing meanwhile.
+    lock.unlock();
+    auto embeddings = encoder_->Embed(sequences);
+    lock.lock();
+    std::vector<Job*> finished;
+    for (size_t i = 0; i < items.size(); ++i) {
+      Job* job = items[i].job;
+      if (embeddings.ok()) {
+        job->embeddings[items[i].index] = std::move((*embeddings)[i]);
+        if (++job->done == job->sequences.size()) finished.push_back(job);
+      } else if (std::find(finished.begin(), finished.end(), job) ==
+                 finished.end()) {
+        finished.push_back(job);
+      }
+    }
+    for (Job* job : finished) {
+      Complete(job, embeddings.ok() ? absl::OkStatus() : embeddings.status());
+    }
   }
 }
 

@@ -1,7 +1,15 @@
 #pragma once
 // EmbeddingWorker: the embedding model (BertEncoder) behind its own thread,
-// so RPC threads never run model code: Embed() queues the texts and waits for
-// the worker's answer. Implements the knowledge store's Embedder.
+// so RPC threads never run model code. Embed() tokenizes on the caller's
+// thread, queues the token sequences and waits. The worker runs passes of up
+// to ~4096 tokens (one ragged batch each) filled from every queued job, so
+// concurrent ingests share encoder passes; single-text jobs (search queries,
+// the Embed RPC) go first, so a query waits for at most one pass of a large
+// ingest, not for the whole ingest. Implements the knowledge store's
+// Embedder.
+//
+// Threads: Embed/CountTokens from any thread. The worker thread owns the
+// encoder and its OpenMP team (sized inside it, see Load).
 
 #include <condition_variable>
 #include <deque>
@@ -13,18 +21,22 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/bert_encoder.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "retrieval/knowledge_store.h"
+#include "retrieval/embedder.h"
 
 namespace lumen::server {
 
 class EmbeddingWorker : public retrieval::Embedder {
  public:
   // Loads a GGUF bert model. InvalidArgument for other architectures.
+  // `threads`: the worker's OpenMP team (0: the OpenMP default).
   static absl::StatusOr<std::unique_ptr<EmbeddingWorker>> Load(
-      const std::string& path);
-  ~EmbeddingWorker() override;
+      const std::string& path, int threads = 0);
+  ~EmbeddingWorker() override;  // fails queued jobs (Unavailable), joins
 
   int dim() const override { return encoder_->dim(); }
+  // general.name (or the file name), the dimension and a checksum of the
+  // tensor data, so collections know which model made their vectors.
+  retrieval::EmbeddingModelInfo model() const override { return model_; }
   int CountTokens(absl::string_view text) const override;
   // Thread-safe; blocks until the worker has embedded `texts`.
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
@@ -33,20 +45,36 @@ class EmbeddingWorker : public retrieval::Embedder {
 
  private:
   struct Job {
-    std::vector<std::string> texts;
-    std::promise<absl::StatusOr<std::vector<std::vector<float>>>> done;
+    std::vector<std::vector<int32_t>> sequences;
+    std::vector<std::vector<float>> embeddings;  // [sequences][dim]
+    size_t next = 0;  // first sequence not yet in a pass (worker only)
+    size_t done = 0;  // sequences embedded (worker only)
+    std::promise<absl::StatusOr<std::vector<std::vector<float>>>> result;
+  };
+  // A sequence of a job, in a pass.
+  struct Item {
+    Job* job;
+    size_t index;
   };
   EmbeddingWorker() = default;
-  void Loop();
+  void Loop(int threads);
+  // The next pass: queries first, then ingests in arrival order, up to the
+  // token budget (at least one sequence). Caller holds mu_.
+  std::vector<Item> NextPass();
+  // Removes a finished (or failed) job from its queue and wakes its caller;
+  // the caller holds mu_. The job may be gone once this returns.
+  void Complete(Job* job, absl::Status error);
 
   std::string path_;
+  retrieval::EmbeddingModelInfo model_;
   std::unique_ptr<engine::GgufFile> file_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<engine::BertEncoder> encoder_;  // worker thread only
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job*> jobs_;
-  bool stopping_ = false;
+  std::deque<Job*> queries_;  // single-text jobs; guarded by mu_
+  std::deque<Job*> bulk_;     // the others; guarded by mu_
+  bool stopping_ = false;     // guarded by mu_
   std::thread thread_;
 };
 

@@ -1,6 +1,8 @@
 #include "server/knowledge_service.h"
 
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/metrics.h"
@@ -41,11 +43,81 @@ void FillInfo(const retrieval::CollectionInfo& c,
   out->mutable_hnsw()->set_ef_construction(c.hnsw.ef_construction);
   out->mutable_hnsw()->set_ef_search(c.hnsw.ef_search);
   out->mutable_hnsw()->set_metric(c.hnsw.cosine ? "cosine" : "ip");
+  out->set_embedding_model(c.embedding_model.name);
+  out->set_reembedding(c.reembedding);
 }
+
+// A streaming call refused before it started.
+class FailedReembed final
+    : public grpc::ServerWriteReactor<lumen::v1::ReembedProgress> {
+ public:
+  explicit FailedReembed(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// Streams the progress of KnowledgeStore::Reembed, which runs on a thread
+// this reactor owns (joined in OnDone). One write in flight; progress that
+// arrives meanwhile replaces the pending message.
+class ReembedReactor final
+    : public grpc::ServerWriteReactor<lumen::v1::ReembedProgress> {
+ public:
+  ReembedReactor(retrieval::KnowledgeStore* store, std::string collection)
+      : store_(store), collection_(std::move(collection)) {
+    worker_ = std::thread([this] { Run(); });
+  }
+  void OnWriteDone(bool) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    Pump();
+  }
+  void OnDone() override {
+    worker_.join();
+    delete this;
+  }
+
+ private:
+  void Run() {
+    absl::Status s = store_->Reembed(
+        collection_, [this](const retrieval::ReembedProgress& p) {
+          std::lock_guard lock(mu_);
+          pending_.set_done(p.done);
+          pending_.set_total(p.total);
+          has_pending_ = true;
+          Pump();
+        });
+    std::lock_guard lock(mu_);
+    status_ = s;
+    done_ = true;
+    Pump();
+  }
+  // Starts the next write, or finishes once the work is done and written.
+  void Pump() {
+    if (writing_ || finished_) return;
+    if (has_pending_) {
+      message_ = pending_;
+      has_pending_ = false;
+      writing_ = true;
+      StartWrite(&message_);
+    } else if (done_) {
+      finished_ = true;
+      Finish(ToGrpc(status_));
+    }
+  }
+
+  retrieval::KnowledgeStore* const store_;
+  const std::string collection_;
+  std::mutex mu_;
+  lumen::v1::ReembedProgress pending_, message_;
+  bool has_pending_ = false, writing_ = false, done_ = false, finished_ = false;
+  absl::Status status_;
+  std::thread worker_;
+};
 
 }  // namespace
 
 void ToProto(const retrieval::ChunkHit& h, lumen::v1::Citation* out) {
+  out->set_start(h.start);
+  out->set_end(h.end);
   out->set_collection(h.collection);
   out->set_document_id(h.document_id);
   out->set_chunk_id(h.chunk_id);
@@ -224,6 +296,21 @@ grpc::ServerUnaryReactor* KnowledgeService::Search(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count());
   return Reply(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<lumen::v1::ReembedProgress>*
+KnowledgeService::ReembedCollection(
+    grpc::CallbackServerContext* ctx,
+    const lumen::v1::ReembedCollectionRequest* req) {
+  absl::Status denied;
+  auto p = auth_->Authenticate(ctx);
+  if (!p.ok()) {
+    denied = p.status();
+  } else {
+    denied = Authorized(*p, req->name(), /*write=*/true).status();
+  }
+  if (!denied.ok()) return new FailedReembed(ToGrpc(denied));
+  return new ReembedReactor(store_, req->name());
 }
 
 }  // namespace lumen::server

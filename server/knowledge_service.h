@@ -50,6 +50,11 @@ class KnowledgeService final : public lumen::v1::Knowledge::CallbackService {
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const lumen::v1::SearchRequest* req,
                                    lumen::v1::SearchResponse* resp) override;
+  // Runs on a thread of its own (not the callback thread) and streams
+  // progress.
+  grpc::ServerWriteReactor<lumen::v1::ReembedProgress>* ReembedCollection(
+      grpc::CallbackServerContext* ctx,
+      const lumen::v1::ReembedCollectionRequest* req) override;
 
  private:
   // The collection if the caller may read (or write) it.

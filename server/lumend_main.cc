@@ -40,7 +40,7 @@ struct Flags {
           max_batch_tokens = 2048;
   int64_t max_running = 64, max_queue = 256;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
-              api_keys;
+              api_keys, knowledge_store;
   std::string tls_cert, tls_key, log_format = "text", chat_template;
   double shutdown_grace = 30.0;
 };
@@ -80,7 +80,12 @@ int Run(int argc, char** argv) {
   flags.String("weights", &f.weights,
                "auto (int8 for Q8_0 files), f32 or int8");
   flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
-  flags.String("data-dir", &f.data_dir, "knowledge store directory");
+  flags.String("data-dir", &f.data_dir,
+               "knowledge store directory (SQLite); with --knowledge-store, "
+               "where this replica caches its vector indexes");
+  flags.String("knowledge-store", &f.knowledge_store,
+               "postgresql://... to share one knowledge store between "
+               "replicas (default: SQLite in --data-dir)");
   flags.String("embedding-model", &f.embedding_model,
                "GGUF embedding model for RAG");
   flags.String("api-keys", &f.api_keys, "file of 'KEY TENANT ROLE' lines");
@@ -157,9 +162,23 @@ int Run(int argc, char** argv) {
     embedder = std::move(*e);
     inference_options.embedder = embedder.get();
   }
-  auto store =
-      lumen::retrieval::KnowledgeStore::Open(f.data_dir, embedder.get());
-  if (!store.ok()) return fail(std::string(store.status().message()));
+  lumen::retrieval::StoreOptions store_options;
+  store_options.embedder = embedder.get();
+  if (f.knowledge_store.empty()) {
+    store_options.location = f.data_dir;
+  } else if (lumen::retrieval::IsPostgresLocation(f.knowledge_store)) {
+    store_options.location = f.knowledge_store;
+    store_options.index_dir = f.data_dir;
+  } else {
+    return fail("--knowledge-store must be a postgresql:// URI");
+  }
+  auto store = lumen::retrieval::KnowledgeStore::Open(store_options);
+  if (!store.ok()) {
+    return fail(
+        absl::StrCat("cannot open the knowledge store ",
+                     lumen::retrieval::RedactLocation(store_options.location),
+                     ": ", store.status().message()));
+  }
   inference_options.knowledge = store->get();
   if (metrics) metrics->SetRagDocuments((*store)->TotalDocuments());
   lumen::server::KnowledgeService knowledge(store->get(), auth.get(),
@@ -197,7 +216,12 @@ int Run(int argc, char** argv) {
   LogInfo(
       log_format,
       absl::StrCat(
-          "knowledge store in ", f.data_dir,
+          "knowledge store in ",
+          f.knowledge_store.empty()
+              ? f.data_dir
+              : absl::StrCat(
+                    lumen::retrieval::RedactLocation(f.knowledge_store),
+                    " (vector indexes cached in ", f.data_dir, ")"),
           embedder
               ? absl::StrCat(" (vector + keyword search, embeddings of ",
                              embedder->dim(), " dims from ", f.embedding_model,

@@ -1,5 +1,9 @@
 #include "engine/model/bert_encoder.h"
 
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,6 +11,7 @@
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/vec_exp.h"
 
 namespace lumen::engine {
 
@@ -29,8 +34,11 @@ absl::StatusOr<std::vector<float>> Tensor(const GgufFile& f,
   return out;
 }
 
+// x[r] = (x[r] - mean) / sqrt(var + eps) * w + b for every row (threaded:
+// rows are independent).
 void LayerNorm(float* x, const float* w, const float* b, int64_t rows,
                int64_t dim, float eps) {
+#pragma omp parallel for schedule(static) if (rows >= 64)
   for (int64_t r = 0; r < rows; ++r) {
     float* v = x + r * dim;
     double mean = 0, var = 0;
@@ -38,9 +46,63 @@ void LayerNorm(float* x, const float* w, const float* b, int64_t rows,
     mean /= dim;
     for (int64_t i = 0; i < dim; ++i) var += (v[i] - mean) * (v[i] - mean);
     const float inv = 1.0f / std::sqrt(static_cast<float>(var / dim) + eps);
-    for (int64_t i = 0; i < dim; ++i)
-      v[i] = (v[i] - static_cast<float>(mean)) * inv * w[i] + b[i];
+    const float m = static_cast<float>(mean);
+    for (int64_t i = 0; i < dim; ++i) v[i] = (v[i] - m) * inv * w[i] + b[i];
   }
+}
+
+// erf for 8 floats: Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7),
+// erf(-x) = -erf(x).
+inline __m256 Erf256(__m256 x) {
+  const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+  const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);  // |x|
+  const __m256 t = _mm256_div_ps(
+      _mm256_set1_ps(1.0f),
+      _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, _mm256_set1_ps(1.0f)));
+  __m256 p = _mm256_set1_ps(1.061405429f);
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+  p = _mm256_mul_ps(p, t);
+  const __m256 e =
+      kernels::Exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a)));
+  const __m256 y = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+  return _mm256_or_ps(y, sign);
+}
+
+// v = 0.5 v (1 + erf(v / sqrt(2))) in place ([n]; threaded for big batches).
+void Gelu(float* v, int64_t n) {
+  const int64_t blocks = n / 8;
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256 x = _mm256_loadu_ps(v + b * 8);
+    const __m256 erf = Erf256(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678f)));
+    const __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
+                                   _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+    _mm256_storeu_ps(v + b * 8, y);
+  }
+  for (int64_t i = blocks * 8; i < n; ++i)
+    v[i] = 0.5f * v[i] * (1.0f + std::erf(v[i] * 0.70710678f));
+}
+
+// scores[i] = exp(scores[i] - max); returns their sum. [n]
+float ExpShiftSum(float* scores, int64_t n, float max) {
+  const __m256 m = _mm256_set1_ps(max);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e =
+        kernels::Exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + i), m));
+    _mm256_storeu_ps(scores + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  float sum = 0;
+  for (float l : lanes) sum += l;
+  for (; i < n; ++i) sum += (scores[i] = std::exp(scores[i] - max));
+  return sum;
 }
 
 }  // namespace
@@ -124,82 +186,174 @@ absl::StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Load(
                      Tensor(f, p + "layer_output_norm.bias", {d}));
     m->layers_.push_back(std::move(layer));
   }
-  m->scratch_.Reserve(m->n_ctx_, std::max(d, m->n_ff_), 0);
   return m;
 }
 
-absl::StatusOr<std::vector<std::vector<float>>> BertEncoder::Embed(
-    const std::vector<std::vector<int32_t>>& sequences) {
-  std::vector<std::vector<float>> out;
+void BertEncoder::Reserve(int64_t tokens) {
+  // Per thread of this thread's team: scores [n_ctx] and transposed keys
+  // [head_dim, n_ctx].
+  const int threads = std::max(1, omp_get_max_threads());
+  const size_t per_thread = n_ctx_ + (dim_ / n_heads_) * n_ctx_;
+  if (scores_.size() < threads * per_thread)
+    scores_.resize(threads * per_thread);
+  if (tokens <= reserved_tokens_) return;
+  reserved_tokens_ = tokens;
+  x_.resize(tokens * dim_);
+  qkv_.resize(tokens * 3 * dim_);
+  att_.resize(tokens * dim_);
+  tmp_.resize(tokens * dim_);
+  ff_.resize(tokens * n_ff_);
+  scratch_.Reserve(tokens, std::max(dim_, n_ff_), 0);
+}
+
+void BertEncoder::Attention(const std::vector<int64_t>& starts, int64_t total) {
   const int64_t d = dim_, hd = dim_ / n_heads_;
-  for (const std::vector<int32_t>& seq_in : sequences) {
-    // Sequences run one at a time: attention is per sequence and the batch
-    // rows of one sequence already fill the matrix kernels.
-    const int64_t n = std::min<int64_t>(seq_in.size(), n_ctx_);
-    if (n == 0)
-      return absl::InvalidArgumentError("cannot embed an empty token sequence");
-    std::vector<float> x(n * d), qkv(n * 3 * d), att(n * d), tmp(n * d),
-        ff(n * n_ff_);
-    for (int64_t t = 0; t < n; ++t) {
-      const int32_t tok = seq_in[t];
-      if (tok < 0 || tok >= n_vocab_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("token id ", tok, " outside the vocabulary"));
-      }
-      for (int64_t i = 0; i < d; ++i) {
-        x[t * d + i] =
-            tok_emb_[tok * d + i] + pos_emb_[t * d + i] + type_emb_[i];
-      }
+  const int64_t n_seqs = static_cast<int64_t>(starts.size());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t per_thread = n_ctx_ + hd * n_ctx_;
+  // One task per (sequence, head): attention never crosses sequences.
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t task = 0; task < n_seqs * n_heads_; ++task) {
+    const int64_t s = task / n_heads_, h = task % n_heads_;
+    const int64_t begin = starts[s];
+    const int64_t n = (s + 1 < n_seqs ? starts[s + 1] : total) - begin;
+    float* scores = &scores_[omp_get_thread_num() * per_thread];  // [n]
+    float* keys_t = scores + n_ctx_;  // [hd, n]: this head's keys transposed
+    const float* k0 = &qkv_[begin * 3 * d + d + h * hd];
+    const float* v0 = &qkv_[begin * 3 * d + 2 * d + h * hd];
+    for (int64_t u = 0; u < n; ++u) {
+      for (int64_t i = 0; i < hd; ++i) keys_t[i * n + u] = k0[u * 3 * d + i];
     }
-    LayerNorm(x.data(), emb_norm_w_.data(), emb_norm_b_.data(), n, d, eps_);
-    std::vector<float> scores(n);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    for (Layer& layer : layers_) {
-      RETURN_IF_ERROR(layer.qkv->Forward(x.data(), n, qkv.data(), &scratch_));
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t h = 0; h < n_heads_; ++h) {
-          const float* q = &qkv[t * 3 * d + h * hd];
-          float mx = -INFINITY;
-          for (int64_t u = 0; u < n; ++u) {
-            scores[u] =
-                kernels::Dot(q, &qkv[u * 3 * d + d + h * hd], hd) * scale;
-            mx = std::max(mx, scores[u]);
-          }
-          float sum = 0;
-          for (int64_t u = 0; u < n; ++u)
-            sum += (scores[u] = std::exp(scores[u] - mx));
-          float* o = &att[t * d + h * hd];
-          std::memset(o, 0, hd * sizeof(float));
-          for (int64_t u = 0; u < n; ++u) {
-            kernels::Axpy(scores[u] / sum, &qkv[u * 3 * d + 2 * d + h * hd], o,
-                          hd);
-          }
+    for (int64_t t = begin; t < begin + n; ++t) {
+      const float* q = &qkv_[t * 3 * d + h * hd];
+      // scores[u] = q . k_u, eight keys at a time from the transposed keys.
+      int64_t u = 0;
+      for (; u + 8 <= n; u += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < hd; ++i) {
+          acc = _mm256_fmadd_ps(_mm256_set1_ps(q[i]),
+                                _mm256_loadu_ps(&keys_t[i * n + u]), acc);
         }
+        _mm256_storeu_ps(&scores[u], acc);
       }
-      RETURN_IF_ERROR(layer.out->Forward(att.data(), n, tmp.data(), &scratch_));
-      kernels::AddInPlace(x.data(), tmp.data(), n * d);
-      LayerNorm(x.data(), layer.attn_norm_w.data(), layer.attn_norm_b.data(), n,
-                d, eps_);
-      RETURN_IF_ERROR(layer.up->Forward(x.data(), n, ff.data(), &scratch_));
-      for (float& v : ff) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678f));
-      RETURN_IF_ERROR(layer.down->Forward(ff.data(), n, tmp.data(), &scratch_));
-      kernels::AddInPlace(x.data(), tmp.data(), n * d);
-      LayerNorm(x.data(), layer.out_norm_w.data(), layer.out_norm_b.data(), n,
-                d, eps_);
+      for (; u < n; ++u) {
+        float acc = 0;
+        for (int64_t i = 0; i < hd; ++i) acc += q[i] * keys_t[i * n + u];
+        scores[u] = acc;
+      }
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, scores[j] *= scale);
+      const float inv = 1.0f / ExpShiftSum(scores, n, mx);
+      // o = sum_u p_u v_u, the output row held in registers (hd <= 128).
+      float* o = &att_[t * d + h * hd];
+      if (hd % 8 == 0 && hd <= 128) {
+        __m256 acc[16];
+        const int64_t lanes = hd / 8;
+        for (int64_t l = 0; l < lanes; ++l) acc[l] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n; ++j) {
+          const __m256 p = _mm256_set1_ps(scores[j] * inv);
+          const float* v = v0 + j * 3 * d;
+          for (int64_t l = 0; l < lanes; ++l)
+            acc[l] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8 * l), acc[l]);
+        }
+        for (int64_t l = 0; l < lanes; ++l) _mm256_storeu_ps(o + 8 * l, acc[l]);
+      } else {
+        std::memset(o, 0, hd * sizeof(float));
+        for (int64_t j = 0; j < n; ++j)
+          kernels::Axpy(scores[j] * inv, v0 + j * 3 * d, o, hd);
+      }
     }
-    std::vector<float> e(d, 0.0f);
+  }
+}
+
+absl::Status BertEncoder::EncodePass(
+    const std::vector<std::vector<int32_t>>& sequences, size_t first,
+    size_t last, std::vector<std::vector<float>>* out) {
+  const int64_t d = dim_;
+  std::vector<int64_t> starts;  // [sequences] first row of each
+  int64_t total = 0;
+  for (size_t s = first; s < last; ++s) {
+    starts.push_back(total);
+    total += std::min<int64_t>(sequences[s].size(), n_ctx_);
+  }
+  Reserve(total);
+  for (size_t s = first; s < last; ++s) {
+    const int64_t begin = starts[s - first];
+    const int64_t n = std::min<int64_t>(sequences[s].size(), n_ctx_);
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t tok = sequences[s][t];
+      float* x = &x_[(begin + t) * d];
+      for (int64_t i = 0; i < d; ++i)
+        x[i] = tok_emb_[tok * d + i] + pos_emb_[t * d + i] + type_emb_[i];
+    }
+  }
+  LayerNorm(x_.data(), emb_norm_w_.data(), emb_norm_b_.data(), total, d, eps_);
+  for (Layer& layer : layers_) {
+    RETURN_IF_ERROR(
+        layer.qkv->Forward(x_.data(), total, qkv_.data(), &scratch_));
+    Attention(starts, total);
+    RETURN_IF_ERROR(
+        layer.out->Forward(att_.data(), total, tmp_.data(), &scratch_));
+    kernels::AddInPlace(x_.data(), tmp_.data(), total * d);
+    LayerNorm(x_.data(), layer.attn_norm_w.data(), layer.attn_norm_b.data(),
+              total, d, eps_);
+    RETURN_IF_ERROR(layer.up->Forward(x_.data(), total, ff_.data(), &scratch_));
+    Gelu(ff_.data(), total * n_ff_);
+    RETURN_IF_ERROR(
+        layer.down->Forward(ff_.data(), total, tmp_.data(), &scratch_));
+    kernels::AddInPlace(x_.data(), tmp_.data(), total * d);
+    LayerNorm(x_.data(), layer.out_norm_w.data(), layer.out_norm_b.data(),
+              total, d, eps_);
+  }
+  for (size_t s = first; s < last; ++s) {
+    const int64_t begin = starts[s - first];
+    const int64_t n = std::min<int64_t>(sequences[s].size(), n_ctx_);
+    std::vector<float> e(d, 0.0f);  // [dim]
     if (mean_pooling_) {
       for (int64_t t = 0; t < n; ++t)
-        kernels::AddInPlace(e.data(), &x[t * d], d);
+        kernels::AddInPlace(e.data(), &x_[(begin + t) * d], d);
       for (float& v : e) v /= static_cast<float>(n);
     } else {
-      std::copy(x.begin(), x.begin() + d, e.begin());
+      std::copy(&x_[begin * d], &x_[begin * d] + d, e.begin());
     }
     double ss = 0;
     for (float v : e) ss += static_cast<double>(v) * v;
     const float inv = ss > 0 ? static_cast<float>(1.0 / std::sqrt(ss)) : 0.0f;
     for (float& v : e) v *= inv;
-    out.push_back(std::move(e));
+    (*out)[s] = std::move(e);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::vector<float>>> BertEncoder::Embed(
+    const std::vector<std::vector<int32_t>>& sequences) {
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    if (sequences[s].empty()) {
+      return absl::InvalidArgumentError("cannot embed an empty token sequence");
+    }
+    const int64_t n = std::min<int64_t>(sequences[s].size(), n_ctx_);
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t tok = sequences[s][t];
+      if (tok < 0 || tok >= n_vocab_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", tok, " outside the vocabulary"));
+      }
+    }
+  }
+  std::vector<std::vector<float>> out(sequences.size());
+  size_t first = 0;
+  while (first < sequences.size()) {
+    // As many whole sequences as fit the pass budget (at least one).
+    size_t last = first;
+    int64_t tokens = 0;
+    while (last < sequences.size()) {
+      const int64_t n = std::min<int64_t>(sequences[last].size(), n_ctx_);
+      if (last > first && tokens + n > max_pass_tokens_) break;
+      tokens += n;
+      ++last;
+    }
+    RETURN_IF_ERROR(EncodePass(sequences, first, last, &out));
+    first = last;
   }
   return out;
 }

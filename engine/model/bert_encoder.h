@@ -2,8 +2,16 @@
 // BertEncoder: sentence embeddings from GGUF `bert` models (BERT, MiniLM,
 // BGE): token + position + token-type embeddings, post-LayerNorm encoder
 // blocks with GELU feed-forward, mean or CLS pooling (pooling_type metadata),
-// L2-normalized. Matrices run on the engine's Linear kernels. One thread at a
-// time (the embedding worker).
+// L2-normalized.
+//
+// Many sequences run in one pass, as a ragged batch like the engine's: their
+// tokens are concatenated, so every matrix of every layer is one GEMM over
+// all of them (Linear kernels), and only attention is per sequence (threaded
+// over sequences x heads). GELU, softmax and LayerNorm are vectorized and
+// threaded over rows.
+//
+// Threads: one thread at a time (the embedding worker); the OpenMP team is
+// the calling thread's (sized there), scratch follows it.
 
 #include <cstdint>
 #include <memory>
@@ -26,9 +34,15 @@ class BertEncoder {
   bool mean_pooling() const { return mean_pooling_; }
 
   // One embedding per sequence ([dim], unit length). Sequences longer than
-  // max_tokens() are truncated.
+  // max_tokens() are truncated. InvalidArgument for an empty sequence or a
+  // token outside the vocabulary.
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<std::vector<int32_t>>& sequences);
+
+  // Tokens per pass (a longer sequence runs alone). Default 4096: large
+  // enough for GEMMs near peak, small enough for the scratch (~50 MB for a
+  // 384-dim model).
+  void set_max_pass_tokens(int64_t tokens) { max_pass_tokens_ = tokens; }
 
  private:
   struct Layer {
@@ -36,6 +50,13 @@ class BertEncoder {
     std::vector<float> attn_norm_w, attn_norm_b, out_norm_w, out_norm_b;
   };
   BertEncoder() = default;
+  // Encodes sequences [first, last) in one ragged batch into out[first..).
+  absl::Status EncodePass(const std::vector<std::vector<int32_t>>& sequences,
+                          size_t first, size_t last,
+                          std::vector<std::vector<float>>* out);
+  // Self-attention of every sequence and head: qkv_ -> att_.
+  void Attention(const std::vector<int64_t>& starts, int64_t total);
+  void Reserve(int64_t tokens);
 
   int64_t dim_ = 0, n_layers_ = 0, n_heads_ = 0, n_ff_ = 0, n_ctx_ = 0,
           n_vocab_ = 0;
@@ -43,6 +64,15 @@ class BertEncoder {
   bool mean_pooling_ = true;
   std::vector<float> tok_emb_, pos_emb_, type_emb_, emb_norm_w_, emb_norm_b_;
   std::vector<Layer> layers_;
+  int64_t max_pass_tokens_ = 4096;
+  // Scratch for one pass, grown on demand (T = the pass's tokens).
+  int64_t reserved_tokens_ = 0;
+  std::vector<float> x_;       // [T, dim]
+  std::vector<float> qkv_;     // [T, 3 * dim]
+  std::vector<float> att_;     // [T, dim]
+  std::vector<float> tmp_;     // [T, dim]
+  std::vector<float> ff_;      // [T, n_ff]
+  std::vector<float> scores_;  // [threads, n_ctx + head_dim * n_ctx]
   kernels::LinearScratch scratch_;
 };
 

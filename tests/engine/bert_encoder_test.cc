@@ -157,6 +157,62 @@ TEST_P(BertEncoderTest, MatchesNaiveReference) {
   }
 }
 
+// A ragged batch (one pass, or several when the pass budget is small) gives
+// each sequence the embedding it gets alone.
+TEST_P(BertEncoderTest, BatchesEqualSequencesAlone) {
+  tools::SynthOptions o;
+  o.arch = "bert";
+  o.dim = 64;
+  o.layers = 2;
+  o.heads = 4;
+  o.kv_heads = 4;
+  o.ffn = 96;
+  o.ctx = 64;
+  o.seed = 11;
+  o.pooling = GetParam();
+  o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-bert-bge.gguf");
+  const std::string path = testing::MakeTempDir() + "/bert.gguf";
+  ASSERT_TRUE(tools::Synthesize(o, path).ok());
+  auto f = GgufFile::Open(path);
+  ASSERT_TRUE(f.ok());
+  auto enc = BertEncoder::Load(**f);
+  ASSERT_TRUE(enc.ok()) << enc.status();
+  auto tok = Tokenizer::FromGguf(**f);
+  ASSERT_TRUE(tok.ok());
+  std::vector<std::vector<int32_t>> seqs;
+  std::string text;
+  for (int i = 0; i < 24; ++i) {
+    text += (i % 3 == 0 ? "熊猫 " : "word") + std::to_string(i) + " ";
+    std::vector<int32_t> ids = (*tok)->Encode(text, true, false);
+    if (i == 23) ids.resize(100, ids.back());  // longer than the context
+    seqs.push_back(ids);
+  }
+  std::vector<std::vector<float>> alone;
+  for (const auto& s : seqs) {
+    auto e = (*enc)->Embed({s});
+    ASSERT_TRUE(e.ok()) << e.status();
+    alone.push_back((*e)[0]);
+  }
+  for (int64_t budget : {4096, 70, 1}) {
+    (*enc)->set_max_pass_tokens(budget);
+    auto batched = (*enc)->Embed(seqs);
+    ASSERT_TRUE(batched.ok()) << batched.status();
+    ASSERT_EQ(batched->size(), seqs.size());
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      for (int i = 0; i < 64; ++i) {
+        ASSERT_NEAR((*batched)[s][i], alone[s][i], 2e-6)
+            << "budget " << budget << " sequence " << s;
+      }
+    }
+  }
+  EXPECT_THAT((*enc)->Embed({seqs[0], {}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("empty")));
+  EXPECT_THAT((*enc)->Embed({{1, 2, 999999}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("999999")));
+}
+
 INSTANTIATE_TEST_SUITE_P(Pooling, BertEncoderTest,
                          ::testing::Values("mean", "cls"));
 

@@ -2,7 +2,9 @@
 // A deterministic stand-in embedding model for tests: the sum of pseudo-random
 // vectors of the text's words (and CJK characters), normalized. Texts that
 // share words get similar vectors, which is all the store's tests need.
+// Thread-safe.
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <string>
@@ -18,8 +20,13 @@ namespace lumen::testing {
 
 class HashingEmbedder : public retrieval::Embedder {
  public:
-  explicit HashingEmbedder(int dim = 64) : dim_(dim) {}
+  // `name` is the model identity it reports (tests switch "models").
+  explicit HashingEmbedder(int dim = 64, std::string name = "hashing")
+      : dim_(dim), name_(std::move(name)) {}
   int dim() const override { return dim_; }
+  retrieval::EmbeddingModelInfo model() const override {
+    return {name_, dim_, "0000"};
+  }
   int CountTokens(absl::string_view text) const override {
     return retrieval::EstimateTokens(text);
   }
@@ -41,7 +48,7 @@ class HashingEmbedder : public retrieval::Embedder {
     }
     return out;
   }
-  int calls() const { return calls_; }
+  int calls() const { return calls_.load(); }
 
  private:
   static std::vector<std::string> Words(const std::string& text) {
@@ -65,7 +72,8 @@ class HashingEmbedder : public retrieval::Embedder {
     return words;
   }
   int dim_;
-  int calls_ = 0;
+  std::string name_;
+  std::atomic<int> calls_{0};
 };
 
 }  // namespace lumen::testing

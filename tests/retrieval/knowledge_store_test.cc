@@ -1,13 +1,19 @@
+// The knowledge-store suite: one set of tests, run against every backend
+// (tests/retrieval/store_backends.h), so SQLite and PostgreSQL behave the
+// same for search, updates, deletes, restarts, ownership, sharing and
+// embedding models.
+
 #include "retrieval/knowledge_store.h"
 
-#include <random>
+#include <chrono>
+#include <future>
 #include <set>
 
-#include "base/unicode.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "retrieval/chunker.h"
-#include "retrieval/vector_index.h"
+#include "tests/retrieval/blocking_embedder.h"
 #include "tests/retrieval/hashing_embedder.h"
+#include "tests/retrieval/store_backends.h"
 #include "tests/test_support.h"
 
 namespace lumen::retrieval {
@@ -15,98 +21,54 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(ChunkerTest, EnglishBreaksAtSentenceEndsWithOverlap) {
-  std::string text;
-  for (int i = 0; i < 30; ++i)
-    text += "Sentence number " + std::to_string(i) + " is here. ";
-  ChunkerOptions o{20, 8};
-  auto chunks = ChunkText(text, o, EstimateTokens);
-  ASSERT_GT(chunks.size(), 3u);
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const Chunk& c = chunks[i];
-    EXPECT_LE(EstimateTokens(c.text), 20) << c.text;
-    EXPECT_EQ(c.text, text.substr(c.start, c.end - c.start));
-    EXPECT_EQ(c.text.rfind("Sentence", 0), 0u)
-        << "starts at a sentence: " << c.text;
-    if (i + 1 < chunks.size()) {
-      EXPECT_LT(chunks[i + 1].start, c.end) << "consecutive chunks overlap";
-    }
-  }
-  EXPECT_EQ(chunks.back().end, static_cast<int64_t>(text.size()));
-}
-
-TEST(ChunkerTest, ChineseBreaksAtChinesePunctuationNeverInsideACharacter) {
-  std::string text;
-  for (int i = 0; i < 20; ++i)
-    text += "小猫在花园里玩耍。它很开心！你喜欢吗？我们走吧；";
-  ChunkerOptions o{30, 6};
-  auto chunks = ChunkText(text, o, EstimateTokens);
-  ASSERT_GT(chunks.size(), 2u);
-  for (const Chunk& c : chunks) {
-    EXPECT_EQ(IncompleteUtf8Suffix(c.text), 0u);
-    for (uint32_t cp : DecodeUtf8(c.text)) EXPECT_NE(cp, 0xFFFDu);
-    EXPECT_LE(EstimateTokens(c.text), 30);
-    const std::string tail = c.text.substr(c.text.size() - 3);
-    EXPECT_TRUE(tail == "。" || tail == "！" || tail == "？" || tail == "；")
-        << c.text;
-  }
-  // A sentence longer than the budget is cut at character boundaries.
-  std::string long_zh;
-  for (int i = 0; i < 200; ++i) long_zh += "字";
-  for (const Chunk& c : ChunkText(long_zh, o, EstimateTokens)) {
-    EXPECT_EQ(IncompleteUtf8Suffix(c.text), 0u);
-    EXPECT_LE(EstimateTokens(c.text), 30);
-  }
-}
-
-TEST(VectorIndexTest, RecallAtTenOnTwentyThousandRandomVectors) {
-  constexpr int kDim = 384, kN = 20000, kQueries = 100, kK = 10;
-  std::mt19937 rng(5);
-  std::normal_distribution<float> n;
-  std::vector<float> data(static_cast<size_t>(kN) * kDim);
-  for (float& x : data) x = n(rng);
-  for (int i = 0; i < kN; ++i)
-    Normalize(&data[static_cast<size_t>(i) * kDim], kDim);
-  auto index = VectorIndex::Create(kDim, HnswOptions{32, 200, 600}, kN);
-  for (int i = 0; i < kN; ++i)
-    index->Add(i, &data[static_cast<size_t>(i) * kDim]);
-  int found = 0;
-  for (int q = 0; q < kQueries; ++q) {
-    std::vector<float> query(kDim);
-    for (float& x : query) x = n(rng);
-    Normalize(query.data(), kDim);
-    std::vector<std::pair<float, int>> exact;
-    for (int i = 0; i < kN; ++i) {
-      float dot = 0;
-      for (int d = 0; d < kDim; ++d)
-        dot += query[d] * data[static_cast<size_t>(i) * kDim + d];
-      exact.push_back({-dot, i});
-    }
-    std::partial_sort(exact.begin(), exact.begin() + kK, exact.end());
-    std::set<int> truth;
-    for (int i = 0; i < kK; ++i) truth.insert(exact[i].second);
-    for (const VectorHit& h : index->Search(query.data(), kK))
-      found += truth.count(h.label);
-  }
-  const double recall = static_cast<double>(found) / (kQueries * kK);
-  std::cout << "HNSW recall@10 on 20,000 x 384: " << recall << "\n";
-  EXPECT_GE(recall, 0.95);
-}
-
-class StoreTest : public ::testing::Test {
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { dir_ = lumen::testing::MakeTempDir(); }
-  std::unique_ptr<KnowledgeStore> Open(bool with_embedder = true) {
-    auto s = KnowledgeStore::Open(dir_, with_embedder ? &embedder_ : nullptr,
-                                  ChunkerOptions{40, 8});
-    EXPECT_TRUE(s.ok()) << s.status();
-    return std::move(*s);
+  void SetUp() override {
+    auto backend = lumen::testing::MakeStoreBackend(GetParam());
+    if (absl::IsUnavailable(backend.status())) {
+      GTEST_SKIP() << GetParam() << " is not available: " << backend.status();
+    }
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = std::move(*backend);
   }
-  std::string dir_;
+  // Opens (or reopens: a restart) the store on this test's database.
+  std::unique_ptr<KnowledgeStore> Open(bool with_embedder = true) {
+    return OpenWith(with_embedder ? &embedder_ : nullptr);
+  }
+  std::unique_ptr<KnowledgeStore> OpenWith(Embedder* embedder) {
+    auto s = backend_->Open(embedder, ChunkerOptions{40, 8});
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  static std::vector<std::string> Ids(
+      const absl::StatusOr<std::vector<ChunkHit>>& hits) {
+    std::vector<std::string> ids;
+    if (hits.ok()) {
+      for (const ChunkHit& h : *hits) ids.push_back(h.document_id);
+    }
+    return ids;
+  }
+  static SearchRequest Query(const std::string& text, SearchMode mode,
+                             int top_k = 5) {
+    SearchRequest q;
+    q.query = text;
+    q.mode = mode;
+    q.top_k = top_k;
+    return q;
+  }
+
+  std::unique_ptr<lumen::testing::StoreBackend> backend_;
   lumen::testing::HashingEmbedder embedder_;
 };
 
-TEST_F(StoreTest, UpsertIsIdempotentAndSearchFindsPassages) {
+INSTANTIATE_TEST_SUITE_P(
+    Backends, StoreTest,
+    ::testing::ValuesIn(lumen::testing::StoreBackendNames()),
+    [](const ::testing::TestParamInfo<std::string>& info) {
+      return info.param;
+    });
+
+TEST_P(StoreTest, UpsertIsIdempotentAndSearchFindsPassages) {
   auto s = Open();
   ASSERT_TRUE(s->CreateCollection("docs", "acme", {}, {}).ok());
   EXPECT_THAT(s->CreateCollection("docs", "acme", {}, {}),
@@ -175,7 +137,7 @@ TEST_F(StoreTest, UpsertIsIdempotentAndSearchFindsPassages) {
   for (const ChunkHit& h : *gone_hits) EXPECT_NE(h.document_id, "a");
 }
 
-TEST_F(StoreTest, MalformedDocumentsAreRejectedWholeBatch) {
+TEST_P(StoreTest, MalformedDocumentsAreRejectedWholeBatch) {
   auto s = Open();
   ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
   std::vector<DocumentInput> docs = {{"ok", "", "", "", "fine text here"},
@@ -191,7 +153,7 @@ TEST_F(StoreTest, MalformedDocumentsAreRejectedWholeBatch) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'nope'")));
 }
 
-TEST_F(StoreTest, IndexIsRebuiltOrCaughtUpAfterRestart) {
+TEST_P(StoreTest, IndexIsRebuiltOrCaughtUpAfterRestart) {
   {
     auto s = Open();
     ASSERT_TRUE(s->CreateCollection("c", "t", {"u"}, {}).ok());
@@ -218,25 +180,7 @@ TEST_F(StoreTest, IndexIsRebuiltOrCaughtUpAfterRestart) {
   EXPECT_EQ((*hits)[0].document_id, "y");
 }
 
-TEST(VectorIndexTest, InnerProductKeepsMagnitudes) {
-  HnswOptions ip;
-  ip.cosine = false;
-  auto index = VectorIndex::Create(2, ip);
-  const float small[] = {1, 0}, big[] = {3, 0.5f};
-  index->Add(1, small);
-  index->Add(2, big);
-  const float q[] = {1, 0};
-  auto hits = index->Search(q, 2);
-  ASSERT_EQ(hits.size(), 2u);
-  EXPECT_EQ(hits[0].label, 2);  // the longer vector wins on inner product
-  EXPECT_NEAR(hits[0].score, 3.0f, 1e-5);
-  auto cos = VectorIndex::Create(2, HnswOptions{});
-  cos->Add(1, small);
-  cos->Add(2, big);
-  EXPECT_EQ(cos->Search(q, 2)[0].label, 1);  // but not on cosine
-}
-
-TEST_F(StoreTest, TombstonesAreCompactedAway) {
+TEST_P(StoreTest, TombstonesAreCompactedAway) {
   auto s = Open();
   ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
   // 300 documents, then delete 290: the index is rebuilt without tombstones
@@ -244,14 +188,13 @@ TEST_F(StoreTest, TombstonesAreCompactedAway) {
   for (int i = 0; i < 300; i += 50) {
     std::vector<DocumentInput> batch;
     for (int j = i; j < i + 50; ++j) {
-      batch.push_back({"d" + std::to_string(j), "", "", "",
-                       "Document " + std::to_string(j) + " mentions word" +
-                           std::to_string(j) + "."});
+      batch.push_back({absl::StrCat("d", j), "", "", "",
+                       absl::StrCat("Document ", j, " mentions word", j, ".")});
     }
     ASSERT_TRUE(s->Upsert("c", batch).ok());
   }
   std::vector<std::string> ids;
-  for (int j = 10; j < 300; ++j) ids.push_back("d" + std::to_string(j));
+  for (int j = 10; j < 300; ++j) ids.push_back(absl::StrCat("d", j));
   ASSERT_TRUE(s->DeleteDocuments("c", {"d299"}).ok());
   EXPECT_EQ(*s->IndexTombstones("c"),
             1u);  // below the threshold: kept as a tombstone
@@ -270,7 +213,7 @@ TEST_F(StoreTest, TombstonesAreCompactedAway) {
   EXPECT_EQ((*hits)[0].document_id, "d3");
 }
 
-TEST_F(StoreTest, WithoutEmbedderCollectionsAreKeywordOnly) {
+TEST_P(StoreTest, WithoutEmbedderCollectionsAreKeywordOnly) {
   auto s = Open(/*with_embedder=*/false);
   ASSERT_TRUE(s->CreateCollection("k", "t", {}, {}).ok());
   EXPECT_EQ(s->GetCollection("k")->dim, 0);
@@ -285,6 +228,329 @@ TEST_F(StoreTest, WithoutEmbedderCollectionsAreKeywordOnly) {
   q.mode = SearchMode::kVector;
   EXPECT_THAT(s->Search("k", q), StatusIs(absl::StatusCode::kFailedPrecondition,
                                           HasSubstr("keyword-only")));
+}
+
+// An ingest holds no lock while it embeds: a search on the same collection
+// answers while the upsert is blocked inside Embed().
+TEST_P(StoreTest, SearchRunsWhileAnUpsertIsEmbedding) {
+  lumen::testing::BlockingEmbedder embedder("BLOCK");
+  auto s = OpenWith(&embedder);
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  ASSERT_TRUE(
+      s->Upsert("c", {{"a", "", "", "", "Volcanoes erupt lava."}}).ok());
+  auto upsert = std::async(std::launch::async, [&] {
+    return s->Upsert("c", {{"b", "", "", "", "BLOCK glaciers carve valleys."}});
+  });
+  embedder.WaitUntilBlocked();
+  auto search = std::async(std::launch::async, [&] {
+    auto hits =
+        s->Search("c", Query("volcanoes erupt lava", SearchMode::kHybrid));
+    auto info = s->GetCollection("c");
+    return hits.ok() && info.ok() && !hits->empty() &&
+           (*hits)[0].document_id == "a" && info->documents == 1;
+  });
+  // A bound, not a sleep: a search takes milliseconds; on failure the
+  // upsert is released so that the test ends instead of hanging.
+  const bool finished =
+      search.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  embedder.Release();
+  EXPECT_TRUE(finished) << "search waited for the upsert's embedding";
+  EXPECT_TRUE(search.get());
+  auto r = upsert.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->inserted, 1);
+  EXPECT_EQ(s->GetCollection("c")->documents, 2);
+}
+
+TEST_P(StoreTest, DeletedDocumentsLeaveEverySearchModeAndTheCounts) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  ASSERT_TRUE(
+      s->Upsert("c", {{"a", "", "", "", "Aardvarks dig burrows at night."},
+                      {"b", "", "", "", "Aardvarks eat termites and ants."},
+                      {"z", "", "", "", "Zebras graze on the savanna."}})
+          .ok());
+  EXPECT_EQ(s->TotalDocuments(), 3);
+  EXPECT_EQ(*s->DeleteDocuments("c", {"a", "b", "a", "nope"}), 2);
+  EXPECT_EQ(*s->DeleteDocuments("c", {"a"}), 0);
+  for (int restart = 0; restart < 2; ++restart) {
+    for (SearchMode mode :
+         {SearchMode::kKeyword, SearchMode::kVector, SearchMode::kHybrid}) {
+      auto hits = s->Search("c", Query("aardvarks termites burrows", mode));
+      ASSERT_TRUE(hits.ok()) << hits.status();
+      for (const std::string& id : Ids(hits)) EXPECT_EQ(id, "z");
+    }
+    auto info = s->GetCollection("c");
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->documents, 1);
+    EXPECT_EQ(info->chunks, 1);
+    EXPECT_EQ(s->TotalDocuments(), 1);
+    s = Open();  // the deletes survive a restart
+  }
+}
+
+TEST_P(StoreTest, UpdatesReplaceChunksAndCountsFollow) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  std::string long_text;
+  for (int i = 0; i < 20; ++i)
+    long_text += "Marmots whistle loudly number " + std::to_string(i) + ". ";
+  auto first = s->Upsert("c", {{"d", "", "", "", long_text}});
+  ASSERT_TRUE(first.ok());
+  ASSERT_GT(first->chunks, 3);
+  EXPECT_EQ(s->GetCollection("c")->chunks, first->chunks);
+  auto second = s->Upsert("c", {{"d", "", "", "", "Otters hold hands."}});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->updated, 1);
+  EXPECT_EQ(second->chunks, 1);
+  auto info = s->GetCollection("c");
+  EXPECT_EQ(info->documents, 1);
+  EXPECT_EQ(info->chunks, 1);
+  auto old =
+      s->Search("c", Query("marmots whistle loudly", SearchMode::kKeyword));
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE(old->empty());
+  auto now =
+      s->Search("c", Query("otters hold hands", SearchMode::kVector, 10));
+  ASSERT_TRUE(now.ok());
+  ASSERT_EQ(now->size(), 1u);
+  EXPECT_EQ((*now)[0].text, "Otters hold hands.");
+  EXPECT_EQ((*now)[0].start, 0);
+  EXPECT_EQ((*now)[0].end, 18);
+}
+
+TEST_P(StoreTest, DeletingACollectionDeletesItsDocumentsAndFreesTheName) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  ASSERT_TRUE(
+      s->Upsert("c", {{"a", "", "", "", "Lighthouses guide ships."}}).ok());
+  ASSERT_TRUE(s->DeleteCollection("c").ok());
+  EXPECT_THAT(s->GetCollection("c"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("'c'")));
+  EXPECT_THAT(s->Search("c", Query("lighthouses", SearchMode::kKeyword)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("'c'")));
+  EXPECT_THAT(s->Upsert("c", {{"a", "", "", "", "x"}}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("'c'")));
+  EXPECT_THAT(s->DeleteCollection("c"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("'c'")));
+  EXPECT_EQ(s->TotalDocuments(), 0);
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  for (SearchMode mode :
+       {SearchMode::kKeyword, SearchMode::kVector, SearchMode::kHybrid}) {
+    auto hits = s->Search("c", Query("lighthouses guide ships", mode));
+    ASSERT_TRUE(hits.ok()) << hits.status();
+    EXPECT_TRUE(hits->empty());
+  }
+  s = Open();
+  EXPECT_EQ(s->GetCollection("c")->documents, 0);
+}
+
+TEST_P(StoreTest, OwnersAndSharingAreKeptAcrossRestarts) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->CreateCollection("beta", "t2", {}, {}).ok());
+    ASSERT_TRUE(s->CreateCollection("alpha", "t1", {"t2", "t3"},
+                                    HnswOptions{8, 50, 20, false})
+                    .ok());
+  }
+  auto s = Open();
+  auto all = s->ListCollections();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  const CollectionInfo& a = (*all)[0];
+  EXPECT_EQ(a.name, "alpha");
+  EXPECT_EQ(a.owner, "t1");
+  EXPECT_EQ(a.shared_with, (std::vector<std::string>{"t2", "t3"}));
+  EXPECT_EQ(a.hnsw.m, 8);
+  EXPECT_EQ(a.hnsw.ef_construction, 50);
+  EXPECT_EQ(a.hnsw.ef_search, 20);
+  EXPECT_FALSE(a.hnsw.cosine);
+  EXPECT_EQ(a.dim, embedder_.dim());
+  EXPECT_EQ(a.embedding_model, embedder_.model());
+  EXPECT_EQ((*all)[1].name, "beta");
+  EXPECT_EQ((*all)[1].owner, "t2");
+  EXPECT_TRUE((*all)[1].shared_with.empty());
+}
+
+TEST_P(StoreTest, MetadataFiltersApplyInEveryMode) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  std::vector<DocumentInput> docs;
+  for (int i = 0; i < 12; ++i) {
+    docs.push_back({"d" + std::to_string(i), "", "",
+                    i % 3 == 0 ? R"({"team":"red","year":2020})"
+                               : R"({"team":"blue","year":2021})",
+                    "Beacons shine over the harbor wall, note " +
+                        std::to_string(i) + "."});
+  }
+  ASSERT_TRUE(s->Upsert("c", docs).ok());
+  for (SearchMode mode :
+       {SearchMode::kKeyword, SearchMode::kVector, SearchMode::kHybrid}) {
+    SearchRequest q = Query("beacons shine harbor", mode, 10);
+    q.filter = {{"team", "red"}};
+    auto hits = s->Search("c", q);
+    ASSERT_TRUE(hits.ok()) << hits.status();
+    EXPECT_EQ(hits->size(), 4u) << static_cast<int>(mode);
+    for (const std::string& id : Ids(hits))
+      EXPECT_EQ(std::stoi(id.substr(1)) % 3, 0) << id;
+    q.filter = {{"year", "2020"}, {"team", "red"}};
+    EXPECT_EQ(s->Search("c", q)->size(), 4u);
+    q.filter = {{"year", "2020"}, {"team", "blue"}};
+    EXPECT_TRUE(s->Search("c", q)->empty());
+    q.filter = {{"missing", "x"}};
+    EXPECT_TRUE(s->Search("c", q)->empty());
+  }
+}
+
+TEST_P(StoreTest, AnotherEmbeddingModelIsRefusedUntilReembedded) {
+  lumen::testing::HashingEmbedder model_a(64, "model-a"),
+      model_b(32, "model-b");
+  {
+    auto s = OpenWith(&model_a);
+    ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+    std::vector<DocumentInput> docs;
+    for (int i = 0; i < 30; ++i) {
+      docs.push_back({absl::StrCat("d", i), "", "", "",
+                      absl::StrCat("Comets carry ice number ", i, ". Word", i,
+                                   " is unique.")});
+    }
+    ASSERT_TRUE(s->Upsert("c", docs).ok());
+  }
+  auto s = OpenWith(&model_b);
+  for (SearchMode mode : {SearchMode::kVector, SearchMode::kHybrid}) {
+    EXPECT_THAT(s->Search("c", Query("comets", mode)),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         ::testing::AllOf(HasSubstr("'model-a'"),
+                                          HasSubstr("'model-b'"),
+                                          HasSubstr("reembed c"))));
+  }
+  EXPECT_FALSE(
+      Ids(s->Search("c", Query("comets carry ice", SearchMode::kKeyword)))
+          .empty());
+  EXPECT_THAT(
+      s->Upsert("c", {{"new", "", "", "", "More comets."}}),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'model-a'")));
+  std::vector<ReembedProgress> progress;
+  ASSERT_TRUE(s->Reembed("c", [&](const ReembedProgress& p) {
+                 progress.push_back(p);
+               }).ok());
+  ASSERT_FALSE(progress.empty());
+  const int64_t chunks = s->GetCollection("c")->chunks;
+  EXPECT_EQ(progress.back().done, chunks);
+  EXPECT_EQ(progress.back().total, chunks);
+  for (size_t i = 1; i < progress.size(); ++i)
+    EXPECT_GT(progress[i].done, progress[i - 1].done);
+  auto info = s->GetCollection("c");
+  EXPECT_EQ(info->dim, 32);
+  EXPECT_EQ(info->embedding_model, model_b.model());
+  EXPECT_FALSE(info->reembedding);
+  auto hits = s->Search("c", Query("Word17 is unique", SearchMode::kVector));
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  EXPECT_EQ((*hits)[0].document_id, "d17");
+  ASSERT_TRUE(s->Upsert("c", {{"new", "", "", "", "More comets."}}).ok());
+  // The store remembers: model A is now the stranger.
+  s = OpenWith(&model_a);
+  EXPECT_THAT(s->Search("c", Query("comets", SearchMode::kVector)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr("'model-a'"),
+                                        HasSubstr("'model-b'"))));
+}
+
+TEST_P(StoreTest, ReembedGivesAKeywordOnlyCollectionVectors) {
+  {
+    auto s = Open(/*with_embedder=*/false);
+    ASSERT_TRUE(s->CreateCollection("k", "t", {}, {}).ok());
+    ASSERT_TRUE(s->Upsert("k", {{"a", "", "", "", "Puffins nest on cliffs."},
+                                {"b", "", "", "", "Moles tunnel underground."}})
+                    .ok());
+  }
+  auto s = Open();
+  EXPECT_THAT(s->Search("k", Query("puffins", SearchMode::kVector)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("keyword-only")));
+  EXPECT_EQ(Ids(s->Search("k", Query("puffins nest", SearchMode::kHybrid))),
+            std::vector<std::string>{"a"});
+  ASSERT_TRUE(s->Reembed("k", nullptr).ok());
+  auto hits =
+      s->Search("k", Query("moles tunnel underground", SearchMode::kVector));
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  EXPECT_EQ((*hits)[0].document_id, "b");
+}
+
+TEST_P(StoreTest, ChineseKeywordSearch) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("zh", "t", {}, {}).ok());
+  ASSERT_TRUE(
+      s->Upsert(
+           "zh",
+           {{"panda", "", "", "", "大熊猫主要吃竹子。它们生活在中国的山区。"},
+            {"wall", "", "", "", "长城有两万多公里长，是古代的防御工程。"},
+            {"code", "", "", "", "Python 是一种编程语言，适合数据分析。"},
+            {"tea", "", "", "", "龙井茶产于杭州西湖附近的山区。"}})
+          .ok());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"熊猫吃竹子", "panda"},
+      {"长城有多长", "wall"},
+      {"Python 编程语言", "code"},
+      {"西湖龙井茶", "tea"},
+  };
+  for (const auto& [query, want] : cases) {
+    auto hits = s->Search("zh", Query(query, SearchMode::kKeyword));
+    ASSERT_TRUE(hits.ok()) << hits.status();
+    ASSERT_FALSE(hits->empty()) << query;
+    EXPECT_EQ((*hits)[0].document_id, want) << query;
+  }
+}
+
+TEST_P(StoreTest, ConcurrentUpsertsDeletesAndSearchesAgree) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreateCollection("c", "t", {}, {}).ok());
+  constexpr int kWriters = 4, kDocs = 12;
+  std::vector<std::future<bool>> work;
+  for (int w = 0; w < kWriters; ++w) {
+    work.push_back(std::async(std::launch::async, [&, w] {
+      bool ok = true;
+      for (int i = 0; i < kDocs; ++i) {
+        const std::string id = absl::StrCat("w", w, "d", i);
+        ok &= s->Upsert("c", {{id, "", "", "",
+                               absl::StrCat("Token", id, " appears here.")}})
+                  .ok();
+        // Every other document is rewritten, every fourth deleted.
+        if (i % 2 == 0) {
+          ok &= s->Upsert("c", {{id, "", "", "",
+                                 absl::StrCat("Token", id, " again.")}})
+                    .ok();
+        }
+        if (i % 4 == 0) ok &= s->DeleteDocuments("c", {id}).ok();
+      }
+      return ok;
+    }));
+  }
+  for (int r = 0; r < 2; ++r) {
+    work.push_back(std::async(std::launch::async, [&] {
+      bool ok = true;
+      for (int i = 0; i < 20; ++i)
+        ok &= s->Search("c", Query("token appears", SearchMode::kHybrid)).ok();
+      return ok;
+    }));
+  }
+  for (auto& f : work) EXPECT_TRUE(f.get());
+  const int64_t expected = kWriters * (kDocs - kDocs / 4);
+  EXPECT_EQ(s->GetCollection("c")->documents, expected);
+  EXPECT_EQ(s->GetCollection("c")->chunks, expected);
+  for (int w = 0; w < kWriters; ++w) {
+    for (int i : {1, 2, 4}) {
+      const std::string id = absl::StrCat("w", w, "d", i);
+      auto hits = s->Search(
+          "c", Query(absl::StrCat("Token", id), SearchMode::kVector, 1));
+      ASSERT_TRUE(hits.ok());
+      if (i % 4 == 0) {
+        EXPECT_NE(Ids(hits), std::vector<std::string>{id}) << id;
+      } else {
+        EXPECT_EQ(Ids(hits), std::vector<std::string>{id}) << id;
+      }
+    }
+  }
 }
 
 }  // namespace

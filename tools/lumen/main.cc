@@ -40,7 +40,7 @@ constexpr char kUsage[] =
     "  models | health | stats\n"
     "  adapter list | load NAME PATH [--model M] | unload NAME\n"
     "                                     LoRA adapters of a running lumend\n"
-    "  collection create NAME [--share T] | list | delete NAME\n"
+    "  collection create NAME [--share T] | list | delete NAME | reembed NAME\n"
     "  ingest --collection C PATH...     .txt/.md files, directories "
     "recursively\n"
     "  search --collection C --query TEXT [--top-k K] [--mode "
