@@ -163,6 +163,7 @@ void OutputProcessor::Finish(Request& r, GenerationDelta d, std::string reason,
                                d.finish_reason, d.error.code()};
   r.reg.stream->Push(std::move(d));
   if (observer_) observer_->OnRequestFinished(summary);
+  r.reg.adapter_hold.reset();
 }
 
 }  // namespace lumen::engine

@@ -62,6 +62,9 @@ class OutputProcessor {
     std::string api;
     SteadyTime arrival;
     std::shared_ptr<RequestStream> stream;
+    // The request's LoRA adapter, held until its final output is pushed:
+    // an unload waiting for it returns only after the request finished.
+    std::shared_ptr<const void> adapter_hold;
   };
   // A request's output state. Output thread only.
   struct Request {

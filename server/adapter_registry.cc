@@ -10,6 +10,12 @@ namespace lumen::server {
 
 namespace {
 
+// Called when an adapter's last reference goes; set when it is unloaded.
+struct ReleaseHook {
+  absl::Mutex mu;
+  std::function<void()> callback ABSL_GUARDED_BY(mu);
+};
+
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -66,7 +72,22 @@ absl::StatusOr<AdapterEntry> AdapterRegistry::Load(const std::string& name,
         adapter.status().code(),
         absl::StrCat("adapter ", path, ": ", adapter.status().message()));
   }
-  AdapterEntry entry{name, path, served->name, std::move(*adapter)};
+  // The shared handle's deleter frees the adapter and tells whoever
+  // unloaded it that no request holds it any more.
+  auto hook = std::make_shared<ReleaseHook>();
+  const engine::LoraAdapter* raw = adapter->get();
+  std::shared_ptr<const engine::LoraAdapter> handle(
+      raw, [owned = std::shared_ptr<engine::LoraAdapter>(std::move(*adapter)),
+            hook](const engine::LoraAdapter*) mutable {
+        owned.reset();
+        std::function<void()> callback;
+        {
+          absl::MutexLock lock(&hook->mu);
+          callback = std::move(hook->callback);
+        }
+        if (callback) callback();
+      });
+  AdapterEntry entry{name, path, served->name, std::move(handle), hook};
   absl::MutexLock lock(&mu_);
   if (!adapters_.emplace(name, entry).second) {
     return absl::AlreadyExistsError(
@@ -75,17 +96,30 @@ absl::StatusOr<AdapterEntry> AdapterRegistry::Load(const std::string& name,
   return entry;
 }
 
-absl::StatusOr<AdapterRegistry::Removed> AdapterRegistry::Remove(
-    const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  auto it = adapters_.find(name);
-  if (it == adapters_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("adapter '", name, "' is not loaded"));
+absl::Status AdapterRegistry::Remove(
+    const std::string& name,
+    std::function<void(const std::string& model)> on_released) {
+  AdapterEntry entry;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = adapters_.find(name);
+    if (it == adapters_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("adapter '", name, "' is not loaded"));
+    }
+    entry = std::move(it->second);
+    adapters_.erase(it);
   }
-  Removed removed{it->second.model, it->second.adapter};
-  adapters_.erase(it);
-  return removed;
+  auto hook = std::static_pointer_cast<ReleaseHook>(entry.release_hook);
+  {
+    absl::MutexLock lock(&hook->mu);
+    hook->callback = [on_released = std::move(on_released),
+                      model = entry.model] { on_released(model); };
+  }
+  // Dropping the registry's reference runs the hook now if no request holds
+  // the adapter.
+  entry.adapter.reset();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>>

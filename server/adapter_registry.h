@@ -3,9 +3,10 @@
 // one base model. Loaded at start (--lora) or at run time (Admin), looked up
 // by RPC threads for every request that names one. A request holds its
 // adapter (shared_ptr) until it ends, so unloading removes the name at once
-// and the adapter's memory goes when its last request finishes.
-// Thread-safe.
+// and the adapter's memory goes when its last request finishes; the unloader
+// is called back then (no thread waits for it). Thread-safe.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@ struct AdapterEntry {
   std::string path;
   std::string model;
   std::shared_ptr<const engine::LoraAdapter> adapter;
+  std::shared_ptr<void> release_hook;  // runs Remove's callback (private)
 };
 
 class AdapterRegistry {
@@ -35,14 +37,13 @@ class AdapterRegistry {
   absl::StatusOr<AdapterEntry> Load(const std::string& name,
                                     const std::string& path,
                                     const std::string& model);
-  // What Remove leaves: the model it served and a handle that expires when
-  // no request uses the adapter any more.
-  struct Removed {
-    std::string model;
-    std::weak_ptr<const engine::LoraAdapter> handle;
-  };
-  // Removes the name; NotFound when not loaded.
-  absl::StatusOr<Removed> Remove(const std::string& name);
+  // Removes the name at once (NotFound when not loaded) and calls
+  // `on_released(model)` when no request holds the adapter any more: at
+  // once when none does, else on the thread that drops the last reference
+  // (an engine or output thread), so it must be quick and non-blocking.
+  absl::Status Remove(
+      const std::string& name,
+      std::function<void(const std::string& model)> on_released);
   // The adapter for a request on `model`. NotFound names what is loaded.
   absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> Find(
       const std::string& name, const std::string& model) const;

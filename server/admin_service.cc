@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
+#include "absl/synchronization/mutex.h"
+#include "server/reply.h"
 #include "server/status_util.h"
 
 namespace lumen::server {
@@ -11,16 +12,10 @@ namespace lumen::server {
 grpc::ServerUnaryReactor* AdminService::GetStats(
     grpc::CallbackServerContext* ctx, const lumen::v1::GetStatsRequest* request,
     lumen::v1::GetStatsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (auto p = auth_->Authenticate(ctx); !p.ok()) {
-    reactor->Finish(ToGrpc(p.status()));
-    return reactor;
-  }
+  if (auto p = auth_->Authenticate(ctx); !p.ok()) return Reply(ctx, p.status());
   if (!request->model().empty()) {
-    if (auto m = registry_->Find(request->model()); !m.ok()) {
-      reactor->Finish(ToGrpc(m.status()));
-      return reactor;
-    }
+    if (auto m = registry_->Find(request->model()); !m.ok())
+      return Reply(ctx, m.status());
   }
   for (const auto& m : registry_->models()) {
     if (!request->model().empty() && m->name != request->model()) continue;
@@ -39,7 +34,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
     out->set_steps(s.steps);
     out->set_preemptions(s.preemptions);
     out->set_requests_finished(s.requests_finished);
-    out->set_block_size(16);
+    out->set_block_size(m->engine->options().block_size);
     if (s.steps > 0) {
       out->set_mean_step_seconds(s.step_seconds_total / s.steps);
       out->set_mean_step_tokens(static_cast<double>(s.step_tokens_total) /
@@ -69,8 +64,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
       }
     }
   }
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return Reply(ctx, absl::OkStatus());
 }
 
 namespace {
@@ -102,75 +96,111 @@ absl::Status RequireAdmin(const Authenticator* auth,
 grpc::ServerUnaryReactor* AdminService::ListAdapters(
     grpc::CallbackServerContext* ctx, const lumen::v1::ListAdaptersRequest*,
     lumen::v1::ListAdaptersResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (auto p = auth_->Authenticate(ctx); !p.ok()) {
-    reactor->Finish(ToGrpc(p.status()));
-    return reactor;
-  }
+  if (auto p = auth_->Authenticate(ctx); !p.ok()) return Reply(ctx, p.status());
   for (const AdapterEntry& e : adapters_->List())
     FillAdapter(e, response->add_adapters());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return Reply(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::LoadAdapter(
     grpc::CallbackServerContext* ctx,
     const lumen::v1::LoadAdapterRequest* request,
     lumen::v1::LoadAdapterResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status s = RequireAdmin(auth_, ctx); !s.ok()) {
-    reactor->Finish(ToGrpc(s));
-    return reactor;
-  }
-  if (request->path().empty()) {
-    reactor->Finish(ToGrpc(absl::InvalidArgumentError("path is required")));
-    return reactor;
-  }
-  auto entry =
-      adapters_->Load(request->name(), request->path(), request->model());
-  if (!entry.ok()) {
-    reactor->Finish(ToGrpc(entry.status()));
-    return reactor;
-  }
-  FillAdapter(*entry, response->mutable_adapter());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  if (absl::Status s = RequireAdmin(auth_, ctx); !s.ok()) return Reply(ctx, s);
+  if (request->path().empty())
+    return Reply(ctx, absl::InvalidArgumentError("path is required"));
+  // Reading and validating the file blocks.
+  return ReplyLater(
+      ctx, executor_, [this, request, response]() -> absl::Status {
+        auto entry =
+            adapters_->Load(request->name(), request->path(), request->model());
+        if (!entry.ok()) return entry.status();
+        FillAdapter(*entry, response->mutable_adapter());
+        return absl::OkStatus();
+      });
 }
+
+namespace {
+
+// UnloadAdapter returns when no request holds the adapter any more: the
+// registry calls back (from whichever thread drops the last reference), or
+// the client gives up first. Whichever comes first finishes the call.
+class UnloadReactor final : public grpc::ServerUnaryReactor {
+ public:
+  UnloadReactor(lumen::v1::UnloadAdapterResponse* response, Metrics* metrics,
+                std::string name)
+      : state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    state_->response = response;
+    state_->metrics = metrics;
+    state_->name = std::move(name);
+  }
+  // The callback for AdapterRegistry::Remove; it may outlive the reactor.
+  std::function<void(const std::string&)> OnReleased() {
+    return [state = state_](const std::string& model) {
+      // Its series go once nothing can add to them.
+      if (state->metrics) state->metrics->ForgetAdapter(model, state->name);
+      state->FinishOnce(grpc::Status::OK);
+    };
+  }
+  void Fail(const absl::Status& s) { state_->FinishOnce(ToGrpc(s)); }
+  void OnCancel() override {
+    state_->FinishOnce(grpc::Status(
+        grpc::StatusCode::CANCELLED,
+        "unload was cancelled while requests still used the adapter; it is "
+        "unloaded once they finish"));
+  }
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    UnloadReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    lumen::v1::UnloadAdapterResponse* response = nullptr;
+    Metrics* metrics = nullptr;
+    std::string name;
+    const std::chrono::steady_clock::time_point start =
+        std::chrono::steady_clock::now();
+    void FinishOnce(const grpc::Status& status) {
+      UnloadReactor* r = nullptr;
+      {
+        absl::MutexLock lock(&mu);
+        if (finished || reactor == nullptr) return;
+        finished = true;
+        r = reactor;
+        response->set_waited_seconds(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          start)
+                .count());
+      }
+      // Outside the lock: OnDone (which takes it) may follow at once. The
+      // reactor lives until OnDone, which needs this Finish.
+      r->Finish(status);
+    }
+  };
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
 
 grpc::ServerUnaryReactor* AdminService::UnloadAdapter(
     grpc::CallbackServerContext* ctx,
     const lumen::v1::UnloadAdapterRequest* request,
     lumen::v1::UnloadAdapterResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status s = RequireAdmin(auth_, ctx); !s.ok()) {
-    reactor->Finish(ToGrpc(s));
-    return reactor;
+  if (absl::Status s = RequireAdmin(auth_, ctx); !s.ok()) return Reply(ctx, s);
+  auto* reactor = new UnloadReactor(response, metrics_, request->name());
+  if (absl::Status s =
+          adapters_->Remove(request->name(), reactor->OnReleased());
+      !s.ok()) {
+    reactor->Fail(s);
   }
-  auto removed = adapters_->Remove(request->name());
-  if (!removed.ok()) {
-    reactor->Finish(ToGrpc(removed.status()));
-    return reactor;
-  }
-  // Wait off the gRPC thread for the requests still holding the adapter;
-  // their engines drop it when they finish (or are cancelled).
-  std::thread([reactor, response, handle = removed->handle, ctx,
-               metrics = metrics_, name = request->name(),
-               model = removed->model] {
-    const auto start = std::chrono::steady_clock::now();
-    while (!handle.expired() && !ctx->IsCancelled()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (metrics != nullptr) metrics->ForgetAdapter(model, name);
-    response->set_waited_seconds(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-    reactor->Finish(handle.expired()
-                        ? grpc::Status::OK
-                        : grpc::Status(grpc::StatusCode::CANCELLED,
-                                       "unload was cancelled while requests "
-                                       "still used the adapter; it is "
-                                       "unloaded once they finish"));
-  }).detach();
   return reactor;
 }
 

@@ -5,6 +5,7 @@
 #include "lumen/v1/admin.grpc.pb.h"
 #include "server/adapter_registry.h"
 #include "server/auth.h"
+#include "server/executor.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 
@@ -13,10 +14,11 @@ namespace lumen::server {
 class AdminService final : public lumen::v1::Admin::CallbackService {
  public:
   AdminService(ModelRegistry* registry, AdapterRegistry* adapters,
-               const Authenticator* auth, Metrics* metrics)
+               const Authenticator* auth, Executor* executor, Metrics* metrics)
       : registry_(registry),
         adapters_(adapters),
         auth_(auth),
+        executor_(executor),
         metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* GetStats(
@@ -40,6 +42,7 @@ class AdminService final : public lumen::v1::Admin::CallbackService {
   ModelRegistry* registry_;
   AdapterRegistry* adapters_;
   const Authenticator* auth_;
+  Executor* executor_;
   Metrics* metrics_;  // may be null
 };
 

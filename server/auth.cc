@@ -55,21 +55,4 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   return key->second;
 }
 
-bool CanRead(const Principal& p, const retrieval::CollectionInfo& c) {
-  if (p.admin || c.owner == p.tenant) return true;
-  for (const std::string& t : c.shared_with) {
-    if (t == p.tenant) return true;
-  }
-  return false;
-}
-
-bool CanWrite(const Principal& p, const retrieval::CollectionInfo& c) {
-  return p.admin || c.owner == p.tenant;
-}
-
-absl::Status Forbidden(const std::string& collection) {
-  return absl::PermissionDeniedError(
-      absl::StrCat("permission denied for collection '", collection, "'"));
-}
-
 }  // namespace lumen::server

@@ -10,14 +10,11 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/server_context.h"
-#include "retrieval/knowledge_store.h"
+#include "retrieval/access.h"
 
 namespace lumen::server {
 
-struct Principal {
-  std::string tenant;
-  bool admin = false;
-};
+using retrieval::Principal;
 
 class Authenticator {
  public:
@@ -35,14 +32,5 @@ class Authenticator {
  private:
   std::map<std::string, Principal> keys_;
 };
-
-// Read access: owner, tenants it is shared with, admins.
-bool CanRead(const Principal& p, const retrieval::CollectionInfo& c);
-// Write access (documents, deletion): owner and admins.
-bool CanWrite(const Principal& p, const retrieval::CollectionInfo& c);
-
-// The same error whether or not the collection exists, so that tenants learn
-// nothing about each other's collections.
-absl::Status Forbidden(const std::string& collection);
 
 }  // namespace lumen::server

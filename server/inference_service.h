@@ -1,32 +1,24 @@
 #pragma once
-// lumen.v1.Inference on gRPC's callback API. RPC threads validate, tokenize
-// and submit to the model's engine; they never run model code. Streaming
-// replies coalesce pending tokens into one write with one write in flight,
-// so a slow reader never stalls the engine.
+// lumen.v1.Inference on gRPC's callback API: a thin front end. Generate and
+// GenerateStream hand their requests to the shared GeneratePipeline (the
+// reactors live in generate_reactors.h); Tokenize, Detokenize and
+// ListModels answer inline (cheap, no I/O); Embed runs on the executor.
+// Callback threads never run model code and never block.
 
-#include <atomic>
-#include <optional>
-#include <string>
-
-#include "engine/chat_template.h"
 #include "lumen/v1/inference.grpc.pb.h"
 #include "retrieval/knowledge_store.h"
 #include "server/auth.h"
+#include "server/executor.h"
+#include "server/generate_pipeline.h"
 #include "server/model_registry.h"
 
 namespace lumen::server {
 
-class AdapterRegistry;
-class Metrics;
-
 struct InferenceOptions {
-  Metrics* metrics = nullptr;           // counts rejected requests; may be null
-  const Authenticator* auth = nullptr;  // required
-  retrieval::KnowledgeStore* knowledge = nullptr;  // RAG; may be null
-  retrieval::Embedder* embedder = nullptr;         // Embed RPC; may be null
-  const AdapterRegistry* adapters = nullptr;       // LoRA; may be null
-  // Forces a chat template family instead of detecting it from the model.
-  std::optional<engine::ChatFamily> chat_template;
+  const Authenticator* auth = nullptr;      // required
+  GeneratePipeline* pipeline = nullptr;     // required
+  Executor* executor = nullptr;             // required
+  retrieval::Embedder* embedder = nullptr;  // Embed RPC; may be null
 };
 
 class InferenceService final : public lumen::v1::Inference::CallbackService {
@@ -57,27 +49,9 @@ class InferenceService final : public lumen::v1::Inference::CallbackService {
       const lumen::v1::ListModelsRequest* request,
       lumen::v1::ListModelsResponse* response) override;
 
-  struct Prepared {
-    engine::GenerateParams params;
-    std::vector<retrieval::ChunkHit> citations;  // RAG passages in the prompt
-    double retrieval_seconds = 0;
-  };
-  // Validates a request, retrieves RAG passages and turns it into engine
-  // parameters (front-end validation: the engine only schedules).
-  absl::StatusOr<Prepared> Prepare(
-      const lumen::v1::GenerateRequest& request, const ServedModel& model,
-      const Principal& principal,
-      std::optional<engine::SteadyTime> deadline) const;
-
  private:
-  // Counts a request that failed before reaching an engine and returns the
-  // status unchanged.
-  absl::Status Rejected(const absl::StatusOr<ServedModel*>& model,
-                        absl::Status status) const;
-
   ModelRegistry* registry_;
   InferenceOptions options_;
-  std::atomic<uint64_t> next_id_{1};
 };
 
 }  // namespace lumen::server

@@ -5,19 +5,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "retrieval/access.h"
 #include "server/metrics.h"
+#include "server/reply.h"
 #include "server/status_util.h"
 
 namespace lumen::server {
 
 namespace {
-
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
-                                const absl::Status& s) {
-  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  r->Finish(ToGrpc(s));
-  return r;
-}
 
 retrieval::SearchMode ModeOf(lumen::v1::SearchMode m) {
   switch (m) {
@@ -61,8 +56,11 @@ class FailedReembed final
 class ReembedReactor final
     : public grpc::ServerWriteReactor<lumen::v1::ReembedProgress> {
  public:
-  ReembedReactor(retrieval::KnowledgeStore* store, std::string collection)
-      : store_(store), collection_(std::move(collection)) {
+  ReembedReactor(retrieval::KnowledgeStore* store, Principal principal,
+                 std::string collection)
+      : store_(store),
+        principal_(std::move(principal)),
+        collection_(std::move(collection)) {
     worker_ = std::thread([this] { Run(); });
   }
   void OnWriteDone(bool) override {
@@ -77,18 +75,24 @@ class ReembedReactor final
 
  private:
   void Run() {
-    absl::Status s = store_->Reembed(
-        collection_, [this](const retrieval::ReembedProgress& p) {
-          std::lock_guard lock(mu_);
-          pending_.set_done(p.done);
-          pending_.set_total(p.total);
-          has_pending_ = true;
-          Pump();
-        });
+    absl::Status s = retrieval::AuthorizeCollection(*store_, principal_,
+                                                    collection_, /*write=*/true)
+                         .status();
+    if (s.ok()) s = Reembed();
     std::lock_guard lock(mu_);
     status_ = s;
     done_ = true;
     Pump();
+  }
+  absl::Status Reembed() {
+    return store_->Reembed(collection_,
+                           [this](const retrieval::ReembedProgress& p) {
+                             std::lock_guard lock(mu_);
+                             pending_.set_done(p.done);
+                             pending_.set_total(p.total);
+                             has_pending_ = true;
+                             Pump();
+                           });
   }
   // Starts the next write, or finishes once the work is done and written.
   void Pump() {
@@ -105,6 +109,7 @@ class ReembedReactor final
   }
 
   retrieval::KnowledgeStore* const store_;
+  const Principal principal_;
   const std::string collection_;
   std::mutex mu_;
   lumen::v1::ReembedProgress pending_, message_;
@@ -126,39 +131,6 @@ void ToProto(const retrieval::ChunkHit& h, lumen::v1::Citation* out) {
   out->set_title(h.title);
   out->set_metadata_json(h.metadata_json);
   out->set_text(h.text);
-}
-
-absl::StatusOr<std::vector<retrieval::ChunkHit>> RetrieveForRag(
-    retrieval::KnowledgeStore* store, const Principal& principal,
-    const std::vector<std::string>& collections,
-    const retrieval::SearchRequest& request) {
-  std::vector<retrieval::ChunkHit> all;
-  for (const std::string& name : collections) {
-    auto info = store->GetCollection(name);
-    if (!info.ok() || !CanRead(principal, *info)) {
-      if (!info.ok() && principal.admin) return info.status();
-      return Forbidden(name);
-    }
-    auto hits = store->Search(name, request);
-    if (!hits.ok()) return hits.status();
-    for (auto& h : *hits) all.push_back(std::move(h));
-  }
-  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
-    return a.score > b.score;
-  });
-  if (static_cast<int>(all.size()) > request.top_k) all.resize(request.top_k);
-  return all;
-}
-
-absl::StatusOr<retrieval::CollectionInfo> KnowledgeService::Authorized(
-    const Principal& p, const std::string& name, bool write) const {
-  auto info = store_->GetCollection(name);
-  if (!info.ok()) {
-    // Only admins may learn that a collection does not exist.
-    return p.admin ? info.status() : Forbidden(name);
-  }
-  if (write ? !CanWrite(p, *info) : !CanRead(p, *info)) return Forbidden(name);
-  return info;
 }
 
 void KnowledgeService::UpdateDocumentGauge() const {
@@ -189,22 +161,26 @@ grpc::ServerUnaryReactor* KnowledgeService::CreateCollection(
                           absl::StrCat("hnsw.metric '", req->hnsw().metric(),
                                        "' is not cosine or ip")));
   }
-  std::vector<std::string> shared(req->shared_with().begin(),
-                                  req->shared_with().end());
-  if (absl::Status s = store_->CreateCollection(req->name(), owner, shared, h);
-      !s.ok()) {
-    // Without rights to it, "already exists" would reveal another tenant's
-    // collection.
-    if (s.code() == absl::StatusCode::kAlreadyExists && !p->admin) {
-      auto info = store_->GetCollection(req->name());
-      if (info.ok() && !CanRead(*p, *info))
-        return Reply(ctx, Forbidden(req->name()));
-    }
-    return Reply(ctx, s);
-  }
-  auto info = store_->GetCollection(req->name());
-  if (info.ok()) FillInfo(*info, resp);
-  return Reply(ctx, absl::OkStatus());
+  return ReplyLater(
+      ctx, executor_, [this, p = *p, owner, h, req, resp]() -> absl::Status {
+        std::vector<std::string> shared(req->shared_with().begin(),
+                                        req->shared_with().end());
+        if (absl::Status s =
+                store_->CreateCollection(req->name(), owner, shared, h);
+            !s.ok()) {
+          // Without rights to it, "already exists" would reveal another
+          // tenant's collection.
+          if (s.code() == absl::StatusCode::kAlreadyExists && !p.admin) {
+            auto info = store_->GetCollection(req->name());
+            if (info.ok() && !retrieval::CanRead(p, *info))
+              return retrieval::Forbidden(req->name());
+          }
+          return s;
+        }
+        auto info = store_->GetCollection(req->name());
+        if (info.ok()) FillInfo(*info, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* KnowledgeService::ListCollections(
@@ -212,13 +188,15 @@ grpc::ServerUnaryReactor* KnowledgeService::ListCollections(
     lumen::v1::ListCollectionsResponse* resp) {
   auto p = auth_->Authenticate(ctx);
   if (!p.ok()) return Reply(ctx, p.status());
-  auto all = store_->ListCollections();
-  if (!all.ok()) return Reply(ctx, all.status());
-  for (const auto& c : *all) {
-    if (CanRead(*p, c)) FillInfo(c, resp->add_collections());
-  }
-  resp->set_embedding_model(store_->has_embedder());
-  return Reply(ctx, absl::OkStatus());
+  return ReplyLater(ctx, executor_, [this, p = *p, resp]() -> absl::Status {
+    auto all = store_->ListCollections();
+    if (!all.ok()) return all.status();
+    for (const auto& c : *all) {
+      if (retrieval::CanRead(p, c)) FillInfo(c, resp->add_collections());
+    }
+    resp->set_embedding_model(store_->has_embedder());
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* KnowledgeService::DeleteCollection(
@@ -227,11 +205,14 @@ grpc::ServerUnaryReactor* KnowledgeService::DeleteCollection(
     lumen::v1::DeleteCollectionResponse*) {
   auto p = auth_->Authenticate(ctx);
   if (!p.ok()) return Reply(ctx, p.status());
-  auto info = Authorized(*p, req->name(), /*write=*/true);
-  if (!info.ok()) return Reply(ctx, info.status());
-  absl::Status s = store_->DeleteCollection(req->name());
-  UpdateDocumentGauge();
-  return Reply(ctx, s);
+  return ReplyLater(ctx, executor_, [this, p = *p, req]() -> absl::Status {
+    auto info = retrieval::AuthorizeCollection(*store_, p, req->name(),
+                                               /*write=*/true);
+    if (!info.ok()) return info.status();
+    absl::Status s = store_->DeleteCollection(req->name());
+    UpdateDocumentGauge();
+    return s;
+  });
 }
 
 grpc::ServerUnaryReactor* KnowledgeService::UpsertDocuments(
@@ -240,21 +221,27 @@ grpc::ServerUnaryReactor* KnowledgeService::UpsertDocuments(
     lumen::v1::UpsertDocumentsResponse* resp) {
   auto p = auth_->Authenticate(ctx);
   if (!p.ok()) return Reply(ctx, p.status());
-  auto info = Authorized(*p, req->collection(), /*write=*/true);
-  if (!info.ok()) return Reply(ctx, info.status());
-  std::vector<retrieval::DocumentInput> docs;
-  for (const auto& d : req->documents()) {
-    docs.push_back(
-        {d.id(), d.source(), d.title(), d.metadata_json(), d.text()});
-  }
-  auto r = store_->Upsert(req->collection(), docs);
-  if (!r.ok()) return Reply(ctx, r.status());
-  resp->set_inserted(r->inserted);
-  resp->set_updated(r->updated);
-  resp->set_unchanged(r->unchanged);
-  resp->set_chunks(r->chunks);
-  UpdateDocumentGauge();
-  return Reply(ctx, absl::OkStatus());
+  // Chunking, embedding and the durable commit all block.
+  return ReplyLater(
+      ctx, executor_, [this, p = *p, req, resp]() -> absl::Status {
+        auto info =
+            retrieval::AuthorizeCollection(*store_, p, req->collection(),
+                                           /*write=*/true);
+        if (!info.ok()) return info.status();
+        std::vector<retrieval::DocumentInput> docs;
+        for (const auto& d : req->documents()) {
+          docs.push_back(
+              {d.id(), d.source(), d.title(), d.metadata_json(), d.text()});
+        }
+        auto r = store_->Upsert(req->collection(), docs);
+        if (!r.ok()) return r.status();
+        resp->set_inserted(r->inserted);
+        resp->set_updated(r->updated);
+        resp->set_unchanged(r->unchanged);
+        resp->set_chunks(r->chunks);
+        UpdateDocumentGauge();
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* KnowledgeService::DeleteDocuments(
@@ -263,15 +250,20 @@ grpc::ServerUnaryReactor* KnowledgeService::DeleteDocuments(
     lumen::v1::DeleteDocumentsResponse* resp) {
   auto p = auth_->Authenticate(ctx);
   if (!p.ok()) return Reply(ctx, p.status());
-  auto info = Authorized(*p, req->collection(), /*write=*/true);
-  if (!info.ok()) return Reply(ctx, info.status());
-  auto n = store_->DeleteDocuments(
-      req->collection(),
-      std::vector<std::string>(req->ids().begin(), req->ids().end()));
-  if (!n.ok()) return Reply(ctx, n.status());
-  resp->set_deleted(*n);
-  UpdateDocumentGauge();
-  return Reply(ctx, absl::OkStatus());
+  return ReplyLater(
+      ctx, executor_, [this, p = *p, req, resp]() -> absl::Status {
+        auto info =
+            retrieval::AuthorizeCollection(*store_, p, req->collection(),
+                                           /*write=*/true);
+        if (!info.ok()) return info.status();
+        auto n = store_->DeleteDocuments(
+            req->collection(),
+            std::vector<std::string>(req->ids().begin(), req->ids().end()));
+        if (!n.ok()) return n.status();
+        resp->set_deleted(*n);
+        UpdateDocumentGauge();
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* KnowledgeService::Search(
@@ -279,38 +271,43 @@ grpc::ServerUnaryReactor* KnowledgeService::Search(
     lumen::v1::SearchResponse* resp) {
   auto p = auth_->Authenticate(ctx);
   if (!p.ok()) return Reply(ctx, p.status());
-  auto info = Authorized(*p, req->collection(), /*write=*/false);
-  if (!info.ok()) return Reply(ctx, info.status());
-  retrieval::SearchRequest r;
-  r.query = req->query();
-  r.top_k = req->top_k() ? static_cast<int>(req->top_k()) : 5;
-  r.min_score = req->min_score();
-  r.filter = std::map<std::string, std::string>(req->filter().begin(),
-                                                req->filter().end());
-  r.mode = ModeOf(req->mode());
-  const auto t0 = std::chrono::steady_clock::now();
-  auto hits = store_->Search(req->collection(), r);
-  if (!hits.ok()) return Reply(ctx, hits.status());
-  for (const auto& h : *hits) ToProto(h, resp->add_hits());
-  resp->set_seconds(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count());
-  return Reply(ctx, absl::OkStatus());
+  if (req->top_k() > 100) {
+    return Reply(ctx,
+                 absl::InvalidArgumentError(absl::StrCat(
+                     "top_k must be at most 100 (got ", req->top_k(), ")")));
+  }
+  // Vector search embeds the query: off the callback thread.
+  return ReplyLater(
+      ctx, executor_, [this, p = *p, req, resp]() -> absl::Status {
+        auto info =
+            retrieval::AuthorizeCollection(*store_, p, req->collection(),
+                                           /*write=*/false);
+        if (!info.ok()) return info.status();
+        retrieval::SearchRequest r;
+        r.query = req->query();
+        r.top_k = req->top_k() ? static_cast<int>(req->top_k()) : 5;
+        r.min_score = req->min_score();
+        r.filter = std::map<std::string, std::string>(req->filter().begin(),
+                                                      req->filter().end());
+        r.mode = ModeOf(req->mode());
+        const auto t0 = std::chrono::steady_clock::now();
+        auto hits = store_->Search(req->collection(), r);
+        if (!hits.ok()) return hits.status();
+        for (const auto& h : *hits) ToProto(h, resp->add_hits());
+        resp->set_seconds(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerWriteReactor<lumen::v1::ReembedProgress>*
 KnowledgeService::ReembedCollection(
     grpc::CallbackServerContext* ctx,
     const lumen::v1::ReembedCollectionRequest* req) {
-  absl::Status denied;
   auto p = auth_->Authenticate(ctx);
-  if (!p.ok()) {
-    denied = p.status();
-  } else {
-    denied = Authorized(*p, req->name(), /*write=*/true).status();
-  }
-  if (!denied.ok()) return new FailedReembed(ToGrpc(denied));
-  return new ReembedReactor(store_, req->name());
+  if (!p.ok()) return new FailedReembed(ToGrpc(p.status()));
+  return new ReembedReactor(store_, *p, req->name());
 }
 
 }  // namespace lumen::server

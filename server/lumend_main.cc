@@ -1,9 +1,17 @@
 // lumend: the Lumen serving daemon. See ../shared/SPEC.md section 2 and
 // `lumend --help`.
+//
+// Ownership and shutdown order: everything lives in Run()'s scope, declared
+// so that what is used is destroyed after its users: metrics and the
+// knowledge store outlive the engines (stopped explicitly), the executor
+// outlives the services whose work it runs (joined after the gRPC server
+// shut down).
 
 #include <omp.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,7 +20,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "base/flags.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -21,6 +28,8 @@
 #include "server/admin_service.h"
 #include "server/auth.h"
 #include "server/embedding_worker.h"
+#include "server/executor.h"
+#include "server/generate_pipeline.h"
 #include "server/inference_service.h"
 #include "server/knowledge_service.h"
 #include "server/metrics.h"
@@ -36,12 +45,13 @@ struct Flags {
   std::vector<std::string> models, loras;
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";
-  int64_t threads = 0, ctx_size = 0, kv_cache_mb = 1024,
-          max_batch_tokens = 2048;
+  int64_t threads = 0, embedding_threads = 0, executor_threads = 4;
+  int64_t ctx_size = 0, kv_cache_mb = 1024, max_batch_tokens = 2048;
   int64_t max_running = 64, max_queue = 256;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
               api_keys, knowledge_store;
   std::string tls_cert, tls_key, log_format = "text", chat_template;
+  bool share_prefix_cache = false;
   double shutdown_grace = 30.0;
 };
 
@@ -58,6 +68,85 @@ bool IsLoopback(const std::string& addr) {
          absl::StartsWith(addr, "[::1]:");
 }
 
+// How the cores are split (documented in --help): engines share what the
+// embedder does not take; the embedder takes a quarter of the cores from 4
+// cores up, and shares with the engines below that.
+struct ThreadPlan {
+  int engine = 1;
+  int embedding = 1;
+};
+ThreadPlan PlanThreads(const Flags& f, int cores, bool embedder) {
+  ThreadPlan p;
+  const int num_models = std::max<int>(1, static_cast<int>(f.models.size()));
+  p.embedding = f.embedding_threads > 0 ? static_cast<int>(f.embedding_threads)
+                                        : std::max(1, cores / 4);
+  const int reserved = embedder && cores >= 4 ? p.embedding : 0;
+  p.engine = f.threads > 0 ? static_cast<int>(f.threads)
+                           : std::max(1, (cores - reserved) / num_models);
+  return p;
+}
+
+// Waits for SIGTERM/SIGINT on its own thread. Before lumend serves, a signal
+// ends the process at once (nothing is acknowledged yet, so a pod stopped
+// during a slow load does not wait for it); afterwards it wakes Run() to
+// drain.
+class SignalWaiter {
+ public:
+  explicit SignalWaiter(LogFormat format) : format_(format) {
+    thread_ = std::thread([this] { Wait(); });
+  }
+  // Wakes the waiting thread if no signal came (a failed start) and joins.
+  ~SignalWaiter() {
+    {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+    }
+    if (signal_seen_.load() == false)
+      pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  void MarkServing() {
+    absl::MutexLock lock(&mu_);
+    serving_ = true;
+  }
+  // Blocks until a signal arrives; returns its name.
+  std::string AwaitSignal() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](std::string* s) { return !s->empty(); }, &signal_));
+    return signal_;
+  }
+
+ private:
+  void Wait() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    signal_seen_.store(true);
+    const std::string name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    absl::MutexLock lock(&mu_);
+    if (closing_) return;
+    if (!serving_) {
+      LogInfo(format_, absl::StrCat("received ", name,
+                                    " while starting; exiting without "
+                                    "finishing the start"));
+      std::fflush(stderr);
+      _exit(0);
+    }
+    signal_ = name;
+  }
+  LogFormat format_;
+  absl::Mutex mu_;
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::string signal_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> signal_seen_{false};
+  std::thread thread_;
+};
+
 int Run(int argc, char** argv) {
   Flags f;
   lumen::FlagSet flags("lumend --model [NAME=]PATH [flags]");
@@ -66,7 +155,16 @@ int Run(int argc, char** argv) {
   flags.String("listen", &f.listen, "gRPC address (port 0 picks a free port)");
   flags.String("metrics-listen", &f.metrics_listen,
                "Prometheus /metrics address; empty disables");
-  flags.Int("threads", &f.threads, "compute threads (0 = all cores)");
+  flags.Int("threads", &f.threads,
+            "compute threads of each model's engine (0: the cores the "
+            "embedding model does not take, split between the models)");
+  flags.Int("embedding-threads", &f.embedding_threads,
+            "compute threads of the embedding model (0: a quarter of the "
+            "cores, at least 1; from 4 cores up they are not given to "
+            "engines)");
+  flags.Int("executor-threads", &f.executor_threads,
+            "threads for blocking work off the RPC threads (RAG retrieval, "
+            "knowledge store, embedding, adapter loading)");
   flags.Int("ctx-size", &f.ctx_size, "context per sequence (0 = the model's)");
   flags.Int("kv-cache-mb", &f.kv_cache_mb, "KV cache size per model in MiB");
   // 2048 (as vLLM's and llama.cpp's batch defaults): big prompt chunks run
@@ -78,7 +176,7 @@ int Run(int argc, char** argv) {
   flags.Int("max-queue", &f.max_queue,
             "waiting requests before RESOURCE_EXHAUSTED");
   flags.String("weights", &f.weights,
-               "auto (int8 for Q8_0 files), f32 or int8");
+               "auto (each tensor in its file's type), f32 or int8");
   flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
   flags.String("data-dir", &f.data_dir,
                "knowledge store directory (SQLite); with --knowledge-store, "
@@ -95,6 +193,9 @@ int Run(int argc, char** argv) {
   flags.String("chat-template", &f.chat_template,
                "force a chat template family: chatml, llama2, llama3, mistral, "
                "gemma, phi3, zephyr");
+  flags.Bool("share-prefix-cache", &f.share_prefix_cache,
+             "let tenants reuse each other's cached prompt prefixes (off: a "
+             "tenant's KV cache never serves another's prompt)");
   flags.Double("shutdown-grace", &f.shutdown_grace,
                "seconds in-flight requests get on SIGTERM");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
@@ -116,51 +217,52 @@ int Run(int argc, char** argv) {
     return 1;
   };
   if (f.models.empty()) return fail("--model is required (see --help)");
-
   if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
-      f.kv_cache_mb <= 0) {
+      f.kv_cache_mb <= 0 || f.executor_threads <= 0 || f.threads < 0 ||
+      f.embedding_threads < 0) {
     return fail(
-        "--max-batch-tokens, --max-running, --max-queue and --kv-cache-mb must "
-        "be > 0");
+        "--max-batch-tokens, --max-running, --max-queue, --kv-cache-mb and "
+        "--executor-threads must be > 0, --threads and --embedding-threads "
+        ">= 0");
   }
   auto weights = lumen::engine::ParseWeightMode(f.weights);
   if (!weights.ok()) return fail(std::string(weights.status().message()));
-  lumen::server::InferenceOptions inference_options;
+  lumen::server::PipelineOptions pipeline_options;
+  pipeline_options.share_prefix_cache = f.share_prefix_cache;
   if (!f.chat_template.empty()) {
     auto family = lumen::engine::ChatFamilyFromName(f.chat_template);
     if (!family.ok()) return fail(std::string(family.status().message()));
-    inference_options.chat_template = *family;
+    pipeline_options.chat_template = *family;
   }
-  if (f.threads > 0) omp_set_num_threads(static_cast<int>(f.threads));
+  SignalWaiter signals(log_format);
+  const ThreadPlan threads =
+      PlanThreads(f, omp_get_num_procs(), !f.embedding_model.empty());
 
   std::unique_ptr<lumen::server::Metrics> metrics;
   if (!f.metrics_listen.empty()) {
     auto m = lumen::server::Metrics::Create(f.metrics_listen);
     if (!m.ok()) return fail(std::string(m.status().message()));
     metrics = std::move(*m);
-    inference_options.metrics = metrics.get();
     const std::string mhost =
         f.metrics_listen.substr(0, f.metrics_listen.rfind(':'));
     LogInfo(log_format, absl::StrCat("metrics on http://", mhost, ":",
                                      metrics->port(), "/metrics"));
   }
-  std::unique_ptr<lumen::server::Authenticator> auth =
-      std::make_unique<lumen::server::Authenticator>();
+  auto auth = std::make_unique<lumen::server::Authenticator>();
   if (!f.api_keys.empty()) {
     auto a = lumen::server::Authenticator::FromFile(f.api_keys);
     if (!a.ok()) return fail(std::string(a.status().message()));
     auth = std::move(*a);
   }
-  inference_options.auth = auth.get();
   std::unique_ptr<lumen::server::EmbeddingWorker> embedder;
   if (!f.embedding_model.empty()) {
-    auto e = lumen::server::EmbeddingWorker::Load(f.embedding_model);
+    auto e = lumen::server::EmbeddingWorker::Load(f.embedding_model,
+                                                  threads.embedding);
     if (!e.ok()) {
       return fail(absl::StrCat("cannot load --embedding-model ",
                                f.embedding_model, ": ", e.status().message()));
     }
     embedder = std::move(*e);
-    inference_options.embedder = embedder.get();
   }
   lumen::retrieval::StoreOptions store_options;
   store_options.embedder = embedder.get();
@@ -179,17 +281,26 @@ int Run(int argc, char** argv) {
                      lumen::retrieval::RedactLocation(store_options.location),
                      ": ", store.status().message()));
   }
-  inference_options.knowledge = store->get();
   if (metrics) metrics->SetRagDocuments((*store)->TotalDocuments());
-  lumen::server::KnowledgeService knowledge(store->get(), auth.get(),
-                                            metrics.get());
+
   lumen::server::ModelRegistry registry;
   lumen::server::RequestLog request_log(log_format);
   std::vector<std::unique_ptr<lumen::server::ObserverList>> observers;
   lumen::server::AdapterRegistry adapters(&registry);
-  inference_options.adapters = &adapters;
+  lumen::server::Executor executor("executor",
+                                   static_cast<int>(f.executor_threads), 4096);
+  lumen::server::GeneratePipeline pipeline(&registry, &adapters, store->get(),
+                                           &executor, metrics.get(),
+                                           pipeline_options);
+  lumen::server::InferenceOptions inference_options;
+  inference_options.auth = auth.get();
+  inference_options.pipeline = &pipeline;
+  inference_options.executor = &executor;
+  inference_options.embedder = embedder.get();
   lumen::server::InferenceService inference(&registry, inference_options);
-  lumen::server::AdminService admin(&registry, &adapters, auth.get(),
+  lumen::server::KnowledgeService knowledge(store->get(), auth.get(), &executor,
+                                            metrics.get());
+  lumen::server::AdminService admin(&registry, &adapters, auth.get(), &executor,
                                     metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -213,20 +324,21 @@ int Run(int argc, char** argv) {
   health->SetServingStatus(false);
   const std::string host = f.listen.substr(0, f.listen.rfind(':'));
   LogInfo(log_format, absl::StrCat("listening on ", host, ":", port));
-  LogInfo(
-      log_format,
-      absl::StrCat(
-          "knowledge store in ",
-          f.knowledge_store.empty()
-              ? f.data_dir
-              : absl::StrCat(
-                    lumen::retrieval::RedactLocation(f.knowledge_store),
-                    " (vector indexes cached in ", f.data_dir, ")"),
-          embedder
-              ? absl::StrCat(" (vector + keyword search, embeddings of ",
-                             embedder->dim(), " dims from ", f.embedding_model,
-                             ")")
-              : std::string(" (keyword search only: no --embedding-model)")));
+  LogInfo(log_format,
+          absl::StrCat(
+              "knowledge store in ",
+              f.knowledge_store.empty()
+                  ? f.data_dir
+                  : absl::StrCat(
+                        lumen::retrieval::RedactLocation(f.knowledge_store),
+                        " (vector indexes cached in ", f.data_dir, ")"),
+              embedder ? absl::StrCat(" (vector + keyword search, embeddings "
+                                      "of ",
+                                      embedder->dim(), " dims from ",
+                                      f.embedding_model, ", ",
+                                      threads.embedding, " threads)")
+                       : std::string(" (keyword search only: no "
+                                     "--embedding-model)")));
   if (!IsLoopback(f.listen) && !auth->enabled()) {
     LogInfo(
         log_format,
@@ -241,6 +353,11 @@ int Run(int argc, char** argv) {
   load.engine.max_running = static_cast<int32_t>(f.max_running);
   load.engine.max_queue = static_cast<int32_t>(f.max_queue);
   load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
+  load.engine.num_threads = threads.engine;
+  auto stop_serving = [&] {
+    server->Shutdown();
+    executor.Shutdown();
+  };
   for (const std::string& spec : f.models) {
     std::string name, path = spec;
     if (size_t eq = spec.find('='); eq != std::string::npos) {
@@ -256,7 +373,7 @@ int Run(int argc, char** argv) {
     obs->Add(&request_log);
     if (metrics) obs->Add(metrics->ObserverFor(name));
     if (absl::Status s = registry.Load(name, path, load, obs.get()); !s.ok()) {
-      server->Shutdown();
+      stop_serving();
       return fail(absl::StrCat("cannot load model ", name, " from ", path, ": ",
                                s.message()));
     }
@@ -268,8 +385,10 @@ int Run(int argc, char** argv) {
             "loaded model ", name, " (", t.config().arch, ", ", m->parameters,
             " parameters, ", t.int8() ? "int8" : "f32", " weights, ",
             t.resident_bytes().total() >> 20, " MiB, context ", t.max_context(),
-            ", KV cache ", m->engine->Stats().kv_blocks_total * 16,
-            " tokens) in ",
+            ", KV cache ",
+            static_cast<int64_t>(m->engine->Stats().kv_blocks_total) *
+                m->engine->options().block_size,
+            " tokens, ", threads.engine, " threads) in ",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count(),
             " s"));
@@ -279,12 +398,12 @@ int Run(int argc, char** argv) {
   for (const std::string& spec : f.loras) {
     auto flag = lumen::server::ParseLoraFlag(spec);
     if (!flag.ok()) {
-      server->Shutdown();
+      stop_serving();
       return fail(std::string(flag.status().message()));
     }
     auto entry = adapters.Load(flag->first, flag->second, "");
     if (!entry.ok()) {
-      server->Shutdown();
+      stop_serving();
       return fail(absl::StrCat("cannot load --lora ", spec, ": ",
                                entry.status().message()));
     }
@@ -297,18 +416,12 @@ int Run(int argc, char** argv) {
   }
   registry.MarkReady();
   health->SetServingStatus(true);
+  signals.MarkServing();
   LogInfo(log_format, "serving");
 
-  // Wait for SIGTERM or SIGINT (blocked in every thread, taken here).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
-  LogInfo(log_format,
-          absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                       ", draining (grace ", f.shutdown_grace, " s)"));
+  const std::string signal = signals.AwaitSignal();
+  LogInfo(log_format, absl::StrCat("received ", signal, ", draining (grace ",
+                                   f.shutdown_grace, " s)"));
   health->SetServingStatus(false);
   registry.BeginDrain();
   const auto deadline =
@@ -319,8 +432,9 @@ int Run(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const int64_t left = registry.InFlight();
-  registry.StopAll();  // cancels whatever is left
+  registry.StopAll();  // cancels whatever is left; output stages deliver it
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  executor.Shutdown();
   LogInfo(log_format, absl::StrCat("stopped (", left,
                                    " requests cancelled at the deadline)"));
   return 0;
@@ -329,8 +443,8 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Signals are taken synchronously by the main thread: block them before
-  // any other thread exists so every thread inherits the mask.
+  // Signals are taken synchronously by SignalWaiter's thread: block them
+  // before any other thread exists so every thread inherits the mask.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -101,8 +101,11 @@ class ProcessCollector : public prometheus::Collectable {
 
 }  // namespace
 
-// Per-model metric handles, created once; the engine thread is the only
-// writer for its model.
+// Per-model metric handles, created once. The engine thread writes the step
+// and gauge metrics (OnStep, OnGauges, OnExpertTokens: `last_` and the
+// expert counters are its own); the output thread reports finished requests
+// (OnRequestFinished touches only thread-safe histograms and, under mu_,
+// the labelled families).
 class Metrics::ModelObserver : public engine::EngineObserver {
  public:
   ModelObserver(Metrics* m, const std::string& model) : m_(m), model_(model) {
@@ -136,7 +139,8 @@ class Metrics::ModelObserver : public engine::EngineObserver {
     m_->requests_
         ->Add({{"model", model_},
                {"status", CodeName(r.code)},
-               {"finish_reason", r.finish_reason}})
+               {"finish_reason", r.finish_reason},
+               {"api", r.api}})
         .Increment();
     if (!r.adapter.empty()) {
       const prometheus::Labels l{{"model", model_}, {"adapter", r.adapter}};
@@ -206,8 +210,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
   m->requests_ = &BuildCounter()
                       .Name("lumen_requests_total")
                       .Help(
-                          "Finished generation requests by model, gRPC status "
-                          "and finish reason.")
+                          "Finished generation requests by model, status code, "
+                          "finish reason and front end (api: grpc or http).")
                       .Register(r);
   m->request_duration_ =
       &BuildHistogram()
@@ -328,12 +332,14 @@ engine::EngineObserver* Metrics::ObserverFor(const std::string& model) {
   return o.get();
 }
 
-void Metrics::CountRejected(const std::string& model, absl::StatusCode code) {
+void Metrics::CountRejected(const std::string& model, const std::string& api,
+                            absl::StatusCode code) {
   std::lock_guard<std::mutex> lock(mu_);
   requests_
       ->Add({{"model", model},
              {"status", CodeName(code)},
-             {"finish_reason", "rejected"}})
+             {"finish_reason", "rejected"},
+             {"api", api}})
       .Increment();
 }
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/engine.h"
+#include "engine/engine_observer.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
@@ -32,8 +32,10 @@ class Metrics {
   int port() const;
   // An observer for one model's engine.
   engine::EngineObserver* ObserverFor(const std::string& model);
-  // Counts a request that failed before reaching an engine.
-  void CountRejected(const std::string& model, absl::StatusCode code);
+  // Counts a request that failed before reaching an engine; `api` is the
+  // front end ("grpc", "http").
+  void CountRejected(const std::string& model, const std::string& api,
+                     absl::StatusCode code);
   // Drops an unloaded adapter's series, so labels stay bounded by the
   // loaded set.
   void ForgetAdapter(const std::string& model, const std::string& adapter);

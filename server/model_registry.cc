@@ -1,5 +1,7 @@
 #include "server/model_registry.h"
 
+#include <omp.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -19,16 +21,20 @@ absl::Status ModelRegistry::Load(const std::string& name,
   auto tok = engine::Tokenizer::FromGguf(*m->file);
   if (!tok.ok()) return tok.status();
   m->tokenizer = std::move(*tok);
+  omp_set_num_threads(options.engine.num_threads);
   engine::TransformerOptions t;
   t.weights = options.weights;
   t.max_batch_tokens = options.engine.max_batch_tokens;
   t.max_context = options.ctx_size;
+  t.num_threads = options.engine.num_threads;
   auto model = engine::Transformer::Load(*m->file, t);
   if (!model.ok()) return model.status();
   auto eng = engine::Engine::Create(name, std::move(*model), m->tokenizer.get(),
                                     options.engine, observer);
   if (!eng.ok()) return eng.status();
   m->engine = std::move(*eng);
+  m->constraints =
+      std::make_unique<engine::constrained::ConstraintCache>(*m->tokenizer);
   models_.push_back(std::move(m));
   return absl::OkStatus();
 }

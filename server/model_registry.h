@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/constrained/constraint_cache.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -21,18 +22,22 @@ struct ServedModel {
   std::unique_ptr<engine::GgufFile> file;
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Engine> engine;
+  // Compiled output constraints for this vocabulary (thread-safe).
+  std::unique_ptr<engine::constrained::ConstraintCache> constraints;
   uint64_t parameters = 0;
 };
 
 struct ModelLoadOptions {
   engine::WeightMode weights = engine::WeightMode::kAuto;
-  int64_t ctx_size = 0;  // 0: the model's training context
-  engine::EngineOptions engine;
+  int64_t ctx_size = 0;          // 0: the model's training context
+  engine::EngineOptions engine;  // num_threads: the engine's OpenMP team
 };
 
 class ModelRegistry {
  public:
-  // Loads `path` as `name` and starts its engine. Start-up only.
+  // Loads `path` as `name` and starts its engine. Start-up only; the calling
+  // thread's OpenMP team is set to the engine's (the kernel choice measured
+  // at load must see the same team).
   absl::Status Load(const std::string& name, const std::string& path,
                     const ModelLoadOptions& options,
                     engine::EngineObserver* observer);

@@ -49,6 +49,8 @@ void RequestLog::OnRequestFinished(const engine::RequestSummary& r) {
         .String(absl::StrFormat("req-%d", r.id))
         .Key("model")
         .String(r.model)
+        .Key("api")
+        .String(r.api)
         .Key("prompt_tokens")
         .Int(r.usage.prompt_tokens)
         .Key("completion_tokens")
@@ -67,10 +69,10 @@ void RequestLog::OnRequestFinished(const engine::RequestSummary& r) {
     line = w.str();
   } else {
     line = absl::StrFormat(
-        "%s lumend: request req-%d model=%s tokens_in=%d (cached %d) "
+        "%s lumend: request req-%d api=%s model=%s tokens_in=%d (cached %d) "
         "tokens_out=%d "
         "ttft=%.1fms total=%.1fms finish=%s status=%s",
-        Now(), r.id, r.model, r.usage.prompt_tokens,
+        Now(), r.id, r.api, r.model, r.usage.prompt_tokens,
         r.usage.cached_prompt_tokens, r.usage.completion_tokens,
         1e3 * r.timings.time_to_first_token_seconds,
         1e3 * r.timings.total_seconds, r.finish_reason, CodeName(r.code));

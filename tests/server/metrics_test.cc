@@ -55,9 +55,8 @@ TEST(MetricsTest, ExportsTheContractAfterTraffic) {
   }
   EXPECT_THAT(
       body,
-      HasSubstr(
-          "lumen_requests_total{finish_reason=\"length\",model=\"stories260K\","
-          "status=\"OK\"} 8"));
+      HasSubstr("lumen_requests_total{api=\"grpc\",finish_reason=\"length\","
+                "model=\"stories260K\",status=\"OK\"} 8"));
   EXPECT_THAT(body, HasSubstr("status=\"INVALID_ARGUMENT\"} 1"));
   EXPECT_THAT(
       body,

@@ -1,0 +1,177 @@
+#include "server/generate_pipeline.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "engine/constrained/constraint_cache.h"
+#include "server/adapter_registry.h"
+#include "server/metrics.h"
+
+namespace lumen::server {
+
+struct GeneratePipeline::Call {
+  lumen::v1::GenerateRequest request;
+  retrieval::Principal principal;
+  std::optional<engine::SteadyTime> deadline;
+  std::string api;
+  std::shared_ptr<engine::RequestStream> stream;
+  ServedModel* model = nullptr;
+  engine::SteadyTime arrival;
+};
+
+namespace {
+
+// The request's output constraint, or nullopt.
+std::optional<engine::constrained::ConstraintSpec> ConstraintOf(
+    const lumen::v1::SamplingParams& s) {
+  using engine::constrained::ConstraintKind;
+  switch (s.constraint_case()) {
+    case lumen::v1::SamplingParams::kJsonSchema:
+      return engine::constrained::ConstraintSpec{ConstraintKind::kJsonSchema,
+                                                 s.json_schema()};
+    case lumen::v1::SamplingParams::kJsonObject:
+      if (!s.json_object()) return std::nullopt;
+      return engine::constrained::ConstraintSpec{ConstraintKind::kJsonObject,
+                                                 ""};
+    case lumen::v1::SamplingParams::kRegex:
+      return engine::constrained::ConstraintSpec{ConstraintKind::kRegex,
+                                                 s.regex()};
+    case lumen::v1::SamplingParams::kGrammar:
+      return engine::constrained::ConstraintSpec{ConstraintKind::kGrammar,
+                                                 s.grammar()};
+    default:
+      return std::nullopt;
+  }
+}
+
+const char* ConstraintField(const lumen::v1::SamplingParams& s) {
+  switch (s.constraint_case()) {
+    case lumen::v1::SamplingParams::kJsonSchema:
+      return "sampling.json_schema";
+    case lumen::v1::SamplingParams::kRegex:
+      return "sampling.regex";
+    case lumen::v1::SamplingParams::kGrammar:
+      return "sampling.grammar";
+    default:
+      return "sampling.json_object";
+  }
+}
+
+}  // namespace
+
+GeneratePipeline::GeneratePipeline(ModelRegistry* models,
+                                   const AdapterRegistry* adapters,
+                                   retrieval::KnowledgeStore* knowledge,
+                                   Executor* executor, Metrics* metrics,
+                                   PipelineOptions options)
+    : models_(models),
+      adapters_(adapters),
+      rag_(knowledge ? std::make_unique<retrieval::RagRetriever>(knowledge)
+                     : nullptr),
+      executor_(executor),
+      metrics_(metrics),
+      options_(std::move(options)) {}
+
+absl::Status GeneratePipeline::Rejected(const std::string& model,
+                                        const std::string& api,
+                                        absl::Status status) const {
+  if (metrics_) metrics_->CountRejected(model, api, status.code());
+  return status;
+}
+
+void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
+                             const retrieval::Principal& principal,
+                             std::optional<engine::SteadyTime> deadline,
+                             std::string api,
+                             std::shared_ptr<engine::RequestStream> stream,
+                             GenerateSink* sink) {
+  auto call = std::make_shared<Call>();
+  call->arrival = std::chrono::steady_clock::now();
+  call->request = std::move(request);
+  call->principal = principal;
+  call->deadline = deadline;
+  call->api = std::move(api);
+  call->stream = std::move(stream);
+  auto model = models_->Find(call->request.model());
+  // Unknown model names stay out of metric labels: labels must be bounded.
+  if (!model.ok()) {
+    return sink->OnRejected(Rejected("unknown", call->api, model.status()));
+  }
+  call->model = *model;
+  if (absl::Status s = ValidateGenerateRequest(call->request, options_.limits);
+      !s.ok()) {
+    return sink->OnRejected(Rejected(call->model->name, call->api, s));
+  }
+  const bool blocking = call->request.rag().collections_size() > 0 ||
+                        ConstraintOf(call->request.sampling()).has_value();
+  auto finish = [this, call, sink] {
+    absl::StatusOr<GenerateStart> started = Run(*call);
+    if (started.ok()) {
+      sink->OnAccepted(std::move(*started));
+    } else {
+      sink->OnRejected(
+          Rejected(call->model->name, call->api, started.status()));
+    }
+  };
+  if (!blocking) return finish();
+  // Retrieval and constraint compilation block or take milliseconds.
+  if (absl::Status s = executor_->Post(finish); !s.ok())
+    sink->OnRejected(Rejected(call->model->name, call->api, s));
+}
+
+absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
+  const lumen::v1::GenerateRequest& req = call.request;
+  ServedModel& model = *call.model;
+  GenerateStart start;
+  start.model = model.name;
+  std::vector<retrieval::ChunkHit> passages;
+  if (std::optional<RagQuery> rag = RagQueryOf(req)) {
+    if (!rag_) {
+      return absl::FailedPreconditionError(
+          "this lumend has no knowledge store");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    retrieval::RagRequest rr{rag->collections, rag->search,
+                             req.rag().prompt_template()};
+    ASSIGN_OR_RETURN(passages, rag_->Retrieve(call.principal, rr));
+    start.retrieval_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (metrics_) metrics_->ObserveRetrieval(start.retrieval_seconds);
+  }
+  ModelContext context{model.name, model.tokenizer.get(),
+                       model.engine->context_size(), options_.chat_template};
+  ASSIGN_OR_RETURN(BuiltRequest built,
+                   BuildGenerateParams(req, context, std::move(passages)));
+  engine::GenerateParams& p = built.params;
+  if (!req.adapter().empty()) {
+    if (adapters_ == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "adapter '", req.adapter(), "' not found (no adapters are loaded)"));
+    }
+    ASSIGN_OR_RETURN(p.adapter, adapters_->Find(req.adapter(), model.name));
+    p.adapter_name = req.adapter();
+  }
+  if (auto spec = ConstraintOf(req.sampling())) {
+    auto compiled = model.constraints->Get(*spec);
+    if (!compiled.ok()) {
+      return FieldError(ConstraintField(req.sampling()),
+                        compiled.status().message());
+    }
+    p.constraint = std::move(*compiled);
+  }
+  p.deadline = call.deadline;
+  p.cache_salt = options_.share_prefix_cache
+                     ? std::string()
+                     : absl::StrCat("tenant:", call.principal.tenant);
+  p.api = call.api;
+  p.arrival = call.arrival;
+  start.id = next_id_.fetch_add(1);
+  start.engine = model.engine.get();
+  start.citations = std::move(built.citations);
+  RETURN_IF_ERROR(model.engine->Submit(start.id, std::move(p), call.stream));
+  return start;
+}
+
+}  // namespace lumen::server

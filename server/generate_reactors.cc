@@ -1,0 +1,289 @@
+#include "server/generate_reactors.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/knowledge_service.h"
+#include "server/status_util.h"
+
+namespace lumen::server {
+
+namespace {
+
+using lumen::v1::GenerateRequest;
+using lumen::v1::GenerateResponse;
+using lumen::v1::GenerateStreamResponse;
+
+std::optional<engine::SteadyTime> DeadlineOf(grpc::CallbackServerContext* ctx) {
+  const auto d = ctx->deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  return engine::SteadyTime::clock::now() +
+         std::chrono::duration_cast<engine::SteadyTime::duration>(
+             d - std::chrono::system_clock::now());
+}
+
+template <typename Proto>
+void FillLogprobs(const std::vector<engine::LogprobEntry>& entries,
+                  Proto* out) {
+  for (const engine::LogprobEntry& e : entries) {
+    lumen::v1::TokenLogprob* lp = out->add_logprobs();
+    lp->set_token_id(e.token_id);
+    lp->set_token(e.token);
+    lp->set_logprob(e.logprob);
+    for (const engine::TokenLogprob& t : e.top) {
+      lumen::v1::TopLogprob* top = lp->add_top();
+      top->set_token_id(t.token);
+      top->set_logprob(t.logprob);
+    }
+  }
+}
+
+template <typename Proto>
+void FillFinal(const engine::GenerationDelta& d, double retrieval_seconds,
+               Proto* out) {
+  out->set_finish_reason(d.finish_reason);
+  out->mutable_usage()->set_prompt_tokens(d.usage.prompt_tokens);
+  out->mutable_usage()->set_completion_tokens(d.usage.completion_tokens);
+  out->mutable_usage()->set_cached_prompt_tokens(d.usage.cached_prompt_tokens);
+  lumen::v1::Timings* t = out->mutable_timings();
+  t->set_queue_seconds(d.timings.queue_seconds);
+  t->set_time_to_first_token_seconds(d.timings.time_to_first_token_seconds);
+  t->set_total_seconds(d.timings.total_seconds);
+  t->set_time_per_output_token_seconds(d.timings.time_per_output_token_seconds);
+  t->set_retrieval_seconds(retrieval_seconds);
+}
+
+// What the unary and the streaming reactor share. The reactor is owned by a
+// shared_ptr (`self_`, dropped in OnDone) so that the output thread's
+// notifier, which holds it weakly, can never run on a deleted reactor; only
+// the side that marks the call finished calls Finish.
+template <class Reactor>
+class GenerateReactorBase : public Reactor, public GenerateSink {
+ public:
+  // The stream the engine's output stage writes; its notifier pumps output
+  // to the wire.
+  template <class Derived>
+  static std::shared_ptr<Derived> Attach(std::shared_ptr<Derived> r) {
+    r->self_ = r;
+    r->stream_ = std::make_shared<engine::RequestStream>();
+    std::weak_ptr<Derived> weak = r;
+    r->stream_->SetNotifier([weak] {
+      if (auto strong = weak.lock()) strong->Pump();
+    });
+    return r;
+  }
+
+  void OnAccepted(GenerateStart start) final {
+    engine::Engine* abort = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      start_ = std::move(start);
+      accepted_ = true;
+      if (cancelled_) abort = start_.engine;
+      Accepted();
+    }
+    if (abort) abort->Abort(start_.id);
+    Pump();
+  }
+  void OnRejected(absl::Status status) final {
+    {
+      absl::MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    this->Finish(ToGrpc(status));
+  }
+  void OnCancel() override {
+    engine::Engine* abort = nullptr;
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      if (accepted_ && !finished_) {
+        abort = start_.engine;
+        id = start_.id;
+      }
+    }
+    if (abort) abort->Abort(id);
+  }
+  void OnDone() override { self_.reset(); }  // may delete this
+
+  virtual void Pump() = 0;
+  const std::shared_ptr<engine::RequestStream>& stream() const {
+    return stream_;
+  }
+
+ protected:
+  // With mu_ held, right after acceptance.
+  virtual void Accepted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {}
+
+  absl::Mutex mu_;
+  GenerateStart start_ ABSL_GUARDED_BY(mu_);
+  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish issued
+  std::shared_ptr<engine::RequestStream> stream_;
+
+ private:
+  std::shared_ptr<GenerateReactorBase> self_;
+};
+
+// Generate: accumulates the output, finishes on the last delta.
+class UnaryReactor final
+    : public GenerateReactorBase<grpc::ServerUnaryReactor> {
+ public:
+  UnaryReactor(GenerateResponse* response, bool return_ids)
+      : response_(response), return_ids_(return_ids) {}
+
+  void Pump() override {
+    absl::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!accepted_ || finished_) return;
+      engine::GenerationDelta d;
+      while (!finished_ && stream_->Take(&d)) {
+        response_->mutable_text()->append(d.text);
+        if (return_ids_) {
+          for (int32_t id : d.token_ids) response_->add_token_ids(id);
+        }
+        FillLogprobs(d.logprobs, response_);
+        if (d.finished) {
+          finished_ = true;
+          FillFinal(d, start_.retrieval_seconds, response_);
+          status = d.error;
+        }
+      }
+      if (!finished_) return;
+    }
+    Finish(ToGrpc(status));
+  }
+
+ private:
+  void Accepted() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    response_->set_id(absl::StrCat("req-", start_.id));
+    response_->set_model(start_.model);
+    for (const auto& h : start_.citations)
+      ToProto(h, response_->add_citations());
+  }
+
+  GenerateResponse* const response_;
+  const bool return_ids_;
+};
+
+// GenerateStream: the citations first (RAG), then one message per write.
+class StreamReactor final
+    : public GenerateReactorBase<
+          grpc::ServerWriteReactor<GenerateStreamResponse>> {
+ public:
+  StreamReactor(bool return_ids, bool rag)
+      : return_ids_(return_ids), rag_(rag) {}
+
+  void OnWriteDone(bool ok) override {
+    engine::Engine* abort = nullptr;
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      // The client is gone: abort, but keep draining, so that the final
+      // delta still reaches Finish and the call completes.
+      if (!ok && !finished_) {
+        abort = start_.engine;
+        id = start_.id;
+      }
+    }
+    if (abort) abort->Abort(id);
+    Pump();
+  }
+
+  void Pump() override {
+    enum { kWrite, kFinishError, kWriteAndFinish } action;
+    grpc::Status error;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!accepted_ || finished_ || writing_) return;
+      msg_.Clear();
+      msg_.set_id(absl::StrCat("req-", start_.id));
+      if (rag_ && !citations_sent_) {
+        // The retrieval event: the passages before any token.
+        citations_sent_ = true;
+        for (const auto& h : start_.citations) ToProto(h, msg_.add_citations());
+        action = kWrite;
+      } else {
+        engine::GenerationDelta d;
+        if (!stream_->Take(&d)) return;
+        msg_.set_text(d.text);
+        if (return_ids_) {
+          for (int32_t t : d.token_ids) msg_.add_token_ids(t);
+        }
+        FillLogprobs(d.logprobs, &msg_);
+        if (!d.finished) {
+          action = kWrite;
+        } else if (!d.error.ok()) {
+          error = ToGrpc(d.error);
+          action = kFinishError;
+        } else {
+          FillFinal(d, start_.retrieval_seconds, &msg_);
+          for (const auto& h : start_.citations)
+            ToProto(h, msg_.add_citations());
+          action = kWriteAndFinish;
+        }
+      }
+      if (action == kWrite) {
+        writing_ = true;
+      } else {
+        finished_ = true;
+      }
+    }
+    // Outside the lock: completions may run inline and take it.
+    switch (action) {
+      case kWrite:
+        StartWrite(&msg_);
+        break;
+      case kFinishError:
+        Finish(error);
+        break;
+      case kWriteAndFinish:
+        StartWriteAndFinish(&msg_, grpc::WriteOptions(), grpc::Status::OK);
+        break;
+    }
+  }
+
+ private:
+  const bool return_ids_;
+  const bool rag_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool citations_sent_ ABSL_GUARDED_BY(mu_) = false;
+  GenerateStreamResponse msg_;  // the message being written
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* StartGenerate(
+    GeneratePipeline* pipeline, grpc::CallbackServerContext* ctx,
+    const GenerateRequest& request, GenerateResponse* response,
+    const absl::StatusOr<retrieval::Principal>& principal) {
+  auto r = UnaryReactor::Attach(
+      std::make_shared<UnaryReactor>(response, request.return_token_ids()));
+  if (!principal.ok()) {
+    r->OnRejected(principal.status());
+  } else {
+    pipeline->Start(request, *principal, DeadlineOf(ctx), "grpc", r->stream(),
+                    r.get());
+  }
+  return r.get();
+}
+
+grpc::ServerWriteReactor<GenerateStreamResponse>* StartGenerateStream(
+    GeneratePipeline* pipeline, grpc::CallbackServerContext* ctx,
+    const GenerateRequest& request,
+    const absl::StatusOr<retrieval::Principal>& principal) {
+  auto r = StreamReactor::Attach(std::make_shared<StreamReactor>(
+      request.return_token_ids(), request.rag().collections_size() > 0));
+  if (!principal.ok()) {
+    r->OnRejected(principal.status());
+  } else {
+    pipeline->Start(request, *principal, DeadlineOf(ctx), "grpc", r->stream(),
+                    r.get());
+  }
+  return r.get();
+}
+
+}  // namespace lumen::server

@@ -1,0 +1,306 @@
+#include "server/request_builder.h"
+
+#include <algorithm>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "retrieval/rag_retriever.h"
+
+namespace lumen::server {
+
+using lumen::v1::GenerateRequest;
+
+absl::Status FieldError(absl::string_view field, absl::string_view message) {
+  absl::Status s =
+      absl::InvalidArgumentError(absl::StrCat(field, " ", message));
+  s.SetPayload(kFieldPayload, absl::Cord(field));
+  return s;
+}
+
+std::string FieldOf(const absl::Status& status) {
+  auto p = status.GetPayload(kFieldPayload);
+  return p ? std::string(*p) : std::string();
+}
+
+namespace {
+
+int NumPromptSources(const GenerateRequest& r) {
+  return !r.prompt().empty() + (r.messages_size() > 0) +
+         (r.prompt_token_ids_size() > 0);
+}
+
+// The RAG question: the last user message, or the prompt.
+std::string Question(const GenerateRequest& r) {
+  std::string q = r.prompt();
+  for (const auto& m : r.messages()) {
+    if (m.role() == "user") q = m.content();
+  }
+  return q;
+}
+
+// Tokenizes a rendered chat prompt so that the messages' own text can never
+// become control tokens: the template's text is parsed for special tokens,
+// every message content found verbatim (in order) is not.
+std::vector<int32_t> EncodeChat(const engine::Tokenizer& tok,
+                                const std::string& rendered,
+                                const std::vector<std::string>& contents) {
+  std::vector<int32_t> ids;
+  size_t cursor = 0;
+  auto append = [&](absl::string_view text, bool parse_special) {
+    if (text.empty()) return;
+    std::vector<int32_t> part =
+        tok.Encode(text, /*add_special=*/false, parse_special);
+    ids.insert(ids.end(), part.begin(), part.end());
+  };
+  for (const std::string& content : contents) {
+    if (content.empty()) continue;
+    const size_t at = rendered.find(content, cursor);
+    if (at == std::string::npos) continue;  // the template rewrote it
+    append(absl::string_view(rendered).substr(cursor, at - cursor), true);
+    append(content, false);
+    cursor = at + content.size();
+  }
+  append(absl::string_view(rendered).substr(cursor), true);
+  return ids;
+}
+
+absl::Status FillSampling(const GenerateRequest& req,
+                          engine::GenerateParams* p) {
+  const lumen::v1::SamplingParams& s = req.sampling();
+  p->max_tokens =
+      s.has_max_tokens() ? static_cast<int32_t>(s.max_tokens()) : 128;
+  p->sampling.temperature = s.has_temperature() ? s.temperature() : 1.0f;
+  p->sampling.top_k = static_cast<int32_t>(s.top_k());
+  p->sampling.top_p = s.has_top_p() ? s.top_p() : 1.0f;
+  p->sampling.min_p = s.min_p();
+  p->sampling.repetition_penalty =
+      s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f;
+  p->sampling.presence_penalty = s.presence_penalty();
+  p->sampling.frequency_penalty = s.frequency_penalty();
+  if (s.has_seed()) p->sampling.seed = s.seed();
+  p->logprobs = static_cast<int32_t>(s.logprobs());
+  p->ignore_eos = s.ignore_eos();
+  p->stop.assign(s.stop().begin(), s.stop().end());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateGenerateRequest(const GenerateRequest& req,
+                                     const RequestLimits& limits) {
+  const lumen::v1::SamplingParams& s = req.sampling();
+  if (s.has_max_tokens() && s.max_tokens() == 0)
+    return FieldError("sampling.max_tokens", "must be >= 1 (got 0)");
+  const float temperature = s.has_temperature() ? s.temperature() : 1.0f;
+  if (!(temperature >= 0.0f) || temperature > 100.0f) {
+    return FieldError(
+        "sampling.temperature",
+        absl::StrCat("must be in [0, 100] (got ", temperature, ")"));
+  }
+  const float top_p = s.has_top_p() ? s.top_p() : 1.0f;
+  if (!(top_p > 0.0f && top_p <= 1.0f)) {
+    return FieldError("sampling.top_p",
+                      absl::StrCat("must be in (0, 1] (got ", top_p, ")"));
+  }
+  if (!(s.min_p() >= 0.0f && s.min_p() <= 1.0f)) {
+    return FieldError("sampling.min_p",
+                      absl::StrCat("must be in [0, 1] (got ", s.min_p(), ")"));
+  }
+  const float rep = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f;
+  if (!(rep > 0.0f && rep <= 10.0f)) {
+    return FieldError("sampling.repetition_penalty",
+                      absl::StrCat("must be in (0, 10] (got ", rep, ")"));
+  }
+  for (auto [name, v] :
+       {std::pair<const char*, float>{"sampling.presence_penalty",
+                                      s.presence_penalty()},
+        {"sampling.frequency_penalty", s.frequency_penalty()}}) {
+    if (!(v >= -2.0f && v <= 2.0f)) {
+      return FieldError(name, absl::StrCat("must be in [-2, 2] (got ", v, ")"));
+    }
+  }
+  if (s.logprobs() > static_cast<uint32_t>(limits.max_logprobs)) {
+    return FieldError("sampling.logprobs",
+                      absl::StrCat("must be at most ", limits.max_logprobs,
+                                   " (got ", s.logprobs(), ")"));
+  }
+  if (s.stop_size() > limits.max_stop_strings) {
+    return FieldError("sampling.stop",
+                      absl::StrCat("has ", s.stop_size(), " strings; at most ",
+                                   limits.max_stop_strings));
+  }
+  for (int i = 0; i < s.stop_size(); ++i) {
+    if (s.stop(i).empty() ||
+        s.stop(i).size() > static_cast<size_t>(limits.max_stop_bytes)) {
+      return FieldError(
+          absl::StrCat("sampling.stop[", i, "]"),
+          absl::StrCat("must be 1 to ", limits.max_stop_bytes, " bytes"));
+    }
+  }
+  const int sources = NumPromptSources(req);
+  if (sources == 0) {
+    return FieldError("prompt",
+                      "is empty: set prompt, messages or prompt_token_ids");
+  }
+  if (sources > 1) {
+    return FieldError("prompt",
+                      "set only one of prompt, messages and prompt_token_ids");
+  }
+  int64_t prompt_bytes = static_cast<int64_t>(req.prompt().size());
+  for (int i = 0; i < req.messages_size(); ++i) {
+    const auto& m = req.messages(i);
+    if (m.role() != "system" && m.role() != "user" && m.role() != "assistant") {
+      return FieldError(
+          absl::StrCat("messages[", i, "].role"),
+          absl::StrCat("'", m.role(), "' is not system, user or assistant"));
+    }
+    prompt_bytes += static_cast<int64_t>(m.content().size());
+  }
+  if (prompt_bytes > limits.max_prompt_bytes) {
+    return FieldError(
+        "prompt",
+        absl::StrCat("of ", prompt_bytes, " bytes exceeds the limit of ",
+                     limits.max_prompt_bytes, " bytes"));
+  }
+  const lumen::v1::RagOptions& rag = req.rag();
+  if (rag.collections_size() > 0) {
+    if (req.prompt_token_ids_size() > 0) {
+      return FieldError("rag",
+                        "needs a text prompt or messages, not "
+                        "prompt_token_ids");
+    }
+    if (rag.top_k() > static_cast<uint32_t>(limits.max_rag_top_k)) {
+      return FieldError("rag.top_k",
+                        absl::StrCat("must be at most ", limits.max_rag_top_k,
+                                     " (got ", rag.top_k(), ")"));
+    }
+    if (!rag.prompt_template().empty() &&
+        rag.prompt_template().find("{passages}") == std::string::npos) {
+      return FieldError("rag.prompt_template", "must contain {passages}");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::optional<RagQuery> RagQueryOf(const GenerateRequest& r) {
+  if (r.rag().collections_size() == 0) return std::nullopt;
+  RagQuery q;
+  q.collections.assign(r.rag().collections().begin(),
+                       r.rag().collections().end());
+  q.search.query = Question(r);
+  q.search.top_k = r.rag().top_k() ? static_cast<int>(r.rag().top_k()) : 4;
+  q.search.min_score = r.rag().min_score();
+  q.search.filter = std::map<std::string, std::string>(r.rag().filter().begin(),
+                                                       r.rag().filter().end());
+  switch (r.rag().mode()) {
+    case lumen::v1::SEARCH_MODE_VECTOR:
+      q.search.mode = retrieval::SearchMode::kVector;
+      break;
+    case lumen::v1::SEARCH_MODE_KEYWORD:
+      q.search.mode = retrieval::SearchMode::kKeyword;
+      break;
+    default:
+      q.search.mode = retrieval::SearchMode::kHybrid;
+  }
+  return q;
+}
+
+absl::StatusOr<BuiltRequest> BuildGenerateParams(
+    const GenerateRequest& req, const ModelContext& model,
+    std::vector<retrieval::ChunkHit> passages) {
+  RETURN_IF_ERROR(ValidateGenerateRequest(req));
+  BuiltRequest built;
+  engine::GenerateParams& p = built.params;
+  RETURN_IF_ERROR(FillSampling(req, &p));
+  const engine::Tokenizer& tok = *model.tokenizer;
+
+  if (req.prompt_token_ids_size() > 0) {
+    const int32_t n_vocab = tok.vocab().size();
+    for (int i = 0; i < req.prompt_token_ids_size(); ++i) {
+      const int32_t id = req.prompt_token_ids(i);
+      if (id < 0 || id >= n_vocab) {
+        return FieldError(
+            absl::StrCat("prompt_token_ids[", i, "]"),
+            absl::StrCat("= ", id, " is outside the vocabulary of ", n_vocab));
+      }
+      p.prompt_tokens.push_back(id);
+    }
+    return built;
+  }
+
+  // Renders the prompt with `rag_block` (empty: no RAG) and tokenizes it.
+  std::optional<engine::ChatFamily> family;
+  if (req.messages_size() > 0) {
+    const std::string& tmpl = tok.vocab().chat_template;
+    if (model.forced_chat_template) {
+      family = model.forced_chat_template;
+    } else if (tmpl.empty()) {
+      return FieldError(
+          "messages",
+          absl::StrCat("cannot be rendered: model '", model.name,
+                       "' has no chat template; send a prompt, or start "
+                       "lumend with --chat-template NAME"));
+    } else {
+      ASSIGN_OR_RETURN(family, engine::DetectChatFamily(tmpl));
+    }
+  }
+  auto encode = [&](const std::string& rag_block)
+      -> absl::StatusOr<std::vector<int32_t>> {
+    if (!family) {
+      const std::string& text = rag_block.empty() ? req.prompt() : rag_block;
+      return tok.Encode(text, /*add_special=*/true, /*parse_special=*/false);
+    }
+    std::vector<engine::ChatTurn> turns;
+    for (const auto& m : req.messages())
+      turns.push_back({m.role(), m.content()});
+    if (!rag_block.empty()) {
+      if (turns[0].role == "system") {
+        turns[0].content = absl::StrCat(turns[0].content, "\n\n", rag_block);
+      } else {
+        // Chat: the passages and the instruction become the system message.
+        turns.insert(turns.begin(), engine::ChatTurn{"system", rag_block});
+      }
+    }
+    ASSIGN_OR_RETURN(
+        std::string text,
+        engine::RenderChat(*family, tok.vocab().chat_template, turns));
+    std::vector<std::string> contents;
+    for (const auto& t : turns) contents.push_back(t.content);
+    std::vector<int32_t> ids = EncodeChat(tok, text, contents);
+    const int32_t bos = tok.vocab().bos;
+    if (tok.vocab().add_bos && bos >= 0 && (ids.empty() || ids[0] != bos))
+      ids.insert(ids.begin(), bos);
+    return ids;
+  };
+
+  std::optional<RagQuery> rag = RagQueryOf(req);
+  if (!rag) {
+    ASSIGN_OR_RETURN(p.prompt_tokens, encode(""));
+    return built;
+  }
+  retrieval::PromptBudget budget;
+  budget.context_size = model.context_size;
+  budget.max_tokens = p.max_tokens;
+  std::vector<int32_t> last;
+  budget.count_prompt_tokens =
+      [&](const std::string& block) -> absl::StatusOr<int64_t> {
+    ASSIGN_OR_RETURN(last, encode(block));
+    return static_cast<int64_t>(last.size());
+  };
+  const std::string tmpl = req.rag().prompt_template().empty()
+                               ? retrieval::kDefaultRagTemplate
+                               : req.rag().prompt_template();
+  auto fitted =
+      retrieval::FitPassages(passages, rag->search.query, tmpl, budget);
+  if (!fitted.ok()) {
+    return FieldError(req.messages_size() > 0 ? "messages" : "prompt",
+                      fitted.status().message());
+  }
+  // The final rendering is the one with every chosen passage.
+  ASSIGN_OR_RETURN(p.prompt_tokens, encode(fitted->block));
+  built.citations = std::move(fitted->citations);
+  return built;
+}
+
+}  // namespace lumen::server

@@ -1,0 +1,81 @@
+#pragma once
+// The front ends' shared request path, as pure functions (no I/O, no
+// locks): validation of a generate request, its RAG query, and the engine
+// parameters (templating, RAG passages, tokenization). gRPC hands its
+// GenerateRequest over directly; the HTTP front end translates OpenAI JSON
+// into one first. Errors are InvalidArgument naming the field; the field's
+// path (e.g. "sampling.top_p") is attached as the payload kFieldPayload so
+// a front end can name it in its own terms.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/chat_template.h"
+#include "engine/generation.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "lumen/v1/inference.pb.h"
+#include "retrieval/knowledge_store.h"
+
+namespace lumen::server {
+
+// Status payload type URL carrying the offending field's path.
+inline constexpr char kFieldPayload[] = "lumen.dev/field";
+
+// InvalidArgument "`field` `message`" with the field path as payload.
+absl::Status FieldError(absl::string_view field, absl::string_view message);
+// The field path attached by FieldError, or "".
+std::string FieldOf(const absl::Status& status);
+
+// What the builder needs to know about the model a request goes to.
+struct ModelContext {
+  std::string name;
+  const engine::Tokenizer* tokenizer = nullptr;
+  int64_t context_size = 0;
+  // --chat-template: a family to use instead of detecting the model's.
+  std::optional<engine::ChatFamily> forced_chat_template;
+};
+
+// Limits on a request's shape (SPEC: each violation names the limit).
+struct RequestLimits {
+  int max_stop_strings = 16;
+  int max_stop_bytes = 256;
+  int64_t max_prompt_bytes = 4 << 20;
+  int max_rag_top_k = 50;
+  int max_logprobs = 20;
+};
+
+// Everything checkable without the model: sampling ranges, stop strings,
+// prompt sources, RAG options, constraint presence. Cheap; run it before
+// any retrieval.
+absl::Status ValidateGenerateRequest(const lumen::v1::GenerateRequest& r,
+                                     const RequestLimits& limits = {});
+
+// What RAG must search for a (valid) request with rag.collections, or
+// nullopt without RAG.
+struct RagQuery {
+  std::vector<std::string> collections;
+  retrieval::SearchRequest search;  // query = the question
+};
+std::optional<RagQuery> RagQueryOf(const lumen::v1::GenerateRequest& r);
+
+struct BuiltRequest {
+  engine::GenerateParams params;
+  // The passages the model sees, in prompt order (RAG).
+  std::vector<retrieval::ChunkHit> citations;
+};
+
+// The engine parameters of a valid request: sampling, the prompt (chat
+// template, RAG passages in rank order while the prompt plus max_tokens fits
+// the context; a passage that does not fit is cut at a sentence end or
+// dropped), token ids. User text never becomes control tokens. Adapter,
+// constraint, deadline and cache salt are the caller's to set.
+// InvalidArgument (naming the field) for a request the model cannot take,
+// e.g. a question longer than the context.
+absl::StatusOr<BuiltRequest> BuildGenerateParams(
+    const lumen::v1::GenerateRequest& r, const ModelContext& model,
+    std::vector<retrieval::ChunkHit> passages);
+
+}  // namespace lumen::server
