@@ -1,0 +1,93 @@
+#include "engine/quant/quant_kernels.h"
+
+#include <immintrin.h>
+
+#include "engine/kernels/small_gemm_isa.h"
+
+namespace lumen::engine::quant {
+
+namespace {
+
+inline int HorizontalSum(__m256i v) {
+  __m128i s =
+      _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_hadd_epi32(s, s);
+  s = _mm_hadd_epi32(s, s);
+  return _mm_cvtsi128_si32(s);
+}
+
+bool Avx512() {
+  return kernels::ActiveSmallGemmIsa() == kernels::SmallGemmIsa::kAvx512;
+}
+
+}  // namespace
+
+void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
+                         float* d4, float* sum16) {
+  const int64_t blocks = K / 32;
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* src = x + m * K + b * 32;
+      __m256 v[4];
+      __m256 amax = _mm256_setzero_ps();
+      for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(src + 8 * k);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[k]));
+      }
+      __m128 mx = _mm_max_ps(_mm256_castps256_ps128(amax),
+                             _mm256_extractf128_ps(amax, 1));
+      mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
+      mx = _mm_max_ss(mx, _mm_movehdup_ps(mx));
+      const float d = _mm_cvtss_f32(mx) / 127.0f;
+      const __m256 inv = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+      __m256i i32[4];
+      for (int k = 0; k < 4; ++k) {
+        i32[k] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(v[k], inv), _MM_ROUND_NEAREST));
+      }
+      sum16[m * (K / 16) + 2 * b] =
+          d *
+          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[0], i32[1])));
+      sum16[m * (K / 16) + 2 * b + 1] =
+          d *
+          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[2], i32[3])));
+      _mm256_storeu_ps(d4 + m * (K / 4) + 8 * b, _mm256_set1_ps(d));
+      // Pack 32 int32 -> 32 int8 and undo the lane interleaving of packs.
+      const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+      const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+      __m256i i8 = _mm256_packs_epi16(i16a, i16b);
+      i8 = _mm256_permutevar8x32_epi32(
+          i8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + m * K + b * 32), i8);
+    }
+  }
+}
+
+void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy) {
+  if (Avx512() && K % 64 == 0) {
+    avx512::PackedGemv(type, x, M, K, w, N, y, ldy);
+  } else {
+    avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
+  }
+}
+
+bool PackedGemmAvailable() { return Avx512(); }
+
+int64_t PackedGemmPanelBytes(int64_t K) {
+  // 16 rows: K codes each, and per 16 values a scale and an offset.
+  return 16 * K + 2 * 16 * (K / 16) * 4;
+}
+
+void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                uint8_t* panels) {
+  if (!Avx512()) {
+    avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
+    return;
+  }
+  avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels);
+}
+
+}  // namespace lumen::engine::quant

@@ -1,0 +1,76 @@
+#pragma once
+// Matrix products with packed weights (quant_type.h) against activations
+// quantized to int8 per 32-element block: y[M, N] = x[M, K] * W[N, K]^T.
+// Weights stay in their GGUF blocks; the kernels multiply the blocks' codes
+// with the int8 activations exactly in integers and apply the block scales
+// in fp32, so a row's result depends only on that row.
+//
+// Two kernels: PackedGemv for few rows (decode: reads each weight block once
+// per call, decoding it in registers) and PackedGemm for many rows (prefill:
+// unpacks 16-row tiles into an interleaved int8 panel and runs an AVX-512
+// VNNI GEMM over it). Both pick AVX2 or AVX-512 as small_gemm_isa.h says.
+// The engine thread calls them; they split N over OpenMP threads.
+//
+// No C++ library headers: the AVX-512 kernel files include this one.
+
+#include <cstdint>
+
+namespace lumen::engine::quant {
+
+// ggml type ids of the packed types (the kernels take raw ids so that the
+// AVX-512 files need not include ggml_type.h).
+enum PackedTypeId : uint32_t {
+  kIdQ4_0 = 2,
+  kIdQ4_1 = 3,
+  kIdQ5_0 = 6,
+  kIdQ5_1 = 7,
+  kIdQ8_0 = 8,
+  kIdQ2_K = 10,
+  kIdQ3_K = 11,
+  kIdQ4_K = 12,
+  kIdQ5_K = 13,
+  kIdQ6_K = 14,
+  kIdIQ4_NL = 20,
+  kIdIQ4_XS = 23,
+};
+
+// Activations as the kernels read them (buffers owned by the caller).
+struct QuantizedActs {
+  const int8_t* q;     // [M, K] round(x / d), |q| <= 127
+  const float* d4;     // [M, K/4] d of the 32-block each 4 values belong to
+  const float* sum16;  // [M, K/16] d * sum of q over each 16 values
+};
+
+// Quantizes x [M, K] (K % 32 == 0): per 32-block d = max|x| / 127.
+void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
+                         float* d4, float* sum16);
+
+// y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
+// PackedTypeId) at w, rows back to back.
+void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy);
+
+// True when PackedGemm can run (AVX-512 VNNI variant active).
+bool PackedGemmAvailable();
+// Scratch PackedGemm needs per OpenMP thread for a K-wide matrix.
+int64_t PackedGemmPanelBytes(int64_t K);
+// As PackedGemv, for many rows. `panels` holds omp_get_max_threads() *
+// PackedGemmPanelBytes(K) bytes, 64-byte aligned.
+void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                uint8_t* panels);
+
+namespace avx2 {
+void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy);
+}  // namespace avx2
+namespace avx512 {
+// K % 64 == 0 for 32-element block types.
+void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy);
+void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                uint8_t* panels);
+}  // namespace avx512
+
+}  // namespace lumen::engine::quant
