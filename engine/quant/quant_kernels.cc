@@ -30,17 +30,22 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
     for (int64_t b = 0; b < blocks; ++b) {
       const float* src = x + m * K + b * 32;
       __m256 v[4];
-      __m256 amax = _mm256_setzero_ps();
+      __m256 vmax = _mm256_setzero_ps();
       for (int k = 0; k < 4; ++k) {
         v[k] = _mm256_loadu_ps(src + 8 * k);
-        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[k]));
+        vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign_mask, v[k]));
       }
-      __m128 mx = _mm_max_ps(_mm256_castps256_ps128(amax),
-                             _mm256_extractf128_ps(amax, 1));
+      __m128 mx = _mm_max_ps(_mm256_castps256_ps128(vmax),
+                             _mm256_extractf128_ps(vmax, 1));
       mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
       mx = _mm_max_ss(mx, _mm_movehdup_ps(mx));
-      const float d = _mm_cvtss_f32(mx) / 127.0f;
-      const __m256 inv = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+      // The scale is rounded to fp16 as in llama.cpp's Q8_0 activations (the
+      // codes still use the exact 127 / max), which keeps this engine's
+      // arithmetic next to llama.cpp's on the same file.
+      const float amax = _mm_cvtss_f32(mx);
+      const float d =
+          _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+      const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
       __m256i i32[4];
       for (int k = 0; k < 4; ++k) {
         i32[k] = _mm256_cvtps_epi32(

@@ -41,7 +41,8 @@ struct QuantizedActs {
   const float* sum16;  // [M, K/16] d * sum of q over each 16 values
 };
 
-// Quantizes x [M, K] (K % 32 == 0): per 32-block d = max|x| / 127.
+// Quantizes x [M, K] (K % 32 == 0): per 32-block q = round-half-even(x *
+// 127 / max|x|), d = max|x| / 127 rounded to fp16 (llama.cpp's Q8_0).
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
                          float* d4, float* sum16);
 

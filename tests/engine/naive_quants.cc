@@ -1,5 +1,6 @@
 #include "tests/engine/naive_quants.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -23,9 +24,18 @@ double Half(const uint8_t* p) {
   return sign ? -v : v;
 }
 
+// The fp16 value nearest to f (ties to even), for normal magnitudes.
+double RoundToHalf(float f) {
+  if (f == 0) return 0;
+  int e;
+  std::frexp(f, &e);  // f = m 2^e, 0.5 <= |m| < 1
+  const double ulp = std::ldexp(1.0, std::max(e - 11, -24));
+  return std::nearbyint(f / ulp) * ulp;
+}
+
 double Bf16(const uint8_t* p) {
-  const uint32_t bits = (static_cast<uint32_t>(p[0]) << 16) |
-                        (static_cast<uint32_t>(p[1]) << 24);
+  const uint32_t bits =
+      (static_cast<uint32_t>(p[0]) << 16) | (static_cast<uint32_t>(p[1]) << 24);
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
@@ -36,13 +46,17 @@ int Nibble(const uint8_t* qs, int i) {
   return i < 16 ? qs[i] & 15 : qs[i - 16] >> 4;
 }
 
-int Bit(const uint8_t* bytes, int bit) { return (bytes[bit / 8] >> (bit % 8)) & 1; }
+int Bit(const uint8_t* bytes, int bit) {
+  return (bytes[bit / 8] >> (bit % 8)) & 1;
+}
 
 const int kIq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                       1,    13,   25,  38,  53,  69,  89,  113};
 
 // Block decoders: element i of the block at b.
-double Q4_0(const uint8_t* b, int i) { return Half(b) * (Nibble(b + 2, i) - 8); }
+double Q4_0(const uint8_t* b, int i) {
+  return Half(b) * (Nibble(b + 2, i) - 8);
+}
 double Q4_1(const uint8_t* b, int i) {
   return Half(b) * Nibble(b + 4, i) + Half(b + 2);
 }
@@ -55,7 +69,9 @@ double Q5_1(const uint8_t* b, int i) {
 double Q8_0(const uint8_t* b, int i) {
   return Half(b) * static_cast<int8_t>(b[2 + i]);
 }
-double IQ4_NL(const uint8_t* b, int i) { return Half(b) * kIq4[Nibble(b + 2, i)]; }
+double IQ4_NL(const uint8_t* b, int i) {
+  return Half(b) * kIq4[Nibble(b + 2, i)];
+}
 
 double Q2_K(const uint8_t* b, int i) {
   const uint8_t* qs = b + 16;
@@ -126,12 +142,12 @@ struct Format {
 };
 
 const Format kFormats[] = {
-    {GgmlType::kQ4_0, 32, 18, Q4_0},      {GgmlType::kQ4_1, 32, 20, Q4_1},
-    {GgmlType::kQ5_0, 32, 22, Q5_0},      {GgmlType::kQ5_1, 32, 24, Q5_1},
-    {GgmlType::kQ8_0, 32, 34, Q8_0},      {GgmlType::kQ2_K, 256, 84, Q2_K},
-    {GgmlType::kQ3_K, 256, 110, Q3_K},    {GgmlType::kQ4_K, 256, 144, Q4_K},
-    {GgmlType::kQ5_K, 256, 176, Q5_K},    {GgmlType::kQ6_K, 256, 210, Q6_K},
-    {GgmlType::kIQ4_NL, 32, 18, IQ4_NL},  {GgmlType::kIQ4_XS, 256, 136, IQ4_XS},
+    {GgmlType::kQ4_0, 32, 18, Q4_0},     {GgmlType::kQ4_1, 32, 20, Q4_1},
+    {GgmlType::kQ5_0, 32, 22, Q5_0},     {GgmlType::kQ5_1, 32, 24, Q5_1},
+    {GgmlType::kQ8_0, 32, 34, Q8_0},     {GgmlType::kQ2_K, 256, 84, Q2_K},
+    {GgmlType::kQ3_K, 256, 110, Q3_K},   {GgmlType::kQ4_K, 256, 144, Q4_K},
+    {GgmlType::kQ5_K, 256, 176, Q5_K},   {GgmlType::kQ6_K, 256, 210, Q6_K},
+    {GgmlType::kIQ4_NL, 32, 18, IQ4_NL}, {GgmlType::kIQ4_XS, 256, 136, IQ4_XS},
 };
 
 const Format* Find(GgmlType t) {
@@ -143,7 +159,8 @@ const Format* Find(GgmlType t) {
 }  // namespace
 
 int NaiveBlockElems(GgmlType type) {
-  if (type == GgmlType::kF32 || type == GgmlType::kF16 || type == GgmlType::kBF16)
+  if (type == GgmlType::kF32 || type == GgmlType::kF16 ||
+      type == GgmlType::kBF16)
     return 1;
   const Format* f = Find(type);
   return f ? f->elems : 0;
@@ -187,11 +204,12 @@ std::vector<double> NaiveQuantizeActivations(const std::vector<float>& x) {
   std::vector<double> out(x.size());
   for (size_t b = 0; b < x.size(); b += 32) {
     double amax = 0;
-    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(double(x[i])));
-    const float d = static_cast<float>(amax) / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
     for (size_t i = b; i < b + 32; ++i)
-      out[i] = double(d) * std::nearbyint(x[i] * id);
+      amax = std::max(amax, std::fabs(double(x[i])));
+    const float id = amax != 0 ? 127.0f / static_cast<float>(amax) : 0.0f;
+    // d rounded to fp16: the nearest half to max / 127 (round half even).
+    const double d = RoundToHalf(static_cast<float>(amax) / 127.0f);
+    for (size_t i = b; i < b + 32; ++i) out[i] = d * std::nearbyint(x[i] * id);
   }
   return out;
 }

@@ -20,8 +20,9 @@ std::vector<double> NaiveDequantize(engine::GgmlType type, const uint8_t* data,
 int NaiveBlockElems(engine::GgmlType type);
 int NaiveBlockBytes(engine::GgmlType type);
 
-// Per 32 values: d = max|x| / 127, q = round-half-even(x / d); returns
-// d * q, the values the packed kernels multiply the weights with.
+// Per 32 values: q = round-half-even(x * 127 / max|x|), d = max|x| / 127
+// rounded to fp16; returns d * q, the values the packed kernels multiply the
+// weights with.
 std::vector<double> NaiveQuantizeActivations(const std::vector<float>& x);
 
 }  // namespace lumen::testing

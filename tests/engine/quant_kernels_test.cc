@@ -2,6 +2,8 @@
 // dot kernels (AVX2 and AVX-512) and panel GEMM against the naive reference
 // of naive_quants.h, on random blocks of every type; the quantizers' error.
 
+#include "engine/quant/quant_kernels.h"
+
 #include <immintrin.h>
 
 #include <cmath>
@@ -13,7 +15,6 @@
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/small_gemm_isa.h"
-#include "engine/quant/quant_kernels.h"
 #include "engine/quant/quant_type.h"
 #include "gtest/gtest.h"
 #include "tests/engine/naive_quants.h"
@@ -31,12 +32,12 @@ struct TypeCase {
 
 const std::vector<TypeCase>& Types() {
   static const std::vector<TypeCase> types = {
-      {GgmlType::kQ4_0, {0}, 0.12},         {GgmlType::kQ4_1, {0, 2}, 0.10},
-      {GgmlType::kQ5_0, {0}, 0.06},         {GgmlType::kQ5_1, {0, 2}, 0.05},
-      {GgmlType::kQ8_0, {0}, 0.006},        {GgmlType::kQ2_K, {80, 82}, 0.40},
-      {GgmlType::kQ3_K, {108}, 0.20},       {GgmlType::kQ4_K, {0, 2}, 0.10},
-      {GgmlType::kQ5_K, {0, 2}, 0.05},      {GgmlType::kQ6_K, {208}, 0.025},
-      {GgmlType::kIQ4_NL, {0}, 0.10},       {GgmlType::kIQ4_XS, {0}, 0.10},
+      {GgmlType::kQ4_0, {0}, 0.12},    {GgmlType::kQ4_1, {0, 2}, 0.10},
+      {GgmlType::kQ5_0, {0}, 0.06},    {GgmlType::kQ5_1, {0, 2}, 0.05},
+      {GgmlType::kQ8_0, {0}, 0.006},   {GgmlType::kQ2_K, {80, 82}, 0.40},
+      {GgmlType::kQ3_K, {108}, 0.20},  {GgmlType::kQ4_K, {0, 2}, 0.10},
+      {GgmlType::kQ5_K, {0, 2}, 0.05}, {GgmlType::kQ6_K, {208}, 0.025},
+      {GgmlType::kIQ4_NL, {0}, 0.10},  {GgmlType::kIQ4_XS, {0}, 0.10},
   };
   return types;
 }
@@ -84,12 +85,14 @@ TEST_P(QuantTypeTest, DequantizeRowMatchesNaiveReference) {
   const int64_t rows = 5, cols = 512;
   const std::vector<uint8_t> w = RandomBlocks(c, rows, cols, 7);
   std::vector<float> got(rows * cols);
-  quant::FindQuantType(c.type)->dequantize_row(w.data(), got.data(), rows * cols);
+  quant::FindQuantType(c.type)->dequantize_row(w.data(), got.data(),
+                                               rows * cols);
   const std::vector<double> want =
       testing::NaiveDequantize(c.type, w.data(), rows * cols);
   ASSERT_EQ(want.size(), got.size());
   for (int64_t i = 0; i < rows * cols; ++i)
-    ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-9) << "element " << i;
+    ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-9)
+        << "element " << i;
 }
 
 TEST_P(QuantTypeTest, QuantizeRowErrorIsSmall) {
@@ -100,7 +103,8 @@ TEST_P(QuantTypeTest, QuantizeRowErrorIsSmall) {
   x[100] = 0.3f;  // an outlier
   std::vector<uint8_t> q(n / t->block_elems * t->block_bytes);
   t->quantize_row(x.data(), q.data(), n);
-  const std::vector<double> back = testing::NaiveDequantize(c.type, q.data(), n);
+  const std::vector<double> back =
+      testing::NaiveDequantize(c.type, q.data(), n);
   double err = 0, ref = 0;
   for (int64_t i = 0; i < n; ++i) {
     err += (back[i] - x[i]) * (back[i] - x[i]);
@@ -119,7 +123,9 @@ TEST_P(QuantTypeTest, QuantizeRowErrorIsSmall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, QuantTypeTest, ::testing::ValuesIn(Types()),
-                         [](const auto& info) { return TypeName(info.param.type); });
+                         [](const auto& info) {
+                           return TypeName(info.param.type);
+                         });
 
 struct Shape {
   int64_t M, K, N;
@@ -127,8 +133,8 @@ struct Shape {
 
 // Row-dot kernels and the panel GEMM, each ISA, against the naive dot of
 // dequantized weights with quantized activations.
-class PackedKernelTest
-    : public ::testing::TestWithParam<std::tuple<TypeCase, Shape, SmallGemmIsa>> {
+class PackedKernelTest : public ::testing::TestWithParam<
+                             std::tuple<TypeCase, Shape, SmallGemmIsa>> {
  protected:
   void SetUp() override {
     if (!kernels::SetSmallGemmIsa(std::get<2>(GetParam())))
@@ -147,7 +153,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   const std::vector<uint8_t> w = RandomBlocks(c, N, K, 11);
   std::vector<float> x = Gaussian(M * K, 13, 1.0f);
   x[0] = 9.0f;  // an activation outlier
-  const std::vector<double> wd = testing::NaiveDequantize(c.type, w.data(), N * K);
+  const std::vector<double> wd =
+      testing::NaiveDequantize(c.type, w.data(), N * K);
   const std::vector<double> xq = testing::NaiveQuantizeActivations(x);
   std::vector<double> want(M * N), bound(M * N);
   for (int64_t m = 0; m < M; ++m) {
@@ -197,13 +204,16 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
   const TypeCase& c = std::get<0>(GetParam());
   const auto [M, K, N] = std::get<1>(GetParam());
   const quant::QuantType* t = quant::FindQuantType(c.type);
-  const TypeCase& other = K % 256 == 0 ? Types()[9] : Types()[4];  // q6_K / q8_0
+  const TypeCase& other =
+      K % 256 == 0 ? Types()[9] : Types()[4];  // q6_K / q8_0
   if (K % t->block_elems != 0) GTEST_SKIP() << "K not a whole number of blocks";
   std::vector<kernels::PackedPart> parts(2);
   parts[0] = {c.type, N, RandomBlocks(c, N, K, 17), {}};
   parts[1] = {other.type, 5, RandomBlocks(other, 5, K, 19), {}};
-  const std::vector<double> w0 = testing::NaiveDequantize(c.type, parts[0].data.data(), N * K);
-  const std::vector<double> w1 = testing::NaiveDequantize(other.type, parts[1].data.data(), 5 * K);
+  const std::vector<double> w0 =
+      testing::NaiveDequantize(c.type, parts[0].data.data(), N * K);
+  const std::vector<double> w1 =
+      testing::NaiveDequantize(other.type, parts[1].data.data(), 5 * K);
   const std::vector<float> bias = Gaussian(N + 5, 23, 1.0f);
   auto lin = kernels::Linear::CreatePacked(K, std::move(parts), bias);
   ASSERT_TRUE(lin.ok()) << lin.status();
@@ -240,12 +250,13 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, PackedKernelTest,
-    ::testing::Combine(
-        ::testing::ValuesIn(Types()),
-        ::testing::Values(Shape{1, 256, 8}, Shape{3, 512, 37}, Shape{5, 768, 17},
-                          Shape{17, 256, 33}, Shape{8, 1024, 20},
-                          Shape{2, 96, 9}, Shape{33, 32, 4}),
-        ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
+    ::testing::Combine(::testing::ValuesIn(Types()),
+                       ::testing::Values(Shape{1, 256, 8}, Shape{3, 512, 37},
+                                         Shape{5, 768, 17}, Shape{17, 256, 33},
+                                         Shape{8, 1024, 20}, Shape{2, 96, 9},
+                                         Shape{33, 32, 4}),
+                       ::testing::Values(SmallGemmIsa::kAvx2,
+                                         SmallGemmIsa::kAvx512)),
     [](const auto& info) {
       const Shape s = std::get<1>(info.param);
       return absl::StrCat(
