@@ -250,13 +250,14 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, PackedKernelTest,
-    ::testing::Combine(::testing::ValuesIn(Types()),
-                       ::testing::Values(Shape{1, 256, 8}, Shape{3, 512, 37},
-                                         Shape{5, 768, 17}, Shape{17, 256, 33},
-                                         Shape{8, 1024, 20}, Shape{2, 96, 9},
-                                         Shape{33, 32, 4}),
-                       ::testing::Values(SmallGemmIsa::kAvx2,
-                                         SmallGemmIsa::kAvx512)),
+    ::testing::Combine(
+        ::testing::ValuesIn(Types()),
+        ::testing::Values(Shape{1, 256, 8}, Shape{3, 512, 37},
+                          Shape{5, 768, 17}, Shape{17, 256, 33},
+                          Shape{8, 1024, 20}, Shape{2, 96, 9}, Shape{33, 32, 4},
+                          Shape{40, 768, 256}, Shape{24, 256, 1536},
+                          Shape{20, 256, 512}),
+        ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
       const Shape s = std::get<1>(info.param);
       return absl::StrCat(

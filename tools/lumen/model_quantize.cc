@@ -17,7 +17,8 @@ int ModelQuantize(const Args& args) {
   FlagSet flags(
       "lumen model quantize IN.gguf OUT.gguf --type TYPE [--pure] "
       "[--allow-requantize]");
-  flags.String("type", &o.preset, absl::StrCat("one of ", QuantizePresetNames()));
+  flags.String("type", &o.preset,
+               absl::StrCat("one of ", QuantizePresetNames()));
   flags.Bool("pure", &o.pure,
              "every quantized tensor in the default type (no per-tensor mix)");
   flags.Bool("allow-requantize", &o.allow_requantize,
@@ -41,8 +42,9 @@ int ModelQuantize(const Args& args) {
               mix.c_str(), (*in)->file_size() / 1048576.0,
               report->bytes_out / 1048576.0, report->file_type);
   for (const auto& [type, e] : report->errors) {
-    std::printf("  %-7s %3d tensors: RMS error %.3g (%.2f%% of the weights' RMS)\n",
-                type.c_str(), e.tensors, e.rms(), 100 * e.relative_rms());
+    std::printf(
+        "  %-7s %3d tensors: RMS error %.3g (%.2f%% of the weights' RMS)\n",
+        type.c_str(), e.tensors, e.rms(), 100 * e.relative_rms());
   }
   return 0;
 }

@@ -1,8 +1,8 @@
 #include "tools/quantize/quantize_model.h"
 
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -70,7 +70,8 @@ GgmlType ChooseType(const std::string& preset, GgmlType type,
   const std::string name(t.name);
   const int64_t nx = t.dims[0];
   const int64_t layer = LayerOf(name);
-  if (name == "output.weight" || (!m.has_output && name == "token_embd.weight")) {
+  if (name == "output.weight" ||
+      (!m.has_output && name == "token_embd.weight")) {
     if (nx % BlockElems(type) != 0) {
       type = GgmlType::kQ8_0;
     } else if (type != GgmlType::kQ8_0) {
@@ -203,7 +204,8 @@ std::vector<uint8_t> Encode(GgmlType type, const std::vector<float>& x,
 
 std::string QuantizePresetNames() {
   std::string s;
-  for (const Preset& p : kPresets) absl::StrAppend(&s, s.empty() ? "" : ", ", p.name);
+  for (const Preset& p : kPresets)
+    absl::StrAppend(&s, s.empty() ? "" : ", ", p.name);
   return s;
 }
 
@@ -215,8 +217,9 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const engine::GgufFile& in,
   for (const Preset& p : kPresets)
     if (preset == p.name) chosen = &p;
   if (chosen == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown --type '", options.preset, "'; one of ", QuantizePresetNames()));
+    return absl::InvalidArgumentError(absl::StrCat("unknown --type '",
+                                                   options.preset, "'; one of ",
+                                                   QuantizePresetNames()));
   }
   ModelFacts facts;
   facts.has_output = in.FindTensor("output.weight") != nullptr;
@@ -229,7 +232,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const engine::GgufFile& in,
   report.file_type = chosen->ftype;
   engine::GgufWriter w;
   for (const auto& kv : in.metadata()) {
-    if (kv.key == "general.file_type" || kv.key == "general.quantization_version")
+    if (kv.key == "general.file_type" ||
+        kv.key == "general.quantization_version")
       continue;
     w.CopyValue(std::string(kv.key), kv.value);
   }
@@ -239,7 +243,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const engine::GgufFile& in,
     GgmlType type = t.type;
     if (Quantizable(t)) {
       type = chosen->type;
-      if (!options.pure && IsPacked(type)) type = ChooseType(preset, type, t, facts);
+      if (!options.pure && IsPacked(type))
+        type = ChooseType(preset, type, t, facts);
     }
     const auto src = in.TensorData(t);
     std::vector<uint8_t> data;
@@ -253,10 +258,12 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const engine::GgufFile& in,
             " loses precision (pass --allow-requantize to do it anyway)"));
       }
       std::vector<float> x(t.num_elements);
-      RETURN_IF_ERROR(engine::DecodeToFloat(t.type, src.data(), t.num_elements, x.data()));
+      RETURN_IF_ERROR(
+          engine::DecodeToFloat(t.type, src.data(), t.num_elements, x.data()));
       data = Encode(type, x, t.dims[0]);
       std::vector<float> back(t.num_elements);
-      RETURN_IF_ERROR(engine::DecodeToFloat(type, data.data(), t.num_elements, back.data()));
+      RETURN_IF_ERROR(engine::DecodeToFloat(type, data.data(), t.num_elements,
+                                            back.data()));
       TypeError& e = report.errors[engine::GgmlTypeName(type)];
       ++e.tensors;
       e.values += t.num_elements;
@@ -268,7 +275,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const engine::GgufFile& in,
     }
     report.bytes_out += data.size();
     report.tensor_types.push_back({std::string(t.name), type});
-    RETURN_IF_ERROR(w.AddTensor(std::string(t.name), type, t.dims, std::move(data)));
+    RETURN_IF_ERROR(
+        w.AddTensor(std::string(t.name), type, t.dims, std::move(data)));
   }
   RETURN_IF_ERROR(w.Write(out_path));
   return report;

@@ -17,9 +17,9 @@
 namespace lumen::tools {
 
 struct QuantizeOptions {
-  std::string preset;              // e.g. "q4_k_m"; see QuantizePresetNames()
-  bool pure = false;               // every quantized tensor in the default type
-  bool allow_requantize = false;   // accept already-quantized inputs
+  std::string preset;             // e.g. "q4_k_m"; see QuantizePresetNames()
+  bool pure = false;              // every quantized tensor in the default type
+  bool allow_requantize = false;  // accept already-quantized inputs
 };
 
 // Squared error of the quantized values against the input, per output type.
@@ -36,7 +36,8 @@ struct TypeError {
 
 struct QuantizeReport {
   uint32_t file_type = 0;  // llama_ftype written to general.file_type
-  std::vector<std::pair<std::string, engine::GgmlType>> tensor_types;  // file order
+  std::vector<std::pair<std::string, engine::GgmlType>>
+      tensor_types;                         // file order
   std::map<std::string, TypeError> errors;  // by output type name
   uint64_t bytes_out = 0;
 };
