@@ -11,6 +11,7 @@
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/quant/quant_kernels.h"
 #include "engine/quant/quant_type.h"
 
@@ -30,8 +31,7 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
     sum16.resize(rows * max_k / 16);
   }
   const int64_t panel_bytes =
-      omp_get_max_threads() *
-      quant::PackedGemmPanelBytes((max_k + 31) / 32 * 32);
+      omp_get_max_threads() * quant::PackedPanelBytes((max_k + 31) / 32 * 32);
   if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
     panels.resize(panel_bytes + 64);
   }
@@ -184,25 +184,23 @@ void Linear::QuantizeForPacked(const float* x, int64_t M,
 }
 
 void Linear::RunPacked(const float* x, int64_t M, float* y,
-                       LinearScratch* scratch, bool large) const {
+                       LinearScratch* scratch) const {
   QuantizeForPacked(x, M, scratch);
   const quant::QuantizedActs acts{scratch->q.data(), scratch->d4.data(),
                                   scratch->sum16.data()};
   for (const Segment& s : segments_) {
     if (s.type == GgmlType::kF32) {
       // fp32 rows fused with packed ones (rare): one activation row at a
-      // time, so that the kernel writes straight into y's columns.
+      // time, so that the kernel writes straight into y's columns and a
+      // row's result does not depend on M.
       for (int64_t m = 0; m < M; ++m) {
         SmallGemmF32(x + m * K_, 1, K_, s.f32.data(), s.rows,
                      y + m * N_ + s.first_row);
       }
-    } else if (large) {
-      quant::PackedGemm(static_cast<uint32_t>(s.type), acts, M, K_,
-                        s.data.data(), s.rows, y + s.first_row, N_,
-                        scratch->panel_base());
     } else {
-      quant::PackedGemv(static_cast<uint32_t>(s.type), acts, M, K_,
-                        s.data.data(), s.rows, y + s.first_row, N_);
+      quant::PackedMatmul(static_cast<uint32_t>(s.type), acts, M, K_,
+                          s.data.data(), s.rows, y + s.first_row, N_,
+                          scratch->panel_base());
     }
   }
   AddBias(M, y);
@@ -210,10 +208,6 @@ void Linear::RunPacked(const float* x, int64_t M, float* y,
 
 absl::Status Linear::RunSmall(const float* x, int64_t M, float* y,
                               LinearScratch* scratch) const {
-  if (format_ == WeightFormat::kPacked) {
-    RunPacked(x, M, y, scratch, /*large=*/false);
-    return absl::OkStatus();
-  }
   if (format_ == WeightFormat::kInt8) {
     QuantizeRowsQ8(x, M, K_, scratch->q.data(), scratch->scales.data());
     SmallGemmQ8(scratch->q.data(), scratch->scales.data(), M, K_, w_q_.data(),
@@ -229,16 +223,6 @@ absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y,
                              LinearScratch* scratch) const {
   if (format_ == WeightFormat::kF32) return dnnl_->Run(x, M, w_f32_.data(), y);
   float* w = scratch->weights.data();
-  if (format_ == WeightFormat::kPacked) {
-    if (quant::PackedGemmAvailable()) {
-      RunPacked(x, M, y, scratch, /*large=*/true);
-      return absl::OkStatus();
-    }
-    // AVX2: dequantize once per call into scratch, then oneDNN's fp32 GEMM.
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < N_; ++row) DequantizeRow(row, w + row * K_);
-    return dnnl_->Run(x, M, w, y);  // bias fused
-  }
   // Large M amortizes dequantizing the weights once per call: the GEMM then
   // runs at oneDNN's fp32 speed.
   const int64_t blocks = N_ * K_ / kQBlock;
@@ -254,18 +238,22 @@ absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y,
 
 bool Linear::LargeKernelPossible(const LinearScratch& scratch) const {
   if (format_ == WeightFormat::kF32) return true;
-  if (format_ == WeightFormat::kPacked && quant::PackedGemmAvailable())
-    return true;
   return static_cast<int64_t>(scratch.weights.size()) >= N_ * K_;
 }
 
 absl::Status Linear::Forward(const float* x, int64_t M, float* y,
                              LinearScratch* scratch) const {
+  if (format_ == WeightFormat::kPacked) {
+    // One kernel for every M: see quant_kernels.h on batch invariance.
+    RunPacked(x, M, y, scratch);
+    return absl::OkStatus();
+  }
   const bool dnnl = use_dnnl_[Bucket(M)] && LargeKernelPossible(*scratch);
   return dnnl ? RunDnnl(x, M, y, scratch) : RunSmall(x, M, y, scratch);
 }
 
 void Linear::MeasureKernelChoice(LinearScratch* scratch) {
+  if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
   constexpr int64_t kMaxM = 256;
   if (static_cast<int64_t>(scratch->q.size()) < kMaxM * K_) return;
   std::vector<float> x(kMaxM * K_), y(kMaxM * N_);
@@ -297,16 +285,17 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
 }
 
 std::string Linear::KernelChoiceSummary() const {
-  // Packed weights' large-M kernel is the packed GEMM where AVX-512 VNNI is
-  // active, else oneDNN on dequantized weights.
-  const char* large =
-      format_ == WeightFormat::kPacked && quant::PackedGemmAvailable() ? "gemm"
-                                                                       : "dnnl";
-  std::string out = use_dnnl_[0] ? large : "small";
+  if (format_ == WeightFormat::kPacked) {
+    return quant::PackedPanelBytes(K_) > 0 &&
+                   ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512
+               ? "packed panel (every M)"
+               : "packed row dots (every M)";
+  }
+  std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {
     if (use_dnnl_[b] != use_dnnl_[b - 1]) {
       absl::StrAppend(&out, " from M=", int64_t{1} << b, " ",
-                      use_dnnl_[b] ? large : "small");
+                      use_dnnl_[b] ? "dnnl" : "small");
     }
   }
   return out;

@@ -1,11 +1,11 @@
 #pragma once
 // Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32, as int8 in
 // 32-blocks, or packed: row ranges in their own GGUF block types (a Q4_K_M
-// qkv holds Q4_K q/k rows and Q6_K v rows). Each call picks its kernel by M
-// from a table measured for this shape at load time: the small-M kernels
-// (fp32, int8 x int8, packed row dots), or the large-M ones (oneDNN's fp32
-// GEMM, for int8 weights on a dequantized copy in scratch; the packed VNNI
-// GEMM, or on AVX2 oneDNN on a dequantized copy).
+// qkv holds Q4_K q/k rows and Q6_K v rows). fp32 and int8 calls pick their
+// kernel by M from a table measured for this shape at load time: the
+// small-M kernels or oneDNN's fp32 GEMM (for int8 weights on a dequantized
+// copy in scratch). Packed weights use one kernel for every M, so that a
+// row's result does not depend on the batch (quant_kernels.h).
 
 #include <array>
 #include <cstdint>
@@ -78,7 +78,8 @@ class Linear {
   std::string TypeSummary() const;
 
   // Times the small-M kernel against oneDNN for M = 1, 2, 4, ..., 256 and
-  // records the faster one per bucket (M >= 512 uses oneDNN).
+  // records the faster one per bucket (M >= 512 uses oneDNN). No-op for
+  // packed weights.
   void MeasureKernelChoice(LinearScratch* scratch);
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
@@ -100,9 +101,9 @@ class Linear {
   // Packed format: quantizes x for the packed kernels into scratch.
   void QuantizeForPacked(const float* x, int64_t M,
                          LinearScratch* scratch) const;
-  // Packed format, every part, small-M or large-M kernels.
-  void RunPacked(const float* x, int64_t M, float* y, LinearScratch* scratch,
-                 bool large) const;
+  // Packed format, every part.
+  void RunPacked(const float* x, int64_t M, float* y,
+                 LinearScratch* scratch) const;
   // Whether the large-M kernel can run for this format with this scratch.
   bool LargeKernelPossible(const LinearScratch& scratch) const;
 

@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "engine/quant/quant_kernels.h"
 #include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
@@ -244,17 +243,13 @@ absl::Status Transformer::AllocateBuffers() {
   lora_runs_.reserve(T);
   lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
   attn_scratch_.assign(options_.num_threads * options_.max_context, 0.0f);
-  // Dequantized int8 (or, without the packed GEMM, packed) weights for
-  // oneDNN: the largest layer matrix (the output head stays on the small-M
-  // kernel when it does not fit).
+  // Dequantized int8 weights for oneDNN: the largest layer matrix (the
+  // output head stays on the small-M kernel when it does not fit).
   int64_t max_weights = 0;
   for (const Layer& l : layers_) {
     for (const Linear* lin : l.matrices()) {
-      if (lin->format() == kernels::WeightFormat::kInt8 ||
-          (lin->format() == kernels::WeightFormat::kPacked &&
-           !quant::PackedGemmAvailable())) {
+      if (lin->format() == kernels::WeightFormat::kInt8)
         max_weights = std::max(max_weights, lin->rows() * lin->cols());
-      }
     }
     if (l.moe && int8_)
       max_weights = std::max(max_weights, l.moe->max_weight_elements());

@@ -31,14 +31,10 @@ void Tile(const QuantizedActs& x, int64_t m0, int64_t K, const uint8_t* w,
   constexpr int S = D::kElems / 16;  // scales per block
   const int64_t blocks = K / D::kElems;
   const __m256i ones = _mm256_set1_epi16(1);
+  static_assert(S == 2 || S % 8 == 0);
   __m256 acc[R][T];
-  float offset_acc[R][T];
-  for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) {
-      acc[r][t] = _mm256_setzero_ps();
-      offset_acc[r][t] = 0.0f;
-    }
-  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     alignas(32) float scale[R][S], offset[R][S];
     const uint8_t* blk[R];
@@ -50,7 +46,9 @@ void Tile(const QuantizedActs& x, int64_t m0, int64_t K, const uint8_t* w,
         for (int h = 0; h < S; ++h) offset[r][h] += 128.0f * scale[r][h];
       }
     }
-    // Offsets times the activations' 16-sums.
+    // Offsets times the activations' 16-sums, in the vector accumulators
+    // (explicit FMAs: the same operations whatever the tile shape, so that a
+    // row's result does not depend on M).
     for (int t = 0; t < T; ++t) {
       const float* s16 = x.sum16 + (m0 + t) * (K / 16) + b * S;
       for (int r = 0; r < R; ++r) {
@@ -60,7 +58,9 @@ void Tile(const QuantizedActs& x, int64_t m0, int64_t K, const uint8_t* w,
                                         _mm256_loadu_ps(s16 + h), acc[r][t]);
           }
         } else {
-          for (int h = 0; h < S; ++h) offset_acc[r][t] += offset[r][h] * s16[h];
+          const __m256i mask = _mm256_setr_epi32(-1, -1, 0, 0, 0, 0, 0, 0);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_maskload_ps(offset[r], mask),
+                                      _mm256_maskload_ps(s16, mask), acc[r][t]);
         }
       }
     }
@@ -103,8 +103,7 @@ void Tile(const QuantizedActs& x, int64_t m0, int64_t K, const uint8_t* w,
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t)
-      y[t * ldy + r] = HorizontalSum(acc[r][t]) + offset_acc[r][t];
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = HorizontalSum(acc[r][t]);
   }
 }
 

@@ -69,30 +69,19 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
   }
 }
 
-void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
-                const uint8_t* w, int64_t N, float* y, int64_t ldy) {
-  if (Avx512() && K % 64 == 0) {
-    avx512::PackedGemv(type, x, M, K, w, N, y, ldy);
-  } else {
-    avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
-  }
-}
-
-bool PackedGemmAvailable() { return Avx512(); }
-
-int64_t PackedGemmPanelBytes(int64_t K) {
+int64_t PackedPanelBytes(int64_t K) {
   // 16 rows: K codes each, and per 16 values a scale and an offset.
   return 16 * K + 2 * 16 * (K / 16) * 4;
 }
 
-void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
-                const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels) {
-  if (!Avx512()) {
+void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                  const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                  uint8_t* panels) {
+  if (Avx512()) {
+    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels);
+  } else {
     avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
-    return;
   }
-  avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels);
 }
 
 }  // namespace lumen::engine::quant

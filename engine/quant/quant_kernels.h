@@ -3,15 +3,20 @@
 // quantized to int8 per 32-element block: y[M, N] = x[M, K] * W[N, K]^T.
 // Weights stay in their GGUF blocks; the kernels multiply the blocks' codes
 // with the int8 activations exactly in integers and apply the block scales
-// in fp32, so a row's result depends only on that row.
+// in fp32.
 //
-// Two kernels: PackedGemv for few rows (decode: reads each weight block once
-// per call, decoding it in registers) and PackedGemm for many rows (prefill:
-// unpacks 16-row tiles into an interleaved int8 panel and runs an AVX-512
-// VNNI GEMM over it). Both pick AVX2 or AVX-512 as small_gemm_isa.h says.
-// The engine thread calls them; they split N over OpenMP threads.
+// One kernel serves every M, so a row's result is bit-identical whatever
+// else shares the step (with 8-bit activations, a float-order difference
+// between two kernels can flip an activation's rounding in the next layer
+// and move logits by a percent). With AVX-512 VNNI: 16 weight rows at a time
+// are unpacked in registers into an interleaved int8 panel (one zmm = 4
+// codes of each of 16 rows) and every activation row runs over it with
+// vpdpbusd against broadcast activations; the unpacking is shared by the
+// M rows. On AVX2: row dots, each weight chunk decoded once per tile of
+// activation rows. small_gemm_isa.h picks the variant. The engine thread
+// calls them; they split N over OpenMP threads.
 //
-// No C++ library headers: the AVX-512 kernel files include this one.
+// No C++ library headers: the AVX-512 kernel file includes this one.
 
 #include <cstdint>
 
@@ -46,29 +51,21 @@ struct QuantizedActs {
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
                          float* d4, float* sum16);
 
-// y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
-// PackedTypeId) at w, rows back to back.
-void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
-                const uint8_t* w, int64_t N, float* y, int64_t ldy);
+// Scratch PackedMatmul needs per OpenMP thread for a K-wide matrix.
+int64_t PackedPanelBytes(int64_t K);
 
-// True when PackedGemm can run (AVX-512 VNNI variant active).
-bool PackedGemmAvailable();
-// Scratch PackedGemm needs per OpenMP thread for a K-wide matrix.
-int64_t PackedGemmPanelBytes(int64_t K);
-// As PackedGemv, for many rows. `panels` holds omp_get_max_threads() *
-// PackedGemmPanelBytes(K) bytes, 64-byte aligned.
-void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
-                const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels);
+// y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
+// PackedTypeId) at w, rows back to back. `panels` holds
+// omp_get_max_threads() * PackedPanelBytes(K) bytes, 64-byte aligned.
+void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                  const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                  uint8_t* panels);
 
 namespace avx2 {
 void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy);
 }  // namespace avx2
 namespace avx512 {
-// K % 64 == 0 for 32-element block types.
-void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
-                const uint8_t* w, int64_t N, float* y, int64_t ldy);
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels);

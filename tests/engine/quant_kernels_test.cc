@@ -131,8 +131,9 @@ struct Shape {
   int64_t M, K, N;
 };
 
-// Row-dot kernels and the panel GEMM, each ISA, against the naive dot of
-// dequantized weights with quantized activations.
+// The packed kernel of each ISA (AVX2 row dots, AVX-512 panel) against the
+// naive dot of dequantized weights with quantized activations; rows alone
+// equal rows in a batch, bit for bit.
 class PackedKernelTest : public ::testing::TestWithParam<
                              std::tuple<TypeCase, Shape, SmallGemmIsa>> {
  protected:
@@ -168,38 +169,38 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
       bound[m * N + n] = 2e-6 * a + 1e-7;
     }
   }
-  // The kernels alone, into a wider output (ldy > N).
+  // The kernel alone, into a wider output (ldy > N).
   const int64_t ldy = N + 3;
   std::vector<int8_t> q(M * K);
   std::vector<float> d4(M * K / 4), s16(M * K / 16);
   quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data());
   const quant::QuantizedActs acts{q.data(), d4.data(), s16.data()};
+  kernels::LinearScratch scratch;
+  scratch.Reserve(M, K, 0);
   std::vector<float> y(M * ldy, -1.0f);
-  quant::PackedGemv(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
-                    y.data(), ldy);
+  quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
+                      y.data(), ldy, scratch.panel_base());
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n)
       ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
-          << "gemv m=" << m << " n=" << n;
+          << "m=" << m << " n=" << n;
     for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(y[m * ldy + n], -1.0f);
   }
-  if (quant::PackedGemmAvailable()) {
-    kernels::LinearScratch scratch;
-    scratch.Reserve(M, K, 0);
-    std::fill(y.begin(), y.end(), -1.0f);
-    quant::PackedGemm(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
-                      y.data(), ldy, scratch.panel_base());
-    for (int64_t m = 0; m < M; ++m) {
-      for (int64_t n = 0; n < N; ++n)
-        ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
-            << "gemm m=" << m << " n=" << n;
-      for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(y[m * ldy + n], -1.0f);
-    }
+  // Batch invariance: each row alone gives bit-identical results.
+  for (int64_t m = 0; m < M; ++m) {
+    const quant::QuantizedActs one{q.data() + m * K, d4.data() + m * K / 4,
+                                   s16.data() + m * K / 16};
+    std::vector<float> alone(N);
+    quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
+                        alone.data(), N, scratch.panel_base());
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_EQ(alone[n], y[m * ldy + n]) << "row " << m << " alone, n=" << n;
   }
 }
 
-// A Linear of two parts (this type, then Q6_K or Q8_0 rows) with a bias, both
-// kernel choices: the fused qkv of a Q4_K_M file has this shape.
+// A Linear of two parts (this type, then Q6_K or Q8_0 rows) with a bias,
+// whatever kernel choice is forced: the fused qkv of a Q4_K_M file has this
+// shape.
 TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
   const TypeCase& c = std::get<0>(GetParam());
   const auto [M, K, N] = std::get<1>(GetParam());
@@ -229,11 +230,9 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
       for (int64_t n = 0; n < N + 5; ++n) {
         const std::vector<double>& w = n < N ? w0 : w1;
         const int64_t row = n < N ? n : n - N;
-        // Without the packed GEMM, the large kernel sees fp32 activations.
-        const bool exact_x = !large || quant::PackedGemmAvailable();
         double s = bias[n], a = 0;
         for (int64_t k = 0; k < K; ++k) {
-          const double xv = exact_x ? xq[m * K + k] : x[m * K + k];
+          const double xv = xq[m * K + k];
           s += w[row * K + k] * xv;
           a += std::fabs(w[row * K + k] * xv);
         }
