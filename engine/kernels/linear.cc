@@ -38,6 +38,11 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
   this->max_k = std::max(this->max_k, max_k);
 }
 
+int LinearScratch::panel_slots(int64_t K) const {
+  const int64_t usable = static_cast<int64_t>(panels.size()) - 64;
+  return usable > 0 ? static_cast<int>(usable / quant::PackedPanelBytes(K)) : 0;
+}
+
 uint8_t* LinearScratch::panel_base() {
   const uintptr_t p = reinterpret_cast<uintptr_t>(panels.data());
   return panels.data() + ((64 - p % 64) % 64);
@@ -200,7 +205,7 @@ void Linear::RunPacked(const float* x, int64_t M, float* y,
     } else {
       quant::PackedMatmul(static_cast<uint32_t>(s.type), acts, M, K_,
                           s.data.data(), s.rows, y + s.first_row, N_,
-                          scratch->panel_base());
+                          scratch->panel_base(), scratch->panel_slots(K_));
     }
   }
   AddBias(M, y);

@@ -33,6 +33,9 @@ struct LinearScratch {
   void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements);
   // 64-byte aligned start of `panels`.
   uint8_t* panel_base();
+  // How many packed-kernel panels of a K-wide matrix `panels` holds (the
+  // packed kernel runs on at most that many threads).
+  int panel_slots(int64_t K) const;
 };
 
 // Rows of a packed Linear, in one GGUF type: a packed type (quant_type.h)

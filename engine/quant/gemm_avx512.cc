@@ -377,11 +377,13 @@ void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
 
 template <class D>
 void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
-          int64_t N, float* y, int64_t ldy, uint8_t* panels) {
+          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots) {
   const int64_t row_bytes = K / D::kElems * D::kBytes;
   const int64_t panel_bytes = PackedPanelBytes(K);
   const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
-#pragma omp parallel
+  const int threads =
+      omp_get_max_threads() < slots ? omp_get_max_threads() : slots;
+#pragma omp parallel num_threads(threads)
   {
     const Panel p = PanelAt(panels + omp_get_thread_num() * panel_bytes, K);
 #pragma omp for schedule(static)
@@ -405,32 +407,32 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels) {
+                uint8_t* panels, int slots) {
   switch (type) {
     case kIdQ4_0:
-      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ4_1:
-      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ5_0:
-      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ5_1:
-      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ8_0:
-      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ2_K:
-      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ3_K:
-      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ4_K:
-      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ5_K:
-      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdQ6_K:
-      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdIQ4_NL:
-      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots);
     case kIdIQ4_XS:
-      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels);
+      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots);
   }
 }
 

@@ -76,9 +76,9 @@ int64_t PackedPanelBytes(int64_t K) {
 
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                   const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                  uint8_t* panels) {
-  if (Avx512()) {
-    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels);
+                  uint8_t* panels, int panel_slots) {
+  if (Avx512() && panel_slots > 0) {
+    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels, panel_slots);
   } else {
     avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
   }

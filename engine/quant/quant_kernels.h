@@ -55,11 +55,12 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
 int64_t PackedPanelBytes(int64_t K);
 
 // y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
-// PackedTypeId) at w, rows back to back. `panels` holds
-// omp_get_max_threads() * PackedPanelBytes(K) bytes, 64-byte aligned.
+// PackedTypeId) at w, rows back to back. `panels` holds `panel_slots` *
+// PackedPanelBytes(K) bytes, 64-byte aligned; at most that many OpenMP
+// threads run (omp_get_max_threads() slots let all of them run).
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                   const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                  uint8_t* panels);
+                  uint8_t* panels, int panel_slots);
 
 namespace avx2 {
 void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
@@ -68,7 +69,7 @@ void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
 namespace avx512 {
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels);
+                uint8_t* panels, int panel_slots);
 }  // namespace avx512
 
 }  // namespace lumen::engine::quant

@@ -179,7 +179,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   scratch.Reserve(M, K, 0);
   std::vector<float> y(M * ldy, -1.0f);
   quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
-                      y.data(), ldy, scratch.panel_base());
+                      y.data(), ldy, scratch.panel_base(),
+                      scratch.panel_slots(K));
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n)
       ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
@@ -192,7 +193,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
                                    s16.data() + m * K / 16};
     std::vector<float> alone(N);
     quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
-                        alone.data(), N, scratch.panel_base());
+                        alone.data(), N, scratch.panel_base(),
+                        scratch.panel_slots(K));
     for (int64_t n = 0; n < N; ++n)
       ASSERT_EQ(alone[n], y[m * ldy + n]) << "row " << m << " alone, n=" << n;
   }

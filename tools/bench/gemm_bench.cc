@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
             if (gemm) {
               lumen::engine::quant::avx512::PackedGemm(
                   type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
-                  panel);
+                  panel, omp_get_max_threads());
             } else {
               lumen::engine::quant::avx2::PackedGemv(
                   type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N);
