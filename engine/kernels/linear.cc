@@ -18,7 +18,7 @@
 namespace lumen::engine::kernels {
 
 void LinearScratch::Reserve(int64_t rows, int64_t max_k,
-                            int64_t max_weight_elements) {
+                            int64_t max_weight_elements, int threads) {
   if (static_cast<int64_t>(q.size()) < rows * max_k) q.resize(rows * max_k);
   const int64_t s = rows * ((max_k + kQBlock - 1) / kQBlock);
   if (static_cast<int64_t>(scales.size()) < s) scales.resize(s);
@@ -30,8 +30,8 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
   if (static_cast<int64_t>(sum16.size()) < rows * max_k / 16) {
     sum16.resize(rows * max_k / 16);
   }
-  const int64_t panel_bytes =
-      omp_get_max_threads() * quant::PackedPanelBytes((max_k + 31) / 32 * 32);
+  const int64_t panel_bytes = (threads > 0 ? threads : omp_get_max_threads()) *
+                              quant::PackedPanelBytes((max_k + 31) / 32 * 32);
   if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
     panels.resize(panel_bytes + 64);
   }

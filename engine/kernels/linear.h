@@ -30,7 +30,10 @@ struct LinearScratch {
   std::vector<float> weights;   // [max N * K] dequantized int8/packed weights
   std::vector<uint8_t> panels;  // packed GEMM panels, every OpenMP thread
   int64_t max_k = 0;
-  void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements);
+  // `threads`: the OpenMP team that will run the kernels (0: this thread's
+  // omp_get_max_threads()); the packed kernel needs a panel per thread.
+  void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements,
+               int threads = 0);
   // 64-byte aligned start of `panels`.
   uint8_t* panel_base();
   // How many packed-kernel panels of a K-wide matrix `panels` holds (the

@@ -255,7 +255,8 @@ absl::Status Transformer::AllocateBuffers() {
       max_weights = std::max(max_weights, l.moe->max_weight_elements());
   }
   scratch_.Reserve(std::max<int64_t>(T, 256),
-                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights);
+                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights,
+                   options_.num_threads);
   return absl::OkStatus();
 }
 
