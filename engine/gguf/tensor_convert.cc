@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
 
@@ -62,20 +63,16 @@ absl::Status DecodeToFloat(GgmlType type, const uint8_t* src, int64_t n,
         dst[i] = Bf16ToFloat(h);
       }
       return absl::OkStatus();
-    case GgmlType::kQ8_0:
-      for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
-        BlockQ8_0 block;
-        std::memcpy(&block, src + b * sizeof(BlockQ8_0), sizeof(block));
-        const float d = HalfToFloat(block.scale);
-        for (int i = 0; i < kQ8_0BlockSize; ++i) {
-          dst[b * kQ8_0BlockSize + i] = d * block.q[i];
-        }
-      }
-      return absl::OkStatus();
     default:
-      return absl::UnimplementedError(
-          absl::StrCat("cannot decode ggml type ", GgmlTypeName(type)));
+      break;
   }
+  const quant::QuantType* q = quant::FindQuantType(type);
+  if (q == nullptr || n % q->block_elems != 0) {
+    return absl::UnimplementedError(
+        absl::StrCat("cannot decode ggml type ", GgmlTypeName(type)));
+  }
+  q->dequantize_row(src, dst, n);
+  return absl::OkStatus();
 }
 
 }  // namespace lumen::engine

@@ -1,6 +1,7 @@
 #pragma once
 // Conversions between GGUF tensor encodings and fp32: f16/bf16 scalars, Q8_0
-// blocks (32 int8 with an fp16 scale, llama.cpp's layout) and row decoding.
+// blocks (32 int8 with an fp16 scale, llama.cpp's layout) and row decoding
+// of every type (packed types through engine/quant).
 
 #include <cstdint>
 #include <span>
@@ -26,8 +27,9 @@ static_assert(sizeof(BlockQ8_0) == 34);
 // quantize_row_q8_0_ref: scale = amax / 127, q = round(x / scale).
 std::vector<uint8_t> QuantizeQ8_0(std::span<const float> src);
 
-// Decodes `n` elements of a tensor of `type` starting at `src` into `dst`.
-// Unimplemented for types other than F32, F16, BF16 and Q8_0.
+// Decodes `n` elements of a tensor of `type` starting at `src` into `dst`
+// (`src` at a block boundary, n a whole number of blocks). Unimplemented for
+// types outside quant::SupportedTypeList().
 absl::Status DecodeToFloat(GgmlType type, const uint8_t* src, int64_t n,
                            float* dst);
 

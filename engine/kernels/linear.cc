@@ -1,23 +1,51 @@
 #include "engine/kernels/linear.h"
 
+#include <omp.h>
+
 #include <bit>
 #include <chrono>
+#include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kernels/small_gemm_isa.h"
+#include "engine/quant/quant_kernels.h"
+#include "engine/quant/quant_type.h"
 
 namespace lumen::engine::kernels {
 
 void LinearScratch::Reserve(int64_t rows, int64_t max_k,
-                            int64_t max_weight_elements) {
+                            int64_t max_weight_elements, int threads) {
   if (static_cast<int64_t>(q.size()) < rows * max_k) q.resize(rows * max_k);
   const int64_t s = rows * ((max_k + kQBlock - 1) / kQBlock);
   if (static_cast<int64_t>(scales.size()) < s) scales.resize(s);
   if (static_cast<int64_t>(weights.size()) < max_weight_elements) {
     weights.resize(max_weight_elements);
   }
+  if (static_cast<int64_t>(d4.size()) < rows * max_k / 4)
+    d4.resize(rows * max_k / 4);
+  if (static_cast<int64_t>(sum16.size()) < rows * max_k / 16) {
+    sum16.resize(rows * max_k / 16);
+  }
+  const int64_t panel_bytes = (threads > 0 ? threads : omp_get_max_threads()) *
+                              quant::PackedPanelBytes((max_k + 31) / 32 * 32);
+  if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
+    panels.resize(panel_bytes + 64);
+  }
+  this->max_k = std::max(this->max_k, max_k);
+}
+
+int LinearScratch::panel_slots(int64_t K) const {
+  const int64_t usable = static_cast<int64_t>(panels.size()) - 64;
+  return usable > 0 ? static_cast<int>(usable / quant::PackedPanelBytes(K)) : 0;
+}
+
+uint8_t* LinearScratch::panel_base() {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(panels.data());
+  return panels.data() + ((64 - p % 64) % 64);
 }
 
 namespace {
@@ -57,6 +85,35 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(
   return l;
 }
 
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
+    int64_t K, std::vector<PackedPart> parts, std::vector<float> bias) {
+  std::unique_ptr<Linear> l(new Linear());
+  l->format_ = WeightFormat::kPacked;
+  int64_t row = 0;
+  for (PackedPart& p : parts) {
+    Segment seg{p.type, row, p.rows, 0, std::move(p.data), std::move(p.f32)};
+    if (p.type == GgmlType::kF32) {
+      if (static_cast<int64_t>(seg.f32.size()) != p.rows * K) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("linear: bad fp32 part of ", p.rows, "x", K));
+      }
+    } else {
+      const quant::QuantType* t = quant::FindQuantType(p.type);
+      if (t == nullptr || K % t->block_elems != 0 ||
+          static_cast<int64_t>(seg.data.size()) !=
+              p.rows * quant::RowBytes(*t, K)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "linear: bad ", GgmlTypeName(p.type), " part of ", p.rows, "x", K));
+      }
+      seg.row_bytes = quant::RowBytes(*t, K);
+    }
+    row += p.rows;
+    l->segments_.push_back(std::move(seg));
+  }
+  if (absl::Status s = l->Init(row, K, std::move(bias)); !s.ok()) return s;
+  return l;
+}
+
 absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != N) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -73,8 +130,46 @@ absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
 }
 
 int64_t Linear::resident_bytes() const {
-  return w_f32_.size() * 4 + w_q_.size() + w_scales_.size() * 4 +
-         bias_.size() * 4;
+  int64_t bytes =
+      w_f32_.size() * 4 + w_q_.size() + w_scales_.size() * 4 + bias_.size() * 4;
+  for (const Segment& s : segments_) bytes += s.data.size() + s.f32.size() * 4;
+  return bytes;
+}
+
+void Linear::DequantizeRow(int64_t row, float* out) const {
+  switch (format_) {
+    case WeightFormat::kF32:
+      std::memcpy(out, w_f32_.data() + row * K_, K_ * sizeof(float));
+      return;
+    case WeightFormat::kInt8:
+      for (int64_t k = 0; k < K_; ++k)
+        out[k] = w_scales_[(row * K_ + k) / kQBlock] * w_q_[row * K_ + k];
+      return;
+    case WeightFormat::kPacked:
+      for (const Segment& s : segments_) {
+        if (row < s.first_row || row >= s.first_row + s.rows) continue;
+        const int64_t r = row - s.first_row;
+        if (s.type == GgmlType::kF32) {
+          std::memcpy(out, s.f32.data() + r * K_, K_ * sizeof(float));
+        } else {
+          quant::FindQuantType(s.type)->dequantize_row(
+              s.data.data() + r * s.row_bytes, out, K_);
+        }
+        return;
+      }
+  }
+}
+
+std::string Linear::TypeSummary() const {
+  if (format_ == WeightFormat::kF32) return "f32";
+  if (format_ == WeightFormat::kInt8) return "int8";
+  std::string out;
+  for (const Segment& s : segments_) {
+    const std::string name = GgmlTypeName(s.type);
+    if (out == name || absl::EndsWith(out, "+" + name)) continue;
+    absl::StrAppend(&out, out.empty() ? "" : "+", name);
+  }
+  return out;
 }
 
 int Linear::Bucket(int64_t M) {
@@ -85,6 +180,35 @@ int Linear::Bucket(int64_t M) {
 void Linear::AddBias(int64_t M, float* y) const {
   if (bias_.empty()) return;
   for (int64_t m = 0; m < M; ++m) AddInPlace(y + m * N_, bias_.data(), N_);
+}
+
+void Linear::QuantizeForPacked(const float* x, int64_t M,
+                               LinearScratch* scratch) const {
+  quant::QuantizeActivations(x, M, K_, scratch->q.data(), scratch->d4.data(),
+                             scratch->sum16.data());
+}
+
+void Linear::RunPacked(const float* x, int64_t M, float* y,
+                       LinearScratch* scratch) const {
+  QuantizeForPacked(x, M, scratch);
+  const quant::QuantizedActs acts{scratch->q.data(), scratch->d4.data(),
+                                  scratch->sum16.data()};
+  for (const Segment& s : segments_) {
+    if (s.type == GgmlType::kF32) {
+      // fp32 rows fused with packed ones (rare): one activation row at a
+      // time, so that the kernel writes straight into y's columns and a
+      // row's result does not depend on M.
+      for (int64_t m = 0; m < M; ++m) {
+        SmallGemmF32(x + m * K_, 1, K_, s.f32.data(), s.rows,
+                     y + m * N_ + s.first_row);
+      }
+    } else {
+      quant::PackedMatmul(static_cast<uint32_t>(s.type), acts, M, K_,
+                          s.data.data(), s.rows, y + s.first_row, N_,
+                          scratch->panel_base(), scratch->panel_slots(K_));
+    }
+  }
+  AddBias(M, y);
 }
 
 absl::Status Linear::RunSmall(const float* x, int64_t M, float* y,
@@ -103,9 +227,9 @@ absl::Status Linear::RunSmall(const float* x, int64_t M, float* y,
 absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y,
                              LinearScratch* scratch) const {
   if (format_ == WeightFormat::kF32) return dnnl_->Run(x, M, w_f32_.data(), y);
+  float* w = scratch->weights.data();
   // Large M amortizes dequantizing the weights once per call: the GEMM then
   // runs at oneDNN's fp32 speed.
-  float* w = scratch->weights.data();
   const int64_t blocks = N_ * K_ / kQBlock;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
@@ -117,15 +241,24 @@ absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y,
   return dnnl_->Run(x, M, w, y);  // bias fused
 }
 
+bool Linear::LargeKernelPossible(const LinearScratch& scratch) const {
+  if (format_ == WeightFormat::kF32) return true;
+  return static_cast<int64_t>(scratch.weights.size()) >= N_ * K_;
+}
+
 absl::Status Linear::Forward(const float* x, int64_t M, float* y,
                              LinearScratch* scratch) const {
-  const bool dnnl = use_dnnl_[Bucket(M)] &&
-                    (format_ == WeightFormat::kF32 ||
-                     static_cast<int64_t>(scratch->weights.size()) >= N_ * K_);
+  if (format_ == WeightFormat::kPacked) {
+    // One kernel for every M: see quant_kernels.h on batch invariance.
+    RunPacked(x, M, y, scratch);
+    return absl::OkStatus();
+  }
+  const bool dnnl = use_dnnl_[Bucket(M)] && LargeKernelPossible(*scratch);
   return dnnl ? RunDnnl(x, M, y, scratch) : RunSmall(x, M, y, scratch);
 }
 
 void Linear::MeasureKernelChoice(LinearScratch* scratch) {
+  if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
   constexpr int64_t kMaxM = 256;
   if (static_cast<int64_t>(scratch->q.size()) < kMaxM * K_) return;
   std::vector<float> x(kMaxM * K_), y(kMaxM * N_);
@@ -143,9 +276,7 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
     }
     return best;
   };
-  const bool dnnl_possible =
-      format_ == WeightFormat::kF32 ||
-      static_cast<int64_t>(scratch->weights.size()) >= N_ * K_;
+  const bool dnnl_possible = LargeKernelPossible(*scratch);
   for (int b = 0; b < kBuckets; ++b) {
     const int64_t m = int64_t{1} << b;
     if (!dnnl_possible) {
@@ -159,6 +290,12 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
 }
 
 std::string Linear::KernelChoiceSummary() const {
+  if (format_ == WeightFormat::kPacked) {
+    return quant::PackedPanelBytes(K_) > 0 &&
+                   ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512
+               ? "packed panel (every M)"
+               : "packed row dots (every M)";
+  }
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {
     if (use_dnnl_[b] != use_dnnl_[b - 1]) {

@@ -1,8 +1,11 @@
 #pragma once
-// Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32 or as int8 in
-// 32-blocks. Each call picks its kernel by M from a table measured for this
-// shape at load time: the AVX2 small-M kernels (fp32, or int8 x int8), or
-// oneDNN's fp32 GEMM (for int8 weights, on a dequantized copy in scratch).
+// Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32, as int8 in
+// 32-blocks, or packed: row ranges in their own GGUF block types (a Q4_K_M
+// qkv holds Q4_K q/k rows and Q6_K v rows). fp32 and int8 calls pick their
+// kernel by M from a table measured for this shape at load time: the
+// small-M kernels or oneDNN's fp32 GEMM (for int8 weights on a dequantized
+// copy in scratch). Packed weights use one kernel for every M, so that a
+// row's result does not depend on the batch (quant_kernels.h).
 
 #include <array>
 #include <cstdint>
@@ -11,18 +14,41 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/gguf/ggml_type.h"
 #include "engine/kernels/dnnl_matmul.h"
 
 namespace lumen::engine::kernels {
 
-enum class WeightFormat { kF32, kInt8 };
+enum class WeightFormat { kF32, kInt8, kPacked };
 
 // Per-call scratch, sized once by the owner and shared by all layers.
 struct LinearScratch {
-  std::vector<int8_t> q;       // [max_rows * max_k] quantized activations
-  std::vector<float> scales;   // [max_rows * max_k / 32]
-  std::vector<float> weights;  // [max N * K] dequantized int8 weights
-  void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements);
+  std::vector<int8_t> q;        // [max_rows * max_k] quantized activations
+  std::vector<float> scales;    // [max_rows * max_k / 32]
+  std::vector<float> d4;        // [max_rows * max_k / 4] (packed kernels)
+  std::vector<float> sum16;     // [max_rows * max_k / 16] (packed kernels)
+  std::vector<float> weights;   // [max N * K] dequantized int8/packed weights
+  std::vector<uint8_t> panels;  // packed GEMM panels, every OpenMP thread
+  int64_t max_k = 0;
+  // `threads`: the OpenMP team that will run the kernels (0: this thread's
+  // omp_get_max_threads()); the packed kernel needs a panel per thread.
+  void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements,
+               int threads = 0);
+  // 64-byte aligned start of `panels`.
+  uint8_t* panel_base();
+  // How many packed-kernel panels of a K-wide matrix `panels` holds (the
+  // packed kernel runs on at most that many threads).
+  int panel_slots(int64_t K) const;
+};
+
+// Rows of a packed Linear, in one GGUF type: a packed type (quant_type.h)
+// with `data` its [rows, K] blocks, or kF32 with `f32` [rows, K] (fp32
+// rows fused with packed ones).
+struct PackedPart {
+  GgmlType type = GgmlType::kF32;
+  int64_t rows = 0;
+  std::vector<uint8_t> data;
+  std::vector<float> f32;
 };
 
 class Linear {
@@ -37,6 +63,10 @@ class Linear {
   static absl::StatusOr<std::unique_ptr<Linear>> CreateInt8(
       int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
       std::vector<float> bias);
+  // Parts stacked in order (N = sum of their rows); K a whole number of each
+  // packed part's blocks. InvalidArgument on sizes that do not match.
+  static absl::StatusOr<std::unique_ptr<Linear>> CreatePacked(
+      int64_t K, std::vector<PackedPart> parts, std::vector<float> bias);
 
   // x: [M, K], y: [M, N]. Internal error only if oneDNN fails.
   absl::Status Forward(const float* x, int64_t M, float* y,
@@ -46,9 +76,16 @@ class Linear {
   int64_t cols() const { return K_; }
   WeightFormat format() const { return format_; }
   int64_t resident_bytes() const;
+  // Row `row` of W in fp32 ([K] into out): token embeddings read one row of
+  // a packed or fp32 matrix this way. Any format.
+  void DequantizeRow(int64_t row, float* out) const;
+  // The GGUF type of each packed part, e.g. "q4_K+q6_K"; "f32" or "int8"
+  // for the other formats.
+  std::string TypeSummary() const;
 
   // Times the small-M kernel against oneDNN for M = 1, 2, 4, ..., 256 and
-  // records the faster one per bucket (M >= 512 uses oneDNN).
+  // records the faster one per bucket (M >= 512 uses oneDNN). No-op for
+  // packed weights.
   void MeasureKernelChoice(LinearScratch* scratch);
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
@@ -67,13 +104,31 @@ class Linear {
   absl::Status RunDnnl(const float* x, int64_t M, float* y,
                        LinearScratch* scratch) const;
   void AddBias(int64_t M, float* y) const;
+  // Packed format: quantizes x for the packed kernels into scratch.
+  void QuantizeForPacked(const float* x, int64_t M,
+                         LinearScratch* scratch) const;
+  // Packed format, every part.
+  void RunPacked(const float* x, int64_t M, float* y,
+                 LinearScratch* scratch) const;
+  // Whether the large-M kernel can run for this format with this scratch.
+  bool LargeKernelPossible(const LinearScratch& scratch) const;
+
+  struct Segment {
+    GgmlType type;
+    int64_t first_row;
+    int64_t rows;
+    int64_t row_bytes;          // packed types
+    std::vector<uint8_t> data;  // [rows, row_bytes]
+    std::vector<float> f32;     // [rows, K] when type is kF32
+  };
 
   WeightFormat format_ = WeightFormat::kF32;
   int64_t N_ = 0, K_ = 0;
-  std::vector<float> w_f32_;     // [N, K]
-  std::vector<int8_t> w_q_;      // [N, K]
-  std::vector<float> w_scales_;  // [N, K/32]
-  std::vector<float> bias_;      // [N] or empty
+  std::vector<float> w_f32_;       // [N, K]
+  std::vector<int8_t> w_q_;        // [N, K]
+  std::vector<float> w_scales_;    // [N, K/32]
+  std::vector<float> bias_;        // [N] or empty
+  std::vector<Segment> segments_;  // packed format, in row order
   std::unique_ptr<DnnlMatmulF32> dnnl_;
   std::array<bool, kBuckets> use_dnnl_{};  // default: small-M below 16
 };

@@ -3,9 +3,6 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <atomic>
-#include <cstdlib>
-
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm_isa.h"
 
@@ -100,39 +97,7 @@ inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
     for (int t = 0; t < T; ++t) y[t * N + n0 + r] = HorizontalSum(acc[r][t]);
 }
 
-std::atomic<SmallGemmIsa>& Isa() {
-  static std::atomic<SmallGemmIsa> isa{DetectSmallGemmIsa()};
-  return isa;
-}
-
 }  // namespace
-
-namespace {
-// AVX-512 F/BW/VL/VNNI with OS support for the vector state (libgcc checks
-// XCR0).
-bool CpuHasAvx512Kernels() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512vnni");
-}
-}  // namespace
-
-SmallGemmIsa DetectSmallGemmIsa() {
-  const char* off = std::getenv("LUMEN_NO_AVX512");
-  const bool disabled = off != nullptr && *off != '\0' && *off != '0';
-  return CpuHasAvx512Kernels() && !disabled ? SmallGemmIsa::kAvx512
-                                            : SmallGemmIsa::kAvx2;
-}
-
-SmallGemmIsa ActiveSmallGemmIsa() { return Isa().load(); }
-
-bool SetSmallGemmIsa(SmallGemmIsa isa) {
-  if (isa == SmallGemmIsa::kAvx512 && !CpuHasAvx512Kernels()) return false;
-  Isa().store(isa);
-  return true;
-}
 
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
                   int64_t N, float* y) {

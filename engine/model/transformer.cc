@@ -5,28 +5,21 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "engine/model/weight_loader.h"
+#include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
 
 using kernels::Linear;
 
-absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s) {
-  if (s == "auto") return WeightMode::kAuto;
-  if (s == "f32") return WeightMode::kF32;
-  if (s == "int8") return WeightMode::kInt8;
-  return absl::InvalidArgumentError(
-      absl::StrCat("weights '", s, "' is not one of auto, f32, int8"));
-}
-
 namespace {
 
 // Dense SwiGLU weights of one layer: gate and up fused into one matrix.
 absl::Status LoadDenseFfn(const GgufFile& f, const ModelConfig& c,
-                          const std::string& p, bool int8,
+                          const std::string& p, WeightMode mode,
                           std::unique_ptr<Linear>* gate_up,
                           std::unique_ptr<Linear>* down) {
   const int64_t d = c.n_embd;
@@ -35,10 +28,10 @@ absl::Status LoadDenseFfn(const GgufFile& f, const ModelConfig& c,
   ASSIGN_OR_RETURN(const GgufTensorInfo* up,
                    FindWeight(f, p + "ffn_up.weight", {d, c.n_ff}));
   ASSIGN_OR_RETURN(
-      *gate_up, MakeLinear(f, {WholeMatrix(gate), WholeMatrix(up)}, {}, int8));
+      *gate_up, MakeLinear(f, {WholeMatrix(gate), WholeMatrix(up)}, {}, mode));
   ASSIGN_OR_RETURN(const GgufTensorInfo* dn,
                    FindWeight(f, p + "ffn_down.weight", {c.n_ff, d}));
-  ASSIGN_OR_RETURN(*down, MakeLinear(f, {WholeMatrix(dn)}, {}, int8));
+  ASSIGN_OR_RETURN(*down, MakeLinear(f, {WholeMatrix(dn)}, {}, mode));
   return absl::OkStatus();
 }
 
@@ -48,7 +41,7 @@ absl::Status LoadDenseFfn(const GgufFile& f, const ModelConfig& c,
 absl::StatusOr<std::unique_ptr<MoeFfn>> LoadMoeFfn(const GgufFile& f,
                                                    const ModelConfig& c,
                                                    const std::string& p,
-                                                   bool int8,
+                                                   WeightMode mode,
                                                    int64_t max_tokens) {
   const int64_t d = c.n_embd, E = c.n_experts, ff = c.n_ff_expert;
   MoeShape shape{d,
@@ -60,7 +53,7 @@ absl::StatusOr<std::unique_ptr<MoeFfn>> LoadMoeFfn(const GgufFile& f,
   ASSIGN_OR_RETURN(const GgufTensorInfo* router,
                    FindWeight(f, p + "ffn_gate_inp.weight", {d, E}));
   ASSIGN_OR_RETURN(std::unique_ptr<Linear> router_linear,
-                   MakeLinear(f, {WholeMatrix(router)}, {}, /*int8=*/false));
+                   MakeLinear(f, {WholeMatrix(router)}, {}, WeightMode::kF32));
   ASSIGN_OR_RETURN(const GgufTensorInfo* gate,
                    FindWeight(f, p + "ffn_gate_exps.weight", {d, ff, E}));
   ASSIGN_OR_RETURN(const GgufTensorInfo* up,
@@ -71,9 +64,9 @@ absl::StatusOr<std::unique_ptr<MoeFfn>> LoadMoeFfn(const GgufFile& f,
   for (int64_t e = 0; e < E; ++e) {
     ASSIGN_OR_RETURN(
         experts[e].gate_up,
-        MakeLinear(f, {ExpertSlice(gate, e), ExpertSlice(up, e)}, {}, int8));
+        MakeLinear(f, {ExpertSlice(gate, e), ExpertSlice(up, e)}, {}, mode));
     ASSIGN_OR_RETURN(experts[e].down,
-                     MakeLinear(f, {ExpertSlice(down, e)}, {}, int8));
+                     MakeLinear(f, {ExpertSlice(down, e)}, {}, mode));
   }
   FfnExpert shared;
   std::vector<float> shared_gate;
@@ -87,8 +80,8 @@ absl::StatusOr<std::unique_ptr<MoeFfn>> LoadMoeFfn(const GgufFile& f,
                      FindWeight(f, p + "ffn_down_shexp.weight", {sff, d}));
     ASSIGN_OR_RETURN(
         shared.gate_up,
-        MakeLinear(f, {WholeMatrix(sg), WholeMatrix(su)}, {}, int8));
-    ASSIGN_OR_RETURN(shared.down, MakeLinear(f, {WholeMatrix(sd)}, {}, int8));
+        MakeLinear(f, {WholeMatrix(sg), WholeMatrix(su)}, {}, mode));
+    ASSIGN_OR_RETURN(shared.down, MakeLinear(f, {WholeMatrix(sd)}, {}, mode));
     ASSIGN_OR_RETURN(shared_gate,
                      ReadVector(f, p + "ffn_gate_inp_shexp.weight", d));
   }
@@ -119,25 +112,35 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     return absl::InvalidArgumentError("max_batch_tokens must be positive");
   }
 
-  bool any_q8 = false;
-  for (const GgufTensorInfo& t : f.tensors())
-    any_q8 |= t.type == GgmlType::kQ8_0;
-  m->int8_ = options.weights == WeightMode::kInt8 ||
-             (options.weights == WeightMode::kAuto && any_q8);
-  const bool int8 = m->int8_;
+  const WeightMode mode = options.weights;
 
   const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim();
   ASSIGN_OR_RETURN(const GgufTensorInfo* embd,
                    FindWeight(f, "token_embd.weight", {d, c.n_vocab}));
-  ASSIGN_OR_RETURN(m->token_embd_, ReadFloats(f, WholeMatrix(embd)));
-  m->resident_.embedding = m->token_embd_.size() * 4;
   ASSIGN_OR_RETURN(m->output_norm_, ReadVector(f, "output_norm.weight", d));
   const GgufTensorInfo* out = embd;
   if (!c.tied_output) {
     ASSIGN_OR_RETURN(out, FindWeight(f, "output.weight", {d, c.n_vocab}));
   }
-  ASSIGN_OR_RETURN(m->output_, MakeLinear(f, {WholeMatrix(out)}, {}, int8));
+  ASSIGN_OR_RETURN(m->output_, MakeLinear(f, {WholeMatrix(out)}, {}, mode));
   m->resident_.output = m->output_->resident_bytes();
+  // A tied head in fp32 or in the tensor's own packed blocks holds exactly
+  // the embedding values: read rows from it instead of keeping a copy.
+  const quant::QuantType* embd_packed = quant::FindQuantType(embd->type);
+  const kernels::WeightFormat head = m->output_->format();
+  if (c.tied_output &&
+      (head == kernels::WeightFormat::kF32 ||
+       (head == kernels::WeightFormat::kPacked && embd_packed != nullptr))) {
+    m->token_embd_.shared = m->output_.get();
+  } else if (embd_packed != nullptr && mode != WeightMode::kF32) {
+    const auto bytes = f.TensorData(*embd);
+    m->token_embd_.type = embd->type;
+    m->token_embd_.packed.assign(bytes.begin(), bytes.end());
+    m->token_embd_.row_bytes = quant::RowBytes(*embd_packed, d);
+  } else {
+    ASSIGN_OR_RETURN(m->token_embd_.f32, ReadFloats(f, WholeMatrix(embd)));
+  }
+  m->resident_.embedding = m->token_embd_.resident_bytes();
   m->resident_.norms = m->output_norm_.size() * 4;
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -164,15 +167,15 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     ASSIGN_OR_RETURN(
         layer.qkv,
         MakeLinear(f, {WholeMatrix(wq), WholeMatrix(wk), WholeMatrix(wv)},
-                   std::move(qkv_bias), int8));
+                   std::move(qkv_bias), mode));
     ASSIGN_OR_RETURN(const GgufTensorInfo* wo,
                      FindWeight(f, p + "attn_output.weight", {qd, d}));
-    ASSIGN_OR_RETURN(layer.wo, MakeLinear(f, {WholeMatrix(wo)}, {}, int8));
+    ASSIGN_OR_RETURN(layer.wo, MakeLinear(f, {WholeMatrix(wo)}, {}, mode));
     if (c.moe()) {
-      ASSIGN_OR_RETURN(layer.moe, LoadMoeFfn(f, c, p, int8, T));
+      ASSIGN_OR_RETURN(layer.moe, LoadMoeFfn(f, c, p, mode, T));
       m->resident_.ffn += layer.moe->resident_bytes();
     } else {
-      RETURN_IF_ERROR(LoadDenseFfn(f, c, p, int8, &layer.gate_up, &layer.down));
+      RETURN_IF_ERROR(LoadDenseFfn(f, c, p, mode, &layer.gate_up, &layer.down));
       m->resident_.ffn +=
           layer.gate_up->resident_bytes() + layer.down->resident_bytes();
     }
@@ -182,6 +185,12 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->layers_.push_back(std::move(layer));
   }
 
+  m->int8_ = m->output_->format() != kernels::WeightFormat::kF32;
+  for (const Layer& layer : m->layers_) {
+    for (const Linear* lin : layer.matrices())
+      m->int8_ |= lin->format() != kernels::WeightFormat::kF32;
+    if (layer.moe) m->int8_ |= mode == WeightMode::kInt8;
+  }
   RETURN_IF_ERROR(m->AllocateBuffers());
   if (options.measure_crossover) {
     // Every layer has the same shapes: measure the first layer's matrices
@@ -235,18 +244,19 @@ absl::Status Transformer::AllocateBuffers() {
   lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
   attn_scratch_.assign(options_.num_threads * options_.max_context, 0.0f);
   // Dequantized int8 weights for oneDNN: the largest layer matrix (the
-  // output head stays on the int8 kernel when it does not fit).
+  // output head stays on the small-M kernel when it does not fit).
   int64_t max_weights = 0;
-  if (int8_) {
-    for (const Layer& l : layers_) {
-      for (const Linear* lin : l.matrices())
+  for (const Layer& l : layers_) {
+    for (const Linear* lin : l.matrices()) {
+      if (lin->format() == kernels::WeightFormat::kInt8)
         max_weights = std::max(max_weights, lin->rows() * lin->cols());
-      if (l.moe)
-        max_weights = std::max(max_weights, l.moe->max_weight_elements());
     }
+    if (l.moe && int8_)
+      max_weights = std::max(max_weights, l.moe->max_weight_elements());
   }
   scratch_.Reserve(std::max<int64_t>(T, 256),
-                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights);
+                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights,
+                   options_.num_threads);
   return absl::OkStatus();
 }
 
@@ -266,6 +276,31 @@ int64_t Transformer::matmul_macs_per_token() const {
     if (l.moe) macs += l.moe->active_macs_per_token();
   }
   return macs;
+}
+
+std::string Transformer::WeightsSummary() const {
+  std::map<std::string, int> counts;
+  counts[output_->TypeSummary()]++;
+  for (const Layer& l : layers_) {
+    for (const Linear* lin : l.matrices()) counts[lin->TypeSummary()]++;
+  }
+  std::string s;
+  for (const auto& [format, n] : counts)
+    absl::StrAppend(&s, s.empty() ? "" : ", ", format, " ", n);
+  return s;
+}
+
+void Transformer::EmbeddingRow(int32_t token, float* out) const {
+  const int64_t d = config_.n_embd;
+  if (token_embd_.shared != nullptr) {
+    token_embd_.shared->DequantizeRow(token, out);
+  } else if (!token_embd_.packed.empty()) {
+    quant::FindQuantType(token_embd_.type)
+        ->dequantize_row(
+            token_embd_.packed.data() + token * token_embd_.row_bytes, out, d);
+  } else {
+    std::memcpy(out, &token_embd_.f32[token * d], d * sizeof(float));
+  }
 }
 
 std::string Transformer::KernelChoiceSummary() const {
@@ -361,8 +396,7 @@ absl::Status Transformer::Forward(const Batch& batch, KvCache* cache,
       return absl::InvalidArgumentError(absl::StrCat(
           "token id ", tok, " outside the vocabulary of ", c.n_vocab));
     }
-    std::memcpy(&x_[i * c.n_embd], &token_embd_[tok * c.n_embd],
-                c.n_embd * sizeof(float));
+    EmbeddingRow(tok, &x_[i * c.n_embd]);
   }
 
   const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;

@@ -18,12 +18,9 @@
 #include "engine/model/lora_adapter.h"
 #include "engine/model/model_config.h"
 #include "engine/model/moe_ffn.h"
+#include "engine/model/weight_loader.h"
 
 namespace lumen::engine {
-
-enum class WeightMode { kAuto, kF32, kInt8 };
-// "auto", "f32", "int8"; InvalidArgument otherwise.
-absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s);
 
 struct TransformerOptions {
   WeightMode weights = WeightMode::kAuto;
@@ -57,8 +54,8 @@ struct ForwardProfile {
 class Transformer {
  public:
   // InvalidArgument for unsupported architectures, missing tensors or wrong
-  // shapes; Unimplemented for tensor types other than F32/F16/BF16/Q8_0
-  // (naming the tensor and its type).
+  // shapes; Unimplemented for tensor types the engine cannot load (naming
+  // the tensor, its type and the supported types).
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const GgufFile& file, const TransformerOptions& options);
 
@@ -72,7 +69,11 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
   const ResidentBytes& resident_bytes() const { return resident_; }
   ForwardProfile& profile() { return profile_; }
+  // Whether any matrix is held quantized (int8 or packed GGUF blocks).
   bool int8() const { return int8_; }
+  // The matrices' formats, e.g. "q4_K+q6_K 48, q6_K 25" or "f32 85":
+  // format (parts joined by +) and count of Linear layers, head included.
+  std::string WeightsSummary() const;
   int64_t max_batch_tokens() const { return options_.max_batch_tokens; }
   int64_t max_context() const { return options_.max_context; }
   int32_t num_threads() const { return options_.num_threads; }
@@ -121,7 +122,20 @@ class Transformer {
   TransformerOptions options_;
   bool int8_ = false;
   kernels::RopeStyle rope_style_ = kernels::RopeStyle::kAdjacent;
-  std::vector<float> token_embd_;            // [n_vocab, n_embd]
+  // Token embeddings: one row dequantized per token. Either their own copy
+  // (fp32, or the packed GGUF rows) or, for tied models whose output head
+  // holds the same values, read from output_.
+  struct Embeddings {
+    std::vector<float> f32;          // [n_vocab, n_embd] or empty
+    GgmlType type = GgmlType::kF32;  // of `packed`
+    std::vector<uint8_t> packed;     // [n_vocab, row_bytes] or empty
+    int64_t row_bytes = 0;
+    const kernels::Linear* shared = nullptr;
+    int64_t resident_bytes() const { return f32.size() * 4 + packed.size(); }
+  };
+  void EmbeddingRow(int32_t token, float* out) const;
+
+  Embeddings token_embd_;
   std::vector<float> output_norm_;           // [n_embd]
   std::unique_ptr<kernels::Linear> output_;  // [n_vocab, n_embd]
   std::vector<Layer> layers_;

@@ -6,14 +6,14 @@
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/quantize.h"
+#include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
 
 namespace {
 
-bool LoadableType(GgmlType t) {
-  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16 ||
-         t == GgmlType::kQ8_0;
+bool FloatType(GgmlType t) {
+  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
 }
 
 std::string Shape(const std::vector<int64_t>& dims) {
@@ -29,7 +29,117 @@ int64_t ByteOffset(GgmlType type, int64_t index) {
   return index / traits->block_size * traits->type_size;
 }
 
+std::span<const uint8_t> PartBytes(const GgufFile& f, const MatrixRows& p) {
+  const quant::QuantType* t = quant::FindQuantType(p.tensor->type);
+  const int64_t row_bytes = quant::RowBytes(*t, p.cols());
+  return f.TensorData(*p.tensor).subspan(
+      ByteOffset(p.tensor->type, p.first_row * p.cols()), p.rows * row_bytes);
+}
+
+// Every part Q8_0: today's int8 kernels, blocks taken as they are.
+absl::StatusOr<std::unique_ptr<kernels::Linear>> Q8_0AsInt8(
+    const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
+    std::vector<float> bias) {
+  const int64_t cols = parts[0].cols();
+  std::vector<int8_t> q(rows * cols);
+  std::vector<float> scales(rows * cols / kernels::kQBlock);
+  int64_t row = 0;
+  for (const MatrixRows& p : parts) {
+    const std::span<const uint8_t> src = PartBytes(f, p);
+    const int64_t blocks = p.rows * cols / kQ8_0BlockSize;
+    for (int64_t b = 0; b < blocks; ++b) {
+      BlockQ8_0 block;
+      std::memcpy(&block, src.data() + b * sizeof(BlockQ8_0), sizeof(block));
+      scales[row * cols / kernels::kQBlock + b] = HalfToFloat(block.scale);
+      int8_t* dst = q.data() + row * cols + b * kQ8_0BlockSize;
+      std::memcpy(dst, block.q, kQ8_0BlockSize);
+      // Q8_0 may hold -128; clamp to keep vpmaddubsw's pair sums exact.
+      for (int i = 0; i < kQ8_0BlockSize; ++i) {
+        if (dst[i] == -128) dst[i] = -127;
+      }
+    }
+    row += p.rows;
+  }
+  return kernels::Linear::CreateInt8(rows, cols, std::move(q),
+                                     std::move(scales), std::move(bias));
+}
+
+// Float matrices quantized to int8 32-blocks at load.
+absl::StatusOr<std::unique_ptr<kernels::Linear>> FloatAsInt8(
+    const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
+    std::vector<float> bias) {
+  const int64_t cols = parts[0].cols();
+  std::vector<int8_t> q(rows * cols);
+  std::vector<float> scales(rows * cols / kernels::kQBlock);
+  int64_t row = 0;
+  for (const MatrixRows& p : parts) {
+    ASSIGN_OR_RETURN(std::vector<float> w, ReadFloats(f, p));
+    kernels::QuantizeRowsQ8(w.data(), p.rows, cols, q.data() + row * cols,
+                            scales.data() + row * cols / kernels::kQBlock);
+    row += p.rows;
+  }
+  return kernels::Linear::CreateInt8(rows, cols, std::move(q),
+                                     std::move(scales), std::move(bias));
+}
+
+absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
+    const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
+    std::vector<float> bias) {
+  const int64_t cols = parts[0].cols();
+  std::vector<float> w;
+  w.reserve(rows * cols);
+  for (const MatrixRows& p : parts) {
+    ASSIGN_OR_RETURN(std::vector<float> part, ReadFloats(f, p));
+    w.insert(w.end(), part.begin(), part.end());
+  }
+  return kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias));
+}
+
+// Packed parts keep their blocks; float parts become fp32 rows (auto) or
+// Q8_0 blocks (int8).
+absl::StatusOr<std::unique_ptr<kernels::Linear>> AsPacked(
+    const GgufFile& f, const std::vector<MatrixRows>& parts,
+    std::vector<float> bias, WeightMode mode) {
+  const int64_t cols = parts[0].cols();
+  std::vector<kernels::PackedPart> packed;
+  for (const MatrixRows& p : parts) {
+    kernels::PackedPart part;
+    part.rows = p.rows;
+    if (!FloatType(p.tensor->type)) {
+      part.type = p.tensor->type;
+      const std::span<const uint8_t> bytes = PartBytes(f, p);
+      part.data.assign(bytes.begin(), bytes.end());
+    } else {
+      ASSIGN_OR_RETURN(std::vector<float> w, ReadFloats(f, p));
+      if (mode == WeightMode::kInt8 && cols % kQ8_0BlockSize == 0) {
+        const quant::QuantType* q8 = quant::FindQuantType(GgmlType::kQ8_0);
+        part.type = GgmlType::kQ8_0;
+        part.data.resize(p.rows * quant::RowBytes(*q8, cols));
+        q8->quantize_row(w.data(), part.data.data(), p.rows * cols);
+      } else {
+        part.type = GgmlType::kF32;
+        part.f32 = std::move(w);
+      }
+    }
+    packed.push_back(std::move(part));
+  }
+  return kernels::Linear::CreatePacked(cols, std::move(packed),
+                                       std::move(bias));
+}
+
 }  // namespace
+
+absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s) {
+  if (s == "auto") return WeightMode::kAuto;
+  if (s == "f32") return WeightMode::kF32;
+  if (s == "int8") return WeightMode::kInt8;
+  return absl::InvalidArgumentError(
+      absl::StrCat("weights '", s, "' is not one of auto, f32, int8"));
+}
+
+bool LoadableType(GgmlType t) {
+  return FloatType(t) || quant::FindQuantType(t) != nullptr;
+}
 
 MatrixRows WholeMatrix(const GgufTensorInfo* t) {
   return {t, 0, t->dims.size() > 1 ? t->dims[1] : 1};
@@ -50,7 +160,7 @@ absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
   if (!LoadableType(t->type)) {
     return absl::UnimplementedError(
         absl::StrCat("tensor ", name, " has type ", GgmlTypeName(t->type),
-                     "; supported types: f32, f16, bf16, q8_0"));
+                     "; supported types: ", quant::SupportedTypeList()));
   }
   if (t->dims != dims) {
     return absl::InvalidArgumentError(
@@ -80,47 +190,23 @@ absl::StatusOr<std::vector<float>> ReadVector(const GgufFile& f,
 
 absl::StatusOr<std::unique_ptr<kernels::Linear>> MakeLinear(
     const GgufFile& f, const std::vector<MatrixRows>& parts,
-    std::vector<float> bias, bool int8) {
+    std::vector<float> bias, WeightMode mode) {
   const int64_t cols = parts[0].cols();
   int64_t rows = 0;
-  for (const MatrixRows& p : parts) rows += p.rows;
-  if (int8 && cols % kernels::kQBlock == 0) {
-    std::vector<int8_t> q(rows * cols);
-    std::vector<float> scales(rows * cols / kernels::kQBlock);
-    int64_t row = 0;
-    for (const MatrixRows& p : parts) {
-      if (p.tensor->type == GgmlType::kQ8_0) {
-        const uint8_t* src = f.TensorData(*p.tensor).data() +
-                             ByteOffset(GgmlType::kQ8_0, p.first_row * cols);
-        const int64_t blocks = p.rows * cols / kQ8_0BlockSize;
-        for (int64_t b = 0; b < blocks; ++b) {
-          BlockQ8_0 block;
-          std::memcpy(&block, src + b * sizeof(BlockQ8_0), sizeof(block));
-          scales[row * cols / kernels::kQBlock + b] = HalfToFloat(block.scale);
-          int8_t* dst = q.data() + row * cols + b * kQ8_0BlockSize;
-          std::memcpy(dst, block.q, kQ8_0BlockSize);
-          // Q8_0 may hold -128; clamp to keep vpmaddubsw's pair sums exact.
-          for (int i = 0; i < kQ8_0BlockSize; ++i) {
-            if (dst[i] == -128) dst[i] = -127;
-          }
-        }
-      } else {
-        ASSIGN_OR_RETURN(std::vector<float> w, ReadFloats(f, p));
-        kernels::QuantizeRowsQ8(w.data(), p.rows, cols, q.data() + row * cols,
-                                scales.data() + row * cols / kernels::kQBlock);
-      }
-      row += p.rows;
-    }
-    return kernels::Linear::CreateInt8(rows, cols, std::move(q),
-                                       std::move(scales), std::move(bias));
-  }
-  std::vector<float> w;
-  w.reserve(rows * cols);
+  bool all_float = true, all_q8_0 = true;
   for (const MatrixRows& p : parts) {
-    ASSIGN_OR_RETURN(std::vector<float> part, ReadFloats(f, p));
-    w.insert(w.end(), part.begin(), part.end());
+    rows += p.rows;
+    all_float &= FloatType(p.tensor->type);
+    all_q8_0 &= p.tensor->type == GgmlType::kQ8_0;
   }
-  return kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias));
+  if (mode == WeightMode::kF32) return AsF32(f, parts, rows, std::move(bias));
+  if (all_q8_0) return Q8_0AsInt8(f, parts, rows, std::move(bias));
+  if (all_float) {
+    if (mode == WeightMode::kInt8 && cols % kernels::kQBlock == 0)
+      return FloatAsInt8(f, parts, rows, std::move(bias));
+    return AsF32(f, parts, rows, std::move(bias));
+  }
+  return AsPacked(f, parts, std::move(bias), mode);
 }
 
 }  // namespace lumen::engine

@@ -1,8 +1,8 @@
 #pragma once
 // Reading model weights out of a GGUF file: shape-checked tensor lookup,
-// conversion to fp32, and building Linear layers (fp32, or int8 with Q8_0
-// blocks taken as they are) from whole matrices or from one expert's slice
-// of a 3-D expert tensor.
+// conversion to fp32, and building Linear layers from whole matrices or from
+// one expert's slice of a 3-D expert tensor, in the format the weight mode
+// asks for (see WeightMode).
 
 #include <cstdint>
 #include <memory>
@@ -10,10 +10,22 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/linear.h"
 
 namespace lumen::engine {
+
+// How matrices are held after loading:
+//   kAuto: every tensor in its own type: packed types (Q4_K, Q6_K, ...) stay
+//          packed, F32/F16/BF16 become fp32; a matrix whose parts are all
+//          Q8_0 uses the int8 kernels (its blocks taken as they are).
+//   kInt8: as kAuto, but F32/F16/BF16 matrices are quantized to int8 at
+//          load (to Q8_0 blocks when fused with packed parts).
+//   kF32:  everything dequantized to fp32 at load.
+enum class WeightMode { kAuto, kF32, kInt8 };
+// "auto", "f32", "int8"; InvalidArgument otherwise.
+absl::StatusOr<WeightMode> ParseWeightMode(absl::string_view s);
 
 // Rows [first_row, first_row + rows) of a tensor seen as a [rows, dims[0]]
 // matrix: all of a 2-D tensor, or expert e of a {cols, rows, experts} one.
@@ -27,9 +39,13 @@ struct MatrixRows {
 MatrixRows WholeMatrix(const GgufTensorInfo* t);
 MatrixRows ExpertSlice(const GgufTensorInfo* t, int64_t expert);
 
+// Whether the engine can load tensors of this type (F32/F16/BF16 and the
+// packed types of engine/quant).
+bool LoadableType(GgmlType type);
+
 // The tensor `name` with exactly `dims` (ggml order). InvalidArgument when
-// missing or of another shape; Unimplemented for types other than
-// F32/F16/BF16/Q8_0, naming the tensor and its type.
+// missing or of another shape; Unimplemented for types the engine cannot
+// load, naming the tensor, its type and the supported types.
 absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
                                                  const std::string& name,
                                                  std::vector<int64_t> dims);
@@ -41,10 +57,10 @@ absl::StatusOr<std::vector<float>> ReadVector(const GgufFile& f,
                                               const std::string& name,
                                               int64_t n);
 
-// Stacks the rows of `parts` (same column count) into one Linear: int8
-// 32-blocks when `int8` and the width allows it, fp32 otherwise.
+// Stacks the rows of `parts` (same column count) into one Linear in the
+// format `mode` gives them (see WeightMode).
 absl::StatusOr<std::unique_ptr<kernels::Linear>> MakeLinear(
     const GgufFile& f, const std::vector<MatrixRows>& parts,
-    std::vector<float> bias, bool int8);
+    std::vector<float> bias, WeightMode mode);
 
 }  // namespace lumen::engine

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "engine/gguf/tensor_convert.h"
+#include "tests/engine/naive_quants.h"
 
 namespace lumen::testing {
 
@@ -21,10 +21,9 @@ Tensor LoadRaw(const engine::GgufFile& f, const std::string& name) {
   const engine::GgufTensorInfo* t = f.FindTensor(name);
   Tensor out;
   if (t == nullptr) return out;
-  std::vector<float> tmp(t->num_elements);
-  (void)engine::DecodeToFloat(t->type, f.TensorData(*t).data(), t->num_elements,
-                              tmp.data());
-  out.v.assign(tmp.begin(), tmp.end());
+  // Dequantized by the test's own reference (naive_quants.h), not the
+  // engine's code.
+  out.v = NaiveDequantize(t->type, f.TensorData(*t).data(), t->num_elements);
   out.cols = t->dims[0];
   out.rows = t->dims.size() > 1 ? t->dims[1] : 1;
   return out;

@@ -1,7 +1,8 @@
 #pragma once
 // A naive llama/qwen2/MoE forward pass written independently of the engine:
 // plain loops, double accumulation, one sequence, full causal attention, no
-// KV cache. Tests compare the engine's logits against it.
+// KV cache. Weights of every GGUF type are dequantized by naive_quants.h.
+// Tests compare the engine's logits against it.
 
 #include <cstdint>
 #include <span>

@@ -224,9 +224,10 @@ TEST(TransformerTest, RefusesUnsupportedTensorTypesByName) {
   for (const auto& t : src->tensors()) {
     auto data = src->TensorData(t);
     if (t.name == "blk.1.attn_q.weight") {
-      // 64 x 64 as q4_0: 128 blocks of 18 bytes.
-      ASSERT_TRUE(w.AddTensor(std::string(t.name), GgmlType::kQ4_0, t.dims,
-                              std::vector<uint8_t>(64 * 64 / 32 * 18, 0))
+      // 64 x 64 as mxfp4 (a type the engine does not serve): 128 blocks of
+      // 17 bytes.
+      ASSERT_TRUE(w.AddTensor(std::string(t.name), GgmlType::kMXFP4, t.dims,
+                              std::vector<uint8_t>(64 * 64 / 32 * 17, 0))
                       .ok());
     } else {
       ASSERT_TRUE(w.AddTensor(std::string(t.name), t.type, t.dims,
@@ -234,7 +235,7 @@ TEST(TransformerTest, RefusesUnsupportedTensorTypesByName) {
                       .ok());
     }
   }
-  const std::string path = testing::MakeTempDir() + "/q4.gguf";
+  const std::string path = testing::MakeTempDir() + "/mxfp4.gguf";
   ASSERT_TRUE(w.Write(path).ok());
   auto f = OpenModel(path);
   TransformerOptions o;
@@ -242,10 +243,104 @@ TEST(TransformerTest, RefusesUnsupportedTensorTypesByName) {
   EXPECT_THAT(
       Transformer::Load(*f, o),
       StatusIs(absl::StatusCode::kUnimplemented,
-               HasSubstr(
-                   "tensor blk.1.attn_q.weight has type q4_0; supported types: "
-                   "f32, f16, bf16, q8_0")));
+               HasSubstr("tensor blk.1.attn_q.weight has type mxfp4; supported "
+                         "types: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, "
+                         "q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs")));
 }
+
+// Quantized files (packed kernels): a sequence's logits inside a batch of 8
+// (other sequences arriving at different steps, prefilling in chunks, so the
+// step's row count moves across the small-M / large-M kernel switch) equal
+// its solo run's, teacher-forced on the solo run's greedy tokens.
+class QuantizedBatchTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QuantizedBatchTest, SequenceInsideABatchOfEightEqualsItsSoloRun) {
+  auto f = OpenModel(testing::TestDataPath("quants/" + GetParam()));
+  ASSERT_NE(f, nullptr);
+  auto m = LoadModel(*f, WeightMode::kAuto);
+  ASSERT_NE(m, nullptr);
+  auto tok = Tokenizer::FromGguf(*f);
+  ASSERT_TRUE(tok.ok());
+  const std::vector<std::string> texts = {
+      "Lily",
+      "The cat sat on the mat and looked at the bird.",
+      "Once upon a time there was a boy named Tim who loved his red ball.",
+      "Mom said",
+      "The sun was shining and the children ran to the park.",
+      "A dog",
+      "Ben and Sue went to the shop to buy a cake.",
+      "Tom had a red"};
+  constexpr int kSteps = 12;
+  std::vector<std::vector<int32_t>> prompts, solo_ids(8);
+  std::vector<std::vector<std::vector<float>>> solo_logits(8);
+  for (int s = 0; s < 8; ++s) {
+    prompts.push_back((*tok)->Encode(texts[s], true, false));
+    Runner r(m.get(), 1, 16);
+    std::vector<float> logits = r.Step({{0, prompts[s]}})[0];
+    for (int i = 0; i < kSteps; ++i) {
+      solo_logits[s].push_back(logits);
+      solo_ids[s].push_back(Argmax(logits));
+      logits = r.Step({{0, {solo_ids[s].back()}}})[0];
+    }
+  }
+  Runner r(m.get(), 8, 16);
+  std::vector<size_t> prefilled(8, 0);
+  std::vector<int> decoded(8, 0);
+  double worst = 0;
+  int compared = 0;
+  for (int step = 0; compared < 8 * kSteps; ++step) {
+    std::vector<std::pair<int, std::vector<int32_t>>> work;
+    std::vector<int> who;  // sequence whose logits are due, or -1
+    for (int s = 0; s < 8; ++s) {
+      if (step < 2 * s || decoded[s] >= kSteps) continue;
+      if (prefilled[s] < prompts[s].size()) {
+        const size_t n = std::min<size_t>(8, prompts[s].size() - prefilled[s]);
+        work.push_back(
+            {s, std::vector<int32_t>(prompts[s].begin() + prefilled[s],
+                                     prompts[s].begin() + prefilled[s] + n)});
+        prefilled[s] += n;
+        who.push_back(prefilled[s] == prompts[s].size() ? s : -1);
+      } else {
+        work.push_back({s, {solo_ids[s][decoded[s] - 1]}});
+        who.push_back(s);
+      }
+    }
+    ASSERT_FALSE(work.empty());
+    const auto rows = r.Step(work);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int s = who[i];
+      if (s < 0) continue;
+      const std::vector<float>& want = solo_logits[s][decoded[s]];
+      double max_abs = 0, max_diff = 0;
+      for (size_t v = 0; v < want.size(); ++v) {
+        max_abs = std::max(max_abs, double(std::fabs(want[v])));
+        max_diff = std::max(max_diff, double(std::fabs(want[v] - rows[i][v])));
+      }
+      EXPECT_LE(max_diff, 1e-4 * max_abs)
+          << "sequence " << s << " token " << decoded[s];
+      EXPECT_EQ(Argmax(rows[i]), solo_ids[s][decoded[s]])
+          << "sequence " << s << " token " << decoded[s];
+      worst = std::max(worst, max_diff / max_abs);
+      ++decoded[s];
+      ++compared;
+    }
+  }
+  std::cout << GetParam() << ": batch vs solo, worst max|diff|/max|logit| "
+            << worst << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, QuantizedBatchTest,
+                         ::testing::Values("stories260K-Q4_K_M.gguf",
+                                           "stories260K-Q4_0.gguf",
+                                           "tiny-Q4_K_M.gguf",
+                                           "tiny-Q3_K_M.gguf",
+                                           "tiny-IQ4_XS.gguf", "tiny-f32.gguf"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (ch == '-' || ch == '.') ch = '_';
+                           return n;
+                         });
 
 TEST(TransformerTest, BadBatchesAreRejected) {
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));

@@ -217,5 +217,31 @@ TEST(ConvertLlama2cTest, MatchesLlamaCppConversionOfStories260K) {
   }
 }
 
+// `lumen model quantize` then `generate` and `inspect` on its output, as a
+// user converts a downloaded f32 model.
+TEST(ModelQuantizeTest, QuantizesLoadsAndRuns) {
+  const std::string dir = testing::MakeTempDir();
+  auto q = RunCommand(Lumen() + " model quantize " +
+                      TestDataPath("quants/tiny-f32.gguf") + " " + dir +
+                      "/q4km.gguf --type q4_k_m");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_THAT(q.out, HasSubstr("38 tensors (f32 9, q4_K 24, q6_K 5)"));
+  EXPECT_THAT(q.out, HasSubstr("file type 15"));
+  EXPECT_THAT(q.out, HasSubstr("24 tensors: RMS error"));
+  auto inspect = RunCommand(Lumen() + " model inspect " + dir + "/q4km.gguf");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_THAT(inspect.out,
+              HasSubstr("tensors         38 (f32 9, q4_K 24, q6_K 5)"));
+  auto gen = RunCommand(Lumen() + " model generate " + dir +
+                        "/q4km.gguf --prompt Hello --max-tokens 4 --ids");
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_THAT(gen.err, HasSubstr("q6_K"));
+  auto bad = RunCommand(Lumen() + " model quantize " +
+                        TestDataPath("quants/tiny-f32.gguf") + " " + dir +
+                        "/x.gguf --type q9_k");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("unknown --type 'q9_k'; one of f32, f16"));
+}
+
 }  // namespace
 }  // namespace lumen

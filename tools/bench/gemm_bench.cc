@@ -1,6 +1,7 @@
 // gemm_bench: GFLOP/s of the engine's matrix kernels, and the decode
 // attention kernel's KV read rate, (AVX2 small-M fp32 and
-// int8, oneDNN fp32) on the shapes of the 110M synth model, with weights cold
+// int8, oneDNN fp32, packed GGUF types) on the shapes of the 110M synth
+// model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
 //   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot]
@@ -17,7 +18,10 @@
 #include "engine/kernels/paged_attention.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/kv_cache.h"
+#include "engine/quant/quant_kernels.h"
+#include "engine/quant/quant_type.h"
 
 namespace {
 
@@ -107,6 +111,81 @@ int main(int argc, char** argv) {
       });
       std::printf("%-8s %4lld %14.1f %14.1f %14.1f %14.1f\n", s.name,
                   (long long)M, f32, q8, dn, dq);
+    }
+  }
+  // Packed GGUF weights (engine/quant): the AVX2 row-dot kernel and the
+  // AVX-512 panel kernel per type (the engine uses one of them for every M,
+  // as the CPU allows), and at M=1 the weight bytes read per second.
+  const lumen::engine::GgmlType packed_types[] = {
+      lumen::engine::GgmlType::kQ4_K, lumen::engine::GgmlType::kQ6_K,
+      lumen::engine::GgmlType::kQ4_0};
+  std::printf("\n%-8s %4s", "shape", "M");
+  for (auto t : packed_types) {
+    const std::string n = lumen::engine::GgmlTypeName(t);
+    std::printf(" %8s rowdot %8s panel", n.c_str(), n.c_str());
+  }
+  std::printf("   (GFLOP/s; M=1 also weight GB/s)\n");
+  for (const Shape& s : shapes) {
+    std::vector<std::vector<std::vector<uint8_t>>> packed(
+        std::size(packed_types));
+    for (size_t ti = 0; ti < std::size(packed_types); ++ti) {
+      const auto* qt = lumen::engine::quant::FindQuantType(packed_types[ti]);
+      std::vector<float> w(s.N * s.K);
+      for (int l = 0; l < kLayers; ++l) {
+        for (float& v : w) v = normal(rng);
+        packed[ti].emplace_back(s.N * lumen::engine::quant::RowBytes(*qt, s.K));
+        qt->quantize_row(w.data(), packed[ti].back().data(), s.N * s.K);
+      }
+    }
+    std::vector<float> x(256 * s.K), y(256 * s.N);
+    for (float& v : x) v = normal(rng) * 50;
+    std::vector<int8_t> q(256 * s.K);
+    std::vector<float> d4(256 * s.K / 4), s16(256 * s.K / 16);
+    std::vector<uint8_t> panels(
+        omp_get_max_threads() * lumen::engine::quant::PackedPanelBytes(s.K) +
+        64);
+    uint8_t* panel =
+        panels.data() +
+        (64 - reinterpret_cast<uintptr_t>(panels.data()) % 64) % 64;
+    for (int64_t M : ms) {
+      std::printf("%-8s %4lld", s.name, (long long)M);
+      for (size_t ti = 0; ti < std::size(packed_types); ++ti) {
+        const uint32_t type = static_cast<uint32_t>(packed_types[ti]);
+        auto measure = [&](bool gemm) {
+          auto call = [&](int l) {
+            lumen::engine::quant::QuantizeActivations(
+                x.data(), M, s.K, q.data(), d4.data(), s16.data());
+            const lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
+                                                           s16.data()};
+            if (gemm) {
+              lumen::engine::quant::avx512::PackedGemm(
+                  type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
+                  panel, omp_get_max_threads());
+            } else {
+              lumen::engine::quant::avx2::PackedGemv(
+                  type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N);
+            }
+          };
+          for (int l = 0; l < kLayers; ++l) call(l);
+          const auto t0 = Clock::now();
+          for (int64_t r = 0; r < reps; ++r)
+            call(static_cast<int>(r % kLayers));
+          return std::chrono::duration<double>(Clock::now() - t0).count() /
+                 reps;
+        };
+        const bool avx512 = lumen::engine::kernels::ActiveSmallGemmIsa() ==
+                            lumen::engine::kernels::SmallGemmIsa::kAvx512;
+        const double gemv = measure(false),
+                     gemm = avx512 ? measure(true) : 1e30;
+        const double flops = 2.0 * M * s.N * s.K;
+        if (M == 1) {
+          std::printf(" %6.1f %5.1fGB %9.1f", flops / gemv / 1e9,
+                      packed[ti][0].size() / gemv / 1e9, flops / gemm / 1e9);
+        } else {
+          std::printf(" %14.1f %14.1f", flops / gemv / 1e9, flops / gemm / 1e9);
+        }
+      }
+      std::printf("\n");
     }
   }
   // Decode attention: 16 sequences, one query token each, 12 heads of 64,

@@ -112,9 +112,9 @@ int BenchEngine(const Args& args) {
   const double flops_per_token = 2.0 * m.matmul_macs_per_token();
   if (!json) {
     std::printf(
-        "model %s: %s weights, %.1f MiB resident, %lld threads, "
+        "model %s: weights %s, %.1f MiB resident, %lld threads, "
         "OMP_WAIT_POLICY=%s\n",
-        model_path.c_str(), m.int8() ? "int8" : "f32",
+        model_path.c_str(), m.WeightsSummary().c_str(),
         m.resident_bytes().total() / 1048576.0, (long long)threads,
         getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
     const bool avx512 = engine::kernels::ActiveSmallGemmIsa() ==
@@ -125,8 +125,8 @@ int BenchEngine(const Args& args) {
         bandwidth, peak, avx512 ? "AVX-512" : "AVX2", load_s);
     if (m.int8()) {
       std::printf(
-          "int8: prefill fractions are of the fp32 FLOP roofline; int8 dot "
-          "products can pass it\n");
+          "quantized: prefill fractions are of the fp32 FLOP roofline; int8 "
+          "dot products can pass it\n");
     }
     std::printf("kernels: %s\n", m.KernelChoiceSummary().c_str());
     if (c.moe()) {
@@ -232,7 +232,7 @@ int BenchEngine(const Args& args) {
     JsonWriter w;
     w.BeginObject();
     w.Key("model").String(model_path);
-    w.Key("weights").String(m.int8() ? "int8" : "f32");
+    w.Key("weights").String(m.WeightsSummary());
     w.Key("threads").Int(threads);
     w.Key("prefill_tokens_per_s").BeginObject();
     for (auto& [k, v] : prefill) w.Key(k).Double(v);

@@ -15,6 +15,7 @@ using Args = std::vector<std::string>;
 int ModelInspect(const Args& args);
 int ModelTokenize(const Args& args);
 int ModelSynth(const Args& args);
+int ModelQuantize(const Args& args);
 int ModelSynthLora(const Args& args);
 int ConvertLlama2c(const Args& args);
 int ModelGenerate(const Args& args);

@@ -61,6 +61,10 @@ constexpr char kUsage[] =
     "q,k,v,o,gate,up,down OUT.gguf\n"
     "                                     random LoRA adapter for a base "
     "model\n"
+    "  model quantize IN.gguf OUT.gguf --type "
+    "q4_k_m|q5_k_m|q6_k|q4_0|q8_0|...\n"
+    "                 [--pure]            llama-quantize's presets and "
+    "per-tensor mix\n"
     "  model convert-llama2c CKPT TOKENIZER OUT.gguf\n"
     "  model generate FILE --prompt TEXT --max-tokens N [--temperature T] "
     "[--seed S]\n"
@@ -91,6 +95,7 @@ int main(int argc, char** argv) {
         {"inspect", ModelInspect},   {"tokenize", ModelTokenize},
         {"synth", ModelSynth},       {"convert-llama2c", ConvertLlama2c},
         {"generate", ModelGenerate}, {"synth-lora", ModelSynthLora},
+        {"quantize", ModelQuantize},
     };
     if (args.size() < 2 || !kModel.contains(args[1])) {
       std::fputs(kUsage, stderr);

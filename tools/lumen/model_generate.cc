@@ -32,7 +32,10 @@ int ModelGenerate(const Args& args) {
   flags.Int("max-tokens", &max_tokens, "tokens to generate at most");
   flags.Double("temperature", &temperature, "0 = greedy");
   flags.Int("seed", &seed, "sampling seed");
-  flags.String("weights", &weights, "auto (int8 for Q8_0 files), f32 or int8");
+  flags.String(
+      "weights", &weights,
+      "auto (each tensor in its own type), f32 (dequantize all) or int8 "
+      "(also quantize f32/f16/bf16 matrices)");
   flags.Int("threads", &threads, "compute threads (0 = all cores)");
   flags.Bool("ids", &print_ids,
              "end with a line holding the generated ids as JSON");
@@ -139,7 +142,7 @@ int ModelGenerate(const Args& args) {
                "in %.1f ms "
                "(%.1f tokens/s); generated %zu tokens in %.1f ms (%.1f "
                "tokens/s); %d threads\n",
-               load_s, m.int8() ? "int8" : "f32",
+               load_s, m.WeightsSummary().c_str(),
                m.resident_bytes().total() / 1048576.0, tokens.size(),
                pre_s * 1e3, tokens.size() / pre_s, generated.size(),
                gen_s * 1e3, generated.size() / gen_s, omp_get_max_threads());

@@ -291,9 +291,10 @@ int ModelInspect(const Args& args) {
   }
   std::printf(
       "size            fp32 %s | fp16 %s | int8 %s (incl. fp32 row scales) | "
-      "file %s\n",
+      "file %s (%.2f bits per parameter)\n",
       Bytes(sizes.fp32).c_str(), Bytes(sizes.fp16).c_str(),
-      Bytes(sizes.int8).c_str(), Bytes(f.file_size()).c_str());
+      Bytes(sizes.int8).c_str(), Bytes(f.file_size()).c_str(),
+      sizes.parameters ? 8.0 * f.file_size() / sizes.parameters : 0.0);
   if (config.ok()) {
     const engine::ModelConfig& c = *config;
     std::printf(

@@ -1,0 +1,87 @@
+#include "engine/quant/quant_kernels.h"
+
+#include <immintrin.h>
+
+#include "engine/kernels/small_gemm_isa.h"
+
+namespace lumen::engine::quant {
+
+namespace {
+
+inline int HorizontalSum(__m256i v) {
+  __m128i s =
+      _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_hadd_epi32(s, s);
+  s = _mm_hadd_epi32(s, s);
+  return _mm_cvtsi128_si32(s);
+}
+
+bool Avx512() {
+  return kernels::ActiveSmallGemmIsa() == kernels::SmallGemmIsa::kAvx512;
+}
+
+}  // namespace
+
+void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
+                         float* d4, float* sum16) {
+  const int64_t blocks = K / 32;
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* src = x + m * K + b * 32;
+      __m256 v[4];
+      __m256 vmax = _mm256_setzero_ps();
+      for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(src + 8 * k);
+        vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign_mask, v[k]));
+      }
+      __m128 mx = _mm_max_ps(_mm256_castps256_ps128(vmax),
+                             _mm256_extractf128_ps(vmax, 1));
+      mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
+      mx = _mm_max_ss(mx, _mm_movehdup_ps(mx));
+      // The scale is rounded to fp16 as in llama.cpp's Q8_0 activations (the
+      // codes still use the exact 127 / max), which keeps this engine's
+      // arithmetic next to llama.cpp's on the same file.
+      const float amax = _mm_cvtss_f32(mx);
+      const float d =
+          _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+      const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+      __m256i i32[4];
+      for (int k = 0; k < 4; ++k) {
+        i32[k] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(v[k], inv), _MM_ROUND_NEAREST));
+      }
+      sum16[m * (K / 16) + 2 * b] =
+          d *
+          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[0], i32[1])));
+      sum16[m * (K / 16) + 2 * b + 1] =
+          d *
+          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[2], i32[3])));
+      _mm256_storeu_ps(d4 + m * (K / 4) + 8 * b, _mm256_set1_ps(d));
+      // Pack 32 int32 -> 32 int8 and undo the lane interleaving of packs.
+      const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+      const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+      __m256i i8 = _mm256_packs_epi16(i16a, i16b);
+      i8 = _mm256_permutevar8x32_epi32(
+          i8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + m * K + b * 32), i8);
+    }
+  }
+}
+
+int64_t PackedPanelBytes(int64_t K) {
+  // 16 rows: K codes each, and per 16 values a scale and an offset.
+  return 16 * K + 2 * 16 * (K / 16) * 4;
+}
+
+void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                  const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                  uint8_t* panels, int panel_slots) {
+  if (Avx512() && panel_slots > 0) {
+    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels, panel_slots);
+  } else {
+    avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
+  }
+}
+
+}  // namespace lumen::engine::quant

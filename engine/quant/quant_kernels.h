@@ -1,0 +1,75 @@
+#pragma once
+// Matrix products with packed weights (quant_type.h) against activations
+// quantized to int8 per 32-element block: y[M, N] = x[M, K] * W[N, K]^T.
+// Weights stay in their GGUF blocks; the kernels multiply the blocks' codes
+// with the int8 activations exactly in integers and apply the block scales
+// in fp32.
+//
+// One kernel serves every M, so a row's result is bit-identical whatever
+// else shares the step (with 8-bit activations, a float-order difference
+// between two kernels can flip an activation's rounding in the next layer
+// and move logits by a percent). With AVX-512 VNNI: 16 weight rows at a time
+// are unpacked in registers into an interleaved int8 panel (one zmm = 4
+// codes of each of 16 rows) and every activation row runs over it with
+// vpdpbusd against broadcast activations; the unpacking is shared by the
+// M rows. On AVX2: row dots, each weight chunk decoded once per tile of
+// activation rows. small_gemm_isa.h picks the variant. The engine thread
+// calls them; they split N over OpenMP threads.
+//
+// No C++ library headers: the AVX-512 kernel file includes this one.
+
+#include <cstdint>
+
+namespace lumen::engine::quant {
+
+// ggml type ids of the packed types (the kernels take raw ids so that the
+// AVX-512 files need not include ggml_type.h).
+enum PackedTypeId : uint32_t {
+  kIdQ4_0 = 2,
+  kIdQ4_1 = 3,
+  kIdQ5_0 = 6,
+  kIdQ5_1 = 7,
+  kIdQ8_0 = 8,
+  kIdQ2_K = 10,
+  kIdQ3_K = 11,
+  kIdQ4_K = 12,
+  kIdQ5_K = 13,
+  kIdQ6_K = 14,
+  kIdIQ4_NL = 20,
+  kIdIQ4_XS = 23,
+};
+
+// Activations as the kernels read them (buffers owned by the caller).
+struct QuantizedActs {
+  const int8_t* q;     // [M, K] round(x / d), |q| <= 127
+  const float* d4;     // [M, K/4] d of the 32-block each 4 values belong to
+  const float* sum16;  // [M, K/16] d * sum of q over each 16 values
+};
+
+// Quantizes x [M, K] (K % 32 == 0): per 32-block q = round-half-even(x *
+// 127 / max|x|), d = max|x| / 127 rounded to fp16 (llama.cpp's Q8_0).
+void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
+                         float* d4, float* sum16);
+
+// Scratch PackedMatmul needs per OpenMP thread for a K-wide matrix.
+int64_t PackedPanelBytes(int64_t K);
+
+// y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
+// PackedTypeId) at w, rows back to back. `panels` holds `panel_slots` *
+// PackedPanelBytes(K) bytes, 64-byte aligned; at most that many OpenMP
+// threads run (omp_get_max_threads() slots let all of them run).
+void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                  const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                  uint8_t* panels, int panel_slots);
+
+namespace avx2 {
+void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy);
+}  // namespace avx2
+namespace avx512 {
+void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+                const uint8_t* w, int64_t N, float* y, int64_t ldy,
+                uint8_t* panels, int panel_slots);
+}  // namespace avx512
+
+}  // namespace lumen::engine::quant

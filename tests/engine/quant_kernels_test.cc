@@ -1,0 +1,271 @@
+// Packed GGUF weight formats (engine/quant): the engine's dequantizers, row
+// dot kernels (AVX2 and AVX-512) and panel GEMM against the naive reference
+// of naive_quants.h, on random blocks of every type; the quantizers' error.
+
+#include "engine/quant/quant_kernels.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/kernels/linear.h"
+#include "engine/kernels/small_gemm_isa.h"
+#include "engine/quant/quant_type.h"
+#include "gtest/gtest.h"
+#include "tests/engine/naive_quants.h"
+
+namespace lumen::engine {
+namespace {
+
+using kernels::SmallGemmIsa;
+
+struct TypeCase {
+  GgmlType type;
+  std::vector<int> fp16_fields;  // byte offsets of fp16 scales in a block
+  double max_rel_rms;            // quantization error bound, Gaussian data
+};
+
+const std::vector<TypeCase>& Types() {
+  static const std::vector<TypeCase> types = {
+      {GgmlType::kQ4_0, {0}, 0.12},    {GgmlType::kQ4_1, {0, 2}, 0.10},
+      {GgmlType::kQ5_0, {0}, 0.06},    {GgmlType::kQ5_1, {0, 2}, 0.05},
+      {GgmlType::kQ8_0, {0}, 0.006},   {GgmlType::kQ2_K, {80, 82}, 0.40},
+      {GgmlType::kQ3_K, {108}, 0.20},  {GgmlType::kQ4_K, {0, 2}, 0.10},
+      {GgmlType::kQ5_K, {0, 2}, 0.05}, {GgmlType::kQ6_K, {208}, 0.025},
+      {GgmlType::kIQ4_NL, {0}, 0.10},  {GgmlType::kIQ4_XS, {0}, 0.10},
+  };
+  return types;
+}
+
+std::string TypeName(GgmlType t) { return GgmlTypeName(t); }
+
+// Random bytes for every field, with the fp16 scales replaced by small
+// finite values of either sign: exercises every bit of the codes and
+// sub-block scales, unlike blocks a quantizer makes.
+std::vector<uint8_t> RandomBlocks(const TypeCase& c, int64_t rows, int64_t cols,
+                                  uint32_t seed) {
+  const quant::QuantType* t = quant::FindQuantType(c.type);
+  const int64_t blocks = rows * cols / t->block_elems;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+  std::vector<uint8_t> data(blocks * t->block_bytes);
+  for (uint8_t& b : data) b = static_cast<uint8_t>(byte(rng));
+  // Q8_0 values are in [-127, 127] as every quantizer writes them (the AVX2
+  // kernel clamps -128, which the format allows but nothing produces).
+  if (c.type == GgmlType::kQ8_0) {
+    for (uint8_t& b : data) b = b == 0x80 ? 0x81 : b;
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int off : c.fp16_fields) {
+      const uint16_t h = _cvtss_sh(scale(rng), _MM_FROUND_TO_NEAREST_INT);
+      std::memcpy(data.data() + b * t->block_bytes + off, &h, 2);
+    }
+  }
+  return data;
+}
+
+std::vector<float> Gaussian(size_t n, uint32_t seed, float sigma) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+class QuantTypeTest : public ::testing::TestWithParam<TypeCase> {};
+
+TEST_P(QuantTypeTest, DequantizeRowMatchesNaiveReference) {
+  const TypeCase& c = GetParam();
+  const int64_t rows = 5, cols = 512;
+  const std::vector<uint8_t> w = RandomBlocks(c, rows, cols, 7);
+  std::vector<float> got(rows * cols);
+  quant::FindQuantType(c.type)->dequantize_row(w.data(), got.data(),
+                                               rows * cols);
+  const std::vector<double> want =
+      testing::NaiveDequantize(c.type, w.data(), rows * cols);
+  ASSERT_EQ(want.size(), got.size());
+  for (int64_t i = 0; i < rows * cols; ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-9)
+        << "element " << i;
+}
+
+TEST_P(QuantTypeTest, QuantizeRowErrorIsSmall) {
+  const TypeCase& c = GetParam();
+  const quant::QuantType* t = quant::FindQuantType(c.type);
+  const int64_t n = 64 * 1024;
+  std::vector<float> x = Gaussian(n, 3, 0.02f);
+  x[100] = 0.3f;  // an outlier
+  std::vector<uint8_t> q(n / t->block_elems * t->block_bytes);
+  t->quantize_row(x.data(), q.data(), n);
+  const std::vector<double> back =
+      testing::NaiveDequantize(c.type, q.data(), n);
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    err += (back[i] - x[i]) * (back[i] - x[i]);
+    ref += double(x[i]) * x[i];
+  }
+  const double rel = std::sqrt(err / ref);
+  std::cout << TypeName(c.type) << ": relative RMS quantization error " << rel
+            << "\n";
+  EXPECT_LT(rel, c.max_rel_rms);
+  // An all-zero row stays zero.
+  std::vector<float> zeros(t->block_elems, 0.0f);
+  std::vector<uint8_t> zq(t->block_bytes);
+  t->quantize_row(zeros.data(), zq.data(), t->block_elems);
+  for (double v : testing::NaiveDequantize(c.type, zq.data(), t->block_elems))
+    EXPECT_EQ(v, 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, QuantTypeTest, ::testing::ValuesIn(Types()),
+                         [](const auto& info) {
+                           return TypeName(info.param.type);
+                         });
+
+struct Shape {
+  int64_t M, K, N;
+};
+
+// The packed kernel of each ISA (AVX2 row dots, AVX-512 panel) against the
+// naive dot of dequantized weights with quantized activations; rows alone
+// equal rows in a batch, bit for bit.
+class PackedKernelTest : public ::testing::TestWithParam<
+                             std::tuple<TypeCase, Shape, SmallGemmIsa>> {
+ protected:
+  void SetUp() override {
+    if (!kernels::SetSmallGemmIsa(std::get<2>(GetParam())))
+      GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+  }
+  void TearDown() override {
+    kernels::SetSmallGemmIsa(kernels::DetectSmallGemmIsa());
+  }
+};
+
+TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
+  const TypeCase& c = std::get<0>(GetParam());
+  const auto [M, K, N] = std::get<1>(GetParam());
+  const quant::QuantType* t = quant::FindQuantType(c.type);
+  if (K % t->block_elems != 0) GTEST_SKIP() << "K not a whole number of blocks";
+  const std::vector<uint8_t> w = RandomBlocks(c, N, K, 11);
+  std::vector<float> x = Gaussian(M * K, 13, 1.0f);
+  x[0] = 9.0f;  // an activation outlier
+  const std::vector<double> wd =
+      testing::NaiveDequantize(c.type, w.data(), N * K);
+  const std::vector<double> xq = testing::NaiveQuantizeActivations(x);
+  std::vector<double> want(M * N), bound(M * N);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, a = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        s += wd[n * K + k] * xq[m * K + k];
+        a += std::fabs(wd[n * K + k] * xq[m * K + k]);
+      }
+      want[m * N + n] = s;
+      bound[m * N + n] = 2e-6 * a + 1e-7;
+    }
+  }
+  // The kernel alone, into a wider output (ldy > N).
+  const int64_t ldy = N + 3;
+  std::vector<int8_t> q(M * K);
+  std::vector<float> d4(M * K / 4), s16(M * K / 16);
+  quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data());
+  const quant::QuantizedActs acts{q.data(), d4.data(), s16.data()};
+  kernels::LinearScratch scratch;
+  scratch.Reserve(M, K, 0);
+  std::vector<float> y(M * ldy, -1.0f);
+  quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
+                      y.data(), ldy, scratch.panel_base(),
+                      scratch.panel_slots(K));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
+          << "m=" << m << " n=" << n;
+    for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(y[m * ldy + n], -1.0f);
+  }
+  // Batch invariance: each row alone gives bit-identical results.
+  for (int64_t m = 0; m < M; ++m) {
+    const quant::QuantizedActs one{q.data() + m * K, d4.data() + m * K / 4,
+                                   s16.data() + m * K / 16};
+    std::vector<float> alone(N);
+    quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
+                        alone.data(), N, scratch.panel_base(),
+                        scratch.panel_slots(K));
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_EQ(alone[n], y[m * ldy + n]) << "row " << m << " alone, n=" << n;
+  }
+}
+
+// A Linear of two parts (this type, then Q6_K or Q8_0 rows) with a bias,
+// whatever kernel choice is forced: the fused qkv of a Q4_K_M file has this
+// shape.
+TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
+  const TypeCase& c = std::get<0>(GetParam());
+  const auto [M, K, N] = std::get<1>(GetParam());
+  const quant::QuantType* t = quant::FindQuantType(c.type);
+  const TypeCase& other =
+      K % 256 == 0 ? Types()[9] : Types()[4];  // q6_K / q8_0
+  if (K % t->block_elems != 0) GTEST_SKIP() << "K not a whole number of blocks";
+  std::vector<kernels::PackedPart> parts(2);
+  parts[0] = {c.type, N, RandomBlocks(c, N, K, 17), {}};
+  parts[1] = {other.type, 5, RandomBlocks(other, 5, K, 19), {}};
+  const std::vector<double> w0 =
+      testing::NaiveDequantize(c.type, parts[0].data.data(), N * K);
+  const std::vector<double> w1 =
+      testing::NaiveDequantize(other.type, parts[1].data.data(), 5 * K);
+  const std::vector<float> bias = Gaussian(N + 5, 23, 1.0f);
+  auto lin = kernels::Linear::CreatePacked(K, std::move(parts), bias);
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  const std::vector<float> x = Gaussian(M * K, 29, 1.0f);
+  const std::vector<double> xq = testing::NaiveQuantizeActivations(x);
+  kernels::LinearScratch scratch;
+  scratch.Reserve(M, K, (N + 5) * K);
+  for (bool large : {false, true}) {
+    (*lin)->ForceKernel(large);
+    std::vector<float> y(M * (N + 5));
+    ASSERT_TRUE((*lin)->Forward(x.data(), M, y.data(), &scratch).ok());
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N + 5; ++n) {
+        const std::vector<double>& w = n < N ? w0 : w1;
+        const int64_t row = n < N ? n : n - N;
+        double s = bias[n], a = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double xv = xq[m * K + k];
+          s += w[row * K + k] * xv;
+          a += std::fabs(w[row * K + k] * xv);
+        }
+        ASSERT_NEAR(y[m * (N + 5) + n], s, 2e-6 * a + 1e-5)
+            << (large ? "large" : "small") << " m=" << m << " n=" << n;
+      }
+    }
+  }
+  // Token embeddings read rows this way.
+  std::vector<float> row(K);
+  (*lin)->DequantizeRow(N + 2, row.data());
+  for (int64_t k = 0; k < K; ++k) ASSERT_NEAR(row[k], w1[2 * K + k], 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PackedKernelTest,
+    ::testing::Combine(
+        ::testing::ValuesIn(Types()),
+        ::testing::Values(Shape{1, 256, 8}, Shape{3, 512, 37},
+                          Shape{5, 768, 17}, Shape{17, 256, 33},
+                          Shape{8, 1024, 20}, Shape{2, 96, 9}, Shape{33, 32, 4},
+                          Shape{40, 768, 256}, Shape{24, 256, 1536},
+                          Shape{20, 256, 512}),
+        ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
+    [](const auto& info) {
+      const Shape s = std::get<1>(info.param);
+      return absl::StrCat(
+          TypeName(std::get<0>(info.param).type), "_M", s.M, "_K", s.K, "_N",
+          s.N,
+          std::get<2>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
+    });
+
+}  // namespace
+}  // namespace lumen::engine
