@@ -161,8 +161,10 @@ void OutputProcessor::Finish(Request& r, GenerationDelta d, std::string reason,
   const RequestSummary summary{r.reg.id,        model_,        r.reg.adapter,
                                r.reg.api,       d.usage,       d.timings,
                                d.finish_reason, d.error.code()};
-  r.reg.stream->Push(std::move(d));
+  // Metrics and the log first: a client that sees its request end finds it
+  // counted.
   if (observer_) observer_->OnRequestFinished(summary);
+  r.reg.stream->Push(std::move(d));
   r.reg.adapter_hold.reset();
 }
 
