@@ -21,6 +21,7 @@ class DaemonProcess {
 
   bool ok() const { return port_ > 0; }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   int metrics_port() const { return metrics_port_; }  // 0 when disabled
   std::string address() const;
   std::shared_ptr<grpc::Channel> Channel() const;

@@ -1,0 +1,212 @@
+// The engine thread and its output stage, end to end on stories260K: aborts
+// and deadlines stop a long generation within a few steps and free its
+// blocks, stop strings end requests in the output stage, the prefix cache
+// keeps salts apart, and the attention scratch holds whatever OpenMP team
+// the calling thread has.
+
+#include <omp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "gtest/gtest.h"
+#include "tests/engine/model_runner.h"
+#include "tests/test_support.h"
+
+namespace lumen::engine {
+namespace {
+
+// Collects one request's output; the notifier runs on the output thread.
+class Collector {
+ public:
+  Collector() : stream_(std::make_shared<RequestStream>()) {
+    stream_->SetNotifier([this] {
+      absl::MutexLock lock(&mu_);
+      GenerationDelta d;
+      while (stream_->Take(&d)) {
+        tokens_ += static_cast<int>(d.token_ids.size());
+        all_.MergeFrom(std::move(d));
+      }
+    });
+  }
+  std::shared_ptr<RequestStream> stream() { return stream_; }
+  // Waits (bounded) until at least n tokens or the end arrived.
+  int WaitForTokens(int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return tokens_ >= n || all_.finished;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
+    return tokens_;
+  }
+  GenerationDelta WaitForEnd() {
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return all_.finished;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(60));
+    return all_;
+  }
+
+ private:
+  std::shared_ptr<RequestStream> stream_;
+  absl::Mutex mu_;
+  GenerationDelta all_ ABSL_GUARDED_BY(mu_);
+  int tokens_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class EngineLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    file_ =
+        testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
+    ASSERT_NE(file_, nullptr);
+    auto tok = Tokenizer::FromGguf(*file_);
+    ASSERT_TRUE(tok.ok());
+    tokenizer_ = std::move(*tok);
+  }
+  std::unique_ptr<Engine> MakeEngine(int32_t threads = 1) {
+    TransformerOptions t;
+    t.max_batch_tokens = 256;
+    t.max_context = 2048;
+    t.measure_crossover = false;
+    t.num_threads = threads;
+    auto model = Transformer::Load(*file_, t);
+    EXPECT_TRUE(model.ok()) << model.status();
+    EngineOptions o;
+    o.max_batch_tokens = 256;
+    o.kv_cache_bytes = int64_t{64} << 20;
+    o.num_threads = threads;
+    auto e = Engine::Create("stories", std::move(*model), tokenizer_.get(), o);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return std::move(*e);
+  }
+  static GenerateParams Long(int max_tokens) {
+    GenerateParams p;
+    p.prompt_tokens = {1};
+    p.max_tokens = max_tokens;
+    p.ignore_eos = true;
+    return p;
+  }
+  // Bounded wait until no request holds KV blocks.
+  static bool BlocksFreed(const Engine& e) {
+    for (int i = 0; i < 2000; ++i) {
+      const EngineStats s = e.Stats();
+      if (s.running == 0 && s.queue_depth == 0 &&
+          s.kv_blocks_free == s.kv_blocks_total)
+        return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
+
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+TEST_F(EngineLoopTest, AbortStopsTheRequestWithinAFewSteps) {
+  auto engine = MakeEngine();
+  Collector c;
+  ASSERT_TRUE(engine->Submit(1, Long(1800), c.stream()).ok());
+  const int seen = c.WaitForTokens(20);
+  ASSERT_GE(seen, 20);
+  engine->Abort(1);
+  const GenerationDelta end = c.WaitForEnd();
+  ASSERT_TRUE(end.finished);
+  EXPECT_EQ(end.finish_reason, "cancelled");
+  EXPECT_TRUE(end.error.ok()) << end.error;
+  // The engine stops at its next step: a handful of tokens after the ones
+  // already seen, nowhere near the 1800 asked for.
+  EXPECT_LE(end.usage.completion_tokens, seen + 16);
+  EXPECT_TRUE(BlocksFreed(*engine));
+}
+
+TEST_F(EngineLoopTest, DeadlineEndsTheRequestAndFreesItsBlocks) {
+  auto engine = MakeEngine();
+  Collector c;
+  GenerateParams p = Long(1800);
+  p.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  ASSERT_TRUE(engine->Submit(2, std::move(p), c.stream()).ok());
+  const GenerationDelta end = c.WaitForEnd();
+  ASSERT_TRUE(end.finished);
+  EXPECT_EQ(end.error.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(end.finish_reason, "cancelled");
+  EXPECT_LT(end.usage.completion_tokens, 1800);
+  EXPECT_TRUE(BlocksFreed(*engine));
+}
+
+TEST_F(EngineLoopTest, StopStringEndsTheRequestInTheOutputStage) {
+  auto engine = MakeEngine();
+  // stories260K's greedy continuation from BOS begins "Once upon a time,
+  // there was a little girl named Lily."
+  Collector c;
+  GenerateParams p = Long(1800);
+  p.stop = {"little girl"};
+  ASSERT_TRUE(engine->Submit(3, std::move(p), c.stream()).ok());
+  const GenerationDelta end = c.WaitForEnd();
+  EXPECT_EQ(end.finish_reason, "stop_sequence");
+  EXPECT_EQ(end.text, "Once upon a time, there was a ");
+  EXPECT_LT(end.usage.completion_tokens, 20);
+  EXPECT_EQ(static_cast<int>(end.token_ids.size()),
+            end.usage.completion_tokens);
+  // The engine was told to stop: it does not run on to 1800 tokens.
+  EXPECT_TRUE(BlocksFreed(*engine));
+  EXPECT_LT(engine->Stats().generation_tokens, 60);
+}
+
+TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {
+  auto engine = MakeEngine();
+  auto run = [&](uint64_t id, const std::string& salt) {
+    Collector c;
+    GenerateParams p;
+    // 40 tokens: two full 16-token blocks can be reused.
+    p.prompt_tokens = tokenizer_->Encode(
+        "Once upon a time there was a cat who liked to play in the sun "
+        "all day long with her friends.",
+        true, false);
+    p.max_tokens = 2;
+    p.cache_salt = salt;
+    EXPECT_TRUE(engine->Submit(id, std::move(p), c.stream()).ok());
+    return c.WaitForEnd().usage.cached_prompt_tokens;
+  };
+  EXPECT_EQ(run(10, "tenant:a"), 0);
+  EXPECT_GT(run(11, "tenant:a"), 0);  // the same tenant reuses its prefix
+  EXPECT_EQ(run(12, "tenant:b"), 0);  // another tenant never does
+  EXPECT_GT(run(13, "tenant:b"), 0);
+}
+
+// The model's attention scratch is sized for TransformerOptions::num_threads;
+// a caller whose OpenMP team is larger must not write past it (ASan
+// watches this in the sanitizer build).
+TEST_F(EngineLoopTest, AttentionNeverRunsMoreThreadsThanItsScratch) {
+  TransformerOptions t;
+  t.max_batch_tokens = 64;
+  t.max_context = 2048;
+  t.measure_crossover = false;
+  t.num_threads = 1;
+  auto small = Transformer::Load(*file_, t);
+  ASSERT_TRUE(small.ok());
+  t.num_threads = 0;  // the loading thread's team
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(4);
+  auto wide = Transformer::Load(*file_, t);
+  ASSERT_TRUE(wide.ok());
+  ASSERT_EQ((*wide)->num_threads(), 4);
+  const std::vector<int32_t> prompt = tokenizer_->Encode(
+      "One day a little dog found a red ball in the park.", true, false);
+  // A team of 4 calls the model sized for 1: same logits as the model
+  // sized for 4, no overflow.
+  const auto a = testing::GreedyAlone(small->get(), prompt, 24);
+  const auto b = testing::GreedyAlone(wide->get(), prompt, 24);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(a, b);
+}
+
+}  // namespace
+}  // namespace lumen::engine
