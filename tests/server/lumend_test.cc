@@ -177,19 +177,7 @@ TEST_F(LumendTest, SixteenConcurrentStreamsMatchTheirSoloRuns) {
   }
 }
 
-TEST_F(LumendTest, CancelledStreamFreesItsBlocks) {
-  GenerateRequest req = FromBos(400);
-  req.mutable_sampling()->set_ignore_eos(true);
-  grpc::ClientContext ctx;
-  auto reader = stub_->GenerateStream(&ctx, req);
-  GenerateStreamResponse msg;
-  ASSERT_TRUE(reader->Read(&msg));
-  ctx.TryCancel();
-  while (reader->Read(&msg)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_TRUE(WaitForBlocksFreed(daemon_->Channel()));
-}
+// Cancellation: PipelineTest.CancelStopsGenerationWithinAFewSteps.
 
 TEST_F(LumendTest, ExpiredDeadlineFreesItsBlocks) {
   GenerateRequest req = FromBos(500);
