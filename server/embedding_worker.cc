@@ -57,7 +57,15 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
                        : path.substr(path.rfind('/') + 1);
   w->model_.dim = w->encoder_->dim();
   w->model_.checksum = WeightsChecksum(*w->file_);
-  w->thread_ = std::thread([raw = w.get(), threads] { raw->Loop(threads); });
+  const int cores =
+      threads > 0
+          ? threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int lanes = std::min(cores, 4);
+  for (int i = 0; i < lanes; ++i) {
+    const int team = cores / lanes + (i < cores % lanes ? 1 : 0);
+    w->lanes_.emplace_back([raw = w.get(), team] { raw->Lane(team); });
+  }
   return w;
 }
 
@@ -67,7 +75,13 @@ EmbeddingWorker::~EmbeddingWorker() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& lane : lanes_) lane.join();
+  // No lane runs any more: nothing else touches the jobs.
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!queries_.empty() || !bulk_.empty()) {
+    Complete(queries_.empty() ? bulk_.front() : queries_.front(),
+             absl::UnavailableError("embedding worker is stopping"));
+  }
 }
 
 int EmbeddingWorker::CountTokens(absl::string_view text) const {
@@ -128,28 +142,32 @@ void EmbeddingWorker::Complete(Job* job, absl::Status error) {
   }
 }
 
-void EmbeddingWorker::Loop(int threads) {
+void EmbeddingWorker::Lane(int team) {
   // The team belongs to this thread: omp_set_num_threads applies to the
   // calling thread only.
-  if (threads > 0) omp_set_num_threads(threads);
+  omp_set_num_threads(team);
+  engine::BertEncoder::Workspace workspace;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock,
-             [&] { return stopping_ || !queries_.empty() || !bulk_.empty(); });
-    if (stopping_) {
-      while (!queries_.empty() || !bulk_.empty()) {
-        Complete(queries_.empty() ? bulk_.front() : queries_.front(),
-                 absl::UnavailableError("embedding worker is stopping"));
+    // A job with sequences not yet taken by a lane.
+    auto pending = [&] {
+      for (const std::deque<Job*>* queue : {&queries_, &bulk_}) {
+        for (const Job* job : *queue) {
+          if (job->next < job->sequences.size()) return true;
+        }
       }
-      return;
-    }
+      return false;
+    };
+    cv_.wait(lock, [&] { return stopping_ || pending(); });
+    if (stopping_) return;
     const std::vector<Item> items = NextPass();
     std::vector<std::vector<int32_t>> sequences;  // the pass, in item order
     for (const Item& item : items)
       sequences.push_back(item.job->sequences[item.index]);
-    // The encoder runs unlocked: callers keep queueing meanwhile.
+    // The encoder runs unlocked: callers queue and other lanes take passes
+    // meanwhile.
     lock.unlock();
-    auto embeddings = encoder_->Embed(sequences);
+    auto embeddings = encoder_->Embed(sequences, &workspace);
     lock.lock();
     std::vector<Job*> finished;
     for (size_t i = 0; i < items.size(); ++i) {

@@ -1,15 +1,19 @@
 #pragma once
-// EmbeddingWorker: the embedding model (BertEncoder) behind its own thread,
-// so RPC threads never run model code. Embed() tokenizes on the caller's
-// thread, queues the token sequences and waits. The worker runs passes of up
-// to ~4096 tokens (one ragged batch each) filled from every queued job, so
-// concurrent ingests share encoder passes; single-text jobs (search queries,
-// the Embed RPC) go first, so a query waits for at most one pass of a large
-// ingest, not for the whole ingest. Implements the knowledge store's
+// EmbeddingWorker: the embedding model (BertEncoder) behind its own threads
+// ("lanes"), so RPC threads never run model code. Embed() tokenizes on the
+// caller's thread, queues the token sequences and waits. Each lane runs
+// passes of up to ~4096 tokens (one ragged batch each) filled from every
+// queued job, so concurrent ingests share encoder passes; single-text jobs
+// (search queries, the Embed RPC) go first, so a query waits for at most one
+// pass of a large ingest, not for the whole ingest. Lanes encode different
+// passes at once on the shared, read-only weights, each with its own
+// workspace and a small OpenMP team: independent lanes keep the cores busy
+// where one wide team would wait at every barrier for a descheduled thread
+// (a shared or oversubscribed machine). Implements the knowledge store's
 // Embedder.
 //
-// Threads: Embed/CountTokens from any thread. The worker thread owns the
-// encoder and its OpenMP team (sized inside it, see Load).
+// Threads: Embed/CountTokens from any thread. The lanes own their
+// workspaces and OpenMP teams (sized inside each lane, see Load).
 
 #include <condition_variable>
 #include <deque>
@@ -17,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/bert_encoder.h"
@@ -28,10 +33,13 @@ namespace lumen::server {
 class EmbeddingWorker : public retrieval::Embedder {
  public:
   // Loads a GGUF bert model. InvalidArgument for other architectures.
-  // `threads`: the worker's OpenMP team (0: the OpenMP default).
+  // `threads`: compute threads in all (0: the machine's cores), as
+  // min(threads, 4) lanes with threads / lanes OpenMP threads each.
   static absl::StatusOr<std::unique_ptr<EmbeddingWorker>> Load(
       const std::string& path, int threads = 0);
-  ~EmbeddingWorker() override;  // fails queued jobs (Unavailable), joins
+  // Lets the lanes finish their passes, joins them, then fails the jobs
+  // still queued (Unavailable).
+  ~EmbeddingWorker() override;
 
   int dim() const override { return encoder_->dim(); }
   // general.name (or the file name), the dimension and a checksum of the
@@ -57,7 +65,8 @@ class EmbeddingWorker : public retrieval::Embedder {
     size_t index;
   };
   EmbeddingWorker() = default;
-  void Loop(int threads);
+  // One lane: takes passes until stopping. `team`: its OpenMP threads.
+  void Lane(int team);
   // The next pass: queries first, then ingests in arrival order, up to the
   // token budget (at least one sequence). Caller holds mu_.
   std::vector<Item> NextPass();
@@ -69,13 +78,13 @@ class EmbeddingWorker : public retrieval::Embedder {
   retrieval::EmbeddingModelInfo model_;
   std::unique_ptr<engine::GgufFile> file_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::BertEncoder> encoder_;  // worker thread only
+  std::unique_ptr<engine::BertEncoder> encoder_;  // read-only once loaded
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> queries_;  // single-text jobs; guarded by mu_
   std::deque<Job*> bulk_;     // the others; guarded by mu_
   bool stopping_ = false;     // guarded by mu_
-  std::thread thread_;
+  std::vector<std::thread> lanes_;
 };
 
 }  // namespace lumen::server

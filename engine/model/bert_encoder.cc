@@ -189,86 +189,145 @@ absl::StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Load(
   return m;
 }
 
-void BertEncoder::Reserve(int64_t tokens) {
-  // Per thread of this thread's team: scores [n_ctx] and transposed keys
-  // [head_dim, n_ctx].
+void BertEncoder::Reserve(int64_t tokens, Workspace* ws) const {
   const int threads = std::max(1, omp_get_max_threads());
-  const size_t per_thread = n_ctx_ + (dim_ / n_heads_) * n_ctx_;
-  if (scores_.size() < threads * per_thread)
-    scores_.resize(threads * per_thread);
-  if (tokens <= reserved_tokens_) return;
-  reserved_tokens_ = tokens;
-  x_.resize(tokens * dim_);
-  qkv_.resize(tokens * 3 * dim_);
-  att_.resize(tokens * dim_);
-  tmp_.resize(tokens * dim_);
-  ff_.resize(tokens * n_ff_);
-  scratch_.Reserve(tokens, std::max(dim_, n_ff_), 0);
+  const size_t hd = dim_ / n_heads_;
+  const size_t per_thread = 3 * n_ctx_ * hd + n_ctx_ * n_ctx_;
+  if (ws->heads.size() < threads * per_thread)
+    ws->heads.resize(threads * per_thread);
+  if (tokens <= ws->tokens) return;
+  ws->tokens = tokens;
+  ws->x.resize(tokens * dim_);
+  ws->qkv.resize(tokens * 3 * dim_);
+  ws->att.resize(tokens * dim_);
+  ws->tmp.resize(tokens * dim_);
+  ws->ff.resize(tokens * n_ff_);
+  ws->linear.Reserve(tokens, std::max(dim_, n_ff_), 0);
 }
 
-void BertEncoder::Attention(const std::vector<int64_t>& starts, int64_t total) {
+namespace {
+
+// scores[t][u] = q[t] . kt[:, u] for t, u < n: q [n, hd], kt [hd, n],
+// scores [n, n]. Blocks of 4 queries x 16 keys (8 independent accumulator
+// chains, each key vector loaded once for four queries); the edges one by
+// one.
+void QueryKeyScores(const float* q, const float* kt, int64_t n, int64_t hd,
+                    float* scores) {
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    int64_t u = 0;
+    for (; u + 16 <= n; u += 16) {
+      __m256 acc[4][2];
+      for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+      for (int64_t i = 0; i < hd; ++i) {
+        const __m256 k0 = _mm256_loadu_ps(kt + i * n + u);
+        const __m256 k1 = _mm256_loadu_ps(kt + i * n + u + 8);
+        for (int r = 0; r < 4; ++r) {
+          const __m256 qi = _mm256_set1_ps(q[(t + r) * hd + i]);
+          acc[r][0] = _mm256_fmadd_ps(qi, k0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(qi, k1, acc[r][1]);
+        }
+      }
+      for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_ps(scores + (t + r) * n + u, acc[r][0]);
+        _mm256_storeu_ps(scores + (t + r) * n + u + 8, acc[r][1]);
+      }
+    }
+    for (; u < n; ++u) {
+      for (int r = 0; r < 4; ++r) {
+        float acc = 0;
+        for (int64_t i = 0; i < hd; ++i)
+          acc += q[(t + r) * hd + i] * kt[i * n + u];
+        scores[(t + r) * n + u] = acc;
+      }
+    }
+  }
+  for (; t < n; ++t) {
+    for (int64_t u = 0; u < n; ++u) {
+      float acc = 0;
+      for (int64_t i = 0; i < hd; ++i) acc += q[t * hd + i] * kt[i * n + u];
+      scores[t * n + u] = acc;
+    }
+  }
+}
+
+// out[t] = sum_u p[t][u] v[u] for t < n: p [n, n], v [n, hd], out rows
+// `out_stride` apart. Two query rows at a time with the output rows in
+// registers (hd a multiple of 8, at most 64); otherwise row by row.
+void WeightedValues(const float* p, const float* v, int64_t n, int64_t hd,
+                    float* out, int64_t out_stride) {
+  if (hd % 8 != 0 || hd > 64) {
+    for (int64_t t = 0; t < n; ++t) {
+      float* o = out + t * out_stride;
+      std::memset(o, 0, hd * sizeof(float));
+      for (int64_t u = 0; u < n; ++u)
+        kernels::Axpy(p[t * n + u], v + u * hd, o, hd);
+    }
+    return;
+  }
+  const int64_t lanes = hd / 8;
+  for (int64_t t = 0; t < n; t += 2) {
+    const int rows = t + 1 < n ? 2 : 1;
+    __m256 acc[2][8];
+    for (int r = 0; r < rows; ++r)
+      for (int64_t l = 0; l < lanes; ++l) acc[r][l] = _mm256_setzero_ps();
+    for (int64_t u = 0; u < n; ++u) {
+      const float* vu = v + u * hd;
+      for (int r = 0; r < rows; ++r) {
+        const __m256 pr = _mm256_set1_ps(p[(t + r) * n + u]);
+        for (int64_t l = 0; l < lanes; ++l) {
+          acc[r][l] =
+              _mm256_fmadd_ps(pr, _mm256_loadu_ps(vu + 8 * l), acc[r][l]);
+        }
+      }
+    }
+    for (int r = 0; r < rows; ++r)
+      for (int64_t l = 0; l < lanes; ++l)
+        _mm256_storeu_ps(out + (t + r) * out_stride + 8 * l, acc[r][l]);
+  }
+}
+
+}  // namespace
+
+void BertEncoder::Attention(const std::vector<int64_t>& starts, int64_t total,
+                            Workspace* ws) const {
   const int64_t d = dim_, hd = dim_ / n_heads_;
   const int64_t n_seqs = static_cast<int64_t>(starts.size());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t per_thread = n_ctx_ + hd * n_ctx_;
+  const int64_t per_thread = 3 * n_ctx_ * hd + n_ctx_ * n_ctx_;
+  const float* qkv = ws->qkv.data();
   // One task per (sequence, head): attention never crosses sequences.
 #pragma omp parallel for schedule(dynamic)
   for (int64_t task = 0; task < n_seqs * n_heads_; ++task) {
     const int64_t s = task / n_heads_, h = task % n_heads_;
     const int64_t begin = starts[s];
     const int64_t n = (s + 1 < n_seqs ? starts[s + 1] : total) - begin;
-    float* scores = &scores_[omp_get_thread_num() * per_thread];  // [n]
-    float* keys_t = scores + n_ctx_;  // [hd, n]: this head's keys transposed
-    const float* k0 = &qkv_[begin * 3 * d + d + h * hd];
-    const float* v0 = &qkv_[begin * 3 * d + 2 * d + h * hd];
+    float* q = &ws->heads[omp_get_thread_num() * per_thread];  // [n, hd]
+    float* kt = q + n_ctx_ * hd;                               // [hd, n]
+    float* v = kt + n_ctx_ * hd;                               // [n, hd]
+    float* scores = v + n_ctx_ * hd;                           // [n, n]
+    // This head's rows, contiguous (the keys transposed).
     for (int64_t u = 0; u < n; ++u) {
-      for (int64_t i = 0; i < hd; ++i) keys_t[i * n + u] = k0[u * 3 * d + i];
+      const float* row = qkv + (begin + u) * 3 * d + h * hd;
+      std::memcpy(q + u * hd, row, hd * sizeof(float));
+      for (int64_t i = 0; i < hd; ++i) kt[i * n + u] = row[d + i];
+      std::memcpy(v + u * hd, row + 2 * d, hd * sizeof(float));
     }
-    for (int64_t t = begin; t < begin + n; ++t) {
-      const float* q = &qkv_[t * 3 * d + h * hd];
-      // scores[u] = q . k_u, eight keys at a time from the transposed keys.
-      int64_t u = 0;
-      for (; u + 8 <= n; u += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t i = 0; i < hd; ++i) {
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(q[i]),
-                                _mm256_loadu_ps(&keys_t[i * n + u]), acc);
-        }
-        _mm256_storeu_ps(&scores[u], acc);
-      }
-      for (; u < n; ++u) {
-        float acc = 0;
-        for (int64_t i = 0; i < hd; ++i) acc += q[i] * keys_t[i * n + u];
-        scores[u] = acc;
-      }
+    QueryKeyScores(q, kt, n, hd, scores);
+    for (int64_t t = 0; t < n; ++t) {
+      float* row = scores + t * n;
       float mx = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, scores[j] *= scale);
-      const float inv = 1.0f / ExpShiftSum(scores, n, mx);
-      // o = sum_u p_u v_u, the output row held in registers (hd <= 128).
-      float* o = &att_[t * d + h * hd];
-      if (hd % 8 == 0 && hd <= 128) {
-        __m256 acc[16];
-        const int64_t lanes = hd / 8;
-        for (int64_t l = 0; l < lanes; ++l) acc[l] = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n; ++j) {
-          const __m256 p = _mm256_set1_ps(scores[j] * inv);
-          const float* v = v0 + j * 3 * d;
-          for (int64_t l = 0; l < lanes; ++l)
-            acc[l] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8 * l), acc[l]);
-        }
-        for (int64_t l = 0; l < lanes; ++l) _mm256_storeu_ps(o + 8 * l, acc[l]);
-      } else {
-        std::memset(o, 0, hd * sizeof(float));
-        for (int64_t j = 0; j < n; ++j)
-          kernels::Axpy(scores[j] * inv, v0 + j * 3 * d, o, hd);
-      }
+      for (int64_t u = 0; u < n; ++u) mx = std::max(mx, row[u] *= scale);
+      const float inv = 1.0f / ExpShiftSum(row, n, mx);
+      for (int64_t u = 0; u < n; ++u) row[u] *= inv;
     }
+    WeightedValues(scores, v, n, hd, &ws->att[begin * d + h * hd], d);
   }
 }
 
 absl::Status BertEncoder::EncodePass(
     const std::vector<std::vector<int32_t>>& sequences, size_t first,
-    size_t last, std::vector<std::vector<float>>* out) {
+    size_t last, Workspace* ws, std::vector<std::vector<float>>* out) const {
   const int64_t d = dim_;
   std::vector<int64_t> starts;  // [sequences] first row of each
   int64_t total = 0;
@@ -276,33 +335,35 @@ absl::Status BertEncoder::EncodePass(
     starts.push_back(total);
     total += std::min<int64_t>(sequences[s].size(), n_ctx_);
   }
-  Reserve(total);
+  Reserve(total, ws);
   for (size_t s = first; s < last; ++s) {
     const int64_t begin = starts[s - first];
     const int64_t n = std::min<int64_t>(sequences[s].size(), n_ctx_);
     for (int64_t t = 0; t < n; ++t) {
       const int32_t tok = sequences[s][t];
-      float* x = &x_[(begin + t) * d];
+      float* x = &ws->x[(begin + t) * d];
       for (int64_t i = 0; i < d; ++i)
         x[i] = tok_emb_[tok * d + i] + pos_emb_[t * d + i] + type_emb_[i];
     }
   }
-  LayerNorm(x_.data(), emb_norm_w_.data(), emb_norm_b_.data(), total, d, eps_);
-  for (Layer& layer : layers_) {
+  LayerNorm(ws->x.data(), emb_norm_w_.data(), emb_norm_b_.data(), total, d,
+            eps_);
+  for (const Layer& layer : layers_) {
     RETURN_IF_ERROR(
-        layer.qkv->Forward(x_.data(), total, qkv_.data(), &scratch_));
-    Attention(starts, total);
+        layer.qkv->Forward(ws->x.data(), total, ws->qkv.data(), &ws->linear));
+    Attention(starts, total, ws);
     RETURN_IF_ERROR(
-        layer.out->Forward(att_.data(), total, tmp_.data(), &scratch_));
-    kernels::AddInPlace(x_.data(), tmp_.data(), total * d);
-    LayerNorm(x_.data(), layer.attn_norm_w.data(), layer.attn_norm_b.data(),
+        layer.out->Forward(ws->att.data(), total, ws->tmp.data(), &ws->linear));
+    kernels::AddInPlace(ws->x.data(), ws->tmp.data(), total * d);
+    LayerNorm(ws->x.data(), layer.attn_norm_w.data(), layer.attn_norm_b.data(),
               total, d, eps_);
-    RETURN_IF_ERROR(layer.up->Forward(x_.data(), total, ff_.data(), &scratch_));
-    Gelu(ff_.data(), total * n_ff_);
     RETURN_IF_ERROR(
-        layer.down->Forward(ff_.data(), total, tmp_.data(), &scratch_));
-    kernels::AddInPlace(x_.data(), tmp_.data(), total * d);
-    LayerNorm(x_.data(), layer.out_norm_w.data(), layer.out_norm_b.data(),
+        layer.up->Forward(ws->x.data(), total, ws->ff.data(), &ws->linear));
+    Gelu(ws->ff.data(), total * n_ff_);
+    RETURN_IF_ERROR(
+        layer.down->Forward(ws->ff.data(), total, ws->tmp.data(), &ws->linear));
+    kernels::AddInPlace(ws->x.data(), ws->tmp.data(), total * d);
+    LayerNorm(ws->x.data(), layer.out_norm_w.data(), layer.out_norm_b.data(),
               total, d, eps_);
   }
   for (size_t s = first; s < last; ++s) {
@@ -311,10 +372,10 @@ absl::Status BertEncoder::EncodePass(
     std::vector<float> e(d, 0.0f);  // [dim]
     if (mean_pooling_) {
       for (int64_t t = 0; t < n; ++t)
-        kernels::AddInPlace(e.data(), &x_[(begin + t) * d], d);
+        kernels::AddInPlace(e.data(), &ws->x[(begin + t) * d], d);
       for (float& v : e) v /= static_cast<float>(n);
     } else {
-      std::copy(&x_[begin * d], &x_[begin * d] + d, e.begin());
+      std::copy(&ws->x[begin * d], &ws->x[begin * d] + d, e.begin());
     }
     double ss = 0;
     for (float v : e) ss += static_cast<double>(v) * v;
@@ -326,7 +387,8 @@ absl::Status BertEncoder::EncodePass(
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> BertEncoder::Embed(
-    const std::vector<std::vector<int32_t>>& sequences) {
+    const std::vector<std::vector<int32_t>>& sequences,
+    Workspace* workspace) const {
   for (size_t s = 0; s < sequences.size(); ++s) {
     if (sequences[s].empty()) {
       return absl::InvalidArgumentError("cannot embed an empty token sequence");
@@ -352,7 +414,7 @@ absl::StatusOr<std::vector<std::vector<float>>> BertEncoder::Embed(
       tokens += n;
       ++last;
     }
-    RETURN_IF_ERROR(EncodePass(sequences, first, last, &out));
+    RETURN_IF_ERROR(EncodePass(sequences, first, last, workspace, &out));
     first = last;
   }
   return out;

@@ -7,11 +7,13 @@
 // Many sequences run in one pass, as a ragged batch like the engine's: their
 // tokens are concatenated, so every matrix of every layer is one GEMM over
 // all of them (Linear kernels), and only attention is per sequence (threaded
-// over sequences x heads). GELU, softmax and LayerNorm are vectorized and
-// threaded over rows.
+// over sequences x heads, register-blocked QK^T and PV). GELU, softmax and
+// LayerNorm are vectorized and threaded over rows.
 //
-// Threads: one thread at a time (the embedding worker); the OpenMP team is
-// the calling thread's (sized there), scratch follows it.
+// Threads: the weights are read-only once loaded, so several threads may
+// encode at once, each with its own Workspace (its scratch, sized for the
+// calling thread's OpenMP team). Embed(sequences) without a workspace uses
+// the encoder's own: one thread at a time.
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +27,20 @@ namespace lumen::engine {
 
 class BertEncoder {
  public:
+  // Scratch of one encoding thread, grown on demand (T = a pass's tokens).
+  struct Workspace {
+    int64_t tokens = 0;      // rows reserved
+    std::vector<float> x;    // [T, dim]
+    std::vector<float> qkv;  // [T, 3 * dim]
+    std::vector<float> att;  // [T, dim]
+    std::vector<float> tmp;  // [T, dim]
+    std::vector<float> ff;   // [T, n_ff]
+    // Per OpenMP thread: Q [n_ctx, hd], K^T [hd, n_ctx], V [n_ctx, hd] of
+    // one head and its scores [n_ctx, n_ctx].
+    std::vector<float> heads;
+    kernels::LinearScratch linear;
+  };
+
   // InvalidArgument for a non-bert file, missing tensors or bad shapes.
   static absl::StatusOr<std::unique_ptr<BertEncoder>> Load(
       const GgufFile& file);
@@ -37,12 +53,19 @@ class BertEncoder {
   // max_tokens() are truncated. InvalidArgument for an empty sequence or a
   // token outside the vocabulary.
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
-      const std::vector<std::vector<int32_t>>& sequences);
+      const std::vector<std::vector<int32_t>>& sequences,
+      Workspace* workspace) const;
+  // The same with the encoder's own workspace (one thread at a time).
+  absl::StatusOr<std::vector<std::vector<float>>> Embed(
+      const std::vector<std::vector<int32_t>>& sequences) {
+    return Embed(sequences, &workspace_);
+  }
 
   // Tokens per pass (a longer sequence runs alone). Default 4096: large
-  // enough for GEMMs near peak, small enough for the scratch (~50 MB for a
-  // 384-dim model).
+  // enough for GEMMs near peak, small enough for the scratch (~65 MB per
+  // workspace for a 384-dim model). Not while encoding.
   void set_max_pass_tokens(int64_t tokens) { max_pass_tokens_ = tokens; }
+  int64_t max_pass_tokens() const { return max_pass_tokens_; }
 
  private:
   struct Layer {
@@ -52,11 +75,12 @@ class BertEncoder {
   BertEncoder() = default;
   // Encodes sequences [first, last) in one ragged batch into out[first..).
   absl::Status EncodePass(const std::vector<std::vector<int32_t>>& sequences,
-                          size_t first, size_t last,
-                          std::vector<std::vector<float>>* out);
-  // Self-attention of every sequence and head: qkv_ -> att_.
-  void Attention(const std::vector<int64_t>& starts, int64_t total);
-  void Reserve(int64_t tokens);
+                          size_t first, size_t last, Workspace* ws,
+                          std::vector<std::vector<float>>* out) const;
+  // Self-attention of every sequence and head: ws->qkv -> ws->att.
+  void Attention(const std::vector<int64_t>& starts, int64_t total,
+                 Workspace* ws) const;
+  void Reserve(int64_t tokens, Workspace* ws) const;
 
   int64_t dim_ = 0, n_layers_ = 0, n_heads_ = 0, n_ff_ = 0, n_ctx_ = 0,
           n_vocab_ = 0;
@@ -65,15 +89,7 @@ class BertEncoder {
   std::vector<float> tok_emb_, pos_emb_, type_emb_, emb_norm_w_, emb_norm_b_;
   std::vector<Layer> layers_;
   int64_t max_pass_tokens_ = 4096;
-  // Scratch for one pass, grown on demand (T = the pass's tokens).
-  int64_t reserved_tokens_ = 0;
-  std::vector<float> x_;       // [T, dim]
-  std::vector<float> qkv_;     // [T, 3 * dim]
-  std::vector<float> att_;     // [T, dim]
-  std::vector<float> tmp_;     // [T, dim]
-  std::vector<float> ff_;      // [T, n_ff]
-  std::vector<float> scores_;  // [threads, n_ctx + head_dim * n_ctx]
-  kernels::LinearScratch scratch_;
+  Workspace workspace_;  // for Embed(sequences)
 };
 
 }  // namespace lumen::engine

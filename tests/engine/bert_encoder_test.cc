@@ -216,6 +216,40 @@ TEST_P(BertEncoderTest, BatchesEqualSequencesAlone) {
 INSTANTIATE_TEST_SUITE_P(Pooling, BertEncoderTest,
                          ::testing::Values("mean", "cls"));
 
+// Head sizes on both sides of the attention kernels' register blocking
+// (64: the widest blocked case; 72 and 20: the plain path).
+TEST(BertEncoderTest, OtherHeadSizesMatchTheReference) {
+  for (auto [dim, heads] : {std::pair<int, int>{64, 1}, {72, 1}, {40, 2}}) {
+    tools::SynthOptions o;
+    o.arch = "bert";
+    o.dim = dim;
+    o.layers = 1;
+    o.heads = heads;
+    o.kv_heads = heads;
+    o.ffn = 2 * dim;
+    o.ctx = 64;
+    o.seed = 5;
+    o.vocab_from = testing::TestDataPath("vocab/ggml-vocab-bert-bge.gguf");
+    const std::string path = testing::MakeTempDir() + "/bert.gguf";
+    ASSERT_TRUE(tools::Synthesize(o, path).ok());
+    auto f = GgufFile::Open(path);
+    ASSERT_TRUE(f.ok());
+    auto enc = BertEncoder::Load(**f);
+    ASSERT_TRUE(enc.ok()) << enc.status();
+    auto tok = Tokenizer::FromGguf(**f);
+    ASSERT_TRUE(tok.ok());
+    const std::vector<int32_t> ids = (*tok)->Encode(
+        "Attention heads of another size still attend to every token here, "
+        "twenty or more of them in one sentence.",
+        true, false);
+    auto got = (*enc)->Embed({ids});
+    ASSERT_TRUE(got.ok()) << got.status();
+    const Vec want = ReferenceEmbedding(**f, ids, /*mean=*/true);
+    for (int i = 0; i < dim; ++i)
+      EXPECT_NEAR((*got)[0][i], want[i], 1e-4) << "dim " << dim << " i " << i;
+  }
+}
+
 TEST(BertEncoderTest, RefusesOtherArchitectures) {
   auto f = GgufFile::Open(testing::TestDataPath("models/stories260K.gguf"));
   ASSERT_TRUE(f.ok());
