@@ -73,10 +73,11 @@ std::string Document(std::mt19937& rng, int sentences) {
 
 // --- HNSW quality ---
 
-// [n, dim] unit vectors: `clusters` Gaussian clusters in a random
+// [n, dim] unit vectors: `clusters` Gaussian clusters (centres N(0, 1),
+// points centre + N(0, spread^2) per coordinate) in a random
 // `intrinsic`-dimensional subspace, plus a little full-dimensional noise.
 std::vector<float> ClusteredVectors(int64_t n, int dim, int clusters,
-                                    int intrinsic, uint32_t seed,
+                                    int intrinsic, float spread, uint32_t seed,
                                     std::mt19937& shared) {
   // The subspace and the centres are the dataset's (shared generator);
   // `seed` draws the points.
@@ -95,7 +96,7 @@ std::vector<float> ClusteredVectors(int64_t n, int dim, int clusters,
   for (int64_t i = 0; i < n; ++i) {
     const int k = rng() % clusters;
     for (int r = 0; r < intrinsic; ++r)
-      z[r] = centres[k * intrinsic + r] + 0.35f * g(rng);
+      z[r] = centres[k * intrinsic + r] + spread * g(rng);
     float* x = &out[i * dim];
     for (int d = 0; d < dim; ++d) x[d] = 0.02f * g(rng);
     for (int r = 0; r < intrinsic; ++r) {
@@ -107,7 +108,13 @@ std::vector<float> ClusteredVectors(int64_t n, int dim, int clusters,
   return out;
 }
 
+struct ClusterShape {
+  int clusters, intrinsic;
+  float spread;
+};
+
 void HnswBench(int64_t vectors, int64_t queries, const std::string& data,
+               const ClusterShape& shape,
                const std::vector<HnswOptions>& settings) {
   constexpr int kDim = 384;
   std::mt19937 rng(3);
@@ -123,8 +130,10 @@ void HnswBench(int64_t vectors, int64_t queries, const std::string& data,
     for (int64_t i = 0; i < queries; ++i)
       lumen::retrieval::Normalize(&query[i * kDim], kDim);
   } else {
-    base = ClusteredVectors(vectors, kDim, 200, 24, 1, rng);
-    query = ClusteredVectors(queries, kDim, 200, 24, 2, rng);
+    base = ClusteredVectors(vectors, kDim, shape.clusters, shape.intrinsic,
+                            shape.spread, 1, rng);
+    query = ClusteredVectors(queries, kDim, shape.clusters, shape.intrinsic,
+                             shape.spread, 2, rng);
   }
   // Exact top 10 by brute force (the reference).
   std::vector<std::set<int64_t>> truth(queries);
@@ -154,13 +163,19 @@ void HnswBench(int64_t vectors, int64_t queries, const std::string& data,
       for (const auto& hit : hits) found += truth[q].count(hit.label);
     }
     std::printf(
-        "hnsw %s %lld x %d  M %d ef_construction %d ef_search %d: build %.1f "
-        "s, recall@10 %.3f, search p50 %.3f ms p99 %.3f ms (1 thread, %lld "
-        "queries)\n",
-        data.c_str(), static_cast<long long>(vectors), kDim, h.m,
-        h.ef_construction, h.ef_search, build_s,
-        static_cast<double>(found) / (queries * 10), 1e3 * Pct(lat, 0.5),
-        1e3 * Pct(lat, 0.99), static_cast<long long>(queries));
+        "hnsw %s%s %lld x %d  M %d ef_construction %d ef_search %d: build "
+        "%.1f s, recall@10 %.3f, search p50 %.3f ms p99 %.3f ms (1 thread, "
+        "%lld queries)\n",
+        data.c_str(),
+        data == "clustered"
+            ? absl::StrCat(" (", shape.clusters, " clusters, intrinsic dim ",
+                           shape.intrinsic, ", spread ", shape.spread, ")")
+                  .c_str()
+            : "",
+        static_cast<long long>(vectors), kDim, h.m, h.ef_construction,
+        h.ef_search, build_s, static_cast<double>(found) / (queries * 10),
+        1e3 * Pct(lat, 0.5), 1e3 * Pct(lat, 0.99),
+        static_cast<long long>(queries));
   }
 }
 
@@ -308,7 +323,9 @@ int main(int argc, char** argv) {
   int64_t vectors = 100000, queries = 200, docs = 400, batch = 8, parallel = 4,
           encoder_chunks = 64, writes = 200, threads = 0;
   std::string embedding_model, store, data = "clustered";
-  std::string hnsw_a = "16,200,64", hnsw_b = "32,400,128";
+  std::string hnsw_a = "16,200,64", hnsw_b = "32,200,128";
+  int64_t clusters = 1000, intrinsic = 48;
+  double spread = 1.0;
   lumen::FlagSet flags(
       "retrieval_bench [--hnsw] [--encoder] [--ingest] [--visibility] ...");
   flags.Bool("hnsw", &hnsw, "HNSW recall and latency");
@@ -319,6 +336,11 @@ int main(int argc, char** argv) {
   flags.Int("vectors", &vectors, "vectors in the HNSW benchmark");
   flags.Int("queries", &queries, "HNSW queries");
   flags.String("data", &data, "clustered or random (HNSW)");
+  flags.Int("clusters", &clusters, "clustered data: Gaussian clusters");
+  flags.Int("intrinsic-dim", &intrinsic,
+            "clustered data: dimension of the subspace they live in");
+  flags.Double("spread", &spread,
+               "clustered data: within-cluster std (centres have std 1)");
   flags.String("hnsw-a", &hnsw_a,
                "first HNSW setting: M,ef_construction,ef_search");
   flags.String("hnsw-b", &hnsw_b, "second HNSW setting");
@@ -348,7 +370,10 @@ int main(int argc, char** argv) {
       }
       settings.push_back(h);
     }
-    HnswBench(vectors, queries, data, settings);
+    HnswBench(vectors, queries, data,
+              {static_cast<int>(clusters), static_cast<int>(intrinsic),
+               static_cast<float>(spread)},
+              settings);
   }
   std::unique_ptr<lumen::server::EmbeddingWorker> embedder;
   if (!embedding_model.empty()) {
