@@ -78,11 +78,14 @@ absl::StatusOr<bool> In(const Value& v, const CallArgs& args, BuiltinContext&) {
 absl::StatusOr<bool> SameAs(const Value& v, const CallArgs& args,
                             BuiltinContext&) {
   ASSIGN_OR_RETURN(Value other, OneArg(args, "sameas"));
-  if (v.is_none() || other.is_none()) return v.is_none() && other.is_none();
-  if (v.is_bool() || other.is_bool()) {
-    return v.is_bool() && other.is_bool() && Equals(v, other);
+  // Python's `is`: scalars of one type compare by value (CPython shares
+  // None, bools, small ints and interned strings), containers by identity.
+  if (v.is_json() && other.is_json()) {
+    if (v.json().is_structured() || other.json().is_structured()) {
+      return &v.json() == &other.json();
+    }
+    return TypeName(v) == TypeName(other) && Equals(v, other);
   }
-  if (v.is_json() && other.is_json()) return &v.json() == &other.json();
   return v.kind() == other.kind() && Equals(v, other);
 }
 
