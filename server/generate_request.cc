@@ -104,7 +104,7 @@ absl::StatusOr<InferenceService::Prepared> InferenceService::Prepare(
   }
   // RAG: retrieve passages and put them into the prompt.
   std::string prompt = req.prompt();
-  std::vector<engine::ChatTurn> turns;
+  std::vector<chat::ChatTurn> turns;
   for (const auto& m : req.messages()) turns.push_back({m.role(), m.content()});
   if (req.rag().collections_size() > 0) {
     if (options_.knowledge == nullptr) {
@@ -169,24 +169,24 @@ absl::StatusOr<InferenceService::Prepared> InferenceService::Prepare(
       turns[0].content = absl::StrCat(turns[0].content, "\n\n", rendered);
     } else {
       // Chat: the passages and the instruction become the system message.
-      turns.insert(turns.begin(), engine::ChatTurn{"system", rendered});
+      turns.insert(turns.begin(), chat::ChatTurn{"system", rendered});
     }
     prepared.citations = std::move(*hits);
   }
 
   if (req.messages_size() > 0) {
     const std::string& tmpl = tok.vocab().chat_template;
-    absl::StatusOr<engine::ChatFamily> family =
+    absl::StatusOr<chat::ChatFamily> family =
         options_.chat_template ? *options_.chat_template
         : tmpl.empty()
             ? absl::StatusOr<
-                  engine::ChatFamily>(absl::InvalidArgumentError(absl::StrCat(
+                  chat::ChatFamily>(absl::InvalidArgumentError(absl::StrCat(
                   "model '", model.name,
                   "' has no chat template; send a prompt, or start lumend with "
                   "--chat-template NAME")))
-            : engine::DetectChatFamily(tmpl);
+            : chat::DetectChatFamily(tmpl);
     if (!family.ok()) return family.status();
-    auto text = engine::RenderChat(*family, tmpl, turns);
+    auto text = chat::RenderChat(*family, tmpl, turns);
     if (!text.ok()) return text.status();
     p.prompt_tokens =
         tok.Encode(*text, /*add_special=*/false, /*parse_special=*/true);

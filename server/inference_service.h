@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "engine/chat_template.h"
+#include "chat/chat_family.h"
 #include "lumen/v1/inference.grpc.pb.h"
 #include "retrieval/knowledge_store.h"
 #include "server/auth.h"
@@ -26,7 +26,7 @@ struct InferenceOptions {
   retrieval::Embedder* embedder = nullptr;         // Embed RPC; may be null
   const AdapterRegistry* adapters = nullptr;       // LoRA; may be null
   // Forces a chat template family instead of detecting it from the model.
-  std::optional<engine::ChatFamily> chat_template;
+  std::optional<chat::ChatFamily> chat_template;
 };
 
 class InferenceService final : public lumen::v1::Inference::CallbackService {

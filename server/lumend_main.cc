@@ -122,7 +122,7 @@ int Run(int argc, char** argv) {
   if (!weights.ok()) return fail(std::string(weights.status().message()));
   lumen::server::InferenceOptions inference_options;
   if (!f.chat_template.empty()) {
-    auto family = lumen::engine::ChatFamilyFromName(f.chat_template);
+    auto family = lumen::chat::ChatFamilyFromName(f.chat_template);
     if (!family.ok()) return fail(std::string(family.status().message()));
     inference_options.chat_template = *family;
   }
