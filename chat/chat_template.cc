@@ -264,13 +264,18 @@ absl::StatusOr<std::string> ChatTemplate::Render(
 absl::StatusOr<std::string> ChatTemplate::RenderJinja(
     const jinja::Template& tmpl, const Json& messages, const Json& tools,
     bool add_generation_prompt, const Json& extra_variables) const {
-  Json vars = Json::object();
-  ASSIGN_OR_RETURN(vars["messages"], NormalizeMessages(messages, format_));
+  ASSIGN_OR_RETURN(const Json normalized, NormalizeMessages(messages, format_));
+  const Json generation_prompt(add_generation_prompt);
+  const Json bos(bos_token_);
+  const Json eos(eos_token_);
+  // Bound by reference: the caller's tools and variables are not copied.
+  std::vector<std::pair<absl::string_view, const Json*>> vars = {
+      {"messages", &normalized},
+      {"add_generation_prompt", &generation_prompt},
+      {"bos_token", &bos},
+      {"eos_token", &eos}};
   // As transformers: `tools` only when there are some.
-  if (tools.is_array() && !tools.empty()) vars["tools"] = tools;
-  vars["add_generation_prompt"] = add_generation_prompt;
-  vars["bos_token"] = bos_token_;
-  vars["eos_token"] = eos_token_;
+  if (tools.is_array() && !tools.empty()) vars.emplace_back("tools", &tools);
   if (extra_variables.is_object()) {
     for (auto it = extra_variables.begin(); it != extra_variables.end(); ++it) {
       if (it.key() == "messages" || it.key() == "tools" ||
@@ -279,7 +284,7 @@ absl::StatusOr<std::string> ChatTemplate::RenderJinja(
             absl::StrCat("template variable '", it.key(),
                          "' cannot be set as an extra variable"));
       }
-      vars[it.key()] = it.value();
+      vars.emplace_back(it.key(), &it.value());  // later bindings win
     }
   }
   return tmpl.Render(vars, RenderOptionsNow());

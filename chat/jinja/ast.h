@@ -51,6 +51,7 @@ struct Expr {
   ExprKind kind;
   SourcePos pos;
   std::string name;  // kName, kGetAttr, kFilter, kTest
+  Value name_value;  // kName, kGetAttr: `name` as a string value
   Value literal;     // kLiteral
   BinaryOp op = BinaryOp::kAdd;
   bool negated = false;  // kTest: "is not"

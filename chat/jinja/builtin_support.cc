@@ -106,7 +106,7 @@ absl::StatusOr<Value> ListOf(const std::vector<Value>& items,
   Json list = Json::array();
   for (const Value& v : items) {
     if (!v.is_json()) {
-      const absl::string_view hint = v.undefined_hint();
+      const std::string hint = v.undefined_hint();
       return absl::InvalidArgumentError(absl::StrCat(
           function, ": a list can hold only plain values, not ",
           v.is_undefined() ? (hint.empty() ? std::string("an undefined value")

@@ -97,24 +97,20 @@ class Renderer final : public BuiltinContext {
   }
 
   absl::StatusOr<std::string> Run(const StmtList& program,
-                                  const Json& variables) {
-    if (!variables.is_object()) {
-      return absl::InvalidArgumentError("template variables must be an object");
-    }
-    const JsonMeasure m = MeasureJson(variables, limits().max_value_depth);
-    if (m.depth > limits().max_value_depth) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("template variables nested deeper than ",
-                       limits().max_value_depth, " levels"));
-    }
-    // Borrowed without ownership: no value outlives this call.
-    const std::shared_ptr<const Json> owner(std::shared_ptr<const Json>(),
-                                            &variables);
+                                  Variables variables) {
     Scope root(nullptr);
-    root_ = &root;
-    for (auto it = variables.begin(); it != variables.end(); ++it) {
-      root.Set(it.key(), Value::Borrowed(owner, &it.value()));
+    for (const auto& [name, json] : variables) {
+      // The deepest input nesting + 1 (a scalar is 0) must fit the limit.
+      if (MeasureJson(*json, limits().max_value_depth).depth >
+          limits().max_value_depth) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("template variables nested deeper than ",
+                         limits().max_value_depth, " levels"));
+      }
+      // Borrowed without ownership: no value outlives this call.
+      root.Set(name, Value::Borrowed(std::shared_ptr<const Json>(), json));
     }
+    root_ = &root;
     std::string out;
     ASSIGN_OR_RETURN(Flow flow, ExecList(program, root, out));
     (void)flow;
@@ -386,7 +382,7 @@ class Renderer final : public BuiltinContext {
       case ExprKind::kLiteral:
         return e.literal;
       case ExprKind::kName:
-        return Lookup(e.name, scope);
+        return Lookup(e, scope);
       case ExprKind::kList:
       case ExprKind::kTuple:
         return MakeList(e, scope);
@@ -394,7 +390,7 @@ class Renderer final : public BuiltinContext {
         return MakeDict(e, scope);
       case ExprKind::kGetAttr: {
         ASSIGN_OR_RETURN(Value object, Eval(*e.args[0], scope));
-        return At(e.pos, GetAttr(object, e.name));
+        return At(e.pos, GetAttr(object, e.name, e.name_value));
       }
       case ExprKind::kGetItem: {
         ASSIGN_OR_RETURN(Value object, Eval(*e.args[0], scope));
@@ -424,6 +420,7 @@ class Renderer final : public BuiltinContext {
         return At(e.pos, ApplyUnary(e.kind, v));
       }
       case ExprKind::kBinary: {
+        if (e.op == BinaryOp::kAdd) return EvalAddChain(e, scope);
         ASSIGN_OR_RETURN(Value a, Eval(*e.args[0], scope));
         ASSIGN_OR_RETURN(Value b, Eval(*e.args[1], scope));
         return At(e.pos, ApplyBinary(e.op, a, b, *this));
@@ -475,11 +472,56 @@ class Renderer final : public BuiltinContext {
     return absl::InternalError("unknown expression");
   }
 
-  Value Lookup(absl::string_view name, const Scope& scope) const {
-    if (const Value* v = scope.Find(name); v != nullptr) return *v;
+  // a + b + c + ...: strings are joined once instead of pairwise (chat
+  // templates build every turn this way). Evaluation order and the result,
+  // errors included, are those of the pairwise left-to-right evaluation.
+  absl::StatusOr<Value> EvalAddChain(const Expr& e, Scope& scope) {
+    absl::InlinedVector<const Expr*, 8> sums;  // the + nodes, innermost last
+    const Expr* node = &e;
+    while (node->kind == ExprKind::kBinary && node->op == BinaryOp::kAdd) {
+      sums.push_back(node);
+      node = node->args[0].get();
+    }
+    ASSIGN_OR_RETURN(Value acc, Eval(*node, scope));
+    std::string text;
+    bool joining = false;  // acc's value is in `text`
+    for (size_t i = sums.size(); i-- > 0;) {
+      const Expr& sum = *sums[i];
+      ASSIGN_OR_RETURN(Value next, Eval(*sum.args[1], scope));
+      if ((joining || acc.is_string()) && next.is_string()) {
+        if (!joining) {
+          text = acc.str();
+          joining = true;
+        }
+        if (static_cast<int64_t>(text.size() + next.str().size()) >
+            limits().max_output_bytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(FormatPos(sum.pos), ": string longer than ",
+                           limits().max_output_bytes, " bytes"));
+        }
+        text += next.str();
+        continue;
+      }
+      if (joining) {
+        RETURN_IF_ERROR(
+            Positioned(sum.pos, Charge(static_cast<int64_t>(text.size()))));
+        acc = Value::String(std::move(text));
+        joining = false;
+      }
+      ASSIGN_OR_RETURN(
+          acc, At(sum.pos, ApplyBinary(BinaryOp::kAdd, acc, next, *this)));
+    }
+    if (!joining) return acc;
+    RETURN_IF_ERROR(
+        Positioned(e.pos, Charge(static_cast<int64_t>(text.size()))));
+    return Value::String(std::move(text));
+  }
+
+  Value Lookup(const Expr& e, const Scope& scope) const {
+    if (const Value* v = scope.Find(e.name); v != nullptr) return *v;
     for (const auto& [global_name, value] : globals_)
-      if (global_name == name) return value;
-    return Value::Undefined(absl::StrCat("'", name, "' is undefined"));
+      if (global_name == e.name) return value;
+    return Value::UndefinedName(e.name_value);
   }
 
   // Positional arguments from e.args[first..] and all keyword arguments.
@@ -504,9 +546,9 @@ class Renderer final : public BuiltinContext {
       if (!v.is_json()) {
         return absl::InvalidArgumentError(absl::StrCat(
             FormatPos(item->pos), ": a list can hold only plain values, not ",
-            v.is_undefined() ? std::string(v.undefined_hint()).empty()
-                                   ? std::string("an undefined value")
-                                   : std::string(v.undefined_hint())
+            v.is_undefined() ? (v.undefined_hint().empty()
+                                    ? std::string("an undefined value")
+                                    : v.undefined_hint())
                              : TypeName(v)));
       }
       list.push_back(v.json());
@@ -565,8 +607,10 @@ class Renderer final : public BuiltinContext {
         absl::StrCat("'LoopContext object' has no attribute '", name, "'"));
   }
 
-  // jinja2's getattr: the attribute (a method), else the item.
-  absl::StatusOr<Value> GetAttr(const Value& object, absl::string_view name) {
+  // jinja2's getattr: the attribute (a method), else the item. `name_value`
+  // is `name` as a string value (for an Undefined's message).
+  absl::StatusOr<Value> GetAttr(const Value& object, absl::string_view name,
+                                const Value& name_value) {
     if (object.is_undefined()) return UndefinedError(object);
     if (object.is_dict()) {
       if (std::optional<Method> m = FindMethod(object, name)) {
@@ -580,8 +624,7 @@ class Renderer final : public BuiltinContext {
       if (auto it = dict.find(name); it != dict.end()) {
         return object.Child(*it);
       }
-      return Value::Undefined(
-          absl::StrCat("'dict object' has no attribute '", name, "'"));
+      return Value::MissingAttribute(object, name_value);
     }
     if (object.is_string()) {
       if (std::optional<Method> m = FindMethod(object, name)) {
@@ -592,8 +635,7 @@ class Renderer final : public BuiltinContext {
       if (const Value* v = ns->Find(name); v != nullptr) return *v;
     }
     if (object.loop() != nullptr) return LoopAttribute(object, name);
-    return Value::Undefined(absl::StrCat(
-        "'", TypeName(object), " object' has no attribute '", name, "'"));
+    return Value::MissingAttribute(object, name_value);
   }
 
   // jinja2's getitem: the item, else the attribute of that name.
@@ -605,7 +647,7 @@ class Renderer final : public BuiltinContext {
         if (auto it = dict.find(key.str()); it != dict.end()) {
           return object.Child(*it);
         }
-        return GetAttr(object, key.str());
+        return GetAttr(object, key.str(), key);
       }
       return Value::Undefined("'dict object' has no such key");
     }
@@ -632,7 +674,7 @@ class Renderer final : public BuiltinContext {
       return Value::String(
           object.str().substr(offsets[i], offsets[i + 1] - offsets[i]));
     }
-    if (key.is_string()) return GetAttr(object, key.str());
+    if (key.is_string()) return GetAttr(object, key.str(), key);
     return Value::Undefined(
         absl::StrCat("'", TypeName(object), " object' has no such item"));
   }
@@ -714,7 +756,8 @@ class Renderer final : public BuiltinContext {
           return At(e.pos, CallMethod(*m, object, args, *this));
         }
       }
-      ASSIGN_OR_RETURN(function, At(callee.pos, GetAttr(object, callee.name)));
+      ASSIGN_OR_RETURN(function, At(callee.pos, GetAttr(object, callee.name,
+                                                        callee.name_value)));
     } else {
       ASSIGN_OR_RETURN(function, Eval(callee, scope));
     }
@@ -819,7 +862,7 @@ class Renderer final : public BuiltinContext {
 }  // namespace
 
 absl::StatusOr<std::string> Evaluate(const StmtList& program,
-                                     const Json& variables,
+                                     Variables variables,
                                      const RenderOptions& options) {
   Renderer renderer(options);
   return renderer.Run(program, variables);

@@ -13,16 +13,20 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "chat/jinja/ast.h"
 #include "chat/jinja/options.h"
 #include "chat/jinja/value.h"
 
 namespace lumen::chat::jinja {
 
-// `variables` is a JSON object (the template's top-level names); it must
-// outlive the call, which borrows from it instead of copying.
+// The template's top-level names and their values, borrowed (not copied) for
+// the duration of a render.
+using Variables = absl::Span<const std::pair<absl::string_view, const Json*>>;
+
 absl::StatusOr<std::string> Evaluate(const StmtList& program,
-                                     const Json& variables,
+                                     Variables variables,
                                      const RenderOptions& options);
 
 }  // namespace lumen::chat::jinja

@@ -9,7 +9,7 @@
 namespace lumen::chat::jinja {
 
 absl::Status UndefinedError(const Value& undefined) {
-  const absl::string_view hint = undefined.undefined_hint();
+  const std::string hint = undefined.undefined_hint();
   return absl::InvalidArgumentError(hint.empty() ? "a value is undefined"
                                                  : std::string(hint));
 }

@@ -654,6 +654,7 @@ class Parser {
         }
         ASSIGN_OR_RETURN(ExprPtr e, Node(ExprKind::kName, pos));
         e->name = n;
+        e->name_value = Value::String(n);
         Advance();
         return e;
       }
@@ -736,6 +737,7 @@ class Parser {
           ASSIGN_OR_RETURN(node,
                            Node(ExprKind::kGetAttr, pos, std::move(args)));
           node->name = Current().text;
+          node->name_value = Value::String(node->name);
           Advance();
         } else if (Current().kind == TokenKind::kInteger) {
           ASSIGN_OR_RETURN(

@@ -25,6 +25,19 @@ absl::StatusOr<std::unique_ptr<Template>> Template::Compile(
 
 absl::StatusOr<std::string> Template::Render(
     const Json& variables, const RenderOptions& options) const {
+  if (!variables.is_object()) {
+    return absl::InvalidArgumentError("template variables must be an object");
+  }
+  std::vector<std::pair<absl::string_view, const Json*>> bindings;
+  bindings.reserve(variables.size());
+  for (auto it = variables.begin(); it != variables.end(); ++it)
+    bindings.emplace_back(it.key(), &it.value());
+  return Evaluate(program_, bindings, options);
+}
+
+absl::StatusOr<std::string> Template::Render(
+    absl::Span<const std::pair<absl::string_view, const Json*>> variables,
+    const RenderOptions& options) const {
   return Evaluate(program_, variables, options);
 }
 

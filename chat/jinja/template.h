@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "chat/jinja/ast.h"
 #include "chat/jinja/options.h"
 #include "chat/jinja/value.h"
@@ -32,6 +33,11 @@ class Template {
   // Thread-safe.
   absl::StatusOr<std::string> Render(const Json& variables,
                                      const RenderOptions& options = {}) const;
+  // The same with the top-level names bound to values the caller owns, so
+  // that nothing is copied (a render only borrows them).
+  absl::StatusOr<std::string> Render(
+      absl::Span<const std::pair<absl::string_view, const Json*>> variables,
+      const RenderOptions& options = {}) const;
 
  private:
   explicit Template(StmtList program) : program_(std::move(program)) {}

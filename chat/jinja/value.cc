@@ -24,7 +24,45 @@ const std::shared_ptr<const Json>& SharedJson(int which) {
 
 Value Value::Undefined(std::string hint) {
   Value v;
-  if (!hint.empty()) v.json_ = std::make_shared<const Json>(std::move(hint));
+  if (!hint.empty()) {
+    v.json_ = std::make_shared<const Json>(std::move(hint));
+    v.why_ = Why::kHint;
+  }
+  return v;
+}
+
+namespace {
+
+// Python type names of the objects an attribute can be missing on.
+constexpr const char* kTypeNames[] = {
+    "Undefined", "NoneType", "bool",      "int",         "float",   "str",
+    "list",      "dict",     "Namespace", "LoopContext", "function"};
+
+uint8_t TypeCode(const Value& v) {
+  const std::string name = TypeName(v);
+  for (uint8_t i = 0; i < std::size(kTypeNames); ++i)
+    if (name == kTypeNames[i]) return i;
+  return 0;
+}
+
+}  // namespace
+
+Value Value::UndefinedName(const Value& name) {
+  Value v;
+  if (name.is_string()) {
+    v.json_ = name.json_;
+    v.why_ = Why::kName;
+  }
+  return v;
+}
+
+Value Value::MissingAttribute(const Value& object, const Value& name) {
+  Value v;
+  if (name.is_string()) {
+    v.json_ = name.json_;
+    v.why_ = Why::kAttribute;
+    v.owner_type_ = TypeCode(object);
+  }
   return v;
 }
 
@@ -67,10 +105,19 @@ Value Value::FromObject(Kind kind, std::shared_ptr<Object> object) {
   return v;
 }
 
-absl::string_view Value::undefined_hint() const {
+std::string Value::undefined_hint() const {
   if (kind_ != Kind::kUndefined || json_ == nullptr || !json_->is_string())
     return {};
-  return json_->get_ref<const std::string&>();
+  const std::string& text = json_->get_ref<const std::string&>();
+  switch (why_) {
+    case Why::kName:
+      return absl::StrCat("'", text, "' is undefined");
+    case Why::kAttribute:
+      return absl::StrCat("'", kTypeNames[owner_type_],
+                          " object' has no attribute '", text, "'");
+    default:
+      return text;
+  }
 }
 
 bool Value::is_int() const {

@@ -39,6 +39,10 @@ class Value {
   Value() = default;  // Undefined without a name
   // Undefined that remembers why (for the error if it is used wrongly).
   static Value Undefined(std::string hint);
+  // "'name' is undefined", sharing the string value `name` (no copy).
+  static Value UndefinedName(const Value& name);
+  // "'dict object' has no attribute 'name'" for `object`.name.
+  static Value MissingAttribute(const Value& object, const Value& name);
   static Value FromJson(Json json);
   // A node inside a document kept alive by `owner` (no copy).
   static Value Borrowed(std::shared_ptr<const Json> owner, const Json* node);
@@ -56,8 +60,9 @@ class Value {
   const Json& json() const { return *json_; }
   // `node` (inside json()) as a Value sharing this value's document.
   Value Child(const Json& node) const { return Borrowed(json_, &node); }
-  // Why this Undefined exists ("'x' is undefined"), may be empty.
-  absl::string_view undefined_hint() const;
+  // Why this Undefined exists ("'x' is undefined"), may be empty. Built
+  // only when asked (an error is being reported).
+  std::string undefined_hint() const;
 
   // Python types of JSON values; all false for other kinds.
   bool is_none() const { return is_json() && json_->is_null(); }
@@ -82,8 +87,13 @@ class Value {
   const Callable* callable() const;
 
  private:
+  // kUndefined: how undefined_hint() reads json_ (a string).
+  enum class Why : uint8_t { kNone, kHint, kName, kAttribute };
+
   Kind kind_ = Kind::kUndefined;
-  std::shared_ptr<const Json> json_;  // kJson; kUndefined: hint or null
+  Why why_ = Why::kNone;
+  uint8_t owner_type_ = 0;            // kAttribute: TypeCode of the object
+  std::shared_ptr<const Json> json_;  // kJson; kUndefined: hint or name
   std::shared_ptr<Object> object_;    // kNamespace, kLoop, kCallable
 };
 
