@@ -25,8 +25,14 @@ constexpr absl::string_view kGraniteCall = "<|tool_call|>";
 // printing it recurse deeply).
 constexpr size_t kMaxJsonDepth = 64;
 
-constexpr size_t kIncomplete = absl::string_view::npos;
-constexpr size_t kMalformed = absl::string_view::npos - 1;
+// Where the JSON value at the start of some text ends.
+struct JsonExtent {
+  enum State { kComplete, kIncomplete, kMalformed } state = kIncomplete;
+  // kComplete: just past the value; kMalformed: just past the character
+  // that cannot belong to it. Either way it depends only on the text up to
+  // there, so streamed and one-shot parses agree.
+  size_t end = 0;
+};
 
 absl::string_view Trigger(ToolCallFormat f) {
   switch (f) {
@@ -64,10 +70,10 @@ absl::string_view TrimSpace(absl::string_view s) {
   return s.substr(b, e - b);
 }
 
-// The offset just past the JSON object or array starting at s[begin];
-// kIncomplete while it is unfinished, kMalformed for mismatched brackets or
-// nesting beyond kMaxJsonDepth.
-size_t JsonValueEnd(absl::string_view s, size_t begin) {
+// The extent of the JSON object or array starting at s[begin]: malformed at
+// a mismatched bracket, nesting beyond kMaxJsonDepth or a start that is not
+// '{' or '['.
+JsonExtent JsonValueEnd(absl::string_view s, size_t begin) {
   std::string closers;
   bool in_string = false, escaped = false;
   for (size_t i = begin; i < s.size(); ++i) {
@@ -89,19 +95,25 @@ size_t JsonValueEnd(absl::string_view s, size_t begin) {
       case '{':
       case '[':
         closers.push_back(c == '{' ? '}' : ']');
-        if (closers.size() > kMaxJsonDepth) return kMalformed;
+        if (closers.size() > kMaxJsonDepth) {
+          return {JsonExtent::kMalformed, i + 1};
+        }
         break;
       case '}':
       case ']':
-        if (closers.empty() || closers.back() != c) return kMalformed;
+        if (closers.empty() || closers.back() != c) {
+          return {JsonExtent::kMalformed, i + 1};
+        }
         closers.pop_back();
-        if (closers.empty()) return i + 1;
+        if (closers.empty()) return {JsonExtent::kComplete, i + 1};
         break;
       default:
-        if (closers.empty()) return kMalformed;  // not an object or array
+        if (closers.empty()) {  // not an object or array
+          return {JsonExtent::kMalformed, i + 1};
+        }
     }
   }
-  return kIncomplete;
+  return {JsonExtent::kIncomplete, s.size()};
 }
 
 // Parsed JSON no deeper than kMaxJsonDepth, else nullopt.
@@ -371,17 +383,14 @@ bool ToolCallStreamParser::CloseRegion(bool at_end, ParsedOutput* out) {
       need_more = true;
       return std::nullopt;
     }
-    const size_t end = JsonValueEnd(b, begin);
-    if (end == kIncomplete) {
+    const JsonExtent extent = JsonValueEnd(b, begin);
+    if (extent.state == JsonExtent::kIncomplete) {
       need_more = true;
       return std::nullopt;
     }
-    if (end == kMalformed) {
-      consumed = b.size();
-      return std::nullopt;
-    }
-    consumed = end;
-    return ParseJson(b.substr(begin, end - begin));
+    consumed = extent.end;
+    if (extent.state == JsonExtent::kMalformed) return std::nullopt;
+    return ParseJson(b.substr(begin, extent.end - begin));
   };
 
   if (region_ == Region::kLeadingJson) {

@@ -186,6 +186,13 @@ std::vector<ParseCase> Cases() {
        R"([TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{"x": [1, {"y": "]"}]})",
        "",
        {{"a", "{}"}, {"b", R"({"x":[1,{"y":"]"}]})"}}},
+      // Found by tool_call_fuzzer: a malformed call ends where it breaks,
+      // whatever text has arrived, so a call after it is still found.
+      {"mistral_v11_malformed_then_call",
+       F::kMistral,
+       R"([TOOL_CALLS]a[ARGS]x y [TOOL_CALLS]b[ARGS]{})",
+       "[TOOL_CALLS]a[ARGS]x y ",
+       {{"b", "{}"}}},
       {"mistral_malformed",
        F::kMistral,
        R"([TOOL_CALLS][{"name": 5}])",
