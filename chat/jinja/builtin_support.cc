@@ -140,6 +140,26 @@ absl::StatusOr<int64_t> IntArg(const std::optional<Value>& v,
   return v->AsInt();
 }
 
+absl::Status NoArgs(const CallArgs& args, absl::string_view name) {
+  if (!args.positional.empty() || !args.keyword.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " takes no arguments"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Value> NewString(std::string s, BuiltinContext& ctx) {
+  if (static_cast<int64_t>(s.size()) > ctx.options().limits.max_output_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("string longer than ",
+                     ctx.options().limits.max_output_bytes, " bytes"));
+  }
+  if (absl::Status st = ctx.Charge(static_cast<int64_t>(s.size())); !st.ok()) {
+    return st;
+  }
+  return Value::String(std::move(s));
+}
+
 absl::StatusOr<Value> ReplaceBounded(absl::string_view s,
                                      absl::string_view old_text,
                                      absl::string_view new_text, int64_t count,

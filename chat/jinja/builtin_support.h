@@ -40,6 +40,13 @@ absl::StatusOr<std::string> StringArg(const std::optional<Value>& v,
 absl::StatusOr<int64_t> IntArg(const std::optional<Value>& v,
                                absl::string_view what, int64_t fallback);
 
+// InvalidArgument "NAME takes no arguments" unless `args` is empty.
+absl::Status NoArgs(const CallArgs& args, absl::string_view name);
+
+// A string value made by a builtin: checked against max_output_bytes and
+// charged as work.
+absl::StatusOr<Value> NewString(std::string s, BuiltinContext& ctx);
+
 // str.replace with the result's size checked against the limits before it
 // is built.
 absl::StatusOr<Value> ReplaceBounded(absl::string_view s,

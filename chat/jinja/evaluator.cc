@@ -5,6 +5,8 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "chat/jinja/access.h"
+#include "chat/jinja/builtin_support.h"
 #include "chat/jinja/builtins.h"
 #include "chat/jinja/operators.h"
 #include "chat/jinja/py_text.h"
@@ -58,23 +60,6 @@ absl::StatusOr<T> At(SourcePos pos, absl::StatusOr<T> r) {
 
 Value MakeCallable(std::shared_ptr<Callable> c) {
   return Value::FromObject(Value::Kind::kCallable, std::move(c));
-}
-
-Value MethodValue(Method m, const Value& receiver) {
-  auto c = std::make_shared<Callable>();
-  c->type = Callable::Type::kMethod;
-  c->method = m;
-  c->receiver = receiver;
-  return MakeCallable(std::move(c));
-}
-
-// Python methods of dict that the immutable sandbox refuses.
-bool IsUnsafeDictAttribute(absl::string_view name) {
-  static constexpr absl::string_view kNames[] = {
-      "clear", "copy", "fromkeys", "pop", "popitem", "setdefault", "update"};
-  for (absl::string_view n : kNames)
-    if (n == name) return true;
-  return false;
 }
 
 class Renderer final : public BuiltinContext {
@@ -273,58 +258,6 @@ class Renderer final : public BuiltinContext {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<Value>> Unpack(const Value& value, size_t n) {
-    std::vector<Value> parts;
-    if (value.is_list()) {
-      for (const Json& e : value.json()) parts.push_back(value.Child(e));
-    } else if (value.is_string()) {
-      const std::string& s = value.str();
-      for (size_t pos = 0; pos < s.size();) {
-        const size_t start = pos;
-        DecodeUtf8(s, &pos);
-        parts.push_back(Value::String(s.substr(start, pos - start)));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot unpack non-iterable ", TypeName(value), " object"));
-    }
-    if (parts.size() != n) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          parts.size() > n ? "too many" : "not enough",
-          " values to unpack (expected ", n, ", got ", parts.size(), ")"));
-    }
-    return parts;
-  }
-
-  // The items a for loop (or a filter) iterates: list elements, dict keys,
-  // string characters; Undefined is empty.
-  absl::StatusOr<std::vector<Value>> Iterate(const Value& v) {
-    std::vector<Value> items;
-    if (v.is_undefined()) return items;
-    if (v.is_list()) {
-      items.reserve(v.json().size());
-      for (const Json& e : v.json()) items.push_back(v.Child(e));
-      return items;
-    }
-    if (v.is_dict()) {
-      items.reserve(v.json().size());
-      for (auto it = v.json().begin(); it != v.json().end(); ++it)
-        items.push_back(Value::String(it.key()));
-      return items;
-    }
-    if (v.is_string()) {
-      const std::string& s = v.str();
-      for (size_t pos = 0; pos < s.size();) {
-        const size_t start = pos;
-        DecodeUtf8(s, &pos);
-        items.push_back(Value::String(s.substr(start, pos - start)));
-      }
-      return items;
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", TypeName(v), "' object is not iterable"));
-  }
-
   absl::Status BindTarget(const AssignTarget& target, const Value& item,
                           Scope& scope, SourcePos pos) {
     if (!target.unpack) {
@@ -341,7 +274,7 @@ class Renderer final : public BuiltinContext {
   absl::Status ExecFor(const ForStmt& node, Scope& scope, std::string& out) {
     ASSIGN_OR_RETURN(Value iterable, Eval(*node.iterable, scope));
     ASSIGN_OR_RETURN(std::vector<Value> items,
-                     At(node.iterable->pos, Iterate(iterable)));
+                     At(node.iterable->pos, IterateValue(iterable, "for")));
     auto loop = std::make_shared<LoopState>();
     if (node.filter != nullptr) {
       for (Value& item : items) {
@@ -390,7 +323,7 @@ class Renderer final : public BuiltinContext {
         return MakeDict(e, scope);
       case ExprKind::kGetAttr: {
         ASSIGN_OR_RETURN(Value object, Eval(*e.args[0], scope));
-        return At(e.pos, GetAttr(object, e.name, e.name_value));
+        return At(e.pos, GetAttribute(object, e.name, e.name_value));
       }
       case ExprKind::kGetItem: {
         ASSIGN_OR_RETURN(Value object, Eval(*e.args[0], scope));
@@ -578,107 +511,6 @@ class Renderer final : public BuiltinContext {
     return Value::FromJson(std::move(dict));
   }
 
-  absl::StatusOr<Value> LoopAttribute(const Value& loop_value,
-                                      absl::string_view name) {
-    const LoopState& loop = *loop_value.loop();
-    const int64_t n = static_cast<int64_t>(loop.items.size());
-    const int64_t i = loop.index0;
-    if (name == "index0") return Value::Int(i);
-    if (name == "index") return Value::Int(i + 1);
-    if (name == "revindex") return Value::Int(n - i);
-    if (name == "revindex0") return Value::Int(n - i - 1);
-    if (name == "first") return Value::Bool(i == 0);
-    if (name == "last") return Value::Bool(i == n - 1);
-    if (name == "length") return Value::Int(n);
-    if (name == "depth") return Value::Int(1);
-    if (name == "depth0") return Value::Int(0);
-    if (name == "previtem") {
-      if (i > 0) return loop.items[i - 1];
-      return Value::Undefined("there is no previous item");
-    }
-    if (name == "nextitem") {
-      if (i + 1 < n) return loop.items[i + 1];
-      return Value::Undefined("there is no next item");
-    }
-    if (std::optional<Method> m = FindMethod(loop_value, name)) {
-      return MethodValue(*m, loop_value);
-    }
-    return Value::Undefined(
-        absl::StrCat("'LoopContext object' has no attribute '", name, "'"));
-  }
-
-  // jinja2's getattr: the attribute (a method), else the item. `name_value`
-  // is `name` as a string value (for an Undefined's message).
-  absl::StatusOr<Value> GetAttr(const Value& object, absl::string_view name,
-                                const Value& name_value) {
-    if (object.is_undefined()) return UndefinedError(object);
-    if (object.is_dict()) {
-      if (std::optional<Method> m = FindMethod(object, name)) {
-        return MethodValue(*m, object);
-      }
-      if (IsUnsafeDictAttribute(name)) {
-        return Value::Undefined(absl::StrCat("access to attribute '", name,
-                                             "' of 'dict' object is unsafe"));
-      }
-      const Json& dict = object.json();
-      if (auto it = dict.find(name); it != dict.end()) {
-        return object.Child(*it);
-      }
-      return Value::MissingAttribute(object, name_value);
-    }
-    if (object.is_string()) {
-      if (std::optional<Method> m = FindMethod(object, name)) {
-        return MethodValue(*m, object);
-      }
-    }
-    if (const Namespace* ns = object.ns(); ns != nullptr) {
-      if (const Value* v = ns->Find(name); v != nullptr) return *v;
-    }
-    if (object.loop() != nullptr) return LoopAttribute(object, name);
-    return Value::MissingAttribute(object, name_value);
-  }
-
-  // jinja2's getitem: the item, else the attribute of that name.
-  absl::StatusOr<Value> GetItem(const Value& object, const Value& key) {
-    if (object.is_undefined()) return UndefinedError(object);
-    if (object.is_dict()) {
-      if (key.is_string()) {
-        const Json& dict = object.json();
-        if (auto it = dict.find(key.str()); it != dict.end()) {
-          return object.Child(*it);
-        }
-        return GetAttr(object, key.str(), key);
-      }
-      return Value::Undefined("'dict object' has no such key");
-    }
-    if (object.is_list() && (key.is_int() || key.is_bool())) {
-      const Json& list = object.json();
-      int64_t i = key.AsInt();
-      const int64_t n = static_cast<int64_t>(list.size());
-      if (i < 0) i += n;
-      if (i < 0 || i >= n) {
-        return Value::Undefined(
-            absl::StrCat("list index ", key.AsInt(), " out of range"));
-      }
-      return object.Child(list[static_cast<size_t>(i)]);
-    }
-    if (object.is_string() && (key.is_int() || key.is_bool())) {
-      const std::vector<size_t> offsets = CodePointOffsets(object.str());
-      const int64_t n = static_cast<int64_t>(offsets.size()) - 1;
-      int64_t i = key.AsInt();
-      if (i < 0) i += n;
-      if (i < 0 || i >= n) {
-        return Value::Undefined(
-            absl::StrCat("string index ", key.AsInt(), " out of range"));
-      }
-      return Value::String(
-          object.str().substr(offsets[i], offsets[i + 1] - offsets[i]));
-    }
-    if (key.is_string()) return GetAttr(object, key.str(), key);
-    return Value::Undefined(
-        absl::StrCat("'", TypeName(object), " object' has no such item"));
-  }
-
   absl::StatusOr<Value> EvalSlice(const Expr& e, Scope& scope) {
     ASSIGN_OR_RETURN(Value object, Eval(*e.args[0], scope));
     std::optional<int64_t> parts[3];
@@ -692,56 +524,7 @@ class Renderer final : public BuiltinContext {
       }
       parts[i] = v.AsInt();
     }
-    if (object.is_undefined()) return Positioned(e.pos, UndefinedError(object));
-    const int64_t step = parts[2].value_or(1);
-    if (step == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(FormatPos(e.pos), ": slice step cannot be zero"));
-    }
-    auto indices = [&](int64_t n) {
-      // Python's PySlice_AdjustIndices.
-      const int64_t lower = step < 0 ? -1 : 0;
-      const int64_t upper = step < 0 ? n - 1 : n;
-      auto adjust = [&](std::optional<int64_t> v, int64_t fallback) {
-        if (!v) return fallback;
-        int64_t x = *v;
-        if (x < 0) {
-          x += n;
-          if (x < lower) x = lower;
-        } else if (x > upper) {
-          x = upper;
-        }
-        return x;
-      };
-      const int64_t start = adjust(parts[0], step < 0 ? upper : lower);
-      const int64_t stop = adjust(parts[1], step < 0 ? lower : upper);
-      std::vector<int64_t> out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-        out.push_back(i);
-      }
-      return out;
-    };
-    if (object.is_list()) {
-      const Json& list = object.json();
-      Json out = Json::array();
-      for (int64_t i : indices(static_cast<int64_t>(list.size())))
-        out.push_back(list[static_cast<size_t>(i)]);
-      RETURN_IF_ERROR(Positioned(e.pos, CheckNewValue(out, *this)));
-      return Value::FromJson(std::move(out));
-    }
-    if (object.is_string()) {
-      const std::string& s = object.str();
-      const std::vector<size_t> offsets = CodePointOffsets(s);
-      std::string out;
-      for (int64_t i : indices(static_cast<int64_t>(offsets.size()) - 1))
-        out.append(s, offsets[i], offsets[i + 1] - offsets[i]);
-      RETURN_IF_ERROR(
-          Positioned(e.pos, Charge(static_cast<int64_t>(out.size()))));
-      return Value::String(std::move(out));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(FormatPos(e.pos), ": '", TypeName(object),
-                     "' object is not subscriptable"));
+    return At(e.pos, SliceValue(object, parts[0], parts[1], parts[2], *this));
   }
 
   absl::StatusOr<Value> EvalCall(const Expr& e, Scope& scope) {
@@ -756,8 +539,9 @@ class Renderer final : public BuiltinContext {
           return At(e.pos, CallMethod(*m, object, args, *this));
         }
       }
-      ASSIGN_OR_RETURN(function, At(callee.pos, GetAttr(object, callee.name,
-                                                        callee.name_value)));
+      ASSIGN_OR_RETURN(
+          function,
+          At(callee.pos, GetAttribute(object, callee.name, callee.name_value)));
     } else {
       ASSIGN_OR_RETURN(function, Eval(callee, scope));
     }

@@ -38,14 +38,6 @@ constexpr MethodEntry kDictMethods[] = {
     {"values", Method::kValues},
 };
 
-absl::StatusOr<Value> NewString(std::string s, BuiltinContext& ctx) {
-  if (static_cast<int64_t>(s.size()) > ctx.options().limits.max_output_bytes) {
-    return absl::InvalidArgumentError("string too long");
-  }
-  RETURN_IF_ERROR(ctx.Charge(static_cast<int64_t>(s.size())));
-  return Value::String(std::move(s));
-}
-
 // startswith/endswith take a string or a tuple (list) of strings.
 absl::StatusOr<bool> AffixMatch(const std::string& s, const CallArgs& args,
                                 bool prefix) {

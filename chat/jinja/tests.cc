@@ -23,7 +23,7 @@ absl::StatusOr<Value> OneArg(const CallArgs& args, absl::string_view test) {
   return args.positional[0];
 }
 
-absl::Status NoArgs(const CallArgs& args, absl::string_view test) {
+absl::Status NoTestArgs(const CallArgs& args, absl::string_view test) {
   if (!args.positional.empty() || !args.keyword.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the '", test, "' test takes no arguments"));
@@ -34,7 +34,7 @@ absl::Status NoArgs(const CallArgs& args, absl::string_view test) {
 #define LUMEN_SIMPLE_TEST(Name, test_name, expr)                  \
   absl::StatusOr<bool> Name(const Value& v, const CallArgs& args, \
                             BuiltinContext&) {                    \
-    RETURN_IF_ERROR(NoArgs(args, test_name));                     \
+    RETURN_IF_ERROR(NoTestArgs(args, test_name));                     \
     return (expr);                                                \
   }
 
@@ -99,14 +99,14 @@ absl::StatusOr<int64_t> IntegerSubject(const Value& v, absl::string_view test) {
 
 absl::StatusOr<bool> Odd(const Value& v, const CallArgs& args,
                          BuiltinContext&) {
-  RETURN_IF_ERROR(NoArgs(args, "odd"));
+  RETURN_IF_ERROR(NoTestArgs(args, "odd"));
   ASSIGN_OR_RETURN(int64_t i, IntegerSubject(v, "odd"));
   return i % 2 != 0;
 }
 
 absl::StatusOr<bool> Even(const Value& v, const CallArgs& args,
                           BuiltinContext&) {
-  RETURN_IF_ERROR(NoArgs(args, "even"));
+  RETURN_IF_ERROR(NoTestArgs(args, "even"));
   ASSIGN_OR_RETURN(int64_t i, IntegerSubject(v, "even"));
   return i % 2 == 0;
 }
