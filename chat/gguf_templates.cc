@@ -21,7 +21,9 @@ ModelTemplates ReadModelTemplates(const engine::GgufFile& file,
   };
   t.bos_token = text(vocab.bos);
   t.eos_token = text(vocab.eos);
-  for (int32_t id : vocab.special_tokens) t.special_tokens.push_back(text(id));
+  for (const engine::Vocab::SpecialToken& s : vocab.special_tokens) {
+    t.special_tokens.push_back(text(s.id));
+  }
   return t;
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "chat/jinja/options.h"
 #include "chat/jinja/value.h"
 
@@ -55,8 +56,10 @@ std::optional<Method> FindMethod(const Value& receiver, absl::string_view name);
 absl::StatusOr<Value> CallMethod(Method method, const Value& receiver,
                                  const CallArgs& args, BuiltinContext& ctx);
 
-// range, namespace, raise_exception, strftime_now, dict.
-std::optional<GlobalFunction> FindGlobal(absl::string_view name);
+// The global functions by name: range, namespace, raise_exception,
+// strftime_now, dict.
+absl::Span<const std::pair<absl::string_view, GlobalFunction>>
+GlobalFunctions();
 absl::StatusOr<Value> CallGlobal(GlobalFunction function, const CallArgs& args,
                                  BuiltinContext& ctx);
 

@@ -66,14 +66,7 @@ class Renderer final : public BuiltinContext {
  public:
   explicit Renderer(const RenderOptions& options) : options_(options) {
     if (options_.now == absl::InfinitePast()) options_.now = absl::Now();
-    static constexpr std::pair<absl::string_view, GlobalFunction> kGlobals[] = {
-        {"range", GlobalFunction::kRange},
-        {"namespace", GlobalFunction::kNamespace},
-        {"raise_exception", GlobalFunction::kRaiseException},
-        {"strftime_now", GlobalFunction::kStrftimeNow},
-        {"dict", GlobalFunction::kDict},
-    };
-    for (const auto& [name, function] : kGlobals) {
+    for (const auto& [name, function] : GlobalFunctions()) {
       auto c = std::make_shared<Callable>();
       c->type = Callable::Type::kGlobal;
       c->global = function;

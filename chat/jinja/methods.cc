@@ -317,13 +317,16 @@ absl::StatusOr<Value> CallMethod(Method method, const Value& receiver,
   return absl::InternalError("method called on the wrong receiver");
 }
 
-std::optional<GlobalFunction> FindGlobal(absl::string_view name) {
-  if (name == "range") return GlobalFunction::kRange;
-  if (name == "namespace") return GlobalFunction::kNamespace;
-  if (name == "raise_exception") return GlobalFunction::kRaiseException;
-  if (name == "strftime_now") return GlobalFunction::kStrftimeNow;
-  if (name == "dict") return GlobalFunction::kDict;
-  return std::nullopt;
+absl::Span<const std::pair<absl::string_view, GlobalFunction>>
+GlobalFunctions() {
+  static constexpr std::pair<absl::string_view, GlobalFunction> kGlobals[] = {
+      {"range", GlobalFunction::kRange},
+      {"namespace", GlobalFunction::kNamespace},
+      {"raise_exception", GlobalFunction::kRaiseException},
+      {"strftime_now", GlobalFunction::kStrftimeNow},
+      {"dict", GlobalFunction::kDict},
+  };
+  return kGlobals;
 }
 
 absl::StatusOr<Value> CallGlobal(GlobalFunction function, const CallArgs& args,

@@ -34,7 +34,7 @@ absl::Status NoTestArgs(const CallArgs& args, absl::string_view test) {
 #define LUMEN_SIMPLE_TEST(Name, test_name, expr)                  \
   absl::StatusOr<bool> Name(const Value& v, const CallArgs& args, \
                             BuiltinContext&) {                    \
-    RETURN_IF_ERROR(NoTestArgs(args, test_name));                     \
+    RETURN_IF_ERROR(NoTestArgs(args, test_name));                 \
     return (expr);                                                \
   }
 

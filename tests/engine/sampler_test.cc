@@ -13,6 +13,8 @@
 namespace lumen::engine {
 namespace {
 
+using ::testing::HasSubstr;
+
 struct SampleCase {
   std::string name;
   SamplingParams params;
