@@ -2,7 +2,8 @@
 # Builds and runs Lumen's whole test suite:
 #   1. Release tree build/: every test (unit, CLI, integration) with ctest.
 #   2. build-asan/: the unit tests again under AddressSanitizer + UBSan.
-#   3. With clang: the GGUF libFuzzer target for a bounded number of runs.
+#   3. With clang: the GGUF, chat-template and tool-call libFuzzer targets,
+#      bounded.
 #   4. The Docker image: built from a clean copy with podman (its build stage
 #      runs scripts/setup.sh on a minbase Debian) and run; then compose.
 set -euo pipefail
@@ -35,6 +36,14 @@ if command -v clang++ >/dev/null 2>&1; then
   cp ../shared/testdata/models/stories260K.gguf "$corpus/" 2>/dev/null || true
   build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=60 -max_len=65536 "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
+  echo "== chat layer fuzzing: templates, tool calls (libFuzzer, bounded)"
+  corpus=$(mktemp -d)
+  cp ../shared/testdata/templates/*.jinja "$corpus/" 2>/dev/null || true
+  build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=60 -max_len=20000 \
+    -dict=tests/fuzz/jinja.dict "$corpus" 2>&1 | tail -n 2
+  rm -rf "$corpus"
+  build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 2>&1 |
+    tail -n 2
 fi
 echo "== Docker image and compose (podman)"
 tests/deploy/image_test.sh build

@@ -141,7 +141,7 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     if (metrics_) metrics_->ObserveRetrieval(start.retrieval_seconds);
   }
   ModelContext context{model.name, model.tokenizer.get(),
-                       model.engine->context_size(), options_.chat_template};
+                       model.engine->context_size(), model.chat_template.get()};
   ASSIGN_OR_RETURN(BuiltRequest built,
                    BuildGenerateParams(req, context, std::move(passages)));
   engine::GenerateParams& p = built.params;

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/chat_template.h"
 #include "engine/generation.h"
 #include "lumen/v1/inference.pb.h"
 #include "retrieval/access.h"
@@ -55,8 +54,6 @@ class GenerateSink {
 };
 
 struct PipelineOptions {
-  // Forces a chat template family instead of detecting the model's.
-  std::optional<engine::ChatFamily> chat_template;
   // Tenants share prefix-cache blocks (off: a tenant's KV never serves
   // another's prompt).
   bool share_prefix_cache = false;

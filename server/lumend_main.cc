@@ -50,7 +50,8 @@ struct Flags {
   int64_t max_running = 64, max_queue = 256;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
               api_keys, knowledge_store;
-  std::string tls_cert, tls_key, log_format = "text", chat_template;
+  std::string tls_cert, tls_key, log_format = "text",
+      chat_template = "auto";
   bool share_prefix_cache = false;
   double shutdown_grace = 30.0;
 };
@@ -191,8 +192,10 @@ int Run(int argc, char** argv) {
   flags.String("tls-key", &f.tls_key, "PEM private key");
   flags.String("log-format", &f.log_format, "text or json");
   flags.String("chat-template", &f.chat_template,
-               "force a chat template family: chatml, llama2, llama3, mistral, "
-               "gemma, phi3, zephyr");
+               "auto (the model file's own template; the family table only "
+               "when it has none), a family (chatml, llama2, llama3, "
+               "mistral, gemma, phi3, zephyr, ...), a named template of the "
+               "file, or a path to a .jinja file");
   flags.Bool("share-prefix-cache", &f.share_prefix_cache,
              "let tenants reuse each other's cached prompt prefixes (off: a "
              "tenant's KV cache never serves another's prompt)");
@@ -229,11 +232,6 @@ int Run(int argc, char** argv) {
   if (!weights.ok()) return fail(std::string(weights.status().message()));
   lumen::server::PipelineOptions pipeline_options;
   pipeline_options.share_prefix_cache = f.share_prefix_cache;
-  if (!f.chat_template.empty()) {
-    auto family = lumen::engine::ChatFamilyFromName(f.chat_template);
-    if (!family.ok()) return fail(std::string(family.status().message()));
-    pipeline_options.chat_template = *family;
-  }
   SignalWaiter signals(log_format);
   const ThreadPlan threads =
       PlanThreads(f, omp_get_num_procs(), !f.embedding_model.empty());
@@ -349,6 +347,7 @@ int Run(int argc, char** argv) {
   lumen::server::ModelLoadOptions load;
   load.weights = *weights;
   load.ctx_size = f.ctx_size;
+  load.chat_template = f.chat_template;
   load.engine.max_batch_tokens = static_cast<int32_t>(f.max_batch_tokens);
   load.engine.max_running = static_cast<int32_t>(f.max_running);
   load.engine.max_queue = static_cast<int32_t>(f.max_queue);
@@ -388,7 +387,8 @@ int Run(int argc, char** argv) {
             ", KV cache ",
             static_cast<int64_t>(m->engine->Stats().kv_blocks_total) *
                 m->engine->options().block_size,
-            " tokens, ", threads.engine, " threads) in ",
+            " tokens, ", threads.engine, " threads, chat template ",
+            m->chat_template->description(), ") in ",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count(),
             " s"));

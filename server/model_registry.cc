@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "chat/gguf_templates.h"
 
 namespace lumen::server {
 
@@ -21,6 +22,11 @@ absl::Status ModelRegistry::Load(const std::string& name,
   auto tok = engine::Tokenizer::FromGguf(*m->file);
   if (!tok.ok()) return tok.status();
   m->tokenizer = std::move(*tok);
+  auto chat = chat::ChatTemplate::Create(
+      chat::ReadModelTemplates(*m->file, m->tokenizer->vocab()),
+      options.chat_template);
+  if (!chat.ok()) return chat.status();
+  m->chat_template = std::move(*chat);
   omp_set_num_threads(options.engine.num_threads);
   engine::TransformerOptions t;
   t.weights = options.weights;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "chat/chat_template.h"
 #include "engine/constrained/constraint_cache.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
@@ -22,6 +23,8 @@ struct ServedModel {
   std::unique_ptr<engine::GgufFile> file;
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Engine> engine;
+  // How chat messages become this model's prompt (compiled once).
+  std::unique_ptr<chat::ChatTemplate> chat_template;
   // Compiled output constraints for this vocabulary (thread-safe).
   std::unique_ptr<engine::constrained::ConstraintCache> constraints;
   uint64_t parameters = 0;
@@ -30,6 +33,8 @@ struct ServedModel {
 struct ModelLoadOptions {
   engine::WeightMode weights = engine::WeightMode::kAuto;
   int64_t ctx_size = 0;          // 0: the model's training context
+  // --chat-template: "auto" (the file's template), a family or a .jinja path.
+  std::string chat_template = "auto";
   engine::EngineOptions engine;  // num_threads: the engine's OpenMP team
 };
 

@@ -230,43 +230,37 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
   }
 
   // Renders the prompt with `rag_block` (empty: no RAG) and tokenizes it.
-  std::optional<engine::ChatFamily> family;
-  if (req.messages_size() > 0) {
-    const std::string& tmpl = tok.vocab().chat_template;
-    if (model.forced_chat_template) {
-      family = model.forced_chat_template;
-    } else if (tmpl.empty()) {
-      return FieldError(
-          "messages",
-          absl::StrCat("cannot be rendered: model '", model.name,
-                       "' has no chat template; send a prompt, or start "
-                       "lumend with --chat-template NAME"));
-    } else {
-      ASSIGN_OR_RETURN(family, engine::DetectChatFamily(tmpl));
-    }
+  const bool chat = req.messages_size() > 0;
+  if (chat && model.chat_template == nullptr) {
+    return FieldError("messages",
+                      absl::StrCat("cannot be rendered: model '", model.name,
+                                   "' has no chat template"));
   }
   auto encode = [&](const std::string& rag_block)
       -> absl::StatusOr<std::vector<int32_t>> {
-    if (!family) {
+    if (!chat) {
       const std::string& text = rag_block.empty() ? req.prompt() : rag_block;
       return tok.Encode(text, /*add_special=*/true, /*parse_special=*/false);
     }
-    std::vector<engine::ChatTurn> turns;
-    for (const auto& m : req.messages())
-      turns.push_back({m.role(), m.content()});
+    chat::Json messages = chat::Json::array();
+    std::vector<std::string> contents;
+    for (const auto& m : req.messages()) {
+      messages.push_back({{"role", m.role()}, {"content", m.content()}});
+    }
     if (!rag_block.empty()) {
-      if (turns[0].role == "system") {
-        turns[0].content = absl::StrCat(turns[0].content, "\n\n", rag_block);
+      if (req.messages(0).role() == "system") {
+        messages[0]["content"] =
+            absl::StrCat(req.messages(0).content(), "\n\n", rag_block);
       } else {
-        // Chat: the passages and the instruction become the system message.
-        turns.insert(turns.begin(), engine::ChatTurn{"system", rag_block});
+        // The passages and the instruction become the system message.
+        messages.insert(messages.begin(),
+                        chat::Json{{"role", "system"}, {"content", rag_block}});
       }
     }
-    ASSIGN_OR_RETURN(
-        std::string text,
-        engine::RenderChat(*family, tok.vocab().chat_template, turns));
-    std::vector<std::string> contents;
-    for (const auto& t : turns) contents.push_back(t.content);
+    for (const auto& m : messages) contents.push_back(m["content"]);
+    ASSIGN_OR_RETURN(std::string text,
+                     model.chat_template->Render(messages, chat::Json(),
+                                                 /*add_generation_prompt=*/true));
     std::vector<int32_t> ids = EncodeChat(tok, text, contents);
     const int32_t bos = tok.vocab().bos;
     if (tok.vocab().add_bos && bos >= 0 && (ids.empty() || ids[0] != bos))

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/chat_template.h"
+#include "chat/chat_template.h"
 #include "engine/generation.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "lumen/v1/inference.pb.h"
@@ -34,8 +34,8 @@ struct ModelContext {
   std::string name;
   const engine::Tokenizer* tokenizer = nullptr;
   int64_t context_size = 0;
-  // --chat-template: a family to use instead of detecting the model's.
-  std::optional<engine::ChatFamily> forced_chat_template;
+  // Renders chat messages (null: the request must not have messages).
+  const chat::ChatTemplate* chat_template = nullptr;
 };
 
 // Limits on a request's shape (SPEC: each violation names the limit).

@@ -235,14 +235,14 @@ TEST_F(LumendTest, BadParametersAreRejectedWithoutDisturbingOthers) {
       {"logprobs",
        [](GenerateRequest* r) { r->mutable_sampling()->set_logprobs(50); },
        grpc::StatusCode::INVALID_ARGUMENT, "sampling.logprobs"},
-      {"chat without template",
+      {"unknown role",
        [](GenerateRequest* r) {
          r->clear_prompt();
          auto* m = r->add_messages();
-         m->set_role("user");
+         m->set_role("narrator");
          m->set_content("hi");
        },
-       grpc::StatusCode::INVALID_ARGUMENT, "has no chat template"},
+       grpc::StatusCode::INVALID_ARGUMENT, "messages[0].role"},
   };
   for (const BadCase& c : cases) {
     GenerateRequest req = Greedy("Once", 8);

@@ -26,13 +26,16 @@ class RequestBuilderTest : public ::testing::Test {
     ASSERT_TRUE(f.ok());
     file_ = f->release();
     tokenizer_ = engine::Tokenizer::FromGguf(*file_)->release();
+    chat_ = chat::ChatTemplate::Create(chat::ModelTemplates{}, "chatml")
+                ->release();
   }
   static void TearDownTestSuite() {
+    delete chat_;
     delete tokenizer_;
     delete file_;
   }
   ModelContext Model(int64_t ctx = 512) {
-    return {"stories", tokenizer_, ctx, engine::ChatFamily::kChatML};
+    return {"stories", tokenizer_, ctx, chat_};
   }
   static GenerateRequest Prompt(const std::string& text) {
     GenerateRequest r;
@@ -41,6 +44,7 @@ class RequestBuilderTest : public ::testing::Test {
   }
   static inline engine::GgufFile* file_ = nullptr;
   static inline engine::Tokenizer* tokenizer_ = nullptr;
+  static inline chat::ChatTemplate* chat_ = nullptr;
 };
 
 struct BadRequest {

@@ -1,11 +1,15 @@
 // The offline `lumen model ...` commands, run as a user would run them.
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_writer.h"
 #include "engine/model/model_config.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -26,7 +30,8 @@ TEST(ModelInspectTest, ReportsStories260K) {
   EXPECT_THAT(r.out, HasSubstr("grouped-query (2 query heads per kv head)"));
   EXPECT_THAT(r.out, HasSubstr("1,280 bytes per token"));
   EXPECT_THAT(r.out, HasSubstr("llama (spm), 512 tokens"));
-  EXPECT_THAT(r.out, HasSubstr("chat template   absent"));
+  EXPECT_THAT(r.out, HasSubstr("chat template   absent; renders as family "
+                               "chatml (the file has no template"));
 
   auto j = RunCommand(Lumen() + " model inspect --json " +
                       TestDataPath("models/stories260K.gguf"));
@@ -94,6 +99,119 @@ TEST(ModelInspectTest, MalformedFileFailsWithExitCode1) {
   EXPECT_THAT(missing.err, HasSubstr("No such file"));
   auto usage = RunCommand(Lumen() + " model inspect");
   EXPECT_EQ(usage.exit_code, 2);
+}
+
+// `lumen model render-chat`: the prompt a chat request becomes.
+TEST(ModelRenderChatTest, RendersTheTemplateInsideTheFile) {
+  // ggml-vocab-phi-3.gguf carries Phi-3's own template; expected rendering
+  // from Python's jinja2.
+  const std::string phi3 = TestDataPath("vocab/ggml-vocab-phi-3.gguf");
+  auto inspect = RunCommand(Lumen() + " model inspect " + phi3);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_THAT(inspect.out, HasSubstr("chat template   tokenizer.chat_template "
+                                     "(Jinja, 269 bytes; no system role)"));
+  auto r =
+      RunCommand(Lumen() + " model render-chat " + phi3 +
+                 R"( --messages '[{"role": "system", "content": "Be brief."},
+          {"role": "user", "content": "Hi"},
+          {"role": "assistant", "content": "Hello!"},
+          {"role": "user", "content": "What is \u4e2d\u6587?"}]')");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "<s><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|user|>\n"
+            "What is \xE4\xB8\xAD\xE6\x96\x87?<|end|>\n<|assistant|>\n");
+  EXPECT_THAT(r.err, HasSubstr("chat template: tokenizer.chat_template"));
+}
+
+TEST(ModelRenderChatTest, JinjaFileWithToolsMatchesExpected) {
+  // A .jinja path renders for any model: Qwen3's template over stories260K
+  // gives expected.json's rendering, tools included.
+  const nlohmann::ordered_json expected = nlohmann::ordered_json::parse(
+      testing::ReadFile(TestDataPath("templates/expected.json")));
+  const auto& conversation = expected["conversations"]["tools-offered"];
+  const std::string dir = testing::MakeTempDir();
+  std::ofstream(dir + "/messages.json") << conversation["messages"].dump();
+  std::ofstream(dir + "/tools.json") << conversation["tools"].dump();
+  auto r = RunCommand(
+      Lumen() + " model render-chat " +
+      TestDataPath("models/stories260K.gguf") + " --chat-template " +
+      TestDataPath("templates/Qwen-Qwen3-0.6B.jinja") + " --messages @" + dir +
+      "/messages.json --tools @" + dir + "/tools.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, expected["templates"]["Qwen-Qwen3-0.6B.jinja"]["renderings"]
+                           ["tools-offered"]["text"]
+                               .get<std::string>());
+  EXPECT_THAT(r.err, HasSubstr("chat template: file "));
+}
+
+TEST(ModelRenderChatTest, FamiliesAndErrors) {
+  const std::string stories = TestDataPath("models/stories260K.gguf");
+  auto chatml =
+      RunCommand(Lumen() + " model render-chat " + stories +
+                 R"( --messages '[{"role": "user", "content": "Hi"}]')");
+  ASSERT_EQ(chatml.exit_code, 0) << chatml.err;
+  EXPECT_EQ(chatml.out,
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_THAT(chatml.err, HasSubstr("llama.cpp's default"));
+  auto llama3 = RunCommand(
+      Lumen() + " model render-chat " + stories +
+      R"( --chat-template llama3 --no-generation-prompt --messages '[{"role": "user", "content": "Hi"}]')");
+  ASSERT_EQ(llama3.exit_code, 0) << llama3.err;
+  EXPECT_EQ(llama3.out,
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi"
+            "<|eot_id|>");
+  // The template's own error, verbatim; bad input named; bad flags exit 2.
+  auto gemma = RunCommand(
+      Lumen() + " model render-chat " + stories + " --chat-template " +
+      TestDataPath("templates/google-gemma-2-2b-it.jinja") +
+      R"( --messages '[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]')");
+  EXPECT_EQ(gemma.exit_code, 1);
+  EXPECT_THAT(gemma.err, HasSubstr("lumen: System role not supported"));
+  auto bad = RunCommand(Lumen() + " model render-chat " + stories +
+                        R"( --messages '[{"content": "no role"}]')");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err,
+              HasSubstr("messages[0].role must be a non-empty string"));
+  auto not_json = RunCommand(Lumen() + " model render-chat " + stories +
+                             " --messages '[{'");
+  EXPECT_EQ(not_json.exit_code, 2);
+  EXPECT_THAT(not_json.err, HasSubstr("--messages is not valid JSON"));
+  auto unknown = RunCommand(Lumen() + " model render-chat " + stories +
+                            R"( --chat-template vicuna --messages '[]')");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown chat template 'vicuna'"));
+}
+
+TEST(ModelInspectTest, NamesTheTemplatesOfTheFile) {
+  // A vocabulary file with a default and a tool_use template added. With
+  // tools the tool_use template renders, so its capabilities are reported
+  // (it prints the tools, not earlier tool calls).
+  auto source =
+      engine::GgufFile::Open(TestDataPath("vocab/ggml-vocab-llama-spm.gguf"));
+  ASSERT_TRUE(source.ok());
+  engine::GgufWriter writer;
+  for (const auto& kv : (*source)->metadata())
+    writer.CopyValue(std::string(kv.key), kv.value);
+  writer.SetString(
+      "tokenizer.chat_template",
+      testing::ReadFile(TestDataPath("templates/Qwen-Qwen3-0.6B.jinja")));
+  writer.SetString("tokenizer.chat_template.tool_use",
+                   "{{ bos_token }}TOOLS {{ "
+                   "tools|map(attribute='function.name')|join(',') }}");
+  const std::string path = testing::MakeTempDir() + "/templated.gguf";
+  ASSERT_TRUE(writer.Write(path).ok());
+  auto inspect = RunCommand(Lumen() + " model inspect " + path);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_THAT(inspect.out,
+              HasSubstr("chat template   tokenizer.chat_template "
+                        "(tokenizer.chat_template.tool_use for requests with "
+                        "tools) (Jinja, 4116 bytes; tools); named: "
+                        "tool_use"));
+  auto tools = RunCommand(
+      Lumen() + " model render-chat " + path +
+      R"( --messages '[{"role": "user", "content": "Hi"}]' --tools '[{"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "b"}}]')");
+  ASSERT_EQ(tools.exit_code, 0) << tools.err;
+  EXPECT_EQ(tools.out, "<s>TOOLS a,b");
 }
 
 TEST(ModelTokenizeTest, MatchesVectorsAndAddsBos) {

@@ -14,6 +14,7 @@ using Args = std::vector<std::string>;
 
 int ModelInspect(const Args& args);
 int ModelTokenize(const Args& args);
+int ModelRenderChat(const Args& args);
 int ModelSynth(const Args& args);
 int ModelQuantize(const Args& args);
 int ModelSynthLora(const Args& args);

@@ -55,6 +55,9 @@ constexpr char kUsage[] =
     "  model tokenize FILE [--no-bos] [--parse-special]\n"
     "                                     text on stdin -> token ids (JSON "
     "list)\n"
+    "  model render-chat FILE --messages JSON [--tools JSON] "
+    "[--chat-template C]\n"
+    "                                     the prompt a chat request becomes\n"
     "  model synth --arch A ... OUT.gguf  random-weight model for tests and "
     "benchmarks\n"
     "  model synth-lora --base BASE.gguf --rank R --alpha A --targets "
@@ -92,10 +95,14 @@ int main(int argc, char** argv) {
   const std::string group = args[0];
   if (group == "model") {
     static const std::map<std::string, int (*)(const Args&)> kModel = {
-        {"inspect", ModelInspect},   {"tokenize", ModelTokenize},
-        {"synth", ModelSynth},       {"convert-llama2c", ConvertLlama2c},
-        {"generate", ModelGenerate}, {"synth-lora", ModelSynthLora},
+        {"inspect", ModelInspect},
+        {"tokenize", ModelTokenize},
+        {"synth", ModelSynth},
+        {"convert-llama2c", ConvertLlama2c},
+        {"generate", ModelGenerate},
+        {"synth-lora", ModelSynthLora},
         {"quantize", ModelQuantize},
+        {"render-chat", ModelRenderChat},
     };
     if (args.size() < 2 || !kModel.contains(args[1])) {
       std::fputs(kUsage, stderr);

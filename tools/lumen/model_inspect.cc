@@ -14,6 +14,7 @@
 #include "engine/model/model_config.h"
 #include "engine/tokenizer/vocab.h"
 #include "tools/lumen/commands.h"
+#include "tools/lumen/model_chat.h"
 
 namespace lumen::tools {
 
@@ -234,6 +235,21 @@ int ModelInspect(const Args& args) {
       w.Key("special_token_count").Int(v.special_tokens.size());
       w.EndObject();
       w.Key("chat_template").Bool(!v.chat_template.empty());
+      const ChatTemplateSummary chat = SummarizeChatTemplate(f, v);
+      w.Key("chat_template_used").String(chat.usable ? chat.used : "");
+      if (!chat.usable) w.Key("chat_template_error").String(chat.used);
+      w.Key("chat_template_named").BeginArray();
+      for (const std::string& name : chat.named) w.String(name);
+      w.EndArray();
+      if (chat.jinja) {
+        w.Key("chat_template_capabilities").BeginObject();
+        w.Key("system_role").Bool(chat.capabilities.system_role);
+        w.Key("tools").Bool(chat.capabilities.tools);
+        w.Key("tool_calls").Bool(chat.capabilities.tool_calls);
+        w.Key("typed_content").Bool(chat.capabilities.typed_content);
+        w.Key("null_content").Bool(chat.capabilities.null_content);
+        w.EndObject();
+      }
     }
     w.EndObject();
     std::printf("%s\n", w.str().c_str());
@@ -316,7 +332,7 @@ int ModelInspect(const Args& args) {
         TokenLabel(v, v.eot).c_str(), TokenLabel(v, v.unk).c_str(),
         v.add_bos ? "yes" : "no", v.add_eos ? "yes" : "no");
     std::printf("chat template   %s\n",
-                v.chat_template.empty() ? "absent" : "present");
+                ChatTemplateLine(SummarizeChatTemplate(f, v)).c_str());
   } else {
     std::printf("tokenizer       - (%s)\n",
                 std::string(vocab.status().message()).c_str());

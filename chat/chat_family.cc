@@ -1,10 +1,10 @@
-#include "engine/chat_template.h"
+#include "chat/chat_family.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace lumen::engine {
+namespace lumen::chat {
 
 absl::string_view ChatFamilyName(ChatFamily f) {
   switch (f) {
@@ -92,7 +92,8 @@ std::pair<std::string, std::vector<ChatTurn>> SplitSystem(
 
 absl::StatusOr<std::string> RenderChat(ChatFamily family,
                                        absl::string_view template_text,
-                                       const std::vector<ChatTurn>& turns) {
+                                       const std::vector<ChatTurn>& turns,
+                                       bool add_generation_prompt) {
   if (absl::Status s = CheckRoles(turns); !s.ok()) return s;
   std::string out;
   switch (family) {
@@ -106,7 +107,7 @@ absl::StatusOr<std::string> RenderChat(ChatFamily family,
         absl::StrAppend(&out, "<|im_start|>", m.role, "\n", m.content,
                         "<|im_end|>\n");
       }
-      out += "<|im_start|>assistant\n";
+      if (add_generation_prompt) out += "<|im_start|>assistant\n";
       return out;
     }
     case ChatFamily::kLlama3: {
@@ -116,7 +117,8 @@ absl::StatusOr<std::string> RenderChat(ChatFamily family,
                         "<|end_header_id|>\n\n",
                         absl::StripAsciiWhitespace(m.content), "<|eot_id|>");
       }
-      out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+      if (add_generation_prompt)
+        out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
       return out;
     }
     case ChatFamily::kLlama2:
@@ -166,25 +168,25 @@ absl::StatusOr<std::string> RenderChat(ChatFamily family,
                         m.role == "assistant" ? "model" : m.role, "\n",
                         absl::StripAsciiWhitespace(content), "<end_of_turn>\n");
       }
-      out += "<start_of_turn>model\n";
+      if (add_generation_prompt) out += "<start_of_turn>model\n";
       return out;
     }
     case ChatFamily::kPhi3: {
       for (const ChatTurn& m : turns) {
         absl::StrAppend(&out, "<|", m.role, "|>\n", m.content, "<|end|>\n");
       }
-      out += "<|assistant|>\n";
+      if (add_generation_prompt) out += "<|assistant|>\n";
       return out;
     }
     case ChatFamily::kZephyr: {
       for (const ChatTurn& m : turns) {
         absl::StrAppend(&out, "<|", m.role, "|>\n", m.content, "</s>\n");
       }
-      out += "<|assistant|>\n";
+      if (add_generation_prompt) out += "<|assistant|>\n";
       return out;
     }
   }
   return absl::InternalError("unreachable");
 }
 
-}  // namespace lumen::engine
+}  // namespace lumen::chat

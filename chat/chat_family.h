@@ -1,7 +1,9 @@
 #pragma once
-// Chat templates: the `tokenizer.chat_template` of a GGUF is recognized as one
-// of the common families and rendered natively (no Jinja interpreter). An
-// unrecognized template is an error naming the problem, never a guess.
+// The family table: seven common chat formats rendered natively, for models
+// whose file carries no template (or when --chat-template names a family).
+// A model's own template is rendered by ChatTemplate (chat_template.h) with
+// the Jinja engine. An unrecognized template is an error naming the problem,
+// never a guess. Pure functions, thread-safe.
 
 #include <string>
 #include <vector>
@@ -9,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace lumen::engine {
+namespace lumen::chat {
 
 enum class ChatFamily {
   kChatML,
@@ -34,11 +36,13 @@ absl::StatusOr<ChatFamily> ChatFamilyFromName(absl::string_view name);
 // InvalidArgument when the text matches none (the message quotes its start).
 absl::StatusOr<ChatFamily> DetectChatFamily(absl::string_view template_text);
 
-// Renders the conversation followed by the assistant's generation prompt.
-// `template_text` refines details (e.g. Qwen's default system prompt).
-// InvalidArgument for an unknown role or an empty conversation.
+// Renders the conversation, followed by the assistant's generation prompt
+// when `add_generation_prompt`. `template_text` refines details (e.g. Qwen's
+// default system prompt). InvalidArgument for an unknown role or an empty
+// conversation.
 absl::StatusOr<std::string> RenderChat(ChatFamily family,
                                        absl::string_view template_text,
-                                       const std::vector<ChatTurn>& turns);
+                                       const std::vector<ChatTurn>& turns,
+                                       bool add_generation_prompt = true);
 
-}  // namespace lumen::engine
+}  // namespace lumen::chat

@@ -1,0 +1,88 @@
+#pragma once
+// Tool calls in a model's output, in its family's format, decided from the
+// model's chat template as llama.cpp's chat layer decides it:
+//   Hermes / Qwen    <tool_call>{"name": ..., "arguments": {...}}</tool_call>
+//   Qwen3-Coder      <tool_call><function=NAME><parameter=P>v</parameter>...
+//   Llama 3.1+       {"name": ..., "parameters": {...}} as the whole reply,
+//                    or after <|python_tag|>
+//   Mistral          [TOOL_CALLS][{"name": ..., "arguments": {...}, "id": ...}]
+//                    and [TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...} (v11)
+//   Granite          <|tool_call|>[{"name": ..., "arguments": {...}}]
+//   generic          a reply that is one JSON object: {"tool_calls": [...]},
+//                    {"tool_call": {...}} or {"name": ..., "arguments": ...}
+// Text that does not parse as a call stays content: never an error.
+//
+// ToolCallStreamParser parses incrementally: text that may begin call markup
+// is held back (as stop strings are), so no markup reaches the content
+// deltas; a call is emitted whole once its markup is complete. Pure; one
+// parser per response, used by one thread.
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace lumen::chat {
+
+enum class ToolCallFormat {
+  kGeneric,
+  kHermes,
+  kQwen3CoderXml,
+  kLlama3,
+  kMistral,
+  kGranite,
+};
+
+// "generic", "hermes", "qwen3_coder_xml", "llama3", "mistral", "granite".
+absl::string_view ToolCallFormatName(ToolCallFormat format);
+
+// The format of the model whose Jinja chat template is `template_source`
+// (empty for a family template: generic).
+ToolCallFormat DetectToolCallFormat(absl::string_view template_source);
+
+struct ToolCall {
+  int index = 0;   // position among the response's calls
+  std::string id;  // as the model wrote it (Mistral), else empty
+  std::string name;
+  std::string arguments;  // a JSON object, as compact text
+};
+
+// What a piece of output adds to the response.
+struct ParsedOutput {
+  std::string content;
+  std::vector<ToolCall> tool_calls;
+  bool empty() const { return content.empty() && tool_calls.empty(); }
+};
+
+class ToolCallStreamParser {
+ public:
+  explicit ToolCallStreamParser(ToolCallFormat format) : format_(format) {}
+
+  // Takes newly generated text; returns the content and the completed calls
+  // that are certain now. Text that could still become call markup stays
+  // inside until more text or Finish() decides.
+  ParsedOutput Push(absl::string_view text);
+  // The end of the output: held-back text becomes content, an unfinished
+  // call is accepted if its JSON is complete, else it is content.
+  ParsedOutput Finish();
+
+ private:
+  enum class Region { kNone, kTagged, kLeadingJson };
+  void Scan(bool at_end, ParsedOutput* out);
+  // Tries to close the call region at the start of buffer_. Returns false
+  // when more text is needed (and !at_end).
+  bool CloseRegion(bool at_end, ParsedOutput* out);
+  void EmitContent(absl::string_view text, ParsedOutput* out);
+
+  const ToolCallFormat format_;
+  std::string buffer_;  // text not yet emitted
+  Region region_ = Region::kNone;
+  bool at_start_ = true;     // nothing emitted yet (a reply may be a call)
+  bool after_call_ = false;  // drop whitespace that follows a call
+  int next_index_ = 0;
+};
+
+// The whole output at once: Push(text) then Finish().
+ParsedOutput ParseToolCalls(ToolCallFormat format, absl::string_view text);
+
+}  // namespace lumen::chat

@@ -1,0 +1,351 @@
+// Tool-call parsing per family on hand-made outputs: plain text, one call,
+// several calls, a call after text, malformed and partial calls (which stay
+// content). Every case is also streamed in every two-piece split and one
+// character at a time: the concatenated deltas equal the one-shot parse, so
+// no call markup ever reaches the content deltas.
+
+#include "chat/tool_call_parser.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "chat/jinja/value.h"
+#include "gtest/gtest.h"
+#include "tests/test_support.h"
+
+namespace lumen::chat {
+namespace {
+
+using Json = jinja::Json;
+
+struct WantCall {
+  std::string name;
+  std::string arguments;  // compact JSON
+  std::string id = "";
+};
+
+struct ParseCase {
+  std::string label;
+  ToolCallFormat format;
+  std::string output;
+  std::string content;
+  std::vector<WantCall> calls;
+};
+
+std::vector<ParseCase> Cases() {
+  using F = ToolCallFormat;
+  const std::string weather =
+      R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}})";
+  const std::string weather_args = R"({"city":"Paris","unit":"celsius"})";
+  return {
+      // Hermes / Qwen
+      {"hermes_text",
+       F::kHermes,
+       "The sky is <b>blue</b>.",
+       "The sky is <b>blue</b>.",
+       {}},
+      {"hermes_call",
+       F::kHermes,
+       "<tool_call>\n" + weather + "\n</tool_call>",
+       "",
+       {{"get_weather", weather_args}}},
+      {"hermes_call_after_text",
+       F::kHermes,
+       "Let me check.\n<tool_call>\n" + weather + "\n</tool_call>",
+       "Let me check.\n",
+       {{"get_weather", weather_args}}},
+      {"hermes_two_calls",
+       F::kHermes,
+       "<tool_call>\n" + weather + "\n</tool_call>\n<tool_call>\n" +
+           R"({"name": "search_docs", "arguments": {"query": "rain", "top_k": 3}})" +
+           "\n</tool_call>",
+       "",
+       {{"get_weather", weather_args},
+        {"search_docs", R"({"query":"rain","top_k":3})"}}},
+      {"hermes_text_after_call",
+       F::kHermes,
+       "<tool_call>" + weather + "</tool_call>\n\nDone.",
+       "Done.",
+       {{"get_weather", weather_args}}},
+      {"hermes_arguments_as_string",
+       F::kHermes,
+       R"(<tool_call>{"name": "f", "arguments": "{\"a\": [1, 2]}"}</tool_call>)",
+       "",
+       {{"f", R"({"a":[1,2]})"}}},
+      {"hermes_no_arguments",
+       F::kHermes,
+       R"(<tool_call>{"name": "ping"}</tool_call>)",
+       "",
+       {{"ping", "{}"}}},
+      {"hermes_malformed_json",
+       F::kHermes,
+       R"(Hm <tool_call>{"name": "f", "arguments": }</tool_call> ok)",
+       R"(Hm <tool_call>{"name": "f", "arguments": }</tool_call> ok)",
+       {}},
+      {"hermes_no_name",
+       F::kHermes,
+       R"(<tool_call>{"arguments": {}}</tool_call>)",
+       R"(<tool_call>{"arguments": {}}</tool_call>)",
+       {}},
+      {"hermes_arguments_not_object",
+       F::kHermes,
+       R"(<tool_call>{"name": "f", "arguments": [1]}</tool_call>)",
+       R"(<tool_call>{"name": "f", "arguments": [1]}</tool_call>)",
+       {}},
+      {"hermes_partial_json",
+       F::kHermes,
+       R"(<tool_call>{"name": "get_weather", "argu)",
+       R"(<tool_call>{"name": "get_weather", "argu)",
+       {}},
+      {"hermes_unclosed_but_complete",
+       F::kHermes,
+       "<tool_call>\n" + weather + "\n",
+       "",
+       {{"get_weather", weather_args}}},
+      {"hermes_lookalike_tag",
+       F::kHermes,
+       "Use <tool> or <tool_c and more",
+       "Use <tool> or <tool_c and more",
+       {}},
+      {"hermes_deep_nesting",
+       F::kHermes,
+       R"(<tool_call>{"name": "f", "arguments": {"a": )" +
+           std::string(200, '[') + std::string(200, ']') + "}}</tool_call>",
+       R"(<tool_call>{"name": "f", "arguments": {"a": )" +
+           std::string(200, '[') + std::string(200, ']') + "}}</tool_call>",
+       {}},
+      // Qwen3-Coder XML inside <tool_call>
+      {"qwen3_coder_call",
+       F::kQwen3CoderXml,
+       "I'll "
+       "look.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n"
+       "</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</"
+       "tool_call>",
+       "I'll look.\n",
+       {{"get_weather", R"({"city":"Paris","days":3})"}}},
+      {"qwen3_coder_malformed",
+       F::kQwen3CoderXml,
+       "<tool_call>\n<function=f>\n<parameter=x>\n1\n</function>\n</tool_call>",
+       "<tool_call>\n<function=f>\n<parameter=x>\n1\n</function>\n</tool_call>",
+       {}},
+      // Llama 3.1+
+      {"llama3_bare_json",
+       F::kLlama3,
+       R"({"name": "get_weather", "parameters": {"city": "Paris"}})",
+       "",
+       {{"get_weather", R"({"city":"Paris"})"}}},
+      {"llama3_leading_space_and_type",
+       F::kLlama3,
+       R"(  {"type": "function", "name": "f", "parameters": {}})",
+       "",
+       {{"f", "{}"}}},
+      {"llama3_python_tag",
+       F::kLlama3,
+       R"(<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}})",
+       "",
+       {{"get_weather", R"({"city":"Paris"})"}}},
+      {"llama3_two_bare_calls",
+       F::kLlama3,
+       R"({"name": "a", "parameters": {}}; {"name": "b", "parameters": {"x": 1}})",
+       "",
+       {{"a", "{}"}, {"b", R"({"x":1})"}}},
+      {"llama3_json_answer_is_content",
+       F::kLlama3,
+       R"({"answer": 42})",
+       R"({"answer": 42})",
+       {}},
+      {"llama3_json_mid_text_is_content",
+       F::kLlama3,
+       R"(Call it like {"name": "f", "parameters": {}}.)",
+       R"(Call it like {"name": "f", "parameters": {}}.)",
+       {}},
+      {"llama3_partial",
+       F::kLlama3,
+       R"({"name": "get_weather", "parameters": {"ci)",
+       R"({"name": "get_weather", "parameters": {"ci)",
+       {}},
+      // Mistral
+      {"mistral_array",
+       F::kMistral,
+       R"([TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcDEF123"}])",
+       "",
+       {{"get_weather", R"({"city":"Paris"})", "abcDEF123"}}},
+      {"mistral_two_in_array",
+       F::kMistral,
+       R"(Sure.[TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"q": "x"}}])",
+       "Sure.",
+       {{"a", "{}"}, {"b", R"({"q":"x"})"}}},
+      {"mistral_v11",
+       F::kMistral,
+       R"([TOOL_CALLS]get_weather[CALL_ID]abcDEF123[ARGS]{"city": "Paris"})",
+       "",
+       {{"get_weather", R"({"city":"Paris"})", "abcDEF123"}}},
+      {"mistral_v11_two",
+       F::kMistral,
+       R"([TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{"x": [1, {"y": "]"}]})",
+       "",
+       {{"a", "{}"}, {"b", R"({"x":[1,{"y":"]"}]})"}}},
+      // Found by tool_call_fuzzer: a malformed call ends where it breaks,
+      // whatever text has arrived, so a call after it is still found.
+      {"mistral_v11_malformed_then_call",
+       F::kMistral,
+       R"([TOOL_CALLS]a[ARGS]x y [TOOL_CALLS]b[ARGS]{})",
+       "[TOOL_CALLS]a[ARGS]x y ",
+       {{"b", "{}"}}},
+      {"mistral_malformed",
+       F::kMistral,
+       R"([TOOL_CALLS][{"name": 5}])",
+       R"([TOOL_CALLS][{"name": 5}])",
+       {}},
+      {"mistral_partial",
+       F::kMistral,
+       R"([TOOL_CALLS][{"name": "a", "arg)",
+       R"([TOOL_CALLS][{"name": "a", "arg)",
+       {}},
+      // Granite
+      {"granite_call",
+       F::kGranite,
+       R"(<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}])",
+       "",
+       {{"get_weather", R"({"city":"Paris"})"}}},
+      {"granite_text", F::kGranite, "Paris is sunny.", "Paris is sunny.", {}},
+      // Generic JSON fallback
+      {"generic_tool_calls",
+       F::kGeneric,
+       R"({"tool_calls": [{"name": "a", "arguments": {"k": true}}, {"name": "b"}]})",
+       "",
+       {{"a", R"({"k":true})"}, {"b", "{}"}}},
+      {"generic_tool_call",
+       F::kGeneric,
+       R"({"tool_call": {"name": "a", "arguments": {}}})",
+       "",
+       {{"a", "{}"}}},
+      {"generic_openai_shape",
+       F::kGeneric,
+       R"({"id": "call_9", "type": "function", "function": {"name": "a", "arguments": "{}"}})",
+       "",
+       {{"a", "{}", "call_9"}}},
+      {"generic_response_is_content",
+       F::kGeneric,
+       R"({"response": "hi"})",
+       R"({"response": "hi"})",
+       {}},
+      {"generic_text", F::kGeneric, "Hello {there}", "Hello {there}", {}},
+      {"generic_unbalanced", F::kGeneric, "{]", "{]", {}},
+  };
+}
+
+void ExpectMatches(const ParsedOutput& got, const ParseCase& c,
+                   const std::string& how) {
+  EXPECT_EQ(got.content, c.content) << c.label << " " << how;
+  ASSERT_EQ(got.tool_calls.size(), c.calls.size()) << c.label << " " << how;
+  for (size_t i = 0; i < c.calls.size(); ++i) {
+    EXPECT_EQ(got.tool_calls[i].index, static_cast<int>(i)) << c.label;
+    EXPECT_EQ(got.tool_calls[i].name, c.calls[i].name) << c.label << " " << how;
+    EXPECT_EQ(got.tool_calls[i].arguments, c.calls[i].arguments)
+        << c.label << " " << how;
+    EXPECT_EQ(got.tool_calls[i].id, c.calls[i].id) << c.label << " " << how;
+  }
+}
+
+void Append(ParsedOutput* total, ParsedOutput part) {
+  total->content += part.content;
+  for (ToolCall& c : part.tool_calls) total->tool_calls.push_back(std::move(c));
+}
+
+class ParseTest : public ::testing::TestWithParam<ParseCase> {};
+
+TEST_P(ParseTest, OneShot) {
+  ExpectMatches(ParseToolCalls(GetParam().format, GetParam().output),
+                GetParam(), "one shot");
+}
+
+TEST_P(ParseTest, StreamedInEveryTwoPieceSplit) {
+  const ParseCase& c = GetParam();
+  for (size_t cut = 0; cut <= c.output.size(); ++cut) {
+    ToolCallStreamParser parser(c.format);
+    ParsedOutput total;
+    Append(&total, parser.Push(absl::string_view(c.output).substr(0, cut)));
+    Append(&total, parser.Push(absl::string_view(c.output).substr(cut)));
+    Append(&total, parser.Finish());
+    ExpectMatches(total, c, absl::StrCat("split at ", cut));
+    if (HasFailure()) return;
+  }
+}
+
+TEST_P(ParseTest, StreamedOneByteAtATime) {
+  const ParseCase& c = GetParam();
+  ToolCallStreamParser parser(c.format);
+  ParsedOutput total;
+  for (char ch : c.output)
+    Append(&total, parser.Push(absl::string_view(&ch, 1)));
+  Append(&total, parser.Finish());
+  ExpectMatches(total, c, "byte by byte");
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ParseTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<ParseCase>& info) {
+                           return info.param.label;
+                         });
+
+TEST(ToolCallStream, HoldsBackWhatMayBecomeMarkup) {
+  ToolCallStreamParser parser(ToolCallFormat::kHermes);
+  ParsedOutput out = parser.Push("Checking <tool");
+  EXPECT_EQ(out.content, "Checking ");  // "<tool" waits
+  out = parser.Push("_call>\n{\"name\": \"f\", ");
+  EXPECT_TRUE(out.empty());  // inside a call: nothing yet
+  out = parser.Push("\"arguments\": {}}\n</tool_call> now");
+  EXPECT_EQ(out.content, "now");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].name, "f");
+  EXPECT_TRUE(parser.Finish().empty());
+
+  // A prefix that turns out to be text is released as soon as it is known.
+  ToolCallStreamParser text(ToolCallFormat::kHermes);
+  EXPECT_EQ(text.Push("a <to").content, "a ");
+  EXPECT_EQ(text.Push("ols are").content, "<tools are");
+  EXPECT_EQ(text.Push(" <tool_c").content, " ");
+  EXPECT_EQ(text.Finish().content, "<tool_c");
+}
+
+TEST(ToolCallStream, BareJsonRepliesWaitUntilDecided) {
+  ToolCallStreamParser parser(ToolCallFormat::kLlama3);
+  EXPECT_TRUE(parser.Push("  ").empty());  // a call may still start
+  EXPECT_TRUE(parser.Push("{\"name\": \"f\", \"parameters\": ").empty());
+  ParsedOutput out = parser.Push("{\"x\": \"}\"}}");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].arguments, "{\"x\":\"}\"}");
+  ToolCallStreamParser prose(ToolCallFormat::kLlama3);
+  EXPECT_EQ(prose.Push("Sure").content, "Sure");  // decided at once
+}
+
+TEST(ToolCallFormat, DetectedFromTheRealTemplates) {
+  const std::vector<std::pair<std::string, ToolCallFormat>> want = {
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", ToolCallFormat::kHermes},
+      {"Qwen-Qwen3-0.6B.jinja", ToolCallFormat::kHermes},
+      {"Qwen-QwQ-32B.jinja", ToolCallFormat::kHermes},
+      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+       ToolCallFormat::kHermes},
+      {"Qwen3-Coder.jinja", ToolCallFormat::kQwen3CoderXml},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ToolCallFormat::kLlama3},
+      {"meta-llama-Llama-3.2-3B-Instruct.jinja", ToolCallFormat::kLlama3},
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ToolCallFormat::kMistral},
+      {"Mistral-Small-3.2-24B-Instruct-2506.jinja", ToolCallFormat::kMistral},
+      {"ibm-granite-granite-3.3-2B-Instruct.jinja", ToolCallFormat::kGranite},
+      {"microsoft-Phi-3.5-mini-instruct.jinja", ToolCallFormat::kGeneric},
+      {"google-gemma-2-2b-it.jinja", ToolCallFormat::kGeneric},
+  };
+  for (const auto& [file, format] : want) {
+    const std::string text =
+        testing::ReadFile(testing::TestDataPath("templates/" + file));
+    ASSERT_FALSE(text.empty()) << file;
+    EXPECT_EQ(ToolCallFormatName(DetectToolCallFormat(text)),
+              ToolCallFormatName(format))
+        << file;
+  }
+  EXPECT_EQ(DetectToolCallFormat(""), ToolCallFormat::kGeneric);
+}
+
+}  // namespace
+}  // namespace lumen::chat
