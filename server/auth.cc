@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -41,15 +42,25 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   if (keys_.empty()) return Principal{"default", true};
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) {
+  if (it == md.end()) return AuthenticateBearer(std::nullopt);
+  return AuthenticateBearer(
+      absl::string_view(it->second.data(), it->second.size()));
+}
+
+absl::StatusOr<Principal> Authenticator::AuthenticateBearer(
+    std::optional<absl::string_view> authorization) const {
+  if (keys_.empty()) return Principal{"default", true};
+  if (!authorization) {
     return absl::UnauthenticatedError(
-        "missing 'authorization: Bearer KEY' metadata");
+        "missing 'authorization: Bearer KEY' (gRPC metadata or HTTP header)");
   }
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ")) {
-    return absl::UnauthenticatedError(
-        "authorization metadata must be 'Bearer KEY'");
+  absl::string_view value = *authorization;
+  // The scheme is case-insensitive (RFC 9110 section 11.1).
+  if (value.size() < 7 ||
+      !absl::EqualsIgnoreCase(value.substr(0, 7), "Bearer ")) {
+    return absl::UnauthenticatedError("authorization must be 'Bearer KEY'");
   }
+  value.remove_prefix(7);
   auto key = keys_.find(std::string(value));
   if (key == keys_.end()) return absl::UnauthenticatedError("unknown API key");
   return key->second;

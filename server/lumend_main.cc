@@ -30,6 +30,7 @@
 #include "server/embedding_worker.h"
 #include "server/executor.h"
 #include "server/generate_pipeline.h"
+#include "server/http/http_server.h"
 #include "server/inference_service.h"
 #include "server/knowledge_service.h"
 #include "server/metrics.h"
@@ -44,6 +45,8 @@ using lumen::server::LogInfo;
 struct Flags {
   std::vector<std::string> models, loras;
   std::string listen = "127.0.0.1:50051";
+  std::string http_listen = "127.0.0.1:8080";
+  int64_t http_threads = 0;
   std::string metrics_listen = "127.0.0.1:9464";
   int64_t threads = 0, embedding_threads = 0, executor_threads = 4;
   int64_t ctx_size = 0, kv_cache_mb = 1024, max_batch_tokens = 2048;
@@ -154,6 +157,13 @@ int Run(int argc, char** argv) {
   flags.Repeated("model", &f.models,
                  "GGUF model to serve, PATH or NAME=PATH (repeatable)");
   flags.String("listen", &f.listen, "gRPC address (port 0 picks a free port)");
+  flags.String("http-listen", &f.http_listen,
+               "OpenAI-compatible HTTP API address (docs/http.md; port 0 "
+               "picks a free port); empty disables");
+  flags.Int("http-threads", &f.http_threads,
+            "HTTP worker threads: each open connection (an idle keep-alive "
+            "one too) and each streaming response holds one; more wait (0: "
+            "models x (--max-running + --max-queue) + 16)");
   flags.String("metrics-listen", &f.metrics_listen,
                "Prometheus /metrics address; empty disables");
   flags.Int("threads", &f.threads,
@@ -222,11 +232,11 @@ int Run(int argc, char** argv) {
   if (f.models.empty()) return fail("--model is required (see --help)");
   if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
       f.kv_cache_mb <= 0 || f.executor_threads <= 0 || f.threads < 0 ||
-      f.embedding_threads < 0) {
+      f.embedding_threads < 0 || f.http_threads < 0) {
     return fail(
         "--max-batch-tokens, --max-running, --max-queue, --kv-cache-mb and "
-        "--executor-threads must be > 0, --threads and --embedding-threads "
-        ">= 0");
+        "--executor-threads must be > 0, --threads, --embedding-threads and "
+        "--http-threads >= 0");
   }
   auto weights = lumen::engine::ParseWeightMode(f.weights);
   if (!weights.ok()) return fail(std::string(weights.status().message()));
@@ -322,6 +332,48 @@ int Run(int argc, char** argv) {
   health->SetServingStatus(false);
   const std::string host = f.listen.substr(0, f.listen.rfind(':'));
   LogInfo(log_format, absl::StrCat("listening on ", host, ":", port));
+
+  // The OpenAI-compatible HTTP API: the same pipeline, keys and executor.
+  // Every request in flight (running or queued) holds an HTTP worker, so
+  // the default pool lets the engines' limits, not the pool, refuse work.
+  std::unique_ptr<lumen::server::http::HttpServer> http;
+  if (!f.http_listen.empty()) {
+    lumen::server::http::HttpServerOptions http_options;
+    http_options.address = f.http_listen;
+    http_options.tls_cert = f.tls_cert;
+    http_options.tls_key = f.tls_key;
+    const int64_t num_models = static_cast<int64_t>(f.models.size());
+    http_options.threads = static_cast<int>(
+        f.http_threads > 0
+            ? f.http_threads
+            : std::min<int64_t>(
+                  4096, num_models * (f.max_running + f.max_queue) + 16));
+    lumen::server::http::HttpServices services;
+    services.models = &registry;
+    services.pipeline = &pipeline;
+    services.auth = auth.get();
+    services.executor = &executor;
+    services.embedder = embedder.get();
+    if (embedder) {
+      services.embedding_model =
+          f.embedding_model.substr(f.embedding_model.rfind('/') + 1);
+      if (absl::EndsWith(services.embedding_model, ".gguf"))
+        services.embedding_model.resize(services.embedding_model.size() - 5);
+    }
+    auto h = lumen::server::http::HttpServer::Start(http_options, services);
+    if (!h.ok()) {
+      server->Shutdown();
+      executor.Shutdown();
+      return fail(std::string(h.status().message()));
+    }
+    http = std::move(*h);
+    const std::string http_host =
+        f.http_listen.substr(0, f.http_listen.rfind(':'));
+    LogInfo(log_format, absl::StrCat("OpenAI-compatible HTTP API on ",
+                                     http->tls() ? "https://" : "http://",
+                                     http_host, ":", http->port(), "/v1 (",
+                                     http_options.threads, " worker threads)"));
+  }
   LogInfo(log_format,
           absl::StrCat(
               "knowledge store in ",
@@ -337,7 +389,9 @@ int Run(int argc, char** argv) {
                                       threads.embedding, " threads)")
                        : std::string(" (keyword search only: no "
                                      "--embedding-model)")));
-  if (!IsLoopback(f.listen) && !auth->enabled()) {
+  if ((!IsLoopback(f.listen) ||
+       (!f.http_listen.empty() && !IsLoopback(f.http_listen))) &&
+      !auth->enabled()) {
     LogInfo(
         log_format,
         "warning: listening beyond loopback without --api-keys: every client "
@@ -354,6 +408,7 @@ int Run(int argc, char** argv) {
   load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
   load.engine.num_threads = threads.engine;
   auto stop_serving = [&] {
+    if (http) http->Stop(absl::ZeroDuration());
     server->Shutdown();
     executor.Shutdown();
   };
@@ -416,6 +471,7 @@ int Run(int argc, char** argv) {
   }
   registry.MarkReady();
   health->SetServingStatus(true);
+  if (http) http->SetHealth(lumen::server::http::HttpServer::Health::kServing);
   signals.MarkServing();
   LogInfo(log_format, "serving");
 
@@ -423,6 +479,7 @@ int Run(int argc, char** argv) {
   LogInfo(log_format, absl::StrCat("received ", signal, ", draining (grace ",
                                    f.shutdown_grace, " s)"));
   health->SetServingStatus(false);
+  if (http) http->SetHealth(lumen::server::http::HttpServer::Health::kDraining);
   registry.BeginDrain();
   const auto deadline =
       std::chrono::steady_clock::now() +
@@ -433,6 +490,8 @@ int Run(int argc, char** argv) {
   }
   const int64_t left = registry.InFlight();
   registry.StopAll();  // cancels whatever is left; output stages deliver it
+  // HTTP streams write what the output stages delivered, then end.
+  if (http) http->Stop(absl::Seconds(2));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   executor.Shutdown();
   LogInfo(log_format, absl::StrCat("stopped (", left,

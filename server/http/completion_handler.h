@@ -1,0 +1,33 @@
+#pragma once
+// POST /v1/completions and POST /v1/chat/completions: the body is translated
+// into a GenerateRequest (openai_request.h) and started on the shared
+// GeneratePipeline with api "http"; the answer is one JSON object, or with
+// "stream": true Server-Sent Events written by the connection's worker
+// thread as the engine's output stage delivers text. A streaming client
+// that disconnects is noticed within kDisconnectPoll, or at the next write,
+// and its request is aborted (its KV blocks are freed at the next step).
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "httplib.h"
+#include "retrieval/access.h"
+#include "server/http/http_services.h"
+#include "server/http/json_fields.h"
+#include "server/http/openai_request.h"
+
+namespace lumen::server::http {
+
+// How often a streaming worker that has nothing to write checks whether
+// its client is still connected (while the request waits in the queue or
+// prefills a long prompt; once tokens flow, every write checks).
+inline constexpr absl::Duration kDisconnectPoll = absl::Milliseconds(20);
+
+// Handles one request on the HTTP worker thread that serves it; blocks
+// until the pipeline accepted or refused it (and, without streaming, until
+// the answer is complete). `in_flight` is held until the response ends.
+void HandleCompletion(const HttpServices& services, Endpoint endpoint,
+                      const retrieval::Principal& principal, const Json& body,
+                      std::shared_ptr<void> in_flight, httplib::Response& res);
+
+}  // namespace lumen::server::http
