@@ -30,7 +30,8 @@ absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth) {
     return absl::InvalidArgumentError(
         absl::StrCat("the body is not valid JSON: ", what));
   }
-  if (deepest > max_depth) {
+  // The outermost value is at depth 0.
+  if (deepest + 1 > max_depth) {
     return absl::InvalidArgumentError(
         absl::StrCat("the body nests JSON deeper than ", max_depth, " levels"));
   }

@@ -372,7 +372,8 @@ absl::Status FillPrompt(const JsonFields& f, OpenAiRequest* out) {
 }  // namespace
 
 std::string OpenAiRequest::ParamOf(absl::string_view path) const {
-  for (const auto& [from, to] : renames) {
+  for (auto it = renames.rbegin(); it != renames.rend(); ++it) {
+    const auto& [from, to] = *it;
     if (path == from) return to;
     if (absl::StartsWith(path, from) &&
         (path[from.size()] == '.' || path[from.size()] == '[')) {

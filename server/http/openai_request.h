@@ -32,7 +32,7 @@ struct OpenAiRequest {
   bool logprobs = false;       // return the chosen tokens' log-probabilities
   int top_logprobs = 0;        // alternatives returned per token
   // Proto paths (or their prefixes) and the names the client used for them,
-  // first match wins; other "sampling.X" paths become "X".
+  // the last match wins; other "sampling.X" paths become "X".
   std::vector<std::pair<std::string, std::string>> renames;
 
   // The OpenAI parameter for a proto field path from the request builder

@@ -76,7 +76,7 @@ def main():
         lumend = subprocess.Popen(
             [os.path.join(build, "bin/lumend"),
              "--model", os.path.join(testdata, "models/stories260K.gguf"),
-             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--http-listen", "",
                           "--kv-cache-mb", "64", "--data-dir", os.path.join(tmp, "data")],
             stdout=log, stderr=log)
         procs.append(lumend)

@@ -24,6 +24,12 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   for (const std::string& a : args)
     has_metrics |= a.rfind("--metrics-listen", 0) == 0;
   if (!has_metrics) args.push_back("--metrics-listen=");
+  // The HTTP API's default port would collide between daemons: off unless
+  // a test asks for it (then the log gives its port).
+  bool has_http = false;
+  for (const std::string& a : args)
+    has_http |= a.rfind("--http-listen", 0) == 0;
+  if (!has_http) args.push_back("--http-listen=");
   bool has_data_dir = false;
   for (const std::string& a : args)
     has_data_dir |= a.rfind("--data-dir", 0) == 0;
@@ -54,6 +60,11 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
               log, mm,
               std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)"))) {
         metrics_port_ = std::stoi(mm[1]);
+      }
+      if (std::regex_search(
+              log, mm,
+              std::regex("HTTP API on https?://127\\.0\\.0\\.1:([0-9]+)"))) {
+        http_port_ = std::stoi(mm[1]);
       }
       return;
     }

@@ -23,6 +23,9 @@ class DaemonProcess {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   int metrics_port() const { return metrics_port_; }  // 0 when disabled
+  // The OpenAI-compatible HTTP API's port: 0 unless the test passed
+  // --http-listen (DaemonProcess passes --http-listen= otherwise).
+  int http_port() const { return http_port_; }
   std::string address() const;
   std::shared_ptr<grpc::Channel> Channel() const;
   std::string Log() const;
@@ -35,6 +38,7 @@ class DaemonProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::string log_path_;
   bool waited_ = false;
   int exit_code_ = -1;
