@@ -1,6 +1,9 @@
 #include "server/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <ctime>
+#include <functional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -14,6 +17,9 @@
 namespace lumen::server::http {
 
 namespace {
+
+// Connections the kernel queues before httplib accepts them.
+constexpr int kListenBacklog = 1024;
 
 struct HostPort {
   std::string host;
@@ -36,6 +42,23 @@ absl::StatusOr<HostPort> ParseAddress(const std::string& address) {
   return hp;
 }
 
+// httplib listens with a backlog of 5 connections (CPPHTTPLIB_LISTEN_BACKLOG,
+// fixed when Debian built the library): a burst of clients beyond that
+// overflows the kernel's accept queue, and some of them fail. Listening
+// again on the bound socket widens the queue (Linux takes the new backlog).
+template <class Base>
+class WideBacklogServer : public Base {
+ public:
+  using Base::Base;
+  // Binds like httplib (port 0: any); the port, or -1.
+  int BindWide(const std::string& host, int port, int backlog) {
+    const int bound = port == 0 ? this->bind_to_any_port(host)
+                                : (this->bind_to_port(host, port) ? port : -1);
+    if (bound > 0 && ::listen(this->svr_sock_, backlog) != 0) return -1;
+    return bound;
+  }
+};
+
 // application/json with any parameters (charset=utf-8), or no type at all.
 bool IsJsonContentType(const std::string& value) {
   absl::string_view type = value;
@@ -57,18 +80,27 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   if (!hp.ok()) return hp.status();
   if (s->options_.tls_cert.empty() != s->options_.tls_key.empty())
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  // Binds once the routes and limits are set.
+  std::function<int()> bind;
   if (!s->options_.tls_cert.empty()) {
-    auto tls = std::make_unique<httplib::SSLServer>(
+    auto tls = std::make_unique<WideBacklogServer<httplib::SSLServer>>(
         s->options_.tls_cert.c_str(), s->options_.tls_key.c_str());
     if (!tls->is_valid()) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot load --tls-cert ", s->options_.tls_cert,
                        " and --tls-key ", s->options_.tls_key, " for HTTPS"));
     }
+    bind = [srv = tls.get(), hp = *hp] {
+      return srv->BindWide(hp.host, hp.port, kListenBacklog);
+    };
     s->server_ = std::move(tls);
     s->tls_ = true;
   } else {
-    s->server_ = std::make_unique<httplib::Server>();
+    auto plain = std::make_unique<WideBacklogServer<httplib::Server>>();
+    bind = [srv = plain.get(), hp = *hp] {
+      return srv->BindWide(hp.host, hp.port, kListenBacklog);
+    };
+    s->server_ = std::move(plain);
   }
   httplib::Server& server = *s->server_;
   const int threads = std::max(1, s->options_.threads);
@@ -84,11 +116,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   server.set_write_timeout(s->options_.write_timeout_seconds, 0);
   server.set_payload_max_length(s->options_.max_body_bytes);
   s->RegisterRoutes();
-  if (hp->port == 0) {
-    s->port_ = server.bind_to_any_port(hp->host);
-  } else {
-    s->port_ = server.bind_to_port(hp->host, hp->port) ? hp->port : -1;
-  }
+  s->port_ = bind();
   if (s->port_ <= 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", s->options_.address, " (HTTP)"));
