@@ -1,7 +1,9 @@
-// `lumen bench --addr A --concurrency 1,4,16,64 --requests N --prompt-tokens P
-// --max-tokens T [--json]`: a bounded load run against lumend. Per
-// concurrency: requests/s, output tokens/s, TTFT p50/p90/p99, time per output
-// token p50/p99 and errors by code.
+// `lumen bench [--api grpc|http] --addr A --concurrency 1,4,16,64 --requests N
+// --prompt-tokens P --max-tokens T [--json]`: a bounded load run against
+// lumend, over gRPC (GenerateStream) or the OpenAI-compatible HTTP API
+// (streamed /v1/completions), the same workload either way. Per concurrency:
+// requests/s, output tokens/s, TTFT p50/p90/p99, time per output token
+// p50/p99 and errors by code.
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "base/json_writer.h"
 #include "lumen/v1/inference.grpc.pb.h"
+#include "tools/lumen/bench_http.h"
 #include "tools/lumen/client_common.h"
 #include "tools/lumen/commands.h"
 
@@ -64,19 +67,42 @@ const char* CodeName(grpc::StatusCode c) {
   }
 }
 
+// One streamed request over gRPC.
+BenchStream GrpcStream(lumen::v1::Inference::Stub* stub,
+                       const ClientFlags& client,
+                       const lumen::v1::GenerateRequest& req) {
+  auto ctx = client.Context();
+  auto reader = stub->GenerateStream(ctx.get(), req);
+  lumen::v1::GenerateStreamResponse msg;
+  BenchStream out;
+  while (reader->Read(&msg)) {
+    if (!out.first_text && !msg.text().empty()) out.first_text = Clock::now();
+    if (!msg.finish_reason().empty())
+      out.completion_tokens = msg.usage().completion_tokens();
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) out.error = CodeName(st.error_code());
+  return out;
+}
+
 }  // namespace
 
 int ClientBench(const Args& args) {
   ClientFlags client;
+  // Empty: the chosen API's default address.
+  client.addr.clear();
+  std::string api = "grpc";
   std::string concurrency = "1,4,16", model;
   int64_t requests = 64, prompt_tokens = 128, max_tokens = 64;
   double max_seconds = 300;
   bool json = false;
   FlagSet flags(
-      "lumen bench [--addr A] --concurrency 1,4,16,64 --requests N "
-      "--prompt-tokens P "
-      "--max-tokens T [--json]");
+      "lumen bench [--api grpc|http] [--addr A] --concurrency 1,4,16,64 "
+      "--requests N --prompt-tokens P --max-tokens T [--json]\n"
+      "  --addr defaults to 127.0.0.1:50051 (grpc) or 127.0.0.1:8080 (http)");
   client.Register(&flags);
+  flags.String("api", &api,
+               "grpc (GenerateStream) or http (streamed /v1/completions)");
   flags.String("model", &model, "model name");
   flags.String("concurrency", &concurrency,
                "comma-separated concurrent streams");
@@ -87,6 +113,11 @@ int ClientBench(const Args& args) {
   flags.Double("max-seconds", &max_seconds, "stop a level after this long");
   flags.Bool("json", &json, "print one JSON object");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (api != "grpc" && api != "http")
+    return Fail("--api must be grpc or http", 2);
+  const bool http = api == "http";
+  if (client.addr.empty())
+    client.addr = http ? "127.0.0.1:8080" : "127.0.0.1:50051";
   std::vector<int> levels;
   for (absl::string_view c :
        absl::StrSplit(concurrency, ',', absl::SkipEmpty())) {
@@ -98,7 +129,26 @@ int ClientBench(const Args& args) {
   auto channel = client.Channel();
   auto stub = lumen::v1::Inference::NewStub(channel);
 
-  // A prompt of about `prompt_tokens` tokens: words, trimmed with Tokenize.
+  // A prompt of about `prompt_tokens` tokens: words, trimmed with Tokenize
+  // (over HTTP: the usage of a 1-token completion).
+  auto count_tokens = [&](const std::string& text) -> absl::StatusOr<int64_t> {
+    if (http) {
+      return HttpBenchClient(client.addr, client.api_key)
+          .CountPromptTokens(model, text);
+    }
+    lumen::v1::TokenizeRequest tr;
+    tr.set_model(model);
+    tr.set_text(text);
+    tr.set_add_special(true);
+    lumen::v1::TokenizeResponse resp;
+    auto ctx = client.Context();
+    grpc::Status st = stub->Tokenize(ctx.get(), tr, &resp);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
+                          st.error_message());
+    }
+    return resp.token_ids_size();
+  };
   std::string prompt;
   {
     static const char* kWords[] = {"the",  "quick", "brown", "fox",   "jumps",
@@ -107,17 +157,13 @@ int ClientBench(const Args& args) {
     for (int i = 0; i < prompt_tokens; ++i)
       absl::StrAppend(&prompt, i ? " " : "", kWords[i % 14]);
     for (int iter = 0; iter < 4; ++iter) {
-      lumen::v1::TokenizeRequest tr;
-      tr.set_model(model);
-      tr.set_text(prompt);
-      tr.set_add_special(true);
-      lumen::v1::TokenizeResponse resp;
-      auto ctx = client.Context();
-      grpc::Status st = stub->Tokenize(ctx.get(), tr, &resp);
-      if (!st.ok()) return FailRpc(st);
-      const int have = resp.token_ids_size();
-      if (have <= prompt_tokens) break;
-      prompt.resize(prompt.size() * prompt_tokens / have);
+      absl::StatusOr<int64_t> have = count_tokens(prompt);
+      if (!have.ok()) {
+        return Fail(absl::StrCat("cannot count the prompt's tokens: ",
+                                 have.status().ToString()));
+      }
+      if (*have <= prompt_tokens) break;
+      prompt.resize(prompt.size() * prompt_tokens / *have);
     }
   }
 
@@ -133,45 +179,45 @@ int ClientBench(const Args& args) {
     std::vector<std::thread> workers;
     for (int w = 0; w < level; ++w) {
       workers.emplace_back([&] {
+        // Each client thread keeps its own HTTP connection alive.
+        std::optional<HttpBenchClient> http_client;
+        if (http) http_client.emplace(client.addr, client.api_key);
         int index;
         while ((index = next.fetch_add(1)) < requests &&
                Clock::now() < stop_at) {
-          lumen::v1::GenerateRequest req;
-          req.set_model(model);
           // A distinct first word per request: no request reuses another's
           // prompt from the prefix cache, so every prompt is really computed.
-          req.set_prompt(absl::StrCat(level * 100000 + index, " ", prompt));
-          req.mutable_sampling()->set_max_tokens(
-              static_cast<uint32_t>(max_tokens));
-          req.mutable_sampling()->set_temperature(0.0f);
-          req.mutable_sampling()->set_ignore_eos(true);
-          auto ctx = client.Context();
+          const std::string text =
+              absl::StrCat(level * 100000 + index, " ", prompt);
           const auto t0 = Clock::now();
-          auto reader = stub->GenerateStream(ctx.get(), req);
-          lumen::v1::GenerateStreamResponse msg;
-          std::optional<Clock::time_point> first;
-          int64_t tokens = 0;
-          while (reader->Read(&msg)) {
-            if (!first && !msg.text().empty()) first = Clock::now();
-            if (!msg.finish_reason().empty())
-              tokens = msg.usage().completion_tokens();
+          BenchStream s;
+          if (http) {
+            s = http_client->Stream(model, text, max_tokens);
+          } else {
+            lumen::v1::GenerateRequest req;
+            req.set_model(model);
+            req.set_prompt(text);
+            req.mutable_sampling()->set_max_tokens(
+                static_cast<uint32_t>(max_tokens));
+            req.mutable_sampling()->set_temperature(0.0f);
+            req.mutable_sampling()->set_ignore_eos(true);
+            s = GrpcStream(stub.get(), client, req);
           }
-          grpc::Status st = reader->Finish();
           const auto t1 = Clock::now();
           std::lock_guard<std::mutex> lock(mu);
-          if (!st.ok()) {
-            r.errors[CodeName(st.error_code())]++;
+          if (!s.error.empty()) {
+            r.errors[s.error]++;
             continue;
           }
           ++r.requests;
-          r.output_tokens += tokens;
-          if (first) {
+          r.output_tokens += s.completion_tokens;
+          if (s.first_text) {
             r.ttft.push_back(
-                std::chrono::duration<double>(*first - t0).count());
-            if (tokens > 1) {
+                std::chrono::duration<double>(*s.first_text - t0).count());
+            if (s.completion_tokens > 1) {
               r.tpot.push_back(
-                  std::chrono::duration<double>(t1 - *first).count() /
-                  (tokens - 1));
+                  std::chrono::duration<double>(t1 - *s.first_text).count() /
+                  (s.completion_tokens - 1));
             }
           }
         }
@@ -185,6 +231,8 @@ int ClientBench(const Args& args) {
   if (json) {
     JsonWriter w;
     w.BeginObject()
+        .Key("api")
+        .String(api)
         .Key("prompt_tokens")
         .Int(prompt_tokens)
         .Key("max_tokens")
@@ -218,8 +266,10 @@ int ClientBench(const Args& args) {
     std::printf("%s\n", w.str().c_str());
     return 0;
   }
-  std::printf("prompt %lld tokens, %lld output tokens per request\n",
-              (long long)prompt_tokens, (long long)max_tokens);
+  std::printf("%s on %s: prompt %lld tokens, %lld output tokens per request\n",
+              http ? "HTTP (/v1/completions)" : "gRPC (GenerateStream)",
+              client.addr.c_str(), (long long)prompt_tokens,
+              (long long)max_tokens);
   std::printf("%11s %8s %8s %10s %9s %9s %9s %9s %9s  %s\n", "concurrency",
               "requests", "req/s", "out tok/s", "TTFT p50", "TTFT p90",
               "TTFT p99", "TPOT p50", "TPOT p99", "errors");
