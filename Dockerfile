@@ -22,16 +22,18 @@ RUN apt-get update \
       libpq5 libcom-err2 libffi8 libgmp10 libgnutls30 libgssapi-krb5-2 libhogweed6 \
       libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 \
       libnettle8 libp11-kit0 libsasl2-2 libtasn1-6 libunistring2 \
+      libcpp-httplib0.11 libbrotli1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN useradd --system --uid 10001 --home-dir /data lumen \
  && mkdir -p /models /data && chown lumen:lumen /data
 COPY --from=build /src/build/bin/lumend /src/build/bin/lumen /usr/local/bin/
 USER lumen
 VOLUME ["/models", "/data"]
-EXPOSE 50051 9464
+# gRPC, the OpenAI-compatible HTTP API, Prometheus metrics.
+EXPOSE 50051 8080 9464
 ENV OMP_WAIT_POLICY=passive
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
   CMD ["lumen", "health", "--addr", "127.0.0.1:50051"]
-ENTRYPOINT ["lumend", "--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:9464", \
-            "--data-dir", "/data"]
+ENTRYPOINT ["lumend", "--listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8080", \
+            "--metrics-listen", "0.0.0.0:9464", "--data-dir", "/data"]
 CMD ["--model", "/models/model.gguf"]

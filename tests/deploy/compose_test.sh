@@ -29,6 +29,7 @@ podman tag lumen:test lumen:latest
 
 export MODEL_DIR="$testdata/models" MODEL=stories260K.gguf THREADS=2 LUMEN_BIND=127.0.0.1
 export GRPC_PORT=$(free_port) METRICS_PORT=$(free_port) PROMETHEUS_PORT=$(free_port)
+export HTTP_PORT=$(free_port)
 t0=$(date +%s)
 compose up -d lumend prometheus >/dev/null 2>&1 || fail "podman-compose up failed"
 addr=127.0.0.1:$GRPC_PORT
@@ -37,6 +38,9 @@ for _ in $(seq 1 300); do "$build/bin/lumen" health --addr "$addr" >/dev/null 2>
 "$build/bin/lumen" generate --addr "$addr" --prompt 'Once upon a time' --max-tokens 64 \
   --temperature 0 --ignore-eos >/dev/null 2>&1 || fail "generate through compose failed"
 log "lumend up on $addr; 64 tokens generated"
+models=$(curl -sf "http://127.0.0.1:$HTTP_PORT/v1/models") || fail "the HTTP API is not published"
+grep -q '"id":"stories260K"' <<<"$models" || fail "/v1/models through compose: $models"
+log "the OpenAI-compatible API is published on 127.0.0.1:$HTTP_PORT"
 
 # Prometheus (scrape_interval 5s) must reach lumend as lumend:9464.
 query="http://127.0.0.1:$PROMETHEUS_PORT/api/v1/query"

@@ -57,11 +57,12 @@ size=$(podman image inspect "$tag" --format '{{.Size}}')
 log "image built in $((t1 - t0)) s; runtime image size $((size / 1024 / 1024)) MiB ($size bytes)"
 
 run_container() {
-  podman run -d --name "$name" -p 127.0.0.1::50051 -p 127.0.0.1::9464 \
+  podman run -d --name "$name" -p 127.0.0.1::50051 -p 127.0.0.1::9464 -p 127.0.0.1::8080 \
     -v "$testdata/models:/models:ro" -v "$volume:/data" \
     "$tag" --model /models/stories260K.gguf --threads 2 >/dev/null
   grpc_port=$(podman port "$name" 50051/tcp | sed 's/.*://')
   metrics_port=$(podman port "$name" 9464/tcp | sed 's/.*://')
+  http_port=$(podman port "$name" 8080/tcp | sed 's/.*://')
   addr="127.0.0.1:$grpc_port"
   for _ in $(seq 1 300); do
     "$lumen" health --addr "$addr" >/dev/null 2>&1 && return 0
@@ -83,6 +84,14 @@ got=$("$lumen" generate --addr "$addr" --prompt '' --max-tokens 200 --temperatur
 [ "$got" = "$expected" ] || fail "generated text differs from the reference:
 $got"
 log "lumen generate: the 200-token reference text, exactly"
+
+got=$(curl -sf "http://127.0.0.1:$http_port/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt": [1], "max_tokens": 200, "temperature": 0}' |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"], end="")') ||
+  fail "the HTTP API on port 8080 did not answer"
+[ "$got" = "$expected" ] || fail "the HTTP API's text differs from the reference:
+$got"
+log "HTTP /v1/completions: the same reference text"
 
 metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics") || fail "no /metrics"
 grep -q '^lumen_generation_tokens_total{.*} 200' <<<"$metrics" ||
