@@ -8,7 +8,8 @@
 //   - aborting a stream cancels the request and frees its KV blocks
 //     (Admin.GetStats over gRPC, through `lumen stats`);
 //   - the SDK's typed errors: BadRequestError with the param,
-//     AuthenticationError, NotFoundError, RateLimitError (a full queue).
+//     AuthenticationError, NotFoundError, RateLimitError (a full queue);
+//   - the README's Node example runs.
 //
 //   node openai_sdk_test.mjs BUILD_DIR TESTDATA_DIR SDK_DIR
 import { after, before, describe, it } from 'node:test';
@@ -236,6 +237,19 @@ describe('OpenAI Node SDK against lumend', () => {
     assert.ok(now.generated - before.generated <= received + 200,
       `generated ${now.generated - before.generated} tokens, the client read ${received}`);
     assert.match(d.log(), /api=http model=stories260K .*finish=cancelled/);
+  });
+
+  it('runs the README\'s Node example', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const m = readme.match(/```js\n([\s\S]*?)```/);
+    assert.ok(m, 'README.md has no js example');
+    // Beside the SDK, so that `import 'openai'` resolves; this daemon's
+    // address and key.
+    const example = join(sdkDir, 'readme_example.mjs');
+    writeFileSync(example, m[1].replace('http://127.0.0.1:8080/v1', d.baseURL)
+      .replace("apiKey: 'unused'", `apiKey: '${API_KEY}'`));
+    const out = execFileSync('node', [example], { encoding: 'utf8' });
+    assert.ok(out.length > 20, `the example printed '${out}'`);
   });
 
   it('raises the SDK\'s typed errors', async () => {
