@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/connection_probe.h"
 #include "server/http/generate_call.h"
 #include "server/http/http_reply.h"
 #include "server/http/openai_response.h"
@@ -93,7 +94,8 @@ bool PumpStream(StreamState& s, httplib::DataSink& sink) {
 
 void HandleCompletion(const HttpServices& services, Endpoint endpoint,
                       const retrieval::Principal& principal, const Json& body,
-                      std::shared_ptr<void> in_flight, httplib::Response& res) {
+                      std::shared_ptr<void> in_flight,
+                      const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<OpenAiRequest> translated =
       endpoint == Endpoint::kChatCompletions ? FromChatCompletion(body)
                                              : FromCompletion(body);
@@ -125,9 +127,22 @@ void HandleCompletion(const HttpServices& services, Endpoint endpoint,
   if (!r.stream) {
     engine::GenerationDelta all;
     engine::GenerationDelta d;
+    const absl::Time began = absl::Now();
+    std::optional<ConnectionProbe> probe;
+    bool probed = false, aborted = false;
     while (!all.finished) {
-      if (call->AwaitOutput(absl::Seconds(1), &d)) all.MergeFrom(std::move(d));
+      if (call->AwaitOutput(kDisconnectPoll, &d)) all.MergeFrom(std::move(d));
       d = engine::GenerationDelta();
+      if (all.finished || aborted) continue;
+      if (!probed && absl::Now() - began > kProbeAfter) {
+        probed = true;
+        probe = ConnectionProbe::For(req);
+      }
+      // The client gave up: cancel, then wait for the engine's last delta.
+      if (probe && probe->PeerClosed()) {
+        aborted = true;
+        call->Abort();
+      }
     }
     call->MarkFinished();
     if (!all.error.ok()) return SendStatus(res, all.error);

@@ -315,7 +315,7 @@ void HttpServer::RegisterRoutes() {
       WithJsonBody(req, res, reader,
                    [&](const retrieval::Principal& p, const Json& body) {
                      HandleCompletion(services_, endpoint, p, body, in_flight,
-                                      res);
+                                      req, res);
                    });
     });
   }

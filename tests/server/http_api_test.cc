@@ -622,6 +622,36 @@ TEST(HttpDaemonTest, DisconnectAbortsTheRequestAndFreesItsBlocks) {
   EXPECT_THAT(d->Log(), HasSubstr("finish=cancelled"));
 }
 
+// The same for a non-streaming request: the client sends it and hangs up at
+// once; the server notices while it waits and cancels.
+TEST(HttpDaemonTest, NonStreamingDisconnectAbortsTheRequest) {
+  auto d = StartDaemon({"--ctx-size=4096"});
+  ASSERT_TRUE(d->ok()) << d->Log();
+  const std::string body =
+      R"({"prompt": [1], "max_tokens": 4000, "temperature": 0,
+          "ignore_eos": true})";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(d->http_port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = absl::StrCat(
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nContent-Length: ",
+      body.size(), "\r\n\r\n", body);
+  ASSERT_EQ(write(fd, request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  close(fd);
+  // Bounded wait for the request to be logged as cancelled.
+  for (int i = 0; i < 1000 && !absl::StrContains(d->Log(), "finish="); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(WaitIdle(*d));
+  EXPECT_THAT(d->Log(), HasSubstr("finish=cancelled"));
+  EXPECT_LT(Stats(*d).generation_tokens(), 4000u)
+      << "the request ran to its end after the client left";
+}
+
 TEST(HttpDaemonTest, FullQueueIs429) {
   auto d = StartDaemon({"--ctx-size=2048", "--max-running=1", "--max-queue=1"});
   ASSERT_TRUE(d->ok()) << d->Log();
