@@ -398,7 +398,8 @@ absl::StatusOr<OpenAiRequest> FromChatCompletion(const Json& body) {
   ASSIGN_OR_RETURN(std::optional<bool> logprobs, f.Bool("logprobs"));
   ASSIGN_OR_RETURN(std::optional<int64_t> top,
                    f.Integer("top_logprobs", 0, kMaxUint32));
-  if (top && !logprobs.value_or(false))
+  // Clients that always send "top_logprobs": 0 are not refused.
+  if (top.value_or(0) > 0 && !logprobs.value_or(false))
     return FieldError("top_logprobs", "requires logprobs: true");
   out.logprobs = logprobs.value_or(false);
   out.top_logprobs =

@@ -274,6 +274,11 @@ TEST(HttpRequestTest, ResponseFormatAndLogprobDefaults) {
   EXPECT_TRUE(r->logprobs);
   EXPECT_EQ(r->request.sampling().logprobs(), 1u);
   EXPECT_EQ(r->top_logprobs, 0);
+  // top_logprobs 0 without logprobs asks for nothing.
+  r = FromChatCompletion(Parse("{" + msgs + R"(, "top_logprobs": 0})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->logprobs);
+  EXPECT_EQ(r->request.sampling().logprobs(), 0u);
   // Absent or null: nothing asked.
   r = FromCompletion(Parse(R"({"prompt": "x", "logprobs": null,
                                "temperature": null, "stop": null})"));
