@@ -373,8 +373,8 @@ int ModelInspect(const Args& args) {
                   engine::BlockSummary(*c.family).c_str());
     } else {
       std::printf(
-          "layer           - (no decoder family for '%s'; the engine "
-          "runs %s)\n",
+          "layer           - ('%s' is not one of the decoder families: "
+          "%s)\n",
           c.arch.c_str(), engine::SupportedArchitectures().c_str());
     }
     if (c.embedding_scale != 1.0) {
