@@ -47,6 +47,9 @@ struct GenerateParams {
   // front end puts the tenant here (unless --share-prefix-cache).
   std::string cache_salt;
   std::string api = "grpc";  // front end, for logs and metric labels
+  // Called once by the output stage when the request ends, with its usage
+  // (quota accounting); may be empty.
+  std::function<void(const struct Usage&)> on_finished;
   SteadyTime arrival = std::chrono::steady_clock::now();
 };
 

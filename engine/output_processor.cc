@@ -31,7 +31,8 @@ void OutputProcessor::Register(uint64_t id, const GenerateParams& params,
       // Right after a lone BOS the text starts: an SPM
       // tokenizer's added leading space is dropped, as Decode does.
       params.prompt_tokens.size() == 1 && params.prompt_tokens[0] == bos,
-      params.adapter_name, params.api, params.arrival, std::move(stream)};
+      params.adapter_name, params.api, params.arrival, std::move(stream),
+      /*adapter_hold=*/params.adapter, params.on_finished};
   absl::MutexLock lock(&mu_);
   queue_.push_back(std::move(r));
   work_.Signal();
@@ -164,6 +165,7 @@ void OutputProcessor::Finish(Request& r, GenerationDelta d, std::string reason,
   // Metrics and the log first: a client that sees its request end finds it
   // counted.
   if (observer_) observer_->OnRequestFinished(summary);
+  if (r.reg.on_finished) r.reg.on_finished(d.usage);
   r.reg.stream->Push(std::move(d));
   r.reg.adapter_hold.reset();
 }

@@ -65,6 +65,7 @@ class OutputProcessor {
     // The request's LoRA adapter, held until its final output is pushed:
     // an unload waiting for it returns only after the request finished.
     std::shared_ptr<const void> adapter_hold;
+    std::function<void(const Usage&)> on_finished;
   };
   // A request's output state. Output thread only.
   struct Request {

@@ -12,7 +12,25 @@ namespace lumen::server {
 grpc::ServerUnaryReactor* AdminService::GetStats(
     grpc::CallbackServerContext* ctx, const lumen::v1::GetStatsRequest* request,
     lumen::v1::GetStatsResponse* response) {
-  if (auto p = auth_->Authenticate(ctx); !p.ok()) return Reply(ctx, p.status());
+  auto caller = auth_->Authenticate(ctx);
+  if (!caller.ok()) return Reply(ctx, caller.status());
+  for (const auto& q : auth_->Quotas()) {
+    if (!caller->admin && q->tenant() != caller->tenant) continue;
+    const QuotaUsage u = q->usage();
+    const QuotaLimits l = q->limits();
+    lumen::v1::KeyUsage* k = response->add_keys();
+    k->set_tenant(q->tenant());
+    k->set_key_fingerprint(q->fingerprint());
+    k->set_requests(u.requests);
+    k->set_generated_tokens(u.generated_tokens);
+    k->set_concurrent(static_cast<uint32_t>(u.concurrent));
+    k->set_rejections(u.rejections);
+    k->set_requests_per_minute(l.requests_per_minute);
+    k->set_tokens_per_minute(l.tokens_per_minute);
+    k->set_concurrent_requests(static_cast<uint32_t>(l.concurrent_requests));
+    k->set_max_prompt_tokens(static_cast<uint32_t>(l.max_prompt_tokens));
+    k->set_max_tokens(static_cast<uint32_t>(l.max_tokens));
+  }
   if (!request->model().empty()) {
     if (auto m = registry_->Find(request->model()); !m.ok())
       return Reply(ctx, m.status());

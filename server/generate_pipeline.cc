@@ -12,7 +12,8 @@ namespace lumen::server {
 
 struct GeneratePipeline::Call {
   lumen::v1::GenerateRequest request;
-  retrieval::Principal principal;
+  Caller caller;
+  bool admitted = false;  // holds one of the key's concurrent slots
   std::optional<engine::SteadyTime> deadline;
   std::string api;
   std::shared_ptr<engine::RequestStream> stream;
@@ -81,7 +82,7 @@ absl::Status GeneratePipeline::Rejected(const std::string& model,
 }
 
 void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
-                             const retrieval::Principal& principal,
+                             const Caller& caller,
                              std::optional<engine::SteadyTime> deadline,
                              std::string api,
                              std::shared_ptr<engine::RequestStream> stream,
@@ -89,7 +90,7 @@ void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
   auto call = std::make_shared<Call>();
   call->arrival = std::chrono::steady_clock::now();
   call->request = std::move(request);
-  call->principal = principal;
+  call->caller = caller;
   call->deadline = deadline;
   call->api = std::move(api);
   call->stream = std::move(stream);
@@ -103,6 +104,17 @@ void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
       !s.ok()) {
     return sink->OnRejected(Rejected(call->model->name, call->api, s));
   }
+  if (call->caller.quota) {
+    const lumen::v1::SamplingParams& sp = call->request.sampling();
+    std::string limit;
+    absl::Status s = call->caller.quota->Admit(
+        sp.has_max_tokens() ? sp.max_tokens() : 128, &limit);
+    if (!s.ok()) {
+      if (metrics_) metrics_->CountQuotaRejection(call->caller.tenant, limit);
+      return sink->OnRejected(Rejected(call->model->name, call->api, s));
+    }
+    call->admitted = true;
+  }
   const bool blocking = call->request.rag().collections_size() > 0 ||
                         ConstraintOf(call->request.sampling()).has_value();
   auto finish = [this, call, sink] {
@@ -110,14 +122,17 @@ void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
     if (started.ok()) {
       sink->OnAccepted(std::move(*started));
     } else {
+      ReleaseUnsubmitted(*call);
       sink->OnRejected(
           Rejected(call->model->name, call->api, started.status()));
     }
   };
   if (!blocking) return finish();
   // Retrieval and constraint compilation block or take milliseconds.
-  if (absl::Status s = executor_->Post(finish); !s.ok())
+  if (absl::Status s = executor_->Post(finish); !s.ok()) {
+    ReleaseUnsubmitted(*call);
     sink->OnRejected(Rejected(call->model->name, call->api, s));
+  }
 }
 
 absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
@@ -134,7 +149,7 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     const auto t0 = std::chrono::steady_clock::now();
     retrieval::RagRequest rr{rag->collections, rag->search,
                              req.rag().prompt_template()};
-    ASSIGN_OR_RETURN(passages, rag_->Retrieve(call.principal, rr));
+    ASSIGN_OR_RETURN(passages, rag_->Retrieve(call.caller, rr));
     start.retrieval_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -161,17 +176,38 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     }
     p.constraint = std::move(*compiled);
   }
+  if (call.caller.quota) {
+    std::string limit;
+    absl::Status s = call.caller.quota->CheckPrompt(
+        static_cast<int64_t>(p.prompt_tokens.size()), &limit);
+    if (!s.ok()) {
+      call.caller.quota->CountRejection();
+      if (metrics_) metrics_->CountQuotaRejection(call.caller.tenant, limit);
+      return s;
+    }
+    // The output stage gives the slot back with the tokens generated.
+    p.on_finished = [quota = call.caller.quota](const engine::Usage& u) {
+      quota->Release(u.completion_tokens);
+    };
+  }
   p.deadline = call.deadline;
   p.cache_salt = options_.share_prefix_cache
                      ? std::string()
-                     : absl::StrCat("tenant:", call.principal.tenant);
+                     : absl::StrCat("tenant:", call.caller.tenant);
   p.api = call.api;
   p.arrival = call.arrival;
   start.id = next_id_.fetch_add(1);
   start.engine = model.engine.get();
   start.citations = std::move(built.citations);
   RETURN_IF_ERROR(model.engine->Submit(start.id, std::move(p), call.stream));
+  call.admitted = false;  // the output stage releases it now
   return start;
+}
+
+void GeneratePipeline::ReleaseUnsubmitted(Call& call) {
+  if (!call.admitted) return;
+  call.admitted = false;
+  call.caller.quota->Release(0);
 }
 
 }  // namespace lumen::server

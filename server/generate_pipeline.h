@@ -23,6 +23,7 @@
 #include "lumen/v1/inference.pb.h"
 #include "retrieval/access.h"
 #include "retrieval/rag_retriever.h"
+#include "server/auth.h"
 #include "server/executor.h"
 #include "server/model_registry.h"
 #include "server/request_builder.h"
@@ -67,11 +68,11 @@ class GeneratePipeline {
                    retrieval::KnowledgeStore* knowledge, Executor* executor,
                    Metrics* metrics, PipelineOptions options);
 
-  // Starts `request` for `principal`. `stream` receives the output once the
-  // request is accepted; `sink` must stay valid until it is called. `api`
+  // Starts `request` for `caller` (its key's quota admits it first).
+  // `stream` receives the output once the request is accepted; `sink` must stay
+  // valid until it is called. `api`
   // ("grpc", "http") labels logs and metrics. Any thread; never blocks.
-  void Start(lumen::v1::GenerateRequest request,
-             const retrieval::Principal& principal,
+  void Start(lumen::v1::GenerateRequest request, const Caller& caller,
              std::optional<engine::SteadyTime> deadline, std::string api,
              std::shared_ptr<engine::RequestStream> stream, GenerateSink* sink);
 
@@ -79,6 +80,8 @@ class GeneratePipeline {
   struct Call;
   // Everything after validation: RAG, constraint, build, adapter, submit.
   absl::StatusOr<GenerateStart> Run(Call& call);
+  // Gives back the quota slot of a call that never reached an engine.
+  void ReleaseUnsubmitted(Call& call);
   // Counts a request refused before reaching an engine; returns `status`.
   absl::Status Rejected(const std::string& model, const std::string& api,
                         absl::Status status) const;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/knowledge_service.h"
+#include "server/quota.h"
 #include "server/status_util.h"
 
 namespace lumen::server {
@@ -62,8 +63,10 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
   // The stream the engine's output stage writes; its notifier pumps output
   // to the wire.
   template <class Derived>
-  static std::shared_ptr<Derived> Attach(std::shared_ptr<Derived> r) {
+  static std::shared_ptr<Derived> Attach(std::shared_ptr<Derived> r,
+                                         grpc::CallbackServerContext* ctx) {
     r->self_ = r;
+    r->ctx_ = ctx;
     r->stream_ = std::make_shared<engine::RequestStream>();
     std::weak_ptr<Derived> weak = r;
     r->stream_->SetNotifier([weak] {
@@ -89,6 +92,9 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
       absl::MutexLock lock(&mu_);
       finished_ = true;
     }
+    // A quota's hint for clients, as HTTP's Retry-After.
+    if (auto seconds = RetryAfterOf(status))
+      ctx_->AddTrailingMetadata("retry-after", absl::StrCat(*seconds));
     this->Finish(ToGrpc(status));
   }
   void OnCancel() override {
@@ -121,6 +127,7 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish issued
   std::shared_ptr<engine::RequestStream> stream_;
+  grpc::CallbackServerContext* ctx_ = nullptr;  // valid until OnDone
 
  private:
   std::shared_ptr<GenerateReactorBase> self_;
@@ -256,16 +263,18 @@ class StreamReactor final
 
 }  // namespace
 
-grpc::ServerUnaryReactor* StartGenerate(
-    GeneratePipeline* pipeline, grpc::CallbackServerContext* ctx,
-    const GenerateRequest& request, GenerateResponse* response,
-    const absl::StatusOr<retrieval::Principal>& principal) {
+grpc::ServerUnaryReactor* StartGenerate(GeneratePipeline* pipeline,
+                                        grpc::CallbackServerContext* ctx,
+                                        const GenerateRequest& request,
+                                        GenerateResponse* response,
+                                        const absl::StatusOr<Caller>& caller) {
   auto r = UnaryReactor::Attach(
-      std::make_shared<UnaryReactor>(response, request.return_token_ids()));
-  if (!principal.ok()) {
-    r->OnRejected(principal.status());
+      std::make_shared<UnaryReactor>(response, request.return_token_ids()),
+      ctx);
+  if (!caller.ok()) {
+    r->OnRejected(caller.status());
   } else {
-    pipeline->Start(request, *principal, DeadlineOf(ctx), "grpc", r->stream(),
+    pipeline->Start(request, *caller, DeadlineOf(ctx), "grpc", r->stream(),
                     r.get());
   }
   return r.get();
@@ -273,14 +282,15 @@ grpc::ServerUnaryReactor* StartGenerate(
 
 grpc::ServerWriteReactor<GenerateStreamResponse>* StartGenerateStream(
     GeneratePipeline* pipeline, grpc::CallbackServerContext* ctx,
-    const GenerateRequest& request,
-    const absl::StatusOr<retrieval::Principal>& principal) {
-  auto r = StreamReactor::Attach(std::make_shared<StreamReactor>(
-      request.return_token_ids(), request.rag().collections_size() > 0));
-  if (!principal.ok()) {
-    r->OnRejected(principal.status());
+    const GenerateRequest& request, const absl::StatusOr<Caller>& caller) {
+  auto r = StreamReactor::Attach(
+      std::make_shared<StreamReactor>(request.return_token_ids(),
+                                      request.rag().collections_size() > 0),
+      ctx);
+  if (!caller.ok()) {
+    r->OnRejected(caller.status());
   } else {
-    pipeline->Start(request, *principal, DeadlineOf(ctx), "grpc", r->stream(),
+    pipeline->Start(request, *caller, DeadlineOf(ctx), "grpc", r->stream(),
                     r.get());
   }
   return r.get();

@@ -21,13 +21,13 @@ grpc::ServerUnaryReactor* StartGenerate(
     GeneratePipeline* pipeline, grpc::CallbackServerContext* ctx,
     const lumen::v1::GenerateRequest& request,
     lumen::v1::GenerateResponse* response,
-    const absl::StatusOr<retrieval::Principal>& principal);
+    const absl::StatusOr<Caller>& caller);
 
 // The same for GenerateStream.
 grpc::ServerWriteReactor<lumen::v1::GenerateStreamResponse>*
 StartGenerateStream(GeneratePipeline* pipeline,
                     grpc::CallbackServerContext* ctx,
                     const lumen::v1::GenerateRequest& request,
-                    const absl::StatusOr<retrieval::Principal>& principal);
+                    const absl::StatusOr<Caller>& caller);
 
 }  // namespace lumen::server

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -51,10 +52,10 @@ struct Flags {
   int64_t threads = 0, embedding_threads = 0, executor_threads = 4;
   int64_t ctx_size = 0, kv_cache_mb = 1024, max_batch_tokens = 2048;
   int64_t max_running = 64, max_queue = 256;
+  int64_t max_request_bytes = 8 << 20;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
               api_keys, knowledge_store;
-  std::string tls_cert, tls_key, log_format = "text",
-      chat_template = "auto";
+  std::string tls_cert, tls_key, log_format = "text", chat_template = "auto";
   bool share_prefix_cache = false;
   double shutdown_grace = 30.0;
 };
@@ -90,30 +91,31 @@ ThreadPlan PlanThreads(const Flags& f, int cores, bool embedder) {
   return p;
 }
 
-// Waits for SIGTERM/SIGINT on its own thread. Before lumend serves, a signal
-// ends the process at once (nothing is acknowledged yet, so a pod stopped
-// during a slow load does not wait for it); afterwards it wakes Run() to
-// drain.
+// Waits for signals on its own thread. SIGHUP calls `on_hangup` (reloading
+// the API keys). SIGTERM/SIGINT before lumend serves end the process at
+// once (nothing is acknowledged yet, so a pod stopped during a slow load
+// does not wait for it); afterwards they wake Run() to drain.
 class SignalWaiter {
  public:
-  explicit SignalWaiter(LogFormat format) : format_(format) {
+  SignalWaiter(LogFormat format, std::function<void()> on_hangup)
+      : format_(format), on_hangup_(std::move(on_hangup)) {
     thread_ = std::thread([this] { Wait(); });
   }
-  // Wakes the waiting thread if no signal came (a failed start) and joins.
+  // Wakes the waiting thread if no stop signal came (a failed start) and
+  // joins it.
   ~SignalWaiter() {
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
     }
-    if (signal_seen_.load() == false)
-      pthread_kill(thread_.native_handle(), SIGTERM);
+    if (!stop_seen_.load()) pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
   }
   void MarkServing() {
     absl::MutexLock lock(&mu_);
     serving_ = true;
   }
-  // Blocks until a signal arrives; returns its name.
+  // Blocks until SIGTERM or SIGINT arrives; returns its name.
   std::string AwaitSignal() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
@@ -127,9 +129,18 @@ class SignalWaiter {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
-    sigwait(&set, &sig);
-    signal_seen_.store(true);
+    while (true) {
+      sigwait(&set, &sig);
+      if (sig != SIGHUP) break;
+      {
+        absl::MutexLock lock(&mu_);
+        if (closing_) return;
+      }
+      if (on_hangup_) on_hangup_();
+    }
+    stop_seen_.store(true);
     const std::string name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
     absl::MutexLock lock(&mu_);
     if (closing_) return;
@@ -143,11 +154,12 @@ class SignalWaiter {
     signal_ = name;
   }
   LogFormat format_;
+  std::function<void()> on_hangup_;
   absl::Mutex mu_;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::string signal_ ABSL_GUARDED_BY(mu_);
-  std::atomic<bool> signal_seen_{false};
+  std::atomic<bool> stop_seen_{false};
   std::thread thread_;
 };
 
@@ -186,6 +198,8 @@ int Run(int argc, char** argv) {
   flags.Int("max-running", &f.max_running, "requests decoding at once");
   flags.Int("max-queue", &f.max_queue,
             "waiting requests before RESOURCE_EXHAUSTED");
+  flags.Int("max-request-bytes", &f.max_request_bytes,
+            "largest request accepted: gRPC message (RESOURCE_EXHAUSTED) or HTTP body (413)");
   flags.String("weights", &f.weights,
                "auto (each tensor in its file's type), f32 or int8");
   flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
@@ -232,17 +246,17 @@ int Run(int argc, char** argv) {
   if (f.models.empty()) return fail("--model is required (see --help)");
   if (f.max_batch_tokens <= 0 || f.max_running <= 0 || f.max_queue <= 0 ||
       f.kv_cache_mb <= 0 || f.executor_threads <= 0 || f.threads < 0 ||
+      f.max_request_bytes <= 0 || f.max_request_bytes > (1 << 30) ||
       f.embedding_threads < 0 || f.http_threads < 0) {
     return fail(
         "--max-batch-tokens, --max-running, --max-queue, --kv-cache-mb and "
         "--executor-threads must be > 0, --threads, --embedding-threads and "
-        "--http-threads >= 0");
+        "--http-threads >= 0, --max-request-bytes in (0, 1 GiB]");
   }
   auto weights = lumen::engine::ParseWeightMode(f.weights);
   if (!weights.ok()) return fail(std::string(weights.status().message()));
   lumen::server::PipelineOptions pipeline_options;
   pipeline_options.share_prefix_cache = f.share_prefix_cache;
-  SignalWaiter signals(log_format);
   const ThreadPlan threads =
       PlanThreads(f, omp_get_num_procs(), !f.embedding_model.empty());
 
@@ -262,6 +276,18 @@ int Run(int argc, char** argv) {
     if (!a.ok()) return fail(std::string(a.status().message()));
     auth = std::move(*a);
   }
+  // SIGHUP re-reads --api-keys; requests in flight keep their keys' state.
+  SignalWaiter signals(log_format, [&auth, &f, log_format] {
+    if (f.api_keys.empty()) {
+      LogInfo(log_format, "received SIGHUP; no --api-keys file to reload");
+      return;
+    }
+    absl::Status s = auth->Reload();
+    LogInfo(log_format,
+            s.ok() ? absl::StrCat("received SIGHUP; reloaded ", f.api_keys)
+                   : absl::StrCat("received SIGHUP; kept the previous keys: ",
+                                  s.message()));
+  });
   std::unique_ptr<lumen::server::EmbeddingWorker> embedder;
   if (!f.embedding_model.empty()) {
     auto e = lumen::server::EmbeddingWorker::Load(f.embedding_model,
@@ -323,6 +349,7 @@ int Run(int argc, char** argv) {
   }
   int port = 0;
   builder.AddListeningPort(f.listen, creds, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(f.max_request_bytes));
   builder.RegisterService(&inference);
   builder.RegisterService(&admin);
   builder.RegisterService(&knowledge);
@@ -342,6 +369,7 @@ int Run(int argc, char** argv) {
     http_options.address = f.http_listen;
     http_options.tls_cert = f.tls_cert;
     http_options.tls_key = f.tls_key;
+    http_options.max_body_bytes = static_cast<size_t>(f.max_request_bytes);
     const int64_t num_models = static_cast<int64_t>(f.models.size());
     http_options.threads = static_cast<int>(
         f.http_threads > 0
@@ -508,6 +536,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // Spinning OpenMP workers collapse when anything else runs on a small
   // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.

@@ -298,6 +298,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
            .Name("lumen_adapter_generation_tokens_total")
            .Help("Generated tokens per LoRA adapter.")
            .Register(r);
+  m->quota_rejections_ =
+      &BuildCounter()
+           .Name("lumen_quota_rejections_total")
+           .Help(
+               "Requests refused by their API key's quota, by tenant and "
+               "limit.")
+           .Register(r);
   BuildGauge()
       .Name("lumen_build_info")
       .Help("Build version and commit; always 1.")
@@ -351,6 +358,12 @@ void Metrics::ForgetAdapter(const std::string& model,
                        adapter_generation_tokens_}) {
     family->Remove(&family->Add(l));
   }
+}
+
+void Metrics::CountQuotaRejection(const std::string& tenant,
+                                  const std::string& limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  quota_rejections_->Add({{"tenant", tenant}, {"limit", limit}}).Increment();
 }
 
 void Metrics::ObserveRetrieval(double seconds) {

@@ -39,6 +39,8 @@ class Metrics {
   // Drops an unloaded adapter's series, so labels stay bounded by the
   // loaded set.
   void ForgetAdapter(const std::string& model, const std::string& adapter);
+  // A request refused by its key's quota `limit` (quota.h names).
+  void CountQuotaRejection(const std::string& tenant, const std::string& limit);
   void ObserveRetrieval(double seconds);
   void SetRagDocuments(int64_t documents);
 
@@ -68,6 +70,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* adapter_requests_ = nullptr;
   prometheus::Family<prometheus::Counter>* adapter_prompt_tokens_ = nullptr;
   prometheus::Family<prometheus::Counter>* adapter_generation_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* quota_rejections_ = nullptr;
   std::mutex mu_;  // guards observers_ and the counter families' Add()
   std::map<std::string, std::unique_ptr<ModelObserver>> observers_;
   prometheus::Histogram* rag_histogram_ = nullptr;

@@ -46,8 +46,9 @@ const char* CodeName(absl::StatusCode code) {
       return "DATA_LOSS";
     case absl::StatusCode::kUnauthenticated:
       return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
-  return "UNKNOWN";
 }
 
 }  // namespace lumen::server

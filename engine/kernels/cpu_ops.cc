@@ -61,17 +61,17 @@ void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
   }
 }
 
-void RopeAngles(const int32_t* positions, int64_t rows, int64_t rope_dim,
-                float base, float scale, float* cos_out, float* sin_out) {
-  const int64_t half = rope_dim / 2;
+void RopeAngles(const int32_t* positions, int64_t rows, const double* frequency,
+                int64_t half, float mscale, float* cos_out, float* sin_out) {
 #pragma omp parallel for schedule(static) if (rows * half >= (1 << 12))
   for (int64_t r = 0; r < rows; ++r) {
-    const float pos = static_cast<float>(positions[r]) / scale;
+    // In double: the angle grows with the position, and float rounding of
+    // theta would move the rotation of late positions.
+    const double pos = positions[r];
     for (int64_t i = 0; i < half; ++i) {
-      const float freq = std::pow(base, -2.0f * i / rope_dim);
-      const float theta = pos * freq;
-      cos_out[r * half + i] = std::cos(theta);
-      sin_out[r * half + i] = std::sin(theta);
+      const double theta = pos * frequency[i];
+      cos_out[r * half + i] = static_cast<float>(std::cos(theta)) * mscale;
+      sin_out[r * half + i] = static_cast<float>(std::sin(theta)) * mscale;
     }
   }
 }
@@ -115,6 +115,55 @@ void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out) {
     }
     for (; i < ff; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   }
+}
+
+void GeluTanhMul(const float* gate_up, int64_t rows, int64_t ff, float* out) {
+  // 0.5 g (1 + tanh(u)) = g * sigmoid(2u) = g / (1 + exp(-2u)).
+  constexpr float kTwoSqrt2OverPi = 2.0f * 0.7978845608028654f;
+  constexpr float kCubic = 0.044715f;
+#pragma omp parallel for schedule(static) if (rows * ff >= (1 << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate_up + r * 2 * ff;
+    const float* u = g + ff;
+    float* o = out + r * ff;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 c = _mm256_set1_ps(-kTwoSqrt2OverPi);
+    const __m256 cubic = _mm256_set1_ps(kCubic);
+    int64_t i = 0;
+    for (; i + 8 <= ff; i += 8) {
+      const __m256 gv = _mm256_loadu_ps(g + i);
+      // -2u = -2 sqrt(2/pi) (g + 0.044715 g^3) = c * g * (1 + 0.044715 g^2)
+      const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(cubic, gv), gv,
+                                           one);  // 1 + 0.044715 g^2
+      const __m256 e = Exp256(_mm256_mul_ps(_mm256_mul_ps(c, gv), inner));
+      _mm256_storeu_ps(o + i,
+                       _mm256_div_ps(_mm256_mul_ps(gv, _mm256_loadu_ps(u + i)),
+                                     _mm256_add_ps(one, e)));
+    }
+    for (; i < ff; ++i) {
+      const float x = g[i];
+      const float e = std::exp(-kTwoSqrt2OverPi * x * (1.0f + kCubic * x * x));
+      o[i] = x / (1.0f + e) * u[i];
+    }
+  }
+}
+
+void HeadRmsNorm(float* x, int64_t row_stride, int64_t rows, int64_t n_heads,
+                 int64_t head_dim, const float* weight, float eps) {
+#pragma omp parallel for schedule(static) if (rows * n_heads * head_dim >= \
+                                              (1 << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * row_stride;
+    RmsNorm(row, weight, n_heads, head_dim, eps, row);
+  }
+}
+
+void ScaleInPlace(float* x, float a, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(va, _mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) x[i] *= a;
 }
 
 void AddInPlace(float* x, const float* y, int64_t n) {

@@ -17,11 +17,14 @@ enum class RopeStyle {
   kHalves,    // (i, i + rope_dim/2): qwen2 (ggml's "neox" mode)
 };
 
-// The rotation angles of each row's position, computed once per step and
-// shared by every layer: theta_i = position / scale * base^(-2i / rope_dim);
-// cos_out, sin_out: [rows, rope_dim / 2].
-void RopeAngles(const int32_t* positions, int64_t rows, int64_t rope_dim,
-                float base, float scale, float* cos_out, float* sin_out);
+// The rotation of each row's position, computed once per step and shared by
+// every layer with the same RoPE: for pair i, theta = position *
+// frequency[i] (radians per position: the base, frequency factors and
+// context scaling folded in, see engine/model/rope_frequencies.h);
+// cos_out[r, i] = mscale * cos(theta), sin_out[r, i] = mscale * sin(theta).
+// frequency: [half]; cos_out, sin_out: [rows, half].
+void RopeAngles(const int32_t* positions, int64_t rows, const double* frequency,
+                int64_t half, float mscale, float* cos_out, float* sin_out);
 
 // Rotates the first `rope_dim` dimensions of every head of every row in
 // place by the angles of RopeAngles. Row r starts at x + r * row_stride and
@@ -33,6 +36,20 @@ void Rope(float* x, int64_t row_stride, const float* cos_table,
 // out[r, i] = silu(gate_up[r, i]) * gate_up[r, ff + i].
 // gate_up: [rows, 2 * ff]; out: [rows, ff].
 void SiluMul(const float* gate_up, int64_t rows, int64_t ff, float* out);
+
+// out[r, i] = gelu_tanh(gate_up[r, i]) * gate_up[r, ff + i], where
+// gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+// gate_up: [rows, 2 * ff]; out: [rows, ff].
+void GeluTanhMul(const float* gate_up, int64_t rows, int64_t ff, float* out);
+
+// RMS-normalizes every head of every row in place: the n_heads * head_dim
+// values of row r start at x + r * row_stride, and each head becomes
+// head / rms(head) * weight. weight: [head_dim].
+void HeadRmsNorm(float* x, int64_t row_stride, int64_t rows, int64_t n_heads,
+                 int64_t head_dim, const float* weight, float eps);
+
+// x[i] *= a for n elements.
+void ScaleInPlace(float* x, float a, int64_t n);
 
 // x[i] += y[i] for n elements.
 void AddInPlace(float* x, const float* y, int64_t n);

@@ -51,16 +51,18 @@ float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
 template <int V>
 void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
                 int64_t layer, int64_t kvh, int64_t bs, float scale,
-                float* scores, float* out) {
+                int64_t first, float* scores, float* out) {
   constexpr int64_t hd = 8 * V;
   __m256 q[V];
   for (int v = 0; v < V; ++v) q[v] = _mm256_loadu_ps(qh + 8 * v);
   const int64_t len = query.position + 1;
+  // scores[p - first] belongs to position p.
   float max_score = -INFINITY;
-  for (int64_t start = 0; start < len; start += bs) {
+  for (int64_t start = first / bs * bs; start < len; start += bs) {
     const float* k =
         kv.Keys(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
+    const int64_t first_slot = std::max<int64_t>(first - start, 0);
     // Blocks are scattered: fetch the next block's keys (and this block's
     // values) ahead, since the hardware prefetcher restarts at every block.
     if (start + bs < len) {
@@ -69,7 +71,7 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       for (int64_t off = 0; off < bs * hd * 4; off += 64)
         _mm_prefetch(nk + off, _MM_HINT_T0);
     }
-    int64_t j = 0;
+    int64_t j = first_slot;
     for (; j + 4 <= slots; j += 4) {
       // Two partial sums per slot halve the FMA dependency chains.
       __m256 acc[4], acc2[4];
@@ -95,26 +97,29 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       __m128 four =
           _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
       four = _mm_mul_ps(four, _mm_set1_ps(scale));
-      _mm_storeu_ps(scores + start + j, four);
+      _mm_storeu_ps(scores + start + j - first, four);
     }
-    for (; j < slots; ++j) scores[start + j] = Dot(qh, k + j * hd, hd) * scale;
+    for (; j < slots; ++j)
+      scores[start + j - first] = Dot(qh, k + j * hd, hd) * scale;
   }
-  for (int64_t p = 0; p < len; ++p) max_score = std::max(max_score, scores[p]);
-  const float sum = ExpMinusMaxInPlace(scores, len, max_score);
+  for (int64_t i = 0; i < len - first; ++i)
+    max_score = std::max(max_score, scores[i]);
+  const float sum = ExpMinusMaxInPlace(scores, len - first, max_score);
   __m256 o[V];
   for (int v = 0; v < V; ++v) o[v] = _mm256_setzero_ps();
-  for (int64_t start = 0; start < len; start += bs) {
+  for (int64_t start = first / bs * bs; start < len; start += bs) {
     const float* vals =
         kv.Values(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
+    const int64_t first_slot = std::max<int64_t>(first - start, 0);
     if (start + bs < len) {
       const char* nv = reinterpret_cast<const char*>(
           kv.Values(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
       for (int64_t off = 0; off < bs * hd * 4; off += 64)
         _mm_prefetch(nv + off, _MM_HINT_T0);
     }
-    for (int64_t j = 0; j < slots; ++j) {
-      const __m256 p = _mm256_set1_ps(scores[start + j]);
+    for (int64_t j = first_slot; j < slots; ++j) {
+      const __m256 p = _mm256_set1_ps(scores[start + j - first]);
       for (int v = 0; v < V; ++v) {
         o[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vals + j * hd + 8 * v), o[v]);
       }
@@ -128,25 +133,27 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
 // Any head_dim: plain dot products and axpys.
 void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
                        KvCache& kv, int64_t layer, int64_t kvh, int64_t bs,
-                       int64_t hd, float scale, float* scores, float* out) {
+                       int64_t hd, float scale, int64_t first, float* scores,
+                       float* out) {
   const int64_t len = query.position + 1;
+  // scores[p - first] belongs to position p.
   float max_score = -INFINITY;
-  for (int64_t p = 0; p < len; ++p) {
+  for (int64_t p = first; p < len; ++p) {
     const float* k =
         kv.Keys(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    scores[p] = Dot(qh, k, hd) * scale;
-    max_score = std::max(max_score, scores[p]);
+    scores[p - first] = Dot(qh, k, hd) * scale;
+    max_score = std::max(max_score, scores[p - first]);
   }
   float sum = 0.0f;
-  for (int64_t p = 0; p < len; ++p) {
-    scores[p] = std::exp(scores[p] - max_score);
-    sum += scores[p];
+  for (int64_t i = 0; i < len - first; ++i) {
+    scores[i] = std::exp(scores[i] - max_score);
+    sum += scores[i];
   }
   std::memset(out, 0, hd * sizeof(float));
-  for (int64_t p = 0; p < len; ++p) {
+  for (int64_t p = first; p < len; ++p) {
     const float* v =
         kv.Values(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    Axpy(scores[p] / sum, v, out, hd);
+    Axpy(scores[p - first] / sum, v, out, hd);
   }
 }
 
@@ -173,24 +180,28 @@ void PagedAttention(const float* q, int64_t q_stride,
     const float* qh = q + t * q_stride + h * hd;
     float* o = out + t * s.n_heads * hd + h * hd;
     float* scores = scratch + omp_get_thread_num() * max_context;
+    const AttentionQuery& query = queries[t];
+    const int64_t first =
+        s.window > 0 ? std::max<int64_t>(0, query.position - s.window + 1) : 0;
     switch (hd) {
       case 8:
-        AttendHead<1>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        AttendHead<1>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
         break;
       case 16:
-        AttendHead<2>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        AttendHead<2>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
         break;
       case 32:
-        AttendHead<4>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        AttendHead<4>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
         break;
       case 64:
-        AttendHead<8>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        AttendHead<8>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
         break;
       case 128:
-        AttendHead<16>(qh, queries[t], kv, layer, kvh, bs, s.scale, scores, o);
+        AttendHead<16>(qh, query, kv, layer, kvh, bs, s.scale, first, scores,
+                       o);
         break;
       default:
-        AttendHeadGeneric(qh, queries[t], kv, layer, kvh, bs, hd, s.scale,
+        AttendHeadGeneric(qh, query, kv, layer, kvh, bs, hd, s.scale, first,
                           scores, o);
     }
   }

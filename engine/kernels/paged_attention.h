@@ -1,7 +1,9 @@
 #pragma once
-// Causal attention of a batch of query tokens over a paged KV cache. Each
-// (token, head) pair is one work item, spread over OpenMP threads; grouped
-// query heads read their shared KV head.
+// Causal attention of a batch of query tokens over a paged KV cache, over
+// the whole context or a sliding window of it. Each (token, head) pair is
+// one work item, spread over OpenMP threads; grouped query heads read their
+// shared KV head. A query's result depends only on its own row and its
+// sequence's cache, never on the rest of the batch.
 
 #include <cstdint>
 
@@ -19,6 +21,9 @@ struct AttentionShape {
   int64_t n_kv_heads;
   int64_t head_dim;
   float scale;  // usually 1 / sqrt(head_dim)
+  // > 0: a query at position p sees only keys at (p - window, p], and the
+  // blocks before them are never read. 0: keys at [0, p].
+  int64_t window = 0;
 };
 
 // q: n rows of n_heads * head_dim starting every q_stride floats.

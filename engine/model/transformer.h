@@ -1,8 +1,12 @@
 #pragma once
-// Transformer: a llama-family decoder (llama, qwen2) loaded from GGUF and run
-// over ragged batches (see batch.h). Engine thread only: Forward uses
-// buffers sized at load and allocates nothing.
+// Transformer: a decoder of any family in model_family.h (llama, qwen2/3 and
+// their MoE variants, gemma3, phi3) loaded from GGUF and run over ragged
+// batches (see batch.h). Forward embeds the tokens, runs each layer as its
+// family's list of steps (engine/model/families/), and computes the logits
+// of the sampled rows. Engine thread only: Forward uses buffers sized at
+// load and allocates nothing.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,9 +19,12 @@
 #include "engine/kernels/linear.h"
 #include "engine/kernels/paged_attention.h"
 #include "engine/kv_cache.h"
+#include "engine/model/layer_weights.h"
 #include "engine/model/lora_adapter.h"
 #include "engine/model/model_config.h"
+#include "engine/model/model_family.h"
 #include "engine/model/moe_ffn.h"
+#include "engine/model/rope_frequencies.h"
 #include "engine/model/weight_loader.h"
 
 namespace lumen::engine {
@@ -25,8 +32,12 @@ namespace lumen::engine {
 struct TransformerOptions {
   WeightMode weights = WeightMode::kAuto;
   int64_t max_batch_tokens = 512;  // tokens per Forward call
-  int64_t max_context = 0;         // 0: the model's training context
-  bool measure_crossover = true;   // time small-M vs oneDNN per shape at load
+  // Positions per sequence (the serving context, lumend's --ctx-size); 0:
+  // the model's training context. Also chooses Phi-3's LongRoPE factors,
+  // as llama.cpp does: the long ones when this, rounded up to a multiple
+  // of 256, exceeds rope.scaling.original_context_length.
+  int64_t max_context = 0;
+  bool measure_crossover = true;  // time small-M vs oneDNN per shape at load
   // OpenMP threads that may run Forward's kernels (scratch is sized for
   // them); 0: omp_get_max_threads() of the loading thread.
   int32_t num_threads = 0;
@@ -53,9 +64,9 @@ struct ForwardProfile {
 
 class Transformer {
  public:
-  // InvalidArgument for unsupported architectures, missing tensors or wrong
-  // shapes; Unimplemented for tensor types the engine cannot load (naming
-  // the tensor, its type and the supported types).
+  // InvalidArgument for unsupported architectures (naming the supported
+  // ones), missing tensors or wrong shapes; Unimplemented for tensor types
+  // other than F32/F16/BF16/Q8_0 (naming the tensor and its type).
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const GgufFile& file, const TransformerOptions& options);
 
@@ -67,6 +78,10 @@ class Transformer {
                        std::span<float> logits);
 
   const ModelConfig& config() const { return config_; }
+  const ModelFamily& family() const { return *config_.family; }
+  // The RoPE in use, e.g. "neox, base 10000, longrope long factors (context
+  // 512 > 256), attn factor 1.06".
+  const std::string& rope_summary() const { return rope_summary_; }
   const ResidentBytes& resident_bytes() const { return resident_; }
   ForwardProfile& profile() { return profile_; }
   // Whether any matrix is held quantized (int8 or packed GGUF blocks).
@@ -94,17 +109,6 @@ class Transformer {
   std::string KernelChoiceSummary() const;
 
  private:
-  struct Layer {
-    std::vector<float> attn_norm;              // [n_embd]
-    std::vector<float> ffn_norm;               // [n_embd]
-    std::unique_ptr<kernels::Linear> qkv;      // [q_dim + 2 kv_dim, n_embd]
-    std::unique_ptr<kernels::Linear> wo;       // [n_embd, q_dim]
-    std::unique_ptr<kernels::Linear> gate_up;  // [2 n_ff, n_embd] (dense)
-    std::unique_ptr<kernels::Linear> down;     // [n_embd, n_ff] (dense)
-    std::unique_ptr<MoeFfn> moe;               // instead of gate_up/down
-    // The dense matrices (attention, and the FFN unless it is MoE).
-    std::vector<kernels::Linear*> matrices() const;
-  };
   // Consecutive batch rows that use one adapter.
   struct LoraRun {
     int64_t first_row;
@@ -113,15 +117,36 @@ class Transformer {
   };
 
   Transformer() = default;
+  absl::Status LoadRope(const GgufFile& f);
   absl::Status AllocateBuffers();
+  // Checks the batch against the model and the cache, and fills the step's
+  // positions, attention queries, LoRA runs and logit rows.
+  absl::Status PrepareStep(const Batch& batch, const KvCache& cache,
+                           std::span<const float> logits);
+  // x = token_embd[token] * embedding_scale for every batch token.
+  void Embed(std::span<const int32_t> tokens);
+  // Runs one step of layer `layer` over the step's tokens.
+  absl::Status RunStep(BlockStep step, int64_t layer);
+  // The steps (see BlockStep for what each computes).
+  absl::Status ProjectQkv(int64_t layer);
+  void NormalizeQkHeads(int64_t layer);
+  void RotateQk(int64_t layer);
+  void Attend(int64_t layer);
+  absl::Status ProjectAttentionOutput(int64_t layer);
+  absl::Status GatedFfn(int64_t layer, bool gelu);
+  // Final norm and output head for the rows that want logits.
+  absl::Status ComputeLogits(std::span<float> logits);
   // Adds each LoRA run's delta for (layer, target): y rows += delta(x rows).
   void ApplyLora(int64_t layer, LoraTarget target, const float* x, int64_t ldx,
                  float* y, int64_t ldy);
+  // Charges the time since the last charge to one phase of the profile.
+  void Charge(double* phase);
+  // The RoPE table of a layer: 0 global, 1 sliding-window.
+  int RopeIndex(int64_t layer) const { return config_.sliding(layer) ? 1 : 0; }
 
   ModelConfig config_;
   TransformerOptions options_;
   bool int8_ = false;
-  kernels::RopeStyle rope_style_ = kernels::RopeStyle::kAdjacent;
   // Token embeddings: one row dequantized per token. Either their own copy
   // (fp32, or the packed GGUF rows) or, for tied models whose output head
   // holds the same values, read from output_.
@@ -138,20 +163,28 @@ class Transformer {
   Embeddings token_embd_;
   std::vector<float> output_norm_;           // [n_embd]
   std::unique_ptr<kernels::Linear> output_;  // [n_vocab, n_embd]
-  std::vector<Layer> layers_;
+  std::vector<LayerWeights> layers_;
+  RopeFrequencies rope_[2];  // global layers, sliding-window layers
+  std::string rope_summary_;
   ResidentBytes resident_;
   ForwardProfile profile_;
+
+  // The step being run (set by PrepareStep).
+  int64_t step_tokens_ = 0;
+  int64_t step_logit_rows_ = 0;
+  KvCache* step_cache_ = nullptr;
+  std::chrono::steady_clock::time_point profile_mark_;
 
   // Step buffers, sized for max_batch_tokens at load.
   std::vector<float> x_;                          // [T, n_embd] residual stream
   std::vector<float> xn_;                         // [T, n_embd] normalized
   std::vector<float> qkv_;                        // [T, q_dim + 2 kv_dim]
   std::vector<float> attn_;                       // [T, q_dim]
-  std::vector<float> proj_;                       // [T, n_embd]
+  std::vector<float> proj_;                       // [T, n_embd] sublayer out
   std::vector<float> gate_up_;                    // [T, 2 n_ff]
   std::vector<float> hidden_;                     // [T, n_ff]
   std::vector<int32_t> positions_;                // [T]
-  std::vector<float> rope_cos_, rope_sin_;        // [T, rope_dim / 2]
+  std::vector<float> rope_cos_[2], rope_sin_[2];  // [T, rope_dim / 2] each
   std::vector<kernels::AttentionQuery> queries_;  // [T]
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<LoraRun> lora_runs_;                // capacity max sequences

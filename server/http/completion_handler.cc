@@ -93,7 +93,7 @@ bool PumpStream(StreamState& s, httplib::DataSink& sink) {
 }  // namespace
 
 void HandleCompletion(const HttpServices& services, Endpoint endpoint,
-                      const retrieval::Principal& principal, const Json& body,
+                      const Caller& principal, const Json& body,
                       std::shared_ptr<void> in_flight,
                       const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<OpenAiRequest> translated =

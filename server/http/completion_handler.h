@@ -12,7 +12,7 @@
 
 #include "absl/time/time.h"
 #include "httplib.h"
-#include "retrieval/access.h"
+#include "server/auth.h"
 #include "server/http/http_services.h"
 #include "server/http/json_fields.h"
 #include "server/http/openai_request.h"
@@ -32,7 +32,7 @@ inline constexpr absl::Duration kProbeAfter = absl::Milliseconds(200);
 // until the pipeline accepted or refused it (and, without streaming, until
 // the answer is complete). `in_flight` is held until the response ends.
 void HandleCompletion(const HttpServices& services, Endpoint endpoint,
-                      const retrieval::Principal& principal, const Json& body,
+                      const Caller& principal, const Json& body,
                       std::shared_ptr<void> in_flight,
                       const httplib::Request& req, httplib::Response& res);
 

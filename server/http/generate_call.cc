@@ -14,7 +14,7 @@ std::shared_ptr<GenerateCall> GenerateCall::Create() {
 
 void GenerateCall::Start(GeneratePipeline* pipeline,
                          lumen::v1::GenerateRequest request,
-                         const retrieval::Principal& principal) {
+                         const Caller& principal) {
   {
     absl::MutexLock lock(&mu_);
     pipeline_ref_ = shared_from_this();

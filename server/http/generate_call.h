@@ -30,7 +30,7 @@ class GenerateCall final : public GenerateSink,
 
   // Starts `request` on `pipeline`; the answer comes through AwaitStart.
   void Start(GeneratePipeline* pipeline, lumen::v1::GenerateRequest request,
-             const retrieval::Principal& principal);
+             const Caller& principal);
 
   // Blocks until the pipeline accepted (the start) or refused (its status)
   // the request. The start stays valid while the call lives.

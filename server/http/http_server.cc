@@ -158,15 +158,9 @@ std::shared_ptr<void> HttpServer::EnterCall() {
 
 bool HttpServer::Authenticate(const httplib::Request& req,
                               httplib::Response& res,
-                              retrieval::Principal* principal) const {
-  std::optional<absl::string_view> header;
-  std::string value;
-  if (req.has_header("Authorization")) {
-    value = req.get_header_value("Authorization");
-    header = value;
-  }
-  absl::StatusOr<retrieval::Principal> p =
-      services_.auth->AuthenticateBearer(header);
+                              Caller* principal) const {
+  absl::StatusOr<Caller> p = services_.auth->AuthenticateHeader(
+      req.get_header_value("Authorization"));
   if (!p.ok()) {
     SendStatus(res, p.status());
     return false;
@@ -178,7 +172,7 @@ bool HttpServer::Authenticate(const httplib::Request& req,
 void HttpServer::WithJsonBody(
     const httplib::Request& req, httplib::Response& res,
     const httplib::ContentReader& reader,
-    const std::function<void(const retrieval::Principal&, const Json&)>&
+    const std::function<void(const Caller&, const Json&)>&
         handle) {
   const std::string content_type = req.get_header_value("Content-Type");
   const bool json = IsJsonContentType(content_type);
@@ -213,7 +207,7 @@ void HttpServer::WithJsonBody(
                                       "(malformed chunked encoding or a "
                                       "closed connection)"));
   }
-  retrieval::Principal principal;
+  Caller principal;
   if (!Authenticate(req, res, &principal)) return;
   if (!json) {
     return SendError(res, HttpErrorOf(400, absl::StrCat("Content-Type must be "
@@ -294,13 +288,13 @@ void HttpServer::RegisterRoutes() {
              });
   server.Get("/v1/models",
              [this](const httplib::Request& req, httplib::Response& res) {
-               retrieval::Principal p;
+               Caller p;
                if (Authenticate(req, res, &p))
                  HandleListModels(services_, created_, res);
              });
   server.Get("/v1/models/(.+)",
              [this](const httplib::Request& req, httplib::Response& res) {
-               retrieval::Principal p;
+               Caller p;
                if (Authenticate(req, res, &p))
                  HandleGetModel(services_, created_, req.matches[1], res);
              });
@@ -313,7 +307,7 @@ void HttpServer::RegisterRoutes() {
                           const httplib::ContentReader& reader) {
       std::shared_ptr<void> in_flight = EnterCall();
       WithJsonBody(req, res, reader,
-                   [&](const retrieval::Principal& p, const Json& body) {
+                   [&](const Caller& p, const Json& body) {
                      HandleCompletion(services_, endpoint, p, body, in_flight,
                                       req, res);
                    });
@@ -324,7 +318,7 @@ void HttpServer::RegisterRoutes() {
                                        const httplib::ContentReader& reader) {
     std::shared_ptr<void> in_flight = EnterCall();
     WithJsonBody(req, res, reader,
-                 [&](const retrieval::Principal&, const Json& body) {
+                 [&](const Caller&, const Json& body) {
                    HandleEmbeddings(services_, body, res);
                  });
   });

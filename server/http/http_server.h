@@ -83,11 +83,11 @@ class HttpServer {
   // it as a JSON object, then calls `handle`; errors are answered here.
   void WithJsonBody(const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& reader,
-                    const std::function<void(const retrieval::Principal&,
+                    const std::function<void(const Caller&,
                                              const Json&)>& handle);
   // Answers an error and false when the request may not go on.
   bool Authenticate(const httplib::Request& req, httplib::Response& res,
-                    retrieval::Principal* principal) const;
+                    Caller* principal) const;
   // A token held while a response is in progress (Stop waits for them).
   std::shared_ptr<void> EnterCall() ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -95,35 +95,98 @@ Mat RmsNorm(const Mat& x, int64_t n, int64_t d, const Tensor& w, double eps) {
   return y;
 }
 
-void Rope(Mat& x, int64_t n, int64_t heads, int64_t hd, int64_t rope_dim,
-          double base, bool halves) {
+// RoPE of every head of x ([n, heads * hd]) at positions 0..n-1: pair i
+// of a head turns by p * base^(-2i / rope_dim) / factors[i], with linear
+// scaling dividing that by `factor`, and YaRN mixing the divided and
+// undivided angles by a ramp over the pairs; cos and sin times mscale.
+struct RopeSpec {
+  int64_t dim = 0;
+  double base = 10000;
+  bool halves = false;  // NEOX pairs (i, i + dim / 2); else (2i, 2i + 1)
+  std::vector<double> factors;  // per pair, or empty
+  double factor = 1;
+  bool yarn = false;
+  int64_t original_context = 0;
+  double mscale = 1;
+};
+
+void Rope(Mat& x, int64_t n, int64_t heads, int64_t hd, const RopeSpec& r) {
+  const int64_t half = r.dim / 2;
+  // YaRN: pairs below `low` keep their angle, above `high` get the divided
+  // one (the dimension where a pair turns 32 resp. 1 times over the
+  // original context).
+  auto corr = [&](double turns) {
+    return r.dim * std::log(r.original_context / (turns * 2 * M_PI)) /
+           (2 * std::log(r.base));
+  };
+  const double low = std::max(0.0, std::floor(corr(32)));
+  const double high = std::min(double(r.dim - 1), std::ceil(corr(1)));
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
       double* v = &x[(t * heads + h) * hd];
-      for (int64_t i = 0; i < rope_dim / 2; ++i) {
-        const double theta = t * std::pow(base, -2.0 * i / rope_dim);
-        const int64_t a = halves ? i : 2 * i;
-        const int64_t b = halves ? i + rope_dim / 2 : 2 * i + 1;
+      for (int64_t i = 0; i < half; ++i) {
+        double theta = t * std::pow(r.base, -2.0 * i / r.dim);
+        if (!r.factors.empty()) theta /= r.factors[i];
+        double angle = theta / r.factor;
+        if (r.yarn) {
+          const double keep =
+              1 - std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0);
+          angle = angle * (1 - keep) + theta * keep;
+        }
+        const double c = std::cos(angle) * r.mscale;
+        const double s = std::sin(angle) * r.mscale;
+        const int64_t a = r.halves ? i : 2 * i;
+        const int64_t b = r.halves ? i + half : 2 * i + 1;
         const double x0 = v[a], x1 = v[b];
-        v[a] = x0 * std::cos(theta) - x1 * std::sin(theta);
-        v[b] = x0 * std::sin(theta) + x1 * std::cos(theta);
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
       }
     }
   }
 }
 
-Mat SwiGlu(const Mat& xn, int64_t n, const Tensor& gate, const Tensor& up,
-           const Tensor& down) {
+// Gated FFN: down(act(gate x) * up x), act SiLU or GELU-tanh.
+Mat GatedFfn(const Mat& xn, int64_t n, const Tensor& gate, const Tensor& up,
+             const Tensor& down, bool gelu = false) {
   Mat g = Linear(xn, n, gate, nullptr);
   Mat u = Linear(xn, n, up, nullptr);
-  for (size_t i = 0; i < g.size(); ++i)
-    g[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double x = g[i];
+    const double act = gelu ? 0.5 * x *
+                                  (1 + std::tanh(std::sqrt(2 / M_PI) *
+                                                 (x + 0.044715 * x * x * x)))
+                            : x / (1.0 + std::exp(-x));
+    g[i] = act * u[i];
+  }
   return Linear(g, n, down, nullptr);
+}
+
+Mat SwiGlu(const Mat& xn, int64_t n, const Tensor& gate, const Tensor& up,
+           const Tensor& down) {
+  return GatedFfn(xn, n, gate, up, down, false);
+}
+
+// Rows [first, first + count) of a matrix.
+Tensor Rows(const Tensor& t, int64_t first, int64_t count) {
+  Tensor out;
+  out.cols = t.cols;
+  out.rows = count;
+  out.v.assign(t.v.begin() + first * t.cols,
+               t.v.begin() + (first + count) * t.cols);
+  return out;
+}
+
+// Each head (hd values) of every row normalized with weight w.
+void HeadNorm(Mat& x, int64_t n, int64_t heads, int64_t hd, const Tensor& w,
+              double eps) {
+  Mat y = RmsNorm(x, n * heads, hd, w, eps);
+  x.swap(y);
 }
 
 // Mixture of experts, token by token: softmax over the router's logits, the
 // top k (ties to the lower index), renormalized unless qwen2moe, plus
-// qwen2moe's shared expert gated by a sigmoid.
+// qwen2moe's shared expert gated by a sigmoid (qwen3moe: renormalized, no
+// shared expert).
 Mat MoeFfn(const engine::GgufFile& f, const std::string& p, const Mat& xn,
            int64_t n, int64_t d, int64_t k, bool qwen2moe) {
   const Tensor router = Load(f, p + "ffn_gate_inp.weight");
@@ -170,73 +233,141 @@ Mat MoeFfn(const engine::GgufFile& f, const std::string& p, const Mat& xn,
 
 std::vector<std::vector<double>> ReferenceLogits(
     const engine::GgufFile& f, std::span<const int32_t> tokens,
-    const engine::GgufFile* adapter) {
+    const engine::GgufFile* adapter, int64_t n_ctx) {
   merge_adapter = adapter;
   const std::string arch(*f.GetString("general.architecture"));
-  const int64_t d = Int(f, arch + ".embedding_length", 0);
-  const int64_t layers = Int(f, arch + ".block_count", 0);
-  const int64_t heads = Int(f, arch + ".attention.head_count", 0);
-  const int64_t kv_heads = Int(f, arch + ".attention.head_count_kv", heads);
-  const int64_t hd = d / heads;
-  const int64_t rope_dim = Int(f, arch + ".rope.dimension_count", hd);
-  const double base =
-      f.GetFloatOr(arch + ".rope.freq_base", 10000.0).value_or(10000.0);
-  const double eps =
-      f.GetFloatOr(arch + ".attention.layer_norm_rms_epsilon", 1e-5)
-          .value_or(1e-5);
-  const bool halves = arch != "llama";
-  const int64_t experts_used = Int(f, arch + ".expert_used_count", 0);
+  auto key = [&](const std::string& k) { return arch + "." + k; };
+  auto real = [&](const std::string& k, double fallback) {
+    return f.GetFloatOr(key(k), fallback).value_or(fallback);
+  };
+  const bool gemma3 = arch == "gemma3";
+  const int64_t d = Int(f, key("embedding_length"), 0);
+  const int64_t layers = Int(f, key("block_count"), 0);
+  const int64_t heads = Int(f, key("attention.head_count"), 0);
+  const int64_t kv_heads = Int(f, key("attention.head_count_kv"), heads);
+  const int64_t hd = Int(f, key("attention.key_length"), d / heads);
+  const int64_t n_ctx_train = Int(f, key("context_length"), 2048);
+  const double eps = real("attention.layer_norm_rms_epsilon", 1e-5);
+  const int64_t experts_used = Int(f, key("expert_used_count"), 0);
   const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n_ctx <= 0) n_ctx = n_ctx_train;
+
+  // RoPE of the global layers, and gemma3's sliding-window layers.
+  RopeSpec rope;
+  rope.dim = Int(f, key("rope.dimension_count"), hd);
+  rope.base = real("rope.freq_base", 10000);
+  rope.halves = arch != "llama";
+  std::string scaling = "linear";
+  if (auto t = f.GetString(key("rope.scaling.type")); t.ok()) {
+    scaling = std::string(*t);
+  }
+  rope.factor = real("rope.scaling.factor", 1);
+  if (scaling == "none" || rope.factor == 0) rope.factor = 1;
+  rope.yarn = scaling == "yarn";
+  rope.original_context =
+      Int(f, key("rope.scaling.original_context_length"), n_ctx_train);
+  rope.mscale = real("rope.scaling.attn_factor", 1);
+  if (rope.yarn && rope.factor > 1)
+    rope.mscale *= 1 + 0.1 * std::log(rope.factor);
+  Tensor factors = Load(f, "rope_freqs.weight");
+  if (factors.v.empty() && f.FindTensor("rope_factors_long.weight")) {
+    // llama.cpp: long factors when the context, padded to 256, exceeds
+    // the original one.
+    const bool use_long = (n_ctx + 255) / 256 * 256 > rope.original_context;
+    factors = Load(
+        f, use_long ? "rope_factors_long.weight" : "rope_factors_short.weight");
+  }
+  rope.factors = factors.v;
+  RopeSpec local = rope;
+  local.base = real("rope.freq_base_swa", 10000);
+  local.factors.clear();
+  local.factor = 1;
+  local.yarn = false;
+  local.mscale = real("rope.scaling.attn_factor", 1);
+  const int64_t window =
+      gemma3 ? Int(f, key("attention.sliding_window"), 0) : 0;
 
   const Tensor embd = Load(f, "token_embd.weight");
+  // gemma3 scales the embeddings by sqrt(width), rounded to f32.
+  const double embd_scale = gemma3 ? double(std::sqrt(float(d))) : 1.0;
   Mat x(n * d);
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < d; ++i) x[t * d + i] = embd.v[tokens[t] * d + i];
+    for (int64_t i = 0; i < d; ++i)
+      x[t * d + i] = embd.v[tokens[t] * d + i] * embd_scale;
   }
+  const int64_t qd = heads * hd, kvd = kv_heads * hd;
   for (int64_t l = 0; l < layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    const Tensor bq = Load(f, p + "attn_q.bias"),
-                 bk = Load(f, p + "attn_k.bias"),
-                 bv = Load(f, p + "attn_v.bias");
+    // gemma3: five sliding-window layers, then one global one.
+    const bool sliding = window > 0 && l % 6 < 5;
     Mat xn = RmsNorm(x, n, d, Load(f, p + "attn_norm.weight"), eps);
-    Mat q = Linear(xn, n, Load(f, p + "attn_q.weight"), &bq);
-    Mat k = Linear(xn, n, Load(f, p + "attn_k.weight"), &bk);
-    Mat v = Linear(xn, n, Load(f, p + "attn_v.weight"), &bv);
-    Rope(q, n, heads, hd, rope_dim, base, halves);
-    Rope(k, n, kv_heads, hd, rope_dim, base, halves);
+    Mat q, k, v;
+    const Tensor fused = Load(f, p + "attn_qkv.weight");
+    if (!fused.v.empty()) {  // phi3: q rows, then k, then v
+      q = Linear(xn, n, Rows(fused, 0, qd), nullptr);
+      k = Linear(xn, n, Rows(fused, qd, kvd), nullptr);
+      v = Linear(xn, n, Rows(fused, qd + kvd, kvd), nullptr);
+    } else {
+      const Tensor bq = Load(f, p + "attn_q.bias"),
+                   bk = Load(f, p + "attn_k.bias"),
+                   bv = Load(f, p + "attn_v.bias");
+      q = Linear(xn, n, Load(f, p + "attn_q.weight"), &bq);
+      k = Linear(xn, n, Load(f, p + "attn_k.weight"), &bk);
+      v = Linear(xn, n, Load(f, p + "attn_v.weight"), &bv);
+    }
+    const Tensor q_norm = Load(f, p + "attn_q_norm.weight");
+    if (!q_norm.v.empty()) {  // qwen3, gemma3
+      HeadNorm(q, n, heads, hd, q_norm, eps);
+      HeadNorm(k, n, kv_heads, hd, Load(f, p + "attn_k_norm.weight"), eps);
+    }
+    Rope(q, n, heads, hd, sliding ? local : rope);
+    Rope(k, n, kv_heads, hd, sliding ? local : rope);
     Mat att(n * heads * hd, 0.0);
     for (int64_t t = 0; t < n; ++t) {
+      const int64_t first = sliding ? std::max<int64_t>(0, t - window + 1) : 0;
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t kvh = h / (heads / kv_heads);
-        std::vector<double> s(t + 1);
+        std::vector<double> s(t + 1 - first);
         double mx = -1e300;
-        for (int64_t u = 0; u <= t; ++u) {
+        for (int64_t u = first; u <= t; ++u) {
           double dot = 0;
           for (int64_t i = 0; i < hd; ++i) {
             dot +=
                 q[(t * heads + h) * hd + i] * k[(u * kv_heads + kvh) * hd + i];
           }
-          s[u] = dot / std::sqrt(static_cast<double>(hd));
-          mx = std::max(mx, s[u]);
+          s[u - first] = dot / std::sqrt(static_cast<double>(hd));
+          mx = std::max(mx, s[u - first]);
         }
         double sum = 0;
         for (double& e : s) sum += (e = std::exp(e - mx));
-        for (int64_t u = 0; u <= t; ++u) {
+        for (int64_t u = first; u <= t; ++u) {
           for (int64_t i = 0; i < hd; ++i) {
             att[(t * heads + h) * hd + i] +=
-                s[u] / sum * v[(u * kv_heads + kvh) * hd + i];
+                s[u - first] / sum * v[(u * kv_heads + kvh) * hd + i];
           }
         }
       }
     }
     Mat o = Linear(att, n, Load(f, p + "attn_output.weight"), nullptr);
+    const Tensor post_attn = Load(f, p + "post_attention_norm.weight");
+    if (!post_attn.v.empty()) o = RmsNorm(o, n, d, post_attn, eps);
     for (int64_t i = 0; i < n * d; ++i) x[i] += o[i];
     xn = RmsNorm(x, n, d, Load(f, p + "ffn_norm.weight"), eps);
-    Mat down = experts_used > 0
-                   ? MoeFfn(f, p, xn, n, d, experts_used, arch == "qwen2moe")
-                   : SwiGlu(xn, n, Load(f, p + "ffn_gate.weight"),
-                            Load(f, p + "ffn_up.weight"),
-                            Load(f, p + "ffn_down.weight"));
+    Mat down;
+    if (experts_used > 0) {
+      down = MoeFfn(f, p, xn, n, d, experts_used, arch == "qwen2moe");
+    } else if (const Tensor gate = Load(f, p + "ffn_gate.weight");
+               !gate.v.empty()) {
+      down = GatedFfn(xn, n, gate, Load(f, p + "ffn_up.weight"),
+                      Load(f, p + "ffn_down.weight"), /*gelu=*/gemma3);
+    } else {  // phi3: gate rows, then up rows, in ffn_up
+      const Tensor up = Load(f, p + "ffn_up.weight");
+      const int64_t ff = up.rows / 2;
+      down = GatedFfn(xn, n, Rows(up, 0, ff), Rows(up, ff, ff),
+                      Load(f, p + "ffn_down.weight"));
+    }
+    const Tensor post_ffw = Load(f, p + "post_ffw_norm.weight");
+    if (!post_ffw.v.empty()) down = RmsNorm(down, n, d, post_ffw, eps);
     for (int64_t i = 0; i < n * d; ++i) x[i] += down[i];
   }
   Mat xn = RmsNorm(x, n, d, Load(f, "output_norm.weight"), eps);

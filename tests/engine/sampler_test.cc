@@ -40,7 +40,9 @@ TEST_P(SamplerTableTest, DrawsOnlyAllowedTokens) {
     seen.insert(t);
   }
   // Sampling (not greedy) cases should reach every allowed token.
-  if (c.params.temperature > 0) EXPECT_EQ(seen, c.allowed) << c.name;
+  if (c.params.temperature > 0) {
+    EXPECT_EQ(seen, c.allowed) << c.name;
+  }
 }
 
 SamplingParams P(float temperature, int top_k = 0, float top_p = 1,
@@ -160,7 +162,9 @@ TEST_P(MaskedSamplerTableTest, DrawsOnlyAllowedTokens) {
     EXPECT_TRUE(c.allowed.contains(*t)) << c.name << " drew " << *t;
     seen.insert(*t);
   }
-  if (c.params.temperature > 0) EXPECT_EQ(seen, c.allowed) << c.name;
+  if (c.params.temperature > 0) {
+    EXPECT_EQ(seen, c.allowed) << c.name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -252,7 +252,9 @@ TEST(KnowledgeTest, AcknowledgedDocumentsSurviveKillNine) {
         {"--model=" + Stories(), "--kv-cache-mb=64", "--data-dir=" + data});
     ASSERT_TRUE(d.ok()) << d.Log();
     Client c(d.Channel(), "");
-    if (round == 0) ASSERT_TRUE(c.Create("durable").ok());
+    if (round == 0) {
+      ASSERT_TRUE(c.Create("durable").ok());
+    }
     // Everything acknowledged so far is there with its full text.
     for (int i : acknowledged) {
       for (const char* part : {"head", "tail"}) {

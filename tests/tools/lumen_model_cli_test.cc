@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/gguf/gguf_file.h"
@@ -84,6 +85,123 @@ TEST(ModelInspectTest, ReportsActiveParametersOfMoeAndAdapterShare) {
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("'embd' is not one of q, k, v, o, gate, up, "
                                  "down"));
+}
+
+// One line of `lumen model inspect`'s text output, by its label.
+std::string InspectLine(const std::string& out, const std::string& label) {
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(line, label + " ")) return std::string(line);
+  }
+  return "";
+}
+
+std::string Thousands(uint64_t v) {
+  std::string s = absl::StrCat(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
+// The archs files (llama.cpp's test models of each family): shape, window,
+// RoPE and layer as their README and reference.json describe them.
+TEST(ModelInspectTest, ReportsEachArchitecturesShapeAndParameters) {
+  std::ifstream in(TestDataPath("archs/reference.json"));
+  const nlohmann::json ref = nlohmann::json::parse(in);
+  struct Expect {
+    std::string file, shape, attention, rope, layer;
+  };
+  const Expect expects[] = {
+      {"llama3-rope.gguf",
+       "width 128, 4 layers, 4 heads, 2 kv heads, head dim 32, ffn 384",
+       "q width 128",
+       "adjacent pairs, dim 32, base 500000, frequency factors "
+       "(rope_freqs)",
+       "attn_norm > qkv > rope > attention > attn_output > +residual > "
+       "ffn_norm > swiglu > +residual"},
+      {"qwen3.gguf",
+       "width 128, 4 layers, 8 heads, 2 kv heads, head dim 32, ffn 384",
+       "q width 256", "neox halves, dim 32, base 1e+06",
+       "attn_norm > qkv > qk_norm > rope > attention > attn_output > "
+       "+residual > ffn_norm > swiglu > +residual"},
+      {"gemma3.gguf",
+       "width 128, 6 layers, 4 heads, 1 kv heads, head dim 64, ffn 384",
+       "q width 256, scale 0.125",
+       "neox halves, dim 64, base 1e+06 (sliding-window layers 10000)",
+       "attn_norm > qkv > qk_norm > rope > attention > attn_output > "
+       "post_attn_norm > +residual > ffn_norm > geglu_tanh > post_ffw_norm > "
+       "+residual"},
+      {"phi3.gguf",
+       "width 128, 4 layers, 4 heads, 2 kv heads, head dim 32, ffn 384",
+       "q width 128", "neox halves, dim 32, base 10000",
+       "attn_norm > qkv > rope > attention > attn_output > +residual > "
+       "ffn_norm > swiglu > +residual"},
+      {"phi3-longrope.gguf",
+       "width 128, 2 layers, 4 heads, 2 kv heads, head dim 32, ffn 384",
+       "tied output",
+       "LongRoPE factors: long when the context (rounded up to 256) exceeds "
+       "256, else short, attn factor 1.06066",
+       "attn_norm > qkv > rope > attention > attn_output > +residual > "
+       "ffn_norm > swiglu > +residual"},
+  };
+  for (const Expect& e : expects) {
+    auto r = RunCommand(Lumen() + " model inspect " +
+                        TestDataPath("archs/" + e.file));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json& file = ref["files"][e.file];
+    EXPECT_THAT(InspectLine(r.out, "architecture"),
+                HasSubstr(file["architecture"].get<std::string>()));
+    EXPECT_THAT(InspectLine(r.out, "shape"), HasSubstr(e.shape)) << e.file;
+    EXPECT_THAT(InspectLine(r.out, "attention"), HasSubstr(e.attention))
+        << e.file;
+    EXPECT_THAT(InspectLine(r.out, "rope"), HasSubstr(e.rope)) << e.file;
+    EXPECT_EQ(InspectLine(r.out, "layer"), "layer           " + e.layer)
+        << e.file;
+    uint64_t parameters = 0;
+    for (const auto& [name, dims] : file["tensors"].items()) {
+      uint64_t n = 1;
+      for (const auto& d : dims) n *= d.get<uint64_t>();
+      parameters += n;
+    }
+    EXPECT_EQ(InspectLine(r.out, "parameters"),
+              "parameters      " + Thousands(parameters))
+        << e.file;
+  }
+  auto gemma = RunCommand(Lumen() + " model inspect " +
+                          TestDataPath("archs/gemma3.gguf"));
+  EXPECT_EQ(InspectLine(gemma.out, "sliding window"),
+            "sliding window  16 tokens on 5 of 6 layers (every 6th layer "
+            "attends to the whole context)");
+  EXPECT_EQ(InspectLine(gemma.out, "embedding"),
+            "embedding       scaled by 11.3137");
+  auto json = RunCommand(Lumen() + " model inspect --json " +
+                         TestDataPath("archs/gemma3.gguf"));
+  ASSERT_EQ(json.exit_code, 0);
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["hyperparameters"]["sliding_window"], 16);
+  EXPECT_EQ(j["hyperparameters"]["sliding_window_layers"], 5);
+  EXPECT_EQ(j["hyperparameters"]["q_dim"], 256);
+  EXPECT_EQ(j["hyperparameters"]["rope_freq_base_sliding"], 10000.0);
+  EXPECT_EQ(j["layer_steps"].size(), 12u);
+  EXPECT_EQ(j["engine_supported"], true);
+}
+
+// llama.cpp picks Phi-3's LongRoPE factors by the context size; so does
+// `lumen model generate --ctx-size`.
+TEST(ModelGenerateTest, CtxSizeChoosesLongRopeFactorsLikeLlamaCpp) {
+  std::ifstream in(TestDataPath("archs/reference.json"));
+  const nlohmann::json ref = nlohmann::json::parse(in);
+  for (const auto& c : ref["files"]["phi3-longrope.gguf"]["cases"]) {
+    if (c["prompt"] != "Once upon a time") continue;
+    const int n_ctx = c["n_ctx"];
+    auto r = RunCommand(absl::StrCat(
+        Lumen(), " model generate ", TestDataPath("archs/phi3-longrope.gguf"),
+        " --prompt 'Once upon a time' --max-tokens 32 --ids --threads 1 ",
+        "--ctx-size ", n_ctx));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string last = r.out.substr(r.out.rfind('['));
+    EXPECT_EQ(nlohmann::json::parse(last), c["ids"]) << "n_ctx " << n_ctx;
+    EXPECT_THAT(r.err, HasSubstr(n_ctx > 256 ? "longrope long factors"
+                                             : "longrope short factors"));
+  }
 }
 
 TEST(ModelInspectTest, MalformedFileFailsWithExitCode1) {
@@ -281,6 +399,78 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ModelSynthTest,
                                            SynthCase{"llama", "f16", 1, false},
                                            SynthCase{"qwen2", "f32", 2,
                                                      false}));
+
+// The newer families: llama.cpp's tensor names and keys, loadable and
+// runnable by the engine.
+TEST(ModelSynthTest, WritesEachFamilyWithLlamaCppNames) {
+  struct Family {
+    std::string arch, flags;
+    std::vector<std::string> tensors;  // of layer 0, besides the norms
+  };
+  const Family families[] = {
+      {"qwen3",
+       "--head-dim 32",
+       {"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_q_norm.weight",
+        "attn_k_norm.weight", "ffn_gate.weight"}},
+      {"qwen3moe",
+       "--experts 4 --experts-used 2",
+       {"attn_q_norm.weight", "ffn_gate_inp.weight", "ffn_gate_exps.weight",
+        "ffn_up_exps.weight", "ffn_down_exps.weight"}},
+      {"gemma3",
+       "--sliding-window 32",
+       {"attn_q_norm.weight", "post_attention_norm.weight",
+        "post_ffw_norm.weight", "ffn_gate.weight"}},
+      {"phi3",
+       "--longrope --ctx 1024 --rope-original-ctx 256",
+       {"attn_qkv.weight", "ffn_up.weight", "ffn_down.weight"}},
+      {"llama", "--llama3-rope", {"attn_q.weight", "ffn_gate.weight"}},
+  };
+  for (const Family& fam : families) {
+    const std::string out = testing::MakeTempDir() + "/m.gguf";
+    auto r = RunCommand(absl::StrCat(
+        Lumen(), " model synth --arch ", fam.arch,
+        " --dim 64 --layers 6 --heads 4 --kv-heads 2 --ffn 96 ", fam.flags,
+        " --vocab-from ", TestDataPath("vocab/ggml-vocab-llama-spm.gguf"), " ",
+        out));
+    ASSERT_EQ(r.exit_code, 0) << fam.arch << ": " << r.err;
+    auto f = engine::GgufFile::Open(out);
+    ASSERT_TRUE(f.ok()) << f.status();
+    auto cfg = engine::ModelConfig::FromGguf(**f);
+    ASSERT_TRUE(cfg.ok()) << fam.arch << ": " << cfg.status();
+    EXPECT_EQ(cfg->arch, fam.arch);
+    EXPECT_NE(cfg->family, nullptr);
+    for (const std::string& t : fam.tensors)
+      EXPECT_NE((*f)->FindTensor("blk.0." + t), nullptr)
+          << fam.arch << " " << t;
+    if (fam.arch == "qwen3") {
+      EXPECT_EQ(cfg->q_dim(), 128);
+      EXPECT_EQ((*f)->FindTensor("blk.0.attn_q.weight")->dims,
+                (std::vector<int64_t>{64, 128}));
+    }
+    if (fam.arch == "qwen3moe") EXPECT_EQ(cfg->n_ff_expert, 96);
+    if (fam.arch == "gemma3") {
+      EXPECT_EQ(cfg->sliding_window, 32);
+      EXPECT_TRUE(cfg->sliding(4));
+      EXPECT_FALSE(cfg->sliding(5));
+    }
+    if (fam.arch == "phi3") {
+      EXPECT_EQ((*f)->FindTensor("blk.0.ffn_up.weight")->dims,
+                (std::vector<int64_t>{64, 192}));
+      EXPECT_EQ(cfg->rope.factor_tensors,
+                engine::RopeFactorTensors::kLongShort);
+      EXPECT_EQ(cfg->rope.original_context, 256);
+      // llama.cpp special-cases names containing "phi3".
+      EXPECT_EQ(cfg->name.find("phi3"), std::string::npos);
+    }
+    if (fam.arch == "llama") {
+      EXPECT_EQ(cfg->rope.factor_tensors, engine::RopeFactorTensors::kFreqs);
+      EXPECT_EQ(cfg->rope.base, 500000.0);
+    }
+    auto gen = RunCommand(Lumen() + " model generate " + out +
+                          " --prompt Hello --max-tokens 3 --ids --threads 1");
+    EXPECT_EQ(gen.exit_code, 0) << fam.arch << ": " << gen.err;
+  }
+}
 
 TEST(ModelSynthTest, RejectsBadShapes) {
   auto r = RunCommand(

@@ -1,7 +1,9 @@
 // `lumen model generate FILE --prompt TEXT --max-tokens N [--temperature T]
-// [--seed S] [--weights f32|int8] [--threads N] [--ids]`: generation straight
-// on the engine, one sequence, no daemon (like llama.cpp's llama-simple).
-// Completion text on stdout, speed on stderr.
+// [--seed S] [--weights f32|int8] [--threads N] [--ctx-size N] [--ids]`:
+// generation straight on the engine, one sequence, no daemon (like
+// llama.cpp's llama-simple). Completion text on stdout, speed on stderr.
+// --ctx-size is the serving context, as lumend's: it also picks Phi-3's
+// LongRoPE factors the way llama.cpp does.
 
 #include <omp.h>
 
@@ -21,13 +23,14 @@ namespace lumen::tools {
 
 int ModelGenerate(const Args& args) {
   std::string prompt, weights = "auto";
-  int64_t max_tokens = 128, seed = 0, threads = 0;
+  int64_t max_tokens = 128, seed = 0, threads = 0, ctx_size = 0;
   double temperature = 0.0;
   bool print_ids = false;
   FlagSet flags(
       "lumen model generate FILE --prompt TEXT --max-tokens N [--temperature "
       "T] "
-      "[--seed S] [--weights auto|f32|int8] [--threads N] [--ids]");
+      "[--seed S] [--weights auto|f32|int8] [--threads N] [--ctx-size N] "
+      "[--ids]");
   flags.String("prompt", &prompt, "prompt text; empty starts from BOS alone");
   flags.Int("max-tokens", &max_tokens, "tokens to generate at most");
   flags.Double("temperature", &temperature, "0 = greedy");
@@ -37,6 +40,9 @@ int ModelGenerate(const Args& args) {
       "auto (each tensor in its own type), f32 (dequantize all) or int8 "
       "(also quantize f32/f16/bf16 matrices)");
   flags.Int("threads", &threads, "compute threads (0 = all cores)");
+  flags.Int("ctx-size", &ctx_size,
+            "context of the sequence, prompt included (0 = the model's); "
+            "also chooses LongRoPE factors, as in llama.cpp");
   flags.Bool("ids", &print_ids,
              "end with a line holding the generated ids as JSON");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
@@ -44,6 +50,7 @@ int ModelGenerate(const Args& args) {
     return Fail("expected one FILE\n" + flags.Help(), 2);
   if (max_tokens <= 0) return Fail("--max-tokens must be positive", 2);
   if (temperature < 0) return Fail("--temperature must be >= 0", 2);
+  if (ctx_size < 0) return Fail("--ctx-size must be >= 0", 2);
   auto mode = engine::ParseWeightMode(weights);
   if (!mode.ok()) return Fail(std::string(mode.status().message()), 2);
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
@@ -60,6 +67,7 @@ int ModelGenerate(const Args& args) {
   engine::TransformerOptions options;
   options.weights = *mode;
   options.max_batch_tokens = 256;
+  options.max_context = ctx_size;
   options.measure_crossover = false;
   auto model = engine::Transformer::Load(**file, options);
   if (!model.ok()) return Fail(std::string(model.status().message()));
@@ -137,6 +145,8 @@ int ModelGenerate(const Args& args) {
   }
   const double pre_s = std::chrono::duration<double>(t1 - t0).count();
   const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(stderr, "%s, context %lld; rope: %s\n", m.config().arch.c_str(),
+               (long long)ctx, m.rope_summary().c_str());
   std::fprintf(stderr,
                "load %.2f s (%s weights, %.1f MiB resident); prompt %zu tokens "
                "in %.1f ms "

@@ -12,6 +12,7 @@
 #include "base/json_writer.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model_config.h"
+#include "engine/model/model_family.h"
 #include "engine/tokenizer/vocab.h"
 #include "tools/lumen/commands.h"
 #include "tools/lumen/model_chat.h"
@@ -143,6 +144,63 @@ int InspectAdapter(const GgufFile& f, const std::string& base_path, bool json) {
   return 0;
 }
 
+std::string RopeFactorsName(engine::RopeFactorTensors t) {
+  switch (t) {
+    case engine::RopeFactorTensors::kNone:
+      return "none";
+    case engine::RopeFactorTensors::kFreqs:
+      return "rope_freqs";
+    case engine::RopeFactorTensors::kLongShort:
+      return "longrope";
+  }
+  return "?";
+}
+
+int64_t SlidingLayers(const engine::ModelConfig& c) {
+  int64_t n = 0;
+  for (int64_t l = 0; l < c.n_layers; ++l) n += c.sliding(l);
+  return n;
+}
+
+// One line on how positions are encoded.
+std::string RopeLine(const engine::ModelConfig& c) {
+  const engine::RopeConfig& r = c.rope;
+  std::string s;
+  if (c.family != nullptr) {
+    s = c.family->rope_style == engine::kernels::RopeStyle::kAdjacent
+            ? "adjacent pairs, "
+            : "neox halves, ";
+  }
+  absl::StrAppend(&s, "dim ", r.dim, ", base ", absl::StrFormat("%g", r.base));
+  if (c.sliding_window > 0) {
+    absl::StrAppend(&s, " (sliding-window layers ",
+                    absl::StrFormat("%g", r.base_sliding), ")");
+  }
+  if (r.factor != 1.0) {
+    absl::StrAppend(&s, ", ", engine::RopeScalingName(r.scaling), " scaling x",
+                    absl::StrFormat("%g", r.factor), " of ",
+                    r.original_context);
+  }
+  switch (r.factor_tensors) {
+    case engine::RopeFactorTensors::kNone:
+      break;
+    case engine::RopeFactorTensors::kFreqs:
+      absl::StrAppend(&s, ", frequency factors (rope_freqs)");
+      break;
+    case engine::RopeFactorTensors::kLongShort:
+      absl::StrAppend(&s,
+                      ", LongRoPE factors: long when the context (rounded up "
+                      "to 256) exceeds ",
+                      r.original_context, ", else short");
+      break;
+  }
+  if (r.attn_factor != 1.0) {
+    absl::StrAppend(&s, ", attn factor ",
+                    absl::StrFormat("%.7g", r.attn_factor));
+  }
+  return s;
+}
+
 std::string TokenLabel(const engine::Vocab& v, int32_t id) {
   if (id < 0) return "-";
   return absl::StrCat(id, " '", v.tokens[id], "'");
@@ -194,14 +252,37 @@ int ModelInspect(const Args& args) {
       w.Key("head_dim").Int(c.head_dim);
       w.Key("feed_forward_length").Int(c.n_ff);
       w.Key("context_length").Int(c.n_ctx_train);
-      w.Key("rope_dimension_count").Int(c.rope_dim);
-      w.Key("rope_freq_base").Double(c.rope_base);
+      w.Key("rope_dimension_count").Int(c.rope.dim);
+      w.Key("rope_freq_base").Double(c.rope.base);
       w.Key("rms_norm_eps").Double(c.norm_eps);
       w.Key("expert_count").Int(c.n_experts);
       w.Key("expert_used_count").Int(c.n_experts_used);
       w.Key("tied_output").Bool(c.tied_output);
       w.Key("attention_bias").Bool(c.has_qkv_bias);
+      w.Key("q_dim").Int(c.q_dim());
+      w.Key("attention_scale").Double(c.attention_scale);
+      w.Key("embedding_scale").Double(c.embedding_scale);
+      w.Key("sliding_window").Int(c.sliding_window);
+      w.Key("sliding_window_layers").Int(SlidingLayers(c));
+      w.Key("rope_freq_base_sliding").Double(c.rope.base_sliding);
+      w.Key("rope_scaling_type")
+          .String(std::string(engine::RopeScalingName(c.rope.scaling)));
+      w.Key("rope_scaling_factor").Double(c.rope.factor);
+      w.Key("rope_original_context_length").Int(c.rope.original_context);
+      w.Key("rope_attn_factor").Double(c.rope.attn_factor);
+      w.Key("rope_factors").String(RopeFactorsName(c.rope.factor_tensors));
+      if (c.moe()) {
+        w.Key("expert_feed_forward_length").Int(c.n_ff_expert);
+        w.Key("expert_shared_feed_forward_length").Int(c.n_ff_shared);
+      }
       w.EndObject();
+      w.Key("engine_supported").Bool(c.family != nullptr);
+      if (c.family != nullptr) {
+        w.Key("layer_steps").BeginArray();
+        for (engine::BlockStep step : c.family->block)
+          w.String(std::string(engine::BlockStepName(step)));
+        w.EndArray();
+      }
       w.Key("kv_cache_bytes_per_token").Int(c.KvBytesPerToken());
     }
     w.Key("tensor_count").Int(f.tensors().size());
@@ -269,16 +350,36 @@ int ModelInspect(const Args& args) {
         (long long)c.n_kv_heads, (long long)c.head_dim, (long long)c.n_ff,
         (long long)c.n_vocab);
     std::printf(
-        "attention       %s, rope dim %lld base %g, rms eps %g, context %lld, "
-        "%s output%s\n",
+        "attention       %s, q width %lld, scale %g, rms eps %g, context "
+        "%lld, %s output%s\n",
         c.n_kv_heads < c.n_heads
             ? absl::StrCat("grouped-query (", c.n_heads / c.n_kv_heads,
                            " query heads per kv head)")
                   .c_str()
             : "multi-head",
-        (long long)c.rope_dim, c.rope_base, c.norm_eps,
+        (long long)c.q_dim(), c.attention_scale, c.norm_eps,
         (long long)c.n_ctx_train, c.tied_output ? "tied" : "separate",
         c.has_qkv_bias ? ", qkv bias" : "");
+    if (c.sliding_window > 0) {
+      std::printf(
+          "sliding window  %lld tokens on %lld of %lld layers (every %lldth "
+          "layer attends to the whole context)\n",
+          (long long)c.sliding_window, (long long)SlidingLayers(c),
+          (long long)c.n_layers, (long long)c.sliding_period);
+    }
+    std::printf("rope            %s\n", RopeLine(c).c_str());
+    if (c.family != nullptr) {
+      std::printf("layer           %s\n",
+                  engine::BlockSummary(*c.family).c_str());
+    } else {
+      std::printf(
+          "layer           - ('%s' is not one of the decoder families: "
+          "%s)\n",
+          c.arch.c_str(), engine::SupportedArchitectures().c_str());
+    }
+    if (c.embedding_scale != 1.0) {
+      std::printf("embedding       scaled by %g\n", c.embedding_scale);
+    }
     if (c.n_experts > 0) {
       std::printf(
           "experts         %lld, %lld used per token, width %lld%s\n",

@@ -11,14 +11,37 @@ namespace lumen::tools {
 int ModelSynth(const Args& args) {
   SynthOptions o;
   FlagSet flags(
-      "lumen model synth --arch llama|qwen2|mixtral|qwen2moe|bert --dim D "
-      "--layers L --heads H --kv-heads K --ffn F [--experts E "
+      "lumen model synth --arch "
+      "llama|qwen2|mixtral|qwen2moe|qwen3|qwen3moe|gemma3|phi3|bert --dim D "
+      "--layers L --heads H --kv-heads K [--head-dim HD] --ffn F [--experts E "
       "--experts-used K] --vocab-from VOCAB.gguf --ctx C --type "
       "f32|f16|q8_0 --seed N [--untied] OUT.gguf");
   flags.String("arch", &o.arch,
                "architecture: llama, qwen2 (attention biases), mixtral (llama "
-               "with MoE), qwen2moe (MoE with a shared expert) or bert "
+               "with MoE), qwen2moe (MoE with a shared expert), qwen3 (q/k "
+               "norms), qwen3moe, gemma3 (sliding-window layers, pre/post "
+               "norms, GELU), phi3 (fused qkv and gate/up) or bert "
                "(embeddings)");
+  flags.Int("head-dim", &o.head_dim,
+            "attention.key_length: q width = heads x head dim (0 = dim / "
+            "heads)");
+  flags.Int("sliding-window", &o.sliding_window,
+            "gemma3: tokens a sliding-window layer attends to");
+  flags.Bool("llama3-rope", &o.llama3_rope,
+             "llama: Llama-3.1 frequency factors (rope_freqs.weight) and rope "
+             "base 500000");
+  flags.Bool("longrope", &o.longrope,
+             "phi3: LongRoPE long/short factors and attn_factor for --ctx over "
+             "--rope-original-ctx");
+  flags.String("rope-scaling", &o.rope_scaling,
+               "rope.scaling.type: linear or yarn (empty: none written)");
+  flags.Double("rope-factor", &o.rope_factor, "rope.scaling.factor");
+  flags.Int("rope-original-ctx", &o.rope_original_ctx,
+            "rope.scaling.original_context_length (0 = --ctx / 2)");
+  flags.Double("norm-jitter", &o.norm_jitter,
+               "norm weights 1 + jitter x N(0, 1) instead of 1");
+  flags.Double("weight-std", &o.weight_std,
+               "standard deviation of the random matrices");
   flags.Int("experts", &o.experts, "MoE: experts per layer");
   flags.Int("experts-used", &o.experts_used, "MoE: experts chosen per token");
   flags.Int("shared-ffn", &o.shared_ffn,

@@ -18,6 +18,16 @@ absl::Status RandomTensors::Vector(const std::string& name, int64_t n,
   return Add(name, {n}, GgmlType::kF32, v);
 }
 
+absl::Status RandomTensors::Norm(const std::string& name, int64_t n,
+                                 float jitter) {
+  std::vector<float> v(n, 1.0f);
+  if (jitter != 0.0f) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& x : v) x += jitter * normal(rng_);
+  }
+  return Add(name, {n}, GgmlType::kF32, v);
+}
+
 absl::Status RandomTensors::Normal(const std::string& name,
                                    std::vector<int64_t> dims, GgmlType type,
                                    float stddev) {

@@ -21,15 +21,17 @@ class RandomTensors {
                 uint64_t seed)
       : matrix_type_(matrix_type), w_(w), rng_(seed) {}
 
-  // `rows` outputs x `cols` inputs (ggml dims {cols, rows}), std 0.02.
+  // `rows` outputs x `cols` inputs (ggml dims {cols, rows}), std
+  // matrix_std (0.02 unless set).
   absl::Status Matrix(const std::string& name, int64_t cols, int64_t rows) {
-    return Normal(name, {cols, rows}, matrix_type_, 0.02f);
+    return Normal(name, {cols, rows}, matrix_type_, matrix_std_);
   }
-  // Stacked expert matrices {cols, rows, experts}, std 0.02.
+  // Stacked expert matrices {cols, rows, experts}, std matrix_std.
   absl::Status Experts(const std::string& name, int64_t cols, int64_t rows,
                        int64_t experts) {
-    return Normal(name, {cols, rows, experts}, matrix_type_, 0.02f);
+    return Normal(name, {cols, rows, experts}, matrix_type_, matrix_std_);
   }
+  void set_matrix_std(float stddev) { matrix_std_ = stddev; }
   // Always f32 (routers, as llama.cpp's quantizer leaves them; adapters).
   absl::Status F32Matrix(const std::string& name, int64_t cols, int64_t rows,
                          float stddev) {
@@ -38,6 +40,14 @@ class RandomTensors {
   // n values equal to `value`, or random (std 0.02) when `random`.
   absl::Status Vector(const std::string& name, int64_t n, float value,
                       bool random = false);
+  // A norm weight: n values 1 + jitter x N(0, 1); exactly 1 (no draws)
+  // when jitter is 0.
+  absl::Status Norm(const std::string& name, int64_t n, float jitter);
+  // f32 values as given.
+  absl::Status Values(const std::string& name, const std::vector<float>& v) {
+    return Add(name, {static_cast<int64_t>(v.size())}, engine::GgmlType::kF32,
+               v);
+  }
 
  private:
   absl::Status Normal(const std::string& name, std::vector<int64_t> dims,
@@ -48,6 +58,7 @@ class RandomTensors {
   engine::GgmlType matrix_type_;
   engine::GgufWriter* w_;
   std::mt19937_64 rng_;
+  float matrix_std_ = 0.02f;
 };
 
 }  // namespace lumen::tools

@@ -1,0 +1,217 @@
+// The kernels the model families added, against naive double loops,
+// table-driven: GELU-tanh gating, per-head RMSNorm, RoPE angles from
+// per-pair frequencies with both pairings and partial rotation, and paged
+// attention restricted to a sliding window (every head dimension the
+// kernel specializes plus a generic one, windows shorter and longer than a
+// block, grouped-query heads, scattered blocks).
+
+#include <omp.h>
+
+#include <cmath>
+#include <random>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/paged_attention.h"
+#include "engine/kv_cache.h"
+#include "gtest/gtest.h"
+
+namespace lumen::engine::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+TEST(GeluTanhMulTest, MatchesTheTanhFormulaInDouble) {
+  for (int64_t ff : {1, 7, 8, 13, 64, 385}) {
+    const int64_t rows = 3;
+    std::vector<float> gate_up = Random(rows * 2 * ff, 7, 3.0f);
+    // Far tails and zero, where the formula saturates.
+    gate_up[0] = -30.0f;
+    if (ff > 2) {
+      gate_up[1] = 25.0f;
+      gate_up[2] = 0.0f;
+    }
+    std::vector<float> out(rows * ff);
+    GeluTanhMul(gate_up.data(), rows, ff, out.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < ff; ++i) {
+        const double g = gate_up[r * 2 * ff + i];
+        const double u = gate_up[r * 2 * ff + ff + i];
+        const double want =
+            0.5 * g *
+            (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) *
+            u;
+        // Absolute 1e-9 for the far negative tail, where 1 + tanh
+        // cancels in the reference itself.
+        EXPECT_NEAR(out[r * ff + i], want, 2e-6 * std::fabs(want) + 1e-9)
+            << "ff " << ff << " row " << r << " i " << i << " g " << g;
+      }
+    }
+  }
+}
+
+TEST(HeadRmsNormTest, NormalizesEveryHeadOfStridedRows) {
+  const int64_t rows = 5, heads = 3, hd = 24, stride = heads * hd + 40;
+  const std::vector<float> x0 = Random(rows * stride, 3, 2.0f);
+  const std::vector<float> w = Random(hd, 4);
+  std::vector<float> x = x0;
+  HeadRmsNorm(x.data(), stride, rows, heads, hd, w.data(), 1e-6f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* in = &x0[r * stride + h * hd];
+      double ss = 0;
+      for (int64_t i = 0; i < hd; ++i) ss += double(in[i]) * in[i];
+      const double scale = 1 / std::sqrt(ss / hd + 1e-6);
+      for (int64_t i = 0; i < hd; ++i) {
+        EXPECT_NEAR(x[r * stride + h * hd + i], in[i] * scale * w[i], 1e-5);
+      }
+    }
+    // Values past the heads are untouched.
+    for (int64_t i = heads * hd; i < stride; ++i)
+      EXPECT_EQ(x[r * stride + i], x0[r * stride + i]);
+  }
+}
+
+struct RopeCase {
+  RopeStyle style;
+  int64_t head_dim, rope_dim;
+};
+
+class RopeTest : public ::testing::TestWithParam<RopeCase> {};
+
+TEST_P(RopeTest, RotatesPairsByPositionTimesFrequency) {
+  const RopeCase c = GetParam();
+  const int64_t half = c.rope_dim / 2, heads = 3, rows = 4;
+  const int32_t positions[rows] = {0, 1, 37, 4095};
+  std::vector<double> freq(half);
+  for (int64_t i = 0; i < half; ++i)
+    freq[i] = std::pow(1e4, -2.0 * i / c.rope_dim) / (1 + i);
+  const float mscale = 1.25f;
+  std::vector<float> cs(rows * half), sn(rows * half);
+  RopeAngles(positions, rows, freq.data(), half, mscale, cs.data(), sn.data());
+  const int64_t stride = heads * c.head_dim + 5;
+  const std::vector<float> x0 = Random(rows * stride, 9);
+  std::vector<float> x = x0;
+  Rope(x.data(), stride, cs.data(), sn.data(), rows, heads, c.head_dim,
+       c.rope_dim, c.style);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* in = &x0[r * stride + h * c.head_dim];
+      const float* got = &x[r * stride + h * c.head_dim];
+      std::vector<double> want(in, in + c.head_dim);
+      for (int64_t i = 0; i < half; ++i) {
+        const double theta = positions[r] * freq[i];
+        const int64_t a = c.style == RopeStyle::kAdjacent ? 2 * i : i;
+        const int64_t b =
+            c.style == RopeStyle::kAdjacent ? 2 * i + 1 : i + half;
+        want[a] = mscale * (in[a] * std::cos(theta) - in[b] * std::sin(theta));
+        want[b] = mscale * (in[a] * std::sin(theta) + in[b] * std::cos(theta));
+      }
+      for (int64_t i = 0; i < c.head_dim; ++i)
+        EXPECT_NEAR(got[i], want[i], 2e-5) << "row " << r << " dim " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Styles, RopeTest,
+    ::testing::Values(RopeCase{RopeStyle::kAdjacent, 32, 32},
+                      RopeCase{RopeStyle::kHalves, 32, 32},
+                      RopeCase{RopeStyle::kHalves, 64, 16},
+                      RopeCase{RopeStyle::kAdjacent, 24, 8}),
+    [](const auto& info) {
+      return absl::StrCat(
+          info.param.style == RopeStyle::kAdjacent ? "adjacent" : "halves",
+          "_hd", info.param.head_dim, "_rot", info.param.rope_dim);
+    });
+
+struct AttentionCase {
+  int64_t head_dim, window, block_size;
+};
+
+class WindowedAttentionTest : public ::testing::TestWithParam<AttentionCase> {};
+
+TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
+  const AttentionCase c = GetParam();
+  const int64_t heads = 4, kv_heads = 2, hd = c.head_dim, bs = c.block_size;
+  const int64_t len = 50, blocks = (len + bs - 1) / bs, layer = 1;
+  auto cache = KvCache::Create({2, kv_heads, hd, bs, 2 * blocks});
+  ASSERT_TRUE(cache.ok());
+  // The sequence owns every other block, backwards: scattered blocks.
+  std::vector<int32_t> table(blocks);
+  for (int64_t b = 0; b < blocks; ++b)
+    table[b] = static_cast<int32_t>(2 * (blocks - 1 - b) + 1);
+  const std::vector<float> k = Random(len * kv_heads * hd, 11);
+  const std::vector<float> v = Random(len * kv_heads * hd, 12);
+  for (int64_t p = 0; p < len; ++p) {
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      std::copy_n(
+          &k[(p * kv_heads + h) * hd], hd,
+          (*cache)->Keys(table[p / bs], layer) + (h * bs + p % bs) * hd);
+      std::copy_n(
+          &v[(p * kv_heads + h) * hd], hd,
+          (*cache)->Values(table[p / bs], layer) + (h * bs + p % bs) * hd);
+    }
+  }
+  // Queries at positions the window cuts at every offset within a block.
+  std::vector<AttentionQuery> queries;
+  for (int32_t p : {0, 1, 5, 15, 16, 17, 31, 32, 49})
+    queries.push_back({p, table.data()});
+  const int64_t n = static_cast<int64_t>(queries.size());
+  const std::vector<float> q = Random(n * heads * hd, 13, 0.5f);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int threads = omp_get_max_threads();
+  std::vector<float> scratch(threads * 64), out(n * heads * hd);
+  PagedAttention(q.data(), heads * hd, queries.data(), n, **cache, layer,
+                 {heads, kv_heads, hd, scale, c.window}, scratch.data(),
+                 threads, 64, out.data());
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = queries[t].position;
+    const int64_t first =
+        c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t kvh = h / (heads / kv_heads);
+      std::vector<double> s;
+      double mx = -1e300;
+      for (int64_t p = first; p <= pos; ++p) {
+        double dot = 0;
+        for (int64_t i = 0; i < hd; ++i)
+          dot += double(q[(t * heads + h) * hd + i]) *
+                 k[(p * kv_heads + kvh) * hd + i];
+        s.push_back(dot * scale);
+        mx = std::max(mx, s.back());
+      }
+      double sum = 0;
+      for (double& e : s) sum += (e = std::exp(e - mx));
+      for (int64_t i = 0; i < hd; ++i) {
+        double want = 0;
+        for (int64_t p = first; p <= pos; ++p)
+          want += s[p - first] / sum * v[(p * kv_heads + kvh) * hd + i];
+        EXPECT_NEAR(out[(t * heads + h) * hd + i], want, 2e-5)
+            << "position " << pos << " head " << h << " dim " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Windows, WindowedAttentionTest,
+    ::testing::Values(AttentionCase{8, 0, 16}, AttentionCase{16, 1, 16},
+                      AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
+                      AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
+                      AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},
+                      AttentionCase{64, 64, 16}),
+    [](const auto& info) {
+      return absl::StrCat("hd", info.param.head_dim, "_window",
+                          info.param.window, "_block", info.param.block_size);
+    });
+
+}  // namespace
+}  // namespace lumen::engine::kernels
