@@ -8,8 +8,9 @@ WORKDIR /src
 COPY . .
 # The commit for lumen_build_info (.git is not in the build context).
 ARG LUMEN_COMMIT=unknown
-# Installs the Debian build dependencies and builds build/ (Release).
-RUN LUMEN_COMMIT="$LUMEN_COMMIT" scripts/setup.sh
+# Installs the Debian build dependencies and builds the two programs (Release);
+# the tests are built and run by scripts/test.sh on the host.
+RUN LUMEN_COMMIT="$LUMEN_COMMIT" scripts/setup.sh --targets lumend lumen
 
 FROM debian:bookworm-slim AS runtime
 # Exactly the packages that own the shared libraries lumend and lumen link

@@ -14,13 +14,15 @@ scripts/setup.sh --deps --test
 # ../shared/notes/onednn-2.6-on-avx2.md): tests use passive waiting.
 export OMP_WAIT_POLICY=passive
 JOBS=$(nproc)
+SECONDS=0
+stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
-echo "== release build and full suite"
+stage "release build and full suite"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --parallel "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
 
-echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLUMEN_SANITIZE=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
 cmake --build build-asan --parallel "$JOBS"
@@ -28,7 +30,7 @@ cmake --build build-asan --parallel "$JOBS"
   ctest --output-on-failure -j "$JOBS" -L unit --timeout 900)
 
 if command -v clang++ >/dev/null 2>&1; then
-  echo "== GGUF reader fuzzing (libFuzzer, bounded)"
+  stage "GGUF reader fuzzing (libFuzzer, bounded)"
   cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build-fuzz --parallel "$JOBS"
@@ -36,7 +38,7 @@ if command -v clang++ >/dev/null 2>&1; then
   cp ../shared/testdata/models/stories260K.gguf "$corpus/" 2>/dev/null || true
   build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=60 -max_len=65536 "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
-  echo "== chat layer fuzzing: templates, tool calls (libFuzzer, bounded)"
+  stage "chat layer fuzzing: templates, tool calls (libFuzzer, bounded)"
   corpus=$(mktemp -d)
   cp ../shared/testdata/templates/*.jinja "$corpus/" 2>/dev/null || true
   build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=60 -max_len=20000 \
@@ -45,7 +47,7 @@ if command -v clang++ >/dev/null 2>&1; then
   build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 2>&1 |
     tail -n 2
 fi
-echo "== Docker image and compose (podman)"
+stage "Docker image and compose (podman)"
 tests/deploy/image_test.sh build
 tests/deploy/compose_test.sh build
-echo "== all tests passed"
+stage "all tests passed"
