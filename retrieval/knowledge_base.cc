@@ -418,7 +418,7 @@ absl::StatusOr<std::vector<ChunkHit>> KnowledgeBase::Search(
 
 absl::Status KnowledgeBase::Reembed(
     const std::string& collection,
-    const std::function<void(const ReembedProgress&)>& progress) {
+    const std::function<bool(const ReembedProgress&)>& progress) {
   if (embedder_ == nullptr) {
     return absl::FailedPreconditionError(
         "this lumend has no --embedding-model to re-embed with");
@@ -451,7 +451,11 @@ absl::Status KnowledgeBase::Reembed(
     after = batch.back().first;
     p.done += static_cast<int64_t>(batch.size());
     p.total = std::max(p.total, p.done);
-    if (progress) progress(p);
+    if (progress && !progress(p)) {
+      return absl::CancelledError(absl::StrCat("re-embedding of '", collection,
+                                               "' stopped after ", p.done,
+                                               " of ", p.total, " chunks"));
+    }
   }
   RETURN_IF_ERROR(
       documents_->SetEmbeddingModel(record.id, model, /*reembedding=*/false));

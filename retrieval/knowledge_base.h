@@ -56,7 +56,7 @@ class KnowledgeBase final : public KnowledgeStore {
       const std::string& collection, const SearchRequest& request) override;
   absl::Status Reembed(
       const std::string& collection,
-      const std::function<void(const ReembedProgress&)>& progress) override;
+      const std::function<bool(const ReembedProgress&)>& progress) override;
   int64_t TotalDocuments() const override;
   absl::StatusOr<size_t> IndexTombstones(
       const std::string& collection) const override;

@@ -139,10 +139,12 @@ class KnowledgeStore {
       const std::string& collection, const SearchRequest& request) = 0;
   // Re-embeds every chunk of the collection with this store's embedding
   // model and records it as the collection's model; `progress` (may be
-  // empty) is called after each batch. FailedPrecondition without a model.
+  // empty) is called after each batch and stops the work by returning false
+  // (Cancelled; the collection stays re-embedding until a later Reembed
+  // completes). FailedPrecondition without a model.
   virtual absl::Status Reembed(
       const std::string& collection,
-      const std::function<void(const ReembedProgress&)>& progress) = 0;
+      const std::function<bool(const ReembedProgress&)>& progress) = 0;
   // Documents in all collections; the last count read when the database
   // cannot be reached.
   virtual int64_t TotalDocuments() const = 0;

@@ -23,7 +23,7 @@ BUILD_PACKAGES=(
 # toolchains, Python/Node clients, a real Prometheus and PostgreSQL, openssl
 # for TLS certificates, podman for the image test.
 TEST_PACKAGES=(
-  clang libclang-rt-14-dev curl procps openssl
+  clang libclang-rt-14-dev libomp-14-dev curl procps openssl
   python3 python3-grpcio python3-protobuf python3-jsonschema python3-requests
   prometheus postgresql-15 nodejs npm
   podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs podman-compose

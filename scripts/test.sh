@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs Lumen's whole test suite:
 #   1. Release tree build/: every test (unit, CLI, integration) with ctest.
-#   2. build-asan/: the unit tests again under AddressSanitizer + UBSan.
-#   3. With clang: the GGUF, chat-template and tool-call libFuzzer targets,
+#   2. clang's -Wthread-safety (lock annotations) over the sources, as errors.
+#   3. build-asan/: the unit tests again under AddressSanitizer + UBSan.
+#   4. With clang: the GGUF, chat-template and tool-call libFuzzer targets,
 #      bounded.
-#   4. The Docker image: built from a clean copy with podman (its build stage
+#   5. The Docker image: built from a clean copy with podman (its build stage
 #      runs scripts/setup.sh on a minbase Debian) and run; then compose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +19,13 @@ SECONDS=0
 stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
 stage "release build and full suite"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLUMEN_WERROR=ON \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 cmake --build build --parallel "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+
+stage "clang -Wthread-safety -Werror over the project's sources"
+scripts/thread_safety_check.sh build
 
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -157,8 +157,9 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
   }
   ModelContext context{model.name, model.tokenizer.get(),
                        model.engine->context_size(), model.chat_template.get()};
-  ASSIGN_OR_RETURN(BuiltRequest built,
-                   BuildGenerateParams(req, context, std::move(passages)));
+  ASSIGN_OR_RETURN(
+      BuiltRequest built,
+      BuildGenerateParams(req, context, std::move(passages), options_.limits));
   engine::GenerateParams& p = built.params;
   if (!req.adapter().empty()) {
     if (adapters_ == nullptr) {

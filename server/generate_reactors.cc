@@ -76,15 +76,25 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
   }
 
   void OnAccepted(GenerateStart start) final {
+    // Runs on an executor thread for RAG/constraint requests: once mu_ is
+    // released the output thread may finish the call and OnDone drop self_,
+    // so this call keeps the reactor alive itself (taken before acceptance,
+    // when nothing can have finished the call yet).
+    std::shared_ptr<GenerateReactorBase> keep;
     engine::Engine* abort = nullptr;
+    uint64_t id = 0;
     {
       absl::MutexLock lock(&mu_);
+      keep = self_;
       start_ = std::move(start);
       accepted_ = true;
-      if (cancelled_) abort = start_.engine;
+      if (cancelled_) {
+        abort = start_.engine;
+        id = start_.id;
+      }
       Accepted();
     }
-    if (abort) abort->Abort(start_.id);
+    if (abort) abort->Abort(id);
     Pump();
   }
   void OnRejected(absl::Status status) final {

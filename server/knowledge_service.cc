@@ -63,6 +63,12 @@ class ReembedReactor final
         collection_(std::move(collection)) {
     worker_ = std::thread([this] { Run(); });
   }
+  // The client left or the server's shutdown grace ran out: the worker
+  // stops after its current batch, so OnDone's join is short.
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+  }
   void OnWriteDone(bool) override {
     std::lock_guard lock(mu_);
     writing_ = false;
@@ -92,6 +98,7 @@ class ReembedReactor final
                              pending_.set_total(p.total);
                              has_pending_ = true;
                              Pump();
+                             return !cancelled_;
                            });
   }
   // Starts the next write, or finishes once the work is done and written.
@@ -114,6 +121,7 @@ class ReembedReactor final
   std::mutex mu_;
   lumen::v1::ReembedProgress pending_, message_;
   bool has_pending_ = false, writing_ = false, done_ = false, finished_ = false;
+  bool cancelled_ = false;
   absl::Status status_;
   std::thread worker_;
 };

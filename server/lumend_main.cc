@@ -199,7 +199,8 @@ int Run(int argc, char** argv) {
   flags.Int("max-queue", &f.max_queue,
             "waiting requests before RESOURCE_EXHAUSTED");
   flags.Int("max-request-bytes", &f.max_request_bytes,
-            "largest request accepted: gRPC message (RESOURCE_EXHAUSTED) or HTTP body (413)");
+            "largest request accepted: gRPC message (RESOURCE_EXHAUSTED) or "
+            "HTTP body (413)");
   flags.String("weights", &f.weights,
                "auto (each tensor in its file's type), f32 or int8");
   flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
@@ -317,9 +318,11 @@ int Run(int argc, char** argv) {
   }
   if (metrics) metrics->SetRagDocuments((*store)->TotalDocuments());
 
-  lumen::server::ModelRegistry registry;
+  // The engines' observers outlive the registry, whose engines call them
+  // until they stop.
   lumen::server::RequestLog request_log(log_format);
   std::vector<std::unique_ptr<lumen::server::ObserverList>> observers;
+  lumen::server::ModelRegistry registry;
   lumen::server::AdapterRegistry adapters(&registry);
   lumen::server::Executor executor("executor",
                                    static_cast<int>(f.executor_threads), 4096);
@@ -439,6 +442,7 @@ int Run(int argc, char** argv) {
     if (http) http->Stop(absl::ZeroDuration());
     server->Shutdown();
     executor.Shutdown();
+    registry.StopAll();
   };
   for (const std::string& spec : f.models) {
     std::string name, path = spec;

@@ -63,10 +63,11 @@ KeyQuota::KeyQuota(std::string tenant, std::string fingerprint,
       limits_(limits),
       request_bucket_(static_cast<double>(limits.requests_per_minute)),
       token_bucket_(static_cast<double>(limits.tokens_per_minute)),
-      refilled_(absl::Now()) {}
+      refilled_(Clock::now()) {}
 
-void KeyQuota::Refill(absl::Time now) {
-  const double minutes = absl::ToDoubleSeconds(now - refilled_) / 60.0;
+void KeyQuota::Refill(Clock::time_point now) {
+  const double minutes =
+      std::chrono::duration<double>(now - refilled_).count() / 60.0;
   refilled_ = now;
   if (limits_.requests_per_minute > 0) {
     request_bucket_ = std::min<double>(
@@ -82,7 +83,7 @@ void KeyQuota::Refill(absl::Time now) {
 
 absl::Status KeyQuota::Admit(int64_t max_tokens, std::string* limit) {
   absl::MutexLock lock(&mu_);
-  Refill(absl::Now());
+  Refill(Clock::now());
   const QuotaLimits& l = limits_;
   absl::Status refused;
   if (l.max_tokens > 0 && max_tokens > l.max_tokens) {
@@ -134,7 +135,7 @@ absl::Status KeyQuota::CheckPrompt(int64_t prompt_tokens, std::string* limit) {
 
 void KeyQuota::Release(int64_t tokens) {
   absl::MutexLock lock(&mu_);
-  Refill(absl::Now());
+  Refill(Clock::now());
   --usage_.concurrent;
   usage_.generated_tokens += tokens;
   if (limits_.tokens_per_minute > 0)
@@ -148,7 +149,7 @@ void KeyQuota::CountRejection() {
 
 void KeyQuota::SetLimits(const QuotaLimits& limits) {
   absl::MutexLock lock(&mu_);
-  Refill(absl::Now());
+  Refill(Clock::now());
   // A limit that did not exist starts with a full bucket.
   request_bucket_ =
       limits_.requests_per_minute == 0

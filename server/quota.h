@@ -5,6 +5,7 @@
 // exceeding one is RESOURCE_EXHAUSTED naming the limit, with a retry-after
 // hint (seconds) attached as the payload kRetryAfterPayload. Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -75,7 +76,9 @@ class KeyQuota {
 
  private:
   // Refills the buckets up to `now`.
-  void Refill(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A monotonic clock: a wall-clock step back must not drain the buckets.
+  using Clock = std::chrono::steady_clock;
+  void Refill(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string tenant_;
   const std::string fingerprint_;
@@ -83,7 +86,7 @@ class KeyQuota {
   QuotaLimits limits_ ABSL_GUARDED_BY(mu_);
   double request_bucket_ ABSL_GUARDED_BY(mu_) = 0;  // requests available
   double token_bucket_ ABSL_GUARDED_BY(mu_) = 0;    // may go negative
-  absl::Time refilled_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point refilled_ ABSL_GUARDED_BY(mu_);
   QuotaUsage usage_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -16,7 +16,8 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
 
 // Runs `work` on `executor` (never on the callback thread) and finishes the
 // call with its status; the response message stays valid until then. A full
-// executor finishes the call at once with RESOURCE_EXHAUSTED.
+// executor finishes the call at once with RESOURCE_EXHAUSTED; a call
+// cancelled before its turn ends CANCELLED without running `work`.
 grpc::ServerUnaryReactor* ReplyLater(grpc::CallbackServerContext* ctx,
                                      Executor* executor,
                                      std::function<absl::Status()> work);

@@ -92,6 +92,11 @@ absl::Status ValidateGenerateRequest(const GenerateRequest& req,
   const lumen::v1::SamplingParams& s = req.sampling();
   if (s.has_max_tokens() && s.max_tokens() == 0)
     return FieldError("sampling.max_tokens", "must be >= 1 (got 0)");
+  if (s.max_tokens() > static_cast<uint32_t>(INT32_MAX)) {
+    return FieldError("sampling.max_tokens",
+                      absl::StrCat("must be at most ", INT32_MAX, " (got ",
+                                   s.max_tokens(), ")"));
+  }
   const float temperature = s.has_temperature() ? s.temperature() : 1.0f;
   if (!(temperature >= 0.0f) || temperature > 100.0f) {
     return FieldError(
@@ -208,8 +213,8 @@ std::optional<RagQuery> RagQueryOf(const GenerateRequest& r) {
 
 absl::StatusOr<BuiltRequest> BuildGenerateParams(
     const GenerateRequest& req, const ModelContext& model,
-    std::vector<retrieval::ChunkHit> passages) {
-  RETURN_IF_ERROR(ValidateGenerateRequest(req));
+    std::vector<retrieval::ChunkHit> passages, const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateGenerateRequest(req, limits));
   BuiltRequest built;
   engine::GenerateParams& p = built.params;
   RETURN_IF_ERROR(FillSampling(req, &p));
@@ -258,9 +263,9 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
       }
     }
     for (const auto& m : messages) contents.push_back(m["content"]);
-    ASSIGN_OR_RETURN(std::string text,
-                     model.chat_template->Render(messages, chat::Json(),
-                                                 /*add_generation_prompt=*/true));
+    ASSIGN_OR_RETURN(std::string text, model.chat_template->Render(
+                                           messages, chat::Json(),
+                                           /*add_generation_prompt=*/true));
     std::vector<int32_t> ids = EncodeChat(tok, text, contents);
     const int32_t bos = tok.vocab().bos;
     if (tok.vocab().add_bos && bos >= 0 && (ids.empty() || ids[0] != bos))

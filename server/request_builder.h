@@ -76,6 +76,7 @@ struct BuiltRequest {
 // e.g. a question longer than the context.
 absl::StatusOr<BuiltRequest> BuildGenerateParams(
     const lumen::v1::GenerateRequest& r, const ModelContext& model,
-    std::vector<retrieval::ChunkHit> passages);
+    std::vector<retrieval::ChunkHit> passages,
+    const RequestLimits& limits = {});
 
 }  // namespace lumen::server

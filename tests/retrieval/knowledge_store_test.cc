@@ -433,6 +433,7 @@ TEST_P(StoreTest, AnotherEmbeddingModelIsRefusedUntilReembedded) {
   std::vector<ReembedProgress> progress;
   ASSERT_TRUE(s->Reembed("c", [&](const ReembedProgress& p) {
                  progress.push_back(p);
+                 return true;
                }).ok());
   ASSERT_FALSE(progress.empty());
   const int64_t chunks = s->GetCollection("c")->chunks;
@@ -470,7 +471,13 @@ TEST_P(StoreTest, ReembedGivesAKeywordOnlyCollectionVectors) {
                        HasSubstr("keyword-only")));
   EXPECT_EQ(Ids(s->Search("k", Query("puffins nest", SearchMode::kHybrid))),
             std::vector<std::string>{"a"});
+  // Stopped by its progress callback (a cancelled RPC): Cancelled, and the
+  // collection is not yet searchable by vector; a later run completes it.
+  EXPECT_THAT(s->Reembed("k", [](const ReembedProgress&) { return false; }),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("stopped")));
+  EXPECT_TRUE(s->GetCollection("k")->reembedding);
   ASSERT_TRUE(s->Reembed("k", nullptr).ok());
+  EXPECT_FALSE(s->GetCollection("k")->reembedding);
   auto hits =
       s->Search("k", Query("moles tunnel underground", SearchMode::kVector));
   ASSERT_TRUE(hits.ok()) << hits.status();

@@ -217,16 +217,18 @@ TEST(PipelineTest, ShutdownWhileAnUnloadWaitsExitsCleanly) {
     return v1::Admin::NewStub(d.Channel())->UnloadAdapter(&ctx, r, &resp);
   });
   // The unload is waiting once new requests for the adapter are refused.
-  for (int i = 0; i < 500; ++i) {
+  bool unload_waiting = false;
+  for (int i = 0; i < 500 && !unload_waiting; ++i) {
     grpc::ClientContext c;
     v1::GenerateResponse r;
     v1::GenerateRequest probe = Long(1);
     probe.set_adapter("a");
-    if (stub->Generate(&c, probe, &r).error_code() ==
-        grpc::StatusCode::NOT_FOUND)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    unload_waiting = stub->Generate(&c, probe, &r).error_code() ==
+                     grpc::StatusCode::NOT_FOUND;
+    if (!unload_waiting)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  ASSERT_TRUE(unload_waiting) << "the unload never started waiting";
   d.Signal(SIGTERM);
   while (reader->Read(&msg)) {
   }
@@ -236,6 +238,24 @@ TEST(PipelineTest, ShutdownWhileAnUnloadWaitsExitsCleanly) {
               u.error_code() == grpc::StatusCode::CANCELLED)
       << u.error_message();
   EXPECT_EQ(d.Wait(), 0) << d.Log();
+}
+
+// A start that fails after a model is loaded (a bad --lora, a second model
+// missing) exits 1 with the reason: the engines stop before the observers
+// they report to are destroyed (a use-after-free at exit before).
+TEST(PipelineTest, FailedStartAfterLoadingExitsCleanly) {
+  const std::string dir = testing::MakeTempDir();
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--lora=x=" + dir + "/missing.gguf"},
+        std::vector<std::string>{"--model=" + dir + "/missing.gguf"}}) {
+    std::vector<std::string> args = {"--model=" + Stories(),
+                                     "--kv-cache-mb=16"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    DaemonProcess d(args);
+    EXPECT_FALSE(d.ok());
+    EXPECT_EQ(d.Wait(), 1) << d.Log();
+    EXPECT_THAT(d.Log(), ::testing::HasSubstr("missing.gguf")) << extra[0];
+  }
 }
 
 }  // namespace

@@ -127,6 +127,39 @@ TEST_F(QuotaTest, ConcurrentRequests) {
   EXPECT_TRUE(again.ok()) << again.error_message();
 }
 
+// Requests refused after the key's slot was taken (unknown adapter, a
+// constraint that does not compile, a prompt beyond the context) give the
+// slot back: with concurrent_requests=1 the next request still runs.
+TEST_F(QuotaTest, RefusedRequestsReturnTheirSlot) {
+  auto refused = [&](auto mutate) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer k-beta");
+    v1::GenerateRequest req;
+    req.set_prompt("Once upon a time");
+    req.mutable_sampling()->set_max_tokens(2);
+    mutate(&req);
+    v1::GenerateResponse resp;
+    return stub_->Generate(&ctx, req, &resp).error_code();
+  };
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(refused([](v1::GenerateRequest* r) { r->set_adapter("nope"); }),
+              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(refused([](v1::GenerateRequest* r) {
+                r->mutable_sampling()->set_regex("(unclosed");
+              }),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(refused([](v1::GenerateRequest* r) {
+                std::string longer_than_context;
+                for (int i = 0; i < 1000; ++i)
+                  longer_than_context += "Once upon a time ";
+                r->set_prompt(longer_than_context);
+              }),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::Status ok = Generate("k-beta", 2);
+    EXPECT_TRUE(ok.ok()) << "round " << round << ": " << ok.error_message();
+  }
+}
+
 TEST_F(QuotaTest, PerRequestCaps) {
   grpc::Status s = Generate("k-gamma", 9);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

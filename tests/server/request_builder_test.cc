@@ -26,8 +26,8 @@ class RequestBuilderTest : public ::testing::Test {
     ASSERT_TRUE(f.ok());
     file_ = f->release();
     tokenizer_ = engine::Tokenizer::FromGguf(*file_)->release();
-    chat_ = chat::ChatTemplate::Create(chat::ModelTemplates{}, "chatml")
-                ->release();
+    chat_ =
+        chat::ChatTemplate::Create(chat::ModelTemplates{}, "chatml")->release();
   }
   static void TearDownTestSuite() {
     delete chat_;
@@ -59,21 +59,20 @@ TEST_F(RequestBuilderTest, InvalidRequestsNameTheirField) {
       {"max_tokens 0",
        [](GenerateRequest* r) { r->mutable_sampling()->set_max_tokens(0); },
        "sampling.max_tokens", "must be >= 1"},
-      {"temperature", [](GenerateRequest* r) {
-         r->mutable_sampling()->set_temperature(-1);
-       },
+      {"temperature",
+       [](GenerateRequest* r) { r->mutable_sampling()->set_temperature(-1); },
        "sampling.temperature", "[0, 100]"},
       {"top_p", [](GenerateRequest* r) { r->mutable_sampling()->set_top_p(0); },
        "sampling.top_p", "(0, 1]"},
       {"min_p", [](GenerateRequest* r) { r->mutable_sampling()->set_min_p(2); },
        "sampling.min_p", "[0, 1]"},
-      {"presence", [](GenerateRequest* r) {
+      {"presence",
+       [](GenerateRequest* r) {
          r->mutable_sampling()->set_presence_penalty(3);
        },
        "sampling.presence_penalty", "[-2, 2]"},
-      {"logprobs", [](GenerateRequest* r) {
-         r->mutable_sampling()->set_logprobs(21);
-       },
+      {"logprobs",
+       [](GenerateRequest* r) { r->mutable_sampling()->set_logprobs(21); },
        "sampling.logprobs", "at most 20"},
       {"17 stops",
        [](GenerateRequest* r) {
@@ -85,9 +84,8 @@ TEST_F(RequestBuilderTest, InvalidRequestsNameTheirField) {
        "sampling.stop[0]", "1 to 256 bytes"},
       {"no prompt", [](GenerateRequest* r) { r->clear_prompt(); }, "prompt",
        "set prompt, messages or prompt_token_ids"},
-      {"two prompts",
-       [](GenerateRequest* r) { r->add_prompt_token_ids(1); }, "prompt",
-       "only one of"},
+      {"two prompts", [](GenerateRequest* r) { r->add_prompt_token_ids(1); },
+       "prompt", "only one of"},
       {"bad role",
        [](GenerateRequest* r) {
          r->clear_prompt();
@@ -96,6 +94,11 @@ TEST_F(RequestBuilderTest, InvalidRequestsNameTheirField) {
          m->set_content("hi");
        },
        "messages[0].role", "'wizard'"},
+      {"max_tokens beyond int32",
+       [](GenerateRequest* r) {
+         r->mutable_sampling()->set_max_tokens(3000000000u);
+       },
+       "sampling.max_tokens", "at most 2147483647 (got 3000000000)"},
       {"rag with ids",
        [](GenerateRequest* r) {
          r->clear_prompt();
@@ -194,9 +197,9 @@ TEST_F(RequestBuilderTest, RagPassagesFitTheContext) {
   std::string long_text;
   for (int i = 0; i < 40; ++i)
     long_text += "The dog ran to the park and played with a ball. ";
-  std::vector<retrieval::ChunkHit> hits = {
-      Passage("a", "Pandas eat bamboo."), Passage("b", long_text),
-      Passage("c", long_text)};
+  std::vector<retrieval::ChunkHit> hits = {Passage("a", "Pandas eat bamboo."),
+                                           Passage("b", long_text),
+                                           Passage("c", long_text)};
   GenerateRequest r = Prompt("What do pandas eat?");
   r.mutable_rag()->add_collections("docs");
   r.mutable_sampling()->set_max_tokens(32);

@@ -447,7 +447,9 @@ TEST(ModelSynthTest, WritesEachFamilyWithLlamaCppNames) {
       EXPECT_EQ((*f)->FindTensor("blk.0.attn_q.weight")->dims,
                 (std::vector<int64_t>{64, 128}));
     }
-    if (fam.arch == "qwen3moe") EXPECT_EQ(cfg->n_ff_expert, 96);
+    if (fam.arch == "qwen3moe") {
+      EXPECT_EQ(cfg->n_ff_expert, 96);
+    }
     if (fam.arch == "gemma3") {
       EXPECT_EQ(cfg->sliding_window, 32);
       EXPECT_TRUE(cfg->sliding(4));
