@@ -116,7 +116,8 @@ void GeneratePipeline::Start(lumen::v1::GenerateRequest request,
     call->admitted = true;
   }
   const bool blocking = call->request.rag().collections_size() > 0 ||
-                        ConstraintOf(call->request.sampling()).has_value();
+                        ConstraintOf(call->request.sampling()).has_value() ||
+                        !call->request.tools_json().empty();
   auto finish = [this, call, sink] {
     absl::StatusOr<GenerateStart> started = Run(*call);
     if (started.ok()) {
@@ -177,6 +178,17 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     }
     p.constraint = std::move(*compiled);
   }
+  if (!built.tool_grammar.empty()) {
+    auto compiled = model.constraints->Get(engine::constrained::ConstraintSpec{
+        engine::constrained::ConstraintKind::kGrammar, built.tool_grammar});
+    if (!compiled.ok()) {
+      return FieldError("tool_choice",
+                        absl::StrCat("cannot constrain the tool call: ",
+                                     compiled.status().message()));
+    }
+    p.constraint = std::move(*compiled);
+  }
+  start.tool_format = built.tool_format;
   if (call.caller.quota) {
     std::string limit;
     absl::Status s = call.caller.quota->CheckPrompt(

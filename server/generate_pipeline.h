@@ -40,6 +40,8 @@ struct GenerateStart {
   std::string model;
   std::vector<retrieval::ChunkHit> citations;  // RAG passages in the prompt
   double retrieval_seconds = 0;
+  // The request offers tools: the format its output is parsed in.
+  std::optional<chat::ToolCallFormat> tool_format;
 };
 
 // A front end's end of one generate request. Exactly one of the two is

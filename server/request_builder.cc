@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "retrieval/rag_retriever.h"
+#include "server/tool_calls.h"
 
 namespace lumen::server {
 
@@ -155,13 +156,25 @@ absl::Status ValidateGenerateRequest(const GenerateRequest& req,
   int64_t prompt_bytes = static_cast<int64_t>(req.prompt().size());
   for (int i = 0; i < req.messages_size(); ++i) {
     const auto& m = req.messages(i);
-    if (m.role() != "system" && m.role() != "user" && m.role() != "assistant") {
-      return FieldError(
-          absl::StrCat("messages[", i, "].role"),
-          absl::StrCat("'", m.role(), "' is not system, user or assistant"));
+    if (m.role() != "system" && m.role() != "user" && m.role() != "assistant" &&
+        m.role() != "tool") {
+      return FieldError(absl::StrCat("messages[", i, "].role"),
+                        absl::StrCat("'", m.role(),
+                                     "' is not system, user, assistant or "
+                                     "tool"));
     }
-    prompt_bytes += static_cast<int64_t>(m.content().size());
+    prompt_bytes +=
+        static_cast<int64_t>(m.content().size() + m.tool_calls_json().size() +
+                             m.tool_call_id().size());
   }
+  prompt_bytes += static_cast<int64_t>(req.tools_json().size());
+  if (!req.tools_json().empty() || !req.tool_choice_json().empty()) {
+    if (req.messages_size() == 0) {
+      return FieldError("tools", "need messages (a chat request)");
+    }
+    RETURN_IF_ERROR(ParseToolRequest(req).status());
+  }
+  if (req.messages_size() > 0) RETURN_IF_ERROR(ChatMessagesJson(req).status());
   if (prompt_bytes > limits.max_prompt_bytes) {
     return FieldError(
         "prompt",
@@ -241,17 +254,24 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
                       absl::StrCat("cannot be rendered: model '", model.name,
                                    "' has no chat template"));
   }
+  ASSIGN_OR_RETURN(const ToolRequest tool, ParseToolRequest(req));
+  if (tool.active()) {
+    built.tool_format =
+        chat::DetectToolCallFormat(model.chat_template->source());
+    if (tool.choice.mode == chat::ToolChoice::Mode::kRequired ||
+        tool.choice.mode == chat::ToolChoice::Mode::kFunction) {
+      ASSIGN_OR_RETURN(built.tool_grammar,
+                       ToolCallGrammar(*built.tool_format, tool));
+    }
+  }
   auto encode = [&](const std::string& rag_block)
       -> absl::StatusOr<std::vector<int32_t>> {
     if (!chat) {
       const std::string& text = rag_block.empty() ? req.prompt() : rag_block;
       return tok.Encode(text, /*add_special=*/true, /*parse_special=*/false);
     }
-    chat::Json messages = chat::Json::array();
+    ASSIGN_OR_RETURN(chat::Json messages, ChatMessagesJson(req));
     std::vector<std::string> contents;
-    for (const auto& m : req.messages()) {
-      messages.push_back({{"role", m.role()}, {"content", m.content()}});
-    }
     if (!rag_block.empty()) {
       if (req.messages(0).role() == "system") {
         messages[0]["content"] =
@@ -262,10 +282,13 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
                         chat::Json{{"role", "system"}, {"content", rag_block}});
       }
     }
-    for (const auto& m : messages) contents.push_back(m["content"]);
-    ASSIGN_OR_RETURN(std::string text, model.chat_template->Render(
-                                           messages, chat::Json(),
-                                           /*add_generation_prompt=*/true));
+    for (const auto& m : messages) {
+      if (m["content"].is_string()) contents.push_back(m["content"]);
+    }
+    ASSIGN_OR_RETURN(std::string text,
+                     model.chat_template->Render(
+                         messages, tool.active() ? tool.tools : chat::Json(),
+                         /*add_generation_prompt=*/true));
     std::vector<int32_t> ids = EncodeChat(tok, text, contents);
     const int32_t bos = tok.vocab().bos;
     if (tok.vocab().add_bos && bos >= 0 && (ids.empty() || ids[0] != bos))

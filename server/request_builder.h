@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "chat/chat_template.h"
+#include "chat/tool_call_parser.h"
 #include "engine/generation.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "lumen/v1/inference.pb.h"
@@ -65,6 +66,12 @@ struct BuiltRequest {
   engine::GenerateParams params;
   // The passages the model sees, in prompt order (RAG).
   std::vector<retrieval::ChunkHit> citations;
+  // A chat request offering tools (tool_choice not none): the model's
+  // tool-call format, in which the output is parsed.
+  std::optional<chat::ToolCallFormat> tool_format;
+  // GBNF the output must follow when a tool call is required (empty: none);
+  // the caller compiles it as the request's constraint.
+  std::string tool_grammar;
 };
 
 // The engine parameters of a valid request: sampling, the prompt (chat

@@ -75,6 +75,7 @@ bool PumpStream(StreamState& s, httplib::DataSink& sink) {
       // OpenAI's SDKs raise an error event as an APIError.
       out.Add(ToHttpError(d.error).body);
     } else {
+      out.Add(s.formatter.FlushChunk());
       out.Add(s.formatter.FinishChunk(d, s.start->retrieval_seconds));
       if (s.include_usage) out.Add(s.formatter.UsageChunk(d.usage));
       out.AddDone();
@@ -123,6 +124,7 @@ void HandleCompletion(const HttpServices& services, Endpoint endpoint,
   format.top_logprobs = r.top_logprobs;
   format.include_usage = r.include_usage;
   format.rag = rag;
+  format.tool_format = (*start)->tool_format;
 
   if (!r.stream) {
     engine::GenerationDelta all;

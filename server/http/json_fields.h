@@ -16,7 +16,9 @@
 
 namespace lumen::server::http {
 
-using Json = nlohmann::json;
+// Ordered: a request's tools and tool calls reach the chat template (and the
+// tool-call grammar's property order) in the order the client wrote them.
+using Json = nlohmann::ordered_json;
 
 // Parses a request body. InvalidArgument (with the parser's position) for
 // malformed JSON and for nesting deeper than `max_depth` levels (deep input

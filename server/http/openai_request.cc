@@ -32,21 +32,10 @@ absl::Status RejectUnsupported(const JsonFields& f, Endpoint endpoint) {
     if (!bias->is_object()) return TypeError("logit_bias", "an object", *bias);
     if (!bias->empty()) return FieldError("logit_bias", "is not supported");
   }
-  // Tool calling comes with issue 21; until then a request that offers tools
-  // is refused instead of answered without them.
-  for (const char* name : {"tools", "functions"}) {
-    if (const Json* tools = f.Find(name)) {
-      if (!tools->is_array()) return TypeError(name, "an array", *tools);
-      if (!tools->empty())
-        return FieldError(name, "(tool calling) is not supported yet");
-    }
-  }
-  for (const char* name : {"tool_choice", "function_call"}) {
-    if (const Json* choice = f.Find(name)) {
-      if (!(choice->is_string() && (*choice == "none" || *choice == "auto"))) {
-        return FieldError(name, "(tool calling) is not supported yet");
-      }
-    }
+  // The deprecated functions API (before tools) is refused by name.
+  for (const char* name : {"functions", "function_call"}) {
+    if (f.Find(name) != nullptr)
+      return FieldError(name, "is not supported: use tools and tool_choice");
   }
   if (const Json* modalities = f.Find("modalities")) {
     if (!modalities->is_array())
@@ -60,6 +49,11 @@ absl::Status RejectUnsupported(const JsonFields& f, Endpoint endpoint) {
     return FieldError("audio", "output is not supported");
   RETURN_IF_ERROR(f.String("user").status());
   if (endpoint == Endpoint::kCompletions) {
+    for (const char* name : {"tools", "tool_choice", "parallel_tool_calls"}) {
+      if (f.Find(name) != nullptr) {
+        return FieldError(name, "is only supported by /v1/chat/completions");
+      }
+    }
     ASSIGN_OR_RETURN(std::optional<bool> echo, f.Bool("echo"));
     if (echo.value_or(false)) return FieldError("echo", "is not supported");
     ASSIGN_OR_RETURN(std::optional<int64_t> best_of,
@@ -279,6 +273,24 @@ absl::StatusOr<std::string> MessageContent(const Json& content,
   return text;
 }
 
+// tools, tool_choice and parallel_tool_calls, as JSON text for the shared
+// request path (server/tool_calls.h), which validates them.
+absl::Status FillTools(const JsonFields& f, GenerateRequest* r) {
+  ASSIGN_OR_RETURN(const Json* tools, f.Array("tools"));
+  if (tools != nullptr && !tools->empty()) {
+    r->set_tools_json(
+        tools->dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  if (const Json* choice = f.Find("tool_choice");
+      choice != nullptr && !choice->is_null()) {
+    r->set_tool_choice_json(
+        choice->dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  ASSIGN_OR_RETURN(std::optional<bool> parallel, f.Bool("parallel_tool_calls"));
+  if (parallel) r->set_parallel_tool_calls(*parallel);
+  return absl::OkStatus();
+}
+
 absl::Status FillMessages(const JsonFields& f, GenerateRequest* r) {
   ASSIGN_OR_RETURN(const Json* messages, f.Array("messages"));
   if (messages == nullptr || messages->empty())
@@ -290,16 +302,21 @@ absl::Status FillMessages(const JsonFields& f, GenerateRequest* r) {
     const JsonFields mf(m, name + ".");
     ASSIGN_OR_RETURN(std::optional<std::string> role, mf.String("role"));
     if (!role) return FieldError(name + ".role", "is required");
-    ASSIGN_OR_RETURN(const Json* tool_calls, mf.Array("tool_calls"));
-    if (tool_calls != nullptr && !tool_calls->empty()) {
-      return FieldError(name + ".tool_calls",
-                        "(tool calling) is not supported yet");
-    }
     lumen::v1::ChatMessage* out = r->add_messages();
     // OpenAI's newer name for the system role (o1 and later models).
     out->set_role(*role == "developer" ? "system" : *role);
+    // Tool calls travel as JSON text; the shared request path checks them
+    // (arguments must be JSON text) and names the message.
+    ASSIGN_OR_RETURN(const Json* tool_calls, mf.Array("tool_calls"));
+    if (tool_calls != nullptr && !tool_calls->empty()) {
+      out->set_tool_calls_json(
+          tool_calls->dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> tool_call_id,
+                     mf.String("tool_call_id"));
+    if (tool_call_id) out->set_tool_call_id(*tool_call_id);
     const Json* content = mf.Find("content");
-    if (content == nullptr) {
+    if (content == nullptr || content->is_null()) {
       // Only an assistant turn may come without content (OpenAI allows it
       // beside tool calls).
       if (*role != "assistant")
@@ -391,6 +408,7 @@ absl::StatusOr<OpenAiRequest> FromChatCompletion(const Json& body) {
   const JsonFields f(body);
   RETURN_IF_ERROR(FillMessages(f, &out.request));
   out.renames.emplace_back("prompt", "messages");
+  RETURN_IF_ERROR(FillTools(f, &out.request));
   RETURN_IF_ERROR(FillCommon(f, &out));
   // logprobs: true returns the chosen tokens' log-probabilities and
   // top_logprobs alternatives of each. The engine reports logprobs with at

@@ -3,7 +3,9 @@
 // every front end hands to the GeneratePipeline. Only the wire format is
 // translated here: field types, OpenAI's spellings (max_completion_tokens,
 // stop as a string, content parts, token-id prompts, response_format) and
-// what Lumen cannot do (n > 1, tools, logit_bias: 400 naming the field).
+// what Lumen cannot do (n > 1, logit_bias: 400 naming the field). Tools and
+// tool messages travel as JSON text (tools_json, tool_calls_json) and are
+// validated on the shared path (server/tool_calls.h).
 // Ranges and prompt rules are the shared request builder's
 // (server/request_builder.h); its errors name proto paths, which ParamOf
 // turns back into the names the client used. Pure functions; any thread.

@@ -1,6 +1,7 @@
 #include "server/http/openai_response.h"
 
 #include <algorithm>
+#include <random>
 #include <span>
 
 #include "base/unicode.h"
@@ -33,6 +34,17 @@ JsonOut TimingsJson(const engine::Timings& t, double retrieval_seconds) {
           {"time_per_output_token_seconds", t.time_per_output_token_seconds},
           {"total_seconds", t.total_seconds},
           {"retrieval_seconds", retrieval_seconds}};
+}
+
+// "call_" and 24 random letters and digits, as OpenAI's ids look.
+std::string NewCallId() {
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(0, sizeof(kAlphabet) - 2);
+  std::string id = "call_";
+  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(random)];
+  return id;
 }
 
 }  // namespace
@@ -72,6 +84,64 @@ JsonOut CitationsJson(const std::vector<retrieval::ChunkHit>& citations) {
                    {"end", h.end}});
   }
   return out;
+}
+
+CompletionFormatter::CompletionFormatter(FormatOptions options)
+    : options_(std::move(options)) {
+  if (options_.tool_format && IsChat(options_))
+    tool_parser_.emplace(*options_.tool_format);
+}
+
+JsonOut CompletionFormatter::ToolCallsJson(
+    const std::vector<chat::ToolCall>& calls, bool delta) {
+  JsonOut out = JsonOut::array();
+  for (const chat::ToolCall& c : calls) {
+    JsonOut call = JsonOut::object();
+    if (delta) call["index"] = tool_calls_sent_;
+    ++tool_calls_sent_;
+    call["id"] = c.id.empty() ? NewCallId() : c.id;
+    call["type"] = "function";
+    call["function"] = {{"name", c.name}, {"arguments", c.arguments}};
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+JsonOut CompletionFormatter::Message(const std::string& text, bool* has_calls) {
+  *has_calls = false;
+  if (!options_.tool_format) {
+    return {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+  }
+  chat::ParsedOutput parsed = chat::ParseToolCalls(*options_.tool_format, text);
+  JsonOut message = {{"role", "assistant"}};
+  message["content"] = parsed.tool_calls.empty() || !parsed.content.empty()
+                           ? JsonOut(parsed.content)
+                           : JsonOut(nullptr);
+  message["refusal"] = nullptr;
+  if (!parsed.tool_calls.empty()) {
+    *has_calls = true;
+    message["tool_calls"] = ToolCallsJson(parsed.tool_calls, /*delta=*/false);
+  }
+  return message;
+}
+
+JsonOut CompletionFormatter::ParsedDelta(const chat::ParsedOutput& parsed,
+                                         const JsonOut& logprobs) {
+  if (parsed.empty() && logprobs.is_null()) return nullptr;
+  JsonOut delta = JsonOut::object();
+  if (!parsed.content.empty()) delta["content"] = parsed.content;
+  if (!parsed.tool_calls.empty())
+    delta["tool_calls"] = ToolCallsJson(parsed.tool_calls, /*delta=*/true);
+  JsonOut out = Envelope(/*chunk=*/true);
+  out["choices"] =
+      JsonOut::array({Choice("delta", std::move(delta), logprobs, nullptr)});
+  if (options_.include_usage) out["usage"] = nullptr;
+  return out;
+}
+
+JsonOut CompletionFormatter::FlushChunk() {
+  if (!tool_parser_) return nullptr;
+  return ParsedDelta(tool_parser_->Finish(), nullptr);
 }
 
 JsonOut CompletionFormatter::Envelope(bool chunk) const {
@@ -149,15 +219,18 @@ JsonOut CompletionFormatter::Complete(
     const std::vector<retrieval::ChunkHit>& citations,
     double retrieval_seconds) {
   JsonOut out = Envelope(/*chunk=*/false);
-  JsonOut choice = IsChat(options_)
-                       ? Choice("message",
-                                {{"role", "assistant"},
-                                 {"content", all.text},
-                                 {"refusal", nullptr}},
-                                Logprobs(all.logprobs),
-                                OpenAiFinishReason(all.finish_reason))
-                       : Choice("text", all.text, Logprobs(all.logprobs),
-                                OpenAiFinishReason(all.finish_reason));
+  JsonOut choice;
+  if (IsChat(options_)) {
+    bool has_calls = false;
+    JsonOut message = Message(all.text, &has_calls);
+    // OpenAI's reason when the model called tools (also when it was cut).
+    choice = Choice(
+        "message", std::move(message), Logprobs(all.logprobs),
+        has_calls ? "tool_calls" : OpenAiFinishReason(all.finish_reason));
+  } else {
+    choice = Choice("text", all.text, Logprobs(all.logprobs),
+                    OpenAiFinishReason(all.finish_reason));
+  }
   out["choices"] = JsonOut::array({std::move(choice)});
   out["usage"] = UsageJson(all.usage);
   if (options_.rag) out["citations"] = CitationsJson(citations);
@@ -185,6 +258,9 @@ JsonOut CompletionFormatter::FirstChunk(
 JsonOut CompletionFormatter::DeltaChunk(const engine::GenerationDelta& d) {
   if (d.text.empty() && (d.logprobs.empty() || !options_.logprobs))
     return nullptr;
+  if (tool_parser_) {
+    return ParsedDelta(tool_parser_->Push(d.text), Logprobs(d.logprobs));
+  }
   JsonOut out = Envelope(/*chunk=*/true);
   out["choices"] = JsonOut::array(
       {IsChat(options_)
@@ -198,7 +274,9 @@ JsonOut CompletionFormatter::DeltaChunk(const engine::GenerationDelta& d) {
 JsonOut CompletionFormatter::FinishChunk(const engine::GenerationDelta& last,
                                          double retrieval_seconds) {
   JsonOut out = Envelope(/*chunk=*/true);
-  const std::string reason = OpenAiFinishReason(last.finish_reason);
+  const std::string reason = tool_calls_sent_ > 0
+                                 ? std::string("tool_calls")
+                                 : OpenAiFinishReason(last.finish_reason);
   out["choices"] = JsonOut::array(
       {IsChat(options_) ? Choice("delta", JsonOut::object(), nullptr, reason)
                         : Choice("text", "", nullptr, reason)});

@@ -9,9 +9,11 @@
 // completion logprobs. Used by one thread at a time.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "chat/tool_call_parser.h"
 #include "engine/generation.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
@@ -45,12 +47,14 @@ struct FormatOptions {
   int top_logprobs = 0;
   bool include_usage = false;  // stream: chunks carry "usage": null
   bool rag = false;            // the request retrieved passages
+  // The request offered tools: the output is parsed in this format into
+  // message.tool_calls (streaming: tool_calls deltas, markup held back).
+  std::optional<chat::ToolCallFormat> tool_format;
 };
 
 class CompletionFormatter {
  public:
-  explicit CompletionFormatter(FormatOptions options)
-      : options_(std::move(options)) {}
+  explicit CompletionFormatter(FormatOptions options);
 
   // The whole response of a non-streaming request: `all` is every delta
   // merged (text, logprobs, the final usage and finish reason).
@@ -62,8 +66,15 @@ class CompletionFormatter {
   // citations when the request used RAG (completions send one only then).
   bool HasFirstChunk() const;
   JsonOut FirstChunk(const std::vector<retrieval::ChunkHit>& citations);
-  // Text and logprobs of `d`, or null when it holds neither.
+  // Text and logprobs of `d`, or null when it holds neither. With tools,
+  // the text's content and completed tool calls (each call whole, in one
+  // delta with index, id, type, function.name and function.arguments);
+  // text that may begin call markup is held back.
   JsonOut DeltaChunk(const engine::GenerationDelta& d);
+  // With tools, at the end of the output: the held-back text as content or
+  // the last calls; null when nothing was held back. Call before
+  // FinishChunk.
+  JsonOut FlushChunk();
   // The chunk with finish_reason (an empty delta) and Lumen's timings.
   JsonOut FinishChunk(const engine::GenerationDelta& last,
                       double retrieval_seconds);
@@ -78,7 +89,17 @@ class CompletionFormatter {
   JsonOut Choice(const char* key, JsonOut body, const JsonOut& logprobs,
                  const JsonOut& finish_reason) const;
 
+  // The chat "message" of a whole output: content, or content (null when
+  // empty) and tool_calls when the request offered tools.
+  JsonOut Message(const std::string& text, bool* has_calls);
+  // OpenAI's tool_calls entries; `delta` adds each call's index.
+  JsonOut ToolCallsJson(const std::vector<chat::ToolCall>& calls, bool delta);
+  JsonOut ParsedDelta(const chat::ParsedOutput& parsed,
+                      const JsonOut& logprobs);
+
   FormatOptions options_;
+  std::optional<chat::ToolCallStreamParser> tool_parser_;  // streaming
+  int tool_calls_sent_ = 0;
   // Completions logprobs: characters of text before the next token.
   int64_t text_offset_ = 0;
   bool first_token_seen_ = false;

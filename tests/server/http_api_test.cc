@@ -373,7 +373,7 @@ TEST_F(HttpApiTest, BadRequestsGetOpenAisErrorNamingTheField) {
        "max_completion_tokens", "must be >= 1"},
       {chat, "application/json",
        R"({"messages": [{"role": "wizard", "content": "x"}]})", 400,
-       "messages[0].role", "'wizard' is not system, user or assistant"},
+       "messages[0].role", "'wizard' is not system, user, assistant or tool"},
       {chat, "application/json",
        "{" + msgs +
            R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "strnig"}}}})",

@@ -1,0 +1,243 @@
+#include "server/tool_calls.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "engine/constrained/json_schema_to_gbnf.h"
+#include "server/request_builder.h"
+
+namespace lumen::server {
+
+namespace {
+
+using chat::Json;
+using chat::ToolCallFormat;
+using chat::ToolChoice;
+
+// The chat layer's errors start with the field they name ("tools[1].type
+// must be ..."): that field becomes the payload, as FieldError sets it.
+absl::Status Named(const absl::Status& status) {
+  if (status.ok() || !FieldOf(status).empty()) return status;
+  absl::Status out = status;
+  const absl::string_view message = status.message();
+  out.SetPayload(kFieldPayload,
+                 absl::Cord(message.substr(0, message.find(' '))));
+  return out;
+}
+
+absl::StatusOr<Json> ParseJsonText(const std::string& text,
+                                   const std::string& field) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return FieldError(field, "is not valid JSON");
+  return j;
+}
+
+bool HasRef(const Json& schema) {
+  if (schema.is_object()) {
+    for (const auto& [key, value] : schema.items()) {
+      if (key == "$ref" || HasRef(value)) return true;
+    }
+  } else if (schema.is_array()) {
+    for (const Json& v : schema) {
+      if (HasRef(v)) return true;
+    }
+  }
+  return false;
+}
+
+// {"name": N, ARGS: <parameters>} for every tool the choice allows.
+absl::StatusOr<Json> CallSchema(const ToolRequest& tool,
+                                absl::string_view args_key) {
+  Json alternatives = Json::array();
+  for (const Json& t : tool.tools) {
+    const Json& f = t["function"];
+    const std::string name = f["name"].get<std::string>();
+    if (tool.choice.mode == ToolChoice::Mode::kFunction &&
+        name != tool.choice.function) {
+      continue;
+    }
+    Json params = Json{{"type", "object"}};
+    if (auto p = f.find("parameters"); p != f.end() && !p->is_null()) {
+      if (HasRef(*p)) {
+        return FieldError("tool_choice",
+                          absl::StrCat("cannot constrain tool '", name,
+                                       "': its parameters use $ref"));
+      }
+      params = *p;
+    }
+    Json properties = Json::object();
+    properties["name"] = Json{{"const", name}};
+    properties[std::string(args_key)] = std::move(params);
+    alternatives.push_back(
+        Json{{"type", "object"},
+             {"properties", std::move(properties)},
+             {"required", Json::array({"name", std::string(args_key)})},
+             {"additionalProperties", false}});
+  }
+  if (alternatives.size() == 1) return alternatives[0];
+  return Json{{"anyOf", std::move(alternatives)}};
+}
+
+// The schema's grammar with its start rule renamed to `rule` (a schema
+// without $ref never refers back to its root).
+absl::StatusOr<std::string> SchemaRule(const Json& schema,
+                                       absl::string_view rule) {
+  absl::StatusOr<std::string> gbnf =
+      engine::constrained::JsonSchemaToGbnf(schema.dump());
+  if (!gbnf.ok()) {
+    return FieldError("tool_choice",
+                      absl::StrCat("cannot constrain the tool call: ",
+                                   gbnf.status().message()));
+  }
+  constexpr absl::string_view kRoot = "root ::= ";
+  if (!absl::StartsWith(*gbnf, kRoot)) {
+    return absl::InternalError("json schema grammar does not start at root");
+  }
+  return absl::StrCat(rule, " ::= ", gbnf->substr(kRoot.size()));
+}
+
+// A GBNF string literal.
+std::string Literal(absl::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '\n':
+        out += "\\n";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+absl::StatusOr<ToolRequest> ParseToolRequest(
+    const lumen::v1::GenerateRequest& request) {
+  ToolRequest out;
+  if (!request.tools_json().empty()) {
+    ASSIGN_OR_RETURN(out.tools, ParseJsonText(request.tools_json(), "tools"));
+    RETURN_IF_ERROR(Named(chat::ValidateTools(out.tools)));
+    if (out.tools.is_array() && out.tools.empty()) out.tools = Json();
+  }
+  Json choice;
+  if (!request.tool_choice_json().empty()) {
+    ASSIGN_OR_RETURN(choice,
+                     ParseJsonText(request.tool_choice_json(), "tool_choice"));
+  }
+  absl::StatusOr<ToolChoice> parsed = chat::ParseToolChoice(choice, out.tools);
+  if (!parsed.ok()) return Named(parsed.status());
+  out.choice = std::move(*parsed);
+  out.parallel =
+      !request.has_parallel_tool_calls() || request.parallel_tool_calls();
+  if ((out.choice.mode == ToolChoice::Mode::kRequired ||
+       out.choice.mode == ToolChoice::Mode::kFunction) &&
+      request.sampling().constraint_case() !=
+          lumen::v1::SamplingParams::CONSTRAINT_NOT_SET) {
+    return FieldError("tool_choice",
+                      "cannot require a tool call together with an output "
+                      "constraint (response_format)");
+  }
+  return out;
+}
+
+absl::StatusOr<Json> ChatMessagesJson(
+    const lumen::v1::GenerateRequest& request) {
+  Json messages = Json::array();
+  for (int i = 0; i < request.messages_size(); ++i) {
+    const lumen::v1::ChatMessage& m = request.messages(i);
+    Json message = {{"role", m.role()}, {"content", m.content()}};
+    if (!m.tool_calls_json().empty()) {
+      const std::string field = absl::StrCat("messages[", i, "].tool_calls");
+      ASSIGN_OR_RETURN(Json calls, ParseJsonText(m.tool_calls_json(), field));
+      if (!calls.is_array()) return FieldError(field, "must be a list");
+      if (m.role() != "assistant") {
+        return FieldError(field, "is only allowed in assistant messages");
+      }
+      // An assistant turn that only calls tools has no content.
+      if (m.content().empty()) message["content"] = nullptr;
+      message["tool_calls"] = std::move(calls);
+    }
+    if (!m.tool_call_id().empty()) message["tool_call_id"] = m.tool_call_id();
+    messages.push_back(std::move(message));
+  }
+  // Arguments must be JSON text (a template prints them as objects); the
+  // normalized form is the chat template's to compute again.
+  RETURN_IF_ERROR(
+      Named(chat::NormalizeMessages(messages, chat::MessageFormat{}).status()));
+  RETURN_IF_ERROR(Named(chat::ValidateToolMessages(messages)));
+  return messages;
+}
+
+absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
+                                            const ToolRequest& tool) {
+  if (tool.choice.mode != ToolChoice::Mode::kRequired &&
+      tool.choice.mode != ToolChoice::Mode::kFunction) {
+    return absl::InternalError("tool_choice does not require a call");
+  }
+  const bool many = tool.parallel;
+  switch (format) {
+    case ToolCallFormat::kGeneric: {
+      // {"name": ..., "arguments": {...}}, or {"tool_calls": [...]} for
+      // several: the whole reply is one JSON document.
+      ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
+      Json schema = call;
+      if (many) {
+        schema =
+            Json{{"type", "object"},
+                 {"properties",
+                  {{"tool_calls",
+                    {{"type", "array"}, {"items", call}, {"minItems", 1}}}}},
+                 {"required", {"tool_calls"}},
+                 {"additionalProperties", false}};
+      }
+      return SchemaRule(schema, "root");
+    }
+    case ToolCallFormat::kHermes: {
+      ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
+      ASSIGN_OR_RETURN(std::string body, SchemaRule(call, "lumen-call-body"));
+      const std::string one =
+          absl::StrCat(Literal("<tool_call>\n"), " lumen-call-body ",
+                       Literal("\n</tool_call>"));
+      return absl::StrCat(
+          "root ::= ", one,
+          many ? absl::StrCat(" (", Literal("\n"), " ", one, ")*") : "", "\n",
+          body);
+    }
+    case ToolCallFormat::kLlama3: {
+      // One {"name", "parameters"} object as the whole reply (Llama 3.1
+      // writes one call per turn).
+      ASSIGN_OR_RETURN(Json call, CallSchema(tool, "parameters"));
+      return SchemaRule(call, "root");
+    }
+    case ToolCallFormat::kMistral:
+    case ToolCallFormat::kGranite: {
+      ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
+      ASSIGN_OR_RETURN(std::string body, SchemaRule(call, "lumen-call-body"));
+      const absl::string_view trigger =
+          format == ToolCallFormat::kMistral ? "[TOOL_CALLS]" : "<|tool_call|>";
+      return absl::StrCat(
+          "root ::= ", Literal(absl::StrCat(trigger, "[")), " lumen-call-body",
+          many ? absl::StrCat(" (", Literal(", "), " lumen-call-body)*") : "",
+          " ", Literal("]"), "\n", body);
+    }
+    case ToolCallFormat::kQwen3CoderXml:
+      break;
+  }
+  return FieldError(
+      "tool_choice",
+      absl::StrCat("cannot be required: the model's tool-call format (",
+                   chat::ToolCallFormatName(format),
+                   ") has no constrained form; use auto"));
+}
+
+}  // namespace lumen::server

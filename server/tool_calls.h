@@ -1,0 +1,58 @@
+#pragma once
+// Tool calling on the shared request path (gRPC and HTTP alike): a
+// GenerateRequest's tools_json / tool_choice_json / tool messages checked
+// and turned into what the chat template renders, and the grammar that
+// constrains the output to the model's tool-call format when a call is
+// required. Pure functions; any thread.
+//
+// What is constrained: tool_choice "required" (one of the tools) and a named
+// function (that tool): the whole output is the family's call markup whose
+// arguments follow the tool's parameter schema (JSON Schema, the subset of
+// docs/structured-output.md). "auto" is not constrained: the model may
+// answer in text, and a call it writes is parsed but its arguments are not
+// guaranteed to follow the schema.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "chat/chat_messages.h"
+#include "chat/tool_call_parser.h"
+#include "chat/tool_validation.h"
+#include "lumen/v1/inference.pb.h"
+
+namespace lumen::server {
+
+struct ToolRequest {
+  chat::Json tools;  // the validated function tools; null for none
+  chat::ToolChoice choice;
+  bool parallel = true;  // parallel_tool_calls
+  // Tools are offered and may be called (choice is not none).
+  bool active() const {
+    return !tools.is_null() && choice.mode != chat::ToolChoice::Mode::kNone;
+  }
+};
+
+// Parses and validates the request's tools and tool choice.
+// InvalidArgument naming the field (as FieldError, payload "tools[1]...",
+// "tool_choice") for malformed JSON, non-function tools, bad parameter
+// schemas, duplicate names, a choice naming an unknown tool.
+absl::StatusOr<ToolRequest> ParseToolRequest(
+    const lumen::v1::GenerateRequest& request);
+
+// The request's messages in the shape chat templates take (OpenAI's, with
+// tool_calls as a list and tool_call_id), checked: tool_calls_json must be a
+// JSON list whose arguments are JSON text, every tool message must answer an
+// earlier call. InvalidArgument naming the message ("messages[2].tool_calls
+// ...") otherwise.
+absl::StatusOr<chat::Json> ChatMessagesJson(
+    const lumen::v1::GenerateRequest& request);
+
+// GBNF (start rule root) for an output that is exactly the call(s) the
+// choice requires, in `format`: one call, or one or more when
+// tool.parallel. InvalidArgument (field "tool_choice") when the format has
+// no constrained form (Qwen3-Coder's XML) or a parameter schema cannot be
+// compiled (e.g. a $ref).
+absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
+                                            const ToolRequest& tool);
+
+}  // namespace lumen::server

@@ -1,0 +1,307 @@
+// Tool calling over lumend's HTTP API on stories260K with real chat
+// templates (Qwen2.5's Hermes format, Llama 3.1's JSON format):
+// tool_choice "required" and a named function at temperature 1 over many
+// seeds always give tool_calls whose arguments validate against the tool's
+// schema (checked by python3-jsonschema, an implementation independent of
+// Lumen's), streamed deltas reassemble to the same calls with no markup in
+// the content, a follow-up with the tool result is answered, and bad tool
+// input is a 400 naming the parameter.
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/server/daemon_process.h"
+#include "tests/test_support.h"
+
+namespace lumen {
+namespace {
+
+using testing::DaemonProcess;
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+constexpr int kSeeds = 100;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  Json json;
+};
+
+Reply Post(int port, const Json& body) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(120, 0);
+  Reply out;
+  auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  if (!r) return out;
+  out.status = r->status;
+  out.body = r->body;
+  out.json = Json::parse(r->body, nullptr, false);
+  return out;
+}
+
+// The events of an SSE body before [DONE] (empty when the framing is off).
+std::vector<Json> Events(const std::string& raw) {
+  std::vector<Json> events;
+  size_t at = 0;
+  bool done = false;
+  while (at < raw.size()) {
+    const size_t end = raw.find("\n\n", at);
+    if (end == std::string::npos || raw.compare(at, 6, "data: ") != 0)
+      return {};
+    const std::string data = raw.substr(at + 6, end - at - 6);
+    at = end + 2;
+    if (data == "[DONE]") {
+      done = true;
+      continue;
+    }
+    Json j = Json::parse(data, nullptr, false);
+    if (j.is_discarded()) return {};
+    events.push_back(std::move(j));
+  }
+  return done ? events : std::vector<Json>{};
+}
+
+const Json& Tools() {
+  static const Json* tools = new Json(Json::parse(R"([
+    {"type": "function", "function": {
+      "name": "get_weather", "description": "Current weather in a city",
+      "parameters": {"type": "object",
+        "properties": {
+          "city": {"type": "string", "minLength": 1, "maxLength": 12},
+          "unit": {"enum": ["celsius", "fahrenheit"]}},
+        "required": ["city", "unit"], "additionalProperties": false}}},
+    {"type": "function", "function": {
+      "name": "add", "description": "Adds two numbers",
+      "parameters": {"type": "object",
+        "properties": {
+          "a": {"type": "integer", "minimum": -100, "maximum": 100},
+          "b": {"type": "integer", "minimum": -100, "maximum": 100}},
+        "required": ["a", "b"], "additionalProperties": false}}}])"));
+  return *tools;
+}
+
+const Json& SchemaOf(const std::string& name) {
+  for (const Json& t : Tools()) {
+    if (t["function"]["name"] == name) return t["function"]["parameters"];
+  }
+  static const Json* none = new Json();
+  return *none;
+}
+
+Json Body(uint64_t seed, const Json& tool_choice) {
+  return {{"model", "stories260K"},
+          {"messages",
+           {{{"role", "user"}, {"content", "What is the weather in Paris?"}}}},
+          {"tools", Tools()},
+          {"tool_choice", tool_choice},
+          {"parallel_tool_calls", false},
+          {"temperature", 1},
+          {"seed", seed},
+          {"max_tokens", 300}};
+}
+
+// Runs python3-jsonschema over [{"schema", "instance"}]: "" when every
+// instance validates, else what python printed.
+std::string ValidateWithPython(const Json& cases) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/tool_calls_", getpid(), ".json");
+  std::ofstream(path) << cases.dump();
+  const std::string command = absl::StrCat(
+      "python3 -c 'import json, sys, jsonschema\n"
+      "cases = json.load(open(sys.argv[1]))\n"
+      "for c in cases: jsonschema.validate(c[\"instance\"], c[\"schema\"])\n"
+      "print(\"valid\", len(cases))' ",
+      path, " 2>&1");
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return "popen failed";
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int rc = pclose(p);
+  std::remove(path.c_str());
+  if (rc == 0 && out == absl::StrCat("valid ", cases.size(), "\n")) return "";
+  return out.empty() ? "python3 failed" : out;
+}
+
+class HttpToolsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "--model=stories260K=" +
+            testing::TestDataPath("models/stories260K.gguf"),
+        "--http-listen=127.0.0.1:0", "--kv-cache-mb=64", "--ctx-size=2048",
+        "--chat-template=" + testing::TestDataPath("templates/" + GetParam())});
+    ASSERT_TRUE(daemon_->ok()) << daemon_->Log();
+    ASSERT_GT(daemon_->http_port(), 0) << daemon_->Log();
+  }
+  int port() const { return daemon_->http_port(); }
+  std::unique_ptr<DaemonProcess> daemon_;
+};
+
+TEST_P(HttpToolsTest, RequiredCallsValidateAndStreamTheSame) {
+  // Every run below reads the prompt's KV from the prefix cache: a cold
+  // prefill batches differently, and at temperature 1 its last-bit
+  // differences in the logits can change a sampled token.
+  ASSERT_EQ(Post(port(), Body(0, "required")).status, 200);
+  Json validations = Json::array();
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    // Every other seed names the function.
+    const Json choice = seed % 2 == 0 ? Json("required")
+                                      : Json{{"type", "function"},
+                                             {"function", {{"name", "add"}}}};
+    Reply r = Post(port(), Body(seed, choice));
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json& choice0 = r.json["choices"][0];
+    ASSERT_EQ(choice0["finish_reason"], "tool_calls") << r.body;
+    const Json& message = choice0["message"];
+    EXPECT_TRUE(message["content"].is_null()) << r.body;
+    ASSERT_EQ(message["tool_calls"].size(), 1u) << r.body;
+    const Json& call = message["tool_calls"][0];
+    EXPECT_TRUE(absl::StartsWith(call["id"].get<std::string>(), "call_"));
+    EXPECT_EQ(call["type"], "function");
+    const std::string name = call["function"]["name"];
+    if (seed % 2 == 1) {
+      EXPECT_EQ(name, "add");
+    }
+    ASSERT_FALSE(SchemaOf(name).is_null()) << name;
+    const Json arguments = Json::parse(
+        call["function"]["arguments"].get<std::string>(), nullptr, false);
+    ASSERT_TRUE(arguments.is_object()) << r.body;
+    validations.push_back(
+        {{"schema", SchemaOf(name)}, {"instance", arguments}});
+
+    // The same request streamed: no content, one call in OpenAI's delta
+    // format, equal to the whole response's.
+    Json body = Body(seed, choice);
+    body["stream"] = true;
+    Reply s = Post(port(), body);
+    ASSERT_EQ(s.status, 200) << s.body;
+    const std::vector<Json> events = Events(s.body);
+    ASSERT_FALSE(events.empty()) << s.body;
+    std::string content;
+    Json calls = Json::array();
+    std::string finish;
+    for (const Json& e : events) {
+      const Json& c = e["choices"][0];
+      const Json& delta = c["delta"];
+      if (delta.contains("content")) content += delta["content"];
+      if (delta.contains("tool_calls")) {
+        for (const Json& d : delta["tool_calls"]) {
+          const size_t index = d["index"].get<size_t>();
+          if (index == calls.size()) {
+            // A call's first delta: index, id, type, function.name.
+            ASSERT_TRUE(d.contains("id")) << d;
+            EXPECT_EQ(d["type"], "function");
+            calls.push_back({{"name", d["function"]["name"]},
+                             {"arguments", d["function"].value(
+                                               "arguments", std::string())}});
+          } else {
+            ASSERT_LT(index, calls.size());
+            calls[index]["arguments"] =
+                calls[index]["arguments"].get<std::string>() +
+                d["function"]["arguments"].get<std::string>();
+          }
+        }
+      }
+      if (!c["finish_reason"].is_null()) finish = c["finish_reason"];
+    }
+    EXPECT_EQ(content, "");
+    EXPECT_EQ(finish, "tool_calls");
+    ASSERT_EQ(calls.size(), 1u) << s.body;
+    EXPECT_EQ(calls[0]["name"], name);
+    EXPECT_EQ(calls[0]["arguments"], call["function"]["arguments"]);
+  }
+  EXPECT_EQ(ValidateWithPython(validations), "");
+}
+
+TEST_P(HttpToolsTest, ToolResultFollowUpIsAnswered) {
+  Reply first = Post(port(), Body(7, "required"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  const Json& message = first.json["choices"][0]["message"];
+  ASSERT_EQ(message["tool_calls"].size(), 1u) << first.body;
+  const std::string id = message["tool_calls"][0]["id"];
+
+  Json body = Body(7, "auto");
+  body["max_tokens"] = 8;
+  body["messages"].push_back(message);
+  body["messages"].push_back(
+      {{"role", "tool"}, {"tool_call_id", id}, {"content", "18 degrees"}});
+  Reply second = Post(port(), body);
+  ASSERT_EQ(second.status, 200) << second.body;
+  // The prompt now holds the call and its result.
+  EXPECT_GT(second.json["usage"]["prompt_tokens"].get<int>(),
+            first.json["usage"]["prompt_tokens"].get<int>() + 10);
+
+  // A result for a call nobody made, and arguments that are not JSON: 400
+  // naming the message.
+  body["messages"][2]["tool_call_id"] = "call_nobody";
+  Reply orphan = Post(port(), body);
+  ASSERT_EQ(orphan.status, 400) << orphan.body;
+  EXPECT_EQ(orphan.json["error"]["param"], "messages[2].tool_call_id");
+  body["messages"][2]["tool_call_id"] = id;
+  body["messages"][1]["tool_calls"][0]["function"]["arguments"] = "{\"a\": ";
+  Reply bad = Post(port(), body);
+  ASSERT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.json["error"]["param"],
+            "messages[1].tool_calls[0].function.arguments");
+  EXPECT_THAT(bad.json["error"]["message"].get<std::string>(),
+              HasSubstr("not valid JSON"));
+}
+
+TEST_P(HttpToolsTest, BadToolInputIsA400NamingTheParam) {
+  struct Case {
+    std::string field;  // replaced in Body()
+    Json value;
+    std::string param;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"tools", Json::parse(R"([{"type": "code_interpreter"}])"),
+       "tools[0].type", "only function tools"},
+      {"tools",
+       Json::parse(R"([{"type": "function", "function": {"name": "a b"}}])"),
+       "tools[0].function.name", "letters, digits"},
+      {"tools", Json::parse(R"([{"type": "function", "function": {"name": "f",
+          "parameters": {"type": "object", "properties": {"x": {"type": "strnig"}}}}}])"),
+       "tools[0].function.parameters.properties.x.type",
+       "must be object, array, string"},
+      {"tool_choice",
+       Json::parse(R"({"type": "function", "function": {"name": "nope"}})"),
+       "tool_choice.function.name", "'nope' is not one of the tools"},
+      {"tool_choice", "always", "tool_choice", "'always' is not auto"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.param);
+    Json body = Body(1, "auto");
+    body[c.field] = c.value;
+    Reply r = Post(port(), body);
+    ASSERT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(r.json["error"]["type"], "invalid_request_error");
+    EXPECT_EQ(r.json["error"]["param"], c.param) << r.body;
+    EXPECT_THAT(r.json["error"]["message"].get<std::string>(),
+                HasSubstr(c.message));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Templates, HttpToolsTest,
+    ::testing::Values("Qwen-Qwen2.5-7B-Instruct.jinja",
+                      "meta-llama-Llama-3.1-8B-Instruct.jinja"),
+    [](const auto& info) {
+      return std::string(absl::StartsWith(info.param, "Qwen") ? "Hermes"
+                                                              : "Llama3");
+    });
+
+}  // namespace
+}  // namespace lumen

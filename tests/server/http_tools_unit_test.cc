@@ -1,0 +1,248 @@
+// Tool calling on the HTTP path without a daemon: an OpenAI tool
+// conversation translated to a GenerateRequest and back into template input
+// renders as expected.json's tool-call-and-result does; the grammar of a
+// required call accepts each family's call format (and nothing else), and
+// what it accepts parses back into the call; the response formatter turns
+// call markup into message.tool_calls and tool_calls deltas, never content.
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "chat/chat_template.h"
+#include "engine/constrained/gbnf_parser.h"
+#include "gtest/gtest.h"
+#include "server/http/json_fields.h"
+#include "server/http/openai_request.h"
+#include "server/http/openai_response.h"
+#include "server/request_builder.h"
+#include "server/tool_calls.h"
+#include "tests/engine/constrained_test_util.h"
+#include "tests/test_support.h"
+
+namespace lumen::server::http {
+namespace {
+
+using chat::ToolCallFormat;
+using ::testing::HasSubstr;
+
+const Json& Expected() {
+  static const Json* expected = new Json(Json::parse(
+      testing::ReadFile(testing::TestDataPath("templates/expected.json")),
+      nullptr, /*allow_exceptions=*/false));
+  return *expected;
+}
+
+// The conversation as an OpenAI client sends it: arguments as JSON text.
+Json ToolConversationBody() {
+  const Json& c = Expected()["conversations"]["tool-call-and-result"];
+  Json body = {{"messages", c["messages"]}, {"tools", c["tools"]}};
+  Json& function = body["messages"][2]["tool_calls"][0]["function"];
+  function["arguments"] = function["arguments"].dump();
+  return body;
+}
+
+TEST(HttpToolsTest, ToolConversationRendersLikeExpectedJson) {
+  absl::StatusOr<OpenAiRequest> r = FromChatCompletion(ToolConversationBody());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(ValidateGenerateRequest(r->request).ok());
+  absl::StatusOr<chat::Json> messages = ChatMessagesJson(r->request);
+  ASSERT_TRUE(messages.ok()) << messages.status();
+  absl::StatusOr<ToolRequest> tools = ParseToolRequest(r->request);
+  ASSERT_TRUE(tools.ok()) << tools.status();
+  EXPECT_TRUE(tools->active());
+  EXPECT_EQ(tools->choice.mode, chat::ToolChoice::Mode::kAuto);
+  for (const char* file :
+       {"Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen-Qwen3-0.6B.jinja",
+        "meta-llama-Llama-3.1-8B-Instruct.jinja",
+        "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+        "ibm-granite-granite-3.3-2B-Instruct.jinja"}) {
+    SCOPED_TRACE(file);
+    const Json& expected = Expected()["templates"][file];
+    chat::ModelTemplates model;
+    model.chat_template = testing::ReadFile(
+        testing::TestDataPath(std::string("templates/") + file));
+    model.bos_token = expected["bos_token"];
+    model.eos_token = expected["eos_token"];
+    chat::ChatTemplateOptions options;
+    options.fixed_now = absl::FromCivil(
+        absl::CivilSecond(2026, 11, 28, 12, 0, 0), absl::UTCTimeZone());
+    options.time_zone = absl::UTCTimeZone();
+    auto tmpl = chat::ChatTemplate::Create(model, "auto", options);
+    ASSERT_TRUE(tmpl.ok()) << tmpl.status();
+    absl::StatusOr<std::string> text =
+        (*tmpl)->Render(*messages, tools->tools, true);
+    ASSERT_TRUE(text.ok()) << text.status();
+    EXPECT_EQ(*text, expected["renderings"]["tool-call-and-result"]["text"]
+                         .get<std::string>());
+  }
+}
+
+struct FormatCase {
+  ToolCallFormat format;
+  std::string good;    // a get_weather call in the format
+  std::string wrong;   // a call whose arguments break the schema
+  std::string search;  // a search_docs call
+};
+
+TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
+  const std::string weather =
+      R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}})";
+  const std::string bad_unit =
+      R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "kelvin"}})";
+  const std::string search =
+      R"({"name": "search_docs", "arguments": {"query": "cats", "top_k": 3}})";
+  const std::vector<FormatCase> cases = {
+      {ToolCallFormat::kHermes, "<tool_call>\n" + weather + "\n</tool_call>",
+       "<tool_call>\n" + bad_unit + "\n</tool_call>",
+       "<tool_call>\n" + search + "\n</tool_call>"},
+      {ToolCallFormat::kGeneric, weather, bad_unit, search},
+      {ToolCallFormat::kLlama3,
+       R"({"name": "get_weather", "parameters": {"city": "Paris"}})",
+       R"({"name": "get_weather", "parameters": {"city": 5}})",
+       R"({"name": "search_docs", "parameters": {"query": "cats"}})"},
+      {ToolCallFormat::kMistral, "[TOOL_CALLS][" + weather + "]",
+       "[TOOL_CALLS][" + bad_unit + "]", "[TOOL_CALLS][" + search + "]"},
+      {ToolCallFormat::kGranite, "<|tool_call|>[" + weather + "]",
+       "<|tool_call|>[" + bad_unit + "]", "<|tool_call|>[" + search + "]"},
+  };
+  Json body = ToolConversationBody();
+  body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
+  body["parallel_tool_calls"] = false;
+  for (const FormatCase& c : cases) {
+    SCOPED_TRACE(chat::ToolCallFormatName(c.format));
+    for (const bool named : {false, true}) {
+      body["tool_choice"] =
+          named
+              ? Json::parse(
+                    R"({"type": "function", "function": {"name": "get_weather"}})")
+              : Json("required");
+      absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+      ASSERT_TRUE(r.ok()) << r.status();
+      absl::StatusOr<ToolRequest> tools = ParseToolRequest(r->request);
+      ASSERT_TRUE(tools.ok()) << tools.status();
+      absl::StatusOr<std::string> gbnf = ToolCallGrammar(c.format, *tools);
+      ASSERT_TRUE(gbnf.ok()) << gbnf.status();
+      absl::StatusOr<engine::constrained::Grammar> grammar =
+          engine::constrained::ParseGbnf(*gbnf);
+      ASSERT_TRUE(grammar.ok()) << grammar.status() << "\n" << *gbnf;
+      EXPECT_TRUE(testing::GrammarMatches(*grammar, c.good)) << *gbnf;
+      EXPECT_FALSE(testing::GrammarMatches(*grammar, c.wrong));
+      EXPECT_EQ(testing::GrammarMatches(*grammar, c.search), !named);
+      // Not two calls: parallel_tool_calls is false.
+      EXPECT_FALSE(testing::GrammarMatches(*grammar, c.good + c.good));
+      EXPECT_FALSE(testing::GrammarMatches(*grammar, "Sure! " + c.good));
+      // What the grammar accepts is the call for the family's parser.
+      chat::ParsedOutput parsed = chat::ParseToolCalls(c.format, c.good);
+      ASSERT_EQ(parsed.tool_calls.size(), 1u);
+      EXPECT_EQ(parsed.tool_calls[0].name, "get_weather");
+      EXPECT_EQ(Json::parse(parsed.tool_calls[0].arguments)["city"], "Paris");
+      EXPECT_EQ(parsed.content, "");
+    }
+  }
+  // Several calls when parallel_tool_calls is true (the default).
+  body.erase("parallel_tool_calls");
+  body["tool_choice"] = "required";
+  absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+  ASSERT_TRUE(r.ok());
+  absl::StatusOr<ToolRequest> tools = ParseToolRequest(r->request);
+  ASSERT_TRUE(tools.ok());
+  absl::StatusOr<std::string> gbnf =
+      ToolCallGrammar(ToolCallFormat::kHermes, *tools);
+  ASSERT_TRUE(gbnf.ok());
+  absl::StatusOr<engine::constrained::Grammar> grammar =
+      engine::constrained::ParseGbnf(*gbnf);
+  ASSERT_TRUE(grammar.ok());
+  const std::string two = "<tool_call>\n" + weather + "\n</tool_call>\n" +
+                          "<tool_call>\n" + search + "\n</tool_call>";
+  EXPECT_TRUE(testing::GrammarMatches(*grammar, two));
+  EXPECT_EQ(
+      chat::ParseToolCalls(ToolCallFormat::kHermes, two).tool_calls.size(), 2u);
+  // Qwen3-Coder's XML has no constrained form: a 400 naming tool_choice.
+  absl::StatusOr<std::string> xml =
+      ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, *tools);
+  EXPECT_EQ(xml.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldOf(xml.status()), "tool_choice");
+}
+
+FormatOptions ToolFormat() {
+  FormatOptions o;
+  o.id = "chatcmpl-1";
+  o.model = "m";
+  o.tool_format = ToolCallFormat::kHermes;
+  return o;
+}
+
+engine::GenerationDelta Text(const std::string& text) {
+  engine::GenerationDelta d;
+  d.text = text;
+  return d;
+}
+
+TEST(HttpToolsTest, FormatterTurnsCallMarkupIntoToolCalls) {
+  const std::string output =
+      "Let me look.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+      "{\"city\": \"Paris\"}}\n</tool_call>";
+  engine::GenerationDelta all = Text(output);
+  all.finished = true;
+  all.finish_reason = "stop";
+  CompletionFormatter whole(ToolFormat());
+  const Json r = whole.Complete(all, {}, 0);
+  const Json& choice = r["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_EQ(choice["message"]["content"], "Let me look.");
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  const Json& call = choice["message"]["tool_calls"][0];
+  EXPECT_TRUE(absl::StartsWith(call["id"].get<std::string>(), "call_"));
+  EXPECT_EQ(call["id"].get<std::string>().size(), 29u);
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(call["function"]["arguments"], R"({"city":"Paris"})");
+  EXPECT_FALSE(call.contains("index"));
+
+  // Only a call: content is null.
+  all.text = output.substr(std::string("Let me look.").size());
+  const Json only = CompletionFormatter(ToolFormat()).Complete(all, {}, 0);
+  EXPECT_TRUE(only["choices"][0]["message"]["content"].is_null());
+
+  // Streamed three bytes at a time: the content deltas hold no markup, one
+  // delta carries the whole call, the finish reason is tool_calls.
+  CompletionFormatter stream(ToolFormat());
+  std::string content;
+  std::vector<Json> calls;
+  auto take = [&](const Json& chunk) {
+    if (chunk.is_null()) return;
+    const Json& delta = chunk["choices"][0]["delta"];
+    if (delta.contains("content")) content += delta["content"];
+    if (delta.contains("tool_calls")) {
+      for (const Json& c : delta["tool_calls"]) calls.push_back(c);
+    }
+  };
+  for (size_t i = 0; i < output.size(); i += 3) {
+    take(stream.DeltaChunk(Text(output.substr(i, 3))));
+    EXPECT_EQ(content.find('<'), std::string::npos) << content;
+  }
+  take(stream.FlushChunk());
+  EXPECT_EQ(content, "Let me look.");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["index"], 0);
+  EXPECT_TRUE(absl::StartsWith(calls[0]["id"].get<std::string>(), "call_"));
+  EXPECT_EQ(calls[0]["type"], "function");
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(calls[0]["function"]["arguments"], R"({"city":"Paris"})");
+  const Json finish = stream.FinishChunk(all, 0);
+  EXPECT_EQ(finish["choices"][0]["finish_reason"], "tool_calls");
+
+  // Text that only looks like the start of markup ends up as content.
+  CompletionFormatter plain(ToolFormat());
+  content.clear();
+  calls.clear();
+  take(plain.DeltaChunk(Text("a <tool")));
+  take(plain.FlushChunk());
+  EXPECT_EQ(content, "a <tool");
+  EXPECT_TRUE(calls.empty());
+  EXPECT_EQ(plain.FinishChunk(all, 0)["choices"][0]["finish_reason"], "stop");
+}
+
+}  // namespace
+}  // namespace lumen::server::http
