@@ -9,7 +9,11 @@
 //     (Admin.GetStats over gRPC, through `lumen stats`);
 //   - the SDK's typed errors: BadRequestError with the param,
 //     AuthenticationError, NotFoundError, RateLimitError (a full queue);
-//   - the README's Node example runs.
+//   - the README's Node example runs;
+//   - tool calling round trips (Qwen2.5's template on stories260K): tools
+//     with tool_choice required give tool_calls whose arguments are the
+//     tool's JSON, plain and streamed (deltas reassembled equal the plain
+//     calls), then a tool message and the final answer.
 //
 //   node openai_sdk_test.mjs BUILD_DIR TESTDATA_DIR SDK_DIR
 import { after, before, describe, it } from 'node:test';
@@ -301,5 +305,128 @@ describe('OpenAI Node SDK against lumend', () => {
     } finally {
       await stopLumend(small);
     }
+  });
+});
+
+describe('OpenAI Node SDK: tool calling', () => {
+  let d;
+  let client;
+  const tools = [{
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: {
+        type: 'object',
+        properties: {
+          city: { type: 'string', minLength: 1, maxLength: 12 },
+          unit: { enum: ['celsius', 'fahrenheit'] },
+        },
+        required: ['city', 'unit'],
+        additionalProperties: false,
+      },
+    },
+  }];
+  const question = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+  before(async () => {
+    d = await startLumend([
+      `--model=${MODEL}=${join(testdata, 'models/stories260K.gguf')}`,
+      `--chat-template=${join(testdata, 'templates/Qwen-Qwen2.5-7B-Instruct.jinja')}`,
+      '--ctx-size=2048', '--kv-cache-mb=64',
+    ]);
+    client = new OpenAI({ apiKey: 'none', baseURL: d.baseURL, maxRetries: 0 });
+  });
+
+  after(async () => {
+    await stopLumend(d);
+  });
+
+  const checkCall = (call) => {
+    assert.match(call.id, /^call_[A-Za-z0-9]{24}$/);
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    const args = JSON.parse(call.function.arguments);
+    assert.deepEqual(Object.keys(args), ['city', 'unit']);
+    assert.equal(typeof args.city, 'string');
+    assert.ok(args.city.length >= 1 && args.city.length <= 12, args.city);
+    assert.ok(['celsius', 'fahrenheit'].includes(args.unit), args.unit);
+  };
+
+  it('chat with tools -> tool_calls -> tool message -> final answer', async () => {
+    // Warm the prefix cache: both requests below then read the prompt's KV
+    // from it and sample the same tokens for the same seed.
+    await client.chat.completions.create({
+      model: MODEL, messages: question, tools, tool_choice: 'required', max_tokens: 200,
+    });
+    const request = {
+      model: MODEL, messages: question, tools, tool_choice: 'required',
+      parallel_tool_calls: false, temperature: 1, seed: 11, max_tokens: 200,
+    };
+    const completion = await client.chat.completions.create(request);
+    const choice = completion.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    assert.equal(choice.message.tool_calls.length, 1);
+    checkCall(choice.message.tool_calls[0]);
+
+    // Streamed: the deltas reassemble to the same call, no content.
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    const calls = [];
+    let content = '';
+    let finish = null;
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      if (!c) continue;
+      content += c.delta.content ?? '';
+      for (const t of c.delta.tool_calls ?? []) {
+        if (calls[t.index] === undefined) {
+          calls[t.index] = { id: t.id, type: t.type,
+            function: { name: t.function.name, arguments: t.function.arguments ?? '' } };
+        } else {
+          calls[t.index].function.arguments += t.function.arguments ?? '';
+        }
+      }
+      finish = c.finish_reason ?? finish;
+    }
+    assert.equal(content, '');
+    assert.equal(finish, 'tool_calls');
+    assert.equal(calls.length, 1);
+    checkCall(calls[0]);
+    assert.equal(calls[0].function.name, choice.message.tool_calls[0].function.name);
+    assert.equal(calls[0].function.arguments, choice.message.tool_calls[0].function.arguments);
+
+    // The tool's result goes back (tool_choice auto, as agents send it); the
+    // model answers in text.
+    const call = choice.message.tool_calls[0];
+    const followUp = [...question, choice.message,
+      { role: 'tool', tool_call_id: call.id, content: '{"temperature": 18}' }];
+    const answer = await client.chat.completions.create({
+      model: MODEL, messages: followUp, tools, tool_choice: 'auto', max_tokens: 16,
+      temperature: 0,
+    });
+    assert.ok(['stop', 'length'].includes(answer.choices[0].finish_reason));
+    assert.equal(typeof answer.choices[0].message.content, 'string');
+    assert.equal(answer.choices[0].message.tool_calls, undefined);
+    assert.ok(answer.usage.prompt_tokens > completion.usage.prompt_tokens + 10);
+
+    // The same answer streamed.
+    const answerStream = await client.chat.completions.create({
+      model: MODEL, messages: followUp, tools, tool_choice: 'auto', max_tokens: 16,
+      stream: true, temperature: 0,
+    });
+    let text = '';
+    for await (const chunk of answerStream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, answer.choices[0].message.content);
+
+    // A tool message answering no call is a BadRequestError naming it.
+    await assert.rejects(
+      client.chat.completions.create({
+        model: MODEL, max_tokens: 4,
+        messages: [...question, choice.message,
+          { role: 'tool', tool_call_id: 'call_unknown', content: 'x' }],
+      }),
+      (e) => e instanceof sdk.BadRequestError && e.status === 400 &&
+        e.param === 'messages[2].tool_call_id');
   });
 });
