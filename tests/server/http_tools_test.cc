@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -292,6 +294,34 @@ TEST_P(HttpToolsTest, BadToolInputIsA400NamingTheParam) {
     EXPECT_THAT(r.json["error"]["message"].get<std::string>(),
                 HasSubstr(c.message));
   }
+}
+
+TEST_P(HttpToolsTest, ReadmeToolCallingCurlExampleWorks) {
+  if (!absl::StartsWith(GetParam(), "Qwen")) GTEST_SKIP() << "Qwen2.5's";
+  const std::string readme =
+      testing::ReadFile(std::string(LUMEN_SOURCE_DIR) + "/README.md");
+  // The README's curl command with tools.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      readme, m,
+      std::regex(
+          "(curl [^`]*?/v1/chat/completions[^`]*?\"tools\"[^`]*?)\n```")))
+      << "README.md has no curl example with tools";
+  const std::string command = absl::StrReplaceAll(
+      m[1].str(),
+      {{"127.0.0.1:8080", absl::StrCat("127.0.0.1:", port())}, {"\\\n", " "}});
+  testing::CommandResult out = testing::RunCommand(command);
+  ASSERT_EQ(out.exit_code, 0) << command << "\n" << out.err;
+  Json j = Json::parse(out.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << out.out;
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls") << out.out;
+  const Json& calls = j["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 1u) << out.out;
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  const Json args = Json::parse(
+      calls[0]["function"]["arguments"].get<std::string>(), nullptr, false);
+  ASSERT_TRUE(args.is_object()) << out.out;
+  EXPECT_TRUE(args["city"].is_string()) << out.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(
