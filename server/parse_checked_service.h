@@ -20,6 +20,7 @@
 // their status by UNIMPLEMENTED; raw (ByteBuffer) methods or a generic
 // service would move parsing and response serialization into every method.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
