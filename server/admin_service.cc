@@ -9,6 +9,21 @@
 
 namespace lumen::server {
 
+AdminService::AdminService(ModelRegistry* registry, AdapterRegistry* adapters,
+                           const Authenticator* auth, Executor* executor,
+                           Metrics* metrics)
+    : registry_(registry),
+      adapters_(adapters),
+      auth_(auth),
+      executor_(executor),
+      metrics_(metrics) {
+  CheckParsing("GetStats", &AdminService::GetStats);
+  CheckParsing("ListAdapters", &AdminService::ListAdapters);
+  CheckParsing("LoadAdapter", &AdminService::LoadAdapter);
+  CheckParsing("UnloadAdapter", &AdminService::UnloadAdapter);
+  CheckedEveryMethod();
+}
+
 grpc::ServerUnaryReactor* AdminService::GetStats(
     grpc::CallbackServerContext* ctx, const lumen::v1::GetStatsRequest* request,
     lumen::v1::GetStatsResponse* response) {

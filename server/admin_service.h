@@ -8,18 +8,14 @@
 #include "server/executor.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/parse_checked_service.h"
 
 namespace lumen::server {
 
-class AdminService final : public lumen::v1::Admin::CallbackService {
+class AdminService final : public ParseCheckedService<lumen::v1::Admin> {
  public:
   AdminService(ModelRegistry* registry, AdapterRegistry* adapters,
-               const Authenticator* auth, Executor* executor, Metrics* metrics)
-      : registry_(registry),
-        adapters_(adapters),
-        auth_(auth),
-        executor_(executor),
-        metrics_(metrics) {}
+               const Authenticator* auth, Executor* executor, Metrics* metrics);
 
   grpc::ServerUnaryReactor* GetStats(
       grpc::CallbackServerContext* ctx,

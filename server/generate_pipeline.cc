@@ -211,6 +211,7 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
   p.arrival = call.arrival;
   start.id = next_id_.fetch_add(1);
   start.engine = model.engine.get();
+  start.tokenizer = model.tokenizer.get();
   start.citations = std::move(built.citations);
   RETURN_IF_ERROR(model.engine->Submit(start.id, std::move(p), call.stream));
   call.admitted = false;  // the output stage releases it now

@@ -37,6 +37,8 @@ class Metrics;
 struct GenerateStart {
   uint64_t id = 0;
   engine::Engine* engine = nullptr;  // for Abort on cancellation
+  // The model's tokenizer: the bytes of logprob alternatives.
+  const engine::Tokenizer* tokenizer = nullptr;
   std::string model;
   std::vector<retrieval::ChunkHit> citations;  // RAG passages in the prompt
   double retrieval_seconds = 0;

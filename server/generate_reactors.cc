@@ -22,9 +22,11 @@ std::optional<engine::SteadyTime> DeadlineOf(grpc::CallbackServerContext* ctx) {
              d - std::chrono::system_clock::now());
 }
 
+// The engine gives each alternative's id only; its bytes come from the
+// model's tokenizer, as the chosen token's do.
 template <typename Proto>
 void FillLogprobs(const std::vector<engine::LogprobEntry>& entries,
-                  Proto* out) {
+                  const engine::Tokenizer& tokenizer, Proto* out) {
   for (const engine::LogprobEntry& e : entries) {
     lumen::v1::TokenLogprob* lp = out->add_logprobs();
     lp->set_token_id(e.token_id);
@@ -33,6 +35,7 @@ void FillLogprobs(const std::vector<engine::LogprobEntry>& entries,
     for (const engine::TokenLogprob& t : e.top) {
       lumen::v1::TopLogprob* top = lp->add_top();
       top->set_token_id(t.token);
+      top->set_token(tokenizer.TokenToPiece(t.token, true));  // bytes
       top->set_logprob(t.logprob);
     }
   }
@@ -161,7 +164,7 @@ class UnaryReactor final
         if (return_ids_) {
           for (int32_t id : d.token_ids) response_->add_token_ids(id);
         }
-        FillLogprobs(d.logprobs, response_);
+        FillLogprobs(d.logprobs, *start_.tokenizer, response_);
         if (d.finished) {
           finished_ = true;
           FillFinal(d, start_.retrieval_seconds, response_);
@@ -230,7 +233,7 @@ class StreamReactor final
         if (return_ids_) {
           for (int32_t t : d.token_ids) msg_.add_token_ids(t);
         }
-        FillLogprobs(d.logprobs, &msg_);
+        FillLogprobs(d.logprobs, *start_.tokenizer, &msg_);
         if (!d.finished) {
           action = kWrite;
         } else if (!d.error.ok()) {

@@ -7,6 +7,18 @@
 
 namespace lumen::server {
 
+InferenceService::InferenceService(ModelRegistry* registry,
+                                   InferenceOptions options)
+    : registry_(registry), options_(options) {
+  CheckParsing("Generate", &InferenceService::Generate);
+  CheckParsing("GenerateStream", &InferenceService::GenerateStream);
+  CheckParsing("Tokenize", &InferenceService::Tokenize);
+  CheckParsing("Detokenize", &InferenceService::Detokenize);
+  CheckParsing("ListModels", &InferenceService::ListModels);
+  CheckParsing("Embed", &InferenceService::Embed);
+  CheckedEveryMethod();
+}
+
 grpc::ServerUnaryReactor* InferenceService::Generate(
     grpc::CallbackServerContext* ctx, const lumen::v1::GenerateRequest* request,
     lumen::v1::GenerateResponse* response) {

@@ -11,6 +11,7 @@
 #include "server/executor.h"
 #include "server/generate_pipeline.h"
 #include "server/model_registry.h"
+#include "server/parse_checked_service.h"
 
 namespace lumen::server {
 
@@ -21,10 +22,10 @@ struct InferenceOptions {
   retrieval::Embedder* embedder = nullptr;  // Embed RPC; may be null
 };
 
-class InferenceService final : public lumen::v1::Inference::CallbackService {
+class InferenceService final
+    : public ParseCheckedService<lumen::v1::Inference> {
  public:
-  InferenceService(ModelRegistry* registry, InferenceOptions options)
-      : registry_(registry), options_(options) {}
+  InferenceService(ModelRegistry* registry, InferenceOptions options);
 
   grpc::ServerUnaryReactor* Generate(
       grpc::CallbackServerContext* ctx,

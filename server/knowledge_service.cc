@@ -128,6 +128,20 @@ class ReembedReactor final
 
 }  // namespace
 
+KnowledgeService::KnowledgeService(retrieval::KnowledgeStore* store,
+                                   const Authenticator* auth,
+                                   Executor* executor, Metrics* metrics)
+    : store_(store), auth_(auth), executor_(executor), metrics_(metrics) {
+  CheckParsing("CreateCollection", &KnowledgeService::CreateCollection);
+  CheckParsing("ListCollections", &KnowledgeService::ListCollections);
+  CheckParsing("DeleteCollection", &KnowledgeService::DeleteCollection);
+  CheckParsing("UpsertDocuments", &KnowledgeService::UpsertDocuments);
+  CheckParsing("DeleteDocuments", &KnowledgeService::DeleteDocuments);
+  CheckParsing("Search", &KnowledgeService::Search);
+  CheckParsing("ReembedCollection", &KnowledgeService::ReembedCollection);
+  CheckedEveryMethod();
+}
+
 void ToProto(const retrieval::ChunkHit& h, lumen::v1::Citation* out) {
   out->set_start(h.start);
   out->set_end(h.end);

@@ -8,6 +8,7 @@
 #include "retrieval/knowledge_store.h"
 #include "server/auth.h"
 #include "server/executor.h"
+#include "server/parse_checked_service.h"
 
 namespace lumen::server {
 
@@ -15,11 +16,11 @@ class Metrics;
 
 void ToProto(const retrieval::ChunkHit& hit, lumen::v1::Citation* out);
 
-class KnowledgeService final : public lumen::v1::Knowledge::CallbackService {
+class KnowledgeService final
+    : public ParseCheckedService<lumen::v1::Knowledge> {
  public:
   KnowledgeService(retrieval::KnowledgeStore* store, const Authenticator* auth,
-                   Executor* executor, Metrics* metrics)
-      : store_(store), auth_(auth), executor_(executor), metrics_(metrics) {}
+                   Executor* executor, Metrics* metrics);
 
   grpc::ServerUnaryReactor* CreateCollection(
       grpc::CallbackServerContext* ctx,

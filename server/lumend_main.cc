@@ -12,13 +12,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
@@ -55,15 +59,23 @@ struct Flags {
   int64_t max_request_bytes = 8 << 20;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
               api_keys, knowledge_store;
-  std::string tls_cert, tls_key, log_format = "text", chat_template = "auto";
+  std::string tls_cert, tls_key, tls_client_ca, log_format = "text",
+                                                chat_template = "auto";
   bool share_prefix_cache = false;
   double shutdown_grace = 30.0;
 };
 
-std::string ReadAll(const std::string& path) {
+// The contents of the PEM file given as --`flag`.
+absl::StatusOr<std::string> ReadPem(const std::string& flag,
+                                    const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
-  ss << in.rdbuf();
+  if (in) ss << in.rdbuf();
+  if (!in || ss.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read --", flag, " ", path, ": ",
+                     in ? "no PEM block in it" : std::strerror(errno)));
+  }
   return ss.str();
 }
 
@@ -215,6 +227,9 @@ int Run(int argc, char** argv) {
   flags.String("api-keys", &f.api_keys, "file of 'KEY TENANT ROLE' lines");
   flags.String("tls-cert", &f.tls_cert, "PEM certificate (with --tls-key)");
   flags.String("tls-key", &f.tls_key, "PEM private key");
+  flags.String("tls-client-ca", &f.tls_client_ca,
+               "PEM CA certificates: clients must present a certificate they "
+               "signed (mutual TLS, gRPC and HTTPS; needs --tls-cert)");
   flags.String("log-format", &f.log_format, "text or json");
   flags.String("chat-template", &f.chat_template,
                "auto (the model file's own template; the family table only "
@@ -253,6 +268,21 @@ int Run(int argc, char** argv) {
         "--max-batch-tokens, --max-running, --max-queue, --kv-cache-mb and "
         "--executor-threads must be > 0, --threads, --embedding-threads and "
         "--http-threads >= 0, --max-request-bytes in (0, 1 GiB]");
+  }
+  // TLS files are read before any model loads: a typo fails at once.
+  if (f.tls_cert.empty() != f.tls_key.empty())
+    return fail("--tls-cert and --tls-key go together");
+  if (!f.tls_client_ca.empty() && f.tls_cert.empty())
+    return fail("--tls-client-ca needs --tls-cert and --tls-key");
+  std::string tls_cert_pem, tls_key_pem, tls_client_ca_pem;
+  for (auto [flag, path, out] :
+       {std::tuple{"tls-cert", &f.tls_cert, &tls_cert_pem},
+        std::tuple{"tls-key", &f.tls_key, &tls_key_pem},
+        std::tuple{"tls-client-ca", &f.tls_client_ca, &tls_client_ca_pem}}) {
+    if (path->empty()) continue;
+    auto pem = ReadPem(flag, *path);
+    if (!pem.ok()) return fail(std::string(pem.status().message()));
+    *out = std::move(*pem);
   }
   auto weights = lumen::engine::ParseWeightMode(f.weights);
   if (!weights.ok()) return fail(std::string(weights.status().message()));
@@ -345,9 +375,15 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> creds =
       grpc::InsecureServerCredentials();
-  if (!f.tls_cert.empty() || !f.tls_key.empty()) {
-    grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({ReadAll(f.tls_key), ReadAll(f.tls_cert)});
+  if (!f.tls_cert.empty()) {
+    // With --tls-client-ca the handshake fails for a client without a
+    // certificate signed by one of those CAs (the client sees UNAVAILABLE).
+    grpc::SslServerCredentialsOptions ssl(
+        f.tls_client_ca.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = tls_client_ca_pem;
+    ssl.pem_key_cert_pairs.push_back({tls_key_pem, tls_cert_pem});
     creds = grpc::SslServerCredentials(ssl);
   }
   int port = 0;
@@ -372,6 +408,7 @@ int Run(int argc, char** argv) {
     http_options.address = f.http_listen;
     http_options.tls_cert = f.tls_cert;
     http_options.tls_key = f.tls_key;
+    http_options.tls_client_ca = f.tls_client_ca;
     http_options.max_body_bytes = static_cast<size_t>(f.max_request_bytes);
     const int64_t num_models = static_cast<int64_t>(f.models.size());
     http_options.threads = static_cast<int>(

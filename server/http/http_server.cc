@@ -80,15 +80,22 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   if (!hp.ok()) return hp.status();
   if (s->options_.tls_cert.empty() != s->options_.tls_key.empty())
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  if (!s->options_.tls_client_ca.empty() && s->options_.tls_cert.empty())
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert");
   // Binds once the routes and limits are set.
   std::function<int()> bind;
   if (!s->options_.tls_cert.empty()) {
+    // httplib verifies the peer and fails the handshake without a client
+    // certificate when given a CA file (SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+    const std::string& ca = s->options_.tls_client_ca;
     auto tls = std::make_unique<WideBacklogServer<httplib::SSLServer>>(
-        s->options_.tls_cert.c_str(), s->options_.tls_key.c_str());
+        s->options_.tls_cert.c_str(), s->options_.tls_key.c_str(),
+        ca.empty() ? nullptr : ca.c_str());
     if (!tls->is_valid()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot load --tls-cert ", s->options_.tls_cert,
-                       " and --tls-key ", s->options_.tls_key, " for HTTPS"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot load --tls-cert ", s->options_.tls_cert, " and --tls-key ",
+          s->options_.tls_key, ca.empty() ? "" : " and --tls-client-ca ", ca,
+          " for HTTPS"));
     }
     bind = [srv = tls.get(), hp = *hp] {
       return srv->BindWide(hp.host, hp.port, kListenBacklog);
@@ -157,10 +164,9 @@ std::shared_ptr<void> HttpServer::EnterCall() {
 }
 
 bool HttpServer::Authenticate(const httplib::Request& req,
-                              httplib::Response& res,
-                              Caller* principal) const {
-  absl::StatusOr<Caller> p = services_.auth->AuthenticateHeader(
-      req.get_header_value("Authorization"));
+                              httplib::Response& res, Caller* principal) const {
+  absl::StatusOr<Caller> p =
+      services_.auth->AuthenticateHeader(req.get_header_value("Authorization"));
   if (!p.ok()) {
     SendStatus(res, p.status());
     return false;
@@ -172,8 +178,7 @@ bool HttpServer::Authenticate(const httplib::Request& req,
 void HttpServer::WithJsonBody(
     const httplib::Request& req, httplib::Response& res,
     const httplib::ContentReader& reader,
-    const std::function<void(const Caller&, const Json&)>&
-        handle) {
+    const std::function<void(const Caller&, const Json&)>& handle) {
   const std::string content_type = req.get_header_value("Content-Type");
   const bool json = IsJsonContentType(content_type);
   // The whole body is read even when it is refused, so the connection can
@@ -306,21 +311,18 @@ void HttpServer::RegisterRoutes() {
                           const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) {
       std::shared_ptr<void> in_flight = EnterCall();
-      WithJsonBody(req, res, reader,
-                   [&](const Caller& p, const Json& body) {
-                     HandleCompletion(services_, endpoint, p, body, in_flight,
-                                      req, res);
-                   });
+      WithJsonBody(req, res, reader, [&](const Caller& p, const Json& body) {
+        HandleCompletion(services_, endpoint, p, body, in_flight, req, res);
+      });
     });
   }
   server.Post("/v1/embeddings", [this](const httplib::Request& req,
                                        httplib::Response& res,
                                        const httplib::ContentReader& reader) {
     std::shared_ptr<void> in_flight = EnterCall();
-    WithJsonBody(req, res, reader,
-                 [&](const Caller&, const Json& body) {
-                   HandleEmbeddings(services_, body, res);
-                 });
+    WithJsonBody(req, res, reader, [&](const Caller&, const Json& body) {
+      HandleEmbeddings(services_, body, res);
+    });
   });
 }
 

@@ -39,6 +39,9 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1:8080";
   // PEM files: HTTPS when both are set.
   std::string tls_cert, tls_key;
+  // PEM CA certificates (HTTPS only): the TLS handshake requires a client
+  // certificate signed by one of them (mutual TLS, as gRPC's).
+  std::string tls_client_ca;
   // Worker threads, the connections served at once (see above).
   int threads = 64;
   // Request bodies above this are refused with 413.
@@ -81,10 +84,10 @@ class HttpServer {
   void RegisterRoutes();
   // Reads the body (at most max_body_bytes kept), authenticates and parses
   // it as a JSON object, then calls `handle`; errors are answered here.
-  void WithJsonBody(const httplib::Request& req, httplib::Response& res,
-                    const httplib::ContentReader& reader,
-                    const std::function<void(const Caller&,
-                                             const Json&)>& handle);
+  void WithJsonBody(
+      const httplib::Request& req, httplib::Response& res,
+      const httplib::ContentReader& reader,
+      const std::function<void(const Caller&, const Json&)>& handle);
   // Answers an error and false when the request may not go on.
   bool Authenticate(const httplib::Request& req, httplib::Response& res,
                     Caller* principal) const;

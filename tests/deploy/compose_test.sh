@@ -34,7 +34,7 @@ t0=$(date +%s)
 compose up -d lumend prometheus >/dev/null 2>&1 || fail "podman-compose up failed"
 addr=127.0.0.1:$GRPC_PORT
 for _ in $(seq 1 300); do "$build/bin/lumen" health --addr "$addr" >/dev/null 2>&1 && break; sleep 0.2; done
-"$build/bin/lumen" health --addr "$addr" | grep -q SERVING || fail "lumend in compose is not SERVING"
+[[ $("$build/bin/lumen" health --addr "$addr") == *SERVING* ]] || fail "lumend in compose is not SERVING"
 "$build/bin/lumen" generate --addr "$addr" --prompt 'Once upon a time' --max-tokens 64 \
   --temperature 0 --ignore-eos >/dev/null 2>&1 || fail "generate through compose failed"
 log "lumend up on $addr; 64 tokens generated"

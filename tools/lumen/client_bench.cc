@@ -112,7 +112,7 @@ int ClientBench(const Args& args) {
             "tokens generated per request (EOS ignored)");
   flags.Double("max-seconds", &max_seconds, "stop a level after this long");
   flags.Bool("json", &json, "print one JSON object");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   if (api != "grpc" && api != "http")
     return Fail("--api must be grpc or http", 2);
   const bool http = api == "http";

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "base/flags.h"
 #include "grpcpp/grpcpp.h"
 
@@ -14,11 +15,23 @@ struct ClientFlags {
   std::string addr = "127.0.0.1:50051";
   std::string api_key;
   double timeout = 0;  // seconds; 0: none
-  // Registers --addr, --api-key and --timeout on `flags`.
+  // PEM files. Any of them set: TLS (--tls-ca: the CAs that signed lumend's
+  // certificate, default the system's; --tls-cert/--tls-key: this client's
+  // certificate, for lumend's --tls-client-ca).
+  std::string tls_ca, tls_cert, tls_key;
+  // Registers --addr, --api-key, --timeout and the --tls-* flags on `flags`.
   void Register(FlagSet* flags);
+  // Reads the --tls-* files, after parsing and before Channel().
+  // InvalidArgument naming the flag when a file cannot be read or
+  // --tls-cert comes without --tls-key.
+  absl::Status LoadTls();
+  // A channel to --addr, over TLS when a --tls-* flag is set.
   std::shared_ptr<grpc::Channel> Channel() const;
   // A context carrying the API key and the deadline.
   std::unique_ptr<grpc::ClientContext> Context() const;
+
+ private:
+  std::shared_ptr<grpc::ChannelCredentials> tls_credentials_;
 };
 
 // Prints "lumen: CODE: message" and returns 1.

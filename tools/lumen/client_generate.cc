@@ -104,7 +104,7 @@ int ClientGenerate(const Args& args) {
   flags.String("rag", &rag, "knowledge collection to ground the answer in");
   flags.Bool("json", &json, "print the whole response message as JSON");
   flags.Bool("ids", &ids, "also return token ids (with --json)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
 
   lumen::v1::GenerateRequest req;
   req.set_model(model);
@@ -156,7 +156,7 @@ int ClientChat(const Args& args) {
   sampling.Register(&flags);
   flags.String("model", &model, "model name");
   flags.String("system", &system, "system prompt");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   lumen::v1::GenerateRequest req;
   req.set_model(model);
   sampling.Fill(req.mutable_sampling());

@@ -27,7 +27,7 @@ int ClientTokenize(const Args& args) {
   flags.Bool("no-bos", &no_bos, "do not add BOS/EOS");
   flags.Bool("parse-special", &parse_special,
              "turn special token text into ids");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   for (const std::string& a : args) use_stdin &= !a.starts_with("--text");
   if (use_stdin) text.assign(std::istreambuf_iterator<char>(std::cin), {});
   lumen::v1::TokenizeRequest req;
@@ -51,7 +51,7 @@ int ClientModels(const Args& args) {
   ClientFlags client;
   FlagSet flags("lumen models [--addr A]");
   client.Register(&flags);
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   lumen::v1::ListModelsResponse resp;
   auto ctx = client.Context();
   grpc::Status st =
@@ -77,7 +77,7 @@ int ClientHealth(const Args& args) {
   FlagSet flags("lumen health [--addr A]  (exit 0 when SERVING)");
   client.Register(&flags);
   flags.String("service", &service, "service name (empty: the whole server)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
@@ -98,7 +98,7 @@ int ClientStats(const Args& args) {
   FlagSet flags("lumen stats [--addr A] [--model NAME]");
   client.Register(&flags);
   flags.String("model", &model, "one model (empty: all)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   lumen::v1::GetStatsRequest req;
   req.set_model(model);
   lumen::v1::GetStatsResponse resp;
@@ -143,7 +143,7 @@ int ClientAdapter(const Args& args) {
       "lumen adapter list | load NAME PATH [--model M] | unload NAME");
   client.Register(&flags);
   flags.String("model", &model, "load: the base model (empty: the default)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   const auto& pos = flags.positional();
   auto stub = lumen::v1::Admin::NewStub(client.Channel());
   auto ctx = client.Context();
@@ -200,7 +200,7 @@ int ClientEmbed(const Args& args) {
       "lumen embed --text T [--text T ...]  (JSON list of vectors on stdout)");
   client.Register(&flags);
   flags.Repeated("text", &texts, "text to embed (repeatable)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   if (texts.empty()) return Fail("--text is required\n" + flags.Help(), 2);
   lumen::v1::EmbedRequest req;
   for (const auto& t : texts) req.add_texts(t);

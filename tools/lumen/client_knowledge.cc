@@ -75,7 +75,7 @@ int ClientCollection(const Args& args) {
   flags.Int("ef-construction", &ef_construction,
             "HNSW ef_construction (create)");
   flags.Int("ef-search", &ef_search, "HNSW ef_search (create)");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   const auto& pos = flags.positional();
   if (pos.empty()) return Fail(flags.Help(), 2);
   auto stub = lumen::v1::Knowledge::NewStub(client.Channel());
@@ -164,7 +164,7 @@ int ClientIngest(const Args& args) {
             "upserts in flight at once (the server embeds one batch while "
             "it writes another)");
   flags.Bool("quiet", &quiet, "no progress bar");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   if (collection.empty() || flags.positional().empty())
     return Fail(flags.Help(), 2);
   if (batch < 1 || parallel < 1)
@@ -250,7 +250,7 @@ int ClientSearch(const Args& args) {
   flags.Int("top-k", &top_k, "hits");
   flags.Double("min-score", &min_score, "minimum score");
   flags.String("mode", &mode, "hybrid, vector or keyword");
-  if (auto rc = ParseOrHelp(&flags, args)) return *rc;
+  if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   lumen::v1::SearchRequest req;
   req.set_collection(collection);
   req.set_query(query);

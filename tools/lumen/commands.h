@@ -12,6 +12,8 @@ namespace lumen::tools {
 
 using Args = std::vector<std::string>;
 
+struct ClientFlags;  // client_common.h
+
 int ModelInspect(const Args& args);
 int ModelTokenize(const Args& args);
 int ModelRenderChat(const Args& args);
@@ -40,5 +42,9 @@ int Fail(const std::string& message, int code = 1);
 // Parses `args` into `flags`. Returns an exit code when the command should
 // stop here (bad flags: 2, --help printed: 0), nullopt to go on.
 std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args);
+// The same for a client command, then reads its --tls-* files (exit code 2
+// naming the flag when one cannot be read).
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args,
+                               ClientFlags* client);
 
 }  // namespace lumen::tools

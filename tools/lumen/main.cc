@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "tools/lumen/client_common.h"
 #include "tools/lumen/commands.h"
 
 namespace lumen::tools {
@@ -22,6 +23,14 @@ std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args) {
     std::fputs(flags->Help().c_str(), stdout);
     return 0;
   }
+  return std::nullopt;
+}
+
+std::optional<int> ParseOrHelp(FlagSet* flags, const Args& args,
+                               ClientFlags* client) {
+  if (auto rc = ParseOrHelp(flags, args)) return rc;
+  if (absl::Status s = client->LoadTls(); !s.ok())
+    return Fail(std::string(s.message()), 2);
   return std::nullopt;
 }
 
@@ -95,14 +104,10 @@ int main(int argc, char** argv) {
   const std::string group = args[0];
   if (group == "model") {
     static const std::map<std::string, int (*)(const Args&)> kModel = {
-        {"inspect", ModelInspect},
-        {"tokenize", ModelTokenize},
-        {"synth", ModelSynth},
-        {"convert-llama2c", ConvertLlama2c},
-        {"generate", ModelGenerate},
-        {"synth-lora", ModelSynthLora},
-        {"quantize", ModelQuantize},
-        {"render-chat", ModelRenderChat},
+        {"inspect", ModelInspect},   {"tokenize", ModelTokenize},
+        {"synth", ModelSynth},       {"convert-llama2c", ConvertLlama2c},
+        {"generate", ModelGenerate}, {"synth-lora", ModelSynthLora},
+        {"quantize", ModelQuantize}, {"render-chat", ModelRenderChat},
     };
     if (args.size() < 2 || !kModel.contains(args[1])) {
       std::fputs(kUsage, stderr);

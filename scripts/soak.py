@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The soak run behind scripts/soak.sh: a real lumend on loopback under
+mixed load for a bounded time, watched for leaks and lost requests.
+
+CLIENTS threads each loop over a mix of requests: streams read to the end,
+streams cancelled after a few messages, unary Generate with a deadline too
+short to finish, requests lumend must refuse (INVALID_ARGUMENT), and
+Tokenize. Every request must end with its expected status; any other end
+(including a hang past its own timeout) counts as lost. Every 5 s the
+daemon's RSS and open descriptors are sampled; the run fails when RSS after
+warm-up (the first fifth of the run, at least 20 s) grows more than 5%, or
+the descriptors keep growing.
+
+usage: soak.py BUILD_DIR SOURCE_DIR MODEL SECONDS CLIENTS
+"""
+import os
+import random
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "server"))
+import lumend_py  # noqa: E402
+
+SAMPLE_SECONDS = 5
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def main():
+    build, src, model, seconds, clients = (sys.argv[1], sys.argv[2], sys.argv[3],
+                                           float(sys.argv[4]), int(sys.argv[5]))
+    lumend_py.generate_stubs(build, src, "soak")
+    import grpc
+    from lumen.v1 import inference_pb2 as pb, inference_pb2_grpc as pb_grpc
+
+    with lumend_py.Lumend(build, ["--model", model, "--kv-cache-mb", "64",
+                                  "--max-running", "8", "--max-queue", "256"]) as d:
+        pid = d.proc.pid
+        stop = threading.Event()
+        lock = threading.Lock()
+        counts = {}   # kind -> requests that ended as expected
+        lost = []     # (kind, code, details)
+
+        def done(kind, ok, code=None, details=""):
+            with lock:
+                if ok:
+                    counts[kind] = counts.get(kind, 0) + 1
+                else:
+                    lost.append((kind, code, details))
+
+        def client(seed):
+            rng = random.Random(seed)
+            channel = grpc.insecure_channel(d.address)
+            stub = pb_grpc.InferenceStub(channel)
+            while not stop.is_set():
+                kind = rng.choice(["stream", "stream", "stream", "cancel", "deadline",
+                                   "invalid", "tokenize"])
+                req = pb.GenerateRequest(prompt=rng.choice(["Once", "The dog", "Lily saw"]))
+                req.sampling.max_tokens = rng.randint(8, 96)
+                req.sampling.temperature = rng.choice([0.0, 0.8])
+                req.sampling.seed = rng.randint(0, 1 << 30)
+                try:
+                    if kind == "stream":
+                        last = None
+                        for msg in stub.GenerateStream(req, timeout=120):
+                            last = msg
+                        done(kind, last is not None and last.finish_reason in ("stop", "length"),
+                             "OK", repr(last and last.finish_reason))
+                    elif kind == "cancel":
+                        req.sampling.max_tokens = 400
+                        req.sampling.ignore_eos = True
+                        call = stub.GenerateStream(req, timeout=120)
+                        for i, _ in enumerate(call):
+                            if i == 2:
+                                call.cancel()
+                        done(kind, False, "OK", "a cancelled stream ended normally")
+                    elif kind == "deadline":
+                        req.sampling.max_tokens = 400
+                        req.sampling.ignore_eos = True
+                        stub.Generate(req, timeout=0.005)
+                        done(kind, False, "OK", "400 tokens in 5 ms")
+                    elif kind == "invalid":
+                        req.sampling.temperature = -1.0
+                        stub.Generate(req, timeout=60)
+                        done(kind, False, "OK", "negative temperature accepted")
+                    else:
+                        resp = stub.Tokenize(pb.TokenizeRequest(text=req.prompt), timeout=60)
+                        done(kind, len(resp.token_ids) > 0, "OK", "no tokens")
+                except grpc.RpcError as e:
+                    expected = {"cancel": grpc.StatusCode.CANCELLED,
+                                "deadline": grpc.StatusCode.DEADLINE_EXCEEDED,
+                                "invalid": grpc.StatusCode.INVALID_ARGUMENT}.get(kind)
+                    done(kind, e.code() == expected, e.code(), e.details())
+            channel.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        start = time.time()
+        for th in threads:
+            th.start()
+        samples = []  # (seconds since start, RSS KiB, fds, requests so far)
+        while time.time() - start < seconds:
+            time.sleep(SAMPLE_SECONDS)
+            with lock:
+                finished = sum(counts.values()) + len(lost)
+            samples.append((time.time() - start, rss_kib(pid), open_fds(pid), finished))
+            print("%6.0f s  RSS %8d KiB  fds %4d  requests %7d" % samples[-1], flush=True)
+        stop.set()
+        for th in threads:
+            th.join(timeout=180)
+        hung = sum(th.is_alive() for th in threads)
+        alive = d.proc.poll() is None
+
+    warm = max(20.0, seconds / 5)
+    after = [s for s in samples if s[0] >= warm]
+    base = after[0] if after else samples[-1]
+    peak_rss = max(s[1] for s in after) if after else base[1]
+    growth = (peak_rss - base[1]) / base[1] * 100 if base[1] else 0.0
+    fd_growth = samples[-1][2] - base[2]
+    total = sum(counts.values())
+    print("requests ended as expected: %d (%s)" % (
+        total, ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+    print("RSS after warm-up (%.0f s): %d KiB, peak %d KiB (%+.1f%%); fds %d -> %d" % (
+        base[0], base[1], peak_rss, growth, base[2], samples[-1][2]))
+    checks = [
+        ("no request lost", not lost, "%d requests lost, e.g. %r" % (len(lost), lost[:5])),
+        ("no client hung", not hung, "%d clients still waiting after the run" % hung),
+        ("lumend alive", alive, "lumend exited during the run"),
+        ("RSS flat", growth <= 5.0, "RSS grew %.1f%% after warm-up" % growth),
+        ("descriptors flat", fd_growth <= 4 * clients, "open descriptors grew by %d" % fd_growth),
+        ("requests completed", total > 0, "no request completed"),
+    ]
+    failures = [why for _, ok, why in checks if not ok]
+    for why in failures:
+        print("FAIL:", why)
+    print("soak: %d passed, %d failed" % (len(checks) - len(failures), len(failures)))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+#pragma once
+// Requests whose bytes do not parse get INVALID_ARGUMENT, not UNIMPLEMENTED.
+//
+// Why this exists: gRPC 1.51's callback handlers
+// (grpcpp/impl/codegen/server_callback_handlers.h, RunHandler of
+// CallbackUnaryHandler and CallbackServerStreamingHandler) never call the
+// service when the request fails to deserialize (malformed protobuf, or a
+// proto3 `string` field holding invalid UTF-8): they finish the call with
+// UNIMPLEMENTED and an empty message, dropping the parse status. Clients read
+// "the server has no such method".
+//
+// How: ParseCheckedService<Api> re-registers each method with a handler that
+// holds gRPC's own typed handler. A request that parses goes to it
+// unchanged; one that does not is answered by a second typed handler of the
+// same kind whose reactor finishes with INVALID_ARGUMENT naming the method
+// and message type. The simpler-looking choices do not work: a server
+// interceptor sees the failed message but cannot finish the call with a
+// status; SerializationTraits specializations would have to be visible in
+// the generated .grpc.pb.cc too (an ODR trap) and the handler still replaces
+// their status by UNIMPLEMENTED; raw (ByteBuffer) methods or a generic
+// service would move parsing and response serialization into every method.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/internal/raw_logging.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
+
+namespace lumen::server {
+
+// The status of a call whose request could not be parsed: INVALID_ARGUMENT
+// "the request to /pkg.Service/Method could not be parsed as pkg.Type: ...".
+grpc::Status UnparsableRequestStatus(
+    const google::protobuf::MethodDescriptor& method);
+
+namespace internal {
+
+// The service named `full_name` in the generated pool; aborts when absent
+// (the program was linked without its .proto).
+const google::protobuf::ServiceDescriptor& FindService(
+    std::string_view full_name);
+
+template <class Request, class Response>
+class ParseCheckedUnaryHandler final : public grpc::internal::MethodHandler {
+ public:
+  using Handler = grpc::internal::CallbackUnaryHandler<Request, Response>;
+  using GetReactor = std::function<grpc::ServerUnaryReactor*(
+      grpc::CallbackServerContext*, const Request*, Response*)>;
+
+  ParseCheckedUnaryHandler(grpc::Status refusal, GetReactor get_reactor)
+      : handler_(std::move(get_reactor)),
+        refuse_([refusal = std::move(refusal)](grpc::CallbackServerContext* ctx,
+                                               const Request*, Response*) {
+          grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+          r->Finish(refusal);
+          return r;
+        }) {}
+
+  // The typed handler's Deserialize: on failure it still leaves its message
+  // holder in *handler_data, which refuse_ (same types) then owns and frees.
+  void* Deserialize(grpc_call* call, grpc_byte_buffer* req,
+                    grpc::Status* status, void** handler_data) override {
+    return handler_.Deserialize(call, req, status, handler_data);
+  }
+
+  void RunHandler(const HandlerParameter& param) override {
+    if (param.status.ok()) {
+      handler_.RunHandler(param);
+      return;
+    }
+    refuse_.RunHandler(HandlerParameter(
+        param.call, param.server_context, param.request, grpc::Status::OK,
+        param.internal_data, param.call_requester));
+  }
+
+ private:
+  Handler handler_;
+  Handler refuse_;
+};
+
+template <class Request, class Response>
+class ParseCheckedStreamHandler final : public grpc::internal::MethodHandler {
+ public:
+  using Handler =
+      grpc::internal::CallbackServerStreamingHandler<Request, Response>;
+  using GetReactor = std::function<grpc::ServerWriteReactor<Response>*(
+      grpc::CallbackServerContext*, const Request*)>;
+
+  ParseCheckedStreamHandler(grpc::Status refusal, GetReactor get_reactor)
+      : handler_(std::move(get_reactor)),
+        refuse_([refusal = std::move(refusal)](grpc::CallbackServerContext*,
+                                               const Request*) {
+          return new Refusal(refusal);
+        }) {}
+
+  void* Deserialize(grpc_call* call, grpc_byte_buffer* req,
+                    grpc::Status* status, void** handler_data) override {
+    return handler_.Deserialize(call, req, status, handler_data);
+  }
+
+  // A failed request reaches refuse_ as nullptr, which its writer accepts
+  // (it is what gRPC's own failure path hands it).
+  void RunHandler(const HandlerParameter& param) override {
+    if (param.status.ok()) {
+      handler_.RunHandler(param);
+      return;
+    }
+    refuse_.RunHandler(HandlerParameter(
+        param.call, param.server_context, param.request, grpc::Status::OK,
+        param.internal_data, param.call_requester));
+  }
+
+ private:
+  // Finishes at once; deletes itself when gRPC is done with it.
+  class Refusal final : public grpc::ServerWriteReactor<Response> {
+   public:
+    explicit Refusal(const grpc::Status& status) { this->Finish(status); }
+    void OnDone() override { delete this; }
+  };
+
+  Handler handler_;
+  Handler refuse_;
+};
+
+}  // namespace internal
+
+// Base of Lumen's services instead of Api::CallbackService (Api is the
+// generated class, e.g. lumen::v1::Inference). The derived constructor calls
+// CheckParsing once per method, then CheckedEveryMethod(). Constructed on
+// the main thread before the server starts.
+template <class Api>
+class ParseCheckedService : public Api::CallbackService {
+ protected:
+  // Serves the unary method `name` with `fn` through a parse check.
+  template <class Derived, class Request, class Response>
+  void CheckParsing(
+      std::string_view name,
+      grpc::ServerUnaryReactor* (Derived::*fn)(grpc::CallbackServerContext*,
+                                               const Request*, Response*)) {
+    const auto& method = Method<Request, Response>(name, false);
+    Derived* self = static_cast<Derived*>(this);
+    this->MarkMethodCallback(
+        method.index(),
+        new internal::ParseCheckedUnaryHandler<Request, Response>(
+            UnparsableRequestStatus(method),
+            [self, fn](grpc::CallbackServerContext* ctx, const Request* req,
+                       Response* resp) {
+              return (self->*fn)(ctx, req, resp);
+            }));
+  }
+
+  // Serves the server-streaming method `name` with `fn` through a parse
+  // check.
+  template <class Derived, class Request, class Response>
+  void CheckParsing(std::string_view name,
+                    grpc::ServerWriteReactor<Response>* (Derived::*fn)(
+                        grpc::CallbackServerContext*, const Request*)) {
+    const auto& method = Method<Request, Response>(name, true);
+    Derived* self = static_cast<Derived*>(this);
+    this->MarkMethodCallback(
+        method.index(),
+        new internal::ParseCheckedStreamHandler<Request, Response>(
+            UnparsableRequestStatus(method),
+            [self, fn](grpc::CallbackServerContext* ctx, const Request* req) {
+              return (self->*fn)(ctx, req);
+            }));
+  }
+
+  // Aborts unless every method of the service went through
+  // CheckParsing (a method added to the .proto must be added here too).
+  void CheckedEveryMethod() const {
+    const auto& service = internal::FindService(Api::service_full_name());
+    for (int i = 0; i < service.method_count(); ++i) {
+      if (i >= static_cast<int>(checked_.size()) || !checked_[i]) {
+        ABSL_RAW_LOG(FATAL, "%s is served without a parse check",
+                     service.method(i)->full_name().c_str());
+      }
+    }
+  }
+
+ private:
+  // The method's descriptor, aborting unless the generated code's index for it
+  // (its position in the .proto) serves the same types.
+  template <class Request, class Response>
+  const google::protobuf::MethodDescriptor& Method(std::string_view name,
+                                                   bool server_streaming) {
+    const google::protobuf::MethodDescriptor* found =
+        internal::FindService(Api::service_full_name())
+            .FindMethodByName(std::string(name));
+    if (found == nullptr) {
+      ABSL_RAW_LOG(FATAL, "%s has no method %s", Api::service_full_name(),
+                   std::string(name).c_str());
+    }
+    const google::protobuf::MethodDescriptor& m = *found;
+    if (m.input_type() != Request::descriptor() ||
+        m.output_type() != Response::descriptor() ||
+        m.server_streaming() != server_streaming || m.client_streaming()) {
+      ABSL_RAW_LOG(FATAL, "%s: the handler's types differ from the .proto",
+                   m.full_name().c_str());
+    }
+    if (static_cast<int>(checked_.size()) <= m.index())
+      checked_.resize(m.index() + 1);
+    checked_[m.index()] = true;
+    return m;
+  }
+
+  std::vector<bool> checked_;
+};
+
+}  // namespace lumen::server
