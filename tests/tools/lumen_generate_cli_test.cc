@@ -112,8 +112,8 @@ TEST_F(LumenGenerateCliTest, RegexJsonObjectAndGrammarConstrainTheOutput) {
   EXPECT_EQ(object_text[0], '{') << object_text;
   EXPECT_NE(free_text[0], '{') << free_text;
   try {
-    (void)nlohmann::json::parse(object_text);
     // It closed: a whole object.
+    EXPECT_TRUE(nlohmann::json::parse(object_text).is_object());
   } catch (const nlohmann::json::parse_error& e) {
     EXPECT_EQ(e.byte, object_text.size() + 1)
         << e.what() << ": " << object_text;
