@@ -1,8 +1,12 @@
 // `lumen generate` and `lumen chat`.
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "lumen/v1/inference.grpc.pb.h"
@@ -41,6 +45,76 @@ struct SamplingFlags {
     for (const std::string& x : stop) s->add_stop(x);
     s->set_logprobs(static_cast<uint32_t>(logprobs));
     s->set_ignore_eos(ignore_eos);
+  }
+};
+
+// The output constraint of `lumen generate` (docs/structured-output.md): at
+// most one of the four flags.
+struct ConstraintFlags {
+  std::string json_schema_file, regex, grammar_file;
+  bool json_object = false;
+  void Register(FlagSet* f) {
+    f->String("json-schema", &json_schema_file,
+              "constrain the output to this JSON Schema (a file; the "
+              "supported subset is in docs/structured-output.md)");
+    f->Bool("json-object", &json_object,
+            "constrain the output to one JSON object");
+    f->String("regex", &regex,
+              "constrain the output to text this regular expression "
+              "matches as a whole");
+    f->String("grammar", &grammar_file,
+              "constrain the output to this GBNF grammar (a file in "
+              "llama.cpp's format, start rule root)");
+  }
+  // Sets `s`'s constraint. InvalidArgument when more than one constraint is
+  // given, NotFound when a file cannot be read.
+  absl::Status Fill(lumen::v1::SamplingParams* s) const {
+    const int given = !json_schema_file.empty() + json_object + !regex.empty() +
+                      !grammar_file.empty();
+    if (given > 1) {
+      return absl::InvalidArgumentError(
+          "give at most one of --json-schema, --json-object, --regex and "
+          "--grammar");
+    }
+    if (!json_schema_file.empty()) {
+      std::string text;
+      if (absl::Status st =
+              ReadFlagFile("json-schema", json_schema_file, &text);
+          !st.ok())
+        return st;
+      s->set_json_schema(std::move(text));
+    } else if (!grammar_file.empty()) {
+      std::string text;
+      if (absl::Status st = ReadFlagFile("grammar", grammar_file, &text);
+          !st.ok())
+        return st;
+      s->set_grammar(std::move(text));
+    } else if (!regex.empty()) {
+      s->set_regex(regex);
+    } else if (json_object) {
+      s->set_json_object(true);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static absl::Status ReadFlagFile(const char* flag, const std::string& path,
+                                   std::string* text) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "--", flag, ": cannot read '", path, "': ", std::strerror(errno)));
+    }
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text->append(buf, n);
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) {
+      return absl::DataLossError(
+          absl::StrCat("--", flag, ": error reading '", path, "'"));
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -90,14 +164,17 @@ int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
 int ClientGenerate(const Args& args) {
   ClientFlags client;
   SamplingFlags sampling;
+  ConstraintFlags constraint;
   std::string model, prompt, adapter, rag;
   bool json = false, ids = false;
   FlagSet flags(
       "lumen generate [--model NAME] --prompt TEXT [--max-tokens N] "
-      "[--temperature T] "
-      "[--seed S] [--json]");
+      "[--temperature T] [--seed S]\n"
+      "                      [--json-schema FILE | --json-object | --regex RE "
+      "| --grammar FILE] [--json]");
   client.Register(&flags);
   sampling.Register(&flags);
+  constraint.Register(&flags);
   flags.String("model", &model, "model name (empty: the server's first)");
   flags.String("prompt", &prompt, "prompt text (empty: start from BOS)");
   flags.String("adapter", &adapter, "LoRA adapter name");
@@ -107,6 +184,11 @@ int ClientGenerate(const Args& args) {
   if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
 
   lumen::v1::GenerateRequest req;
+  sampling.Fill(req.mutable_sampling());
+  // Before any RPC: a usage error or an unreadable file ends here.
+  if (absl::Status s = constraint.Fill(req.mutable_sampling()); !s.ok()) {
+    return Fail(std::string(s.message()), absl::IsInvalidArgument(s) ? 2 : 1);
+  }
   req.set_model(model);
   req.set_prompt(prompt);
   if (prompt.empty()) {
@@ -125,7 +207,6 @@ int ClientGenerate(const Args& args) {
   req.set_adapter(adapter);
   req.set_return_token_ids(ids || json);
   if (!rag.empty()) req.mutable_rag()->add_collections(rag);
-  sampling.Fill(req.mutable_sampling());
   if (!json) {
     std::string text;
     const int rc = Stream(client, req, &text);
