@@ -520,6 +520,25 @@ TEST_F(HttpApiTest, ResponseFormatConstrainsTheOutput) {
   EXPECT_TRUE(out["color"] == "red" || out["color"] == "green") << out;
 }
 
+// The schema's properties come out in the order the client declared them
+// (the body is parsed order-preserving; "zeta" sorts after "alpha").
+TEST_F(HttpApiTest, ResponseFormatKeepsTheDeclaredPropertyOrder) {
+  const std::string body = R"({"messages": [{"role": "user", "content": "Hi"}],
+      "max_tokens": 64, "temperature": 0,
+      "response_format": {"type": "json_schema", "json_schema": {"name": "o",
+        "schema": {"type": "object", "additionalProperties": false,
+          "properties": {"zeta": {"enum": ["z"]}, "alpha": {"enum": ["a"]}},
+          "required": ["zeta", "alpha"]}}}})";
+  Reply r = Post(port(), "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string content = r.json["choices"][0]["message"]["content"];
+  const size_t zeta = content.find("\"zeta\""),
+               alpha = content.find("\"alpha\"");
+  ASSERT_NE(zeta, std::string::npos) << content;
+  ASSERT_NE(alpha, std::string::npos) << content;
+  EXPECT_LT(zeta, alpha) << content;
+}
+
 // Every request in flight at once: 64 sampled streams, each equal to the
 // same request run alone (same seed, same request: same output).
 TEST_F(HttpApiTest, SixtyFourConcurrentStreamsEqualTheirSoloRuns) {
