@@ -45,32 +45,25 @@ namespace internal {
 const google::protobuf::ServiceDescriptor& FindService(
     std::string_view full_name);
 
-template <class Request, class Response>
-class ParseCheckedUnaryHandler final : public grpc::internal::MethodHandler {
+// Holds gRPC's own typed handler (`serve`) and a second of the same type
+// (`refuse`) whose reactor finishes with the parse error. A request that
+// parses goes to `serve`; one that does not reaches `refuse` with the
+// message holder Deserialize left behind (a nullptr request for a stream,
+// as gRPC's own failure path hands it), which `refuse` then owns and frees.
+template <class Handler>
+class ParseCheckedHandler final : public grpc::internal::MethodHandler {
  public:
-  using Handler = grpc::internal::CallbackUnaryHandler<Request, Response>;
-  using GetReactor = std::function<grpc::ServerUnaryReactor*(
-      grpc::CallbackServerContext*, const Request*, Response*)>;
+  ParseCheckedHandler(Handler serve, Handler refuse)
+      : serve_(std::move(serve)), refuse_(std::move(refuse)) {}
 
-  ParseCheckedUnaryHandler(grpc::Status refusal, GetReactor get_reactor)
-      : handler_(std::move(get_reactor)),
-        refuse_([refusal = std::move(refusal)](grpc::CallbackServerContext* ctx,
-                                               const Request*, Response*) {
-          grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-          r->Finish(refusal);
-          return r;
-        }) {}
-
-  // The typed handler's Deserialize: on failure it still leaves its message
-  // holder in *handler_data, which refuse_ (same types) then owns and frees.
   void* Deserialize(grpc_call* call, grpc_byte_buffer* req,
                     grpc::Status* status, void** handler_data) override {
-    return handler_.Deserialize(call, req, status, handler_data);
+    return serve_.Deserialize(call, req, status, handler_data);
   }
 
   void RunHandler(const HandlerParameter& param) override {
     if (param.status.ok()) {
-      handler_.RunHandler(param);
+      serve_.RunHandler(param);
       return;
     }
     refuse_.RunHandler(HandlerParameter(
@@ -79,52 +72,16 @@ class ParseCheckedUnaryHandler final : public grpc::internal::MethodHandler {
   }
 
  private:
-  Handler handler_;
+  Handler serve_;
   Handler refuse_;
 };
 
-template <class Request, class Response>
-class ParseCheckedStreamHandler final : public grpc::internal::MethodHandler {
+// A stream's refusal: finishes at once; deletes itself when gRPC is done.
+template <class Response>
+class StreamRefusal final : public grpc::ServerWriteReactor<Response> {
  public:
-  using Handler =
-      grpc::internal::CallbackServerStreamingHandler<Request, Response>;
-  using GetReactor = std::function<grpc::ServerWriteReactor<Response>*(
-      grpc::CallbackServerContext*, const Request*)>;
-
-  ParseCheckedStreamHandler(grpc::Status refusal, GetReactor get_reactor)
-      : handler_(std::move(get_reactor)),
-        refuse_([refusal = std::move(refusal)](grpc::CallbackServerContext*,
-                                               const Request*) {
-          return new Refusal(refusal);
-        }) {}
-
-  void* Deserialize(grpc_call* call, grpc_byte_buffer* req,
-                    grpc::Status* status, void** handler_data) override {
-    return handler_.Deserialize(call, req, status, handler_data);
-  }
-
-  // A failed request reaches refuse_ as nullptr, which its writer accepts
-  // (it is what gRPC's own failure path hands it).
-  void RunHandler(const HandlerParameter& param) override {
-    if (param.status.ok()) {
-      handler_.RunHandler(param);
-      return;
-    }
-    refuse_.RunHandler(HandlerParameter(
-        param.call, param.server_context, param.request, grpc::Status::OK,
-        param.internal_data, param.call_requester));
-  }
-
- private:
-  // Finishes at once; deletes itself when gRPC is done with it.
-  class Refusal final : public grpc::ServerWriteReactor<Response> {
-   public:
-    explicit Refusal(const grpc::Status& status) { this->Finish(status); }
-    void OnDone() override { delete this; }
-  };
-
-  Handler handler_;
-  Handler refuse_;
+  explicit StreamRefusal(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
 };
 
 }  // namespace internal
@@ -144,14 +101,21 @@ class ParseCheckedService : public Api::CallbackService {
                                                const Request*, Response*)) {
     const auto& method = Method<Request, Response>(name, false);
     Derived* self = static_cast<Derived*>(this);
+    using Handler = grpc::internal::CallbackUnaryHandler<Request, Response>;
     this->MarkMethodCallback(
         method.index(),
-        new internal::ParseCheckedUnaryHandler<Request, Response>(
-            UnparsableRequestStatus(method),
-            [self, fn](grpc::CallbackServerContext* ctx, const Request* req,
-                       Response* resp) {
+        new internal::ParseCheckedHandler<Handler>(
+            Handler([self, fn](grpc::CallbackServerContext* ctx,
+                               const Request* req, Response* resp) {
               return (self->*fn)(ctx, req, resp);
-            }));
+            }),
+            Handler([refusal = UnparsableRequestStatus(method)](
+                        grpc::CallbackServerContext* ctx, const Request*,
+                        Response*) {
+              grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+              r->Finish(refusal);
+              return r;
+            })));
   }
 
   // Serves the server-streaming method `name` with `fn` through a parse
@@ -162,13 +126,19 @@ class ParseCheckedService : public Api::CallbackService {
                         grpc::CallbackServerContext*, const Request*)) {
     const auto& method = Method<Request, Response>(name, true);
     Derived* self = static_cast<Derived*>(this);
+    using Handler =
+        grpc::internal::CallbackServerStreamingHandler<Request, Response>;
     this->MarkMethodCallback(
         method.index(),
-        new internal::ParseCheckedStreamHandler<Request, Response>(
-            UnparsableRequestStatus(method),
-            [self, fn](grpc::CallbackServerContext* ctx, const Request* req) {
+        new internal::ParseCheckedHandler<Handler>(
+            Handler([self, fn](grpc::CallbackServerContext* ctx,
+                               const Request* req) {
               return (self->*fn)(ctx, req);
-            }));
+            }),
+            Handler([refusal = UnparsableRequestStatus(method)](
+                        grpc::CallbackServerContext*, const Request*) {
+              return new internal::StreamRefusal<Response>(refusal);
+            })));
   }
 
   // Aborts unless every method of the service went through
