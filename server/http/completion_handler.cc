@@ -4,10 +4,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/http/connection_probe.h"
 #include "server/http/generate_call.h"
 #include "server/http/http_reply.h"
 #include "server/http/openai_response.h"
+#include "server/http/request_socket.h"
 #include "server/http/sse_writer.h"
 #include "server/request_builder.h"
 
@@ -47,7 +47,22 @@ struct StreamState {
   bool include_usage = false;
   bool first_sent = false;
   std::shared_ptr<void> in_flight;
+  // Ends with the response, before httplib closes or reuses the socket.
+  DisconnectWatcher::Watch client;
 };
+
+// Aborts `call` as soon as the client closes the request's connection.
+DisconnectWatcher::Watch WatchClient(
+    const HttpServices& services, const httplib::Request& req,
+    const std::shared_ptr<GenerateCall>& call) {
+  if (services.disconnects == nullptr) return {};
+  std::optional<int> fd = RequestSocket(req);
+  if (!fd) return {};
+  std::weak_ptr<GenerateCall> weak = call;
+  return services.disconnects->Add(*fd, [weak] {
+    if (auto strong = weak.lock()) strong->Abort();
+  });
+}
 
 // One call of httplib's chunked content provider: waits (bounded) for
 // output and writes it as SSE events. false ends the response (client gone).
@@ -61,10 +76,10 @@ bool PumpStream(StreamState& s, httplib::DataSink& sink) {
       out.Add(s.formatter.FirstChunk(s.start->citations));
   }
   engine::GenerationDelta d;
-  const bool got = s.call->AwaitOutput(kDisconnectPoll, &d);
-  // is_writable() peeks at the socket: a client that closed it is seen
-  // here, before any work for it.
-  if (!sink.is_writable()) {
+  const bool got = s.call->AwaitOutput(kOutputWait, &d);
+  // A client that left is normally seen by the watcher; without one (its
+  // socket was not found), by the write or here.
+  if (!got && !sink.is_writable()) {
     s.call->Abort();
     return false;
   }
@@ -127,24 +142,13 @@ void HandleCompletion(const HttpServices& services, Endpoint endpoint,
   format.tool_format = (*start)->tool_format;
 
   if (!r.stream) {
+    DisconnectWatcher::Watch client = WatchClient(services, req, call);
     engine::GenerationDelta all;
     engine::GenerationDelta d;
-    const absl::Time began = absl::Now();
-    std::optional<ConnectionProbe> probe;
-    bool probed = false, aborted = false;
+    // The engine's last delta comes also after an abort (the client left).
     while (!all.finished) {
-      if (call->AwaitOutput(kDisconnectPoll, &d)) all.MergeFrom(std::move(d));
+      if (call->AwaitOutput(kOutputWait, &d)) all.MergeFrom(std::move(d));
       d = engine::GenerationDelta();
-      if (all.finished || aborted) continue;
-      if (!probed && absl::Now() - began > kProbeAfter) {
-        probed = true;
-        probe = ConnectionProbe::For(req);
-      }
-      // The client gave up: cancel, then wait for the engine's last delta.
-      if (probe && probe->PeerClosed()) {
-        aborted = true;
-        call->Abort();
-      }
     }
     call->MarkFinished();
     if (!all.error.ok()) return SendStatus(res, all.error);
@@ -154,9 +158,9 @@ void HandleCompletion(const HttpServices& services, Endpoint endpoint,
                                        (*start)->retrieval_seconds));
   }
 
-  auto state = std::make_shared<StreamState>(
-      StreamState{call, *start, CompletionFormatter(std::move(format)),
-                  r.include_usage, false, std::move(in_flight)});
+  auto state = std::make_shared<StreamState>(StreamState{
+      call, *start, CompletionFormatter(std::move(format)), r.include_usage,
+      false, std::move(in_flight), WatchClient(services, req, call)});
   res.set_header("Cache-Control", "no-cache");
   // Proxies (nginx) must pass events on as they come.
   res.set_header("X-Accel-Buffering", "no");

@@ -4,9 +4,9 @@
 // GeneratePipeline with api "http"; the answer is one JSON object, or with
 // "stream": true Server-Sent Events written by the connection's worker
 // thread as the engine's output stage delivers text. A client that
-// disconnects is noticed within kDisconnectPoll (streaming: also at its next
-// write; non-streaming: once the request has run kProbeAfter) and its
-// request is aborted (its KV blocks are freed at the next step).
+// disconnects is seen by the DisconnectWatcher at once (or at the next
+// write when its socket cannot be watched) and its request is aborted (its
+// KV blocks are freed at the next step).
 
 #include <memory>
 
@@ -19,14 +19,10 @@
 
 namespace lumen::server::http {
 
-// How often a streaming worker that has nothing to write checks whether
-// its client is still connected (while the request waits in the queue or
-// prefills a long prompt; once tokens flow, every write checks).
-inline constexpr absl::Duration kDisconnectPoll = absl::Milliseconds(20);
-// A non-streaming request that runs longer than this starts watching its
-// connection (finding the socket costs a scan of the process's descriptors,
-// which short requests are spared).
-inline constexpr absl::Duration kProbeAfter = absl::Milliseconds(200);
+// The longest a worker waits for output before it looks at its stream again
+// (a server that stops ends the stream then). Output and a client that
+// leaves wake it at once; this timer only bounds a lost wake-up.
+inline constexpr absl::Duration kOutputWait = absl::Milliseconds(250);
 
 // Handles one request on the HTTP worker thread that serves it; blocks
 // until the pipeline accepted or refused it (and, without streaming, until

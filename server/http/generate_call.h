@@ -4,13 +4,15 @@
 // output thread only signals (the stream's notifier takes a mutex briefly
 // and never blocks); the HTTP worker thread that serves the connection
 // waits here for the start, then for output, and writes it. A client that
-// went away is noticed by the worker, which aborts the request so that its
-// KV blocks are freed at the next engine step.
+// went away is noticed by the DisconnectWatcher (or the worker's write),
+// which aborts the request so that its KV blocks are freed at the next
+// engine step.
 //
 // Threads: OnAccepted/OnRejected from the pipeline (the starting thread or
-// an executor thread); the notifier from the output thread; the rest from
-// the HTTP worker. Owned by shared_ptr: the notifier holds it weakly, the
-// pipeline's reference lasts until its sink call returns.
+// an executor thread); the notifier from the output thread; Abort also from
+// the DisconnectWatcher's thread; the rest from the HTTP worker. Owned by
+// shared_ptr: the notifier holds it weakly, the pipeline's reference lasts
+// until its sink call returns.
 
 #include <memory>
 #include <optional>

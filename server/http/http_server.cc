@@ -76,6 +76,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   s->options_ = std::move(options);
   s->services_ = std::move(services);
   s->created_ = static_cast<int64_t>(std::time(nullptr));
+  absl::StatusOr<std::unique_ptr<DisconnectWatcher>> watcher =
+      DisconnectWatcher::Create();
+  if (!watcher.ok()) return watcher.status();
+  s->disconnects_ = std::move(*watcher);
+  s->services_.disconnects = s->disconnects_.get();
   absl::StatusOr<HostPort> hp = ParseAddress(s->options_.address);
   if (!hp.ok()) return hp.status();
   if (s->options_.tls_cert.empty() != s->options_.tls_key.empty())

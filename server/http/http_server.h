@@ -97,6 +97,8 @@ class HttpServer {
   HttpServerOptions options_;
   HttpServices services_;
   int64_t created_ = 0;  // Unix seconds, for model objects
+  // Outlives server_: the workers' watches end before it does.
+  std::unique_ptr<DisconnectWatcher> disconnects_;
   std::unique_ptr<httplib::Server> server_;
   std::thread listener_;
   int port_ = 0;

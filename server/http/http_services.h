@@ -10,6 +10,7 @@
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/generate_pipeline.h"
+#include "server/http/disconnect_watcher.h"
 #include "server/model_registry.h"
 
 namespace lumen::server::http {
@@ -23,6 +24,8 @@ struct HttpServices {
   // The embedding model's name in /v1/models and the `model` that
   // /v1/embeddings accepts (besides "").
   std::string embedding_model;
+  // Set by HttpServer (its own): cancels requests whose client left.
+  DisconnectWatcher* disconnects = nullptr;
 };
 
 }  // namespace lumen::server::http

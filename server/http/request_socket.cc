@@ -1,9 +1,8 @@
-#include "server/http/connection_probe.h"
+#include "server/http/request_socket.h"
 
 #include <dirent.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstdlib>
@@ -51,38 +50,27 @@ bool IsRequestSocket(int fd, const httplib::Request& req) {
 
 }  // namespace
 
-std::optional<ConnectionProbe> ConnectionProbe::For(
-    const httplib::Request& req) {
+std::optional<int> RequestSocket(const httplib::Request& req) {
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
   if (req.ssl != nullptr) {
     const int fd = SSL_get_fd(req.ssl);
-    if (fd >= 0) return ConnectionProbe(fd);
+    if (fd >= 0) return fd;
     return std::nullopt;
   }
 #endif
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return std::nullopt;
-  std::optional<ConnectionProbe> found;
+  std::optional<int> found;
   while (dirent* entry = readdir(dir)) {
     int fd;
     if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dirfd(dir)) continue;
     if (IsRequestSocket(fd, req)) {
-      found = ConnectionProbe(fd);
+      found = fd;
       break;
     }
   }
   closedir(dir);
   return found;
-}
-
-bool ConnectionProbe::PeerClosed() const {
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
-  // Readable without a hang-up: data the client sent (nothing to lose by
-  // peeking), or an end of stream seen only by reading.
-  char byte;
-  return recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 }  // namespace lumen::server::http
