@@ -7,6 +7,7 @@
 // outlives the services whose work it runs (joined after the gRPC server
 // shut down).
 
+#include <malloc.h>
 #include <omp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -127,11 +128,13 @@ class SignalWaiter {
     absl::MutexLock lock(&mu_);
     serving_ = true;
   }
-  // Blocks until SIGTERM or SIGINT arrives; returns its name.
-  std::string AwaitSignal() {
+  // Waits at most `timeout` for SIGTERM or SIGINT: its name, or "" when
+  // none came.
+  std::string AwaitSignal(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::string* s) { return !s->empty(); }, &signal_));
+    mu_.AwaitWithTimeout(
+        absl::Condition(+[](std::string* s) { return !s->empty(); }, &signal_),
+        timeout);
     return signal_;
   }
 
@@ -544,7 +547,14 @@ int Run(int argc, char** argv) {
   signals.MarkServing();
   LogInfo(log_format, "serving");
 
-  const std::string signal = signals.AwaitSignal();
+  std::string signal;
+  while ((signal = signals.AwaitSignal(absl::Seconds(30))).empty()) {
+    // glibc keeps memory freed by the many request threads in their arenas;
+    // giving the free pages back keeps a long-running daemon's RSS near what
+    // it uses (a soak run's arenas grew 8 MB in 140 s while the bytes in use
+    // grew 1.8 MB). Costs a few ms on this thread, never the engine's.
+    malloc_trim(0);
+  }
   LogInfo(log_format, absl::StrCat("received ", signal, ", draining (grace ",
                                    f.shutdown_grace, " s)"));
   health->SetServingStatus(false);
