@@ -1,6 +1,6 @@
 #include "engine/kv_cache.h"
 
-#include <new>
+#include <sys/mman.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -21,12 +21,21 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
   }
   const int64_t floats =
       s.num_blocks * s.n_layers * 2 * s.n_kv_heads * s.block_size * s.head_dim;
-  std::unique_ptr<float[]> arena(new (std::nothrow) float[floats]());
-  if (!arena) {
+  // Anonymous pages read as zero and are backed on first touch: the arena
+  // costs nothing at load (zeroing 1 GiB took seconds of page faults), and
+  // huge pages cut the faults and TLB misses of attention 512-fold.
+  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("kv cache: cannot allocate ", floats * 4, " bytes"));
+        absl::StrCat("kv cache: cannot map ", bytes, " bytes"));
   }
+  madvise(p, bytes, MADV_HUGEPAGE);  // advice: fine to be refused
+  Arena arena(static_cast<float*>(p), ArenaUnmap{bytes});
   return std::unique_ptr<KvCache>(new KvCache(s, std::move(arena)));
 }
+
+void KvCache::ArenaUnmap::operator()(float* p) const { munmap(p, bytes); }
 
 }  // namespace lumen::engine

@@ -1,10 +1,11 @@
 #pragma once
-// KvCache: the paged key/value arena. One allocation at start holds
+// KvCache: the paged key/value arena. One mapping at start holds
 // `num_blocks` blocks of `block_size` token slots for every layer; a sequence
 // owns a table of block ids and its token at position p lives in block
 // table[p / block_size], slot p % block_size. Blocks are referenced, never
 // copied, so sequences can share prefix blocks. Engine thread only.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -45,13 +46,18 @@ class KvCache {
   }
 
  private:
-  KvCache(const KvCacheShape& shape, std::unique_ptr<float[]> arena)
+  struct ArenaUnmap {
+    size_t bytes;
+    void operator()(float* p) const;
+  };
+  using Arena = std::unique_ptr<float, ArenaUnmap>;
+  KvCache(const KvCacheShape& shape, Arena arena)
       : shape_(shape),
         block_floats_(shape.n_kv_heads * shape.block_size * shape.head_dim),
         arena_(std::move(arena)) {}
   KvCacheShape shape_;
   int64_t block_floats_;  // floats of K (or V) per block and layer
-  std::unique_ptr<float[]> arena_;
+  Arena arena_;           // anonymous mapping: zero until written
 };
 
 }  // namespace lumen::engine
