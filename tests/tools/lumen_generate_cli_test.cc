@@ -1,6 +1,6 @@
 // `lumen generate` with an output constraint (--json-schema, --json-object,
-// --regex, --grammar), run as a user would run it against a real lumend
-// serving stories260K.
+// --regex, --grammar), and `lumen bench`, run as a user would run them
+// against a real lumend serving stories260K.
 
 #include <fstream>
 #include <regex>
@@ -146,6 +146,43 @@ TEST_F(LumenGenerateCliTest, ServerRefusalOfABadConstraintIsPrinted) {
 }
 
 // Flag errors end before any RPC: the address points at nothing.
+// "N requests finished" from `lumen stats`.
+int64_t RequestsFinished(const std::string& address) {
+  auto r = RunCommand(BinPath("lumen") + " stats --addr " + address);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  if (!std::regex_search(r.out, m, std::regex(R"((\d+) requests finished)"))) {
+    ADD_FAILURE() << r.out;
+    return -1;
+  }
+  return std::stoll(m[1]);
+}
+
+TEST_F(LumenGenerateCliTest, BenchRunsItsWarmupUnmeasured) {
+  const int64_t before = RequestsFinished(daemon_->address());
+  auto r = RunCommand(absl::StrCat(
+      BinPath("lumen"), " bench --addr ", daemon_->address(),
+      " --concurrency 2 --requests 3 --prompt-tokens 16 --max-tokens 4"
+      " --warmup 2 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["warmup"], 2);
+  ASSERT_EQ(j["levels"].size(), 1u) << r.out;
+  const auto& level = j["levels"][0];
+  EXPECT_EQ(level["concurrency"], 2);
+  EXPECT_EQ(level["requests"], 3);  // the warm-up is not counted
+  EXPECT_TRUE(level["errors"].empty()) << r.out;
+  EXPECT_GT(level["output_tokens_per_s"].get<double>(), 0);
+  // ...but it ran: the daemon finished 2 + 3 requests.
+  EXPECT_EQ(RequestsFinished(daemon_->address()) - before, 5);
+
+  auto bad = RunCommand(absl::StrCat(BinPath("lumen"), " bench --addr ",
+                                     daemon_->address(), " --warmup -1"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--warmup >= 0"));
+}
+
 TEST(LumenGenerateCliFlagsTest, HelpConflictsAndMissingFiles) {
   const std::string lumen = BinPath("lumen");
   auto help = RunCommand(lumen + " generate --help");

@@ -1,9 +1,10 @@
 // `lumen bench [--api grpc|http] --addr A --concurrency 1,4,16,64 --requests N
-// --prompt-tokens P --max-tokens T [--json]`: a bounded load run against
-// lumend, over gRPC (GenerateStream) or the OpenAI-compatible HTTP API
+// --prompt-tokens P --max-tokens T [--warmup N] [--json]`: a bounded load run
+// against lumend, over gRPC (GenerateStream) or the OpenAI-compatible HTTP API
 // (streamed /v1/completions), the same workload either way. Per concurrency:
 // requests/s, output tokens/s, TTFT p50/p90/p99, time per output token
-// p50/p99 and errors by code.
+// p50/p99 and errors by code. --warmup N runs N unmeasured requests first
+// (default 0: the first level shows a fresh daemon cold).
 
 #include <algorithm>
 #include <atomic>
@@ -93,12 +94,12 @@ int ClientBench(const Args& args) {
   client.addr.clear();
   std::string api = "grpc";
   std::string concurrency = "1,4,16", model;
-  int64_t requests = 64, prompt_tokens = 128, max_tokens = 64;
+  int64_t requests = 64, prompt_tokens = 128, max_tokens = 64, warmup = 0;
   double max_seconds = 300;
   bool json = false;
   FlagSet flags(
       "lumen bench [--api grpc|http] [--addr A] --concurrency 1,4,16,64 "
-      "--requests N --prompt-tokens P --max-tokens T [--json]\n"
+      "--requests N --prompt-tokens P --max-tokens T [--warmup N] [--json]\n"
       "  --addr defaults to 127.0.0.1:50051 (grpc) or 127.0.0.1:8080 (http)");
   client.Register(&flags);
   flags.String("api", &api,
@@ -111,6 +112,9 @@ int ClientBench(const Args& args) {
   flags.Int("max-tokens", &max_tokens,
             "tokens generated per request (EOS ignored)");
   flags.Double("max-seconds", &max_seconds, "stop a level after this long");
+  flags.Int("warmup", &warmup,
+            "requests run (at the first concurrency, not measured) before "
+            "the levels; 0 shows a fresh daemon's cold behaviour");
   flags.Bool("json", &json, "print one JSON object");
   if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   if (api != "grpc" && api != "http")
@@ -126,6 +130,10 @@ int ClientBench(const Args& args) {
       return Fail("bad --concurrency", 2);
     levels.push_back(v);
   }
+  if (levels.empty()) return Fail("bad --concurrency", 2);
+  if (warmup < 0 || requests <= 0 || max_tokens <= 0 || prompt_tokens <= 0)
+    return Fail("--warmup >= 0; --requests, --max-tokens, --prompt-tokens > 0",
+                2);
   auto channel = client.Channel();
   auto stub = lumen::v1::Inference::NewStub(channel);
 
@@ -167,8 +175,9 @@ int ClientBench(const Args& args) {
     }
   }
 
-  std::vector<RunResult> results;
-  for (int level : levels) {
+  // `count` requests from `level` client threads; `tag` makes each prompt
+  // distinct across runs (no run reuses another's prefix cache).
+  auto run_level = [&](int level, int64_t count, int64_t tag) {
     RunResult r;
     r.concurrency = level;
     std::mutex mu;
@@ -183,12 +192,11 @@ int ClientBench(const Args& args) {
         std::optional<HttpBenchClient> http_client;
         if (http) http_client.emplace(client.addr, client.api_key);
         int index;
-        while ((index = next.fetch_add(1)) < requests &&
-               Clock::now() < stop_at) {
+        while ((index = next.fetch_add(1)) < count && Clock::now() < stop_at) {
           // A distinct first word per request: no request reuses another's
           // prompt from the prefix cache, so every prompt is really computed.
           const std::string text =
-              absl::StrCat(level * 100000 + index, " ", prompt);
+              absl::StrCat(tag * 100000 + index, " ", prompt);
           const auto t0 = Clock::now();
           BenchStream s;
           if (http) {
@@ -225,8 +233,11 @@ int ClientBench(const Args& args) {
     }
     for (auto& t : workers) t.join();
     r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    results.push_back(std::move(r));
-  }
+    return r;
+  };
+  if (warmup > 0) run_level(levels[0], warmup, 0);
+  std::vector<RunResult> results;
+  for (int level : levels) results.push_back(run_level(level, requests, level));
 
   if (json) {
     JsonWriter w;
@@ -236,7 +247,9 @@ int ClientBench(const Args& args) {
         .Key("prompt_tokens")
         .Int(prompt_tokens)
         .Key("max_tokens")
-        .Int(max_tokens);
+        .Int(max_tokens)
+        .Key("warmup")
+        .Int(warmup);
     w.Key("levels").BeginArray();
     for (const RunResult& r : results) {
       w.BeginObject()
@@ -266,10 +279,12 @@ int ClientBench(const Args& args) {
     std::printf("%s\n", w.str().c_str());
     return 0;
   }
-  std::printf("%s on %s: prompt %lld tokens, %lld output tokens per request\n",
-              http ? "HTTP (/v1/completions)" : "gRPC (GenerateStream)",
-              client.addr.c_str(), (long long)prompt_tokens,
-              (long long)max_tokens);
+  std::printf(
+      "%s on %s: prompt %lld tokens, %lld output tokens per request, "
+      "%lld warm-up requests\n",
+      http ? "HTTP (/v1/completions)" : "gRPC (GenerateStream)",
+      client.addr.c_str(), (long long)prompt_tokens, (long long)max_tokens,
+      (long long)warmup);
   std::printf("%11s %8s %8s %10s %9s %9s %9s %9s %9s  %s\n", "concurrency",
               "requests", "req/s", "out tok/s", "TTFT p50", "TTFT p90",
               "TTFT p99", "TPOT p50", "TPOT p99", "errors");

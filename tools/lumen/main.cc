@@ -59,7 +59,7 @@ constexpr char kUsage[] =
     "  search --collection C --query TEXT [--top-k K] [--mode "
     "hybrid|vector|keyword]\n"
     "  bench --concurrency 1,4,16,64 --requests N --prompt-tokens P "
-    "--max-tokens T [--json]\n"
+    "--max-tokens T [--warmup N] [--json]\n"
     "\n"
     "model tools (no daemon):\n"
     "  model inspect FILE [--base BASE.gguf] [--json]\n"
