@@ -592,5 +592,12 @@ int main(int argc, char** argv) {
   // Spinning OpenMP workers collapse when anything else runs on a small
   // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.
   setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
+  // A long-running daemon's heap, against glibc's defaults: a fixed mmap
+  // threshold (the default one rises after a large block is freed, and
+  // later large blocks then fragment the heap for good) and few arenas
+  // (hundreds of request threads otherwise spread freed memory over 16).
+  // A 30-minute soak grew RSS 7% with the bytes in use flat.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 4);
   return Run(argc, argv);
 }
