@@ -7,8 +7,6 @@
 // the content, a follow-up with the tool result is answered, and bad tool
 // input is a 400 naming the parameter.
 
-#include <cstdio>
-#include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
@@ -21,6 +19,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/daemon_process.h"
+#include "tests/server/python_jsonschema.h"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -28,6 +27,7 @@ namespace {
 
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
+using testing::ValidateWithPython;
 using Json = nlohmann::json;
 
 constexpr int kSeeds = 100;
@@ -109,30 +109,6 @@ Json Body(uint64_t seed, const Json& tool_choice) {
           {"temperature", 1},
           {"seed", seed},
           {"max_tokens", 300}};
-}
-
-// Runs python3-jsonschema over [{"schema", "instance"}]: "" when every
-// instance validates, else what python printed.
-std::string ValidateWithPython(const Json& cases) {
-  const std::string path =
-      absl::StrCat(::testing::TempDir(), "/tool_calls_", getpid(), ".json");
-  std::ofstream(path) << cases.dump();
-  const std::string command = absl::StrCat(
-      "python3 -c 'import json, sys, jsonschema\n"
-      "cases = json.load(open(sys.argv[1]))\n"
-      "for c in cases: jsonschema.validate(c[\"instance\"], c[\"schema\"])\n"
-      "print(\"valid\", len(cases))' ",
-      path, " 2>&1");
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int rc = pclose(p);
-  std::remove(path.c_str());
-  if (rc == 0 && out == absl::StrCat("valid ", cases.size(), "\n")) return "";
-  return out.empty() ? "python3 failed" : out;
 }
 
 class HttpToolsTest : public ::testing::TestWithParam<std::string> {
