@@ -4,8 +4,9 @@
 // seeds always give tool_calls whose arguments validate against the tool's
 // schema (checked by python3-jsonschema, an implementation independent of
 // Lumen's), streamed deltas reassemble to the same calls with no markup in
-// the content, a follow-up with the tool result is answered, and bad tool
-// input is a 400 naming the parameter.
+// the content, a follow-up with the tool result is answered, parameter
+// schemas with local $ref/$defs are followed (a remote $ref is a 400), and
+// bad tool input is a 400 naming the parameter.
 
 #include <memory>
 #include <regex>
@@ -117,7 +118,7 @@ class HttpToolsTest : public ::testing::TestWithParam<std::string> {
     daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
         "--model=stories260K=" +
             testing::TestDataPath("models/stories260K.gguf"),
-        "--http-listen=127.0.0.1:0", "--kv-cache-mb=64", "--ctx-size=2048",
+        "--http-listen=127.0.0.1:0", "--kv-cache-mb=64", "--ctx-size=4096",
         "--chat-template=" + testing::TestDataPath("templates/" + GetParam())});
     ASSERT_TRUE(daemon_->ok()) << daemon_->Log();
     ASSERT_GT(daemon_->http_port(), 0) << daemon_->Log();
@@ -270,6 +271,73 @@ TEST_P(HttpToolsTest, BadToolInputIsA400NamingTheParam) {
     EXPECT_THAT(r.json["error"]["message"].get<std::string>(),
                 HasSubstr(c.message));
   }
+}
+
+// A tool whose parameters use local references: a $defs entry used twice
+// that refers to another one, and a definitions entry. (Recursive
+// references are tested on the grammar in http_tools_unit_test.cc:
+// stories260K at temperature 1 rarely ends a recursion before max_tokens.)
+const Json& RefTool() {
+  static const Json* tool = new Json(Json::parse(R"({"type": "function",
+    "function": {"name": "plan_trip", "parameters": {
+      "type": "object",
+      "properties": {"from": {"$ref": "#/$defs/place"},
+                     "to": {"$ref": "#/$defs/place"},
+                     "mode": {"$ref": "#/definitions/mode"}},
+      "required": ["from", "to", "mode"], "additionalProperties": false,
+      "$defs": {"place": {"type": "object",
+                          "properties": {"city": {"$ref": "#/$defs/name"}},
+                          "required": ["city"], "additionalProperties": false},
+                "name": {"type": "string", "minLength": 1, "maxLength": 10}},
+      "definitions": {"mode": {"enum": ["train", "car"]}}}}})"));
+  return *tool;
+}
+
+TEST_P(HttpToolsTest, RequiredCallsFollowRefSchemas) {
+  Json body = Body(0, "required");
+  body["tools"] = Json::array({RefTool(), Tools()[1]});
+  const Reply warm = Post(port(), body);
+  ASSERT_EQ(warm.status, 200) << warm.body;
+  Json validations = Json::array();
+  int trips = 0;
+  for (int seed = 1; seed <= 30; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    body["seed"] = seed;
+    // Every other seed names the trip tool.
+    body["tool_choice"] =
+        seed % 2 == 0
+            ? Json("required")
+            : Json{{"type", "function"}, {"function", {{"name", "plan_trip"}}}};
+    Reply r = Post(port(), body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json& choice0 = r.json["choices"][0];
+    ASSERT_EQ(choice0["finish_reason"], "tool_calls") << r.body;
+    ASSERT_EQ(choice0["message"]["tool_calls"].size(), 1u) << r.body;
+    const Json& function = choice0["message"]["tool_calls"][0]["function"];
+    const Json arguments =
+        Json::parse(function["arguments"].get<std::string>(), nullptr, false);
+    ASSERT_TRUE(arguments.is_object()) << r.body;
+    const Json& schema = function["name"] == "plan_trip"
+                             ? RefTool()["function"]["parameters"]
+                             : SchemaOf(function["name"]);
+    ASSERT_FALSE(schema.is_null()) << r.body;
+    trips += function["name"] == "plan_trip";
+    validations.push_back({{"schema", schema}, {"instance", arguments}});
+  }
+  EXPECT_GE(trips, 15);
+  // python3-jsonschema resolves the references itself.
+  EXPECT_EQ(ValidateWithPython(validations), "");
+
+  // A remote reference is never fetched: 400 naming tool_choice.
+  Json remote = RefTool();
+  remote["function"]["parameters"]["properties"]["to"]["$ref"] =
+      "https://example.com/place.json";
+  body["tools"] = Json::array({remote});
+  Reply refused = Post(port(), body);
+  ASSERT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.json["error"]["param"], "tool_choice");
+  EXPECT_THAT(refused.json["error"]["message"].get<std::string>(),
+              HasSubstr("is not local"));
 }
 
 // The README's example is written for Qwen2.5's template.
