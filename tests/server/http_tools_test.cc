@@ -8,6 +8,7 @@
 // schemas with local $ref/$defs are followed (a remote $ref is a 400), and
 // bad tool input is a 400 naming the parameter.
 
+#include <map>
 #include <memory>
 #include <regex>
 #include <string>
@@ -112,14 +113,57 @@ Json Body(uint64_t seed, const Json& tool_choice) {
           {"max_tokens", 300}};
 }
 
-class HttpToolsTest : public ::testing::TestWithParam<std::string> {
+// The model a test serves: stories260K prompted with a real template
+// (--chat-template FILE), or a random-weight synth model whose GGUF carries
+// that template in tokenizer.chat_template (lumend's default, auto, reads
+// it from the file, as it does for a downloaded model).
+struct ServedModel {
+  std::string name;           // the test's suffix
+  std::string template_file;  // under testdata/templates
+  // In the raw output of a required call: the call format was detected from
+  // the template lumend used (Hermes tags, Llama 3.1's "parameters").
+  std::string markup;
+  bool synth = false;
+};
+
+// `lumen model synth` of a small llama with stories260K's vocabulary and
+// `template_file` embedded; one file per template per test process.
+std::string SynthWithTemplate(const std::string& template_file) {
+  static std::map<std::string, std::string>* made =
+      new std::map<std::string, std::string>();
+  auto [it, fresh] = made->try_emplace(template_file);
+  if (!fresh) return it->second;
+  const std::string path =
+      testing::MakeTempDir() + "/synth-" + template_file + ".gguf";
+  const testing::CommandResult r = testing::RunCommand(absl::StrCat(
+      testing::BinPath("lumen"),
+      " model synth --arch llama --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+      "--ffn 128 --ctx 4096 --seed 5 --vocab-from ",
+      testing::TestDataPath("models/stories260K.gguf"),
+      " --chat-template-file ",
+      testing::TestDataPath("templates/" + template_file), " ", path));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  it->second = r.exit_code == 0 ? path : "";
+  return it->second;
+}
+
+class HttpToolsTest : public ::testing::TestWithParam<ServedModel> {
  protected:
   void SetUp() override {
-    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "--model=stories260K=" +
-            testing::TestDataPath("models/stories260K.gguf"),
-        "--http-listen=127.0.0.1:0", "--kv-cache-mb=64", "--ctx-size=4096",
-        "--chat-template=" + testing::TestDataPath("templates/" + GetParam())});
+    std::vector<std::string> args = {"--http-listen=127.0.0.1:0",
+                                     "--kv-cache-mb=64", "--ctx-size=4096"};
+    const ServedModel& m = GetParam();
+    if (m.synth) {
+      const std::string path = SynthWithTemplate(m.template_file);
+      ASSERT_FALSE(path.empty());
+      args.push_back("--model=stories260K=" + path);
+    } else {
+      args.push_back("--model=stories260K=" +
+                     testing::TestDataPath("models/stories260K.gguf"));
+      args.push_back("--chat-template=" +
+                     testing::TestDataPath("templates/" + m.template_file));
+    }
+    daemon_ = std::make_unique<DaemonProcess>(std::move(args));
     ASSERT_TRUE(daemon_->ok()) << daemon_->Log();
     ASSERT_GT(daemon_->http_port(), 0) << daemon_->Log();
   }
@@ -132,6 +176,17 @@ TEST_P(HttpToolsTest, RequiredCallsValidateAndStreamTheSame) {
   // prefill batches differently, and at temperature 1 its last-bit
   // differences in the logits can change a sampled token.
   ASSERT_EQ(Post(port(), Body(0, "required")).status, 200);
+  // The raw output (the tokens' bytes) is in the template family's format:
+  // lumend prompted with, and parsed for, the template it was given.
+  Json raw_body = Body(0, "required");
+  raw_body["logprobs"] = true;
+  Reply raw = Post(port(), raw_body);
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  std::string output;
+  for (const Json& t : raw.json["choices"][0]["logprobs"]["content"]) {
+    for (const Json& b : t["bytes"]) output += static_cast<char>(b.get<int>());
+  }
+  EXPECT_THAT(output, HasSubstr(GetParam().markup));
   Json validations = Json::array();
   for (int seed = 1; seed <= kSeeds; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
@@ -372,15 +427,20 @@ TEST_P(HttpToolsReadmeTest, ToolCallingCurlExampleWorks) {
 
 INSTANTIATE_TEST_SUITE_P(
     Templates, HttpToolsTest,
-    ::testing::Values("Qwen-Qwen2.5-7B-Instruct.jinja",
-                      "meta-llama-Llama-3.1-8B-Instruct.jinja"),
-    [](const auto& info) {
-      return std::string(absl::StartsWith(info.param, "Qwen") ? "Hermes"
-                                                              : "Llama3");
-    });
+    ::testing::Values(
+        ServedModel{"Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja", "<tool_call>"},
+        ServedModel{"Llama3", "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                    "\"parameters\""},
+        ServedModel{"SynthQwen25", "Qwen-Qwen2.5-7B-Instruct.jinja",
+                    "<tool_call>", true},
+        ServedModel{"SynthLlama31", "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                    "\"parameters\"", true}),
+    [](const auto& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(Qwen25, HttpToolsReadmeTest,
-                         ::testing::Values("Qwen-Qwen2.5-7B-Instruct.jinja"));
+                         ::testing::Values(ServedModel{
+                             "Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja"}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace lumen
