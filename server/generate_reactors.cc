@@ -75,9 +75,8 @@ void AddToolCalls(const std::vector<chat::ToolCall>& calls, Proto* out) {
 }
 
 // The text of a delta as the response carries it: with tools, call markup
-// becomes tool_calls (held back until complete); the end of the output
-// flushes what was held back. Sets "tool_calls" as the finish reason when
-// the model called one, as HTTP's response does.
+// becomes tool_calls (held back until complete, as HTTP's deltas do); the
+// end of the output flushes what was held back.
 template <typename Proto>
 void AddText(std::optional<ToolCallOutput>& tools,
              const engine::GenerationDelta& d, Proto* out) {

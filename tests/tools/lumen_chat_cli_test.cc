@@ -79,7 +79,7 @@ DaemonProcess* LumenChatCliTest::daemon_ = nullptr;
 
 TEST_F(LumenChatCliTest, ToolCallRoundTrip) {
   const std::string tools = WriteFile("tools.json", kTools);
-  for (const std::string& choice : {"required", "get_weather"}) {
+  for (const char* choice : {"required", "get_weather"}) {
     SCOPED_TRACE(choice);
     // The question, then the call's result.
     auto r = Chat(absl::StrCat("--tools ", tools, " --tool-choice ", choice,
@@ -94,7 +94,9 @@ TEST_F(LumenChatCliTest, ToolCallRoundTrip) {
                                      "(call_[A-Za-z0-9]{24})\\)\n")))
         << r.out;
     const std::string name = m[2], id = m[4];
-    if (choice == "get_weather") EXPECT_EQ(name, "get_weather");
+    if (std::string(choice) == "get_weather") {
+      EXPECT_EQ(name, "get_weather");
+    }
     const Json arguments = Json::parse(m[3].str(), nullptr, false);
     ASSERT_TRUE(arguments.is_object()) << r.out;
     if (name == "get_weather") {
