@@ -1,10 +1,14 @@
 #include "server/generate_reactors.h"
 
+#include <optional>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/knowledge_service.h"
 #include "server/quota.h"
 #include "server/status_util.h"
+#include "server/tool_calls.h"
 
 namespace lumen::server {
 
@@ -41,10 +45,13 @@ void FillLogprobs(const std::vector<engine::LogprobEntry>& entries,
   }
 }
 
+// The last message's fields; the finish reason is "tool_calls" when the
+// response called one.
 template <typename Proto>
 void FillFinal(const engine::GenerationDelta& d, double retrieval_seconds,
-               Proto* out) {
-  out->set_finish_reason(d.finish_reason);
+               const std::optional<ToolCallOutput>& tools, Proto* out) {
+  out->set_finish_reason(tools && tools->calls() > 0 ? "tool_calls"
+                                                     : d.finish_reason);
   out->mutable_usage()->set_prompt_tokens(d.usage.prompt_tokens);
   out->mutable_usage()->set_completion_tokens(d.usage.completion_tokens);
   out->mutable_usage()->set_cached_prompt_tokens(d.usage.cached_prompt_tokens);
@@ -54,6 +61,36 @@ void FillFinal(const engine::GenerationDelta& d, double retrieval_seconds,
   t->set_total_seconds(d.timings.total_seconds);
   t->set_time_per_output_token_seconds(d.timings.time_per_output_token_seconds);
   t->set_retrieval_seconds(retrieval_seconds);
+}
+
+template <typename Proto>
+void AddToolCalls(const std::vector<chat::ToolCall>& calls, Proto* out) {
+  for (const chat::ToolCall& c : calls) {
+    lumen::v1::ToolCall* call = out->add_tool_calls();
+    call->set_index(c.index);
+    call->set_id(c.id);
+    call->set_name(c.name);
+    call->set_arguments_json(c.arguments);
+  }
+}
+
+// The text of a delta as the response carries it: with tools, call markup
+// becomes tool_calls (held back until complete, as HTTP's deltas do); the
+// end of the output flushes what was held back.
+template <typename Proto>
+void AddText(std::optional<ToolCallOutput>& tools,
+             const engine::GenerationDelta& d, Proto* out) {
+  if (!tools) {
+    out->mutable_text()->append(d.text);
+    return;
+  }
+  chat::ParsedOutput parsed = tools->Push(d.text);
+  out->mutable_text()->append(parsed.content);
+  AddToolCalls(parsed.tool_calls, out);
+  if (!d.finished) return;
+  parsed = tools->Finish();
+  out->mutable_text()->append(parsed.content);
+  AddToolCalls(parsed.tool_calls, out);
 }
 
 // What the unary and the streaming reactor share. The reactor is owned by a
@@ -91,6 +128,7 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
       keep = self_;
       start_ = std::move(start);
       accepted_ = true;
+      if (start_.tool_format) tool_output_.emplace(*start_.tool_format);
       if (cancelled_) {
         abort = start_.engine;
         id = start_.id;
@@ -139,6 +177,8 @@ class GenerateReactorBase : public Reactor, public GenerateSink {
   bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish issued
+  // The request offered tools: its output's calls (set on acceptance).
+  std::optional<ToolCallOutput> tool_output_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<engine::RequestStream> stream_;
   grpc::CallbackServerContext* ctx_ = nullptr;  // valid until OnDone
 
@@ -160,14 +200,14 @@ class UnaryReactor final
       if (!accepted_ || finished_) return;
       engine::GenerationDelta d;
       while (!finished_ && stream_->Take(&d)) {
-        response_->mutable_text()->append(d.text);
+        AddText(tool_output_, d, response_);
         if (return_ids_) {
           for (int32_t id : d.token_ids) response_->add_token_ids(id);
         }
         FillLogprobs(d.logprobs, *start_.tokenizer, response_);
         if (d.finished) {
           finished_ = true;
-          FillFinal(d, start_.retrieval_seconds, response_);
+          FillFinal(d, start_.retrieval_seconds, tool_output_, response_);
           status = d.error;
         }
       }
@@ -228,19 +268,25 @@ class StreamReactor final
         action = kWrite;
       } else {
         engine::GenerationDelta d;
-        if (!stream_->Take(&d)) return;
-        msg_.set_text(d.text);
-        if (return_ids_) {
-          for (int32_t t : d.token_ids) msg_.add_token_ids(t);
-        }
-        FillLogprobs(d.logprobs, *start_.tokenizer, &msg_);
+        // Deltas whose text is all held back (possible call markup) and
+        // that carry nothing else make no message.
+        do {
+          if (!stream_->Take(&d)) return;
+          AddText(tool_output_, d, &msg_);
+          if (return_ids_) {
+            for (int32_t t : d.token_ids) msg_.add_token_ids(t);
+          }
+          FillLogprobs(d.logprobs, *start_.tokenizer, &msg_);
+        } while (!d.finished && msg_.text().empty() &&
+                 msg_.tool_calls_size() == 0 && msg_.token_ids_size() == 0 &&
+                 msg_.logprobs_size() == 0);
         if (!d.finished) {
           action = kWrite;
         } else if (!d.error.ok()) {
           error = ToGrpc(d.error);
           action = kFinishError;
         } else {
-          FillFinal(d, start_.retrieval_seconds, &msg_);
+          FillFinal(d, start_.retrieval_seconds, tool_output_, &msg_);
           for (const auto& h : start_.citations)
             ToProto(h, msg_.add_citations());
           action = kWriteAndFinish;

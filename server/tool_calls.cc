@@ -1,5 +1,9 @@
 #include "server/tool_calls.h"
 
+#include <random>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -34,23 +38,56 @@ absl::StatusOr<Json> ParseJsonText(const std::string& text,
   return j;
 }
 
-bool HasRef(const Json& schema) {
-  if (schema.is_object()) {
-    for (const auto& [key, value] : schema.items()) {
-      if (key == "$ref" || HasRef(value)) return true;
+// A tool's parameter schema is placed inside the call schema (at the JSON
+// pointer `base`), so its local references, written against its own root,
+// are moved there: "#/$defs/x" becomes "#<base>/$defs/x" and "#" (a
+// recursive reference to the parameters) "#<base>". Walks the schema
+// positions only (never enum/const values). A reference that is not a JSON
+// pointer into the document (a remote URI, an anchor) cannot be followed.
+absl::Status RebaseRefs(Json& schema, const std::string& base,
+                        const std::string& tool) {
+  if (!schema.is_object()) return absl::OkStatus();
+  if (auto ref = schema.find("$ref"); ref != schema.end() && ref->is_string()) {
+    const std::string text = ref->get<std::string>();
+    if (text != "#" && !absl::StartsWith(text, "#/")) {
+      return FieldError(
+          "tool_choice",
+          absl::StrCat("cannot constrain tool '", tool, "': its parameters' ",
+                       "$ref '", text,
+                       "' is not local (only references into the schema "
+                       "itself, '#', '#/$defs/...' or '#/definitions/...', "
+                       "are followed)"));
     }
-  } else if (schema.is_array()) {
-    for (const Json& v : schema) {
-      if (HasRef(v)) return true;
+    *ref = absl::StrCat("#", base, text.substr(1));
+  }
+  for (const char* key :
+       {"properties", "$defs", "definitions", "patternProperties"}) {
+    if (auto m = schema.find(key); m != schema.end() && m->is_object()) {
+      for (Json& sub : *m) RETURN_IF_ERROR(RebaseRefs(sub, base, tool));
     }
   }
-  return false;
+  for (const char* key :
+       {"items", "additionalProperties", "not", "if", "then", "else",
+        "contains", "propertyNames", "additionalItems", "anyOf", "oneOf",
+        "allOf", "prefixItems"}) {
+    auto s = schema.find(key);
+    if (s == schema.end()) continue;
+    if (s->is_array()) {
+      for (Json& sub : *s) RETURN_IF_ERROR(RebaseRefs(sub, base, tool));
+    } else {
+      RETURN_IF_ERROR(RebaseRefs(*s, base, tool));
+    }
+  }
+  return absl::OkStatus();
 }
 
-// {"name": N, ARGS: <parameters>} for every tool the choice allows.
+// {"name": N, ARGS: <parameters>} for every tool the choice allows; `base`
+// is the JSON pointer where the result sits in the whole schema (its
+// parameters' references are rebased onto it).
 absl::StatusOr<Json> CallSchema(const ToolRequest& tool,
-                                absl::string_view args_key) {
-  Json alternatives = Json::array();
+                                absl::string_view args_key,
+                                absl::string_view base = "") {
+  std::vector<std::pair<std::string, Json>> chosen;  // name, parameters
   for (const Json& t : tool.tools) {
     const Json& f = t["function"];
     const std::string name = f["name"].get<std::string>();
@@ -60,13 +97,18 @@ absl::StatusOr<Json> CallSchema(const ToolRequest& tool,
     }
     Json params = Json{{"type", "object"}};
     if (auto p = f.find("parameters"); p != f.end() && !p->is_null()) {
-      if (HasRef(*p)) {
-        return FieldError("tool_choice",
-                          absl::StrCat("cannot constrain tool '", name,
-                                       "': its parameters use $ref"));
-      }
       params = *p;
     }
+    chosen.emplace_back(name, std::move(params));
+  }
+  Json alternatives = Json::array();
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    auto& [name, params] = chosen[i];
+    const std::string at =
+        chosen.size() == 1
+            ? absl::StrCat(base, "/properties/", args_key)
+            : absl::StrCat(base, "/anyOf/", i, "/properties/", args_key);
+    RETURN_IF_ERROR(RebaseRefs(params, at, name));
     Json properties = Json::object();
     properties["name"] = Json{{"const", name}};
     properties[std::string(args_key)] = std::move(params);
@@ -80,8 +122,8 @@ absl::StatusOr<Json> CallSchema(const ToolRequest& tool,
   return Json{{"anyOf", std::move(alternatives)}};
 }
 
-// The schema's grammar with its start rule renamed to `rule` (a schema
-// without $ref never refers back to its root).
+// The schema's grammar with its start rule renamed to `rule` (nothing refers
+// back to the root: the parameters' references are rebased below it).
 absl::StatusOr<std::string> SchemaRule(const Json& schema,
                                        absl::string_view rule) {
   absl::StatusOr<std::string> gbnf =
@@ -189,7 +231,9 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
     case ToolCallFormat::kGeneric: {
       // {"name": ..., "arguments": {...}}, or {"tool_calls": [...]} for
       // several: the whole reply is one JSON document.
-      ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
+      ASSIGN_OR_RETURN(Json call,
+                       CallSchema(tool, "arguments",
+                                  many ? "/properties/tool_calls/items" : ""));
       Json schema = call;
       if (many) {
         schema =
@@ -238,6 +282,41 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
       absl::StrCat("cannot be required: the model's tool-call format (",
                    chat::ToolCallFormatName(format),
                    ") has no constrained form; use auto"));
+}
+
+std::string NewToolCallId() {
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(0, sizeof(kAlphabet) - 2);
+  std::string id = "call_";
+  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(random)];
+  return id;
+}
+
+chat::ParsedOutput ToolCallOutput::WithIds(chat::ParsedOutput parsed) {
+  for (chat::ToolCall& call : parsed.tool_calls) {
+    if (call.id.empty()) call.id = NewToolCallId();
+    ++calls_;
+  }
+  return parsed;
+}
+
+chat::ParsedOutput ToolCallOutput::Push(absl::string_view text) {
+  return WithIds(parser_.Push(text));
+}
+
+chat::ParsedOutput ToolCallOutput::Finish() {
+  return WithIds(parser_.Finish());
+}
+
+chat::ParsedOutput ToolCallOutput::PushAll(absl::string_view text) {
+  chat::ParsedOutput all = Push(text);
+  chat::ParsedOutput last = Finish();
+  all.content += last.content;
+  for (chat::ToolCall& call : last.tool_calls)
+    all.tool_calls.push_back(std::move(call));
+  return all;
 }
 
 }  // namespace lumen::server

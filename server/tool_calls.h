@@ -55,4 +55,35 @@ absl::StatusOr<chat::Json> ChatMessagesJson(
 absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
                                             const ToolRequest& tool);
 
+// "call_" and 24 random letters and digits, as OpenAI's call ids look. Any
+// thread.
+std::string NewToolCallId();
+
+// The tool calls of one response as its text arrives, for every front end
+// (gRPC's Generate and GenerateStream, HTTP's chat completions): the chat
+// layer's ToolCallStreamParser holds back text that may begin call markup
+// and parses completed calls; each call leaves with its id (the model's own,
+// else NewToolCallId). One per response, used by one thread at a time.
+class ToolCallOutput {
+ public:
+  explicit ToolCallOutput(chat::ToolCallFormat format) : parser_(format) {}
+
+  // Newly generated text -> the content and the calls that are certain now.
+  chat::ParsedOutput Push(absl::string_view text);
+  // The end of the output: the held-back text as content, or its last calls.
+  chat::ParsedOutput Finish();
+  // A whole output at once: Push(text) and Finish() merged.
+  chat::ParsedOutput PushAll(absl::string_view text);
+
+  // Calls emitted so far: the response's finish reason is "tool_calls" when
+  // there was one.
+  int calls() const { return calls_; }
+
+ private:
+  chat::ParsedOutput WithIds(chat::ParsedOutput parsed);
+
+  chat::ToolCallStreamParser parser_;
+  int calls_ = 0;
+};
+
 }  // namespace lumen::server

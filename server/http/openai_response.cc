@@ -1,7 +1,6 @@
 #include "server/http/openai_response.h"
 
 #include <algorithm>
-#include <random>
 #include <span>
 
 #include "base/unicode.h"
@@ -34,17 +33,6 @@ JsonOut TimingsJson(const engine::Timings& t, double retrieval_seconds) {
           {"time_per_output_token_seconds", t.time_per_output_token_seconds},
           {"total_seconds", t.total_seconds},
           {"retrieval_seconds", retrieval_seconds}};
-}
-
-// "call_" and 24 random letters and digits, as OpenAI's ids look.
-std::string NewCallId() {
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  std::uniform_int_distribution<int> pick(0, sizeof(kAlphabet) - 2);
-  std::string id = "call_";
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(random)];
-  return id;
 }
 
 }  // namespace
@@ -89,7 +77,7 @@ JsonOut CitationsJson(const std::vector<retrieval::ChunkHit>& citations) {
 CompletionFormatter::CompletionFormatter(FormatOptions options)
     : options_(std::move(options)) {
   if (options_.tool_format && IsChat(options_))
-    tool_parser_.emplace(*options_.tool_format);
+    tool_output_.emplace(*options_.tool_format);
 }
 
 JsonOut CompletionFormatter::ToolCallsJson(
@@ -97,9 +85,8 @@ JsonOut CompletionFormatter::ToolCallsJson(
   JsonOut out = JsonOut::array();
   for (const chat::ToolCall& c : calls) {
     JsonOut call = JsonOut::object();
-    if (delta) call["index"] = tool_calls_sent_;
-    ++tool_calls_sent_;
-    call["id"] = c.id.empty() ? NewCallId() : c.id;
+    if (delta) call["index"] = c.index;
+    call["id"] = c.id;
     call["type"] = "function";
     call["function"] = {{"name", c.name}, {"arguments", c.arguments}};
     out.push_back(std::move(call));
@@ -109,10 +96,10 @@ JsonOut CompletionFormatter::ToolCallsJson(
 
 JsonOut CompletionFormatter::Message(const std::string& text, bool* has_calls) {
   *has_calls = false;
-  if (!options_.tool_format) {
+  if (!tool_output_) {
     return {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
   }
-  chat::ParsedOutput parsed = chat::ParseToolCalls(*options_.tool_format, text);
+  chat::ParsedOutput parsed = tool_output_->PushAll(text);
   JsonOut message = {{"role", "assistant"}};
   message["content"] = parsed.tool_calls.empty() || !parsed.content.empty()
                            ? JsonOut(parsed.content)
@@ -140,8 +127,8 @@ JsonOut CompletionFormatter::ParsedDelta(const chat::ParsedOutput& parsed,
 }
 
 JsonOut CompletionFormatter::FlushChunk() {
-  if (!tool_parser_) return nullptr;
-  return ParsedDelta(tool_parser_->Finish(), nullptr);
+  if (!tool_output_) return nullptr;
+  return ParsedDelta(tool_output_->Finish(), nullptr);
 }
 
 JsonOut CompletionFormatter::Envelope(bool chunk) const {
@@ -258,8 +245,8 @@ JsonOut CompletionFormatter::FirstChunk(
 JsonOut CompletionFormatter::DeltaChunk(const engine::GenerationDelta& d) {
   if (d.text.empty() && (d.logprobs.empty() || !options_.logprobs))
     return nullptr;
-  if (tool_parser_) {
-    return ParsedDelta(tool_parser_->Push(d.text), Logprobs(d.logprobs));
+  if (tool_output_) {
+    return ParsedDelta(tool_output_->Push(d.text), Logprobs(d.logprobs));
   }
   JsonOut out = Envelope(/*chunk=*/true);
   out["choices"] = JsonOut::array(
@@ -274,7 +261,7 @@ JsonOut CompletionFormatter::DeltaChunk(const engine::GenerationDelta& d) {
 JsonOut CompletionFormatter::FinishChunk(const engine::GenerationDelta& last,
                                          double retrieval_seconds) {
   JsonOut out = Envelope(/*chunk=*/true);
-  const std::string reason = tool_calls_sent_ > 0
+  const std::string reason = tool_output_ && tool_output_->calls() > 0
                                  ? std::string("tool_calls")
                                  : OpenAiFinishReason(last.finish_reason);
   out["choices"] = JsonOut::array(

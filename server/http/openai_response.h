@@ -20,6 +20,7 @@
 #include "retrieval/knowledge_store.h"
 #include "server/http/openai_error.h"
 #include "server/http/openai_request.h"
+#include "server/tool_calls.h"
 
 namespace lumen::server::http {
 
@@ -93,13 +94,14 @@ class CompletionFormatter {
   // empty) and tool_calls when the request offered tools.
   JsonOut Message(const std::string& text, bool* has_calls);
   // OpenAI's tool_calls entries; `delta` adds each call's index.
-  JsonOut ToolCallsJson(const std::vector<chat::ToolCall>& calls, bool delta);
+  static JsonOut ToolCallsJson(const std::vector<chat::ToolCall>& calls,
+                               bool delta);
   JsonOut ParsedDelta(const chat::ParsedOutput& parsed,
                       const JsonOut& logprobs);
 
   FormatOptions options_;
-  std::optional<chat::ToolCallStreamParser> tool_parser_;  // streaming
-  int tool_calls_sent_ = 0;
+  // With tools: parses the output (shared with the gRPC front end).
+  std::optional<ToolCallOutput> tool_output_;
   // Completions logprobs: characters of text before the next token.
   int64_t text_offset_ = 0;
   bool first_token_seen_ = false;

@@ -4,11 +4,11 @@
 // seeds always give tool_calls whose arguments validate against the tool's
 // schema (checked by python3-jsonschema, an implementation independent of
 // Lumen's), streamed deltas reassemble to the same calls with no markup in
-// the content, a follow-up with the tool result is answered, and bad tool
-// input is a 400 naming the parameter.
+// the content, a follow-up with the tool result is answered, parameter
+// schemas with local $ref/$defs are followed (a remote $ref is a 400), and
+// bad tool input is a 400 naming the parameter.
 
-#include <cstdio>
-#include <fstream>
+#include <map>
 #include <memory>
 #include <regex>
 #include <string>
@@ -21,6 +21,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/daemon_process.h"
+#include "tests/server/python_jsonschema.h"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -28,6 +29,7 @@ namespace {
 
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
+using testing::ValidateWithPython;
 using Json = nlohmann::json;
 
 constexpr int kSeeds = 100;
@@ -111,38 +113,57 @@ Json Body(uint64_t seed, const Json& tool_choice) {
           {"max_tokens", 300}};
 }
 
-// Runs python3-jsonschema over [{"schema", "instance"}]: "" when every
-// instance validates, else what python printed.
-std::string ValidateWithPython(const Json& cases) {
+// The model a test serves: stories260K prompted with a real template
+// (--chat-template FILE), or a random-weight synth model whose GGUF carries
+// that template in tokenizer.chat_template (lumend's default, auto, reads
+// it from the file, as it does for a downloaded model).
+struct ServedModel {
+  std::string name;           // the test's suffix
+  std::string template_file;  // under testdata/templates
+  // In the raw output of a required call: the call format was detected from
+  // the template lumend used (Hermes tags, Llama 3.1's "parameters").
+  std::string markup;
+  bool synth = false;
+};
+
+// `lumen model synth` of a small llama with stories260K's vocabulary and
+// `template_file` embedded; one file per template per test process.
+std::string SynthWithTemplate(const std::string& template_file) {
+  static std::map<std::string, std::string>* made =
+      new std::map<std::string, std::string>();
+  auto [it, fresh] = made->try_emplace(template_file);
+  if (!fresh) return it->second;
   const std::string path =
-      absl::StrCat(::testing::TempDir(), "/tool_calls_", getpid(), ".json");
-  std::ofstream(path) << cases.dump();
-  const std::string command = absl::StrCat(
-      "python3 -c 'import json, sys, jsonschema\n"
-      "cases = json.load(open(sys.argv[1]))\n"
-      "for c in cases: jsonschema.validate(c[\"instance\"], c[\"schema\"])\n"
-      "print(\"valid\", len(cases))' ",
-      path, " 2>&1");
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int rc = pclose(p);
-  std::remove(path.c_str());
-  if (rc == 0 && out == absl::StrCat("valid ", cases.size(), "\n")) return "";
-  return out.empty() ? "python3 failed" : out;
+      testing::MakeTempDir() + "/synth-" + template_file + ".gguf";
+  const testing::CommandResult r = testing::RunCommand(absl::StrCat(
+      testing::BinPath("lumen"),
+      " model synth --arch llama --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+      "--ffn 128 --ctx 4096 --seed 5 --vocab-from ",
+      testing::TestDataPath("models/stories260K.gguf"),
+      " --chat-template-file ",
+      testing::TestDataPath("templates/" + template_file), " ", path));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  it->second = r.exit_code == 0 ? path : "";
+  return it->second;
 }
 
-class HttpToolsTest : public ::testing::TestWithParam<std::string> {
+class HttpToolsTest : public ::testing::TestWithParam<ServedModel> {
  protected:
   void SetUp() override {
-    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "--model=stories260K=" +
-            testing::TestDataPath("models/stories260K.gguf"),
-        "--http-listen=127.0.0.1:0", "--kv-cache-mb=64", "--ctx-size=2048",
-        "--chat-template=" + testing::TestDataPath("templates/" + GetParam())});
+    std::vector<std::string> args = {"--http-listen=127.0.0.1:0",
+                                     "--kv-cache-mb=64", "--ctx-size=4096"};
+    const ServedModel& m = GetParam();
+    if (m.synth) {
+      const std::string path = SynthWithTemplate(m.template_file);
+      ASSERT_FALSE(path.empty());
+      args.push_back("--model=stories260K=" + path);
+    } else {
+      args.push_back("--model=stories260K=" +
+                     testing::TestDataPath("models/stories260K.gguf"));
+      args.push_back("--chat-template=" +
+                     testing::TestDataPath("templates/" + m.template_file));
+    }
+    daemon_ = std::make_unique<DaemonProcess>(std::move(args));
     ASSERT_TRUE(daemon_->ok()) << daemon_->Log();
     ASSERT_GT(daemon_->http_port(), 0) << daemon_->Log();
   }
@@ -155,6 +176,17 @@ TEST_P(HttpToolsTest, RequiredCallsValidateAndStreamTheSame) {
   // prefill batches differently, and at temperature 1 its last-bit
   // differences in the logits can change a sampled token.
   ASSERT_EQ(Post(port(), Body(0, "required")).status, 200);
+  // The raw output (the tokens' bytes) is in the template family's format:
+  // lumend prompted with, and parsed for, the template it was given.
+  Json raw_body = Body(0, "required");
+  raw_body["logprobs"] = true;
+  Reply raw = Post(port(), raw_body);
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  std::string output;
+  for (const Json& t : raw.json["choices"][0]["logprobs"]["content"]) {
+    for (const Json& b : t["bytes"]) output += static_cast<char>(b.get<int>());
+  }
+  EXPECT_THAT(output, HasSubstr(GetParam().markup));
   Json validations = Json::array();
   for (int seed = 1; seed <= kSeeds; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
@@ -296,6 +328,73 @@ TEST_P(HttpToolsTest, BadToolInputIsA400NamingTheParam) {
   }
 }
 
+// A tool whose parameters use local references: a $defs entry used twice
+// that refers to another one, and a definitions entry. (Recursive
+// references are tested on the grammar in http_tools_unit_test.cc:
+// stories260K at temperature 1 rarely ends a recursion before max_tokens.)
+const Json& RefTool() {
+  static const Json* tool = new Json(Json::parse(R"({"type": "function",
+    "function": {"name": "plan_trip", "parameters": {
+      "type": "object",
+      "properties": {"from": {"$ref": "#/$defs/place"},
+                     "to": {"$ref": "#/$defs/place"},
+                     "mode": {"$ref": "#/definitions/mode"}},
+      "required": ["from", "to", "mode"], "additionalProperties": false,
+      "$defs": {"place": {"type": "object",
+                          "properties": {"city": {"$ref": "#/$defs/name"}},
+                          "required": ["city"], "additionalProperties": false},
+                "name": {"type": "string", "minLength": 1, "maxLength": 10}},
+      "definitions": {"mode": {"enum": ["train", "car"]}}}}})"));
+  return *tool;
+}
+
+TEST_P(HttpToolsTest, RequiredCallsFollowRefSchemas) {
+  Json body = Body(0, "required");
+  body["tools"] = Json::array({RefTool(), Tools()[1]});
+  const Reply warm = Post(port(), body);
+  ASSERT_EQ(warm.status, 200) << warm.body;
+  Json validations = Json::array();
+  int trips = 0;
+  for (int seed = 1; seed <= 30; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    body["seed"] = seed;
+    // Every other seed names the trip tool.
+    body["tool_choice"] =
+        seed % 2 == 0
+            ? Json("required")
+            : Json{{"type", "function"}, {"function", {{"name", "plan_trip"}}}};
+    Reply r = Post(port(), body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json& choice0 = r.json["choices"][0];
+    ASSERT_EQ(choice0["finish_reason"], "tool_calls") << r.body;
+    ASSERT_EQ(choice0["message"]["tool_calls"].size(), 1u) << r.body;
+    const Json& function = choice0["message"]["tool_calls"][0]["function"];
+    const Json arguments =
+        Json::parse(function["arguments"].get<std::string>(), nullptr, false);
+    ASSERT_TRUE(arguments.is_object()) << r.body;
+    const Json& schema = function["name"] == "plan_trip"
+                             ? RefTool()["function"]["parameters"]
+                             : SchemaOf(function["name"]);
+    ASSERT_FALSE(schema.is_null()) << r.body;
+    trips += function["name"] == "plan_trip";
+    validations.push_back({{"schema", schema}, {"instance", arguments}});
+  }
+  EXPECT_GE(trips, 15);
+  // python3-jsonschema resolves the references itself.
+  EXPECT_EQ(ValidateWithPython(validations), "");
+
+  // A remote reference is never fetched: 400 naming tool_choice.
+  Json remote = RefTool();
+  remote["function"]["parameters"]["properties"]["to"]["$ref"] =
+      "https://example.com/place.json";
+  body["tools"] = Json::array({remote});
+  Reply refused = Post(port(), body);
+  ASSERT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.json["error"]["param"], "tool_choice");
+  EXPECT_THAT(refused.json["error"]["message"].get<std::string>(),
+              HasSubstr("is not local"));
+}
+
 // The README's example is written for Qwen2.5's template.
 class HttpToolsReadmeTest : public HttpToolsTest {};
 
@@ -328,15 +427,20 @@ TEST_P(HttpToolsReadmeTest, ToolCallingCurlExampleWorks) {
 
 INSTANTIATE_TEST_SUITE_P(
     Templates, HttpToolsTest,
-    ::testing::Values("Qwen-Qwen2.5-7B-Instruct.jinja",
-                      "meta-llama-Llama-3.1-8B-Instruct.jinja"),
-    [](const auto& info) {
-      return std::string(absl::StartsWith(info.param, "Qwen") ? "Hermes"
-                                                              : "Llama3");
-    });
+    ::testing::Values(
+        ServedModel{"Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja", "<tool_call>"},
+        ServedModel{"Llama3", "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                    "\"parameters\""},
+        ServedModel{"SynthQwen25", "Qwen-Qwen2.5-7B-Instruct.jinja",
+                    "<tool_call>", true},
+        ServedModel{"SynthLlama31", "meta-llama-Llama-3.1-8B-Instruct.jinja",
+                    "\"parameters\"", true}),
+    [](const auto& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(Qwen25, HttpToolsReadmeTest,
-                         ::testing::Values("Qwen-Qwen2.5-7B-Instruct.jinja"));
+                         ::testing::Values(ServedModel{
+                             "Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja"}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace lumen

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "chat/chat_template.h"
 #include "engine/constrained/gbnf_parser.h"
 #include "gtest/gtest.h"
@@ -163,6 +164,153 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
       ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, *tools);
   EXPECT_EQ(xml.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FieldOf(xml.status()), "tool_choice");
+}
+
+// Tools whose parameter schemas use local references: $defs and
+// definitions, a recursive $defs entry, and a recursive reference to the
+// parameters' own root ("#").
+Json RefTools() {
+  return Json::parse(R"([
+    {"type": "function", "function": {"name": "make_tree", "parameters": {
+      "type": "object",
+      "properties": {"root": {"$ref": "#/$defs/node"},
+                     "label": {"$ref": "#/definitions/label"}},
+      "required": ["root"], "additionalProperties": false,
+      "$defs": {"node": {"type": "object",
+        "properties": {"v": {"type": "integer", "minimum": 0, "maximum": 9},
+                       "kids": {"type": "array", "maxItems": 2,
+                                "items": {"$ref": "#/$defs/node"}}},
+        "required": ["v"], "additionalProperties": false}},
+      "definitions": {"label": {"enum": ["a", "b"]}}}}},
+    {"type": "function", "function": {"name": "echo", "parameters": {
+      "type": "object",
+      "properties": {"text": {"type": "string", "maxLength": 5},
+                     "next": {"$ref": "#"}},
+      "required": ["text"], "additionalProperties": false}}}])");
+}
+
+absl::StatusOr<std::string> RefGrammar(ToolCallFormat format, const Json& tools,
+                                       const Json& choice, bool parallel) {
+  Json body = {
+      {"messages", Json::parse(R"([{"role": "user", "content": "hi"}])")},
+      {"tools", tools},
+      {"tool_choice", choice},
+      {"parallel_tool_calls", parallel}};
+  absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+  if (!r.ok()) return r.status();
+  absl::StatusOr<ToolRequest> parsed = ParseToolRequest(r->request);
+  if (!parsed.ok()) return parsed.status();
+  return ToolCallGrammar(format, *parsed);
+}
+
+TEST(HttpToolsTest, RequiredGrammarFollowsLocalRefsAndRecursion) {
+  const std::string tree =
+      R"({"name": "make_tree", "arguments": {"root": {"v": 1, "kids": [{"v": 2, "kids": [{"v": 3}, {"v": 0}]}]}, "label": "a"}})";
+  const std::string chain =
+      R"({"name": "echo", "arguments": {"text": "hi", "next": {"text": "yo", "next": {"text": "z"}}}})";
+  const std::vector<std::string> wrong = {
+      // A node without v, deep in the recursion.
+      R"({"name": "make_tree", "arguments": {"root": {"v": 1, "kids": [{"kids": []}]}}})",
+      // An extra key in a node, a value out of range, three kids.
+      R"({"name": "make_tree", "arguments": {"root": {"v": 1, "w": 2}}})",
+      R"({"name": "make_tree", "arguments": {"root": {"v": 12}}})",
+      R"({"name": "make_tree", "arguments": {"root": {"v": 1, "kids": [{"v": 1}, {"v": 1}, {"v": 1}]}}})",
+      // Not one of the definitions' labels.
+      R"({"name": "make_tree", "arguments": {"root": {"v": 1}, "label": "c"}})",
+      // The recursive "#" reference still requires text at every level.
+      R"({"name": "echo", "arguments": {"text": "hi", "next": {"next": {"text": "z"}}}})",
+      R"({"name": "echo", "arguments": {"text": "hi", "next": {"text": "toolong"}}})",
+  };
+  struct Wrap {
+    ToolCallFormat format;
+    bool parallel;
+    std::string before, after;
+  };
+  for (const Wrap& w : std::vector<Wrap>{
+           {ToolCallFormat::kHermes, true, "<tool_call>\n", "\n</tool_call>"},
+           {ToolCallFormat::kGeneric, false, "", ""},
+           {ToolCallFormat::kGeneric, true, "{\"tool_calls\": [", "]}"},
+           {ToolCallFormat::kMistral, true, "[TOOL_CALLS][", "]"}}) {
+    SCOPED_TRACE(absl::StrCat(chat::ToolCallFormatName(w.format),
+                              w.parallel ? " parallel" : ""));
+    absl::StatusOr<std::string> gbnf =
+        RefGrammar(w.format, RefTools(), "required", w.parallel);
+    ASSERT_TRUE(gbnf.ok()) << gbnf.status();
+    absl::StatusOr<engine::constrained::Grammar> grammar =
+        engine::constrained::ParseGbnf(*gbnf);
+    ASSERT_TRUE(grammar.ok()) << grammar.status() << "\n" << *gbnf;
+    EXPECT_TRUE(testing::GrammarMatches(*grammar, w.before + tree + w.after))
+        << *gbnf;
+    EXPECT_TRUE(testing::GrammarMatches(*grammar, w.before + chain + w.after))
+        << *gbnf;
+    for (const std::string& bad : wrong) {
+      EXPECT_FALSE(testing::GrammarMatches(*grammar, w.before + bad + w.after))
+          << bad;
+    }
+  }
+  // Llama 3.1's {"name", "parameters"}, one named function.
+  const Json named =
+      Json::parse(R"({"type": "function", "function": {"name": "make_tree"}})");
+  absl::StatusOr<std::string> gbnf =
+      RefGrammar(ToolCallFormat::kLlama3, RefTools(), named, false);
+  ASSERT_TRUE(gbnf.ok()) << gbnf.status();
+  absl::StatusOr<engine::constrained::Grammar> grammar =
+      engine::constrained::ParseGbnf(*gbnf);
+  ASSERT_TRUE(grammar.ok()) << grammar.status();
+  auto llama = [](std::string call) {
+    const size_t at = call.find("\"arguments\"");
+    return call.replace(at, 11, "\"parameters\"");
+  };
+  EXPECT_TRUE(testing::GrammarMatches(*grammar, llama(tree)));
+  EXPECT_FALSE(testing::GrammarMatches(*grammar, llama(chain)));
+  EXPECT_FALSE(testing::GrammarMatches(*grammar, llama(wrong[0])));
+
+  // A remote reference cannot be followed: 400 naming tool_choice (with
+  // "auto" nothing is compiled and the tool is accepted).
+  Json remote = RefTools();
+  remote[1]["function"]["parameters"]["properties"]["next"]["$ref"] =
+      "https://example.com/schema.json";
+  absl::StatusOr<std::string> refused =
+      RefGrammar(ToolCallFormat::kHermes, remote, "required", true);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument,
+                                HasSubstr("is not local")));
+  EXPECT_THAT(refused.status().message(), HasSubstr("'echo'"));
+  EXPECT_EQ(FieldOf(refused.status()), "tool_choice");
+  // Only the chosen tool's schema is compiled.
+  EXPECT_TRUE(RefGrammar(ToolCallFormat::kHermes, remote, named, true).ok());
+  // A local pointer that resolves nowhere.
+  Json dangling = RefTools();
+  dangling[0]["function"]["parameters"]["properties"]["root"]["$ref"] =
+      "#/$defs/nothing";
+  EXPECT_THAT(RefGrammar(ToolCallFormat::kHermes, dangling, named, true),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("does not resolve")));
+}
+
+TEST(HttpToolsTest, ToolCallOutputGivesIdsAndIndexes) {
+  ToolCallOutput out(ToolCallFormat::kHermes);
+  const std::string call =
+      "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>";
+  chat::ParsedOutput first = out.Push("Hi." + call + "\n" + call.substr(0, 9));
+  EXPECT_EQ(first.content, "Hi.");
+  ASSERT_EQ(first.tool_calls.size(), 1u);
+  EXPECT_EQ(first.tool_calls[0].index, 0);
+  EXPECT_TRUE(absl::StartsWith(first.tool_calls[0].id, "call_"));
+  EXPECT_EQ(out.calls(), 1);
+  chat::ParsedOutput rest = out.Push(call.substr(9));
+  chat::ParsedOutput last = out.Finish();
+  rest.tool_calls.insert(rest.tool_calls.end(), last.tool_calls.begin(),
+                         last.tool_calls.end());
+  ASSERT_EQ(rest.tool_calls.size(), 1u);
+  EXPECT_EQ(rest.tool_calls[0].index, 1);
+  EXPECT_NE(rest.tool_calls[0].id, first.tool_calls[0].id);
+  EXPECT_EQ(out.calls(), 2);
+  // Mistral's calls keep the id the model wrote.
+  ToolCallOutput mistral(ToolCallFormat::kMistral);
+  chat::ParsedOutput m = mistral.PushAll(
+      R"([TOOL_CALLS][{"name": "f", "arguments": {}, "id": "abc123XYZ"}])");
+  ASSERT_EQ(m.tool_calls.size(), 1u);
+  EXPECT_EQ(m.tool_calls[0].id, "abc123XYZ");
 }
 
 FormatOptions ToolFormat() {

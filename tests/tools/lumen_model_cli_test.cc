@@ -262,6 +262,48 @@ TEST(ModelRenderChatTest, JinjaFileWithToolsMatchesExpected) {
   EXPECT_THAT(r.err, HasSubstr("chat template: file "));
 }
 
+// `lumen model synth --chat-template-file`: the synth model carries the
+// template in tokenizer.chat_template, and renders as the same template
+// given as a file does (same vocabulary, so the same BOS/EOS).
+TEST(ModelRenderChatTest, SynthEmbedsAChatTemplate) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string stories = TestDataPath("models/stories260K.gguf");
+  const std::string jinja =
+      TestDataPath("templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
+  auto synth = RunCommand(
+      Lumen() +
+      " model synth --arch llama --dim 64 --layers 1 --heads 4 --kv-heads 4 "
+      "--ffn 64 --ctx 256 --vocab-from " +
+      stories + " --chat-template-file " + jinja + " " + dir + "/t.gguf");
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto inspect = RunCommand(Lumen() + " model inspect " + dir + "/t.gguf");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_THAT(inspect.out,
+              HasSubstr(absl::StrCat("chat template   tokenizer.chat_template "
+                                     "(Jinja, ",
+                                     testing::ReadFile(jinja).size(),
+                                     " bytes; tools, tool calls)")));
+  const std::string messages =
+      R"( --messages '[{"role": "user", "content": "Hi"}]' --tools '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]')";
+  auto embedded =
+      RunCommand(Lumen() + " model render-chat " + dir + "/t.gguf" + messages);
+  ASSERT_EQ(embedded.exit_code, 0) << embedded.err;
+  EXPECT_THAT(embedded.err,
+              HasSubstr("chat template: tokenizer.chat_template"));
+  auto file = RunCommand(Lumen() + " model render-chat " + stories +
+                         " --chat-template " + jinja + messages);
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  EXPECT_EQ(embedded.out, file.out);
+  EXPECT_THAT(embedded.out, HasSubstr("<|start_header_id|>user"));
+
+  auto missing = RunCommand(
+      Lumen() + " model synth --dim 64 --heads 4 --kv-heads 4 --vocab-from " +
+      stories + " --chat-template-file " + dir + "/none.jinja " + dir +
+      "/u.gguf");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("--chat-template-file: cannot read '"));
+}
+
 TEST(ModelRenderChatTest, FamiliesAndErrors) {
   const std::string stories = TestDataPath("models/stories260K.gguf");
   auto chatml =

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -47,6 +49,27 @@ struct SamplingFlags {
     s->set_ignore_eos(ignore_eos);
   }
 };
+
+// Reads the file `path` that --`flag` names into *text. NotFound or DataLoss
+// naming the flag.
+absl::Status ReadFlagFile(const char* flag, const std::string& path,
+                          std::string* text) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return absl::NotFoundError(absl::StrCat("--", flag, ": cannot read '", path,
+                                            "': ", std::strerror(errno)));
+  }
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text->append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) {
+    return absl::DataLossError(
+        absl::StrCat("--", flag, ": error reading '", path, "'"));
+  }
+  return absl::OkStatus();
+}
 
 // The output constraint of `lumen generate` (docs/structured-output.md): at
 // most one of the four flags.
@@ -96,27 +119,79 @@ struct ConstraintFlags {
     }
     return absl::OkStatus();
   }
+};
 
- private:
-  static absl::Status ReadFlagFile(const char* flag, const std::string& path,
-                                   std::string* text) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "--", flag, ": cannot read '", path, "': ", std::strerror(errno)));
+// Tool calling in `lumen chat` (docs/grpc.md): the tools file and the
+// choice, as the request's OpenAI-shaped JSON text.
+struct ToolFlags {
+  std::string tools_file, tool_choice;
+  bool no_parallel = false;
+  void Register(FlagSet* f) {
+    f->String("tools", &tools_file,
+              "offer these tools: a file holding an OpenAI-style JSON list "
+              "[{\"type\": \"function\", \"function\": {\"name\", "
+              "\"description\", \"parameters\"}}]");
+    f->String("tool-choice", &tool_choice,
+              "auto (the default), none, required, or a tool's name (that "
+              "function must be called); with --tools");
+    f->Bool("no-parallel-tool-calls", &no_parallel,
+            "at most one call per turn");
+  }
+  bool active() const { return !tools_file.empty(); }
+  // Sets the request's tool fields. InvalidArgument for --tool-choice
+  // without --tools, NotFound when the file cannot be read (the server
+  // validates the tools themselves).
+  absl::Status Fill(lumen::v1::GenerateRequest* req) const {
+    if (tools_file.empty()) {
+      if (!tool_choice.empty() || no_parallel) {
+        return absl::InvalidArgumentError(
+            "--tool-choice and --no-parallel-tool-calls need --tools");
+      }
+      return absl::OkStatus();
     }
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text->append(buf, n);
-    const bool failed = std::ferror(f) != 0;
-    std::fclose(f);
-    if (failed) {
-      return absl::DataLossError(
-          absl::StrCat("--", flag, ": error reading '", path, "'"));
-    }
+    std::string text;
+    if (absl::Status st = ReadFlagFile("tools", tools_file, &text); !st.ok())
+      return st;
+    req->set_tools_json(std::move(text));
+    req->set_tool_choice_json(ChoiceJson(tool_choice));
+    if (no_parallel) req->set_parallel_tool_calls(false);
     return absl::OkStatus();
   }
+  // "auto", "none", "required" as JSON strings; anything else names the
+  // function.
+  static std::string ChoiceJson(const std::string& choice) {
+    if (choice.empty()) return "";
+    if (choice == "auto" || choice == "none" || choice == "required") {
+      return absl::StrCat("\"", choice, "\"");
+    }
+    return absl::StrCat(R"({"type": "function", "function": {"name": )",
+                        JsonString(choice), "}}");
+  }
+  static std::string JsonString(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        out += absl::StrFormat("\\u%04x", c);
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  }
 };
+
+// The line `lumen chat` prints for a call the model made (on a line of its
+// own; the caller ends it):
+//   tool call get_weather {"city":"Paris"} (id call_...)
+void PrintToolCall(const lumen::v1::ToolCall& call, bool at_line_start) {
+  std::printf("%stool call %s %s (id %s)", at_line_start ? "" : "\n",
+              call.name().c_str(), call.arguments_json().c_str(),
+              call.id().c_str());
+  std::fflush(stdout);
+}
 
 void PrintTimings(const lumen::v1::GenerateStreamResponse& last) {
   const auto& t = last.timings();
@@ -131,18 +206,31 @@ void PrintTimings(const lumen::v1::GenerateStreamResponse& last) {
       1e3 * t.time_per_output_token_seconds(), 1e3 * t.total_seconds());
 }
 
-// Streams one request, printing text as it arrives; returns the exit code
-// and the full text in *text.
+// Streams one request, printing text and tool calls as they arrive;
+// returns the exit code, the full text in *text and the calls in *calls
+// (when not null).
 int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
-           std::string* text, bool quiet_timings = false) {
+           std::string* text, bool quiet_timings = false,
+           std::vector<lumen::v1::ToolCall>* calls = nullptr) {
   auto stub = lumen::v1::Inference::NewStub(client.Channel());
   auto ctx = client.Context();
   auto reader = stub->GenerateStream(ctx.get(), req);
   lumen::v1::GenerateStreamResponse msg, last;
+  bool at_line_start = true, after_call = false;
   while (reader->Read(&msg)) {
+    // Text after a call starts on a line of its own.
+    if (after_call && !msg.text().empty()) std::fputc('\n', stdout);
+    if (!msg.text().empty()) after_call = false;
     std::fwrite(msg.text().data(), 1, msg.text().size(), stdout);
     std::fflush(stdout);
     *text += msg.text();
+    if (!msg.text().empty()) at_line_start = msg.text().back() == '\n';
+    for (const lumen::v1::ToolCall& call : msg.tool_calls()) {
+      PrintToolCall(call, at_line_start);
+      at_line_start = false;
+      after_call = true;
+      if (calls != nullptr) calls->push_back(call);
+    }
     if (!msg.finish_reason().empty()) last = msg;
   }
   grpc::Status st = reader->Finish();
@@ -226,21 +314,42 @@ int ClientGenerate(const Args& args) {
   return 0;
 }
 
+// The assistant turn that made `calls`, as ChatMessage.tool_calls_json.
+std::string ToolCallsJson(const std::vector<lumen::v1::ToolCall>& calls) {
+  std::string out = "[";
+  for (size_t i = 0; i < calls.size(); ++i) {
+    absl::StrAppend(
+        &out, i ? ", " : "", R"({"id": )", ToolFlags::JsonString(calls[i].id()),
+        R"(, "type": "function", "function": {"name": )",
+        ToolFlags::JsonString(calls[i].name()), R"(, "arguments": )",
+        ToolFlags::JsonString(calls[i].arguments_json()), "}}");
+  }
+  return out + "]";
+}
+
 int ClientChat(const Args& args) {
   ClientFlags client;
   SamplingFlags sampling;
+  ToolFlags tools;
   std::string model, system;
   FlagSet flags(
-      "lumen chat [--model NAME] [--system TEXT]  (reads your turns from "
-      "stdin)");
+      "lumen chat [--model NAME] [--system TEXT] [--tools FILE "
+      "[--tool-choice auto|none|required|NAME]]\n"
+      "                      (reads your turns from stdin; after a tool call, "
+      "one line per call: its result)");
   client.Register(&flags);
   sampling.Register(&flags);
+  tools.Register(&flags);
   flags.String("model", &model, "model name");
   flags.String("system", &system, "system prompt");
   if (auto rc = ParseOrHelp(&flags, args, &client)) return *rc;
   lumen::v1::GenerateRequest req;
   req.set_model(model);
   sampling.Fill(req.mutable_sampling());
+  if (absl::Status s = tools.Fill(&req); !s.ok()) {
+    return Fail(std::string(s.message()), absl::IsInvalidArgument(s) ? 2 : 1);
+  }
+  const std::string user_choice = req.tool_choice_json();
   if (!system.empty()) {
     auto* m = req.add_messages();
     m->set_role("system");
@@ -254,13 +363,36 @@ int ClientChat(const Args& args) {
     auto* m = req.add_messages();
     m->set_role("user");
     m->set_content(line);
-    std::string answer;
-    if (int rc = Stream(client, req, &answer, /*quiet_timings=*/true); rc != 0)
-      return rc;
-    std::printf("\n");
-    auto* a = req.add_messages();
-    a->set_role("assistant");
-    a->set_content(answer);
+    req.set_tool_choice_json(user_choice);
+    // One user turn: the model answers, or calls tools whose results (one
+    // line each from stdin) go back to it until it answers in text.
+    while (true) {
+      std::string answer;
+      std::vector<lumen::v1::ToolCall> calls;
+      if (int rc = Stream(client, req, &answer, /*quiet_timings=*/true, &calls);
+          rc != 0)
+        return rc;
+      std::printf("\n");
+      std::fflush(stdout);
+      auto* a = req.add_messages();
+      a->set_role("assistant");
+      a->set_content(answer);
+      if (calls.empty()) break;
+      a->set_tool_calls_json(ToolCallsJson(calls));
+      for (const lumen::v1::ToolCall& call : calls) {
+        std::fprintf(stderr, "result of %s (%s)> ", call.name().c_str(),
+                     call.id().c_str());
+        if (!std::getline(std::cin, line)) return 0;
+        auto* result = req.add_messages();
+        result->set_role("tool");
+        result->set_tool_call_id(call.id());
+        result->set_content(line);
+      }
+      // As agent frameworks do after a tool result (the OpenAI Agents SDK's
+      // reset_tool_choice): the answer is the model's choice, so a required
+      // call cannot loop forever.
+      req.set_tool_choice_json(user_choice.empty() ? "" : "\"auto\"");
+    }
   }
   return 0;
 }

@@ -15,7 +15,8 @@ int ModelSynth(const Args& args) {
       "llama|qwen2|mixtral|qwen2moe|qwen3|qwen3moe|gemma3|phi3|bert --dim D "
       "--layers L --heads H --kv-heads K [--head-dim HD] --ffn F [--experts E "
       "--experts-used K] --vocab-from VOCAB.gguf --ctx C --type "
-      "f32|f16|q8_0 --seed N [--untied] OUT.gguf");
+      "f32|f16|q8_0 --seed N [--untied] [--chat-template-file T.jinja] "
+      "OUT.gguf");
   flags.String("arch", &o.arch,
                "architecture: llama, qwen2 (attention biases), mixtral (llama "
                "with MoE), qwen2moe (MoE with a shared expert), qwen3 (q/k "
@@ -55,6 +56,9 @@ int ModelSynth(const Args& args) {
   flags.Int("ctx", &o.ctx, "context length recorded in the metadata");
   flags.Int("seed", &o.seed, "random seed");
   flags.String("vocab-from", &o.vocab_from, "GGUF whose tokenizer is copied");
+  flags.String("chat-template-file", &o.chat_template_file,
+               "a Jinja chat template written as tokenizer.chat_template "
+               "(instead of --vocab-from's)");
   flags.String("type", &o.type,
                "matrix type: f32, f16 or q8_0 (norms stay f32)");
   flags.Bool("untied", &o.untied, "write a separate output.weight");

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,9 +24,22 @@ namespace {
 using engine::GgmlType;
 
 // A BERT-style embedding model (llama.cpp's GGUF tensor names).
+// Copies the tokenizer.* metadata of `vocab`, then the chat template of
+// `chat_template` (file contents; empty: none) over the copied one.
+void CopyTokenizer(const engine::GgufFile& vocab,
+                   const std::string& chat_template, engine::GgufWriter* w) {
+  for (const engine::GgufKeyValue& kv : vocab.metadata()) {
+    if (absl::StartsWith(kv.key, "tokenizer."))
+      w->CopyValue(std::string(kv.key), kv.value);
+  }
+  if (!chat_template.empty())
+    w->SetString("tokenizer.chat_template", chat_template);
+}
+
 absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
                             int file_type, const engine::GgufFile& vocab,
-                            int64_t n_vocab, const std::string& out_path) {
+                            const std::string& chat_template, int64_t n_vocab,
+                            const std::string& out_path) {
   if (o.pooling != "mean" && o.pooling != "cls") {
     return absl::InvalidArgumentError("--pooling must be mean or cls");
   }
@@ -41,10 +56,7 @@ absl::Status SynthesizeBert(const SynthOptions& o, GgmlType matrix_type,
   w.SetFloat32("bert.attention.layer_norm_epsilon", 1e-12f);
   w.SetBool("bert.attention.causal", false);
   w.SetUint32("bert.pooling_type", o.pooling == "mean" ? 1 : 2);
-  for (const engine::GgufKeyValue& kv : vocab.metadata()) {
-    if (absl::StartsWith(kv.key, "tokenizer."))
-      w.CopyValue(std::string(kv.key), kv.value);
-  }
+  CopyTokenizer(vocab, chat_template, &w);
   RandomTensors s(matrix_type, &w, o.seed);
   absl::Status st = s.Matrix("token_embd.weight", o.dim, n_vocab);
   if (st.ok()) st = s.Matrix("position_embd.weight", o.dim, o.ctx);
@@ -214,10 +226,22 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
         absl::StrCat(o.vocab_from, " has no tokenizer.ggml.tokens"));
   }
   const int64_t n_vocab = static_cast<int64_t>(tokens->elems.size());
+  std::string chat_template;
+  if (!o.chat_template_file.empty()) {
+    std::ifstream in(o.chat_template_file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in || text.str().empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("--chat-template-file: cannot read '",
+                       o.chat_template_file, "' (or it is empty)"));
+    }
+    chat_template = text.str();
+  }
 
   if (o.arch == "bert")
-    return SynthesizeBert(o, matrix_type, file_type, **vocab_file, n_vocab,
-                          out_path);
+    return SynthesizeBert(o, matrix_type, file_type, **vocab_file,
+                          chat_template, n_vocab, out_path);
   const ArchTraits t = *TraitsOf(o.arch);
   const std::string& a = t.gguf_arch;
   engine::GgufWriter w;
@@ -274,10 +298,7 @@ absl::Status Synthesize(const SynthOptions& o, const std::string& out_path) {
   w.SetFloat32(a + ".attention.layer_norm_rms_epsilon",
                static_cast<float>(t.norm_eps));
   w.SetUint32(a + ".vocab_size", n_vocab);
-  for (const engine::GgufKeyValue& kv : (*vocab_file)->metadata()) {
-    if (absl::StartsWith(kv.key, "tokenizer."))
-      w.CopyValue(std::string(kv.key), kv.value);
-  }
+  CopyTokenizer(**vocab_file, chat_template, &w);
 
   RandomTensors s(matrix_type, &w, o.seed);
   s.set_matrix_std(static_cast<float>(o.weight_std));

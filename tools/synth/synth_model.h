@@ -18,7 +18,10 @@ struct SynthOptions {
   std::string arch = "llama";
   int64_t dim = 768, layers = 12, heads = 12, kv_heads = 12, ffn = 2048;
   int64_t ctx = 1024, seed = 1;
-  std::string vocab_from;        // GGUF whose tokenizer.* metadata is copied
+  std::string vocab_from;  // GGUF whose tokenizer.* metadata is copied
+  // A Jinja file written as tokenizer.chat_template (replacing the copied
+  // one), so tests serve a synth model with a real model's template.
+  std::string chat_template_file;
   std::string type = "f32";      // matrices: f32, f16 or q8_0
   bool untied = false;           // write a separate output.weight
   std::string pooling = "mean";  // bert: mean or cls
@@ -52,7 +55,8 @@ struct SynthLoraOptions {
   int64_t seed = 1;
 };
 
-// Writes the model to `out_path`. InvalidArgument names a bad option.
+// Writes the model to `out_path`. InvalidArgument names a bad option;
+// NotFound an unreadable --vocab-from or --chat-template-file.
 absl::Status Synthesize(const SynthOptions& options,
                         const std::string& out_path);
 
