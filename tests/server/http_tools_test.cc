@@ -439,7 +439,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(Qwen25, HttpToolsReadmeTest,
                          ::testing::Values(ServedModel{
-                             "Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja"}),
+                             "Hermes", "Qwen-Qwen2.5-7B-Instruct.jinja",
+                             "<tool_call>"}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace
