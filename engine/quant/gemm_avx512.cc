@@ -27,6 +27,8 @@ namespace {
 
 constexpr int kPanelRows = 16;
 constexpr int kTileRows = 8;  // activation rows per register tile
+// Up to this many activation rows, DirectTile instead of the panel.
+constexpr int kDirectMaxRows = 4;
 
 struct Panel {
   uint32_t* codes;  // [K/4][16] 4 codes of each row
@@ -375,9 +377,119 @@ void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
   }
 }
 
+// ---- Direct kernel for a few activation rows (decode) ----
+//
+// At small M, unpacking the panel costs several times the products it
+// serves. The direct kernel reads each row's codes in their natural order
+// and multiplies them with the activations (not broadcast): vpdpbusd gives
+// 4-value partial sums, which are added into 16-value sums and transposed so
+// that lane r holds row r, as in the panel. The integer sums are exact and
+// the fp32 operations per row (order and operands) are those of PanelTile,
+// so a row's result is bit-identical to the panel kernel's.
+
+// Partial sums p[u] (lane 4g + i: values 64u + 16g + 4i ..) -> one vector
+// whose lane 4g + u is the sum over group 4u + g.
+inline __m512i Reduce4(const __m512i p[4]) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]),
+                                      _mm512_unpackhi_epi32(p[0], p[1]));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]),
+                                      _mm512_unpackhi_epi32(p[2], p[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd),
+                          _mm512_unpackhi_epi64(ab, cd));
+}
+
+// T activation rows (T <= kDirectMaxRows) against `rows` (<= 16) weight rows
+// at w; K a multiple of 256.
+template <class D, int T>
+void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
+                int64_t row_bytes, int rows, float* y, int64_t ldy,
+                __mmask16 valid) {
+  constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < K / 256; ++s) {
+    __m512i sc[16], off[16];
+    for (int r = 0; r < 16; ++r) {
+      __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+      if (r < rows)
+        SpanScales<D>::Get(w + r * row_bytes + s * kSpanBytes, &a, &b);
+      sc[r] = _mm512_castps_si512(a);
+      off[r] = _mm512_castps_si512(b);
+    }
+    Transpose16(sc);
+    Transpose16(off);
+    __m512i xa[T][4];
+    for (int t = 0; t < T; ++t) {
+      for (int u = 0; u < 4; ++u) {
+        xa[t][u] = _mm512_loadu_si512(x.q + t * K + 256 * s + 64 * u);
+      }
+    }
+    __m512i isum[T][16];
+    for (int r = 0; r < 16; ++r) {
+      if (r >= rows) {
+        for (int t = 0; t < T; ++t) isum[t][r] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* span = w + r * row_bytes + s * kSpanBytes;
+      __m512i codes[4];
+      for (int u = 0; u < 4; ++u) codes[u] = SpanCodes<D>(span, u);
+      for (int t = 0; t < T; ++t) {
+        __m512i p[4];
+        for (int u = 0; u < 4; ++u) {
+          p[u] =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[u], xa[t][u]);
+        }
+        isum[t][r] = Reduce4(p);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      Transpose16(isum[t]);  // now isum[t][4g + u] lane r: group 4u + g
+      const float* d4 = x.d4 + t * (K / 4) + 64 * s;
+      const float* s16 = x.sum16 + t * (K / 16) + 16 * s;
+      for (int h = 0; h < 16; ++h) {
+        acc[t] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t][4 * (h % 4) + h / 4]),
+                            _mm512_mul_ps(_mm512_castsi512_ps(sc[h]),
+                                          _mm512_set1_ps(d4[4 * h])),
+                            acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_castsi512_ps(off[h]),
+                                 _mm512_set1_ps(s16[h]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
+}
+
+template <class D, int T>
+void Direct(const QuantizedActs& x, int64_t K, const uint8_t* w, int64_t N,
+            float* y, int64_t ldy) {
+  const int64_t row_bytes = K / D::kElems * D::kBytes;
+  const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t n0 = tile * kPanelRows;
+    const int rows =
+        static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
+    DirectTile<D, T>(x, K, w + n0 * row_bytes, row_bytes, rows, y + n0, ldy,
+                     static_cast<__mmask16>((1u << rows) - 1));
+  }
+}
+
 template <class D>
 void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
           int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots) {
+  if (K % 256 == 0 && M <= kDirectMaxRows) {
+    switch (M) {
+      case 1:
+        return Direct<D, 1>(x, K, w, N, y, ldy);
+      case 2:
+        return Direct<D, 2>(x, K, w, N, y, ldy);
+      case 3:
+        return Direct<D, 3>(x, K, w, N, y, ldy);
+      case 4:
+        return Direct<D, 4>(x, K, w, N, y, ldy);
+    }
+  }
   const int64_t row_bytes = K / D::kElems * D::kBytes;
   const int64_t panel_bytes = PackedPanelBytes(K);
   const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
