@@ -27,6 +27,8 @@ namespace {
 
 constexpr int kPanelRows = 16;
 constexpr int kTileRows = 8;  // activation rows per register tile
+// Up to this many activation rows, DirectTile instead of the panel.
+constexpr int kDirectMaxRows = 4;
 
 struct Panel {
   uint32_t* codes;  // [K/4][16] 4 codes of each row
@@ -265,6 +267,109 @@ inline void Transpose16(__m512i r[16]) {
   }
 }
 
+// Scales and offsets of one 256-value span of 16 rows (`rows` real ones) at
+// `span` (row stride row_bytes), transposed: sc[h] lane r = row r's scale of
+// values 16h... Generic: SpanScales per row, then a transpose. Missing rows
+// are zero.
+template <class D>
+struct RowScales {
+  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+                  __m512i sc[16], __m512i off[16]) {
+    for (int r = 0; r < 16; ++r) {
+      __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+      if (r < rows) SpanScales<D>::Get(span + r * row_bytes, &a, &b);
+      sc[r] = _mm512_castps_si512(a);
+      off[r] = _mm512_castps_si512(b);
+    }
+    Transpose16(sc);
+    Transpose16(off);
+  }
+};
+
+// Dword at byte `offset` of each of 16 rows (missing rows 0).
+inline __m512i GatherRows(const uint8_t* span, int64_t row_bytes, int rows,
+                          int offset) {
+  const __m512i index = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(row_bytes)));
+  return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(),
+                                     static_cast<__mmask16>((1u << rows) - 1),
+                                     index, span + offset, 1);
+}
+
+inline __m512 HalfToFloat(__m512i dwords_low_halves) {
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dwords_low_halves));
+}
+
+// Q4_K/Q5_K straight into row lanes: the same products as ScalesQ45Span
+// (six-bit value as float times d, or times -dmin).
+template <class D>
+struct RowScalesQ45 {
+  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+                  __m512i sc[16], __m512i off[16]) {
+    const __m512i heads = GatherRows(span, row_bytes, rows, 0);
+    const __m512i w0 = GatherRows(span, row_bytes, rows, 4);
+    const __m512i w1 = GatherRows(span, row_bytes, rows, 8);
+    const __m512i w2 = GatherRows(span, row_bytes, rows, 12);
+    const __m512 d = HalfToFloat(heads);
+    const __m512 neg_dmin = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(HalfToFloat(_mm512_srli_epi32(heads, 16))),
+        _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
+                  two = _mm512_set1_epi32(3);
+    for (int j = 0; j < 8; ++j) {
+      __m512i s6, m6;
+      if (j < 4) {
+        s6 = _mm512_and_si512(_mm512_srli_epi32(w0, 8 * j), six);
+        m6 = _mm512_and_si512(_mm512_srli_epi32(w1, 8 * j), six);
+      } else {
+        const int i = j - 4;
+        s6 = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(w2, 8 * i), four),
+            _mm512_slli_epi32(
+                _mm512_and_si512(_mm512_srli_epi32(w0, 8 * i + 6), two), 4));
+        m6 = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(w2, 8 * i + 4), four),
+            _mm512_slli_epi32(
+                _mm512_and_si512(_mm512_srli_epi32(w1, 8 * i + 6), two), 4));
+      }
+      const __m512i scale =
+          _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(s6), d));
+      const __m512i offset =
+          _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(m6), neg_dmin));
+      sc[2 * j] = sc[2 * j + 1] = scale;
+      off[2 * j] = off[2 * j + 1] = offset;
+    }
+  }
+};
+template <>
+struct RowScales<DecodeQ4_K> : RowScalesQ45<DecodeQ4_K> {};
+template <>
+struct RowScales<DecodeQ5_K> : RowScalesQ45<DecodeQ5_K> {};
+
+// Q6_K: the same products as SpanScales<DecodeQ6_K>.
+template <>
+struct RowScales<DecodeQ6_K> {
+  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+                  __m512i sc[16], __m512i off[16]) {
+    // d is the high half of the dword at 206 (a dword at 208 would read
+    // past the block).
+    const __m512 d = HalfToFloat(
+        _mm512_srli_epi32(GatherRows(span, row_bytes, rows, 206), 16));
+    for (int q = 0; q < 4; ++q) {
+      const __m512i g = GatherRows(span, row_bytes, rows, 192 + 4 * q);
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_srai_epi32(_mm512_slli_epi32(g, 24 - 8 * k),
+                                            24);  // signed byte k
+        const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(v), d);
+        sc[4 * q + k] = _mm512_castps_si512(scale);
+        off[4 * q + k] =
+            _mm512_castps_si512(_mm512_mul_ps(scale, _mm512_set1_ps(-32.0f)));
+      }
+    }
+  }
+};
+
 // Codes of unit u (64 values) of the 256-value span at p.
 template <class D>
 inline __m512i SpanCodes(const uint8_t* p, int u) {
@@ -287,15 +392,7 @@ void PackSpans(const uint8_t* w, int64_t row_bytes, int rows, int64_t spans,
   constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
   for (int64_t s = 0; s < spans; ++s) {
     __m512i sc[16], off[16];
-    for (int r = 0; r < 16; ++r) {
-      __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
-      if (r < rows)
-        SpanScales<D>::Get(w + r * row_bytes + s * kSpanBytes, &a, &b);
-      sc[r] = _mm512_castps_si512(a);
-      off[r] = _mm512_castps_si512(b);
-    }
-    Transpose16(sc);
-    Transpose16(off);
+    RowScales<D>::Get(w + s * kSpanBytes, row_bytes, rows, sc, off);
     for (int h = 0; h < 16; ++h) {
       _mm512_store_si512(p.scale + (16 * s + h) * 16, sc[h]);
       _mm512_store_si512(p.offset + (16 * s + h) * 16, off[h]);
@@ -375,9 +472,112 @@ void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
   }
 }
 
+// ---- Direct kernel for a few activation rows (decode) ----
+//
+// At small M, unpacking the panel costs several times the products it
+// serves. The direct kernel reads each row's codes in their natural order
+// and multiplies them with the activations (not broadcast): vpdpbusd gives
+// 4-value partial sums, which are added into 16-value sums and transposed so
+// that lane r holds row r, as in the panel. The integer sums are exact and
+// the fp32 operations per row (order and operands) are those of PanelTile,
+// so a row's result is bit-identical to the panel kernel's.
+
+// Partial sums p[u] (lane 4g + i: values 64u + 16g + 4i ..) -> one vector
+// whose lane 4g + u is the sum over group 4u + g.
+inline __m512i Reduce4(const __m512i p[4]) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]),
+                                      _mm512_unpackhi_epi32(p[0], p[1]));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]),
+                                      _mm512_unpackhi_epi32(p[2], p[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd),
+                          _mm512_unpackhi_epi64(ab, cd));
+}
+
+// T activation rows (T <= kDirectMaxRows) against `rows` (<= 16) weight rows
+// at w; K a multiple of 256.
+template <class D, int T>
+void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
+                int64_t row_bytes, int rows, float* y, int64_t ldy,
+                __mmask16 valid) {
+  constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < K / 256; ++s) {
+    __m512i sc[16], off[16];
+    RowScales<D>::Get(w + s * kSpanBytes, row_bytes, rows, sc, off);
+    __m512i xa[T][4];
+    for (int t = 0; t < T; ++t) {
+      for (int u = 0; u < 4; ++u) {
+        xa[t][u] = _mm512_loadu_si512(x.q + t * K + 256 * s + 64 * u);
+      }
+    }
+    __m512i isum[T][16];
+    for (int r = 0; r < 16; ++r) {
+      if (r >= rows) {
+        for (int t = 0; t < T; ++t) isum[t][r] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* span = w + r * row_bytes + s * kSpanBytes;
+      __m512i codes[4];
+      for (int u = 0; u < 4; ++u) codes[u] = SpanCodes<D>(span, u);
+      for (int t = 0; t < T; ++t) {
+        __m512i p[4];
+        for (int u = 0; u < 4; ++u) {
+          p[u] =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[u], xa[t][u]);
+        }
+        isum[t][r] = Reduce4(p);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      Transpose16(isum[t]);  // now isum[t][4g + u] lane r: group 4u + g
+      const float* d4 = x.d4 + t * (K / 4) + 64 * s;
+      const float* s16 = x.sum16 + t * (K / 16) + 16 * s;
+      for (int h = 0; h < 16; ++h) {
+        acc[t] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t][4 * (h % 4) + h / 4]),
+                            _mm512_mul_ps(_mm512_castsi512_ps(sc[h]),
+                                          _mm512_set1_ps(d4[4 * h])),
+                            acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_castsi512_ps(off[h]),
+                                 _mm512_set1_ps(s16[h]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
+}
+
+template <class D, int T>
+void Direct(const QuantizedActs& x, int64_t K, const uint8_t* w, int64_t N,
+            float* y, int64_t ldy) {
+  const int64_t row_bytes = K / D::kElems * D::kBytes;
+  const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t n0 = tile * kPanelRows;
+    const int rows =
+        static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
+    DirectTile<D, T>(x, K, w + n0 * row_bytes, row_bytes, rows, y + n0, ldy,
+                     static_cast<__mmask16>((1u << rows) - 1));
+  }
+}
+
 template <class D>
 void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
-          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots) {
+          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
+          bool direct_ok) {
+  if (direct_ok && K % 256 == 0 && M <= kDirectMaxRows) {
+    switch (M) {
+      case 1:
+        return Direct<D, 1>(x, K, w, N, y, ldy);
+      case 2:
+        return Direct<D, 2>(x, K, w, N, y, ldy);
+      case 3:
+        return Direct<D, 3>(x, K, w, N, y, ldy);
+      case 4:
+        return Direct<D, 4>(x, K, w, N, y, ldy);
+    }
+  }
   const int64_t row_bytes = K / D::kElems * D::kBytes;
   const int64_t panel_bytes = PackedPanelBytes(K);
   const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
@@ -403,37 +603,51 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
   }
 }
 
+void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+              const uint8_t* w, int64_t N, float* y, int64_t ldy,
+              uint8_t* panels, int slots, bool direct_ok) {
+  switch (type) {
+    case kIdQ4_0:
+      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ4_1:
+      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ5_0:
+      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ5_1:
+      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ8_0:
+      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ2_K:
+      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ3_K:
+      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ4_K:
+      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ5_K:
+      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdQ6_K:
+      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+    case kIdIQ4_NL:
+      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots,
+                                direct_ok);
+    case kIdIQ4_XS:
+      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots,
+                                direct_ok);
+  }
+}
+
 }  // namespace
 
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int slots) {
-  switch (type) {
-    case kIdQ4_0:
-      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ4_1:
-      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ5_0:
-      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ5_1:
-      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ8_0:
-      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ2_K:
-      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ3_K:
-      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ4_K:
-      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ5_K:
-      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdQ6_K:
-      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdIQ4_NL:
-      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots);
-    case kIdIQ4_XS:
-      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots);
-  }
+  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/true);
+}
+
+void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
+                     int64_t K, const uint8_t* w, int64_t N, float* y,
+                     int64_t ldy, uint8_t* panels, int slots) {
+  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/false);
 }
 
 }  // namespace lumen::engine::quant::avx512

@@ -13,8 +13,11 @@
 // codes of each of 16 rows) and every activation row runs over it with
 // vpdpbusd against broadcast activations; the unpacking is shared by the
 // M rows. On AVX2: row dots, each weight chunk decoded once per tile of
-// activation rows. small_gemm_isa.h picks the variant. The engine thread
-// calls them; they split N over OpenMP threads.
+// activation rows. small_gemm_isa.h picks the variant. For 1-4 activation
+// rows (decode) the AVX-512 variant skips the panel: a direct kernel dots
+// each row's codes in place and transposes the 16-value integer sums instead
+// of the codes, with the panel's fp32 operations (bit-identical rows). The
+// engine thread calls them; they split N over OpenMP threads.
 //
 // No C++ library headers: the AVX-512 kernel file includes this one.
 
@@ -67,9 +70,15 @@ void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy);
 }  // namespace avx2
 namespace avx512 {
+// Up to 4 activation rows (K % 256 == 0) a direct kernel, else the panel;
+// both give a row the same bits.
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int panel_slots);
+// The panel kernel at every M (tests and benchmarks compare the two).
+void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
+                     int64_t K, const uint8_t* w, int64_t N, float* y,
+                     int64_t ldy, uint8_t* panels, int panel_slots);
 }  // namespace avx512
 
 }  // namespace lumen::engine::quant

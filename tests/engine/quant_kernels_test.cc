@@ -267,5 +267,68 @@ INSTANTIATE_TEST_SUITE_P(
           std::get<2>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
 
+// Decode runs 1-4 activation rows through a direct kernel and larger steps
+// through the panel (AVX-512): every row of a 16-row step must equal, bit for
+// bit, the same row run in a step of 1, 2, 3 or 4 rows (batch invariance
+// across the kernel switch), with a partial last tile of weight rows.
+class PackedSmallMTest
+    : public ::testing::TestWithParam<std::tuple<TypeCase, SmallGemmIsa>> {
+ protected:
+  void SetUp() override {
+    if (!kernels::SetSmallGemmIsa(std::get<1>(GetParam())))
+      GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+  }
+  void TearDown() override {
+    kernels::SetSmallGemmIsa(kernels::DetectSmallGemmIsa());
+  }
+};
+
+TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
+  const TypeCase& c = std::get<0>(GetParam());
+  constexpr int64_t kM = 16, kN = 37;
+  for (const int64_t K : {256, 768}) {
+    const std::vector<uint8_t> w = RandomBlocks(c, kN, K, 31);
+    const std::vector<float> x = Gaussian(kM * K, 37, 1.0f);
+    std::vector<int8_t> q(kM * K);
+    std::vector<float> d4(kM * K / 4), s16(kM * K / 16);
+    quant::QuantizeActivations(x.data(), kM, K, q.data(), d4.data(),
+                               s16.data());
+    kernels::LinearScratch scratch;
+    scratch.Reserve(kM, K, 0);
+    std::vector<float> big(kM * kN);
+    quant::PackedMatmul(static_cast<uint32_t>(c.type),
+                        {q.data(), d4.data(), s16.data()}, kM, K, w.data(), kN,
+                        big.data(), kN, scratch.panel_base(),
+                        scratch.panel_slots(K));
+    for (int64_t step = 1; step <= 4; ++step) {
+      for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
+        const quant::QuantizedActs part{q.data() + m0 * K,
+                                        d4.data() + m0 * K / 4,
+                                        s16.data() + m0 * K / 16};
+        std::vector<float> small(step * kN, -1.0f);
+        quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
+                            w.data(), kN, small.data(), kN,
+                            scratch.panel_base(), scratch.panel_slots(K));
+        for (int64_t i = 0; i < step * kN; ++i) {
+          ASSERT_EQ(small[i], big[m0 * kN + i])
+              << "K=" << K << " step " << step << " row " << m0 + i / kN
+              << " n=" << i % kN;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, PackedSmallMTest,
+    ::testing::Combine(::testing::ValuesIn(Types()),
+                       ::testing::Values(SmallGemmIsa::kAvx2,
+                                         SmallGemmIsa::kAvx512)),
+    [](const auto& info) {
+      return absl::StrCat(
+          TypeName(std::get<0>(info.param).type),
+          std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
+    });
+
 }  // namespace
 }  // namespace lumen::engine

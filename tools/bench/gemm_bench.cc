@@ -4,12 +4,17 @@
 // model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
-//   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot]
+//   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot] [--packed_only]
+//                        [--cpu_time]
+//
+// --cpu_time times by process CPU time instead of wall time: on a machine
+// other jobs share, with --threads 1, it still compares kernels fairly.
 
 #include <omp.h>
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -28,6 +33,15 @@ namespace {
 using namespace lumen::engine::kernels;
 using Clock = std::chrono::steady_clock;
 
+// Wall time, or the CPU time of the whole process.
+Clock::time_point Now(bool cpu_time) {
+  if (!cpu_time) return Clock::now();
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return Clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                           std::chrono::nanoseconds(ts.tv_nsec));
+}
+
 struct Shape {
   const char* name;
   int64_t N, K;
@@ -37,8 +51,12 @@ struct Shape {
 
 int main(int argc, char** argv) {
   int64_t threads = 2, reps = 20;
-  bool hot = false;
-  lumen::FlagSet flags("gemm_bench [--threads N] [--reps R] [--hot]");
+  bool hot = false, packed_only = false, cpu_time = false;
+  lumen::FlagSet flags(
+      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] "
+      "[--cpu_time]");
+  flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
+  flags.Bool("cpu_time", &cpu_time, "time by process CPU time");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
   flags.Bool("hot", &hot, "reuse one weight copy (cache-resident weights)");
@@ -60,6 +78,7 @@ int main(int argc, char** argv) {
               "M", "small f32", "small int8", "oneDNN f32", "int8 deq+dnnl",
               hot ? "hot" : "cold");
   for (const Shape& s : shapes) {
+    if (packed_only) break;
     std::vector<std::vector<float>> w(kLayers);
     std::vector<std::vector<int8_t>> wq(kLayers);
     std::vector<std::vector<float>> ws(kLayers);
@@ -79,10 +98,10 @@ int main(int argc, char** argv) {
     for (int64_t M : ms) {
       auto measure = [&](auto&& call) {
         for (int l = 0; l < kLayers; ++l) call(l);  // warm-up
-        const auto t0 = Clock::now();
+        const auto t0 = Now(cpu_time);
         for (int64_t r = 0; r < reps; ++r) call(static_cast<int>(r % kLayers));
         const double sec =
-            std::chrono::duration<double>(Clock::now() - t0).count() / reps;
+            std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
         return 2.0 * M * s.N * s.K / sec / 1e9;
       };
       const double f32 = measure([&](int l) {
@@ -113,16 +132,17 @@ int main(int argc, char** argv) {
                   (long long)M, f32, q8, dn, dq);
     }
   }
-  // Packed GGUF weights (engine/quant): the AVX2 row-dot kernel and the
-  // AVX-512 panel kernel per type (the engine uses one of them for every M,
-  // as the CPU allows), and at M=1 the weight bytes read per second.
+  // Packed GGUF weights (engine/quant): the AVX2 row-dot kernel, the AVX-512
+  // kernel the engine runs (direct at M <= 4, else the panel) and the panel
+  // alone, per type, and at M=1 the weight bytes read per second.
   const lumen::engine::GgmlType packed_types[] = {
       lumen::engine::GgmlType::kQ4_K, lumen::engine::GgmlType::kQ6_K,
       lumen::engine::GgmlType::kQ4_0};
   std::printf("\n%-8s %4s", "shape", "M");
   for (auto t : packed_types) {
     const std::string n = lumen::engine::GgmlTypeName(t);
-    std::printf(" %8s rowdot %8s panel", n.c_str(), n.c_str());
+    std::printf(" %8s rowdot %8s avx512 %8s panel", n.c_str(), n.c_str(),
+                n.c_str());
   }
   std::printf("   (GFLOP/s; M=1 also weight GB/s)\n");
   for (const Shape& s : shapes) {
@@ -151,14 +171,19 @@ int main(int argc, char** argv) {
       std::printf("%-8s %4lld", s.name, (long long)M);
       for (size_t ti = 0; ti < std::size(packed_types); ++ti) {
         const uint32_t type = static_cast<uint32_t>(packed_types[ti]);
-        auto measure = [&](bool gemm) {
+        enum Kernel { kRowDot, kAvx512, kPanel };
+        auto measure = [&](Kernel kernel) {
           auto call = [&](int l) {
             lumen::engine::quant::QuantizeActivations(
                 x.data(), M, s.K, q.data(), d4.data(), s16.data());
             const lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
                                                            s16.data()};
-            if (gemm) {
+            if (kernel == kAvx512) {
               lumen::engine::quant::avx512::PackedGemm(
+                  type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
+                  panel, omp_get_max_threads());
+            } else if (kernel == kPanel) {
+              lumen::engine::quant::avx512::PackedPanelGemm(
                   type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
                   panel, omp_get_max_threads());
             } else {
@@ -167,22 +192,27 @@ int main(int argc, char** argv) {
             }
           };
           for (int l = 0; l < kLayers; ++l) call(l);
-          const auto t0 = Clock::now();
+          const auto t0 = Now(cpu_time);
           for (int64_t r = 0; r < reps; ++r)
             call(static_cast<int>(r % kLayers));
-          return std::chrono::duration<double>(Clock::now() - t0).count() /
+          return std::chrono::duration<double>(Now(cpu_time) - t0).count() /
                  reps;
         };
         const bool avx512 = lumen::engine::kernels::ActiveSmallGemmIsa() ==
                             lumen::engine::kernels::SmallGemmIsa::kAvx512;
-        const double gemv = measure(false),
-                     gemm = avx512 ? measure(true) : 1e30;
+        const double gemv = measure(kRowDot),
+                     gemm = avx512 ? measure(kAvx512) : 1e30,
+                     panel_only = avx512 ? measure(kPanel) : 1e30;
         const double flops = 2.0 * M * s.N * s.K;
+        const double bytes = static_cast<double>(packed[ti][0].size());
         if (M == 1) {
-          std::printf(" %6.1f %5.1fGB %9.1f", flops / gemv / 1e9,
-                      packed[ti][0].size() / gemv / 1e9, flops / gemm / 1e9);
+          std::printf(" %6.1f %5.1fGB %6.1f %5.1fGB %6.1f %5.1fGB",
+                      flops / gemv / 1e9, bytes / gemv / 1e9,
+                      flops / gemm / 1e9, bytes / gemm / 1e9,
+                      flops / panel_only / 1e9, bytes / panel_only / 1e9);
         } else {
-          std::printf(" %14.1f %14.1f", flops / gemv / 1e9, flops / gemm / 1e9);
+          std::printf(" %14.1f %14.1f %14.1f", flops / gemv / 1e9,
+                      flops / gemm / 1e9, flops / panel_only / 1e9);
         }
       }
       std::printf("\n");
@@ -190,6 +220,7 @@ int main(int argc, char** argv) {
   }
   // Decode attention: 16 sequences, one query token each, 12 heads of 64,
   // over 12 layers of a paged fp32 cache (blocks of a sequence scattered).
+  if (packed_only) return 0;
   std::printf("\n%-28s %10s %12s\n", "attention (16 seqs, 12 layers)",
               "ms/step", "KV GB/s");
   for (int64_t ctx : {128, 512}) {
@@ -224,10 +255,10 @@ int main(int argc, char** argv) {
       }
     };
     step();
-    const auto t0 = Clock::now();
+    const auto t0 = Now(cpu_time);
     for (int64_t r = 0; r < reps; ++r) step();
     const double sec =
-        std::chrono::duration<double>(Clock::now() - t0).count() / reps;
+        std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
     const double bytes = double(seqs) * ctx * layers * 2 * heads * hd * 4;
     std::printf("%-28s %10.2f %12.1f\n", ctx == 128 ? "ctx 128" : "ctx 512",
                 sec * 1e3, bytes / sec / 1e9);
