@@ -38,10 +38,7 @@ cmake --build build-asan --parallel "$JOBS"
 if command -v clang++ >/dev/null 2>&1; then
   # Only the tests whose threads matter (engine thread, executor, embedding
   # worker, lumend under concurrent, cancelled, quota-limited and HTTP
-  # traffic) and the programs they start. Kernels run single-threaded:
-  # libgomp/libomp barriers are invisible to TSan (see
-  # ../shared/notes/tsan-and-shutdown.md). Reports from every process,
-  # lumend included, go to files; any report fails the stage.
+  # traffic) and the programs they start: scripts/tsan_check.sh.
   stage "ThreadSanitizer: threaded tests and lumend (build-tsan)"
   tsan_start=$SECONDS
   cmake -S . -B build-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -50,32 +47,9 @@ if command -v clang++ >/dev/null 2>&1; then
   cmake --build build-tsan --parallel "$JOBS" --target engine_thread_test server_unit_test \
     embedding_worker_test lumend lumen lumend_test http_api_test
   echo "TSan build: $((SECONDS - tsan_start)) s"
-  tsan_logs=$(mktemp -d)
-  tsan_run_start=$SECONDS
-  (
-    export OMP_NUM_THREADS=1
-    export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp log_path=$tsan_logs/report exitcode=0 second_deadlock_stack=1 history_size=4"
-    build-tsan/tests/engine_thread_test
-    build-tsan/tests/server_unit_test
-    build-tsan/tests/embedding_worker_test
-    build-tsan/tests/lumend_test --gtest_filter="$(tr -d ' \n' <<'FILTER'
-      LumendTest.SixteenConcurrentStreamsMatchTheirSoloRuns:LumendTest.ExpiredDeadlineFreesItsBlocks:
-      LumendTest.BadParametersAreRejectedWithoutDisturbingOthers:LumendQueueTest.*:
-      LumendShutdownTest.*:MetricsTest.*:PipelineTest.CancelStopsGenerationWithinAFewSteps:
-      PipelineTest.ShutdownWhileAnUnloadWaitsExitsCleanly:QuotaTest.ConcurrentRequests:
-      QuotaTest.RefusedRequestsReturnTheirSlot:QuotaTest.SighupReloadsKeysWithoutDroppingRequests:
-      AdapterTest.UnloadDuringTrafficWaitsAndThenRefuses
-FILTER
-)"
-    build-tsan/tests/http_api_test --gtest_filter='*Stream*:*Cancel*'
-  )
-  echo "TSan run: $((SECONDS - tsan_run_start)) s"
-  if compgen -G "$tsan_logs/report*" >/dev/null; then
-    cat "$tsan_logs"/report*
-    echo "ThreadSanitizer reported the above" >&2
-    exit 1
-  fi
-  rm -rf "$tsan_logs"
+  tsan_start=$SECONDS
+  scripts/tsan_check.sh build-tsan
+  echo "TSan run: $((SECONDS - tsan_start)) s"
 
   stage "GGUF reader fuzzing (libFuzzer, bounded)"
   cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
