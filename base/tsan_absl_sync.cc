@@ -44,8 +44,23 @@ Fn Real(const char* prefix, const char* suffix) {
   return reinterpret_cast<Fn>(fn);
 }
 
-#define REAL(prefix, suffix, Fn) \
-  static const auto real = Real<Fn>(prefix, suffix);
+// Depth of interposed calls on this thread: the library's functions call
+// each other (AwaitWithTimeout -> AwaitWithDeadline, Notify -> Lock), and
+// only the outermost call is reported to TSan.
+thread_local int depth = 0;
+
+struct Outermost {
+  Outermost() : outer(depth++ == 0) {}
+  ~Outermost() { --depth; }
+  const bool outer;
+};
+
+// Declares `real` (the library's function); a call nested in another
+// interposed call goes straight to it with the arguments given.
+#define REAL(prefix, suffix, Fn, ...)                \
+  static const auto real = Real<Fn>(prefix, suffix); \
+  const Outermost scope;                             \
+  if (!scope.outer) return real(__VA_ARGS__)
 
 constexpr unsigned kRead = __tsan_mutex_read_lock;
 
@@ -69,27 +84,27 @@ namespace absl {
 ABSL_NAMESPACE_BEGIN
 
 Mutex::~Mutex() {
-  REAL("_ZN", "5MutexD2Ev", void (*)(Mutex*));
+  static const auto real = Real<void (*)(Mutex*)>("_ZN", "5MutexD2Ev");
   __tsan_mutex_destroy(this, 0);
   real(this);
 }
 
 void Mutex::Lock() {
-  REAL("_ZN", "5Mutex4LockEv", void (*)(Mutex*));
+  REAL("_ZN", "5Mutex4LockEv", void (*)(Mutex*), this);
   __tsan_mutex_pre_lock(this, 0);
   real(this);
   __tsan_mutex_post_lock(this, 0, 0);
 }
 
 void Mutex::ReaderLock() {
-  REAL("_ZN", "5Mutex10ReaderLockEv", void (*)(Mutex*));
+  REAL("_ZN", "5Mutex10ReaderLockEv", void (*)(Mutex*), this);
   __tsan_mutex_pre_lock(this, kRead);
   real(this);
   __tsan_mutex_post_lock(this, kRead, 0);
 }
 
 bool Mutex::TryLock() {
-  REAL("_ZN", "5Mutex7TryLockEv", bool (*)(Mutex*));
+  REAL("_ZN", "5Mutex7TryLockEv", bool (*)(Mutex*), this);
   __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
   const bool ok = real(this);
   __tsan_mutex_post_lock(
@@ -98,7 +113,7 @@ bool Mutex::TryLock() {
 }
 
 bool Mutex::ReaderTryLock() {
-  REAL("_ZN", "5Mutex13ReaderTryLockEv", bool (*)(Mutex*));
+  REAL("_ZN", "5Mutex13ReaderTryLockEv", bool (*)(Mutex*), this);
   __tsan_mutex_pre_lock(this, kRead | __tsan_mutex_try_lock);
   const bool ok = real(this);
   __tsan_mutex_post_lock(
@@ -109,14 +124,14 @@ bool Mutex::ReaderTryLock() {
 }
 
 void Mutex::Unlock() {
-  REAL("_ZN", "5Mutex6UnlockEv", void (*)(Mutex*));
+  REAL("_ZN", "5Mutex6UnlockEv", void (*)(Mutex*), this);
   __tsan_mutex_pre_unlock(this, 0);
   real(this);
   __tsan_mutex_post_unlock(this, 0);
 }
 
 void Mutex::ReaderUnlock() {
-  REAL("_ZN", "5Mutex12ReaderUnlockEv", void (*)(Mutex*));
+  REAL("_ZN", "5Mutex12ReaderUnlockEv", void (*)(Mutex*), this);
   __tsan_mutex_pre_unlock(this, kRead);
   real(this);
   __tsan_mutex_post_unlock(this, kRead);
@@ -124,7 +139,7 @@ void Mutex::ReaderUnlock() {
 
 void Mutex::LockWhen(const Condition& cond) {
   REAL("_ZN", "5Mutex8LockWhenERKNS0_9ConditionE",
-       void (*)(Mutex*, const Condition&));
+       void (*)(Mutex*, const Condition&), this, cond);
   __tsan_mutex_pre_lock(this, 0);
   real(this, cond);
   __tsan_mutex_post_lock(this, 0, 0);
@@ -132,7 +147,7 @@ void Mutex::LockWhen(const Condition& cond) {
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
   REAL("_ZN", "5Mutex14ReaderLockWhenERKNS0_9ConditionE",
-       void (*)(Mutex*, const Condition&));
+       void (*)(Mutex*, const Condition&), this, cond);
   __tsan_mutex_pre_lock(this, kRead);
   real(this, cond);
   __tsan_mutex_post_lock(this, kRead, 0);
@@ -140,7 +155,7 @@ void Mutex::ReaderLockWhen(const Condition& cond) {
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   REAL("_ZN", "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
-       bool (*)(Mutex*, const Condition&, Duration));
+       bool (*)(Mutex*, const Condition&, Duration), this, cond, timeout);
   __tsan_mutex_pre_lock(this, 0);
   const bool met = real(this, cond, timeout);
   __tsan_mutex_post_lock(this, 0, 0);
@@ -149,7 +164,7 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   REAL("_ZN", "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-       bool (*)(Mutex*, const Condition&, Time));
+       bool (*)(Mutex*, const Condition&, Time), this, cond, deadline);
   __tsan_mutex_pre_lock(this, 0);
   const bool met = real(this, cond, deadline);
   __tsan_mutex_post_lock(this, 0, 0);
@@ -158,7 +173,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
 
 void Mutex::Await(const Condition& cond) {
   REAL("_ZN", "5Mutex5AwaitERKNS0_9ConditionE",
-       void (*)(Mutex*, const Condition&));
+       void (*)(Mutex*, const Condition&), this, cond);
   UnlockedWhile(this, 0, [&] {
     real(this, cond);
     return 0;
@@ -167,18 +182,19 @@ void Mutex::Await(const Condition& cond) {
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   REAL("_ZN", "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE",
-       bool (*)(Mutex*, const Condition&, Duration));
+       bool (*)(Mutex*, const Condition&, Duration), this, cond, timeout);
   return UnlockedWhile(this, 0, [&] { return real(this, cond, timeout); });
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   REAL("_ZN", "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-       bool (*)(Mutex*, const Condition&, Time));
+       bool (*)(Mutex*, const Condition&, Time), this, cond, deadline);
   return UnlockedWhile(this, 0, [&] { return real(this, cond, deadline); });
 }
 
 void CondVar::Wait(Mutex* mu) {
-  REAL("_ZN", "7CondVar4WaitEPNS0_5MutexE", void (*)(CondVar*, Mutex*));
+  REAL("_ZN", "7CondVar4WaitEPNS0_5MutexE", void (*)(CondVar*, Mutex*), this,
+       mu);
   UnlockedWhile(mu, 0, [&] {
     real(this, mu);
     return 0;
@@ -187,34 +203,34 @@ void CondVar::Wait(Mutex* mu) {
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
   REAL("_ZN", "7CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE",
-       bool (*)(CondVar*, Mutex*, Duration));
+       bool (*)(CondVar*, Mutex*, Duration), this, mu, timeout);
   return UnlockedWhile(mu, 0, [&] { return real(this, mu, timeout); });
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   REAL("_ZN", "7CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE",
-       bool (*)(CondVar*, Mutex*, Time));
+       bool (*)(CondVar*, Mutex*, Time), this, mu, deadline);
   return UnlockedWhile(mu, 0, [&] { return real(this, mu, deadline); });
 }
 
 // A notification is a release by Notify and an acquire by a wait that saw
 // it (HasBeenNotified is inline and cannot be interposed).
 void Notification::Notify() {
-  REAL("_ZN", "12Notification6NotifyEv", void (*)(Notification*));
+  REAL("_ZN", "12Notification6NotifyEv", void (*)(Notification*), this);
   __tsan_release(this);
   real(this);
 }
 
 void Notification::WaitForNotification() const {
   REAL("_ZNK", "12Notification19WaitForNotificationEv",
-       void (*)(const Notification*));
+       void (*)(const Notification*), this);
   real(this);
   __tsan_acquire(const_cast<Notification*>(this));
 }
 
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
   REAL("_ZNK", "12Notification30WaitForNotificationWithTimeoutENS0_8DurationE",
-       bool (*)(const Notification*, Duration));
+       bool (*)(const Notification*, Duration), this, timeout);
   const bool notified = real(this, timeout);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
@@ -222,7 +238,7 @@ bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
 
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
   REAL("_ZNK", "12Notification31WaitForNotificationWithDeadlineENS0_4TimeE",
-       bool (*)(const Notification*, Time));
+       bool (*)(const Notification*, Time), this, deadline);
   const bool notified = real(this, deadline);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
