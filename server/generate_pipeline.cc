@@ -21,46 +21,6 @@ struct GeneratePipeline::Call {
   engine::SteadyTime arrival;
 };
 
-namespace {
-
-// The request's output constraint, or nullopt.
-std::optional<engine::constrained::ConstraintSpec> ConstraintOf(
-    const lumen::v1::SamplingParams& s) {
-  using engine::constrained::ConstraintKind;
-  switch (s.constraint_case()) {
-    case lumen::v1::SamplingParams::kJsonSchema:
-      return engine::constrained::ConstraintSpec{ConstraintKind::kJsonSchema,
-                                                 s.json_schema()};
-    case lumen::v1::SamplingParams::kJsonObject:
-      if (!s.json_object()) return std::nullopt;
-      return engine::constrained::ConstraintSpec{ConstraintKind::kJsonObject,
-                                                 ""};
-    case lumen::v1::SamplingParams::kRegex:
-      return engine::constrained::ConstraintSpec{ConstraintKind::kRegex,
-                                                 s.regex()};
-    case lumen::v1::SamplingParams::kGrammar:
-      return engine::constrained::ConstraintSpec{ConstraintKind::kGrammar,
-                                                 s.grammar()};
-    default:
-      return std::nullopt;
-  }
-}
-
-const char* ConstraintField(const lumen::v1::SamplingParams& s) {
-  switch (s.constraint_case()) {
-    case lumen::v1::SamplingParams::kJsonSchema:
-      return "sampling.json_schema";
-    case lumen::v1::SamplingParams::kRegex:
-      return "sampling.regex";
-    case lumen::v1::SamplingParams::kGrammar:
-      return "sampling.grammar";
-    default:
-      return "sampling.json_object";
-  }
-}
-
-}  // namespace
-
 GeneratePipeline::GeneratePipeline(ModelRegistry* models,
                                    const AdapterRegistry* adapters,
                                    retrieval::KnowledgeStore* knowledge,

@@ -373,6 +373,19 @@ int Run(int argc, char** argv) {
   lumen::server::AdminService admin(&registry, &adapters, auth.get(), &executor,
                                     metrics.get());
 
+  // Requests that do not parse never reach a handler: counted and logged
+  // here.
+  auto on_unparsable = [&request_log, m = metrics.get()](
+                           const google::protobuf::MethodDescriptor& method) {
+    const std::string path =
+        absl::StrCat("/", method.service()->full_name(), "/", method.name());
+    if (m) m->CountUnparsable(path);
+    request_log.OnUnparsable(path);
+  };
+  inference.SetUnparsableObserver(on_unparsable);
+  knowledge.SetUnparsableObserver(on_unparsable);
+  admin.SetUnparsableObserver(on_unparsable);
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

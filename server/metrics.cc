@@ -305,6 +305,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                "Requests refused by their API key's quota, by tenant and "
                "limit.")
            .Register(r);
+  m->unparsable_requests_ =
+      &BuildCounter()
+           .Name("lumen_unparsable_requests_total")
+           .Help(
+               "Requests refused with INVALID_ARGUMENT because their bytes "
+               "did not parse as the method's request message, by method.")
+           .Register(r);
   BuildGauge()
       .Name("lumen_build_info")
       .Help("Build version and commit; always 1.")
@@ -364,6 +371,11 @@ void Metrics::CountQuotaRejection(const std::string& tenant,
                                   const std::string& limit) {
   std::lock_guard<std::mutex> lock(mu_);
   quota_rejections_->Add({{"tenant", tenant}, {"limit", limit}}).Increment();
+}
+
+void Metrics::CountUnparsable(const std::string& method) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unparsable_requests_->Add({{"method", method}}).Increment();
 }
 
 void Metrics::ObserveRetrieval(double seconds) {

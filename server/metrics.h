@@ -4,7 +4,7 @@
 // step (gauges, step histograms) and per finished request (histograms,
 // counters), and by RPC threads for requests rejected before the engine.
 // Labels are bounded: model, status code, finish reason, loaded adapters,
-// MoE layer and expert.
+// MoE layer and expert, served method.
 
 #include <map>
 #include <memory>
@@ -41,6 +41,9 @@ class Metrics {
   void ForgetAdapter(const std::string& model, const std::string& adapter);
   // A request refused by its key's quota `limit` (quota.h names).
   void CountQuotaRejection(const std::string& tenant, const std::string& limit);
+  // A request refused because it did not parse; `method` is its full path
+  // ("/lumen.v1.Inference/Generate"), bounded by the served methods.
+  void CountUnparsable(const std::string& method);
   void ObserveRetrieval(double seconds);
   void SetRagDocuments(int64_t documents);
 
@@ -71,6 +74,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* adapter_prompt_tokens_ = nullptr;
   prometheus::Family<prometheus::Counter>* adapter_generation_tokens_ = nullptr;
   prometheus::Family<prometheus::Counter>* quota_rejections_ = nullptr;
+  prometheus::Family<prometheus::Counter>* unparsable_requests_ = nullptr;
   std::mutex mu_;  // guards observers_ and the counter families' Add()
   std::map<std::string, std::unique_ptr<ModelObserver>> observers_;
   prometheus::Histogram* rag_histogram_ = nullptr;

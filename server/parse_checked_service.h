@@ -38,6 +38,11 @@ namespace lumen::server {
 grpc::Status UnparsableRequestStatus(
     const google::protobuf::MethodDescriptor& method);
 
+// Called for each request refused because it did not parse, with the
+// method it was sent to; must be safe to call from any gRPC thread.
+using UnparsableObserver =
+    std::function<void(const google::protobuf::MethodDescriptor& method)>;
+
 namespace internal {
 
 // The service named `full_name` in the generated pool; aborts when absent
@@ -92,6 +97,14 @@ class StreamRefusal final : public grpc::ServerWriteReactor<Response> {
 // the main thread before the server starts.
 template <class Api>
 class ParseCheckedService : public Api::CallbackService {
+ public:
+  // Told of each request refused because it did not parse (metrics and the
+  // request log), on the gRPC thread that refused it. Set on the main thread
+  // before the server starts; never changed afterwards.
+  void SetUnparsableObserver(UnparsableObserver observer) {
+    unparsable_observer_ = std::move(observer);
+  }
+
  protected:
   // Serves the unary method `name` with `fn` through a parse check.
   template <class Derived, class Request, class Response>
@@ -109,9 +122,11 @@ class ParseCheckedService : public Api::CallbackService {
                                const Request* req, Response* resp) {
               return (self->*fn)(ctx, req, resp);
             }),
-            Handler([refusal = UnparsableRequestStatus(method)](
+            Handler([this, descriptor = &method,
+                     refusal = UnparsableRequestStatus(method)](
                         grpc::CallbackServerContext* ctx, const Request*,
                         Response*) {
+              NoteUnparsable(*descriptor);
               grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
               r->Finish(refusal);
               return r;
@@ -135,8 +150,10 @@ class ParseCheckedService : public Api::CallbackService {
                                const Request* req) {
               return (self->*fn)(ctx, req);
             }),
-            Handler([refusal = UnparsableRequestStatus(method)](
+            Handler([this, descriptor = &method,
+                     refusal = UnparsableRequestStatus(method)](
                         grpc::CallbackServerContext*, const Request*) {
+              NoteUnparsable(*descriptor);
               return new internal::StreamRefusal<Response>(refusal);
             })));
   }
@@ -179,7 +196,12 @@ class ParseCheckedService : public Api::CallbackService {
     return m;
   }
 
+  void NoteUnparsable(const google::protobuf::MethodDescriptor& method) const {
+    if (unparsable_observer_) unparsable_observer_(method);
+  }
+
   std::vector<bool> checked_;
+  UnparsableObserver unparsable_observer_;
 };
 
 }  // namespace lumen::server

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "chat/chat_template.h"
 #include "chat/tool_call_parser.h"
+#include "engine/constrained/constraint.h"
 #include "engine/generation.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "lumen/v1/inference.pb.h"
@@ -85,5 +86,12 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
     const lumen::v1::GenerateRequest& r, const ModelContext& model,
     std::vector<retrieval::ChunkHit> passages,
     const RequestLimits& limits = {});
+
+// The request's output constraint (json_schema, json_object true, regex,
+// grammar), or nullopt; the caller compiles it (ConstraintCache::Get).
+std::optional<engine::constrained::ConstraintSpec> ConstraintOf(
+    const lumen::v1::SamplingParams& s);
+// The field path of that constraint ("sampling.regex"), for errors.
+const char* ConstraintField(const lumen::v1::SamplingParams& s);
 
 }  // namespace lumen::server

@@ -81,4 +81,35 @@ void RequestLog::OnRequestFinished(const engine::RequestSummary& r) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+void RequestLog::OnUnparsable(const std::string& method) {
+  std::string line;
+  if (format_ == LogFormat::kJson) {
+    JsonWriter w;
+    w.BeginObject()
+        .Key("time")
+        .String(Now())
+        .Key("level")
+        .String("info")
+        .Key("msg")
+        .String("request refused")
+        .Key("method")
+        .String(method)
+        .Key("api")
+        .String("grpc")
+        .Key("reason")
+        .String("unparsable")
+        .Key("status")
+        .String(CodeName(absl::StatusCode::kInvalidArgument))
+        .EndObject();
+    line = w.str();
+  } else {
+    line = absl::StrFormat(
+        "%s lumend: request refused api=grpc method=%s reason=unparsable "
+        "status=%s",
+        Now(), method, CodeName(absl::StatusCode::kInvalidArgument));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
 }  // namespace lumen::server

@@ -6,12 +6,16 @@ protobuf, and where the request has a top-level `string` field, that field
 holding invalid UTF-8. Each must end INVALID_ARGUMENT with the exact
 message naming the method and the request type (gRPC's callback handlers
 answered UNIMPLEMENTED with an empty message). The daemon goes on serving,
-and a method it does not have is still UNIMPLEMENTED.
+and a method it does not have is still UNIMPLEMENTED. Each refused request is
+counted in lumen_unparsable_requests_total{method} (exact values checked on
+/metrics) and gets one request-log line.
 
 usage: python_malformed_test.py BUILD_DIR SOURCE_DIR TESTDATA_DIR
 """
 import os
+import re
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lumend_py  # noqa: E402
@@ -39,7 +43,8 @@ def main():
 
     t = lumend_py.Checks("python malformed")
     model = os.path.join(testdata, "models", "stories260K.gguf")
-    with lumend_py.Lumend(build, ["--model", model, "--kv-cache-mb", "64"]) as d:
+    with lumend_py.Lumend(build, ["--model", model, "--kv-cache-mb", "64",
+                                  "--metrics-listen=127.0.0.1:0"]) as d:
         channel = grpc.insecure_channel(d.address)
 
         def call(path, streaming, payload):
@@ -54,6 +59,7 @@ def main():
                 return e.code(), e.details(), []
 
         methods = 0
+        refused = {}  # method path -> requests sent that do not parse
         for module in (inference_pb2, knowledge_pb2, admin_pb2):
             for service in module.DESCRIPTOR.services_by_name.values():
                 for m in service.methods:
@@ -71,12 +77,27 @@ def main():
                         f = strings[0]
                         payloads.append(("invalid UTF-8 in " + f.name,
                                          varint(f.number << 3 | 2) + b"\x02\xff\xfe"))
+                    refused[path] = len(payloads)
                     for what, payload in payloads:
                         code, details, got = call(path, streaming, payload)
                         t.equal((code, details), (grpc.StatusCode.INVALID_ARGUMENT, want),
                                 "%s, %s" % (path, what))
                         t.equal(got, [], "%s, %s: no message" % (path, what))
         t.equal(methods, 17, "lumen.v1 methods tried")
+
+        # Every refusal is counted by method, and logged once.
+        port = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", d.log()).group(1)
+        body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port,
+                                      timeout=30).read().decode()
+        counted = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'^lumen_unparsable_requests_total\{method="([^"]+)"\} (\S+)$', body, re.M)}
+        t.equal(counted, {p: float(n) for p, n in refused.items()},
+                "lumen_unparsable_requests_total by method")
+        logged = {}
+        for m in re.finditer(r"lumend: request refused api=grpc method=(\S+) "
+                             r"reason=unparsable status=INVALID_ARGUMENT$", d.log(), re.M):
+            logged[m.group(1)] = logged.get(m.group(1), 0) + 1
+        t.equal(logged, refused, "request-log lines of refused requests by method")
 
         # The daemon still serves, through the same handlers.
         stub = pb_grpc.InferenceStub(channel)
