@@ -171,14 +171,18 @@ TEST_P(GrpcToolsTest, RequiredCallsValidateAndStreamTheSame) {
       EXPECT_TRUE(parallel) << r.DebugString();
     }
     ASSERT_GE(r.tool_calls_size(), 1) << r.DebugString();
-    if (!parallel) ASSERT_EQ(r.tool_calls_size(), 1) << r.DebugString();
+    if (!parallel) {
+      ASSERT_EQ(r.tool_calls_size(), 1) << r.DebugString();
+    }
     several += r.tool_calls_size() > 1;
     for (int i = 0; i < r.tool_calls_size(); ++i) {
       const v1::ToolCall& call = r.tool_calls(i);
       EXPECT_EQ(call.index(), static_cast<uint32_t>(i));
       EXPECT_TRUE(absl::StartsWith(call.id(), "call_")) << call.id();
       EXPECT_EQ(call.id().size(), 29u) << call.id();
-      if (seed % 2 == 1) EXPECT_EQ(call.name(), "book");
+      if (seed % 2 == 1) {
+        EXPECT_EQ(call.name(), "book");
+      }
       ASSERT_FALSE(SchemaOf(call.name()).is_null()) << call.name();
       const Json arguments = Json::parse(call.arguments_json(), nullptr, false);
       ASSERT_TRUE(arguments.is_object()) << call.arguments_json();
