@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -176,7 +177,9 @@ int ClientBench(const Args& args) {
   }
 
   // `count` requests from `level` client threads; `tag` makes each prompt
-  // distinct across runs (no run reuses another's prefix cache).
+  // distinct across levels, and `nonce` across invocations (a second bench
+  // against the same daemon must not find its prompts in the prefix cache).
+  const uint32_t nonce = std::random_device()();
   auto run_level = [&](int level, int64_t count, int64_t tag) {
     RunResult r;
     r.concurrency = level;
@@ -196,7 +199,7 @@ int ClientBench(const Args& args) {
           // A distinct first word per request: no request reuses another's
           // prompt from the prefix cache, so every prompt is really computed.
           const std::string text =
-              absl::StrCat(tag * 100000 + index, " ", prompt);
+              absl::StrCat(nonce, " ", tag * 100000 + index, " ", prompt);
           const auto t0 = Clock::now();
           BenchStream s;
           if (http) {
