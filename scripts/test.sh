@@ -4,8 +4,8 @@
 #   2. clang's -Wthread-safety (lock annotations) over the sources, as errors.
 #   3. build-asan/: the unit tests again under AddressSanitizer + UBSan.
 #   4. With clang: build-tsan/, the threaded tests and lumend under
-#      ThreadSanitizer; then the GGUF, chat-template, tool-call and gRPC
-#      request libFuzzer targets, bounded.
+#      ThreadSanitizer; then the GGUF, chat-template and tool-call libFuzzer
+#      targets, bounded.
 #   5. The Docker image: built from a clean copy with podman (its build stage
 #      runs scripts/setup.sh on a minbase Debian) and run; then compose.
 set -euo pipefail
@@ -67,27 +67,8 @@ if command -v clang++ >/dev/null 2>&1; then
   rm -rf "$corpus"
   build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 2>&1 |
     tail -n 2
-  stage "gRPC request fuzzing: validation, building, constraints (libFuzzer, bounded)"
-  cmake -S . -B build-fuzz-request -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" \
-    -DLUMEN_FUZZ=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
-  cmake --build build-fuzz-request --parallel "$JOBS" --target request_fuzzer
-  # Seeds: the text protos of tests/fuzz/request_seeds, encoded now, after
-  # the byte that selects the request kind.
-  corpus=$(mktemp -d)
-  for seed in tests/fuzz/request_seeds/*.textproto; do
-    name=$(basename "$seed" .textproto)
-    case "$name" in
-      generate_*) kind='\x00' type=GenerateRequest ;;
-      tokenize_*) kind='\x01' type=TokenizeRequest ;;
-      detokenize_*) kind='\x02' type=DetokenizeRequest ;;
-    esac
-    { printf "$kind"; protoc -Iproto --encode="lumen.v1.$type" proto/lumen/v1/inference.proto <"$seed"; } \
-      >"$corpus/$name"
-  done
-  build-fuzz-request/tests/request_fuzzer -max_total_time=60 -max_len=8192 -timeout=30 \
-    "$corpus" 2>&1 | tail -n 2
-  rm -rf "$corpus"
+  # tests/fuzz/request_fuzzer.cc (-DLUMEN_FUZZ=ON) is written but has not yet
+  # been built or run to the end; it joins this stage once it has.
 fi
 stage "Docker image and compose (podman)"
 tests/deploy/image_test.sh build
