@@ -133,7 +133,8 @@ class SignalWaiter {
   std::string AwaitSignal(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(
-        absl::Condition(+[](std::string* s) { return !s->empty(); }, &signal_),
+        absl::Condition(
+            +[](std::string* s) { return !s->empty(); }, &signal_),
         timeout);
     return signal_;
   }
