@@ -15,19 +15,24 @@ std::string Now() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
                           absl::UTCTimeZone());
 }
+
+// Opens a JSON log line: its time, level info and message; the caller adds
+// its fields and closes the object.
+JsonWriter& BeginJsonLine(JsonWriter& w, const std::string& message) {
+  return w.BeginObject()
+      .Key("time")
+      .String(Now())
+      .Key("level")
+      .String("info")
+      .Key("msg")
+      .String(message);
+}
 }  // namespace
 
 void LogInfo(LogFormat format, const std::string& message) {
   if (format == LogFormat::kJson) {
     JsonWriter w;
-    w.BeginObject()
-        .Key("time")
-        .String(Now())
-        .Key("level")
-        .String("info")
-        .Key("msg")
-        .String(message)
-        .EndObject();
+    BeginJsonLine(w, message).EndObject();
     std::fprintf(stderr, "%s\n", w.str().c_str());
   } else {
     std::fprintf(stderr, "%s lumend: %s\n", Now().c_str(), message.c_str());
@@ -38,13 +43,7 @@ void RequestLog::OnRequestFinished(const engine::RequestSummary& r) {
   std::string line;
   if (format_ == LogFormat::kJson) {
     JsonWriter w;
-    w.BeginObject()
-        .Key("time")
-        .String(Now())
-        .Key("level")
-        .String("info")
-        .Key("msg")
-        .String("request finished")
+    BeginJsonLine(w, "request finished")
         .Key("request_id")
         .String(absl::StrFormat("req-%d", r.id))
         .Key("model")
@@ -85,13 +84,7 @@ void RequestLog::OnUnparsable(const std::string& method) {
   std::string line;
   if (format_ == LogFormat::kJson) {
     JsonWriter w;
-    w.BeginObject()
-        .Key("time")
-        .String(Now())
-        .Key("level")
-        .String("info")
-        .Key("msg")
-        .String("request refused")
+    BeginJsonLine(w, "request refused")
         .Key("method")
         .String(method)
         .Key("api")
