@@ -293,7 +293,8 @@ std::string Linear::KernelChoiceSummary() const {
   if (format_ == WeightFormat::kPacked) {
     return quant::PackedPanelBytes(K_) > 0 &&
                    ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512
-               ? "packed panel (every M)"
+               ? (K_ % 256 == 0 ? "packed direct M<=4, panel above"
+                                : "packed panel (every M)")
                : "packed row dots (every M)";
   }
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
