@@ -512,12 +512,13 @@ int Run(int argc, char** argv) {
         observers.emplace_back(std::make_unique<lumen::server::ObserverList>());
     obs->Add(&request_log);
     if (metrics) obs->Add(metrics->ObserverFor(name));
-    if (absl::Status s = registry.Load(name, path, load, obs.get()); !s.ok()) {
+    auto loaded = registry.Load(name, path, load, obs.get());
+    if (!loaded.ok()) {
       stop_serving();
       return fail(absl::StrCat("cannot load model ", name, " from ", path, ": ",
-                               s.message()));
+                               loaded.status().message()));
     }
-    const auto& m = registry.models().back();
+    const lumen::server::ServedModel* m = *loaded;
     const auto& t = m->engine->model();
     LogInfo(
         log_format,
@@ -534,6 +535,7 @@ int Run(int argc, char** argv) {
                 .count(),
             " s"));
   }
+  registry.MarkModelsLoaded();
   // --lora adapters apply to the first (default) model; others can be
   // loaded for any model through Admin.LoadAdapter.
   for (const std::string& spec : f.loras) {

@@ -8,10 +8,9 @@
 
 namespace lumen::server {
 
-absl::Status ModelRegistry::Load(const std::string& name,
-                                 const std::string& path,
-                                 const ModelLoadOptions& options,
-                                 engine::EngineObserver* observer) {
+absl::StatusOr<const ServedModel*> ModelRegistry::Load(
+    const std::string& name, const std::string& path,
+    const ModelLoadOptions& options, engine::EngineObserver* observer) {
   auto m = std::make_unique<ServedModel>();
   m->name = name;
   m->path = path;
@@ -42,7 +41,7 @@ absl::Status ModelRegistry::Load(const std::string& name,
   m->constraints =
       std::make_unique<engine::constrained::ConstraintCache>(*m->tokenizer);
   models_.push_back(std::move(m));
-  return absl::OkStatus();
+  return models_.back().get();
 }
 
 absl::StatusOr<ServedModel*> ModelRegistry::Find(

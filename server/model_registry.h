@@ -1,7 +1,9 @@
 #pragma once
 // ModelRegistry: the models lumend serves, each with its GGUF file, tokenizer
-// and engine. Filled once at start-up (before Ready()), read-only after, so
-// RPC threads read it without locks.
+// and engine. Filled once by the main thread at start-up, read-only after
+// MarkModelsLoaded(), so RPC threads read it without locks. The RPC server
+// is already up while models load (health says NOT_SERVING), so RPC threads
+// must never see the vector while it grows: models() is empty until then.
 
 #include <atomic>
 #include <memory>
@@ -40,20 +42,27 @@ struct ModelLoadOptions {
 
 class ModelRegistry {
  public:
-  // Loads `path` as `name` and starts its engine. Start-up only; the calling
-  // thread's OpenMP team is set to the engine's (the kernel choice measured
-  // at load must see the same team).
-  absl::Status Load(const std::string& name, const std::string& path,
-                    const ModelLoadOptions& options,
-                    engine::EngineObserver* observer);
+  // Loads `path` as `name` and starts its engine. Main thread, before
+  // MarkModelsLoaded(); the calling thread's OpenMP team is set to the
+  // engine's (the kernel choice measured at load must see the same team).
+  absl::StatusOr<const ServedModel*> Load(const std::string& name,
+                                          const std::string& path,
+                                          const ModelLoadOptions& options,
+                                          engine::EngineObserver* observer);
+  // Every model is loaded: models() shows them from now on (adapters for
+  // them may still be loading).
+  void MarkModelsLoaded() { models_loaded_.store(true); }
+  // Start-up is over: Find() answers from now on.
   void MarkReady() { ready_.store(true); }
   bool ready() const { return ready_.load(); }
 
   // The model named `name`, or the first one when `name` is empty. NotFound
   // names the loaded models; Unavailable while loading.
   absl::StatusOr<ServedModel*> Find(const std::string& name) const;
+  // Every served model; empty until MarkModelsLoaded().
   const std::vector<std::unique_ptr<ServedModel>>& models() const {
-    return models_;
+    static const std::vector<std::unique_ptr<ServedModel>> kNone;
+    return models_loaded_.load() ? models_ : kNone;
   }
 
   void BeginDrain();
@@ -62,6 +71,7 @@ class ModelRegistry {
 
  private:
   std::vector<std::unique_ptr<ServedModel>> models_;
+  std::atomic<bool> models_loaded_{false};
   std::atomic<bool> ready_{false};
 };
 
