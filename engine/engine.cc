@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 #include "engine/constrained/constraint.h"
+#include "engine/constrained/constraint_trigger.h"
 #include "engine/model/lora_adapter.h"
 
 namespace lumen::engine {
@@ -35,6 +36,8 @@ struct Engine::Active {
   SchedRequest sched;
   SamplerState sampler_state;
   std::optional<constrained::ConstraintState> constraint;
+  // A lazy constraint not yet triggered.
+  std::optional<constrained::ConstraintTrigger> trigger;
   int32_t completion_tokens = 0;
   std::optional<SteadyTime> first_scheduled;
   bool first_scheduled_reported = false;
@@ -130,7 +133,11 @@ absl::Status Engine::Submit(uint64_t id, GenerateParams params,
   if (p.constraint) {
     auto state = p.constraint->NewState();
     if (!state.ok()) return state.status();
-    active->constraint = std::move(*state);
+    if (p.constraint_trigger.empty()) {
+      active->constraint = std::move(*state);
+    } else {
+      active->trigger.emplace(p.constraint_trigger);
+    }
   }
   active->sched.id = id;
   active->sched.tokens = p.prompt_tokens;
@@ -250,13 +257,20 @@ void Engine::OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
   e.logprob = logprob;
   e.top_begin = top_begin;
   e.top_count = top_count;
-  if (a->constraint) {
+  bool constrained = false;
+  if (a->trigger) {
+    // This token has already been fed to a constraint it arms.
+    constrained = ArmLazyConstraint(a, token);
+  } else if (a->constraint) {
     if (absl::Status s = a->constraint->AcceptToken(token); !s.ok()) {
       EndRequest(a, EngineFinish::kCancelled,
                  absl::InternalError(absl::StrCat(
                      "output constraint refused a token: ", s.message())));
       return;
     }
+    constrained = true;
+  }
+  if (constrained) {
     // Only end-of-generation could follow: the output is complete.
     if (a->constraint->IsComplete()) {
       EndRequest(a, EngineFinish::kStop, absl::OkStatus());
@@ -267,6 +281,23 @@ void Engine::OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
       static_cast<int64_t>(a->sched.tokens.size()) >= context_size();
   if (a->completion_tokens >= a->params.max_tokens || out_of_context)
     EndRequest(a, EngineFinish::kLength, absl::OkStatus());
+}
+
+bool Engine::ArmLazyConstraint(Active* a, int32_t token) {
+  const constrained::CompiledConstraint& c = *a->params.constraint;
+  std::optional<absl::string_view> from_trigger =
+      a->trigger->Push(c.trie().TokenBytes(token));
+  if (!from_trigger) return false;
+  // The output from the trigger on (this token included) must start a
+  // match; if it cannot (the token ran on past the trigger into something
+  // the constraint refuses), the output stays free: a call that does not
+  // parse stays text, as unconstrained output would.
+  absl::StatusOr<constrained::ConstraintState> state = c.NewState();
+  if (state.ok() && state->AcceptText(*from_trigger).ok()) {
+    a->constraint = std::move(*state);
+  }
+  a->trigger.reset();
+  return a->constraint.has_value();
 }
 
 bool Engine::DrainInbox(std::vector<std::unique_ptr<Active>>* added,

@@ -94,6 +94,10 @@ class Engine {
   // Handles the token sampled for `a`.
   void OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
                int32_t top_count);
+  // Feeds `token` to a lazy constraint's trigger; once the trigger has
+  // appeared, the constraint takes over (fed up to this token). True when
+  // it did.
+  bool ArmLazyConstraint(Active* a, int32_t token);
   // Ends a request in the engine (frees its blocks) and reports the end.
   void EndRequest(Active* a, EngineFinish finish, absl::Status error);
   SequenceEvent& NewEvent(Active* a);

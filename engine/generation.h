@@ -43,6 +43,10 @@ struct GenerateParams {
   // Output must match this constraint (JSON schema, regex, grammar); null:
   // free generation.
   std::shared_ptr<const constrained::CompiledConstraint> constraint;
+  // Non-empty: the constraint is lazy. The output is free until it contains
+  // this text; from the text's first byte on it must match the constraint
+  // (tool_choice "auto": a call, once begun, follows the tools' schemas).
+  std::string constraint_trigger;
   // Requests with different salts never share prefix-cache blocks: the
   // front end puts the tenant here (unless --share-prefix-cache).
   std::string cache_salt;

@@ -138,15 +138,20 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     }
     p.constraint = std::move(*compiled);
   }
-  if (!built.tool_grammar.empty()) {
+  // A required call's grammar replaces any response format; in "auto" the
+  // lazy call grammar applies only to output that has no format of its own.
+  if (!built.tool_grammar.empty() &&
+      (built.tool_trigger.empty() || p.constraint == nullptr)) {
     auto compiled = model.constraints->Get(engine::constrained::ConstraintSpec{
         engine::constrained::ConstraintKind::kGrammar, built.tool_grammar});
-    if (!compiled.ok()) {
+    if (compiled.ok()) {
+      p.constraint = std::move(*compiled);
+      p.constraint_trigger = built.tool_trigger;
+    } else if (built.tool_trigger.empty()) {
       return FieldError("tool_choice",
                         absl::StrCat("cannot constrain the tool call: ",
                                      compiled.status().message()));
     }
-    p.constraint = std::move(*compiled);
   }
   start.tool_format = built.tool_format;
   if (call.caller.quota) {

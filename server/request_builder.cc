@@ -262,6 +262,18 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
         tool.choice.mode == chat::ToolChoice::Mode::kFunction) {
       ASSIGN_OR_RETURN(built.tool_grammar,
                        ToolCallGrammar(*built.tool_format, tool));
+    } else if (std::string trigger =
+                   ToolCallTrigger(*built.tool_format, tool.parallel);
+               !trigger.empty()) {
+      // "auto": a call, once begun, is any of the tools, well formed. Tools
+      // whose schemas have no grammar (a remote $ref) leave it free.
+      ToolRequest any = tool;
+      any.choice.mode = chat::ToolChoice::Mode::kRequired;
+      if (auto grammar = ToolCallGrammar(*built.tool_format, any);
+          grammar.ok()) {
+        built.tool_grammar = std::move(*grammar);
+        built.tool_trigger = std::move(trigger);
+      }
     }
   }
   auto encode = [&](const std::string& rag_block)

@@ -284,6 +284,24 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
                    ") has no constrained form; use auto"));
 }
 
+std::string ToolCallTrigger(ToolCallFormat format, bool parallel) {
+  switch (format) {
+    case ToolCallFormat::kHermes:
+      return "<tool_call>";
+    case ToolCallFormat::kMistral:
+      return "[TOOL_CALLS]";
+    case ToolCallFormat::kGranite:
+      return "<|tool_call|>";
+    case ToolCallFormat::kLlama3:
+      return "{\"name\"";
+    case ToolCallFormat::kGeneric:
+      return parallel ? "{\"tool_calls\"" : "{\"name\"";
+    case ToolCallFormat::kQwen3CoderXml:
+      break;
+  }
+  return "";
+}
+
 std::string NewToolCallId() {
   static constexpr char kAlphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";

@@ -8,9 +8,12 @@
 // What is constrained: tool_choice "required" (one of the tools) and a named
 // function (that tool): the whole output is the family's call markup whose
 // arguments follow the tool's parameter schema (JSON Schema, the subset of
-// docs/structured-output.md). "auto" is not constrained: the model may
-// answer in text, and a call it writes is parsed but its arguments are not
-// guaranteed to follow the schema.
+// docs/structured-output.md). "auto": the model may answer in text, but once
+// it writes its family's call trigger (ToolCallTrigger) the rest of the
+// output is constrained as in "required" (a lazy grammar, as llama.cpp's).
+// Left free in "auto": a call whose markup never shows the trigger (e.g. a
+// Llama 3.1 call written as {"parameters": ..., "name": ...}), and every
+// call in Qwen3-Coder's XML format, which has no constrained form.
 
 #include <string>
 
@@ -54,6 +57,12 @@ absl::StatusOr<chat::Json> ChatMessagesJson(
 // compiled (e.g. a $ref).
 absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
                                             const ToolRequest& tool);
+
+// The text that begins a call in `format` and from which ToolCallGrammar's
+// grammar (for tool_choice "required") matches the rest of the output: the
+// lazy constraint's trigger in "auto". Empty for a format with no
+// constrained form.
+std::string ToolCallTrigger(chat::ToolCallFormat format, bool parallel);
 
 // "call_" and 24 random letters and digits, as OpenAI's call ids look. Any
 // thread.

@@ -144,4 +144,21 @@ absl::Status ConstraintState::AcceptToken(int32_t token) {
   return absl::OkStatus();
 }
 
+absl::Status ConstraintState::AcceptText(absl::string_view bytes) {
+  if (ended_) {
+    return absl::FailedPreconditionError(
+        "the constraint already ended with an end-of-generation token");
+  }
+  auto step = masker_->AdvanceBytes(state_, bytes);
+  if (!step.ok()) return step.status();
+  if (step->state == TokenMasker::kDead) {
+    return absl::InvalidArgumentError(
+        "the text is not allowed by the constraint");
+  }
+  state_ = step->state;
+  accepting_ = step->accepting;
+  can_continue_ = step->can_continue;
+  return absl::OkStatus();
+}
+
 }  // namespace lumen::engine::constrained

@@ -105,6 +105,10 @@ class ConstraintState {
   // only when IsAccepting(). InvalidArgument when the constraint refuses
   // the token (the mask would not have allowed it).
   absl::Status AcceptToken(int32_t token);
+  // Advances by output text that was generated before the constraint took
+  // over (a lazy constraint's trigger and what followed it in its token).
+  // InvalidArgument when the constraint refuses it; the state is unchanged.
+  absl::Status AcceptText(absl::string_view bytes);
 
   // The output so far is a complete match (EOS is allowed).
   bool IsAccepting() const { return accepting_; }

@@ -104,7 +104,11 @@ absl::Status TokenMasker::FillMask(int32_t state, std::span<uint32_t> bits) {
 
 absl::StatusOr<TokenMasker::Step> TokenMasker::Advance(int32_t state,
                                                        int32_t token) {
-  const absl::string_view bytes = trie_->TokenBytes(token);
+  return AdvanceBytes(state, trie_->TokenBytes(token));
+}
+
+absl::StatusOr<TokenMasker::Step> TokenMasker::AdvanceBytes(
+    int32_t state, absl::string_view bytes) {
   absl::MutexLock lock(&mu_);
   if (state < 0 || state >= automaton_->num_states()) {
     return absl::InvalidArgumentError(

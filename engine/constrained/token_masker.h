@@ -65,6 +65,9 @@ class TokenMasker {
   };
   // The state after the bytes of `token` (not an end-of-generation token).
   absl::StatusOr<Step> Advance(int32_t state, int32_t token);
+  // The state after `bytes` (text that did not come token by token: the
+  // output a lazy constraint takes over, engine/constrained/constraint.h).
+  absl::StatusOr<Step> AdvanceBytes(int32_t state, absl::string_view bytes);
   // The start state (fixed at creation; no lock).
   Step initial_step() const { return initial_step_; }
 

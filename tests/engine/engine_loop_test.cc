@@ -1,17 +1,19 @@
 // The engine thread and its output stage, end to end on stories260K: aborts
 // and deadlines stop a long generation within a few steps and free its
-// blocks, stop strings end requests in the output stage, the prefix cache
-// keeps salts apart, and the attention scratch holds whatever OpenMP team
-// the calling thread has.
+// blocks, stop strings end requests in the output stage, a lazy constraint
+// takes over at its trigger, the prefix cache keeps salts apart, and the
+// attention scratch holds whatever OpenMP team the calling thread has.
 
 #include <omp.h>
 
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/constrained/constraint_cache.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -158,6 +160,48 @@ TEST_F(EngineLoopTest, StopStringEndsTheRequestInTheOutputStage) {
   // The engine was told to stop: it does not run on to 1800 tokens.
   EXPECT_TRUE(BlocksFreed(*engine));
   EXPECT_LT(engine->Stats().generation_tokens, 60);
+}
+
+// Greedy from BOS, free until the output holds `trigger`, then `grammar`.
+GenerationDelta RunLazy(Engine* engine, const Tokenizer& tokenizer, uint64_t id,
+                        const std::string& grammar,
+                        const std::string& trigger) {
+  constrained::ConstraintCache cache(tokenizer);
+  auto compiled = cache.Get({constrained::ConstraintKind::kGrammar, grammar});
+  EXPECT_TRUE(compiled.ok()) << compiled.status();
+  if (!compiled.ok()) return {};
+  Collector c;
+  GenerateParams p;
+  p.prompt_tokens = {1};
+  p.max_tokens = 40;
+  p.sampling.temperature = 0;
+  p.constraint = *compiled;
+  p.constraint_trigger = trigger;
+  EXPECT_TRUE(engine->Submit(id, std::move(p), c.stream()).ok());
+  return c.WaitForEnd();
+}
+
+TEST_F(EngineLoopTest, LazyConstraintTakesOverAtItsTrigger) {
+  auto engine = MakeEngine();
+  // Unconstrained, greedy: "Once upon a time, there was a little girl named
+  // Lily. She ...". The grammar starts at the trigger and forces digits the
+  // model would never write there.
+  const GenerationDelta lazy =
+      RunLazy(engine.get(), *tokenizer_, 20,
+              R"(root ::= "Lily" " is " [0-9] [0-9] [0-9] ".")", "Lily");
+  EXPECT_TRUE(std::regex_match(
+      lazy.text, std::regex("Once upon a time, there was a little girl named "
+                            "Lily is [0-9]{3}\\.")))
+      << lazy.text;
+  // The grammar is complete: the request ends there.
+  EXPECT_EQ(lazy.finish_reason, "stop");
+  // A trigger the output never holds leaves it free: the greedy text.
+  const GenerationDelta free_run = RunLazy(
+      engine.get(), *tokenizer_, 21, R"(root ::= "zebra" [0-9]+)", "zebra");
+  EXPECT_TRUE(free_run.text.starts_with(
+      "Once upon a time, there was a little girl named Lily. She"))
+      << free_run.text;
+  EXPECT_EQ(free_run.usage.completion_tokens, 40);
 }
 
 TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {

@@ -11,7 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "chat/chat_template.h"
+#include "engine/constrained/constraint_cache.h"
 #include "engine/constrained/gbnf_parser.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "server/http/json_fields.h"
 #include "server/http/openai_request.h"
@@ -86,14 +89,16 @@ struct FormatCase {
   std::string search;  // a search_docs call
 };
 
-TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
+// A get_weather call, one that breaks its schema and a search_docs call, in
+// each family's format.
+std::vector<FormatCase> FamilyCases() {
   const std::string weather =
       R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}})";
   const std::string bad_unit =
       R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "kelvin"}})";
   const std::string search =
       R"({"name": "search_docs", "arguments": {"query": "cats", "top_k": 3}})";
-  const std::vector<FormatCase> cases = {
+  return {
       {ToolCallFormat::kHermes, "<tool_call>\n" + weather + "\n</tool_call>",
        "<tool_call>\n" + bad_unit + "\n</tool_call>",
        "<tool_call>\n" + search + "\n</tool_call>"},
@@ -107,6 +112,14 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
       {ToolCallFormat::kGranite, "<|tool_call|>[" + weather + "]",
        "<|tool_call|>[" + bad_unit + "]", "<|tool_call|>[" + search + "]"},
   };
+}
+
+TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
+  const std::string weather =
+      R"({"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}})";
+  const std::string search =
+      R"({"name": "search_docs", "arguments": {"query": "cats", "top_k": 3}})";
+  const std::vector<FormatCase> cases = FamilyCases();
   Json body = ToolConversationBody();
   body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
   body["parallel_tool_calls"] = false;
@@ -164,6 +177,90 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
       ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, *tools);
   EXPECT_EQ(xml.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FieldOf(xml.status()), "tool_choice");
+}
+
+// tool_choice "auto" is lazy: free text until the family's trigger, then
+// the required-call grammar from the trigger's first byte. The trigger must
+// begin every call the grammar accepts, or the lazy grammar would never
+// take over; the engine's constraint state takes the call text through
+// AcceptText (as the engine feeds it when the trigger shows up) on a real
+// vocabulary.
+TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
+  auto file = engine::GgufFile::Open(
+      lumen::testing::TestDataPath("models/stories260K.gguf"));
+  ASSERT_TRUE(file.ok());
+  auto tokenizer = engine::Tokenizer::FromGguf(**file);
+  ASSERT_TRUE(tokenizer.ok());
+  engine::constrained::ConstraintCache cache(**tokenizer);
+  Json body = ToolConversationBody();
+  body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
+  body["parallel_tool_calls"] = false;
+  body["tool_choice"] = "auto";
+  absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<ToolRequest> tools = ParseToolRequest(r->request);
+  ASSERT_TRUE(tools.ok()) << tools.status();
+  ToolRequest any = *tools;
+  any.choice.mode = chat::ToolChoice::Mode::kRequired;
+  for (const FormatCase& c : FamilyCases()) {
+    SCOPED_TRACE(chat::ToolCallFormatName(c.format));
+    const std::string trigger = ToolCallTrigger(c.format, /*parallel=*/false);
+    ASSERT_FALSE(trigger.empty());
+    EXPECT_TRUE(absl::StartsWith(c.good, trigger)) << trigger;
+    absl::StatusOr<std::string> gbnf = ToolCallGrammar(c.format, any);
+    ASSERT_TRUE(gbnf.ok()) << gbnf.status();
+    auto compiled =
+        cache.Get({engine::constrained::ConstraintKind::kGrammar, *gbnf});
+    ASSERT_TRUE(compiled.ok()) << compiled.status();
+    // The call, fed as the engine feeds it: the trigger (with whatever its
+    // token carried on), then the rest.
+    auto state = (*compiled)->NewState();
+    ASSERT_TRUE(state.ok());
+    ASSERT_TRUE(state->AcceptText(trigger).ok());
+    EXPECT_FALSE(state->IsAccepting());
+    ASSERT_TRUE(state->AcceptText(c.good.substr(trigger.size())).ok());
+    EXPECT_TRUE(state->IsAccepting());
+    // A call that breaks the schema is refused once the trigger has armed
+    // the grammar, and a refused text leaves the state where it was.
+    auto strict = (*compiled)->NewState();
+    ASSERT_TRUE(strict.ok());
+    ASSERT_TRUE(strict->AcceptText(trigger).ok());
+    EXPECT_EQ(strict->AcceptText(c.wrong.substr(trigger.size())).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(strict->AcceptText(c.good.substr(trigger.size())).ok());
+  }
+  // Several calls: the generic format's trigger is its list object.
+  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kGeneric, /*parallel=*/true),
+            R"({"tool_calls")");
+  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kQwen3CoderXml, false), "");
+}
+
+// The request path sets the lazy grammar for "auto" (and none for "none"),
+// on a model whose template is Qwen2.5's (Hermes calls).
+TEST(HttpToolsTest, AutoRequestsCarryALazyGrammar) {
+  auto file = engine::GgufFile::Open(
+      lumen::testing::TestDataPath("models/stories260K.gguf"));
+  ASSERT_TRUE(file.ok());
+  auto tokenizer = engine::Tokenizer::FromGguf(**file);
+  ASSERT_TRUE(tokenizer.ok());
+  auto qwen = chat::ChatTemplate::Create(
+      chat::ModelTemplates{},
+      lumen::testing::TestDataPath("templates/Qwen-Qwen2.5-7B-Instruct.jinja"));
+  ASSERT_TRUE(qwen.ok()) << qwen.status();
+  const ModelContext model{"stories", tokenizer->get(), 2048, qwen->get()};
+  Json body = ToolConversationBody();
+  body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
+  for (const std::string choice : {"auto", "none", "required"}) {
+    SCOPED_TRACE(choice);
+    body["tool_choice"] = choice;
+    absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+    ASSERT_TRUE(r.ok()) << r.status();
+    absl::StatusOr<BuiltRequest> built =
+        BuildGenerateParams(r->request, model, {}, RequestLimits{});
+    ASSERT_TRUE(built.ok()) << built.status();
+    EXPECT_EQ(built->tool_grammar.empty(), choice == "none");
+    EXPECT_EQ(built->tool_trigger, choice == "auto" ? "<tool_call>" : "");
+  }
 }
 
 // Tools whose parameter schemas use local references: $defs and
