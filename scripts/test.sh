@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds and runs Lumen's whole test suite:
 #   1. Release tree build/: every test (unit, CLI, integration) with ctest.
-#   2. clang's -Wthread-safety (lock annotations) over the sources, as errors.
-#   3. build-asan/: the unit tests again under AddressSanitizer + UBSan.
-#   4. With clang: the GGUF, chat-template and tool-call libFuzzer targets,
-#      bounded.
-#   5. The Docker image: built from a clean copy with podman (its build stage
+#   2. build-asan/: the unit tests again under AddressSanitizer + UBSan.
+#   3. With clang:
+#      - build-tsan/: the threaded tests and the lumend they start under
+#        ThreadSanitizer (scripts/tsan_check.sh); the tree is built with
+#        -Werror, so clang's -Wthread-safety checks every lock annotation;
+#      - the GGUF, chat-template, tool-call and gRPC-request libFuzzer
+#        targets, bounded.
+#   4. The Docker image: built from a clean copy with podman (its build stage
 #      runs scripts/setup.sh on a minbase Debian) and run; then compose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +27,6 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLUMEN_WERROR=ON \
 cmake --build build --parallel "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
 
-stage "clang -Wthread-safety -Werror over the project's sources"
-scripts/thread_safety_check.sh build
-
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLUMEN_SANITIZE=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
@@ -35,10 +35,18 @@ cmake --build build-asan --parallel "$JOBS"
   ctest --output-on-failure -j "$JOBS" -L unit --timeout 900)
 
 if command -v clang++ >/dev/null 2>&1; then
-  # ThreadSanitizer (-DLUMEN_TSAN=ON, scripts/tsan_check.sh) joins CI once
-  # its reports are triaged: its first full run reported 55, most of them
-  # inside grpcpp's header templates at the hand-off between a stream
-  # reactor's writes, which goes through the uninstrumented libgrpc.
+  # The tests whose threads matter (engine thread, executor, embedding
+  # worker, lumend under concurrent, cancelled, quota-limited and HTTP
+  # traffic) and the programs they start. -Werror with clang makes
+  # -Wthread-safety (ABSL_GUARDED_BY and friends, ignored by GCC) an error
+  # in every source lumend is built from.
+  stage "ThreadSanitizer and clang -Wthread-safety -Werror (build-tsan)"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" \
+    -DLUMEN_TSAN=ON -DLUMEN_WERROR=ON >/dev/null
+  cmake --build build-tsan --parallel "$JOBS" --target engine_thread_test server_unit_test \
+    embedding_worker_test lumend lumen lumend_test http_api_test
+  scripts/tsan_check.sh build-tsan
 
   stage "GGUF reader fuzzing (libFuzzer, bounded)"
   cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
@@ -46,18 +54,30 @@ if command -v clang++ >/dev/null 2>&1; then
   cmake --build build-fuzz --parallel "$JOBS"
   corpus=$(mktemp -d)
   cp ../shared/testdata/models/stories260K.gguf "$corpus/" 2>/dev/null || true
-  build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=60 -max_len=65536 "$corpus" 2>&1 | tail -n 2
+  build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=45 -max_len=65536 "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
   stage "chat layer fuzzing: templates, tool calls (libFuzzer, bounded)"
   corpus=$(mktemp -d)
   cp ../shared/testdata/templates/*.jinja "$corpus/" 2>/dev/null || true
-  build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=60 -max_len=20000 \
+  build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=45 -max_len=20000 \
     -dict=tests/fuzz/jinja.dict "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
   build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 2>&1 |
     tail -n 2
-  # tests/fuzz/request_fuzzer.cc (-DLUMEN_FUZZ=ON) is written but has not yet
-  # been built or run to the end; it joins this stage once it has.
+
+  # GenerateRequest / TokenizeRequest / DetokenizeRequest bytes through the
+  # server's validation and preparation path (tests/fuzz/request_fuzzer.cc),
+  # from the readable seeds in tests/fuzz/request_seeds.
+  stage "gRPC request fuzzing (libFuzzer, structure-aware, bounded)"
+  cmake -S . -B build-fuzz-request -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" \
+    -DLUMEN_FUZZ=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
+  cmake --build build-fuzz-request --parallel "$JOBS" --target request_fuzzer
+  corpus=$(mktemp -d)
+  LUMEN_WRITE_SEEDS="$corpus" build-fuzz-request/tests/request_fuzzer
+  build-fuzz-request/tests/request_fuzzer -runs=200000 -max_total_time=45 -max_len=16384 \
+    "$corpus" 2>&1 | tail -n 2
+  rm -rf "$corpus"
 fi
 stage "Docker image and compose (podman)"
 tests/deploy/image_test.sh build

@@ -18,14 +18,22 @@
 // including invalid UTF-8, grown repeated fields, nested messages) and
 // serializes it again; one mutation in eight is libFuzzer's own on the raw
 // bytes.
+//
+// Seeds are readable text protos (tests/fuzz/request_seeds/KIND_*.textproto);
+//   LUMEN_WRITE_SEEDS=DIR request_fuzzer
+// writes them to DIR in the fuzzer's input format and exits.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +47,7 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/text_format.h"
 #include "lumen/v1/inference.pb.h"
 #include "server/request_builder.h"
 
@@ -169,12 +178,15 @@ void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
                  ConstraintField(req.sampling()), req);
   }
   if (!built->tool_grammar.empty()) {
-    CheckRefusal(env.constraints
-                     ->Get(engine::constrained::ConstraintSpec{
-                         engine::constrained::ConstraintKind::kGrammar,
-                         built->tool_grammar})
-                     .status(),
-                 "the tool-call grammar", req);
+    const absl::Status compiled =
+        env.constraints
+            ->Get(engine::constrained::ConstraintSpec{
+                engine::constrained::ConstraintKind::kGrammar,
+                built->tool_grammar})
+            .status();
+    // "auto" (a lazy grammar) stays free when its grammar cannot compile.
+    if (built->tool_trigger.empty())
+      CheckRefusal(compiled, "the tool-call grammar", req);
   }
 }
 
@@ -468,10 +480,49 @@ void MutateMessage(Message* m, Rng& rng, int depth) {
   }
 }
 
+// Writes every seed of LUMEN_REQUEST_SEEDS to `out` as a fuzzer input: the
+// selector byte (the kind named by the file's prefix, a chat template and a
+// context size chosen by the file's position) and the serialized request.
+// Exits on any seed that does not parse: a broken seed is a broken test.
+void WriteSeeds(const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> seeds;
+  for (const auto& e : fs::directory_iterator(LUMEN_REQUEST_SEEDS)) {
+    if (e.path().extension() == ".textproto") seeds.push_back(e.path());
+  }
+  std::sort(seeds.begin(), seeds.end());
+  fs::create_directories(out);
+  uint8_t variant = 0;
+  for (const fs::path& seed : seeds) {
+    const std::string name = seed.filename().string();
+    const int kind = name.starts_with("tokenize_")     ? kTokenize
+                     : name.starts_with("detokenize_") ? kDetokenize
+                                                       : kGenerate;
+    std::ifstream in(seed);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::unique_ptr<Message> req = NewRequest(kind);
+    if (!google::protobuf::TextFormat::ParseFromString(text.str(), req.get())) {
+      std::fprintf(stderr, "request_fuzzer: seed %s does not parse\n",
+                   seed.c_str());
+      std::exit(2);
+    }
+    const auto selector = static_cast<char>(kind | (++variant << 2));
+    std::ofstream(out / seed.stem(), std::ios::binary)
+        << selector << req->SerializeAsString();
+  }
+  std::printf("request_fuzzer: %zu seeds written to %s\n", seeds.size(),
+              out.c_str());
+  std::exit(seeds.empty() ? 2 : 0);
+}
+
 }  // namespace
 }  // namespace lumen::server
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (const char* out = std::getenv("LUMEN_WRITE_SEEDS")) {
+    lumen::server::WriteSeeds(out);
+  }
   // Invalid UTF-8 in a string field is refused by parsing; protobuf's log
   // line about it is expected noise.
   google::protobuf::SetLogHandler(nullptr);
