@@ -19,6 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/server/daemon_process.h"
 #include "tests/server/python_jsonschema.h"
+#include "tests/server/test_tools.h"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -32,36 +33,13 @@ using Json = nlohmann::json;
 constexpr int kSeeds = 40;
 
 const Json& Tools() {
-  static const Json* tools = new Json(Json::parse(R"([
-    {"type": "function", "function": {
-      "name": "get_weather", "description": "Current weather in a city",
-      "parameters": {"type": "object",
-        "properties": {
-          "city": {"type": "string", "minLength": 1, "maxLength": 12},
-          "unit": {"enum": ["celsius", "fahrenheit"]}},
-        "required": ["city", "unit"], "additionalProperties": false}}},
-    {"type": "function", "function": {
-      "name": "book", "description": "Books a table",
-      "parameters": {"type": "object",
-        "properties": {
-          "people": {"type": "integer", "minimum": 1, "maximum": 12},
-          "names": {"type": "array", "items": {"type": "string",
-                    "maxLength": 8}, "maxItems": 3},
-          "when": {"type": "object",
-                   "properties": {"day": {"enum": ["mon", "tue"]},
-                                  "hour": {"type": "integer", "minimum": 0,
-                                           "maximum": 23}},
-                   "required": ["day"], "additionalProperties": false}},
-        "required": ["people", "when"], "additionalProperties": false}}}])"));
+  static const Json* tools =
+      new Json(testing::TestTools({"get_weather", "book"}));
   return *tools;
 }
 
 const Json& SchemaOf(const std::string& name) {
-  for (const Json& t : Tools()) {
-    if (t["function"]["name"] == name) return t["function"]["parameters"];
-  }
-  static const Json* none = new Json();
-  return *none;
+  return testing::ToolSchema(Tools(), name);
 }
 
 v1::GenerateRequest Request(uint64_t seed, const std::string& tool_choice,

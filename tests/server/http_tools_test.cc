@@ -22,6 +22,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/server/daemon_process.h"
 #include "tests/server/python_jsonschema.h"
+#include "tests/server/test_tools.h"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -75,30 +76,13 @@ std::vector<Json> Events(const std::string& raw) {
 }
 
 const Json& Tools() {
-  static const Json* tools = new Json(Json::parse(R"([
-    {"type": "function", "function": {
-      "name": "get_weather", "description": "Current weather in a city",
-      "parameters": {"type": "object",
-        "properties": {
-          "city": {"type": "string", "minLength": 1, "maxLength": 12},
-          "unit": {"enum": ["celsius", "fahrenheit"]}},
-        "required": ["city", "unit"], "additionalProperties": false}}},
-    {"type": "function", "function": {
-      "name": "add", "description": "Adds two numbers",
-      "parameters": {"type": "object",
-        "properties": {
-          "a": {"type": "integer", "minimum": -100, "maximum": 100},
-          "b": {"type": "integer", "minimum": -100, "maximum": 100}},
-        "required": ["a", "b"], "additionalProperties": false}}}])"));
+  static const Json* tools =
+      new Json(testing::TestTools({"get_weather", "add"}));
   return *tools;
 }
 
 const Json& SchemaOf(const std::string& name) {
-  for (const Json& t : Tools()) {
-    if (t["function"]["name"] == name) return t["function"]["parameters"];
-  }
-  static const Json* none = new Json();
-  return *none;
+  return testing::ToolSchema(Tools(), name);
 }
 
 Json Body(uint64_t seed, const Json& tool_choice) {

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/daemon_process.h"
+#include "tests/server/test_tools.h"
 #include "tests/test_support.h"
 
 namespace lumen {
@@ -23,19 +24,10 @@ using ::testing::HasSubstr;
 using testing::RunCommand;
 using Json = nlohmann::json;
 
-constexpr char kTools[] = R"([
-  {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather in a city",
-    "parameters": {"type": "object",
-      "properties": {
-        "city": {"type": "string", "minLength": 1, "maxLength": 12},
-        "unit": {"enum": ["celsius", "fahrenheit"]}},
-      "required": ["city", "unit"], "additionalProperties": false}}},
-  {"type": "function", "function": {
-    "name": "add", "description": "Adds two numbers",
-    "parameters": {"type": "object",
-      "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-      "required": ["a", "b"], "additionalProperties": false}}}])";
+// The tools the chat sessions offer.
+std::string ToolsJson() {
+  return testing::TestTools({"get_weather", "add"}).dump();
+}
 
 std::string WriteFile(const std::string& name, const std::string& text) {
   const std::string path = testing::MakeTempDir() + "/" + name;
@@ -78,7 +70,7 @@ class LumenChatCliTest : public ::testing::Test {
 DaemonProcess* LumenChatCliTest::daemon_ = nullptr;
 
 TEST_F(LumenChatCliTest, ToolCallRoundTrip) {
-  const std::string tools = WriteFile("tools.json", kTools);
+  const std::string tools = WriteFile("tools.json", ToolsJson());
   for (const char* choice : {"required", "get_weather"}) {
     SCOPED_TRACE(choice);
     // The question, then the call's result.
@@ -130,7 +122,7 @@ TEST_F(LumenChatCliTest, ServerRefusalOfBadToolsIsPrinted) {
   auto r = Chat("--tools " + tools, "hello\n");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("lumen: INVALID_ARGUMENT: tools[0].type"));
-  const std::string good = WriteFile("tools.json", kTools);
+  const std::string good = WriteFile("tools.json", ToolsJson());
   auto unknown = Chat("--tools " + good + " --tool-choice nope", "hello\n");
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr("'nope' is not one of the tools"));
