@@ -2,7 +2,10 @@
 // stories260K's tokenizer with real chat templates and no engine:
 //   GenerateRequest: ValidateGenerateRequest, RagQueryOf, BuildGenerateParams
 //     (with made-up passages for RAG requests) and the ConstraintCache for
-//     json_schema / json_object / regex / grammar and tool-call grammars;
+//     json_schema / json_object / regex / grammar and tool-call grammars
+//     (lazy ones included), then a fake engine: the engine's admission
+//     checks and a few decode steps of the real sampler and constraint
+//     state on made-up logits, with the request's sampling parameters;
 //   TokenizeRequest and DetokenizeRequest: the tokenizer calls and range
 //     check their handlers make.
 // Nothing may crash, hang or leak, every refusal is an InvalidArgument with a
@@ -32,6 +35,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -42,6 +46,7 @@
 #include "chat/chat_template.h"
 #include "engine/constrained/constraint_cache.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -135,6 +140,67 @@ std::unique_ptr<Message> NewRequest(int kind) {
   }
 }
 
+// What the engine does with accepted parameters, without a model: its
+// admission checks (a prompt refused there is an InvalidArgument, as
+// BuildGenerateParams' are), then up to four decode steps of the real
+// sampler on made-up logits with the request's sampling parameters, masked
+// and advanced by its constraint (armed at once, or at the first token for
+// a lazy one: the trigger itself is not fuzzed here).
+void RunFakeEngine(
+    const engine::GenerateParams& p,
+    const std::shared_ptr<const engine::constrained::CompiledConstraint>& c,
+    const std::string& trigger, int64_t context_size, const Message& req) {
+  const int32_t n_vocab = GetEnv().tokenizer->vocab().size();
+  if (static_cast<int64_t>(p.prompt_tokens.size()) >= context_size) return;
+  if (p.max_tokens < 1) Fail("max_tokens below 1 was accepted", req);
+  if (p.logprobs < 0) Fail("negative logprobs were accepted", req);
+  const engine::SamplingParams& sp = p.sampling;
+  for (float v : {sp.temperature, sp.top_p, sp.min_p, sp.repetition_penalty,
+                  sp.presence_penalty, sp.frequency_penalty}) {
+    if (!std::isfinite(v)) Fail("a sampling parameter is not finite", req);
+  }
+  std::optional<engine::constrained::ConstraintState> state;
+  if (c != nullptr) {
+    auto s = c->NewState();
+    if (!s.ok()) {
+      if (s.status().code() != absl::StatusCode::kResourceExhausted)
+        Fail("NewState: " + s.status().ToString(), req);
+      return;
+    }
+    state = std::move(*s);
+  }
+  engine::SamplerState sampler_state(sp);
+  engine::Sampler sampler;
+  std::vector<float> logits(n_vocab);
+  std::vector<uint32_t> mask((n_vocab + 31) / 32);
+  engine::TokenLogprob chosen{};
+  std::vector<engine::TokenLogprob> alternatives;
+  std::minstd_rand rng(static_cast<uint32_t>(sp.seed));
+  const int steps = std::min(p.max_tokens, 4);
+  for (int step = 0; step < steps; ++step) {
+    for (float& l : logits) l = static_cast<float>(rng() % 1000) / 100.0f;
+    absl::StatusOr<int32_t> token;
+    const bool masked = state.has_value() && (trigger.empty() || step > 0);
+    if (masked) {
+      if (!state->FillAllowedMask(mask).ok()) return;  // limits: a refusal
+      token = sampler.SampleMasked(logits, mask, &sampler_state, p.logprobs,
+                                   &chosen, &alternatives);
+      if (!token.ok()) return;  // the engine fails the request (no token)
+    } else {
+      token = sampler.Sample(logits, &sampler_state, p.logprobs, &chosen,
+                             &alternatives);
+    }
+    if (*token < 0 || *token >= n_vocab)
+      Fail("the sampler drew a token outside the vocab", req);
+    if (static_cast<int32_t>(alternatives.size()) > p.logprobs)
+      Fail("more logprob alternatives than asked for", req);
+    sampler_state.Accept(*token);
+    if (masked && !state->AcceptToken(*token).ok())
+      Fail("the constraint refused a token its mask allowed", req);
+    if (masked && state->IsComplete()) return;
+  }
+}
+
 void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
   Env& env = GetEnv();
   const RequestLimits limits;
@@ -173,21 +239,28 @@ void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
   }
   if (built->citations.size() > passages.size())
     Fail("more citations than passages", req);
+  std::shared_ptr<const engine::constrained::CompiledConstraint> constraint;
   if (auto spec = ConstraintOf(req.sampling())) {
-    CheckRefusal(env.constraints->Get(*spec).status(),
-                 ConstraintField(req.sampling()), req);
+    auto compiled = env.constraints->Get(*spec);
+    CheckRefusal(compiled.status(), ConstraintField(req.sampling()), req);
+    if (!compiled.ok()) return;
+    constraint = *compiled;
   }
+  std::string trigger;
   if (!built->tool_grammar.empty()) {
-    const absl::Status compiled =
-        env.constraints
-            ->Get(engine::constrained::ConstraintSpec{
-                engine::constrained::ConstraintKind::kGrammar,
-                built->tool_grammar})
-            .status();
+    auto compiled = env.constraints->Get(engine::constrained::ConstraintSpec{
+        engine::constrained::ConstraintKind::kGrammar, built->tool_grammar});
     // "auto" (a lazy grammar) stays free when its grammar cannot compile.
-    if (built->tool_trigger.empty())
-      CheckRefusal(compiled, "the tool-call grammar", req);
+    if (built->tool_trigger.empty()) {
+      CheckRefusal(compiled.status(), "the tool-call grammar", req);
+      if (!compiled.ok()) return;
+    }
+    if (compiled.ok() && (built->tool_trigger.empty() || !constraint)) {
+      constraint = *compiled;
+      trigger = built->tool_trigger;
+    }
   }
+  RunFakeEngine(built->params, constraint, trigger, model.context_size, req);
 }
 
 void RunTokenize(const lumen::v1::TokenizeRequest& req) {
