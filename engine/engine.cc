@@ -130,14 +130,13 @@ absl::Status Engine::Submit(uint64_t id, GenerateParams params,
   if (!params.sampling.seed) params.sampling.seed = RandomSeed();
   auto active = std::make_unique<Active>(id, std::move(params));
   GenerateParams& p = active->params;
-  if (p.constraint) {
+  if (p.constraint && !p.constraint_trigger.empty()) {
+    active->trigger.emplace(p.constraint_trigger,
+                            p.constraint_trigger_at_start);
+  } else if (p.constraint) {
     auto state = p.constraint->NewState();
     if (!state.ok()) return state.status();
-    if (p.constraint_trigger.empty()) {
-      active->constraint = std::move(*state);
-    } else {
-      active->trigger.emplace(p.constraint_trigger);
-    }
+    active->constraint = std::move(*state);
   }
   active->sched.id = id;
   active->sched.tokens = p.prompt_tokens;
@@ -271,8 +270,10 @@ void Engine::OnToken(Active* a, int32_t token, float logprob, int32_t top_begin,
     constrained = true;
   }
   if (constrained) {
-    // Only end-of-generation could follow: the output is complete.
-    if (a->constraint->IsComplete()) {
+    // Only end-of-generation could follow (the output is complete), or one
+    // was accepted (under ignore_eos it is not the end by itself, but the
+    // constraint allows nothing after it).
+    if (a->constraint->IsComplete() || a->constraint->IsEnded()) {
       EndRequest(a, EngineFinish::kStop, absl::OkStatus());
       return;
     }
@@ -290,14 +291,13 @@ bool Engine::ArmLazyConstraint(Active* a, int32_t token) {
   if (!from_trigger) return false;
   // The output from the trigger on (this token included) must start a
   // match; if it cannot (the token ran on past the trigger into something
-  // the constraint refuses), the output stays free: a call that does not
-  // parse stays text, as unconstrained output would.
+  // the constraint refuses), this occurrence stays free text, as
+  // unconstrained output would, and the trigger is looked for again.
   absl::StatusOr<constrained::ConstraintState> state = c.NewState();
-  if (state.ok() && state->AcceptText(*from_trigger).ok()) {
-    a->constraint = std::move(*state);
-  }
+  if (!state.ok() || !state->AcceptText(*from_trigger).ok()) return false;
+  a->constraint = std::move(*state);
   a->trigger.reset();
-  return a->constraint.has_value();
+  return true;
 }
 
 bool Engine::DrainInbox(std::vector<std::unique_ptr<Active>>* added,

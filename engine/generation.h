@@ -44,9 +44,13 @@ struct GenerateParams {
   // free generation.
   std::shared_ptr<const constrained::CompiledConstraint> constraint;
   // Non-empty: the constraint is lazy. The output is free until it contains
-  // this text; from the text's first byte on it must match the constraint
-  // (tool_choice "auto": a call, once begun, follows the tools' schemas).
+  // this text (anywhere, or only at its start after whitespace); from the
+  // text's first byte on it must match the constraint (tool_choice "auto":
+  // a call, once begun, follows the tools' schemas). An occurrence the
+  // constraint refuses (its token ran on into text the constraint does not
+  // allow) leaves the output free, and later occurrences are tried.
   std::string constraint_trigger;
+  bool constraint_trigger_at_start = false;
   // Requests with different salts never share prefix-cache blocks: the
   // front end puts the tenant here (unless --share-prefix-cache).
   std::string cache_salt;

@@ -74,9 +74,12 @@ if command -v clang++ >/dev/null 2>&1; then
     -DLUMEN_FUZZ=ON -DLUMEN_UNIT_TESTS_ONLY=ON >/dev/null
   cmake --build build-fuzz-request --parallel "$JOBS" --target request_fuzzer
   corpus=$(mktemp -d)
-  LUMEN_WRITE_SEEDS="$corpus" build-fuzz-request/tests/request_fuzzer
+  LUMEN_WRITE_SEEDS="$corpus/in" build-fuzz-request/tests/request_fuzzer
+  # On a finding: the broken promise, the request and the crashing input.
   build-fuzz-request/tests/request_fuzzer -runs=200000 -max_total_time=45 -max_len=16384 \
-    "$corpus" 2>&1 | tail -n 2
+    -artifact_prefix="$corpus/" "$corpus/in" >"$corpus/log" 2>&1 ||
+    { grep -v '^#' "$corpus/log" | tail -n 60; ls "$corpus"; exit 1; }
+  tail -n 2 "$corpus/log"
   rm -rf "$corpus"
 fi
 stage "Docker image and compose (podman)"

@@ -3,7 +3,9 @@
 # Lumen's own sources with clang's -Wthread-safety (GCC ignores them), as
 # errors, together with -Werror on everything else clang warns about in
 # those files. Compiles with -fsyntax-only from the Release tree's
-# compile_commands.json, so it costs a parse, not a second build.
+# compile_commands.json, so it costs a parse, not a second build. A quick
+# check while developing: CI gets the same from scripts/test.sh's
+# ThreadSanitizer tree, which clang builds with -Werror.
 #   scripts/thread_safety_check.sh [BUILD_DIR]   (default build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."

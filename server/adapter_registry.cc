@@ -55,6 +55,9 @@ absl::StatusOr<AdapterEntry> AdapterRegistry::Load(const std::string& name,
     }
   }
   // Not ModelRegistry::Find: --lora adapters load before lumend is ready.
+  if (models_->models().empty()) {
+    return absl::UnavailableError("models are still loading");
+  }
   const ServedModel* served = nullptr;
   for (const auto& m : models_->models()) {
     if (model.empty() ? served == nullptr : m->name == model) served = m.get();

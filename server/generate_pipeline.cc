@@ -138,16 +138,19 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     }
     p.constraint = std::move(*compiled);
   }
-  // A required call's grammar replaces any response format; in "auto" the
-  // lazy call grammar applies only to output that has no format of its own.
-  if (!built.tool_grammar.empty() &&
-      (built.tool_trigger.empty() || p.constraint == nullptr)) {
+  // A required call cannot come with a response format (refused when the
+  // request is built); in "auto" the lazy call grammar applies only to
+  // output that has no format of its own, and stays off if it cannot be
+  // compiled.
+  const bool lazy = !built.tool_trigger.text.empty();
+  if (!built.tool_grammar.empty() && (!lazy || p.constraint == nullptr)) {
     auto compiled = model.constraints->Get(engine::constrained::ConstraintSpec{
         engine::constrained::ConstraintKind::kGrammar, built.tool_grammar});
     if (compiled.ok()) {
       p.constraint = std::move(*compiled);
-      p.constraint_trigger = built.tool_trigger;
-    } else if (built.tool_trigger.empty()) {
+      p.constraint_trigger = built.tool_trigger.text;
+      p.constraint_trigger_at_start = built.tool_trigger.at_start;
+    } else if (!lazy) {
       return FieldError("tool_choice",
                         absl::StrCat("cannot constrain the tool call: ",
                                      compiled.status().message()));

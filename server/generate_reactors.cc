@@ -292,24 +292,23 @@ class StreamReactor final
           action = kWriteAndFinish;
         }
       }
+      // The message goes to gRPC under mu_: gRPC serializes it inside
+      // StartWrite, so the next Pump (which takes mu_) cannot change it
+      // before that, and ThreadSanitizer sees the order. Safe because
+      // gRPC 1.51 never runs OnWriteDone inline (write callbacks are not
+      // inlineable) and a finish only schedules OnDone, on another thread.
       if (action == kWrite) {
         writing_ = true;
-      } else {
-        finished_ = true;
+        StartWrite(&msg_);
+        return;
+      }
+      finished_ = true;
+      if (action == kWriteAndFinish) {
+        StartWriteAndFinish(&msg_, grpc::WriteOptions(), grpc::Status::OK);
+        return;
       }
     }
-    // Outside the lock: completions may run inline and take it.
-    switch (action) {
-      case kWrite:
-        StartWrite(&msg_);
-        break;
-      case kFinishError:
-        Finish(error);
-        break;
-      case kWriteAndFinish:
-        StartWriteAndFinish(&msg_, grpc::WriteOptions(), grpc::Status::OK);
-        break;
-    }
+    Finish(error);
   }
 
  private:
@@ -317,7 +316,7 @@ class StreamReactor final
   const bool rag_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool citations_sent_ ABSL_GUARDED_BY(mu_) = false;
-  GenerateStreamResponse msg_;  // the message being written
+  GenerateStreamResponse msg_ ABSL_GUARDED_BY(mu_);  // the one being written
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "retrieval/rag_retriever.h"
@@ -25,6 +26,13 @@ std::string FieldOf(const absl::Status& status) {
 }
 
 namespace {
+
+// Mistral's v11 templates (Mistral-Small-3.2 and later) write calls as
+// [TOOL_CALLS]NAME[ARGS]{...}: parsed, but the constrained grammar is the
+// older [TOOL_CALLS][{...}] list, which "auto" must not force on them.
+bool IsMistralV11(absl::string_view template_source) {
+  return absl::StrContains(template_source, "[ARGS]");
+}
 
 int NumPromptSources(const GenerateRequest& r) {
   return !r.prompt().empty() + (r.messages_size() > 0) +
@@ -262,11 +270,13 @@ absl::StatusOr<BuiltRequest> BuildGenerateParams(
         tool.choice.mode == chat::ToolChoice::Mode::kFunction) {
       ASSIGN_OR_RETURN(built.tool_grammar,
                        ToolCallGrammar(*built.tool_format, tool));
-    } else if (std::string trigger =
+    } else if (ToolTrigger trigger =
                    ToolCallTrigger(*built.tool_format, tool.parallel);
-               !trigger.empty()) {
+               !trigger.text.empty() &&
+               !IsMistralV11(model.chat_template->source())) {
       // "auto": a call, once begun, is any of the tools, well formed. Tools
-      // whose schemas have no grammar (a remote $ref) leave it free.
+      // whose schemas have no grammar (a remote $ref, a keyword the
+      // converter refuses) leave it free.
       ToolRequest any = tool;
       any.choice.mode = chat::ToolChoice::Mode::kRequired;
       if (auto grammar = ToolCallGrammar(*built.tool_format, any);

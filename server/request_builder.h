@@ -20,6 +20,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "lumen/v1/inference.pb.h"
 #include "retrieval/knowledge_store.h"
+#include "server/tool_calls.h"
 
 namespace lumen::server {
 
@@ -73,9 +74,9 @@ struct BuiltRequest {
   // GBNF the output must follow when a tool call is required (empty: none);
   // the caller compiles it as the request's constraint.
   std::string tool_grammar;
-  // tool_choice "auto": the grammar is lazy, from this text on (the
-  // family's call trigger; empty when the call is required).
-  std::string tool_trigger;
+  // tool_choice "auto": the grammar is lazy, from the family's call trigger
+  // on (empty text when the call is required).
+  ToolTrigger tool_trigger;
 };
 
 // The engine parameters of a valid request: sampling, the prompt (chat

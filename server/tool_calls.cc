@@ -284,22 +284,22 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
                    ") has no constrained form; use auto"));
 }
 
-std::string ToolCallTrigger(ToolCallFormat format, bool parallel) {
+ToolTrigger ToolCallTrigger(ToolCallFormat format, bool parallel) {
   switch (format) {
     case ToolCallFormat::kHermes:
-      return "<tool_call>";
+      return {"<tool_call>", false};
     case ToolCallFormat::kMistral:
-      return "[TOOL_CALLS]";
+      return {"[TOOL_CALLS]", false};
     case ToolCallFormat::kGranite:
-      return "<|tool_call|>";
+      return {"<|tool_call|>", false};
     case ToolCallFormat::kLlama3:
-      return "{\"name\"";
+      return {"{\"name\"", true};
     case ToolCallFormat::kGeneric:
-      return parallel ? "{\"tool_calls\"" : "{\"name\"";
+      return {parallel ? "{\"tool_calls\"" : "{\"name\"", true};
     case ToolCallFormat::kQwen3CoderXml:
       break;
   }
-  return "";
+  return {};
 }
 
 std::string NewToolCallId() {

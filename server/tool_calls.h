@@ -12,8 +12,9 @@
 // it writes its family's call trigger (ToolCallTrigger) the rest of the
 // output is constrained as in "required" (a lazy grammar, as llama.cpp's).
 // Left free in "auto": a call whose markup never shows the trigger (e.g. a
-// Llama 3.1 call written as {"parameters": ..., "name": ...}), and every
-// call in Qwen3-Coder's XML format, which has no constrained form.
+// Llama 3.1 call written as {"parameters": ..., "name": ...}), tools whose
+// schemas have no grammar, and every call in Qwen3-Coder's XML format,
+// which has no constrained form.
 
 #include <string>
 
@@ -60,9 +61,16 @@ absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
 
 // The text that begins a call in `format` and from which ToolCallGrammar's
 // grammar (for tool_choice "required") matches the rest of the output: the
-// lazy constraint's trigger in "auto". Empty for a format with no
-// constrained form.
-std::string ToolCallTrigger(chat::ToolCallFormat format, bool parallel);
+// lazy constraint's trigger in "auto". Markup triggers (<tool_call>,
+// [TOOL_CALLS], <|tool_call|>) count anywhere; a bare JSON call ({"name",
+// {"tool_calls") only at the start of the reply, where the parser looks
+// for one (mid-reply it is JSON in the text). Empty text for a format with
+// no constrained form.
+struct ToolTrigger {
+  std::string text;
+  bool at_start = false;
+};
+ToolTrigger ToolCallTrigger(chat::ToolCallFormat format, bool parallel);
 
 // "call_" and 24 random letters and digits, as OpenAI's call ids look. Any
 // thread.

@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include <cctype>
 #include <memory>
 #include <regex>
 #include <string>
@@ -162,22 +163,29 @@ TEST_F(EngineLoopTest, StopStringEndsTheRequestInTheOutputStage) {
   EXPECT_LT(engine->Stats().generation_tokens, 60);
 }
 
-// Greedy from BOS, free until the output holds `trigger`, then `grammar`.
+// Greedy from BOS, free until the output holds `trigger`, then `grammar`
+// (no grammar: free all along).
 GenerationDelta RunLazy(Engine* engine, const Tokenizer& tokenizer, uint64_t id,
-                        const std::string& grammar,
-                        const std::string& trigger) {
-  constrained::ConstraintCache cache(tokenizer);
-  auto compiled = cache.Get({constrained::ConstraintKind::kGrammar, grammar});
-  EXPECT_TRUE(compiled.ok()) << compiled.status();
-  if (!compiled.ok()) return {};
+                        const std::string& grammar, const std::string& trigger,
+                        bool ignore_eos = false) {
   Collector c;
   GenerateParams p;
   p.prompt_tokens = {1};
   p.max_tokens = 40;
   p.sampling.temperature = 0;
-  p.constraint = *compiled;
-  p.constraint_trigger = trigger;
-  EXPECT_TRUE(engine->Submit(id, std::move(p), c.stream()).ok());
+  p.ignore_eos = ignore_eos;
+  if (!grammar.empty()) {
+    constrained::ConstraintCache cache(tokenizer);
+    auto compiled = cache.Get({constrained::ConstraintKind::kGrammar, grammar});
+    EXPECT_TRUE(compiled.ok()) << compiled.status();
+    if (!compiled.ok()) return {};
+    p.constraint = *compiled;
+    p.constraint_trigger = trigger;
+  }
+  if (absl::Status s = engine->Submit(id, std::move(p), c.stream()); !s.ok()) {
+    ADD_FAILURE() << s;
+    return {};
+  }
   return c.WaitForEnd();
 }
 
@@ -202,6 +210,46 @@ TEST_F(EngineLoopTest, LazyConstraintTakesOverAtItsTrigger) {
       "Once upon a time, there was a little girl named Lily. She"))
       << free_run.text;
   EXPECT_EQ(free_run.usage.completion_tokens, 40);
+}
+
+// A trigger whose token runs on into text the grammar refuses leaves that
+// occurrence free (the request is not failed): here the trigger is the
+// second token's text less its last byte, and the grammar wants another
+// byte there.
+TEST_F(EngineLoopTest, RefusedTriggerLeavesTheOutputFree) {
+  auto engine = MakeEngine();
+  const GenerationDelta free_run =
+      RunLazy(engine.get(), *tokenizer_, 22, "", "");
+  ASSERT_GE(free_run.token_ids.size(), 2u);
+  constrained::ConstraintCache cache(*tokenizer_);
+  const std::string piece(cache.trie()->TokenBytes(free_run.token_ids[1]));
+  ASSERT_GE(piece.size(), 3u) << piece;
+  for (char ch : piece) ASSERT_TRUE(std::isalpha(ch) || ch == ' ') << piece;
+  const std::string trigger = piece.substr(0, piece.size() - 1);
+  ASSERT_EQ(free_run.text.find(trigger), free_run.text.find(piece));
+  const GenerationDelta lazy =
+      RunLazy(engine.get(), *tokenizer_, 23,
+              "root ::= \"" + trigger + "\" \"\\x01\"", trigger);
+  EXPECT_TRUE(lazy.error.ok()) << lazy.error;
+  EXPECT_EQ(lazy.text, free_run.text);
+  EXPECT_EQ(lazy.finish_reason, free_run.finish_reason);
+}
+
+// Under ignore_eos an end-of-generation token the grammar accepts still ends
+// a constrained request (as "stop"), even where the grammar could go on.
+TEST_F(EngineLoopTest, IgnoreEosEndsAtTheConstraintsEndOfGeneration) {
+  auto engine = MakeEngine();
+  const GenerationDelta lazy =
+      RunLazy(engine.get(), *tokenizer_, 24,
+              R"(root ::= "Lily" ("\x01" "\x02")*)", "Lily",
+              /*ignore_eos=*/true);
+  EXPECT_TRUE(lazy.error.ok()) << lazy.error;
+  EXPECT_EQ(lazy.finish_reason, "stop");
+  ASSERT_FALSE(lazy.token_ids.empty());
+  // Greedy picks end-of-generation after "Lily" (the control bytes are far
+  // less likely): the case that used to fail the request.
+  EXPECT_TRUE(tokenizer_->IsEndOfGeneration(lazy.token_ids.back()))
+      << lazy.text;
 }
 
 TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {

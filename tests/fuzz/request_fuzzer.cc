@@ -144,8 +144,9 @@ std::unique_ptr<Message> NewRequest(int kind) {
 // admission checks (a prompt refused there is an InvalidArgument, as
 // BuildGenerateParams' are), then up to four decode steps of the real
 // sampler on made-up logits with the request's sampling parameters, masked
-// and advanced by its constraint (armed at once, or at the first token for
-// a lazy one: the trigger itself is not fuzzed here).
+// and advanced by its constraint. A lazy constraint is armed at once with
+// its trigger's text, which its grammar must accept (for any tools: the
+// trigger begins every call the grammar takes).
 void RunFakeEngine(
     const engine::GenerateParams& p,
     const std::shared_ptr<const engine::constrained::CompiledConstraint>& c,
@@ -168,6 +169,8 @@ void RunFakeEngine(
       return;
     }
     state = std::move(*s);
+    if (!trigger.empty() && !state->AcceptText(trigger).ok())
+      Fail("the tool-call grammar refuses its own trigger " + trigger, req);
   }
   engine::SamplerState sampler_state(sp);
   engine::Sampler sampler;
@@ -180,7 +183,7 @@ void RunFakeEngine(
   for (int step = 0; step < steps; ++step) {
     for (float& l : logits) l = static_cast<float>(rng() % 1000) / 100.0f;
     absl::StatusOr<int32_t> token;
-    const bool masked = state.has_value() && (trigger.empty() || step > 0);
+    const bool masked = state.has_value();
     if (masked) {
       if (!state->FillAllowedMask(mask).ok()) return;  // limits: a refusal
       token = sampler.SampleMasked(logits, mask, &sampler_state, p.logprobs,
@@ -225,7 +228,7 @@ void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
       passages.push_back(std::move(hit));
     }
   }
-  static constexpr int64_t kContexts[] = {512, 128, 16, 1};
+  static constexpr int64_t kContexts[] = {4096, 512, 16, 1};
   ModelContext model{"stories260K", env.tokenizer.get(),
                      kContexts[(selector >> 4) % 4],
                      env.templates[(selector >> 2) % 4 % 3].get()};
@@ -250,14 +253,15 @@ void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
   if (!built->tool_grammar.empty()) {
     auto compiled = env.constraints->Get(engine::constrained::ConstraintSpec{
         engine::constrained::ConstraintKind::kGrammar, built->tool_grammar});
+    const bool lazy = !built->tool_trigger.text.empty();
     // "auto" (a lazy grammar) stays free when its grammar cannot compile.
-    if (built->tool_trigger.empty()) {
+    if (!lazy) {
       CheckRefusal(compiled.status(), "the tool-call grammar", req);
       if (!compiled.ok()) return;
     }
-    if (compiled.ok() && (built->tool_trigger.empty() || !constraint)) {
+    if (compiled.ok() && (!lazy || !constraint)) {
       constraint = *compiled;
-      trigger = built->tool_trigger;
+      trigger = built->tool_trigger.text;
     }
   }
   RunFakeEngine(built->params, constraint, trigger, model.context_size, req);
@@ -553,10 +557,11 @@ void MutateMessage(Message* m, Rng& rng, int depth) {
   }
 }
 
-// Writes every seed of LUMEN_REQUEST_SEEDS to `out` as a fuzzer input: the
-// selector byte (the kind named by the file's prefix, a chat template and a
-// context size chosen by the file's position) and the serialized request.
-// Exits on any seed that does not parse: a broken seed is a broken test.
+// Writes every seed of LUMEN_REQUEST_SEEDS to `out` as fuzzer inputs: the
+// selector byte (the kind named by the file's prefix; for a GenerateRequest
+// one input per chat template, with the largest context) and the
+// serialized request. Exits on any seed that does not parse: a broken seed
+// is a broken test.
 void WriteSeeds(const std::filesystem::path& out) {
   namespace fs = std::filesystem;
   std::vector<fs::path> seeds;
@@ -565,7 +570,7 @@ void WriteSeeds(const std::filesystem::path& out) {
   }
   std::sort(seeds.begin(), seeds.end());
   fs::create_directories(out);
-  uint8_t variant = 0;
+  int written = 0;
   for (const fs::path& seed : seeds) {
     const std::string name = seed.filename().string();
     const int kind = name.starts_with("tokenize_")     ? kTokenize
@@ -580,12 +585,17 @@ void WriteSeeds(const std::filesystem::path& out) {
                    seed.c_str());
       std::exit(2);
     }
-    const auto selector = static_cast<char>(kind | (++variant << 2));
-    std::ofstream(out / seed.stem(), std::ios::binary)
-        << selector << req->SerializeAsString();
+    // Selector bits 2-3: the chat template; bits 4-5: the context (0: 4096).
+    for (int tmpl = 0; tmpl < (kind == kGenerate ? 3 : 1); ++tmpl) {
+      const auto selector = static_cast<char>(kind | (tmpl << 2));
+      std::ofstream(out / (seed.stem().string() + "_" + std::to_string(tmpl)),
+                    std::ios::binary)
+          << selector << req->SerializeAsString();
+      ++written;
+    }
   }
-  std::printf("request_fuzzer: %zu seeds written to %s\n", seeds.size(),
-              out.c_str());
+  std::printf("request_fuzzer: %d inputs from %zu seeds written to %s\n",
+              written, seeds.size(), out.c_str());
   std::exit(seeds.empty() ? 2 : 0);
 }
 

@@ -204,8 +204,13 @@ TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
   any.choice.mode = chat::ToolChoice::Mode::kRequired;
   for (const FormatCase& c : FamilyCases()) {
     SCOPED_TRACE(chat::ToolCallFormatName(c.format));
-    const std::string trigger = ToolCallTrigger(c.format, /*parallel=*/false);
+    const ToolTrigger t = ToolCallTrigger(c.format, /*parallel=*/false);
+    const std::string& trigger = t.text;
     ASSERT_FALSE(trigger.empty());
+    // Bare JSON calls only count at the start of the reply (the parser
+    // looks for them there); markup counts anywhere.
+    EXPECT_EQ(t.at_start, c.format == ToolCallFormat::kGeneric ||
+                              c.format == ToolCallFormat::kLlama3);
     EXPECT_TRUE(absl::StartsWith(c.good, trigger)) << trigger;
     absl::StatusOr<std::string> gbnf = ToolCallGrammar(c.format, any);
     ASSERT_TRUE(gbnf.ok()) << gbnf.status();
@@ -229,37 +234,67 @@ TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
               absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(strict->AcceptText(c.good.substr(trigger.size())).ok());
   }
-  // Several calls: the generic format's trigger is its list object.
-  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kGeneric, /*parallel=*/true),
-            R"({"tool_calls")");
-  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kQwen3CoderXml, false), "");
+  // Several calls: the generic format's trigger is its list object, and
+  // the parallel grammar takes a call list from it.
+  const ToolTrigger list =
+      ToolCallTrigger(ToolCallFormat::kGeneric, /*parallel=*/true);
+  EXPECT_EQ(list.text, R"({"tool_calls")");
+  EXPECT_TRUE(list.at_start);
+  ToolRequest many = any;
+  many.parallel = true;
+  absl::StatusOr<std::string> gbnf =
+      ToolCallGrammar(ToolCallFormat::kGeneric, many);
+  ASSERT_TRUE(gbnf.ok()) << gbnf.status();
+  auto compiled =
+      cache.Get({engine::constrained::ConstraintKind::kGrammar, *gbnf});
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  auto state = (*compiled)->NewState();
+  ASSERT_TRUE(state.ok());
+  ASSERT_TRUE(state->AcceptText(list.text).ok());
+  const std::string weather = FamilyCases()[1].good;  // generic: the object
+  ASSERT_TRUE(state->AcceptText(": [" + weather + ", " + weather + "]}").ok());
+  EXPECT_TRUE(state->IsAccepting());
+  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kQwen3CoderXml, false).text, "");
 }
 
-// The request path sets the lazy grammar for "auto" (and none for "none"),
-// on a model whose template is Qwen2.5's (Hermes calls).
+// The request path sets the lazy grammar for "auto" (and none for "none"):
+// on Qwen2.5's template (Hermes calls, <tool_call>), Mistral Nemo's
+// ([TOOL_CALLS]) and not on Mistral Small 3.2's, whose v11 call form the
+// constrained grammar does not produce.
 TEST(HttpToolsTest, AutoRequestsCarryALazyGrammar) {
   auto file = engine::GgufFile::Open(
       lumen::testing::TestDataPath("models/stories260K.gguf"));
   ASSERT_TRUE(file.ok());
   auto tokenizer = engine::Tokenizer::FromGguf(**file);
   ASSERT_TRUE(tokenizer.ok());
-  auto qwen = chat::ChatTemplate::Create(
-      chat::ModelTemplates{},
-      lumen::testing::TestDataPath("templates/Qwen-Qwen2.5-7B-Instruct.jinja"));
-  ASSERT_TRUE(qwen.ok()) << qwen.status();
-  const ModelContext model{"stories", tokenizer->get(), 2048, qwen->get()};
-  Json body = ToolConversationBody();
-  body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
-  for (const std::string choice : {"auto", "none", "required"}) {
-    SCOPED_TRACE(choice);
-    body["tool_choice"] = choice;
-    absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
-    ASSERT_TRUE(r.ok()) << r.status();
-    absl::StatusOr<BuiltRequest> built =
-        BuildGenerateParams(r->request, model, {}, RequestLimits{});
-    ASSERT_TRUE(built.ok()) << built.status();
-    EXPECT_EQ(built->tool_grammar.empty(), choice == "none");
-    EXPECT_EQ(built->tool_trigger, choice == "auto" ? "<tool_call>" : "");
+  const std::pair<const char*, const char*> cases[] = {
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", "<tool_call>"},
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", "[TOOL_CALLS]"},
+      {"Mistral-Small-3.2-24B-Instruct-2506.jinja", ""},
+  };
+  for (const auto& [file_name, trigger] : cases) {
+    SCOPED_TRACE(file_name);
+    auto tmpl = chat::ChatTemplate::Create(
+        chat::ModelTemplates{},
+        lumen::testing::TestDataPath(std::string("templates/") + file_name));
+    ASSERT_TRUE(tmpl.ok()) << tmpl.status();
+    const ModelContext model{"stories", tokenizer->get(), 2048, tmpl->get()};
+    Json body = ToolConversationBody();
+    body["messages"] = Json::parse(R"([{"role": "user", "content": "hi"}])");
+    for (const std::string choice : {"auto", "none", "required"}) {
+      SCOPED_TRACE(choice);
+      body["tool_choice"] = choice;
+      absl::StatusOr<OpenAiRequest> r = FromChatCompletion(body);
+      ASSERT_TRUE(r.ok()) << r.status();
+      absl::StatusOr<BuiltRequest> built =
+          BuildGenerateParams(r->request, model, {}, RequestLimits{});
+      ASSERT_TRUE(built.ok()) << built.status();
+      const bool lazy = choice == "auto" && *trigger != '\0';
+      EXPECT_EQ(built->tool_grammar.empty(),
+                choice == "none" || (choice == "auto" && !lazy));
+      EXPECT_EQ(built->tool_trigger.text, lazy ? trigger : "");
+      EXPECT_FALSE(built->tool_trigger.at_start);
+    }
   }
 }
 
@@ -363,7 +398,7 @@ TEST(HttpToolsTest, RequiredGrammarFollowsLocalRefsAndRecursion) {
   EXPECT_FALSE(testing::GrammarMatches(*grammar, llama(wrong[0])));
 
   // A remote reference cannot be followed: 400 naming tool_choice (with
-  // "auto" nothing is compiled and the tool is accepted).
+  // "auto" the tool is accepted and the lazy grammar stays off).
   Json remote = RefTools();
   remote[1]["function"]["parameters"]["properties"]["next"]["$ref"] =
       "https://example.com/schema.json";

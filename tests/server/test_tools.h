@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace lumen::testing {
@@ -45,9 +46,11 @@ inline nlohmann::json TestTools(std::initializer_list<const char*> names) {
         "required": ["people", "when"], "additionalProperties": false}}}])"));
   nlohmann::json tools = nlohmann::json::array();
   for (const char* name : names) {
+    const size_t before = tools.size();
     for (const nlohmann::json& t : *all) {
       if (t["function"]["name"] == name) tools.push_back(t);
     }
+    if (tools.size() == before) ADD_FAILURE() << "no test tool " << name;
   }
   return tools;
 }
