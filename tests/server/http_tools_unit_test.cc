@@ -179,6 +179,22 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
   EXPECT_EQ(FieldOf(xml.status()), "tool_choice");
 }
 
+// The required-call grammar of `tool` in `format`, compiled on the cache's
+// vocabulary and armed with `trigger` (as the engine arms a lazy grammar).
+absl::StatusOr<engine::constrained::ConstraintState> ArmedState(
+    engine::constrained::ConstraintCache* cache, ToolCallFormat format,
+    const ToolRequest& tool, const std::string& trigger) {
+  absl::StatusOr<std::string> gbnf = ToolCallGrammar(format, tool);
+  if (!gbnf.ok()) return gbnf.status();
+  auto compiled =
+      cache->Get({engine::constrained::ConstraintKind::kGrammar, *gbnf});
+  if (!compiled.ok()) return compiled.status();
+  auto state = (*compiled)->NewState();
+  if (!state.ok()) return state.status();
+  if (absl::Status s = state->AcceptText(trigger); !s.ok()) return s;
+  return state;
+}
+
 // tool_choice "auto" is lazy: free text until the family's trigger, then
 // the required-call grammar from the trigger's first byte. The trigger must
 // begin every call the grammar accepts, or the lazy grammar would never
@@ -212,24 +228,17 @@ TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
     EXPECT_EQ(t.at_start, c.format == ToolCallFormat::kGeneric ||
                               c.format == ToolCallFormat::kLlama3);
     EXPECT_TRUE(absl::StartsWith(c.good, trigger)) << trigger;
-    absl::StatusOr<std::string> gbnf = ToolCallGrammar(c.format, any);
-    ASSERT_TRUE(gbnf.ok()) << gbnf.status();
-    auto compiled =
-        cache.Get({engine::constrained::ConstraintKind::kGrammar, *gbnf});
-    ASSERT_TRUE(compiled.ok()) << compiled.status();
     // The call, fed as the engine feeds it: the trigger (with whatever its
     // token carried on), then the rest.
-    auto state = (*compiled)->NewState();
-    ASSERT_TRUE(state.ok());
-    ASSERT_TRUE(state->AcceptText(trigger).ok());
+    auto state = ArmedState(&cache, c.format, any, trigger);
+    ASSERT_TRUE(state.ok()) << state.status();
     EXPECT_FALSE(state->IsAccepting());
     ASSERT_TRUE(state->AcceptText(c.good.substr(trigger.size())).ok());
     EXPECT_TRUE(state->IsAccepting());
     // A call that breaks the schema is refused once the trigger has armed
     // the grammar, and a refused text leaves the state where it was.
-    auto strict = (*compiled)->NewState();
+    auto strict = ArmedState(&cache, c.format, any, trigger);
     ASSERT_TRUE(strict.ok());
-    ASSERT_TRUE(strict->AcceptText(trigger).ok());
     EXPECT_EQ(strict->AcceptText(c.wrong.substr(trigger.size())).code(),
               absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(strict->AcceptText(c.good.substr(trigger.size())).ok());
@@ -242,15 +251,8 @@ TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
   EXPECT_TRUE(list.at_start);
   ToolRequest many = any;
   many.parallel = true;
-  absl::StatusOr<std::string> gbnf =
-      ToolCallGrammar(ToolCallFormat::kGeneric, many);
-  ASSERT_TRUE(gbnf.ok()) << gbnf.status();
-  auto compiled =
-      cache.Get({engine::constrained::ConstraintKind::kGrammar, *gbnf});
-  ASSERT_TRUE(compiled.ok()) << compiled.status();
-  auto state = (*compiled)->NewState();
-  ASSERT_TRUE(state.ok());
-  ASSERT_TRUE(state->AcceptText(list.text).ok());
+  auto state = ArmedState(&cache, ToolCallFormat::kGeneric, many, list.text);
+  ASSERT_TRUE(state.ok()) << state.status();
   const std::string weather = FamilyCases()[1].good;  // generic: the object
   ASSERT_TRUE(state->AcceptText(": [" + weather + ", " + weather + "]}").ok());
   EXPECT_TRUE(state->IsAccepting());
