@@ -449,6 +449,10 @@ void Engine::Loop() {
       }
     }
     if (scheduler_->HasWork()) RunStep();
+    // Stats first: dropping a finished request can release what a caller
+    // waits for (an adapter being unloaded), and once it returns, Stats()
+    // must no longer count that request as running.
+    PublishStats();
     for (auto& [id, a] : active_) {
       if (a->finished) done.push_back(id);
     }
@@ -458,7 +462,6 @@ void Engine::Loop() {
       events_->time = Clock::now();
       output_->Post(std::move(events_));
     }
-    PublishStats();
   }
   // Stopping: whatever is still in flight ends as cancelled.
   for (auto& [id, a] : active_)
