@@ -34,7 +34,7 @@ struct ServedModel {
 
 struct ModelLoadOptions {
   engine::WeightMode weights = engine::WeightMode::kAuto;
-  int64_t ctx_size = 0;          // 0: the model's training context
+  int64_t ctx_size = 0;  // 0: the model's training context
   // --chat-template: "auto" (the file's template), a family or a .jinja path.
   std::string chat_template = "auto";
   engine::EngineOptions engine;  // num_threads: the engine's OpenMP team
