@@ -130,32 +130,7 @@ absl::StatusOr<GenerateStart> GeneratePipeline::Run(Call& call) {
     ASSIGN_OR_RETURN(p.adapter, adapters_->Find(req.adapter(), model.name));
     p.adapter_name = req.adapter();
   }
-  if (auto spec = ConstraintOf(req.sampling())) {
-    auto compiled = model.constraints->Get(*spec);
-    if (!compiled.ok()) {
-      return FieldError(ConstraintField(req.sampling()),
-                        compiled.status().message());
-    }
-    p.constraint = std::move(*compiled);
-  }
-  // A required call cannot come with a response format (refused when the
-  // request is built); in "auto" the lazy call grammar applies only to
-  // output that has no format of its own, and stays off if it cannot be
-  // compiled.
-  const bool lazy = !built.tool_trigger.text.empty();
-  if (!built.tool_grammar.empty() && (!lazy || p.constraint == nullptr)) {
-    auto compiled = model.constraints->Get(engine::constrained::ConstraintSpec{
-        engine::constrained::ConstraintKind::kGrammar, built.tool_grammar});
-    if (compiled.ok()) {
-      p.constraint = std::move(*compiled);
-      p.constraint_trigger = built.tool_trigger.text;
-      p.constraint_trigger_at_start = built.tool_trigger.at_start;
-    } else if (!lazy) {
-      return FieldError("tool_choice",
-                        absl::StrCat("cannot constrain the tool call: ",
-                                     compiled.status().message()));
-    }
-  }
+  RETURN_IF_ERROR(SetOutputConstraint(req, *model.constraints, &built));
   start.tool_format = built.tool_format;
   if (call.caller.quota) {
     std::string limit;

@@ -382,4 +382,34 @@ const char* ConstraintField(const lumen::v1::SamplingParams& s) {
   }
 }
 
+absl::Status SetOutputConstraint(const lumen::v1::GenerateRequest& req,
+                                 engine::constrained::ConstraintCache& cache,
+                                 BuiltRequest* built) {
+  engine::GenerateParams& p = built->params;
+  if (auto spec = ConstraintOf(req.sampling())) {
+    auto compiled = cache.Get(*spec);
+    if (!compiled.ok()) {
+      return FieldError(ConstraintField(req.sampling()),
+                        compiled.status().message());
+    }
+    p.constraint = std::move(*compiled);
+  }
+  const bool lazy = !built->tool_trigger.text.empty();
+  if (built->tool_grammar.empty() || (lazy && p.constraint != nullptr)) {
+    return absl::OkStatus();
+  }
+  auto compiled = cache.Get(engine::constrained::ConstraintSpec{
+      engine::constrained::ConstraintKind::kGrammar, built->tool_grammar});
+  if (compiled.ok()) {
+    p.constraint = std::move(*compiled);
+    p.constraint_trigger = built->tool_trigger.text;
+    p.constraint_trigger_at_start = built->tool_trigger.at_start;
+  } else if (!lazy) {
+    return FieldError("tool_choice",
+                      absl::StrCat("cannot constrain the tool call: ",
+                                   compiled.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace lumen::server

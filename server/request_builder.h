@@ -16,6 +16,7 @@
 #include "chat/chat_template.h"
 #include "chat/tool_call_parser.h"
 #include "engine/constrained/constraint.h"
+#include "engine/constrained/constraint_cache.h"
 #include "engine/generation.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "lumen/v1/inference.pb.h"
@@ -97,5 +98,15 @@ std::optional<engine::constrained::ConstraintSpec> ConstraintOf(
     const lumen::v1::SamplingParams& s);
 // The field path of that constraint ("sampling.regex"), for errors.
 const char* ConstraintField(const lumen::v1::SamplingParams& s);
+
+// Sets built->params' output constraint, compiled in `cache`: the request's
+// response format, or the tool-call grammar of a required call (the two
+// never come together: BuildGenerateParams refuses it). In "auto" the lazy
+// tool-call grammar applies only when there is no response format, and
+// stays off if it cannot be compiled. InvalidArgument naming the field for
+// a constraint that does not compile.
+absl::Status SetOutputConstraint(const lumen::v1::GenerateRequest& req,
+                                 engine::constrained::ConstraintCache& cache,
+                                 BuiltRequest* built);
 
 }  // namespace lumen::server

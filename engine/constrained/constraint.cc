@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "engine/constrained/gbnf_parser.h"
 #include "engine/constrained/json_schema_to_gbnf.h"
@@ -132,16 +133,9 @@ absl::Status ConstraintState::AcceptToken(int32_t token) {
     ended_ = true;
     return absl::OkStatus();
   }
-  auto step = masker_->Advance(state_, token);
-  if (!step.ok()) return step.status();
-  if (step->state == TokenMasker::kDead) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token ", token, " is not allowed by the constraint"));
-  }
-  state_ = step->state;
-  accepting_ = step->accepting;
-  can_continue_ = step->can_continue;
-  return absl::OkStatus();
+  return Take(masker_->Advance(state_, token), [token] {
+    return absl::StrCat("token ", token, " is not allowed by the constraint");
+  });
 }
 
 absl::Status ConstraintState::AcceptText(absl::string_view bytes) {
@@ -149,11 +143,16 @@ absl::Status ConstraintState::AcceptText(absl::string_view bytes) {
     return absl::FailedPreconditionError(
         "the constraint already ended with an end-of-generation token");
   }
-  auto step = masker_->AdvanceBytes(state_, bytes);
+  return Take(masker_->AdvanceBytes(state_, bytes), [] {
+    return std::string("the text is not allowed by the constraint");
+  });
+}
+
+absl::Status ConstraintState::Take(absl::StatusOr<TokenMasker::Step> step,
+                                   absl::FunctionRef<std::string()> refusal) {
   if (!step.ok()) return step.status();
   if (step->state == TokenMasker::kDead) {
-    return absl::InvalidArgumentError(
-        "the text is not allowed by the constraint");
+    return absl::InvalidArgumentError(refusal());
   }
   state_ = step->state;
   accepting_ = step->accepting;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/constrained/grammar.h"
@@ -126,6 +127,10 @@ class ConstraintState {
         state_(state),
         accepting_(accepting),
         can_continue_(can_continue) {}
+
+  // Moves to `step`'s state; InvalidArgument(refusal()) when it is dead.
+  absl::Status Take(absl::StatusOr<TokenMasker::Step> step,
+                    absl::FunctionRef<std::string()> refusal);
 
   std::shared_ptr<TokenMasker> masker_;
   int32_t state_;

@@ -147,10 +147,10 @@ std::unique_ptr<Message> NewRequest(int kind) {
 // and advanced by its constraint. A lazy constraint is armed at once with
 // its trigger's text, which its grammar must accept (for any tools: the
 // trigger begins every call the grammar takes).
-void RunFakeEngine(
-    const engine::GenerateParams& p,
-    const std::shared_ptr<const engine::constrained::CompiledConstraint>& c,
-    const std::string& trigger, int64_t context_size, const Message& req) {
+void RunFakeEngine(const engine::GenerateParams& p, int64_t context_size,
+                   const Message& req) {
+  const auto& c = p.constraint;
+  const std::string& trigger = p.constraint_trigger;
   const int32_t n_vocab = GetEnv().tokenizer->vocab().size();
   if (static_cast<int64_t>(p.prompt_tokens.size()) >= context_size) return;
   if (p.max_tokens < 1) Fail("max_tokens below 1 was accepted", req);
@@ -242,29 +242,12 @@ void RunGenerate(const lumen::v1::GenerateRequest& req, uint8_t selector) {
   }
   if (built->citations.size() > passages.size())
     Fail("more citations than passages", req);
-  std::shared_ptr<const engine::constrained::CompiledConstraint> constraint;
-  if (auto spec = ConstraintOf(req.sampling())) {
-    auto compiled = env.constraints->Get(*spec);
-    CheckRefusal(compiled.status(), ConstraintField(req.sampling()), req);
-    if (!compiled.ok()) return;
-    constraint = *compiled;
-  }
-  std::string trigger;
-  if (!built->tool_grammar.empty()) {
-    auto compiled = env.constraints->Get(engine::constrained::ConstraintSpec{
-        engine::constrained::ConstraintKind::kGrammar, built->tool_grammar});
-    const bool lazy = !built->tool_trigger.text.empty();
-    // "auto" (a lazy grammar) stays free when its grammar cannot compile.
-    if (!lazy) {
-      CheckRefusal(compiled.status(), "the tool-call grammar", req);
-      if (!compiled.ok()) return;
-    }
-    if (compiled.ok() && (!lazy || !constraint)) {
-      constraint = *compiled;
-      trigger = built->tool_trigger.text;
-    }
-  }
-  RunFakeEngine(built->params, constraint, trigger, model.context_size, req);
+  // The pipeline's own choice of output constraint.
+  const absl::Status constrained =
+      SetOutputConstraint(req, *env.constraints, &*built);
+  CheckRefusal(constrained, "SetOutputConstraint", req);
+  if (!constrained.ok()) return;
+  RunFakeEngine(built->params, model.context_size, req);
 }
 
 void RunTokenize(const lumen::v1::TokenizeRequest& req) {
