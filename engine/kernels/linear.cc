@@ -91,7 +91,8 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
   l->format_ = WeightFormat::kPacked;
   int64_t row = 0;
   for (PackedPart& p : parts) {
-    Segment seg{p.type, row, p.rows, 0, std::move(p.data), std::move(p.f32)};
+    Segment seg{p.type, row, p.rows, 0, std::move(p.data), false,
+                std::move(p.f32)};
     if (p.type == GgmlType::kF32) {
       if (static_cast<int64_t>(seg.f32.size()) != p.rows * K) {
         return absl::InvalidArgumentError(
@@ -106,6 +107,13 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
             "linear: bad ", GgmlTypeName(p.type), " part of ", p.rows, "x", K));
       }
       seg.row_bytes = quant::RowBytes(*t, K);
+      if (quant::InterleaveWanted(K)) {
+        std::vector<uint8_t> interleaved(seg.data.size());
+        quant::InterleaveRows(seg.data.data(), seg.rows, K, seg.row_bytes,
+                              interleaved.data());
+        seg.data = std::move(interleaved);
+        seg.interleaved = true;
+      }
     }
     row += p.rows;
     l->segments_.push_back(std::move(seg));
@@ -149,11 +157,17 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
       for (const Segment& s : segments_) {
         if (row < s.first_row || row >= s.first_row + s.rows) continue;
         const int64_t r = row - s.first_row;
+        const quant::QuantType* t = quant::FindQuantType(s.type);
         if (s.type == GgmlType::kF32) {
           std::memcpy(out, s.f32.data() + r * K_, K_ * sizeof(float));
+        } else if (s.interleaved) {
+          for (int64_t span = 0; span < K_ / 256; ++span) {
+            t->dequantize_row(quant::InterleavedSpan(s.data.data(), s.rows, K_,
+                                                     s.row_bytes, r, span),
+                              out + 256 * span, 256);
+          }
         } else {
-          quant::FindQuantType(s.type)->dequantize_row(
-              s.data.data() + r * s.row_bytes, out, K_);
+          t->dequantize_row(s.data.data() + r * s.row_bytes, out, K_);
         }
         return;
       }
@@ -205,7 +219,8 @@ void Linear::RunPacked(const float* x, int64_t M, float* y,
     } else {
       quant::PackedMatmul(static_cast<uint32_t>(s.type), acts, M, K_,
                           s.data.data(), s.rows, y + s.first_row, N_,
-                          scratch->panel_base(), scratch->panel_slots(K_));
+                          scratch->panel_base(), scratch->panel_slots(K_),
+                          s.interleaved);
     }
   }
   AddBias(M, y);

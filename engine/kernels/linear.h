@@ -119,6 +119,8 @@ class Linear {
     int64_t rows;
     int64_t row_bytes;          // packed types
     std::vector<uint8_t> data;  // [rows, row_bytes]
+    // data's rows in quant::InterleaveRows order (where the kernels want it).
+    bool interleaved = false;
     std::vector<float> f32;     // [rows, K] when type is kF32
   };
 

@@ -29,6 +29,8 @@ constexpr int kPanelRows = 16;
 constexpr int kTileRows = 8;  // activation rows per register tile
 // Up to this many activation rows, DirectTile instead of the panel.
 constexpr int kDirectMaxRows = 4;
+// How far ahead DirectTile prefetches interleaved weights, in spans.
+constexpr int kPrefetchSpans = 2;
 
 struct Panel {
   uint32_t* codes;  // [K/4][16] 4 codes of each row
@@ -268,16 +270,16 @@ inline void Transpose16(__m512i r[16]) {
 }
 
 // Scales and offsets of one 256-value span of 16 rows (`rows` real ones) at
-// `span` (row stride row_bytes), transposed: sc[h] lane r = row r's scale of
+// `span` (row r at span + r * row_stride), transposed: sc[h] lane r = row r's scale of
 // values 16h... Generic: SpanScales per row, then a transpose. Missing rows
 // are zero.
 template <class D>
 struct RowScales {
-  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+  static void Get(const uint8_t* span, int64_t row_stride, int rows,
                   __m512i sc[16], __m512i off[16]) {
     for (int r = 0; r < 16; ++r) {
       __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
-      if (r < rows) SpanScales<D>::Get(span + r * row_bytes, &a, &b);
+      if (r < rows) SpanScales<D>::Get(span + r * row_stride, &a, &b);
       sc[r] = _mm512_castps_si512(a);
       off[r] = _mm512_castps_si512(b);
     }
@@ -287,11 +289,11 @@ struct RowScales {
 };
 
 // Dword at byte `offset` of each of 16 rows (missing rows 0).
-inline __m512i GatherRows(const uint8_t* span, int64_t row_bytes, int rows,
+inline __m512i GatherRows(const uint8_t* span, int64_t row_stride, int rows,
                           int offset) {
   const __m512i index = _mm512_mullo_epi32(
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(static_cast<int>(row_bytes)));
+      _mm512_set1_epi32(static_cast<int>(row_stride)));
   return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(),
                                      static_cast<__mmask16>((1u << rows) - 1),
                                      index, span + offset, 1);
@@ -305,12 +307,12 @@ inline __m512 HalfToFloat(__m512i dwords_low_halves) {
 // (six-bit value as float times d, or times -dmin).
 template <class D>
 struct RowScalesQ45 {
-  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+  static void Get(const uint8_t* span, int64_t row_stride, int rows,
                   __m512i sc[16], __m512i off[16]) {
-    const __m512i heads = GatherRows(span, row_bytes, rows, 0);
-    const __m512i w0 = GatherRows(span, row_bytes, rows, 4);
-    const __m512i w1 = GatherRows(span, row_bytes, rows, 8);
-    const __m512i w2 = GatherRows(span, row_bytes, rows, 12);
+    const __m512i heads = GatherRows(span, row_stride, rows, 0);
+    const __m512i w0 = GatherRows(span, row_stride, rows, 4);
+    const __m512i w1 = GatherRows(span, row_stride, rows, 8);
+    const __m512i w2 = GatherRows(span, row_stride, rows, 12);
     const __m512 d = HalfToFloat(heads);
     const __m512 neg_dmin = _mm512_castsi512_ps(_mm512_xor_si512(
         _mm512_castps_si512(HalfToFloat(_mm512_srli_epi32(heads, 16))),
@@ -350,14 +352,14 @@ struct RowScales<DecodeQ5_K> : RowScalesQ45<DecodeQ5_K> {};
 // Q6_K: the same products as SpanScales<DecodeQ6_K>.
 template <>
 struct RowScales<DecodeQ6_K> {
-  static void Get(const uint8_t* span, int64_t row_bytes, int rows,
+  static void Get(const uint8_t* span, int64_t row_stride, int rows,
                   __m512i sc[16], __m512i off[16]) {
     // d is the high half of the dword at 206 (a dword at 208 would read
     // past the block).
     const __m512 d = HalfToFloat(
-        _mm512_srli_epi32(GatherRows(span, row_bytes, rows, 206), 16));
+        _mm512_srli_epi32(GatherRows(span, row_stride, rows, 206), 16));
     for (int q = 0; q < 4; ++q) {
-      const __m512i g = GatherRows(span, row_bytes, rows, 192 + 4 * q);
+      const __m512i g = GatherRows(span, row_stride, rows, 192 + 4 * q);
       for (int k = 0; k < 4; ++k) {
         const __m512i v = _mm512_srai_epi32(_mm512_slli_epi32(g, 24 - 8 * k),
                                             24);  // signed byte k
@@ -369,6 +371,22 @@ struct RowScales<DecodeQ6_K> {
     }
   }
 };
+
+// Where a tile's (<= 16 rows') 256-value spans lie: row r's span s starts at
+// tile + s * span_stride + r * row_stride. In the rows' natural order a span
+// follows its row; interleaved (InterleaveRows), the tile's rows' s-th spans
+// are back to back, so that a thread reads its tiles as one sequential
+// stream (16 row streams per thread defeat the hardware prefetchers: the
+// direct kernel read weights from DRAM at 13-18 GB/s of 59).
+struct TileLayout {
+  int64_t row_stride, span_stride;
+};
+template <class D>
+TileLayout LayoutOf(int64_t K, int rows, bool interleaved) {
+  constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
+  if (interleaved) return {kSpanBytes, rows * kSpanBytes};
+  return {K / D::kElems * D::kBytes, kSpanBytes};
+}
 
 // Codes of unit u (64 values) of the 256-value span at p.
 template <class D>
@@ -387,12 +405,12 @@ inline __m512i SpanCodes(const uint8_t* p, int u) {
 // Unpacks the first `spans` 256-value spans of 16 rows (`rows` real ones)
 // into the panel, transposing in registers.
 template <class D>
-void PackSpans(const uint8_t* w, int64_t row_bytes, int rows, int64_t spans,
+void PackSpans(const uint8_t* w, TileLayout layout, int rows, int64_t spans,
                Panel p) {
-  constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
   for (int64_t s = 0; s < spans; ++s) {
+    const uint8_t* span = w + s * layout.span_stride;
     __m512i sc[16], off[16];
-    RowScales<D>::Get(w + s * kSpanBytes, row_bytes, rows, sc, off);
+    RowScales<D>::Get(span, layout.row_stride, rows, sc, off);
     for (int h = 0; h < 16; ++h) {
       _mm512_store_si512(p.scale + (16 * s + h) * 16, sc[h]);
       _mm512_store_si512(p.offset + (16 * s + h) * 16, off[h]);
@@ -400,7 +418,7 @@ void PackSpans(const uint8_t* w, int64_t row_bytes, int rows, int64_t spans,
     for (int u = 0; u < 4; ++u) {
       __m512i v[16];
       for (int r = 0; r < 16; ++r) {
-        v[r] = r < rows ? SpanCodes<D>(w + r * row_bytes + s * kSpanBytes, u)
+        v[r] = r < rows ? SpanCodes<D>(span + r * layout.row_stride, u)
                         : _mm512_setzero_si512();
       }
       Transpose16(v);
@@ -497,14 +515,22 @@ inline __m512i Reduce4(const __m512i p[4]) {
 // at w; K a multiple of 256.
 template <class D, int T>
 void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
-                int64_t row_bytes, int rows, float* y, int64_t ldy,
+                TileLayout layout, int rows, float* y, int64_t ldy,
                 __mmask16 valid) {
-  constexpr int64_t kSpanBytes = 256 / D::kElems * D::kBytes;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
+    const uint8_t* spans = w + s * layout.span_stride;
+    if (layout.row_stride < layout.span_stride) {
+      // Interleaved: the thread's weights are one stream; ask for the bytes
+      // kPrefetchSpans spans ahead (the hardware prefetchers alone leave
+      // most of the bandwidth unused).
+      const uint8_t* ahead = spans + kPrefetchSpans * layout.span_stride;
+      for (int64_t b = 0; b < layout.span_stride; b += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
+    }
     __m512i sc[16], off[16];
-    RowScales<D>::Get(w + s * kSpanBytes, row_bytes, rows, sc, off);
+    RowScales<D>::Get(spans, layout.row_stride, rows, sc, off);
     __m512i xa[T][4];
     for (int t = 0; t < T; ++t) {
       for (int u = 0; u < 4; ++u) {
@@ -517,7 +543,7 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
         for (int t = 0; t < T; ++t) isum[t][r] = _mm512_setzero_si512();
         continue;
       }
-      const uint8_t* span = w + r * row_bytes + s * kSpanBytes;
+      const uint8_t* span = spans + r * layout.row_stride;
       __m512i codes[4];
       for (int u = 0; u < 4; ++u) codes[u] = SpanCodes<D>(span, u);
       for (int t = 0; t < T; ++t) {
@@ -549,7 +575,7 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
 
 template <class D, int T>
 void Direct(const QuantizedActs& x, int64_t K, const uint8_t* w, int64_t N,
-            float* y, int64_t ldy) {
+            float* y, int64_t ldy, bool interleaved) {
   const int64_t row_bytes = K / D::kElems * D::kBytes;
   const int64_t tiles = (N + kPanelRows - 1) / kPanelRows;
 #pragma omp parallel for schedule(static)
@@ -557,7 +583,8 @@ void Direct(const QuantizedActs& x, int64_t K, const uint8_t* w, int64_t N,
     const int64_t n0 = tile * kPanelRows;
     const int rows =
         static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
-    DirectTile<D, T>(x, K, w + n0 * row_bytes, row_bytes, rows, y + n0, ldy,
+    DirectTile<D, T>(x, K, w + n0 * row_bytes,
+                     LayoutOf<D>(K, rows, interleaved), rows, y + n0, ldy,
                      static_cast<__mmask16>((1u << rows) - 1));
   }
 }
@@ -565,17 +592,17 @@ void Direct(const QuantizedActs& x, int64_t K, const uint8_t* w, int64_t N,
 template <class D>
 void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
           int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
-          bool direct_ok) {
+          bool direct_ok, bool interleaved) {
   if (direct_ok && K % 256 == 0 && M <= kDirectMaxRows) {
     switch (M) {
       case 1:
-        return Direct<D, 1>(x, K, w, N, y, ldy);
+        return Direct<D, 1>(x, K, w, N, y, ldy, interleaved);
       case 2:
-        return Direct<D, 2>(x, K, w, N, y, ldy);
+        return Direct<D, 2>(x, K, w, N, y, ldy, interleaved);
       case 3:
-        return Direct<D, 3>(x, K, w, N, y, ldy);
+        return Direct<D, 3>(x, K, w, N, y, ldy, interleaved);
       case 4:
-        return Direct<D, 4>(x, K, w, N, y, ldy);
+        return Direct<D, 4>(x, K, w, N, y, ldy, interleaved);
     }
   }
   const int64_t row_bytes = K / D::kElems * D::kBytes;
@@ -592,8 +619,9 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
       const int rows =
           static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
       const int64_t spans = K / 256;
-      PackSpans<D>(w + n0 * row_bytes, row_bytes, rows, spans, p);
-      if (spans * 256 < K) {
+      PackSpans<D>(w + n0 * row_bytes, LayoutOf<D>(K, rows, interleaved),
+                   rows, spans, p);
+      if (spans * 256 < K) {  // never interleaved (InterleaveRows)
         Pack<D>(w + n0 * row_bytes, row_bytes, rows, K, spans * 256 / D::kElems,
                 p);
       }
@@ -605,34 +633,44 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 
 void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
               const uint8_t* w, int64_t N, float* y, int64_t ldy,
-              uint8_t* panels, int slots, bool direct_ok) {
+              uint8_t* panels, int slots, bool direct_ok, bool interleaved) {
   switch (type) {
     case kIdQ4_0:
-      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ4_1:
-      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ5_0:
-      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ5_1:
-      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ8_0:
-      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ2_K:
-      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ3_K:
-      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ4_K:
-      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ5_K:
-      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdQ6_K:
-      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
+      return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdIQ4_NL:
       return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots,
-                                direct_ok);
+                                direct_ok, interleaved);
     case kIdIQ4_XS:
       return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots,
-                                direct_ok);
+                                direct_ok, interleaved);
   }
 }
 
@@ -640,14 +678,17 @@ void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
 
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels, int slots) {
-  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/true);
+                uint8_t* panels, int slots, bool interleaved) {
+  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/true,
+           interleaved);
 }
 
 void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
                      int64_t K, const uint8_t* w, int64_t N, float* y,
-                     int64_t ldy, uint8_t* panels, int slots) {
-  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/false);
+                     int64_t ldy, uint8_t* panels, int slots,
+                     bool interleaved) {
+  Dispatch(type, x, M, K, w, N, y, ldy, panels, slots, /*direct_ok=*/false,
+           interleaved);
 }
 
 }  // namespace lumen::engine::quant::avx512

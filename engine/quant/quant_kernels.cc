@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "engine/kernels/small_gemm_isa.h"
 
 namespace lumen::engine::quant {
@@ -74,11 +76,40 @@ int64_t PackedPanelBytes(int64_t K) {
   return 16 * K + 2 * 16 * (K / 16) * 4;
 }
 
+bool InterleaveWanted(int64_t K) { return Avx512() && K % 256 == 0; }
+
+void InterleaveRows(const uint8_t* natural, int64_t N, int64_t K,
+                    int64_t row_bytes, uint8_t* out) {
+  const int64_t spans = K / 256, span_bytes = row_bytes / spans;
+  for (int64_t n0 = 0; n0 < N; n0 += kInterleaveRows) {
+    const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
+    const uint8_t* tile = natural + n0 * row_bytes;
+    uint8_t* dst = out + n0 * row_bytes;
+    for (int64_t s = 0; s < spans; ++s) {
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(dst, tile + r * row_bytes + s * span_bytes, span_bytes);
+        dst += span_bytes;
+      }
+    }
+  }
+}
+
+const uint8_t* InterleavedSpan(const uint8_t* w, int64_t N, int64_t K,
+                               int64_t row_bytes, int64_t row, int64_t s) {
+  const int64_t span_bytes = row_bytes / (K / 256);
+  const int64_t n0 = row - row % kInterleaveRows;
+  const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
+  return w + n0 * row_bytes + (s * rows + row % kInterleaveRows) * span_bytes;
+}
+
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                   const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                  uint8_t* panels, int panel_slots) {
-  if (Avx512() && panel_slots > 0) {
-    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels, panel_slots);
+                  uint8_t* panels, int panel_slots, bool interleaved) {
+  // Interleaved rows exist only where the AVX-512 kernels were chosen
+  // (InterleaveWanted); only they read that order.
+  if (interleaved || (Avx512() && panel_slots > 0)) {
+    avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels, panel_slots,
+                       interleaved);
   } else {
     avx2::PackedGemv(type, x, M, K, w, N, y, ldy);
   }

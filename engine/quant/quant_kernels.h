@@ -57,13 +57,34 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
 // Scratch PackedMatmul needs per OpenMP thread for a K-wide matrix.
 int64_t PackedPanelBytes(int64_t K);
 
+// Row-interleaved weights: the rows are taken in tiles of kInterleaveRows
+// (the last may be short), and inside a tile the rows' 256-value spans are
+// stored span by span: span 0 of each row, then span 1 of each row, ... A
+// tile still takes rows * row_bytes bytes where its rows did. The AVX-512
+// kernels then read each thread's share of W as one sequential stream.
+constexpr int kInterleaveRows = 16;
+
+// Whether PackedMatmul wants `type` rows of K values interleaved on this
+// CPU: the AVX-512 kernels with K a multiple of 256.
+bool InterleaveWanted(int64_t K);
+
+// Rewrites N rows of row_bytes (K values) from their natural order at
+// `natural` into the interleaved order at `out` (N * row_bytes bytes).
+void InterleaveRows(const uint8_t* natural, int64_t N, int64_t K,
+                    int64_t row_bytes, uint8_t* out);
+
+// Bytes of span s (values 256s..256s+255) of row `row` of interleaved W.
+const uint8_t* InterleavedSpan(const uint8_t* w, int64_t N, int64_t K,
+                               int64_t row_bytes, int64_t row, int64_t s);
+
 // y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
-// PackedTypeId) at w, rows back to back. `panels` holds `panel_slots` *
-// PackedPanelBytes(K) bytes, 64-byte aligned; at most that many OpenMP
-// threads run (omp_get_max_threads() slots let all of them run).
+// PackedTypeId) at w, rows back to back or, when `interleaved`, as
+// InterleaveRows writes them (only where InterleaveWanted). `panels` holds
+// `panel_slots` * PackedPanelBytes(K) bytes, 64-byte aligned; at most that
+// many OpenMP threads run (omp_get_max_threads() slots let all of them run).
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                   const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                  uint8_t* panels, int panel_slots);
+                  uint8_t* panels, int panel_slots, bool interleaved);
 
 namespace avx2 {
 void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
@@ -74,11 +95,12 @@ namespace avx512 {
 // both give a row the same bits.
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                uint8_t* panels, int panel_slots);
+                uint8_t* panels, int panel_slots, bool interleaved);
 // The panel kernel at every M (tests and benchmarks compare the two).
 void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
                      int64_t K, const uint8_t* w, int64_t N, float* y,
-                     int64_t ldy, uint8_t* panels, int panel_slots);
+                     int64_t ldy, uint8_t* panels, int panel_slots,
+                     bool interleaved);
 }  // namespace avx512
 
 }  // namespace lumen::engine::quant

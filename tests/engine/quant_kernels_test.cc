@@ -180,7 +180,20 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   std::vector<float> y(M * ldy, -1.0f);
   quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
                       y.data(), ldy, scratch.panel_base(),
-                      scratch.panel_slots(K));
+                      scratch.panel_slots(K), /*interleaved=*/false);
+  // Row-interleaved weights (the engine's order where the AVX-512 kernels
+  // run) give the same bits.
+  std::vector<uint8_t> wi;
+  if (quant::InterleaveWanted(K)) {
+    wi.resize(w.size());
+    quant::InterleaveRows(w.data(), N, K, quant::RowBytes(*t, K), wi.data());
+    ASSERT_NE(wi, w);
+    std::vector<float> yi(M * ldy, -1.0f);
+    quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, wi.data(),
+                        N, yi.data(), ldy, scratch.panel_base(),
+                        scratch.panel_slots(K), /*interleaved=*/true);
+    ASSERT_EQ(yi, y);
+  }
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n)
       ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
@@ -194,9 +207,17 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
     std::vector<float> alone(N);
     quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
                         alone.data(), N, scratch.panel_base(),
-                        scratch.panel_slots(K));
+                        scratch.panel_slots(K), /*interleaved=*/false);
     for (int64_t n = 0; n < N; ++n)
       ASSERT_EQ(alone[n], y[m * ldy + n]) << "row " << m << " alone, n=" << n;
+    if (wi.empty()) continue;
+    quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, wi.data(), N,
+                        alone.data(), N, scratch.panel_base(),
+                        scratch.panel_slots(K), /*interleaved=*/true);
+    for (int64_t n = 0; n < N; ++n) {
+      ASSERT_EQ(alone[n], y[m * ldy + n])
+          << "row " << m << " alone, interleaved, n=" << n;
+    }
   }
 }
 
@@ -243,10 +264,15 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
       }
     }
   }
-  // Token embeddings read rows this way.
+  // Token embeddings read rows this way (interleaved rows too, the short
+  // last tile of each part among them).
   std::vector<float> row(K);
-  (*lin)->DequantizeRow(N + 2, row.data());
-  for (int64_t k = 0; k < K; ++k) ASSERT_NEAR(row[k], w1[2 * K + k], 1e-6);
+  for (int64_t n = 0; n < N + 5; ++n) {
+    (*lin)->DequantizeRow(n, row.data());
+    const double* want = n < N ? &w0[n * K] : &w1[(n - N) * K];
+    for (int64_t k = 0; k < K; ++k)
+      ASSERT_NEAR(row[k], want[k], 1e-6) << "row " << n << " k=" << k;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -299,7 +325,16 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
     quant::PackedMatmul(static_cast<uint32_t>(c.type),
                         {q.data(), d4.data(), s16.data()}, kM, K, w.data(), kN,
                         big.data(), kN, scratch.panel_base(),
-                        scratch.panel_slots(K));
+                        scratch.panel_slots(K), /*interleaved=*/false);
+    // Each layout the kernels read (interleaved only where wanted) gives
+    // every step the large step's bits.
+    std::vector<uint8_t> wi(w.size());
+    quant::InterleaveRows(w.data(), kN, K,
+                          quant::RowBytes(*quant::FindQuantType(c.type), K),
+                          wi.data());
+    for (const bool interleaved : {false, true}) {
+    if (interleaved && !quant::InterleaveWanted(K)) continue;
+    const std::vector<uint8_t>& wl = interleaved ? wi : w;
     for (int64_t step = 1; step <= 4; ++step) {
       for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
         const quant::QuantizedActs part{q.data() + m0 * K,
@@ -307,14 +342,16 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
                                         s16.data() + m0 * K / 16};
         std::vector<float> small(step * kN, -1.0f);
         quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
-                            w.data(), kN, small.data(), kN,
-                            scratch.panel_base(), scratch.panel_slots(K));
+                            wl.data(), kN, small.data(), kN,
+                            scratch.panel_base(), scratch.panel_slots(K),
+                            interleaved);
         for (int64_t i = 0; i < step * kN; ++i) {
           ASSERT_EQ(small[i], big[m0 * kN + i])
               << "K=" << K << " step " << step << " row " << m0 + i / kN
-              << " n=" << i % kN;
+              << " n=" << i % kN << (interleaved ? " interleaved" : "");
         }
       }
+    }
     }
   }
 }
@@ -329,6 +366,31 @@ INSTANTIATE_TEST_SUITE_P(
           TypeName(std::get<0>(info.param).type),
           std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
+
+// InterleaveRows moves whole spans; InterleavedSpan finds each again, in
+// full tiles and in the short last one.
+TEST(InterleaveRowsTest, EverySpanIsFoundWhereItWasMoved) {
+  constexpr int64_t kN = 37, kK = 768, kRowBytes = 3 * 144;  // q4_K
+  std::vector<uint8_t> natural(kN * kRowBytes);
+  for (size_t i = 0; i < natural.size(); ++i)
+    natural[i] = static_cast<uint8_t>(i * 131 + i / 251);
+  std::vector<uint8_t> interleaved(natural.size());
+  quant::InterleaveRows(natural.data(), kN, kK, kRowBytes, interleaved.data());
+  // Tile 0: span 0 of rows 0..15, then span 1 of row 0.
+  EXPECT_EQ(0, std::memcmp(interleaved.data() + 144, natural.data() + kRowBytes,
+                           144));
+  EXPECT_EQ(0, std::memcmp(interleaved.data() + 16 * 144,
+                           natural.data() + 144, 144));
+  for (int64_t n = 0; n < kN; ++n) {
+    for (int64_t s = 0; s < 3; ++s) {
+      const uint8_t* got = quant::InterleavedSpan(interleaved.data(), kN, kK,
+                                                  kRowBytes, n, s);
+      ASSERT_EQ(0, std::memcmp(got, natural.data() + n * kRowBytes + s * 144,
+                               144))
+          << "row " << n << " span " << s;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace lumen::engine

@@ -5,7 +5,7 @@
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
 //   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot] [--packed_only]
-//                        [--cpu_time]
+//                        [--cpu_time] [--copies 12]
 //
 // --cpu_time times by process CPU time instead of wall time: on a machine
 // other jobs share, with --threads 1, it still compares kernels fairly.
@@ -50,23 +50,26 @@ struct Shape {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t threads = 2, reps = 20;
+  int64_t threads = 2, reps = 20, copies = 12;
   bool hot = false, packed_only = false, cpu_time = false;
   lumen::FlagSet flags(
-      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] "
+      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] [--copies C] "
       "[--cpu_time]");
   flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
   flags.Bool("cpu_time", &cpu_time, "time by process CPU time");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
   flags.Bool("hot", &hot, "reuse one weight copy (cache-resident weights)");
+  flags.Int("copies", &copies,
+            "weight copies cycled through (12 = a layer each; raise it until "
+            "the copies outgrow the last-level cache to time DRAM reads)");
   if (auto s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
       !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 2;
   }
   omp_set_num_threads(static_cast<int>(threads));
-  const int kLayers = hot ? 1 : 12;
+  const int kLayers = hot ? 1 : static_cast<int>(copies);
   const Shape shapes[] = {{"qkv", 2304, 768},
                           {"wo", 768, 768},
                           {"gate_up", 4096, 768},
@@ -146,8 +149,11 @@ int main(int argc, char** argv) {
   }
   std::printf("   (GFLOP/s; M=1 also weight GB/s)\n");
   for (const Shape& s : shapes) {
+    // The AVX2 kernel reads rows in their order; the AVX-512 ones read them
+    // interleaved, as the engine stores them for those kernels.
     std::vector<std::vector<std::vector<uint8_t>>> packed(
-        std::size(packed_types));
+        std::size(packed_types)),
+        interleaved(std::size(packed_types));
     for (size_t ti = 0; ti < std::size(packed_types); ++ti) {
       const auto* qt = lumen::engine::quant::FindQuantType(packed_types[ti]);
       std::vector<float> w(s.N * s.K);
@@ -155,6 +161,11 @@ int main(int argc, char** argv) {
         for (float& v : w) v = normal(rng);
         packed[ti].emplace_back(s.N * lumen::engine::quant::RowBytes(*qt, s.K));
         qt->quantize_row(w.data(), packed[ti].back().data(), s.N * s.K);
+        interleaved[ti].emplace_back(packed[ti].back().size());
+        lumen::engine::quant::InterleaveRows(
+            packed[ti].back().data(), s.N, s.K,
+            lumen::engine::quant::RowBytes(*qt, s.K),
+            interleaved[ti].back().data());
       }
     }
     std::vector<float> x(256 * s.K), y(256 * s.N);
@@ -180,12 +191,12 @@ int main(int argc, char** argv) {
                                                            s16.data()};
             if (kernel == kAvx512) {
               lumen::engine::quant::avx512::PackedGemm(
-                  type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
-                  panel, omp_get_max_threads());
+                  type, acts, M, s.K, interleaved[ti][l].data(), s.N, y.data(),
+                  s.N, panel, omp_get_max_threads(), /*interleaved=*/true);
             } else if (kernel == kPanel) {
               lumen::engine::quant::avx512::PackedPanelGemm(
-                  type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N,
-                  panel, omp_get_max_threads());
+                  type, acts, M, s.K, interleaved[ti][l].data(), s.N, y.data(),
+                  s.N, panel, omp_get_max_threads(), /*interleaved=*/true);
             } else {
               lumen::engine::quant::avx2::PackedGemv(
                   type, acts, M, s.K, packed[ti][l].data(), s.N, y.data(), s.N);
