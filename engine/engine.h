@@ -43,6 +43,7 @@ struct EngineOptions {
   int32_t max_queue = 256;  // waiting requests before RESOURCE_EXHAUSTED
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t block_size = 16;  // tokens per KV block, 1..256
+  KvElement kv_element = KvElement::kF16;
   // OpenMP threads of the engine thread's kernels; at most the model's
   // TransformerOptions::num_threads (its scratch is sized for that).
   int32_t num_threads = 1;

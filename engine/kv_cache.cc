@@ -6,9 +6,20 @@
 
 namespace lumen::engine {
 
+const char* KvElementName(KvElement e) {
+  return e == KvElement::kF16 ? "f16" : "f32";
+}
+
+absl::StatusOr<KvElement> ParseKvElement(std::string_view name) {
+  if (name == "f32") return KvElement::kF32;
+  if (name == "f16") return KvElement::kF16;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "KV cache type \"", std::string(name), "\" is not one of f32, f16"));
+}
+
 int64_t KvCache::BlocksForBytes(const KvCacheShape& s, int64_t bytes) {
-  const int64_t per_block =
-      s.n_kv_heads * s.block_size * s.head_dim * 2 * s.n_layers * 4;
+  const int64_t per_block = s.n_kv_heads * s.block_size * s.head_dim * 2 *
+                            s.n_layers * ElementBytes(s.element);
   return per_block > 0 ? bytes / per_block : 0;
 }
 
@@ -19,12 +30,13 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
     return absl::InvalidArgumentError(
         "kv cache: every dimension must be positive");
   }
-  const int64_t floats =
+  const int64_t elements =
       s.num_blocks * s.n_layers * 2 * s.n_kv_heads * s.block_size * s.head_dim;
   // Anonymous pages read as zero and are backed on first touch: the arena
   // costs nothing at load (zeroing 1 GiB took seconds of page faults), and
   // huge pages cut the faults and TLB misses of attention 512-fold.
-  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(elements) *
+                       static_cast<size_t>(ElementBytes(s.element));
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
@@ -32,10 +44,10 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
         absl::StrCat("kv cache: cannot map ", bytes, " bytes"));
   }
   madvise(p, bytes, MADV_HUGEPAGE);  // advice: fine to be refused
-  Arena arena(static_cast<float*>(p), ArenaUnmap{bytes});
+  Arena arena(static_cast<uint8_t*>(p), ArenaUnmap{bytes});
   return std::unique_ptr<KvCache>(new KvCache(s, std::move(arena)));
 }
 
-void KvCache::ArenaUnmap::operator()(float* p) const { munmap(p, bytes); }
+void KvCache::ArenaUnmap::operator()(uint8_t* p) const { munmap(p, bytes); }
 
 }  // namespace lumen::engine

@@ -8,11 +8,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace lumen::engine {
+
+// What a cached key or value element is stored as. f16 halves the bytes
+// attention reads per step (the larger share of a many-sequence decode step);
+// values are rounded to nearest once, when written.
+enum class KvElement { kF32, kF16 };
+
+// "f32" / "f16"; ParseKvElement is InvalidArgument on anything else.
+const char* KvElementName(KvElement e);
+absl::StatusOr<KvElement> ParseKvElement(std::string_view name);
 
 struct KvCacheShape {
   int64_t n_layers = 0;
@@ -20,6 +30,7 @@ struct KvCacheShape {
   int64_t head_dim = 0;
   int64_t block_size = 16;
   int64_t num_blocks = 0;
+  KvElement element = KvElement::kF32;
 };
 
 class KvCache {
@@ -31,33 +42,41 @@ class KvCache {
   static int64_t BlocksForBytes(const KvCacheShape& shape, int64_t bytes);
 
   const KvCacheShape& shape() const { return shape_; }
-  int64_t bytes_per_block() const {
-    return block_floats_ * 2 * shape_.n_layers * 4;
+  KvElement element() const { return shape_.element; }
+  static int64_t ElementBytes(KvElement e) {
+    return e == KvElement::kF16 ? 2 : 4;
   }
+  int64_t bytes_per_block() const { return block_bytes_ * 2 * shape_.n_layers; }
   int64_t total_bytes() const { return bytes_per_block() * shape_.num_blocks; }
 
-  // Keys of one block and layer: [n_kv_heads, block_size, head_dim].
-  float* Keys(int64_t block, int64_t layer) {
-    return arena_.get() +
-           ((block * shape_.n_layers + layer) * 2) * block_floats_;
+  // Keys of one block and layer: [n_kv_heads, block_size, head_dim] elements
+  // of T, which is float for kF32 and uint16_t (fp16 bits) for kF16.
+  template <class T = float>
+  T* Keys(int64_t block, int64_t layer) {
+    return reinterpret_cast<T*>(
+        arena_.get() + ((block * shape_.n_layers + layer) * 2) * block_bytes_);
   }
-  float* Values(int64_t block, int64_t layer) {
-    return Keys(block, layer) + block_floats_;
+  template <class T = float>
+  T* Values(int64_t block, int64_t layer) {
+    return reinterpret_cast<T*>(arena_.get() +
+                                ((block * shape_.n_layers + layer) * 2 + 1) *
+                                    block_bytes_);
   }
 
  private:
   struct ArenaUnmap {
     size_t bytes;
-    void operator()(float* p) const;
+    void operator()(uint8_t* p) const;
   };
-  using Arena = std::unique_ptr<float, ArenaUnmap>;
+  using Arena = std::unique_ptr<uint8_t, ArenaUnmap>;
   KvCache(const KvCacheShape& shape, Arena arena)
       : shape_(shape),
-        block_floats_(shape.n_kv_heads * shape.block_size * shape.head_dim),
+        block_bytes_(shape.n_kv_heads * shape.block_size * shape.head_dim *
+                     ElementBytes(shape.element)),
         arena_(std::move(arena)) {}
   KvCacheShape shape_;
-  int64_t block_floats_;  // floats of K (or V) per block and layer
-  Arena arena_;           // anonymous mapping: zero until written
+  int64_t block_bytes_;  // bytes of K (or V) per block and layer
+  Arena arena_;          // anonymous mapping: zero until written
 };
 
 }  // namespace lumen::engine

@@ -27,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
+#include "engine/kv_cache.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -59,7 +60,7 @@ struct Flags {
   int64_t max_running = 64, max_queue = 256;
   int64_t max_request_bytes = 8 << 20;
   std::string weights = "auto", data_dir = "./lumen-data", embedding_model,
-              api_keys, knowledge_store;
+              api_keys, knowledge_store, kv_cache_type = "f16";
   std::string tls_cert, tls_key, tls_client_ca, log_format = "text",
                                                 chat_template = "auto";
   bool share_prefix_cache = false;
@@ -206,6 +207,10 @@ int Run(int argc, char** argv) {
             "knowledge store, embedding, adapter loading)");
   flags.Int("ctx-size", &f.ctx_size, "context per sequence (0 = the model's)");
   flags.Int("kv-cache-mb", &f.kv_cache_mb, "KV cache size per model in MiB");
+  // f16 (llama.cpp's default too) halves the bytes attention reads per step;
+  // docs/kv_cache.md has its effect on the reference outputs.
+  flags.String("kv-cache-type", &f.kv_cache_type,
+               "KV cache element type: f16 or f32");
   // 2048 (as vLLM's and llama.cpp's batch defaults): big prompt chunks run
   // the GEMMs near peak; smaller values shorten the decode stalls that a
   // prompt chunk causes for running streams.
@@ -273,6 +278,10 @@ int Run(int argc, char** argv) {
         "--executor-threads must be > 0, --threads, --embedding-threads and "
         "--http-threads >= 0, --max-request-bytes in (0, 1 GiB]");
   }
+  auto kv_element = lumen::engine::ParseKvElement(f.kv_cache_type);
+  if (!kv_element.ok())
+    return fail("--kv-cache-type: " +
+                std::string(kv_element.status().message()));
   // TLS files are read before any model loads: a typo fails at once.
   if (f.tls_cert.empty() != f.tls_key.empty())
     return fail("--tls-cert and --tls-key go together");
@@ -491,6 +500,7 @@ int Run(int argc, char** argv) {
   load.engine.max_running = static_cast<int32_t>(f.max_running);
   load.engine.max_queue = static_cast<int32_t>(f.max_queue);
   load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
+  load.engine.kv_element = *kv_element;
   load.engine.num_threads = threads.engine;
   auto stop_serving = [&] {
     if (http) http->Stop(absl::ZeroDuration());

@@ -60,4 +60,8 @@ float Dot(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void Axpy(float a, const float* x, float* y, int64_t n);
 
+// fp32 <-> fp16 bits (IEEE binary16, round to nearest even), n elements.
+void FloatsToHalves(const float* x, uint16_t* out, int64_t n);
+void HalvesToFloats(const uint16_t* x, float* out, int64_t n);
+
 }  // namespace lumen::engine::kernels

@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
   l->format_ = WeightFormat::kPacked;
   int64_t row = 0;
   for (PackedPart& p : parts) {
-    Segment seg{p.type, row, p.rows, 0, std::move(p.data), false,
+    Segment seg{p.type,          row, p.rows, 0, std::move(p.data), false,
                 std::move(p.f32)};
     if (p.type == GgmlType::kF32) {
       if (static_cast<int64_t>(seg.f32.size()) != p.rows * K) {

@@ -121,7 +121,7 @@ class Linear {
     std::vector<uint8_t> data;  // [rows, row_bytes]
     // data's rows in quant::InterleaveRows order (where the kernels want it).
     bool interleaved = false;
-    std::vector<float> f32;     // [rows, K] when type is kF32
+    std::vector<float> f32;  // [rows, K] when type is kF32
   };
 
   WeightFormat format_ = WeightFormat::kF32;

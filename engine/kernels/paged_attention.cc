@@ -45,10 +45,36 @@ float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
   return _mm_cvtss_f32(s4);
 }
 
-// Attention of one query head over its sequence's cached positions, with
-// head_dim = 8 * V held in registers: scores four slots at a time (one
-// horizontal reduction per four), the output accumulated in registers.
-template <int V>
+// 8 cached elements as fp32: float (kF32) or fp16 bits (kF16).
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float ToFloat(float v) { return v; }
+inline float ToFloat(uint16_t v) { return _cvtsh_ss(v); }
+
+// q . k over hd elements (hd % 8 == 0).
+template <class T>
+float DotRow(const float* q, const T* k, int64_t hd) {
+  if constexpr (sizeof(T) == 4) {
+    return Dot(q, k, hd);
+  } else {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < hd; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), Load8(k + i), acc);
+    __m128 s4 =
+        _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s4 = _mm_hadd_ps(s4, s4);
+    s4 = _mm_hadd_ps(s4, s4);
+    return _mm_cvtss_f32(s4);
+  }
+}
+
+// Attention of one query head over its sequence's cached positions (elements
+// of T), with head_dim = 8 * V held in registers: scores four slots at a
+// time (one horizontal reduction per four), the output accumulated in
+// registers.
+template <int V, class T>
 void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
                 int64_t layer, int64_t kvh, int64_t bs, float scale,
                 int64_t first, float* scores, float* out) {
@@ -59,16 +85,16 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
   // scores[p - first] belongs to position p.
   float max_score = -INFINITY;
   for (int64_t start = first / bs * bs; start < len; start += bs) {
-    const float* k =
-        kv.Keys(query.block_table[start / bs], layer) + kvh * bs * hd;
+    const T* k =
+        kv.Keys<T>(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
     const int64_t first_slot = std::max<int64_t>(first - start, 0);
     // Blocks are scattered: fetch the next block's keys (and this block's
     // values) ahead, since the hardware prefetcher restarts at every block.
     if (start + bs < len) {
       const char* nk = reinterpret_cast<const char*>(
-          kv.Keys(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
-      for (int64_t off = 0; off < bs * hd * 4; off += 64)
+          kv.Keys<T>(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
+      for (int64_t off = 0; off < bs * hd * sizeof(T); off += 64)
         _mm_prefetch(nk + off, _MM_HINT_T0);
     }
     int64_t j = first_slot;
@@ -76,17 +102,16 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       // Two partial sums per slot halve the FMA dependency chains.
       __m256 acc[4], acc2[4];
       for (int s = 0; s < 4; ++s) {
-        acc[s] = _mm256_mul_ps(q[0], _mm256_loadu_ps(k + (j + s) * hd));
-        acc2[s] = V > 1 ? _mm256_mul_ps(q[V > 1 ? 1 : 0],
-                                        _mm256_loadu_ps(k + (j + s) * hd + 8))
-                        : _mm256_setzero_ps();
+        acc[s] = _mm256_mul_ps(q[0], Load8(k + (j + s) * hd));
+        acc2[s] =
+            V > 1 ? _mm256_mul_ps(q[V > 1 ? 1 : 0], Load8(k + (j + s) * hd + 8))
+                  : _mm256_setzero_ps();
         for (int v = 2; v < V; v += 2) {
-          acc[s] = _mm256_fmadd_ps(
-              q[v], _mm256_loadu_ps(k + (j + s) * hd + 8 * v), acc[s]);
+          acc[s] =
+              _mm256_fmadd_ps(q[v], Load8(k + (j + s) * hd + 8 * v), acc[s]);
           if (v + 1 < V) {
             acc2[s] = _mm256_fmadd_ps(
-                q[v + 1], _mm256_loadu_ps(k + (j + s) * hd + 8 * (v + 1)),
-                acc2[s]);
+                q[v + 1], Load8(k + (j + s) * hd + 8 * (v + 1)), acc2[s]);
           }
         }
         acc[s] = _mm256_add_ps(acc[s], acc2[s]);
@@ -100,7 +125,7 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       _mm_storeu_ps(scores + start + j - first, four);
     }
     for (; j < slots; ++j)
-      scores[start + j - first] = Dot(qh, k + j * hd, hd) * scale;
+      scores[start + j - first] = DotRow(qh, k + j * hd, hd) * scale;
   }
   for (int64_t i = 0; i < len - first; ++i)
     max_score = std::max(max_score, scores[i]);
@@ -108,20 +133,21 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
   __m256 o[V];
   for (int v = 0; v < V; ++v) o[v] = _mm256_setzero_ps();
   for (int64_t start = first / bs * bs; start < len; start += bs) {
-    const float* vals =
-        kv.Values(query.block_table[start / bs], layer) + kvh * bs * hd;
+    const T* vals =
+        kv.Values<T>(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
     const int64_t first_slot = std::max<int64_t>(first - start, 0);
     if (start + bs < len) {
       const char* nv = reinterpret_cast<const char*>(
-          kv.Values(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
-      for (int64_t off = 0; off < bs * hd * 4; off += 64)
+          kv.Values<T>(query.block_table[start / bs + 1], layer) +
+          kvh * bs * hd);
+      for (int64_t off = 0; off < bs * hd * sizeof(T); off += 64)
         _mm_prefetch(nv + off, _MM_HINT_T0);
     }
     for (int64_t j = first_slot; j < slots; ++j) {
       const __m256 p = _mm256_set1_ps(scores[start + j - first]);
       for (int v = 0; v < V; ++v) {
-        o[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vals + j * hd + 8 * v), o[v]);
+        o[v] = _mm256_fmadd_ps(p, Load8(vals + j * hd + 8 * v), o[v]);
       }
     }
   }
@@ -130,7 +156,8 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(o[v], inv));
 }
 
-// Any head_dim: plain dot products and axpys.
+// Any head_dim: plain dot products and axpys, element by element.
+template <class T>
 void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
                        KvCache& kv, int64_t layer, int64_t kvh, int64_t bs,
                        int64_t hd, float scale, int64_t first, float* scores,
@@ -139,9 +166,11 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   // scores[p - first] belongs to position p.
   float max_score = -INFINITY;
   for (int64_t p = first; p < len; ++p) {
-    const float* k =
-        kv.Keys(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    scores[p - first] = Dot(qh, k, hd) * scale;
+    const T* k =
+        kv.Keys<T>(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
+    float dot = 0.0f;
+    for (int64_t i = 0; i < hd; ++i) dot += qh[i] * ToFloat(k[i]);
+    scores[p - first] = dot * scale;
     max_score = std::max(max_score, scores[p - first]);
   }
   float sum = 0.0f;
@@ -151,9 +180,37 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   }
   std::memset(out, 0, hd * sizeof(float));
   for (int64_t p = first; p < len; ++p) {
-    const float* v =
-        kv.Values(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    Axpy(scores[p - first] / sum, v, out, hd);
+    const T* v = kv.Values<T>(query.block_table[p / bs], layer) +
+                 (kvh * bs + p % bs) * hd;
+    const float a = scores[p - first] / sum;
+    for (int64_t i = 0; i < hd; ++i) out[i] += a * ToFloat(v[i]);
+  }
+}
+
+// The register kernel for the common head sizes, else the generic one.
+template <class T>
+void AttendHeadOf(const float* qh, const AttentionQuery& query, KvCache& kv,
+                  int64_t layer, int64_t kvh, int64_t bs, int64_t hd,
+                  float scale, int64_t first, float* scores, float* o) {
+  switch (hd) {
+    case 8:
+      return AttendHead<1, T>(qh, query, kv, layer, kvh, bs, scale, first,
+                              scores, o);
+    case 16:
+      return AttendHead<2, T>(qh, query, kv, layer, kvh, bs, scale, first,
+                              scores, o);
+    case 32:
+      return AttendHead<4, T>(qh, query, kv, layer, kvh, bs, scale, first,
+                              scores, o);
+    case 64:
+      return AttendHead<8, T>(qh, query, kv, layer, kvh, bs, scale, first,
+                              scores, o);
+    case 128:
+      return AttendHead<16, T>(qh, query, kv, layer, kvh, bs, scale, first,
+                               scores, o);
+    default:
+      return AttendHeadGeneric<T>(qh, query, kv, layer, kvh, bs, hd, scale,
+                                  first, scores, o);
   }
 }
 
@@ -183,25 +240,11 @@ void PagedAttention(const float* q, int64_t q_stride,
     const AttentionQuery& query = queries[t];
     const int64_t first =
         s.window > 0 ? std::max<int64_t>(0, query.position - s.window + 1) : 0;
-    switch (hd) {
-      case 8:
-        AttendHead<1>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
-        break;
-      case 16:
-        AttendHead<2>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
-        break;
-      case 32:
-        AttendHead<4>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
-        break;
-      case 64:
-        AttendHead<8>(qh, query, kv, layer, kvh, bs, s.scale, first, scores, o);
-        break;
-      case 128:
-        AttendHead<16>(qh, query, kv, layer, kvh, bs, s.scale, first, scores,
-                       o);
-        break;
-      default:
-        AttendHeadGeneric(qh, query, kv, layer, kvh, bs, hd, s.scale, first,
+    if (kv.element() == KvElement::kF16) {
+      AttendHeadOf<uint16_t>(qh, query, kv, layer, kvh, bs, hd, s.scale, first,
+                             scores, o);
+    } else {
+      AttendHeadOf<float>(qh, query, kv, layer, kvh, bs, hd, s.scale, first,
                           scores, o);
     }
   }

@@ -116,11 +116,19 @@ void Transformer::Attend(int64_t layer) {
     const int64_t slot = pos % bs;
     const float* k = &qkv_[i * qkv_dim + qd];
     const float* v = k + kvd;
-    float* kc = cache.Keys(block, layer);
-    float* vc = cache.Values(block, layer);
     for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-      std::memcpy(kc + (h * bs + slot) * hd, k + h * hd, hd * sizeof(float));
-      std::memcpy(vc + (h * bs + slot) * hd, v + h * hd, hd * sizeof(float));
+      const int64_t at = (h * bs + slot) * hd;
+      if (cache.element() == KvElement::kF16) {
+        kernels::FloatsToHalves(k + h * hd,
+                                cache.Keys<uint16_t>(block, layer) + at, hd);
+        kernels::FloatsToHalves(v + h * hd,
+                                cache.Values<uint16_t>(block, layer) + at, hd);
+      } else {
+        std::memcpy(cache.Keys(block, layer) + at, k + h * hd,
+                    hd * sizeof(float));
+        std::memcpy(cache.Values(block, layer) + at, v + h * hd,
+                    hd * sizeof(float));
+      }
     }
   }
   const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, hd,

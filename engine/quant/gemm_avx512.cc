@@ -270,9 +270,9 @@ inline void Transpose16(__m512i r[16]) {
 }
 
 // Scales and offsets of one 256-value span of 16 rows (`rows` real ones) at
-// `span` (row r at span + r * row_stride), transposed: sc[h] lane r = row r's scale of
-// values 16h... Generic: SpanScales per row, then a transpose. Missing rows
-// are zero.
+// `span` (row r at span + r * row_stride), transposed: sc[h] lane r = row r's
+// scale of values 16h... Generic: SpanScales per row, then a transpose. Missing
+// rows are zero.
 template <class D>
 struct RowScales {
   static void Get(const uint8_t* span, int64_t row_stride, int rows,
@@ -619,8 +619,8 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
       const int rows =
           static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
       const int64_t spans = K / 256;
-      PackSpans<D>(w + n0 * row_bytes, LayoutOf<D>(K, rows, interleaved),
-                   rows, spans, p);
+      PackSpans<D>(w + n0 * row_bytes, LayoutOf<D>(K, rows, interleaved), rows,
+                   spans, p);
       if (spans * 256 < K) {  // never interleaved (InterleaveRows)
         Pack<D>(w + n0 * row_bytes, row_bytes, rows, K, spans * 256 / D::kElems,
                 p);
@@ -637,40 +637,40 @@ void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
   switch (type) {
     case kIdQ4_0:
       return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ4_1:
       return Gemm<DecodeQ4_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ5_0:
       return Gemm<DecodeQ5_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ5_1:
       return Gemm<DecodeQ5_1>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ8_0:
       return Gemm<DecodeQ8_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ2_K:
       return Gemm<DecodeQ2_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ3_K:
       return Gemm<DecodeQ3_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ4_K:
       return Gemm<DecodeQ4_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ5_K:
       return Gemm<DecodeQ5_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdQ6_K:
       return Gemm<DecodeQ6_K>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
-                                interleaved);
+                              interleaved);
     case kIdIQ4_NL:
-      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots,
-                                direct_ok, interleaved);
+      return Gemm<DecodeIQ4_NL>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
     case kIdIQ4_XS:
-      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots,
-                                direct_ok, interleaved);
+      return Gemm<DecodeIQ4_XS>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,
+                                interleaved);
   }
 }
 

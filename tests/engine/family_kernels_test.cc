@@ -134,6 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 struct AttentionCase {
   int64_t head_dim, window, block_size;
+  KvElement element = KvElement::kF32;
 };
 
 class WindowedAttentionTest : public ::testing::TestWithParam<AttentionCase> {};
@@ -142,24 +143,35 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   const AttentionCase c = GetParam();
   const int64_t heads = 4, kv_heads = 2, hd = c.head_dim, bs = c.block_size;
   const int64_t len = 50, blocks = (len + bs - 1) / bs, layer = 1;
-  auto cache = KvCache::Create({2, kv_heads, hd, bs, 2 * blocks});
+  auto cache = KvCache::Create({2, kv_heads, hd, bs, 2 * blocks, c.element});
   ASSERT_TRUE(cache.ok());
   // The sequence owns every other block, backwards: scattered blocks.
   std::vector<int32_t> table(blocks);
   for (int64_t b = 0; b < blocks; ++b)
     table[b] = static_cast<int32_t>(2 * (blocks - 1 - b) + 1);
-  const std::vector<float> k = Random(len * kv_heads * hd, 11);
-  const std::vector<float> v = Random(len * kv_heads * hd, 12);
+  std::vector<float> k = Random(len * kv_heads * hd, 11);
+  std::vector<float> v = Random(len * kv_heads * hd, 12);
+  const bool f16 = c.element == KvElement::kF16;
   for (int64_t p = 0; p < len; ++p) {
     for (int64_t h = 0; h < kv_heads; ++h) {
-      std::copy_n(
-          &k[(p * kv_heads + h) * hd], hd,
-          (*cache)->Keys(table[p / bs], layer) + (h * bs + p % bs) * hd);
-      std::copy_n(
-          &v[(p * kv_heads + h) * hd], hd,
-          (*cache)->Values(table[p / bs], layer) + (h * bs + p % bs) * hd);
+      const int64_t at = (h * bs + p % bs) * hd;
+      float* kp = &k[(p * kv_heads + h) * hd];
+      float* vp = &v[(p * kv_heads + h) * hd];
+      if (f16) {
+        uint16_t* kc = (*cache)->Keys<uint16_t>(table[p / bs], layer) + at;
+        uint16_t* vc = (*cache)->Values<uint16_t>(table[p / bs], layer) + at;
+        FloatsToHalves(kp, kc, hd);
+        FloatsToHalves(vp, vc, hd);
+        // The reference below uses what the cache holds.
+        HalvesToFloats(kc, kp, hd);
+        HalvesToFloats(vc, vp, hd);
+      } else {
+        std::copy_n(kp, hd, (*cache)->Keys(table[p / bs], layer) + at);
+        std::copy_n(vp, hd, (*cache)->Values(table[p / bs], layer) + at);
+      }
     }
   }
+  if (f16) ASSERT_NE(k, Random(len * kv_heads * hd, 11)) << "nothing rounded";
   // Queries at positions the window cuts at every offset within a block.
   std::vector<AttentionQuery> queries;
   for (int32_t p : {0, 1, 5, 15, 16, 17, 31, 32, 49})
@@ -207,10 +219,16 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
                       AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
                       AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},
-                      AttentionCase{64, 64, 16}),
+                      AttentionCase{64, 64, 16},
+                      AttentionCase{8, 0, 16, KvElement::kF16},
+                      AttentionCase{64, 0, 16, KvElement::kF16},
+                      AttentionCase{128, 17, 16, KvElement::kF16},
+                      AttentionCase{24, 5, 16, KvElement::kF16},
+                      AttentionCase{32, 7, 4, KvElement::kF16}),
     [](const auto& info) {
       return absl::StrCat("hd", info.param.head_dim, "_window",
-                          info.param.window, "_block", info.param.block_size);
+                          info.param.window, "_block", info.param.block_size,
+                          "_", KvElementName(info.param.element));
     });
 
 }  // namespace

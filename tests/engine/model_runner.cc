@@ -47,14 +47,15 @@ std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,
   return m.ok() ? std::move(*m) : nullptr;
 }
 
-Runner::Runner(engine::Transformer* model, int num_seqs, int blocks_per_seq)
+Runner::Runner(engine::Transformer* model, int num_seqs, int blocks_per_seq,
+               engine::KvElement element)
     : model_(model),
       tables_(num_seqs),
       positions_(num_seqs, 0),
       adapters_(num_seqs, nullptr) {
   const engine::ModelConfig& c = model->config();
   auto cache = KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim, 16,
-                                int64_t{num_seqs} * blocks_per_seq});
+                                int64_t{num_seqs} * blocks_per_seq, element});
   EXPECT_TRUE(cache.ok());
   cache_ = std::move(*cache);
   // Interleave block ids so sequences' blocks are not contiguous.

@@ -31,8 +31,10 @@ std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,
 
 class Runner {
  public:
-  // Sequences 0..num_seqs-1, each owning blocks_per_seq interleaved blocks.
-  Runner(engine::Transformer* model, int num_seqs, int blocks_per_seq);
+  // Sequences 0..num_seqs-1, each owning blocks_per_seq interleaved blocks
+  // of a cache of `element`s.
+  Runner(engine::Transformer* model, int num_seqs, int blocks_per_seq,
+         engine::KvElement element = engine::KvElement::kF32);
 
   // Sets the LoRA adapter of a sequence (nullptr: the base model).
   void SetAdapter(int seq, const engine::LoraAdapter* adapter) {

@@ -187,10 +187,10 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   if (quant::InterleaveWanted(K)) {
     wi.resize(w.size());
     quant::InterleaveRows(w.data(), N, K, quant::RowBytes(*t, K), wi.data());
-    ASSERT_NE(wi, w);
+    if (K > 256) ASSERT_NE(wi, w);  // one span per row: the same order
     std::vector<float> yi(M * ldy, -1.0f);
-    quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, wi.data(),
-                        N, yi.data(), ldy, scratch.panel_base(),
+    quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, wi.data(), N,
+                        yi.data(), ldy, scratch.panel_base(),
                         scratch.panel_slots(K), /*interleaved=*/true);
     ASSERT_EQ(yi, y);
   }
@@ -333,25 +333,25 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
                           quant::RowBytes(*quant::FindQuantType(c.type), K),
                           wi.data());
     for (const bool interleaved : {false, true}) {
-    if (interleaved && !quant::InterleaveWanted(K)) continue;
-    const std::vector<uint8_t>& wl = interleaved ? wi : w;
-    for (int64_t step = 1; step <= 4; ++step) {
-      for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
-        const quant::QuantizedActs part{q.data() + m0 * K,
-                                        d4.data() + m0 * K / 4,
-                                        s16.data() + m0 * K / 16};
-        std::vector<float> small(step * kN, -1.0f);
-        quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
-                            wl.data(), kN, small.data(), kN,
-                            scratch.panel_base(), scratch.panel_slots(K),
-                            interleaved);
-        for (int64_t i = 0; i < step * kN; ++i) {
-          ASSERT_EQ(small[i], big[m0 * kN + i])
-              << "K=" << K << " step " << step << " row " << m0 + i / kN
-              << " n=" << i % kN << (interleaved ? " interleaved" : "");
+      if (interleaved && !quant::InterleaveWanted(K)) continue;
+      const std::vector<uint8_t>& wl = interleaved ? wi : w;
+      for (int64_t step = 1; step <= 4; ++step) {
+        for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
+          const quant::QuantizedActs part{q.data() + m0 * K,
+                                          d4.data() + m0 * K / 4,
+                                          s16.data() + m0 * K / 16};
+          std::vector<float> small(step * kN, -1.0f);
+          quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
+                              wl.data(), kN, small.data(), kN,
+                              scratch.panel_base(), scratch.panel_slots(K),
+                              interleaved);
+          for (int64_t i = 0; i < step * kN; ++i) {
+            ASSERT_EQ(small[i], big[m0 * kN + i])
+                << "K=" << K << " step " << step << " row " << m0 + i / kN
+                << " n=" << i % kN << (interleaved ? " interleaved" : "");
+          }
         }
       }
-    }
     }
   }
 }
@@ -379,14 +379,14 @@ TEST(InterleaveRowsTest, EverySpanIsFoundWhereItWasMoved) {
   // Tile 0: span 0 of rows 0..15, then span 1 of row 0.
   EXPECT_EQ(0, std::memcmp(interleaved.data() + 144, natural.data() + kRowBytes,
                            144));
-  EXPECT_EQ(0, std::memcmp(interleaved.data() + 16 * 144,
-                           natural.data() + 144, 144));
+  EXPECT_EQ(
+      0, std::memcmp(interleaved.data() + 16 * 144, natural.data() + 144, 144));
   for (int64_t n = 0; n < kN; ++n) {
     for (int64_t s = 0; s < 3; ++s) {
-      const uint8_t* got = quant::InterleavedSpan(interleaved.data(), kN, kK,
-                                                  kRowBytes, n, s);
-      ASSERT_EQ(0, std::memcmp(got, natural.data() + n * kRowBytes + s * 144,
-                               144))
+      const uint8_t* got =
+          quant::InterleavedSpan(interleaved.data(), kN, kK, kRowBytes, n, s);
+      ASSERT_EQ(0,
+                std::memcmp(got, natural.data() + n * kRowBytes + s * 144, 144))
           << "row " << n << " span " << s;
     }
   }

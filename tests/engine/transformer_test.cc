@@ -51,6 +51,47 @@ TEST(TransformerTest, GreedyFromBosReproducesLlama2cExactly) {
   EXPECT_EQ(GreedyAlone(m.get(), {1}, 200), want);
 }
 
+// lumend's default KV cache stores fp16. On the reference, teacher-forced,
+// the next-token distributions with an fp16 cache stay within a small KL
+// divergence of the fp32 cache's, and the greedy run is unchanged.
+TEST(TransformerTest, F16KvCacheKeepsTheReferenceDistributions) {
+  auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));
+  auto m = LoadModel(*f, WeightMode::kF32);
+  std::vector<int32_t> ids = {1};
+  const std::vector<int32_t> ref = ReferenceIds();
+  ids.insert(ids.end(), ref.begin(), ref.end() - 1);
+  Runner f32(m.get(), 1, 16, KvElement::kF32);
+  Runner f16(m.get(), 1, 16, KvElement::kF16);
+  double kl_sum = 0, kl_max = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::vector<float> a = f32.Step({{0, {ids[i]}}})[0];
+    const std::vector<float> b = f16.Step({{0, {ids[i]}}})[0];
+    ASSERT_EQ(Argmax(a), ref[i]) << "step " << i;
+    ASSERT_EQ(Argmax(b), ref[i]) << "fp16 cache, step " << i;
+    auto log_softmax = [](const std::vector<float>& z) {
+      double mx = -1e300, sum = 0;
+      for (float v : z) mx = std::max<double>(mx, v);
+      for (float v : z) sum += std::exp(v - mx);
+      std::vector<double> out(z.size());
+      for (size_t j = 0; j < z.size(); ++j) out[j] = z[j] - mx - std::log(sum);
+      return out;
+    };
+    const std::vector<double> la = log_softmax(a), lb = log_softmax(b);
+    double kl = 0;
+    for (size_t j = 0; j < la.size(); ++j)
+      kl += std::exp(la[j]) * (la[j] - lb[j]);
+    kl_sum += kl;
+    kl_max = std::max(kl_max, kl);
+  }
+  const double kl_mean = kl_sum / ids.size();
+  std::cout << "fp16 vs fp32 KV cache over " << ids.size()
+            << " teacher-forced steps: KL mean " << kl_mean << ", max "
+            << kl_max << " nats\n";
+  EXPECT_GT(kl_max, 0.0) << "the fp16 cache changed nothing: not in use?";
+  EXPECT_LT(kl_mean, 1e-5);
+  EXPECT_LT(kl_max, 1e-4);
+}
+
 TEST(TransformerTest, GreedyInsideABatchOfEightIsUnchanged) {
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));
   auto m = LoadModel(*f, WeightMode::kF32);

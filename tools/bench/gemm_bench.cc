@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   int64_t threads = 2, reps = 20, copies = 12;
   bool hot = false, packed_only = false, cpu_time = false;
   lumen::FlagSet flags(
-      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] [--copies C] "
+      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] [--copies "
+      "C] "
       "[--cpu_time]");
   flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
   flags.Bool("cpu_time", &cpu_time, "time by process CPU time");

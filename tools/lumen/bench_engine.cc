@@ -61,17 +61,19 @@ struct Bench {
 }  // namespace
 
 int BenchEngine(const Args& args) {
-  std::string model_path, weights = "auto", lora_path;
+  std::string model_path, weights = "auto", lora_path, kv_type = "f16";
   int64_t threads = 2, steps = 16;
   bool json = false;
   FlagSet flags(
       "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
-      "[--lora ADAPTER.gguf] [--json]");
+      "[--kv-cache-type f16|f32] [--lora ADAPTER.gguf] [--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
   flags.Int("steps", &steps, "decode steps timed per configuration");
   flags.Bool("json", &json, "print one JSON object");
+  flags.String("kv-cache-type", &kv_type,
+               "KV cache element: f16 (lumend's default) or f32");
   flags.String("lora", &lora_path,
                "LoRA adapter applied to every sequence (measures its cost)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
@@ -79,6 +81,9 @@ int BenchEngine(const Args& args) {
     return Fail("--model is required\n" + flags.Help(), 2);
   auto mode = engine::ParseWeightMode(weights);
   if (!mode.ok()) return Fail(std::string(mode.status().message()), 2);
+  auto kv_element = engine::ParseKvElement(kv_type);
+  if (!kv_element.ok())
+    return Fail(std::string(kv_element.status().message()), 2);
   omp_set_num_threads(static_cast<int>(threads));
 
   const double bandwidth = MeasureReadBandwidthGBs();
@@ -112,10 +117,11 @@ int BenchEngine(const Args& args) {
   const double flops_per_token = 2.0 * m.matmul_macs_per_token();
   if (!json) {
     std::printf(
-        "model %s: weights %s, %.1f MiB resident, %lld threads, "
+        "model %s: weights %s, %.1f MiB resident, %lld threads, KV cache %s, "
         "OMP_WAIT_POLICY=%s\n",
         model_path.c_str(), m.WeightsSummary().c_str(),
         m.resident_bytes().total() / 1048576.0, (long long)threads,
+        engine::KvElementName(*kv_element),
         getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
     const bool avx512 = engine::kernels::ActiveSmallGemmIsa() ==
                         engine::kernels::SmallGemmIsa::kAvx512;
@@ -152,8 +158,8 @@ int BenchEngine(const Args& args) {
   std::map<std::string, double> prefill, decode128, decode512;
   const int blocks_per_seq = 640 / 16;
   for (int prompt : {128, 512}) {
-    auto cache = engine::KvCache::Create(
-        {c.n_layers, c.n_kv_heads, c.head_dim, 16, blocks_per_seq});
+    auto cache = engine::KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim,
+                                          16, blocks_per_seq, *kv_element});
     if (!cache.ok()) return Fail(std::string(cache.status().message()));
     std::vector<std::vector<int32_t>> tables;
     double best = 1e30;
@@ -186,9 +192,9 @@ int BenchEngine(const Args& args) {
   }
   for (int context : {128, 512}) {
     for (int seqs : {1, 4, 16, 64}) {
-      auto cache =
-          engine::KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim, 16,
-                                   int64_t{seqs} * blocks_per_seq});
+      auto cache = engine::KvCache::Create(
+          {c.n_layers, c.n_kv_heads, c.head_dim, 16,
+           int64_t{seqs} * blocks_per_seq, *kv_element});
       if (!cache.ok()) return Fail(std::string(cache.status().message()));
       std::vector<std::vector<int32_t>> tables;
       if (absl::Status s = bench.Prefill(cache->get(), seqs, context,
@@ -213,8 +219,9 @@ int BenchEngine(const Args& args) {
           std::chrono::duration<double>(Clock::now() - t0).count();
       const double tps = seqs * steps / secs;
       // Per step: all weights once, plus every sequence's KV cache.
-      const double kv_bytes =
-          double(seqs) * (context + steps / 2) * c.KvBytesPerToken();
+      const double kv_bytes = double(seqs) * (context + steps / 2) *
+                              c.KvBytesPerToken(static_cast<int>(
+                                  engine::KvCache::ElementBytes(*kv_element)));
       const double roof = seqs * bandwidth * 1e9 / (weight_bytes + kv_bytes);
       (context == 128 ? decode128 : decode512)[absl::StrCat(seqs)] = tps;
       if (!json) {
@@ -234,6 +241,7 @@ int BenchEngine(const Args& args) {
     w.Key("model").String(model_path);
     w.Key("weights").String(m.WeightsSummary());
     w.Key("threads").Int(threads);
+    w.Key("kv_cache_type").String(engine::KvElementName(*kv_element));
     w.Key("prefill_tokens_per_s").BeginObject();
     for (auto& [k, v] : prefill) w.Key(k).Double(v);
     w.EndObject();

@@ -22,7 +22,7 @@
 namespace lumen::tools {
 
 int ModelGenerate(const Args& args) {
-  std::string prompt, weights = "auto";
+  std::string prompt, weights = "auto", kv_type = "f16";
   int64_t max_tokens = 128, seed = 0, threads = 0, ctx_size = 0;
   double temperature = 0.0;
   bool print_ids = false;
@@ -30,7 +30,7 @@ int ModelGenerate(const Args& args) {
       "lumen model generate FILE --prompt TEXT --max-tokens N [--temperature "
       "T] "
       "[--seed S] [--weights auto|f32|int8] [--threads N] [--ctx-size N] "
-      "[--ids]");
+      "[--kv-cache-type f16|f32] [--ids]");
   flags.String("prompt", &prompt, "prompt text; empty starts from BOS alone");
   flags.Int("max-tokens", &max_tokens, "tokens to generate at most");
   flags.Double("temperature", &temperature, "0 = greedy");
@@ -43,6 +43,8 @@ int ModelGenerate(const Args& args) {
   flags.Int("ctx-size", &ctx_size,
             "context of the sequence, prompt included (0 = the model's); "
             "also chooses LongRoPE factors, as in llama.cpp");
+  flags.String("kv-cache-type", &kv_type,
+               "KV cache element type: f16 (as lumend's default) or f32");
   flags.Bool("ids", &print_ids,
              "end with a line holding the generated ids as JSON");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
@@ -53,6 +55,9 @@ int ModelGenerate(const Args& args) {
   if (ctx_size < 0) return Fail("--ctx-size must be >= 0", 2);
   auto mode = engine::ParseWeightMode(weights);
   if (!mode.ok()) return Fail(std::string(mode.status().message()), 2);
+  auto kv_element = engine::ParseKvElement(kv_type);
+  if (!kv_element.ok())
+    return Fail(std::string(kv_element.status().message()), 2);
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
   auto t_load = std::chrono::steady_clock::now();
@@ -79,7 +84,8 @@ int ModelGenerate(const Args& args) {
   }
   const int64_t total = std::min<int64_t>(ctx, tokens.size() + max_tokens);
   engine::KvCacheShape shape{m.config().n_layers, m.config().n_kv_heads,
-                             m.config().head_dim, 16, (total + 15) / 16};
+                             m.config().head_dim, 16,
+                             (total + 15) / 16,   *kv_element};
   auto cache = engine::KvCache::Create(shape);
   if (!cache.ok()) return Fail(std::string(cache.status().message()));
   std::vector<int32_t> table(shape.num_blocks);
