@@ -388,6 +388,17 @@ TileLayout LayoutOf(int64_t K, int rows, bool interleaved) {
   return {K / D::kElems * D::kBytes, kSpanBytes};
 }
 
+// Interleaved, a thread's weights are one stream: ask for the bytes
+// kPrefetchSpans spans past `spans` (a tile's s-th spans), which run on
+// into the thread's next tile. The hardware prefetchers alone left most of
+// the bandwidth unused.
+inline void PrefetchAhead(const uint8_t* spans, TileLayout layout) {
+  if (layout.row_stride >= layout.span_stride) return;  // rows' own order
+  const uint8_t* ahead = spans + kPrefetchSpans * layout.span_stride;
+  for (int64_t b = 0; b < layout.span_stride; b += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
+}
+
 // Codes of unit u (64 values) of the 256-value span at p.
 template <class D>
 inline __m512i SpanCodes(const uint8_t* p, int u) {
@@ -409,6 +420,7 @@ void PackSpans(const uint8_t* w, TileLayout layout, int rows, int64_t spans,
                Panel p) {
   for (int64_t s = 0; s < spans; ++s) {
     const uint8_t* span = w + s * layout.span_stride;
+    PrefetchAhead(span, layout);
     __m512i sc[16], off[16];
     RowScales<D>::Get(span, layout.row_stride, rows, sc, off);
     for (int h = 0; h < 16; ++h) {
@@ -521,14 +533,7 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
     const uint8_t* spans = w + s * layout.span_stride;
-    if (layout.row_stride < layout.span_stride) {
-      // Interleaved: the thread's weights are one stream; ask for the bytes
-      // kPrefetchSpans spans ahead (the hardware prefetchers alone leave
-      // most of the bandwidth unused).
-      const uint8_t* ahead = spans + kPrefetchSpans * layout.span_stride;
-      for (int64_t b = 0; b < layout.span_stride; b += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
-    }
+    PrefetchAhead(spans, layout);
     __m512i sc[16], off[16];
     RowScales<D>::Get(spans, layout.row_stride, rows, sc, off);
     __m512i xa[T][4];

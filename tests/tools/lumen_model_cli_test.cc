@@ -29,7 +29,8 @@ TEST(ModelInspectTest, ReportsStories260K) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("parameters      292,800"));
   EXPECT_THAT(r.out, HasSubstr("grouped-query (2 query heads per kv head)"));
-  EXPECT_THAT(r.out, HasSubstr("1,280 bytes per token"));
+  EXPECT_THAT(r.out, HasSubstr("640 bytes per token with f16 elements"));
+  EXPECT_THAT(r.out, HasSubstr("1,280 with f32"));
   EXPECT_THAT(r.out, HasSubstr("llama (spm), 512 tokens"));
   EXPECT_THAT(r.out, HasSubstr("chat template   absent; renders as family "
                                "chatml (the file has no template"));

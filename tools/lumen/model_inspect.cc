@@ -283,7 +283,8 @@ int ModelInspect(const Args& args) {
           w.String(std::string(engine::BlockStepName(step)));
         w.EndArray();
       }
-      w.Key("kv_cache_bytes_per_token").Int(c.KvBytesPerToken());
+      w.Key("kv_cache_bytes_per_token").Int(c.KvBytesPerToken());  // f32
+      w.Key("kv_cache_bytes_per_token_f16").Int(c.KvBytesPerToken(2));
     }
     w.Key("tensor_count").Int(f.tensors().size());
     w.Key("tensor_types").BeginObject();
@@ -415,8 +416,9 @@ int ModelInspect(const Args& args) {
   if (config.ok()) {
     const engine::ModelConfig& c = *config;
     std::printf(
-        "kv cache        %s bytes per token (fp32 K+V: 2 x %lld layers x "
-        "%lld)\n",
+        "kv cache        %s bytes per token with f16 elements (lumend's "
+        "default), %s with f32 (K+V: 2 x %lld layers x %lld)\n",
+        Thousands(c.KvBytesPerToken(2)).c_str(),
         Thousands(c.KvBytesPerToken()).c_str(), (long long)c.n_layers,
         (long long)c.kv_dim());
   }
