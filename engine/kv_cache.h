@@ -5,6 +5,7 @@
 // table[p / block_size], slot p % block_size. Blocks are referenced, never
 // copied, so sequences can share prefix blocks. Engine thread only.
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -53,11 +54,13 @@ class KvCache {
   // of T, which is float for kF32 and uint16_t (fp16 bits) for kF16.
   template <class T = float>
   T* Keys(int64_t block, int64_t layer) {
+    assert(sizeof(T) == static_cast<size_t>(ElementBytes(element())));
     return reinterpret_cast<T*>(
         arena_.get() + ((block * shape_.n_layers + layer) * 2) * block_bytes_);
   }
   template <class T = float>
   T* Values(int64_t block, int64_t layer) {
+    assert(sizeof(T) == static_cast<size_t>(ElementBytes(element())));
     return reinterpret_cast<T*>(arena_.get() +
                                 ((block * shape_.n_layers + layer) * 2 + 1) *
                                     block_bytes_);

@@ -208,7 +208,7 @@ int Run(int argc, char** argv) {
   flags.Int("ctx-size", &f.ctx_size, "context per sequence (0 = the model's)");
   flags.Int("kv-cache-mb", &f.kv_cache_mb, "KV cache size per model in MiB");
   // f16 (llama.cpp's default too) halves the bytes attention reads per step;
-  // docs/kv_cache.md has its effect on the reference outputs.
+  // README's "KV cache" section has its effect on the reference outputs.
   flags.String("kv-cache-type", &f.kv_cache_type,
                "KV cache element type: f16 or f32");
   // 2048 (as vLLM's and llama.cpp's batch defaults): big prompt chunks run

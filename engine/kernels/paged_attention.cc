@@ -156,7 +156,31 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(o[v], inv));
 }
 
-// Any head_dim: plain dot products and axpys, element by element.
+// q . k and out += a * v over any hd: the fp32 vector ops; fp16 rows 8
+// elements at a time, then element by element.
+inline float RowDot(const float* q, const float* k, int64_t hd) {
+  return Dot(q, k, hd);
+}
+inline float RowDot(const float* q, const uint16_t* k, int64_t hd) {
+  const int64_t vec = hd / 8 * 8;
+  float dot = vec > 0 ? DotRow(q, k, vec) : 0.0f;
+  for (int64_t i = vec; i < hd; ++i) dot += q[i] * ToFloat(k[i]);
+  return dot;
+}
+inline void RowAxpy(float a, const float* v, float* out, int64_t hd) {
+  Axpy(a, v, out, hd);
+}
+inline void RowAxpy(float a, const uint16_t* v, float* out, int64_t hd) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    _mm256_storeu_ps(
+        out + i, _mm256_fmadd_ps(va, Load8(v + i), _mm256_loadu_ps(out + i)));
+  }
+  for (; i < hd; ++i) out[i] += a * ToFloat(v[i]);
+}
+
+// Any head_dim: dot products and axpys row by row.
 template <class T>
 void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
                        KvCache& kv, int64_t layer, int64_t kvh, int64_t bs,
@@ -168,9 +192,7 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   for (int64_t p = first; p < len; ++p) {
     const T* k =
         kv.Keys<T>(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    float dot = 0.0f;
-    for (int64_t i = 0; i < hd; ++i) dot += qh[i] * ToFloat(k[i]);
-    scores[p - first] = dot * scale;
+    scores[p - first] = RowDot(qh, k, hd) * scale;
     max_score = std::max(max_score, scores[p - first]);
   }
   float sum = 0.0f;
@@ -182,8 +204,7 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   for (int64_t p = first; p < len; ++p) {
     const T* v = kv.Values<T>(query.block_table[p / bs], layer) +
                  (kvh * bs + p % bs) * hd;
-    const float a = scores[p - first] / sum;
-    for (int64_t i = 0; i < hd; ++i) out[i] += a * ToFloat(v[i]);
+    RowAxpy(scores[p - first] / sum, v, out, hd);
   }
 }
 

@@ -84,7 +84,7 @@ struct ModelConfig {
   }
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
-  // K and V bytes per token of context for an fp32 cache.
+  // K and V bytes per token of context, at bytes_per_value per element.
   int64_t KvBytesPerToken(int bytes_per_value = 4) const {
     return 2 * n_layers * kv_dim() * bytes_per_value;
   }

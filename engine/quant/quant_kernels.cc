@@ -106,7 +106,8 @@ void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                   const uint8_t* w, int64_t N, float* y, int64_t ldy,
                   uint8_t* panels, int panel_slots, bool interleaved) {
   // Interleaved rows exist only where the AVX-512 kernels were chosen
-  // (InterleaveWanted); only they read that order.
+  // (InterleaveWanted); only they read that order. Callers reserve panel
+  // slots (LinearScratch::Reserve) before any packed matmul.
   if (interleaved || (Avx512() && panel_slots > 0)) {
     avx512::PackedGemm(type, x, M, K, w, N, y, ldy, panels, panel_slots,
                        interleaved);

@@ -171,7 +171,9 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
       }
     }
   }
-  if (f16) ASSERT_NE(k, Random(len * kv_heads * hd, 11)) << "nothing rounded";
+  if (f16) {
+    ASSERT_NE(k, Random(len * kv_heads * hd, 11)) << "nothing rounded";
+  }
   // Queries at positions the window cuts at every offset within a block.
   std::vector<AttentionQuery> queries;
   for (int32_t p : {0, 1, 5, 15, 16, 17, 31, 32, 49})

@@ -205,6 +205,31 @@ TEST(ModelGenerateTest, CtxSizeChoosesLongRopeFactorsLikeLlamaCpp) {
   }
 }
 
+// --kv-cache-type: f16 (default) and f32 give the reference's greedy text on
+// stories260K; another value is a usage error naming the choices, in the
+// CLI and in lumend.
+TEST(ModelGenerateTest, KvCacheTypeFlag) {
+  const std::string model = TestDataPath("models/stories260K.gguf");
+  const std::string cmd =
+      Lumen() + " model generate " + model + " --prompt '' --max-tokens 60";
+  auto f16 = RunCommand(cmd);
+  auto f32 = RunCommand(cmd + " --kv-cache-type f32");
+  ASSERT_EQ(f16.exit_code, 0) << f16.err;
+  ASSERT_EQ(f32.exit_code, 0) << f32.err;
+  EXPECT_THAT(f16.out, HasSubstr("Once upon a time, there was a little girl"));
+  EXPECT_EQ(f16.out, f32.out);
+  auto bad = RunCommand(cmd + " --kv-cache-type q4");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err,
+              HasSubstr("KV cache type \"q4\" is not one of f32, f16"));
+  auto daemon = RunCommand(BinPath("lumend") + " --model=" + model +
+                           " --kv-cache-type=int4 --listen=127.0.0.1:0");
+  EXPECT_EQ(daemon.exit_code, 1);
+  EXPECT_THAT(daemon.out + daemon.err,
+              HasSubstr("--kv-cache-type: KV cache type \"int4\" is not one "
+                        "of f32, f16"));
+}
+
 TEST(ModelInspectTest, MalformedFileFailsWithExitCode1) {
   const std::string dir = testing::MakeTempDir();
   const std::string bad = dir + "/bad.gguf";

@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 2;
   }
+  if (copies < 1 || reps < 1 || threads < 1) {
+    std::fprintf(stderr, "--copies, --reps and --threads must be >= 1\n");
+    return 2;
+  }
   omp_set_num_threads(static_cast<int>(threads));
   const int kLayers = hot ? 1 : static_cast<int>(copies);
   const Shape shapes[] = {{"qkv", 2304, 768},
