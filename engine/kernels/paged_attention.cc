@@ -50,7 +50,6 @@ inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 Load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline float ToFloat(float v) { return v; }
 inline float ToFloat(uint16_t v) { return _cvtsh_ss(v); }
 
 // q . k over hd elements (hd % 8 == 0).
