@@ -71,9 +71,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "KV block size ", options.block_size, " is outside 1..256"));
   }
-  KvCacheShape shape{c.n_layers, c.n_kv_heads,
-                     c.head_dim, options.block_size,
-                     0,          options.kv_element};
+  KvCacheShape shape{c.n_layers, c.n_kv_heads, c.head_dim, options.block_size,
+                     0};
+  shape.element = options.kv_element;
   shape.num_blocks = KvCache::BlocksForBytes(shape, options.kv_cache_bytes);
   const int64_t ctx_blocks =
       (e->model_->max_context() + options.block_size - 1) / options.block_size;

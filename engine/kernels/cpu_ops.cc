@@ -17,6 +17,10 @@ inline float HorizontalSum(__m256 v) {
   lo = _mm_hadd_ps(lo, lo);
   return _mm_cvtss_f32(lo);
 }
+// 8 fp16 values (bits) as fp32.
+inline __m256 Halves8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 }  // namespace
 
 float Dot(const float* a, const float* b, int64_t n) {
@@ -37,6 +41,27 @@ float Dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+float Dot(const float* a, const uint16_t* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Halves8(b + i), acc);
+  }
+  float sum = HorizontalSum(acc);
+  for (; i < n; ++i) sum += a[i] * _cvtsh_ss(b[i]);
+  return sum;
+}
+
+void Axpy(float a, const uint16_t* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(
+        y + i, _mm256_fmadd_ps(va, Halves8(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * _cvtsh_ss(x[i]);
+}
+
 void FloatsToHalves(const float* x, uint16_t* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -50,8 +75,7 @@ void FloatsToHalves(const float* x, uint16_t* out, int64_t n) {
 void HalvesToFloats(const uint16_t* x, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(
-                                  reinterpret_cast<const __m128i*>(x + i))));
+    _mm256_storeu_ps(out + i, Halves8(x + i));
   }
   for (; i < n; ++i) out[i] = _cvtsh_ss(x[i]);
 }

@@ -60,6 +60,10 @@ float Dot(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i].
 void Axpy(float a, const float* x, float* y, int64_t n);
 
+// The same with b (x) given as fp16 bits.
+float Dot(const float* a, const uint16_t* b, int64_t n);
+void Axpy(float a, const uint16_t* x, float* y, int64_t n);
+
 // fp32 <-> fp16 bits (IEEE binary16, round to nearest even), n elements.
 void FloatsToHalves(const float* x, uint16_t* out, int64_t n);
 void HalvesToFloats(const uint16_t* x, float* out, int64_t n);

@@ -108,10 +108,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
       }
       seg.row_bytes = quant::RowBytes(*t, K);
       if (quant::InterleaveWanted(K)) {
-        std::vector<uint8_t> interleaved(seg.data.size());
-        quant::InterleaveRows(seg.data.data(), seg.rows, K, seg.row_bytes,
-                              interleaved.data());
-        seg.data = std::move(interleaved);
+        quant::InterleaveRows(seg.data.data(), seg.rows, K, seg.row_bytes);
         seg.interleaved = true;
       }
     }

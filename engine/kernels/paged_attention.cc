@@ -50,25 +50,6 @@ inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 Load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline float ToFloat(uint16_t v) { return _cvtsh_ss(v); }
-
-// q . k over hd elements (hd % 8 == 0).
-template <class T>
-float DotRow(const float* q, const T* k, int64_t hd) {
-  if constexpr (sizeof(T) == 4) {
-    return Dot(q, k, hd);
-  } else {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < hd; i += 8)
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), Load8(k + i), acc);
-    __m128 s4 =
-        _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s4 = _mm_hadd_ps(s4, s4);
-    s4 = _mm_hadd_ps(s4, s4);
-    return _mm_cvtss_f32(s4);
-  }
-}
-
 // Attention of one query head over its sequence's cached positions (elements
 // of T), with head_dim = 8 * V held in registers: scores four slots at a
 // time (one horizontal reduction per four), the output accumulated in
@@ -124,7 +105,7 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       _mm_storeu_ps(scores + start + j - first, four);
     }
     for (; j < slots; ++j)
-      scores[start + j - first] = DotRow(qh, k + j * hd, hd) * scale;
+      scores[start + j - first] = Dot(qh, k + j * hd, hd) * scale;
   }
   for (int64_t i = 0; i < len - first; ++i)
     max_score = std::max(max_score, scores[i]);
@@ -155,31 +136,7 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
     _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(o[v], inv));
 }
 
-// q . k and out += a * v over any hd: the fp32 vector ops; fp16 rows 8
-// elements at a time, then element by element.
-inline float RowDot(const float* q, const float* k, int64_t hd) {
-  return Dot(q, k, hd);
-}
-inline float RowDot(const float* q, const uint16_t* k, int64_t hd) {
-  const int64_t vec = hd / 8 * 8;
-  float dot = vec > 0 ? DotRow(q, k, vec) : 0.0f;
-  for (int64_t i = vec; i < hd; ++i) dot += q[i] * ToFloat(k[i]);
-  return dot;
-}
-inline void RowAxpy(float a, const float* v, float* out, int64_t hd) {
-  Axpy(a, v, out, hd);
-}
-inline void RowAxpy(float a, const uint16_t* v, float* out, int64_t hd) {
-  const __m256 va = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= hd; i += 8) {
-    _mm256_storeu_ps(
-        out + i, _mm256_fmadd_ps(va, Load8(v + i), _mm256_loadu_ps(out + i)));
-  }
-  for (; i < hd; ++i) out[i] += a * ToFloat(v[i]);
-}
-
-// Any head_dim: dot products and axpys row by row.
+// Any head_dim: dot products and axpys row by row (cpu_ops, fp32 or fp16).
 template <class T>
 void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
                        KvCache& kv, int64_t layer, int64_t kvh, int64_t bs,
@@ -191,7 +148,7 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   for (int64_t p = first; p < len; ++p) {
     const T* k =
         kv.Keys<T>(query.block_table[p / bs], layer) + (kvh * bs + p % bs) * hd;
-    scores[p - first] = RowDot(qh, k, hd) * scale;
+    scores[p - first] = Dot(qh, k, hd) * scale;
     max_score = std::max(max_score, scores[p - first]);
   }
   float sum = 0.0f;
@@ -203,7 +160,7 @@ void AttendHeadGeneric(const float* qh, const AttentionQuery& query,
   for (int64_t p = first; p < len; ++p) {
     const T* v = kv.Values<T>(query.block_table[p / bs], layer) +
                  (kvh * bs + p % bs) * hd;
-    RowAxpy(scores[p - first] / sum, v, out, hd);
+    Axpy(scores[p - first] / sum, v, out, hd);
   }
 }
 

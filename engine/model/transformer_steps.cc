@@ -110,6 +110,7 @@ void Transformer::Attend(int64_t layer) {
   const int64_t qkv_dim = qd + 2 * kvd;
   KvCache& cache = *step_cache_;
   const int64_t bs = cache.shape().block_size;
+  const bool f16 = cache.element() == KvElement::kF16;
   for (int64_t i = 0; i < step_tokens_; ++i) {
     const int32_t pos = positions_[i];
     const int32_t block = queries_[i].block_table[pos / bs];
@@ -118,7 +119,7 @@ void Transformer::Attend(int64_t layer) {
     const float* v = k + kvd;
     for (int64_t h = 0; h < c.n_kv_heads; ++h) {
       const int64_t at = (h * bs + slot) * hd;
-      if (cache.element() == KvElement::kF16) {
+      if (f16) {
         kernels::FloatsToHalves(k + h * hd,
                                 cache.Keys<uint16_t>(block, layer) + at, hd);
         kernels::FloatsToHalves(v + h * hd,

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "engine/kernels/small_gemm_isa.h"
 
@@ -78,16 +79,17 @@ int64_t PackedPanelBytes(int64_t K) {
 
 bool InterleaveWanted(int64_t K) { return Avx512() && K % 256 == 0; }
 
-void InterleaveRows(const uint8_t* natural, int64_t N, int64_t K,
-                    int64_t row_bytes, uint8_t* out) {
+void InterleaveRows(uint8_t* w, int64_t N, int64_t K, int64_t row_bytes) {
   const int64_t spans = K / 256, span_bytes = row_bytes / spans;
+  std::vector<uint8_t> tile(kInterleaveRows * row_bytes);
   for (int64_t n0 = 0; n0 < N; n0 += kInterleaveRows) {
     const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
-    const uint8_t* tile = natural + n0 * row_bytes;
-    uint8_t* dst = out + n0 * row_bytes;
+    uint8_t* dst = w + n0 * row_bytes;
+    std::memcpy(tile.data(), dst, rows * row_bytes);
     for (int64_t s = 0; s < spans; ++s) {
       for (int64_t r = 0; r < rows; ++r) {
-        std::memcpy(dst, tile + r * row_bytes + s * span_bytes, span_bytes);
+        std::memcpy(dst, tile.data() + r * row_bytes + s * span_bytes,
+                    span_bytes);
         dst += span_bytes;
       }
     }

@@ -68,10 +68,9 @@ constexpr int kInterleaveRows = 16;
 // CPU: the AVX-512 kernels with K a multiple of 256.
 bool InterleaveWanted(int64_t K);
 
-// Rewrites N rows of row_bytes (K values) from their natural order at
-// `natural` into the interleaved order at `out` (N * row_bytes bytes).
-void InterleaveRows(const uint8_t* natural, int64_t N, int64_t K,
-                    int64_t row_bytes, uint8_t* out);
+// Rewrites N rows of row_bytes (K values) at w, in place, from their
+// natural order into the interleaved one (one tile of scratch at a time).
+void InterleaveRows(uint8_t* w, int64_t N, int64_t K, int64_t row_bytes);
 
 // Bytes of span s (values 256s..256s+255) of row `row` of interleaved W.
 const uint8_t* InterleavedSpan(const uint8_t* w, int64_t N, int64_t K,

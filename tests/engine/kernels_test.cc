@@ -1,10 +1,13 @@
 // Kernels against naive loops, table-driven over shapes.
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <random>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
@@ -138,6 +141,35 @@ INSTANTIATE_TEST_SUITE_P(
           "M", s.M, "_K", s.K, "_N", s.N,
           std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
+
+// The fp16 row ops (the KV cache's) against fp64 on the same halves, at
+// lengths with and without a tail past the 8-wide loop; the round trip
+// rounds to nearest.
+TEST(HalfRowOpsTest, DotAxpyAndConversionsMatchFp64) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const int64_t n : {1, 7, 8, 13, 64, 96}) {
+    std::vector<float> a(n), b(n), back(n), y(n, 0.5f);
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = normal(rng);
+      b[i] = normal(rng);
+    }
+    std::vector<uint16_t> h(n);
+    FloatsToHalves(b.data(), h.data(), n);
+    HalvesToFloats(h.data(), back.data(), n);
+    double dot = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      // binary16 has 11 significant bits: half an ulp is 2^-11 relative.
+      EXPECT_NEAR(back[i], b[i], std::fabs(b[i]) * 0x1p-11 + 1e-7) << i;
+      EXPECT_EQ(back[i], _cvtsh_ss(_cvtss_sh(b[i], 0))) << i;
+      dot += double(a[i]) * back[i];
+    }
+    EXPECT_NEAR(Dot(a.data(), h.data(), n), dot, 1e-5 * n) << "n=" << n;
+    Axpy(2.0f, h.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(y[i], 0.5 + 2.0 * back[i], 1e-6) << "n=" << n << " i=" << i;
+  }
+}
 
 TEST(VecExpTest, MatchesStdExpWithinTwoUlp) {
   double worst = 0;

@@ -185,8 +185,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   // run) give the same bits.
   std::vector<uint8_t> wi;
   if (quant::InterleaveWanted(K)) {
-    wi.resize(w.size());
-    quant::InterleaveRows(w.data(), N, K, quant::RowBytes(*t, K), wi.data());
+    wi = w;
+    quant::InterleaveRows(wi.data(), N, K, quant::RowBytes(*t, K));
     if (K > 256) {  // one span per row keeps the same order
       ASSERT_NE(wi, w);
     }
@@ -330,10 +330,9 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
                         scratch.panel_slots(K), /*interleaved=*/false);
     // Each layout the kernels read (interleaved only where wanted) gives
     // every step the large step's bits.
-    std::vector<uint8_t> wi(w.size());
-    quant::InterleaveRows(w.data(), kN, K,
-                          quant::RowBytes(*quant::FindQuantType(c.type), K),
-                          wi.data());
+    std::vector<uint8_t> wi = w;
+    quant::InterleaveRows(wi.data(), kN, K,
+                          quant::RowBytes(*quant::FindQuantType(c.type), K));
     for (const bool interleaved : {false, true}) {
       if (interleaved && !quant::InterleaveWanted(K)) continue;
       const std::vector<uint8_t>& wl = interleaved ? wi : w;
@@ -376,8 +375,8 @@ TEST(InterleaveRowsTest, EverySpanIsFoundWhereItWasMoved) {
   std::vector<uint8_t> natural(kN * kRowBytes);
   for (size_t i = 0; i < natural.size(); ++i)
     natural[i] = static_cast<uint8_t>(i * 131 + i / 251);
-  std::vector<uint8_t> interleaved(natural.size());
-  quant::InterleaveRows(natural.data(), kN, kK, kRowBytes, interleaved.data());
+  std::vector<uint8_t> interleaved = natural;
+  quant::InterleaveRows(interleaved.data(), kN, kK, kRowBytes);
   // Tile 0: span 0 of rows 0..15, then span 1 of row 0.
   EXPECT_EQ(0, std::memcmp(interleaved.data() + 144, natural.data() + kRowBytes,
                            144));

@@ -166,11 +166,10 @@ int main(int argc, char** argv) {
         for (float& v : w) v = normal(rng);
         packed[ti].emplace_back(s.N * lumen::engine::quant::RowBytes(*qt, s.K));
         qt->quantize_row(w.data(), packed[ti].back().data(), s.N * s.K);
-        interleaved[ti].emplace_back(packed[ti].back().size());
+        interleaved[ti].push_back(packed[ti].back());
         lumen::engine::quant::InterleaveRows(
-            packed[ti].back().data(), s.N, s.K,
-            lumen::engine::quant::RowBytes(*qt, s.K),
-            interleaved[ti].back().data());
+            interleaved[ti].back().data(), s.N, s.K,
+            lumen::engine::quant::RowBytes(*qt, s.K));
       }
     }
     std::vector<float> x(256 * s.K), y(256 * s.N);
