@@ -2,6 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace lumen::engine {
@@ -46,6 +49,18 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
   madvise(p, bytes, MADV_HUGEPAGE);  // advice: fine to be refused
   Arena arena(static_cast<uint8_t*>(p), ArenaUnmap{bytes});
   return std::unique_ptr<KvCache>(new KvCache(s, std::move(arena)));
+}
+
+absl::Status KvCache::Prefault() {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack it
+#endif
+  if (madvise(arena_.get(), arena_.get_deleter().bytes, MADV_POPULATE_WRITE) !=
+      0) {
+    return absl::UnavailableError(
+        absl::StrCat("kv cache: cannot populate the arena: ", strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 void KvCache::ArenaUnmap::operator()(uint8_t* p) const { munmap(p, bytes); }

@@ -30,6 +30,9 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
   if (static_cast<int64_t>(sum16.size()) < rows * max_k / 16) {
     sum16.resize(rows * max_k / 16);
   }
+  if (static_cast<int64_t>(sum32.size()) < rows * max_k / 32) {
+    sum32.resize(rows * max_k / 32);
+  }
   const int64_t panel_bytes = (threads > 0 ? threads : omp_get_max_threads()) *
                               quant::PackedPanelBytes((max_k + 31) / 32 * 32);
   if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
@@ -196,14 +199,14 @@ void Linear::AddBias(int64_t M, float* y) const {
 void Linear::QuantizeForPacked(const float* x, int64_t M,
                                LinearScratch* scratch) const {
   quant::QuantizeActivations(x, M, K_, scratch->q.data(), scratch->d4.data(),
-                             scratch->sum16.data());
+                             scratch->sum16.data(), scratch->sum32.data());
 }
 
 void Linear::RunPacked(const float* x, int64_t M, float* y,
                        LinearScratch* scratch) const {
   QuantizeForPacked(x, M, scratch);
   const quant::QuantizedActs acts{scratch->q.data(), scratch->d4.data(),
-                                  scratch->sum16.data()};
+                                  scratch->sum16.data(), scratch->sum32.data()};
   for (const Segment& s : segments_) {
     if (s.type == GgmlType::kF32) {
       // fp32 rows fused with packed ones (rare): one activation row at a

@@ -27,6 +27,7 @@ struct LinearScratch {
   std::vector<float> scales;    // [max_rows * max_k / 32]
   std::vector<float> d4;        // [max_rows * max_k / 4] (packed kernels)
   std::vector<float> sum16;     // [max_rows * max_k / 16] (packed kernels)
+  std::vector<float> sum32;     // [max_rows * max_k / 32] (packed kernels)
   std::vector<float> weights;   // [max N * K] dequantized int8/packed weights
   std::vector<uint8_t> panels;  // packed GEMM panels, every OpenMP thread
   int64_t max_k = 0;
@@ -89,7 +90,8 @@ class Linear {
   void MeasureKernelChoice(LinearScratch* scratch);
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
-  // Forces one kernel for every M (tests).
+  // Forces one kernel for every M (tests, and the non-packed matrices of
+  // quantized models: Transformer::PinKernelsIfPacked).
   void ForceKernel(bool dnnl) { use_dnnl_.fill(dnnl); }
   // e.g. "small<8 dnnl<32 small<64 dnnl": where the choice changes.
   std::string KernelChoiceSummary() const;

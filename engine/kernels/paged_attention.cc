@@ -45,6 +45,15 @@ float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
   return _mm_cvtss_f32(s4);
 }
 
+// How many blocks ahead attention fetches keys.
+constexpr int64_t kPrefetchBlocks = 4;
+
+inline void PrefetchBlock(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < bytes; off += 64)
+    _mm_prefetch(c + off, _MM_HINT_T0);
+}
+
 // 8 cached elements as fp32: float (kF32) or fp16 bits (kF16).
 inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 Load8(const uint16_t* p) {
@@ -62,21 +71,34 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
   __m256 q[V];
   for (int v = 0; v < V; ++v) q[v] = _mm256_loadu_ps(qh + 8 * v);
   const int64_t len = query.position + 1;
-  // scores[p - first] belongs to position p.
+  // scores[p - first] belongs to position p; the running maximum is kept
+  // four lanes wide (a scalar max chain after the loop cost as much as the
+  // dot products).
   float max_score = -INFINITY;
+  __m128 max4 = _mm_set1_ps(-INFINITY);
   for (int64_t start = first / bs * bs; start < len; start += bs) {
     const T* k =
         kv.Keys<T>(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
     const int64_t first_slot = std::max<int64_t>(first - start, 0);
-    // Blocks are scattered: fetch the next block's keys (and this block's
-    // values) ahead, since the hardware prefetcher restarts at every block.
-    if (start + bs < len) {
-      const char* nk = reinterpret_cast<const char*>(
-          kv.Keys<T>(query.block_table[start / bs + 1], layer) + kvh * bs * hd);
-      for (int64_t off = 0; off < bs * hd * sizeof(T); off += 64)
-        _mm_prefetch(nk + off, _MM_HINT_T0);
+    // Blocks are scattered, so the hardware prefetcher restarts at every
+    // block: fetch keys kPrefetchBlocks ahead (a block is processed faster
+    // than DRAM answers), and this block's values for the second pass.
+    const int64_t block = start / bs;
+    if (block == first / bs) {
+      for (int64_t b = block + 1; b <= block + kPrefetchBlocks && b * bs < len;
+           ++b) {
+        PrefetchBlock(kv.Keys<T>(query.block_table[b], layer) + kvh * bs * hd,
+                      bs * hd * sizeof(T));
+      }
+    } else if (start + kPrefetchBlocks * bs < len) {
+      PrefetchBlock(
+          kv.Keys<T>(query.block_table[block + kPrefetchBlocks], layer) +
+              kvh * bs * hd,
+          bs * hd * sizeof(T));
     }
+    PrefetchBlock(kv.Values<T>(query.block_table[block], layer) + kvh * bs * hd,
+                  bs * hd * sizeof(T));
     int64_t j = first_slot;
     for (; j + 4 <= slots; j += 4) {
       // Two partial sums per slot halve the FMA dependency chains.
@@ -102,13 +124,17 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
       __m128 four =
           _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
       four = _mm_mul_ps(four, _mm_set1_ps(scale));
+      max4 = _mm_max_ps(max4, four);
       _mm_storeu_ps(scores + start + j - first, four);
     }
-    for (; j < slots; ++j)
+    for (; j < slots; ++j) {
       scores[start + j - first] = Dot(qh, k + j * hd, hd) * scale;
+      max_score = std::max(max_score, scores[start + j - first]);
+    }
   }
-  for (int64_t i = 0; i < len - first; ++i)
-    max_score = std::max(max_score, scores[i]);
+  max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+  max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
+  max_score = std::max(max_score, _mm_cvtss_f32(max4));
   const float sum = ExpMinusMaxInPlace(scores, len - first, max_score);
   __m256 o[V];
   for (int v = 0; v < V; ++v) o[v] = _mm256_setzero_ps();
@@ -117,13 +143,6 @@ void AttendHead(const float* qh, const AttentionQuery& query, KvCache& kv,
         kv.Values<T>(query.block_table[start / bs], layer) + kvh * bs * hd;
     const int64_t slots = std::min(bs, len - start);
     const int64_t first_slot = std::max<int64_t>(first - start, 0);
-    if (start + bs < len) {
-      const char* nv = reinterpret_cast<const char*>(
-          kv.Values<T>(query.block_table[start / bs + 1], layer) +
-          kvh * bs * hd);
-      for (int64_t off = 0; off < bs * hd * sizeof(T); off += 64)
-        _mm_prefetch(nv + off, _MM_HINT_T0);
-    }
     for (int64_t j = first_slot; j < slots; ++j) {
       const __m256 p = _mm256_set1_ps(scores[start + j - first]);
       for (int v = 0; v < V; ++v) {

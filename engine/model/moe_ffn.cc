@@ -184,6 +184,19 @@ void MoeFfn::CopyKernelChoice(const MoeFfn& other) {
   }
 }
 
+std::vector<kernels::Linear*> MoeFfn::Matrices() {
+  std::vector<kernels::Linear*> all = {router_.get()};
+  for (FfnExpert& e : experts_) {
+    all.push_back(e.gate_up.get());
+    all.push_back(e.down.get());
+  }
+  if (shared_.gate_up) {
+    all.push_back(shared_.gate_up.get());
+    all.push_back(shared_.down.get());
+  }
+  return all;
+}
+
 int64_t MoeFfn::max_weight_elements() const {
   int64_t m = 2 * shape_.n_ff * shape_.n_embd;
   if (shared_.gate_up) m = std::max(m, 2 * shape_.shared_ff * shape_.n_embd);

@@ -59,6 +59,8 @@ class MoeFfn {
   // Times kernels on expert 0 and shares the choice with every expert.
   void MeasureKernelChoice(kernels::LinearScratch* scratch);
   void CopyKernelChoice(const MoeFfn& other);
+  // Every matrix: the router, each expert's and the shared expert's.
+  std::vector<kernels::Linear*> Matrices();
   // Largest matrix, for sizing the int8 dequantization scratch.
   int64_t max_weight_elements() const;
 

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -106,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     }
     m->output_->MeasureKernelChoice(&m->scratch_);
   }
+  m->PinKernelsIfPacked();
   return m;
 }
 
@@ -205,6 +207,33 @@ absl::Status Transformer::AllocateBuffers() {
                    std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights,
                    options_.num_threads);
   return absl::OkStatus();
+}
+
+void Transformer::PinKernelsIfPacked() {
+  std::vector<Linear*> all = {output_.get()};
+  for (LayerWeights& layer : layers_) {
+    for (Linear* lin : layer.matrices()) all.push_back(lin);
+    if (layer.moe) {
+      for (Linear* lin : layer.moe->Matrices()) all.push_back(lin);
+    }
+  }
+  const bool packed = std::any_of(all.begin(), all.end(), [](Linear* lin) {
+    return lin->format() == kernels::WeightFormat::kPacked;
+  });
+  if (!packed) return;
+  // Packed kernels give a row the same bits whatever the step's row count
+  // (quant_kernels.h). The other matrices of a quantized model (fp32 ones
+  // the quantizer could not block, an f16 output head, int8 ones, the MoE
+  // router, whose top-k turns an ulp into another expert) keep that only
+  // with one kernel for every M: oneDNN's other summation order at M >= 16
+  // moved a stories260K-Q4_K_M sequence's logits by 1% inside a batch. The
+  // small kernels ran within 5% of oneDNN (fp32) and ahead of it (int8) at
+  // M = 256 on the 110M shapes (gemm_bench).
+  for (Linear* lin : all) {
+    if (lin->format() != kernels::WeightFormat::kPacked) {
+      lin->ForceKernel(false);
+    }
+  }
 }
 
 int64_t Transformer::weight_bytes_per_step() const {

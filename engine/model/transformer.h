@@ -119,6 +119,9 @@ class Transformer {
   Transformer() = default;
   absl::Status LoadRope(const GgufFile& f);
   absl::Status AllocateBuffers();
+  // One kernel at every M for the other matrices when the model has packed
+  // ones (batch invariance).
+  void PinKernelsIfPacked();
   // Checks the batch against the model and the cache, and fills the step's
   // positions, attention queries, LoRA runs and logit rows.
   absl::Status PrepareStep(const Batch& batch, const KvCache& cache,

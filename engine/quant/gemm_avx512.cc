@@ -8,10 +8,10 @@
 // interleaved so that one zmm holds 4 consecutive codes of each of the 16 rows,
 // and per 16 values each row's scale and offset. The GEMM then needs no
 // horizontal sums: vpdpbusd multiplies a panel zmm with 4 activation bytes
-// broadcast to every lane, so lane r accumulates row r. Per 16 values and
-// activation row: 4 vpdpbusd, then the scale product and the offset term in
-// fp32. The unpacking cost is shared by all M rows, and each row's fp32
-// operations are the same whatever M is.
+// broadcast to every lane, so lane r accumulates row r. Per scale run (16
+// or 32 values, ScaleRun) and activation row: 4 or 8 vpdpbusd, then the
+// scale product and the offset term in fp32. The unpacking cost is shared by
+// all M rows, and each row's fp32 operations are the same whatever M is.
 
 #include <immintrin.h>
 #include <omp.h>
@@ -440,64 +440,95 @@ void PackSpans(const uint8_t* w, TileLayout layout, int rows, int64_t spans,
   }
 }
 
-template <int T>
+// Values per scale of a type: its scales and offsets change every 32
+// values (legacy blocks, Q4_K, Q5_K, IQ4_XS) or every 16 (Q2_K, Q3_K, Q6_K).
+// The panel stores them per 16 either way; the fp32 epilogue runs once per
+// run, so a 32-run type pays it half as often.
+template <class D>
+struct ScaleRun {
+  static constexpr int k = D::kElems == 32 ? 32 : 16;
+};
+template <>
+struct ScaleRun<DecodeQ4_K> {
+  static constexpr int k = 32;
+};
+template <>
+struct ScaleRun<DecodeQ5_K> {
+  static constexpr int k = 32;
+};
+template <>
+struct ScaleRun<DecodeIQ4_XS> {
+  static constexpr int k = 32;
+};
+
+// The activations' d * sum(q) over each kRun values of row t.
+template <int kRun>
+inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
+  if constexpr (kRun == 32) return x.sum32 + t * (K / 32);
+  return x.sum16 + t * (K / 16);
+}
+
+template <int T, int kRun>
 void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
                float* y, int64_t ldy, __mmask16 valid) {
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const int8_t* xq = x.q + m0 * K;
   const float* d4 = x.d4 + m0 * (K / 4);
-  const float* s16 = x.sum16 + m0 * (K / 16);
-  for (int64_t h = 0; h < K / 16; ++h) {
+  const float* sums = ActSums<kRun>(x, m0, K);
+  constexpr int kGroups = kRun / 4;  // panel zmms (4 codes per row) per run
+  for (int64_t h = 0; h < K / kRun; ++h) {
     __m512i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      const __m512i wv = _mm512_load_si512(p.codes + (4 * h + j) * 16);
+    for (int j = 0; j < kGroups; ++j) {
+      const __m512i wv = _mm512_load_si512(p.codes + (kGroups * h + j) * 16);
       for (int t = 0; t < T; ++t) {
         int32_t four;
-        __builtin_memcpy(&four, xq + t * K + 16 * h + 4 * j, 4);
+        __builtin_memcpy(&four, xq + t * K + kRun * h + 4 * j, 4);
         isum[t] = _mm512_dpbusd_epi32(isum[t], wv, _mm512_set1_epi32(four));
       }
     }
-    const __m512 scv = _mm512_load_ps(p.scale + 16 * h);
-    const __m512 offv = _mm512_load_ps(p.offset + 16 * h);
+    const __m512 scv = _mm512_load_ps(p.scale + (kRun / 16) * h * 16);
+    const __m512 offv = _mm512_load_ps(p.offset + (kRun / 16) * h * 16);
     for (int t = 0; t < T; ++t) {
       acc[t] = _mm512_fmadd_ps(
           _mm512_cvtepi32_ps(isum[t]),
-          _mm512_mul_ps(scv, _mm512_set1_ps(d4[t * (K / 4) + 4 * h])), acc[t]);
-      acc[t] =
-          _mm512_fmadd_ps(offv, _mm512_set1_ps(s16[t * (K / 16) + h]), acc[t]);
+          _mm512_mul_ps(scv, _mm512_set1_ps(d4[t * (K / 4) + kGroups * h])),
+          acc[t]);
+      acc[t] = _mm512_fmadd_ps(offv, _mm512_set1_ps(sums[t * (K / kRun) + h]),
+                               acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
 }
 
+template <int kRun>
 void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
                float* y, int64_t ldy, __mmask16 valid) {
   int64_t m = 0;
   for (; m + kTileRows <= M; m += kTileRows)
-    PanelTile<kTileRows>(x, m, K, p, y + m * ldy, ldy, valid);
+    PanelTile<kTileRows, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
   switch (M - m) {
     case 7:
-      PanelTile<7>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<7, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 6:
-      PanelTile<6>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<6, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 5:
-      PanelTile<5>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<5, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 4:
-      PanelTile<4>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<4, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 3:
-      PanelTile<3>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<3, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 2:
-      PanelTile<2>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<2, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
     case 1:
-      PanelTile<1>(x, m, K, p, y + m * ldy, ldy, valid);
+      PanelTile<1, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
       break;
   }
 }
@@ -560,18 +591,22 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
         isum[t][r] = Reduce4(p);
       }
     }
+    constexpr int kRun = ScaleRun<D>::k;
     for (int t = 0; t < T; ++t) {
       Transpose16(isum[t]);  // now isum[t][4g + u] lane r: group 4u + g
       const float* d4 = x.d4 + t * (K / 4) + 64 * s;
-      const float* s16 = x.sum16 + t * (K / 16) + 16 * s;
-      for (int h = 0; h < 16; ++h) {
-        acc[t] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t][4 * (h % 4) + h / 4]),
-                            _mm512_mul_ps(_mm512_castsi512_ps(sc[h]),
-                                          _mm512_set1_ps(d4[4 * h])),
-                            acc[t]);
+      const float* sums = ActSums<kRun>(x, t, K) + 256 / kRun * s;
+      for (int h = 0; h < 16; h += kRun / 16) {
+        __m512i run = isum[t][4 * (h % 4) + h / 4];
+        if constexpr (kRun == 32) {
+          run = _mm512_add_epi32(run, isum[t][4 * ((h + 1) % 4) + h / 4]);
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(run),
+                                 _mm512_mul_ps(_mm512_castsi512_ps(sc[h]),
+                                               _mm512_set1_ps(d4[4 * h])),
+                                 acc[t]);
         acc[t] = _mm512_fmadd_ps(_mm512_castsi512_ps(off[h]),
-                                 _mm512_set1_ps(s16[h]), acc[t]);
+                                 _mm512_set1_ps(sums[h / (kRun / 16)]), acc[t]);
       }
     }
   }
@@ -630,8 +665,8 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
         Pack<D>(w + n0 * row_bytes, row_bytes, rows, K, spans * 256 / D::kElems,
                 p);
       }
-      PanelRows(x, M, K, p, y + n0, ldy,
-                static_cast<__mmask16>((1u << rows) - 1));
+      PanelRows<ScaleRun<D>::k>(x, M, K, p, y + n0, ldy,
+                                static_cast<__mmask16>((1u << rows) - 1));
     }
   }
 }

@@ -26,7 +26,7 @@ bool Avx512() {
 }  // namespace
 
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
-                         float* d4, float* sum16) {
+                         float* d4, float* sum16, float* sum32) {
   const int64_t blocks = K / 32;
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   for (int64_t m = 0; m < M; ++m) {
@@ -54,12 +54,15 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
         i32[k] = _mm256_cvtps_epi32(
             _mm256_round_ps(_mm256_mul_ps(v[k], inv), _MM_ROUND_NEAREST));
       }
+      const __m256i half_a = _mm256_add_epi32(i32[0], i32[1]);
+      const __m256i half_b = _mm256_add_epi32(i32[2], i32[3]);
       sum16[m * (K / 16) + 2 * b] =
-          d *
-          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[0], i32[1])));
+          d * static_cast<float>(HorizontalSum(half_a));
       sum16[m * (K / 16) + 2 * b + 1] =
+          d * static_cast<float>(HorizontalSum(half_b));
+      sum32[m * (K / 32) + b] =
           d *
-          static_cast<float>(HorizontalSum(_mm256_add_epi32(i32[2], i32[3])));
+          static_cast<float>(HorizontalSum(_mm256_add_epi32(half_a, half_b)));
       _mm256_storeu_ps(d4 + m * (K / 4) + 8 * b, _mm256_set1_ps(d));
       // Pack 32 int32 -> 32 int8 and undo the lane interleaving of packs.
       const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);

@@ -47,12 +47,13 @@ struct QuantizedActs {
   const int8_t* q;     // [M, K] round(x / d), |q| <= 127
   const float* d4;     // [M, K/4] d of the 32-block each 4 values belong to
   const float* sum16;  // [M, K/16] d * sum of q over each 16 values
+  const float* sum32;  // [M, K/32] d * sum of q over each 32-block
 };
 
 // Quantizes x [M, K] (K % 32 == 0): per 32-block q = round-half-even(x *
 // 127 / max|x|), d = max|x| / 127 rounded to fp16 (llama.cpp's Q8_0).
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
-                         float* d4, float* sum16);
+                         float* d4, float* sum16, float* sum32);
 
 // Scratch PackedMatmul needs per OpenMP thread for a K-wide matrix.
 int64_t PackedPanelBytes(int64_t K);

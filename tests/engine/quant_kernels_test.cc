@@ -172,9 +172,10 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   // The kernel alone, into a wider output (ldy > N).
   const int64_t ldy = N + 3;
   std::vector<int8_t> q(M * K);
-  std::vector<float> d4(M * K / 4), s16(M * K / 16);
-  quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data());
-  const quant::QuantizedActs acts{q.data(), d4.data(), s16.data()};
+  std::vector<float> d4(M * K / 4), s16(M * K / 16), s32(M * K / 32);
+  quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data(),
+                             s32.data());
+  const quant::QuantizedActs acts{q.data(), d4.data(), s16.data(), s32.data()};
   kernels::LinearScratch scratch;
   scratch.Reserve(M, K, 0);
   std::vector<float> y(M * ldy, -1.0f);
@@ -205,7 +206,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   // Batch invariance: each row alone gives bit-identical results.
   for (int64_t m = 0; m < M; ++m) {
     const quant::QuantizedActs one{q.data() + m * K, d4.data() + m * K / 4,
-                                   s16.data() + m * K / 16};
+                                   s16.data() + m * K / 16,
+                                   s32.data() + m * K / 32};
     std::vector<float> alone(N);
     quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
                         alone.data(), N, scratch.panel_base(),
@@ -285,7 +287,10 @@ INSTANTIATE_TEST_SUITE_P(
                           Shape{5, 768, 17}, Shape{17, 256, 33},
                           Shape{8, 1024, 20}, Shape{2, 96, 9}, Shape{33, 32, 4},
                           Shape{40, 768, 256}, Shape{24, 256, 1536},
-                          Shape{20, 256, 512}),
+                          Shape{20, 256, 512},
+                          // Whole 256-spans plus a scattered tail (32-value
+                          // types only), at one row and at a panel.
+                          Shape{1, 288, 19}, Shape{6, 800, 21}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
       const Shape s = std::get<1>(info.param);
@@ -318,15 +323,15 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
     const std::vector<uint8_t> w = RandomBlocks(c, kN, K, 31);
     const std::vector<float> x = Gaussian(kM * K, 37, 1.0f);
     std::vector<int8_t> q(kM * K);
-    std::vector<float> d4(kM * K / 4), s16(kM * K / 16);
-    quant::QuantizeActivations(x.data(), kM, K, q.data(), d4.data(),
-                               s16.data());
+    std::vector<float> d4(kM * K / 4), s16(kM * K / 16), s32(kM * K / 32);
+    quant::QuantizeActivations(x.data(), kM, K, q.data(), d4.data(), s16.data(),
+                               s32.data());
     kernels::LinearScratch scratch;
     scratch.Reserve(kM, K, 0);
     std::vector<float> big(kM * kN);
     quant::PackedMatmul(static_cast<uint32_t>(c.type),
-                        {q.data(), d4.data(), s16.data()}, kM, K, w.data(), kN,
-                        big.data(), kN, scratch.panel_base(),
+                        {q.data(), d4.data(), s16.data(), s32.data()}, kM, K,
+                        w.data(), kN, big.data(), kN, scratch.panel_base(),
                         scratch.panel_slots(K), /*interleaved=*/false);
     // Each layout the kernels read (interleaved only where wanted) gives
     // every step the large step's bits.
@@ -338,9 +343,9 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
       const std::vector<uint8_t>& wl = interleaved ? wi : w;
       for (int64_t step = 1; step <= 4; ++step) {
         for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
-          const quant::QuantizedActs part{q.data() + m0 * K,
-                                          d4.data() + m0 * K / 4,
-                                          s16.data() + m0 * K / 16};
+          const quant::QuantizedActs part{
+              q.data() + m0 * K, d4.data() + m0 * K / 4,
+              s16.data() + m0 * K / 16, s32.data() + m0 * K / 32};
           std::vector<float> small(step * kN, -1.0f);
           quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
                               wl.data(), kN, small.data(), kN,

@@ -5,13 +5,14 @@
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
 //   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot] [--packed_only]
-//                        [--cpu_time] [--copies 12]
+//                        [--attention_only] [--cpu_time] [--copies 12]
 //
 // --cpu_time times by process CPU time instead of wall time: on a machine
 // other jobs share, with --threads 1, it still compares kernels fairly.
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "base/flags.h"
+#include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
 #include "engine/kernels/paged_attention.h"
 #include "engine/kernels/quantize.h"
@@ -47,16 +49,84 @@ struct Shape {
   int64_t N, K;
 };
 
+// Decode attention: 16 sequences, one query token each, 12 heads of 64,
+// over 12 layers of a paged cache, each sequence's blocks in order as
+// `lumen bench engine` lays them out (a block's layers lie together, so a
+// layer's consecutive blocks are still 24 layer-blocks apart).
+void BenchAttention(lumen::engine::KvElement element, int64_t reps,
+                    bool cpu_time) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  const bool f16 = element == lumen::engine::KvElement::kF16;
+  const int64_t elem_bytes = lumen::engine::KvCache::ElementBytes(element);
+  std::printf("\n%-28s %10s %12s\n",
+              f16 ? "attention f16 (16 seqs)" : "attention f32 (16 seqs)",
+              "ms/step", "KV GB/s");
+  for (int64_t ctx : {128, 512}) {
+    const int64_t seqs = 16, heads = 12, hd = 64, layers = 12, bs = 16;
+    const int64_t blocks_per_seq = (ctx + bs - 1) / bs;
+    auto cache = lumen::engine::KvCache::Create(
+        {layers, heads, hd, bs, seqs * blocks_per_seq, element});
+    if (!cache.ok()) {
+      std::fprintf(stderr, "%s\n",
+                   std::string(cache.status().message()).c_str());
+      return;
+    }
+    std::vector<float> row(2 * heads * bs * hd);
+    for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
+      for (int64_t l = 0; l < layers; ++l) {
+        for (float& v : row) v = normal(rng);
+        if (f16) {
+          FloatsToHalves(row.data(), (*cache)->Keys<uint16_t>(b, l),
+                         row.size());
+        } else {
+          std::copy(row.begin(), row.end(), (*cache)->Keys(b, l));
+        }
+      }
+    }
+    std::vector<std::vector<int32_t>> tables(seqs);
+    for (int64_t s = 0; s < seqs; ++s) {
+      for (int64_t b = 0; b < blocks_per_seq; ++b)
+        tables[s].push_back(static_cast<int32_t>(s * blocks_per_seq + b));
+    }
+    std::vector<AttentionQuery> queries(seqs);
+    for (int64_t s = 0; s < seqs; ++s)
+      queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
+    std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
+        scratch(omp_get_max_threads() * ctx);
+    for (float& v : q) v = normal(rng);
+    const AttentionShape shape{heads, heads, hd, 0.125f};
+    auto step = [&] {
+      for (int64_t l = 0; l < layers; ++l) {
+        PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
+                       shape, scratch.data(), omp_get_max_threads(), ctx,
+                       out.data());
+      }
+    };
+    step();
+    const auto t0 = Now(cpu_time);
+    for (int64_t r = 0; r < reps; ++r) step();
+    const double sec =
+        std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
+    const double bytes =
+        double(seqs) * ctx * layers * 2 * heads * hd * elem_bytes;
+    std::printf("%-28s %10.2f %12.1f\n", ctx == 128 ? "ctx 128" : "ctx 512",
+                sec * 1e3, bytes / sec / 1e9);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t threads = 2, reps = 20, copies = 12;
-  bool hot = false, packed_only = false, cpu_time = false;
+  bool hot = false, packed_only = false, cpu_time = false,
+       attention_only = false;
   lumen::FlagSet flags(
-      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] [--copies "
-      "C] "
-      "[--cpu_time]");
+      "gemm_bench [--threads N] [--reps R] [--hot] [--packed_only] "
+      "[--attention_only] [--copies C] [--cpu_time]");
   flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
+  flags.Bool("attention_only", &attention_only,
+             "only the decode attention kernel (f32 and f16 caches)");
   flags.Bool("cpu_time", &cpu_time, "time by process CPU time");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
@@ -74,6 +144,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   omp_set_num_threads(static_cast<int>(threads));
+  if (attention_only) {
+    BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
+    BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
+    return 0;
+  }
   const int kLayers = hot ? 1 : static_cast<int>(copies);
   const Shape shapes[] = {{"qkv", 2304, 768},
                           {"wo", 768, 768},
@@ -175,7 +250,8 @@ int main(int argc, char** argv) {
     std::vector<float> x(256 * s.K), y(256 * s.N);
     for (float& v : x) v = normal(rng) * 50;
     std::vector<int8_t> q(256 * s.K);
-    std::vector<float> d4(256 * s.K / 4), s16(256 * s.K / 16);
+    std::vector<float> d4(256 * s.K / 4), s16(256 * s.K / 16),
+        s32(256 * s.K / 32);
     std::vector<uint8_t> panels(
         omp_get_max_threads() * lumen::engine::quant::PackedPanelBytes(s.K) +
         64);
@@ -190,9 +266,9 @@ int main(int argc, char** argv) {
         auto measure = [&](Kernel kernel) {
           auto call = [&](int l) {
             lumen::engine::quant::QuantizeActivations(
-                x.data(), M, s.K, q.data(), d4.data(), s16.data());
-            const lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
-                                                           s16.data()};
+                x.data(), M, s.K, q.data(), d4.data(), s16.data(), s32.data());
+            const lumen::engine::quant::QuantizedActs acts{
+                q.data(), d4.data(), s16.data(), s32.data()};
             if (kernel == kAvx512) {
               lumen::engine::quant::avx512::PackedGemm(
                   type, acts, M, s.K, interleaved[ti][l].data(), s.N, y.data(),
@@ -233,50 +309,8 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
   }
-  // Decode attention: 16 sequences, one query token each, 12 heads of 64,
-  // over 12 layers of a paged fp32 cache (blocks of a sequence scattered).
   if (packed_only) return 0;
-  std::printf("\n%-28s %10s %12s\n", "attention (16 seqs, 12 layers)",
-              "ms/step", "KV GB/s");
-  for (int64_t ctx : {128, 512}) {
-    const int64_t seqs = 16, heads = 12, hd = 64, layers = 12, bs = 16;
-    const int64_t blocks_per_seq = (ctx + bs - 1) / bs;
-    auto cache = lumen::engine::KvCache::Create(
-        {layers, heads, hd, bs, seqs * blocks_per_seq});
-    if (!cache.ok()) return 1;
-    for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
-      for (int64_t l = 0; l < layers; ++l) {
-        float* k = (*cache)->Keys(b, l);
-        for (int64_t i = 0; i < 2 * heads * bs * hd; ++i) k[i] = normal(rng);
-      }
-    }
-    std::vector<std::vector<int32_t>> tables(seqs);
-    for (int64_t s = 0; s < seqs; ++s) {
-      for (int64_t b = 0; b < blocks_per_seq; ++b)
-        tables[s].push_back(static_cast<int32_t>(b * seqs + s));
-    }
-    std::vector<AttentionQuery> queries(seqs);
-    for (int64_t s = 0; s < seqs; ++s)
-      queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
-    std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
-        scratch(omp_get_max_threads() * ctx);
-    for (float& v : q) v = normal(rng);
-    const AttentionShape shape{heads, heads, hd, 0.125f};
-    auto step = [&] {
-      for (int64_t l = 0; l < layers; ++l) {
-        PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
-                       shape, scratch.data(), omp_get_max_threads(), ctx,
-                       out.data());
-      }
-    };
-    step();
-    const auto t0 = Now(cpu_time);
-    for (int64_t r = 0; r < reps; ++r) step();
-    const double sec =
-        std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
-    const double bytes = double(seqs) * ctx * layers * 2 * heads * hd * 4;
-    std::printf("%-28s %10.2f %12.1f\n", ctx == 128 ? "ctx 128" : "ctx 512",
-                sec * 1e3, bytes / sec / 1e9);
-  }
+  BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
+  BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
   return 0;
 }
