@@ -560,6 +560,7 @@ template <class D, int T>
 void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
                 TileLayout layout, int rows, float* y, int64_t ldy,
                 __mmask16 valid) {
+  constexpr int kRun = ScaleRun<D>::k;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
@@ -591,7 +592,6 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
         isum[t][r] = Reduce4(p);
       }
     }
-    constexpr int kRun = ScaleRun<D>::k;
     for (int t = 0; t < T; ++t) {
       Transpose16(isum[t]);  // now isum[t][4g + u] lane r: group 4u + g
       const float* d4 = x.d4 + t * (K / 4) + 64 * s;

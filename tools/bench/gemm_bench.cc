@@ -72,15 +72,23 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
                    std::string(cache.status().message()).c_str());
       return;
     }
-    std::vector<float> row(2 * heads * bs * hd);
+    std::vector<float> rows(heads * bs * hd);
+    auto fill = [&](void* dst) {
+      for (float& v : rows) v = normal(rng);
+      if (f16) {
+        FloatsToHalves(rows.data(), static_cast<uint16_t*>(dst), rows.size());
+      } else {
+        std::copy(rows.begin(), rows.end(), static_cast<float*>(dst));
+      }
+    };
     for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
       for (int64_t l = 0; l < layers; ++l) {
-        for (float& v : row) v = normal(rng);
         if (f16) {
-          FloatsToHalves(row.data(), (*cache)->Keys<uint16_t>(b, l),
-                         row.size());
+          fill((*cache)->Keys<uint16_t>(b, l));
+          fill((*cache)->Values<uint16_t>(b, l));
         } else {
-          std::copy(row.begin(), row.end(), (*cache)->Keys(b, l));
+          fill((*cache)->Keys(b, l));
+          fill((*cache)->Values(b, l));
         }
       }
     }
