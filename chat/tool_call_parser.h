@@ -14,8 +14,12 @@
 //
 // ToolCallStreamParser parses incrementally: text that may begin call markup
 // is held back (as stop strings are), so no markup reaches the content
-// deltas; a call is emitted whole once its markup is complete. Pure; one
-// parser per response, used by one thread.
+// deltas. A call leaves in pieces, as OpenAI streams them: its name as soon
+// as the name and the start of its arguments are certain, then its
+// arguments as they grow (chat/tool_call_scan.h says when a call is
+// certain). A call cut by the end of output keeps its partial arguments
+// (unfinished()), as OpenAI's are when max_tokens cuts one. Pure; one parser
+// per response, used by one thread.
 
 #include <string>
 #include <vector>
@@ -40,17 +44,24 @@ absl::string_view ToolCallFormatName(ToolCallFormat format);
 // (empty for a family template: generic).
 ToolCallFormat DetectToolCallFormat(absl::string_view template_source);
 
+// A call, or a piece of one: a call's first piece has its name (and the
+// model's own id, when it wrote one before the arguments); later pieces,
+// with the same index and no name, append to its arguments.
 struct ToolCall {
   int index = 0;   // position among the response's calls
   std::string id;  // as the model wrote it (Mistral), else empty
   std::string name;
-  std::string arguments;  // a JSON object, as compact text
+  std::string arguments;  // JSON object text (so far), without spaces
 };
+
+// Adds a piece to whole calls: a first piece starts a call, a later one
+// appends to the call of its index.
+void MergeToolCall(std::vector<ToolCall>* calls, ToolCall piece);
 
 // What a piece of output adds to the response.
 struct ParsedOutput {
   std::string content;
-  std::vector<ToolCall> tool_calls;
+  std::vector<ToolCall> tool_calls;  // pieces, at most one per call
   bool empty() const { return content.empty() && tool_calls.empty(); }
 };
 
@@ -58,31 +69,38 @@ class ToolCallStreamParser {
  public:
   explicit ToolCallStreamParser(ToolCallFormat format) : format_(format) {}
 
-  // Takes newly generated text; returns the content and the completed calls
+  // Takes newly generated text; returns the content and the call pieces
   // that are certain now. Text that could still become call markup stays
   // inside until more text or Finish() decides.
   ParsedOutput Push(absl::string_view text);
-  // The end of the output: held-back text becomes content, an unfinished
-  // call is accepted if its JSON is complete, else it is content.
+  // The end of the output: held-back text becomes content; a call that has
+  // begun stays a call, with the arguments it has.
   ParsedOutput Finish();
+
+  // A call's arguments never closed: the output was cut inside it, or its
+  // JSON broke.
+  bool unfinished() const { return unfinished_; }
 
  private:
   enum class Region { kNone, kTagged, kLeadingJson };
   void Scan(bool at_end, ParsedOutput* out);
-  // Tries to close the call region at the start of buffer_. Returns false
-  // when more text is needed (and !at_end).
-  bool CloseRegion(bool at_end, ParsedOutput* out);
+  // Reads the call region at the start of buffer_, sending what is new of
+  // its calls. Returns false while more text is needed (and !at_end).
+  bool ReadRegion(bool at_end, ParsedOutput* out);
   void EmitContent(absl::string_view text, ParsedOutput* out);
 
   const ToolCallFormat format_;
   std::string buffer_;  // text not yet emitted
   Region region_ = Region::kNone;
+  // Per call of the open region: how much of its arguments has been sent.
+  std::vector<size_t> sent_;
   bool at_start_ = true;     // nothing emitted yet (a reply may be a call)
   bool after_call_ = false;  // drop whitespace that follows a call
+  bool unfinished_ = false;
   int next_index_ = 0;
 };
 
-// The whole output at once: Push(text) then Finish().
+// The whole output at once: Push(text) then Finish(), pieces merged.
 ParsedOutput ParseToolCalls(ToolCallFormat format, absl::string_view text);
 
 }  // namespace lumen::chat

@@ -62,7 +62,8 @@ if command -v clang++ >/dev/null 2>&1; then
   build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=45 -max_len=20000 \
     -dict=tests/fuzz/jinja.dict "$corpus" 2>&1 | tail -n 2
   rm -rf "$corpus"
-  build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 2>&1 |
+  build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 \
+    -dict=tests/fuzz/tool_call.dict 2>&1 |
     tail -n 2
 
   # GenerateRequest / TokenizeRequest / DetokenizeRequest bytes through the

@@ -46,12 +46,12 @@ void FillLogprobs(const std::vector<engine::LogprobEntry>& entries,
 }
 
 // The last message's fields; the finish reason is "tool_calls" when the
-// response called one.
+// response called one (ToolCallOutput::FinishReason).
 template <typename Proto>
 void FillFinal(const engine::GenerationDelta& d, double retrieval_seconds,
                const std::optional<ToolCallOutput>& tools, Proto* out) {
-  out->set_finish_reason(tools && tools->calls() > 0 ? "tool_calls"
-                                                     : d.finish_reason);
+  out->set_finish_reason(tools ? tools->FinishReason(d.finish_reason)
+                               : d.finish_reason);
   out->mutable_usage()->set_prompt_tokens(d.usage.prompt_tokens);
   out->mutable_usage()->set_completion_tokens(d.usage.completion_tokens);
   out->mutable_usage()->set_cached_prompt_tokens(d.usage.cached_prompt_tokens);
@@ -63,20 +63,31 @@ void FillFinal(const engine::GenerationDelta& d, double retrieval_seconds,
   t->set_retrieval_seconds(retrieval_seconds);
 }
 
+// Call pieces join the message's calls: a piece of a call the message
+// already has appends to its arguments (so Generate's response holds whole
+// calls, and a stream message one entry per call it touches).
 template <typename Proto>
-void AddToolCalls(const std::vector<chat::ToolCall>& calls, Proto* out) {
-  for (const chat::ToolCall& c : calls) {
-    lumen::v1::ToolCall* call = out->add_tool_calls();
-    call->set_index(c.index);
-    call->set_id(c.id);
-    call->set_name(c.name);
-    call->set_arguments_json(c.arguments);
+void AddToolCalls(const std::vector<chat::ToolCall>& pieces, Proto* out) {
+  for (const chat::ToolCall& c : pieces) {
+    lumen::v1::ToolCall* call = nullptr;
+    for (int i = out->tool_calls_size() - 1; i >= 0 && call == nullptr; --i) {
+      if (out->tool_calls(i).index() == static_cast<uint32_t>(c.index))
+        call = out->mutable_tool_calls(i);
+    }
+    if (call == nullptr) {
+      call = out->add_tool_calls();
+      call->set_index(c.index);
+      call->set_id(c.id);
+      call->set_name(c.name);
+    }
+    call->mutable_arguments_json()->append(c.arguments);
   }
 }
 
 // The text of a delta as the response carries it: with tools, call markup
-// becomes tool_calls (held back until complete, as HTTP's deltas do); the
-// end of the output flushes what was held back.
+// becomes tool_calls (its name once certain, then its arguments as they
+// grow, as HTTP's deltas do); the end of the output flushes what was held
+// back.
 template <typename Proto>
 void AddText(std::optional<ToolCallOutput>& tools,
              const engine::GenerationDelta& d, Proto* out) {

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -220,6 +221,94 @@ absl::StatusOr<Json> ChatMessagesJson(
   return messages;
 }
 
+// Qwen3-Coder's calls as its template writes them:
+//   <tool_call>\n<function=NAME>\n<parameter=P>\nVALUE\n</parameter>\n
+//   ...</function>\n</tool_call>
+// with the tool's declared parameters (required ones first, then the
+// optional ones, each in declaration order) and each VALUE the JSON value
+// its schema allows. A string is written as a JSON string ("Paris"), which
+// the parser reads back as the same string: raw text could not be told
+// from a number or an object.
+absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
+  ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
+  const bool one = !call.contains("anyOf");
+  const Json alternatives = one ? Json::array({call}) : call["anyOf"];
+  std::vector<std::pair<std::string, std::string>> values;  // rule, pointer
+  std::vector<std::string> functions;
+  for (size_t i = 0; i < alternatives.size(); ++i) {
+    const Json& properties = alternatives[i]["properties"];
+    const std::string name = properties["name"]["const"].get<std::string>();
+    const Json& parameters = properties["arguments"];
+    const std::string base = absl::StrCat(one ? "" : absl::StrCat("/anyOf/", i),
+                                          "/properties/arguments/properties/");
+    if (parameters.contains("$ref") || parameters.contains("anyOf") ||
+        parameters.contains("oneOf")) {
+      return FieldError(
+          "tool_choice",
+          absl::StrCat("cannot constrain the tool call: the parameters of '",
+                       name,
+                       "' are not one object schema with properties, which "
+                       "Qwen3-Coder's format needs"));
+    }
+    std::vector<std::string> required;
+    if (auto r = parameters.find("required"); r != parameters.end()) {
+      for (const Json& key : *r) {
+        if (key.is_string()) required.push_back(key.get<std::string>());
+      }
+    }
+    std::string required_part, optional_part;
+    if (auto p = parameters.find("properties");
+        p != parameters.end() && p->is_object()) {
+      for (const auto& [key, schema] : p->items()) {
+        std::string pointer_key;
+        for (char c : key) {
+          if (c == '~') {
+            pointer_key += "~0";
+          } else if (c == '/') {
+            pointer_key += "~1";
+          } else {
+            pointer_key += c;
+          }
+        }
+        const std::string rule = absl::StrCat("lumen-value-", values.size());
+        values.emplace_back(rule, base + pointer_key);
+        const std::string parameter =
+            absl::StrCat(Literal(absl::StrCat("<parameter=", key, ">\n")), " ",
+                         rule, " ", Literal("\n</parameter>\n"));
+        if (absl::c_linear_search(required, key)) {
+          absl::StrAppend(&required_part, " ", parameter);
+        } else {
+          absl::StrAppend(&optional_part, " (", parameter, ")?");
+        }
+      }
+    }
+    functions.push_back(absl::StrCat(
+        Literal(absl::StrCat("<function=", name, ">\n")), required_part,
+        optional_part, " ", Literal("</function>")));
+  }
+  absl::StatusOr<std::string> gbnf =
+      engine::constrained::JsonSchemaToGbnf(call.dump(), values);
+  if (!gbnf.ok()) {
+    return FieldError("tool_choice",
+                      absl::StrCat("cannot constrain the tool call: ",
+                                   gbnf.status().message()));
+  }
+  // The schema's own start rule (the call as JSON) is not used.
+  constexpr absl::string_view kRoot = "root ::= ";
+  if (!absl::StartsWith(*gbnf, kRoot)) {
+    return absl::InternalError("json schema grammar does not start at root");
+  }
+  const std::string one_call = absl::StrCat(Literal("<tool_call>\n"), " (",
+                                            absl::StrJoin(functions, " | "),
+                                            ") ", Literal("\n</tool_call>"));
+  return absl::StrCat(
+      "root ::= lumen-xml-call",
+      tool.parallel ? absl::StrCat(" (", Literal("\n"), " lumen-xml-call)*")
+                    : "",
+      "\nlumen-xml-call ::= ", one_call,
+      "\nlumen-json-call ::= ", gbnf->substr(kRoot.size()));
+}
+
 absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
                                             const ToolRequest& tool) {
   if (tool.choice.mode != ToolChoice::Mode::kRequired &&
@@ -275,18 +364,15 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
           " ", Literal("]"), "\n", body);
     }
     case ToolCallFormat::kQwen3CoderXml:
-      break;
+      return Qwen3CoderGrammar(tool);
   }
-  return FieldError(
-      "tool_choice",
-      absl::StrCat("cannot be required: the model's tool-call format (",
-                   chat::ToolCallFormatName(format),
-                   ") has no constrained form; use auto"));
+  return absl::InternalError("unknown tool-call format");
 }
 
 ToolTrigger ToolCallTrigger(ToolCallFormat format, bool parallel) {
   switch (format) {
     case ToolCallFormat::kHermes:
+    case ToolCallFormat::kQwen3CoderXml:
       return {"<tool_call>", false};
     case ToolCallFormat::kMistral:
       return {"[TOOL_CALLS]", false};
@@ -296,25 +382,25 @@ ToolTrigger ToolCallTrigger(ToolCallFormat format, bool parallel) {
       return {"{\"name\"", true};
     case ToolCallFormat::kGeneric:
       return {parallel ? "{\"tool_calls\"" : "{\"name\"", true};
-    case ToolCallFormat::kQwen3CoderXml:
-      break;
   }
   return {};
 }
 
-std::string NewToolCallId() {
+std::string NewToolCallId(ToolCallFormat format) {
   static constexpr char kAlphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 random{std::random_device{}()};
   std::uniform_int_distribution<int> pick(0, sizeof(kAlphabet) - 2);
-  std::string id = "call_";
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(random)];
+  const bool mistral = format == ToolCallFormat::kMistral;
+  std::string id = mistral ? "" : "call_";
+  for (int i = 0; i < (mistral ? 9 : 24); ++i) id += kAlphabet[pick(random)];
   return id;
 }
 
 chat::ParsedOutput ToolCallOutput::WithIds(chat::ParsedOutput parsed) {
-  for (chat::ToolCall& call : parsed.tool_calls) {
-    if (call.id.empty()) call.id = NewToolCallId();
+  for (chat::ToolCall& piece : parsed.tool_calls) {
+    if (piece.name.empty()) continue;  // a later piece of a call
+    if (piece.id.empty()) piece.id = NewToolCallId(format_);
     ++calls_;
   }
   return parsed;
@@ -329,12 +415,19 @@ chat::ParsedOutput ToolCallOutput::Finish() {
 }
 
 chat::ParsedOutput ToolCallOutput::PushAll(absl::string_view text) {
-  chat::ParsedOutput all = Push(text);
-  chat::ParsedOutput last = Finish();
-  all.content += last.content;
-  for (chat::ToolCall& call : last.tool_calls)
-    all.tool_calls.push_back(std::move(call));
+  chat::ParsedOutput all;
+  for (chat::ParsedOutput part : {Push(text), Finish()}) {
+    all.content += part.content;
+    for (chat::ToolCall& piece : part.tool_calls)
+      chat::MergeToolCall(&all.tool_calls, std::move(piece));
+  }
   return all;
+}
+
+std::string ToolCallOutput::FinishReason(
+    absl::string_view engine_reason) const {
+  if (calls_ > 0 && !parser_.unfinished()) return "tool_calls";
+  return std::string(engine_reason);
 }
 
 }  // namespace lumen::server

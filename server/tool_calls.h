@@ -12,9 +12,9 @@
 // it writes its family's call trigger (ToolCallTrigger) the rest of the
 // output is constrained as in "required" (a lazy grammar, as llama.cpp's).
 // Left free in "auto": a call whose markup never shows the trigger (e.g. a
-// Llama 3.1 call written as {"parameters": ..., "name": ...}), tools whose
-// schemas have no grammar, and every call in Qwen3-Coder's XML format,
-// which has no constrained form.
+// Llama 3.1 call written as {"parameters": ..., "name": ...}) and tools
+// whose schemas have no grammar. Qwen3-Coder's XML calls are constrained
+// with their string values written as JSON strings (Qwen3CoderGrammar).
 
 #include <string>
 
@@ -53,9 +53,9 @@ absl::StatusOr<chat::Json> ChatMessagesJson(
 
 // GBNF (start rule root) for an output that is exactly the call(s) the
 // choice requires, in `format`: one call, or one or more when
-// tool.parallel. InvalidArgument (field "tool_choice") when the format has
-// no constrained form (Qwen3-Coder's XML) or a parameter schema cannot be
-// compiled (e.g. a $ref).
+// tool.parallel. InvalidArgument (field "tool_choice") when a parameter
+// schema cannot be compiled (e.g. a remote $ref), or, for Qwen3-Coder's
+// XML, is not one object schema with properties.
 absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
                                             const ToolRequest& tool);
 
@@ -64,41 +64,48 @@ absl::StatusOr<std::string> ToolCallGrammar(chat::ToolCallFormat format,
 // lazy constraint's trigger in "auto". Markup triggers (<tool_call>,
 // [TOOL_CALLS], <|tool_call|>) count anywhere; a bare JSON call ({"name",
 // {"tool_calls") only at the start of the reply, where the parser looks
-// for one (mid-reply it is JSON in the text). Empty text for a format with
-// no constrained form.
+// for one (mid-reply it is JSON in the text).
 struct ToolTrigger {
   std::string text;
   bool at_start = false;
 };
 ToolTrigger ToolCallTrigger(chat::ToolCallFormat format, bool parallel);
 
-// "call_" and 24 random letters and digits, as OpenAI's call ids look. Any
-// thread.
-std::string NewToolCallId();
+// A new call id: "call_" and 24 random letters and digits, as OpenAI's
+// look; for Mistral, whose templates refuse any other id in the next turn,
+// 9 letters and digits. Any thread.
+std::string NewToolCallId(chat::ToolCallFormat format);
 
 // The tool calls of one response as its text arrives, for every front end
 // (gRPC's Generate and GenerateStream, HTTP's chat completions): the chat
 // layer's ToolCallStreamParser holds back text that may begin call markup
-// and parses completed calls; each call leaves with its id (the model's own,
-// else NewToolCallId). One per response, used by one thread at a time.
+// and sends each call in pieces (its name first, then its arguments as they
+// grow); a call's first piece leaves with its id (the model's own, else
+// NewToolCallId). One per response, used by one thread at a time.
 class ToolCallOutput {
  public:
-  explicit ToolCallOutput(chat::ToolCallFormat format) : parser_(format) {}
+  explicit ToolCallOutput(chat::ToolCallFormat format)
+      : format_(format), parser_(format) {}
 
-  // Newly generated text -> the content and the calls that are certain now.
+  // Newly generated text -> the content and the call pieces that are
+  // certain now.
   chat::ParsedOutput Push(absl::string_view text);
-  // The end of the output: the held-back text as content, or its last calls.
+  // The end of the output: the held-back text as content, or the last
+  // pieces of its calls.
   chat::ParsedOutput Finish();
-  // A whole output at once: Push(text) and Finish() merged.
+  // A whole output at once: Push(text) and Finish(), pieces merged into
+  // whole calls.
   chat::ParsedOutput PushAll(absl::string_view text);
 
-  // Calls emitted so far: the response's finish reason is "tool_calls" when
-  // there was one.
-  int calls() const { return calls_; }
+  // The response's finish reason: "tool_calls" when it called a tool and
+  // every call's arguments closed; else the engine's (e.g. "length" for a
+  // call cut by max_tokens, as OpenAI reports it).
+  std::string FinishReason(absl::string_view engine_reason) const;
 
  private:
   chat::ParsedOutput WithIds(chat::ParsedOutput parsed);
 
+  const chat::ToolCallFormat format_;
   chat::ToolCallStreamParser parser_;
   int calls_ = 0;
 };

@@ -31,8 +31,10 @@ class SchemaConverter {
     for (const Primitive& p : Primitives()) reserved_.insert(p.name);
   }
 
-  // GBNF text of the whole schema, start rule root.
-  absl::StatusOr<std::string> Convert();
+  // GBNF text of the whole schema, start rule root, plus a rule named
+  // entry.first for each sub-schema at JSON pointer entry.second.
+  absl::StatusOr<std::string> Convert(
+      const std::vector<std::pair<std::string, std::string>>& entries = {});
 
  private:
   absl::Status Error(absl::string_view what, const std::string& path) const;

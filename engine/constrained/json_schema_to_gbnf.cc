@@ -47,12 +47,30 @@ std::string Dump(const Json& v) {
   return v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-absl::StatusOr<std::string> SchemaConverter::Convert() {
+absl::StatusOr<std::string> SchemaConverter::Convert(
+    const std::vector<std::pair<std::string, std::string>>& entries) {
+  for (const auto& [name, pointer] : entries) reserved_.insert(name);
   Reserve("root");
   ref_rules_[""] = "root";
   auto expr = Visit(root_, "#", "root", 0);
   if (!expr.ok()) return expr.status();
   Define("root", *expr);
+  for (const auto& [name, pointer] : entries) {
+    const Json* sub = nullptr;
+    try {
+      const Json::json_pointer at(pointer);
+      if (root_.contains(at)) sub = &root_.at(at);
+    } catch (const nlohmann::json::exception&) {
+    }
+    if (sub == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("json_schema: no schema at ", pointer));
+    }
+    auto entry = Visit(*sub, absl::StrCat("#", pointer), name, 0);
+    if (!entry.ok()) return entry.status();
+    rule_index_[name] = rules_.size();
+    rules_.push_back({name, *entry});
+  }
   std::string out;
   for (const auto& [name, body] : rules_) {
     absl::StrAppend(&out, name, " ::= ", body, "\n");
@@ -475,6 +493,16 @@ absl::StatusOr<std::string> JsonSchemaToGbnf(absl::string_view schema_json) {
         absl::StrCat("json_schema is not valid JSON: ", what));
   }
   return SchemaConverter(schema).Convert();
+}
+
+absl::StatusOr<std::string> JsonSchemaToGbnf(
+    absl::string_view schema_json,
+    const std::vector<std::pair<std::string, std::string>>& entries) {
+  Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
+  if (schema.is_discarded()) {
+    return absl::InvalidArgumentError("json_schema is not valid JSON");
+  }
+  return SchemaConverter(schema).Convert(entries);
 }
 
 std::string JsonObjectGbnf() {

@@ -18,6 +18,8 @@
 // whitespace, at most 16 integer and 16 fraction digits. Pure; any thread.
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -28,6 +30,16 @@ namespace lumen::engine::constrained {
 // InvalidArgument "json_schema: <problem> at <JSON pointer>" for invalid JSON,
 // an unsupported keyword, or a schema nothing can satisfy.
 absl::StatusOr<std::string> JsonSchemaToGbnf(absl::string_view schema_json);
+
+// The same, plus one rule per entry: a rule named entry.first (a GBNF rule
+// name, not used by the converter's own rules) for the sub-schema at JSON
+// pointer entry.second ("/properties/city"), whose $refs resolve in the
+// whole document. For grammars that place a schema's values in markup of
+// their own (Qwen3-Coder's tool calls). InvalidArgument as above, or "no
+// schema at <pointer>".
+absl::StatusOr<std::string> JsonSchemaToGbnf(
+    absl::string_view schema_json,
+    const std::vector<std::pair<std::string, std::string>>& entries);
 
 // GBNF text for any JSON object (OpenAI's response_format json_object).
 std::string JsonObjectGbnf();

@@ -86,9 +86,13 @@ JsonOut CompletionFormatter::ToolCallsJson(
   for (const chat::ToolCall& c : calls) {
     JsonOut call = JsonOut::object();
     if (delta) call["index"] = c.index;
-    call["id"] = c.id;
-    call["type"] = "function";
-    call["function"] = {{"name", c.name}, {"arguments", c.arguments}};
+    if (!delta || !c.name.empty()) {  // whole, or a call's first piece
+      call["id"] = c.id;
+      call["type"] = "function";
+      call["function"] = {{"name", c.name}, {"arguments", c.arguments}};
+    } else {  // a later piece: more of the arguments
+      call["function"] = {{"arguments", c.arguments}};
+    }
     out.push_back(std::move(call));
   }
   return out;
@@ -210,10 +214,10 @@ JsonOut CompletionFormatter::Complete(
   if (IsChat(options_)) {
     bool has_calls = false;
     JsonOut message = Message(all.text, &has_calls);
-    // OpenAI's reason when the model called tools (also when it was cut).
-    choice = Choice(
-        "message", std::move(message), Logprobs(all.logprobs),
-        has_calls ? "tool_calls" : OpenAiFinishReason(all.finish_reason));
+    // "tool_calls" when the model called tools (ToolCallOutput::FinishReason).
+    const std::string reason = OpenAiFinishReason(all.finish_reason);
+    choice = Choice("message", std::move(message), Logprobs(all.logprobs),
+                    has_calls ? tool_output_->FinishReason(reason) : reason);
   } else {
     choice = Choice("text", all.text, Logprobs(all.logprobs),
                     OpenAiFinishReason(all.finish_reason));
@@ -261,9 +265,8 @@ JsonOut CompletionFormatter::DeltaChunk(const engine::GenerationDelta& d) {
 JsonOut CompletionFormatter::FinishChunk(const engine::GenerationDelta& last,
                                          double retrieval_seconds) {
   JsonOut out = Envelope(/*chunk=*/true);
-  const std::string reason = tool_output_ && tool_output_->calls() > 0
-                                 ? std::string("tool_calls")
-                                 : OpenAiFinishReason(last.finish_reason);
+  std::string reason = OpenAiFinishReason(last.finish_reason);
+  if (tool_output_) reason = tool_output_->FinishReason(reason);
   out["choices"] = JsonOut::array(
       {IsChat(options_) ? Choice("delta", JsonOut::object(), nullptr, reason)
                         : Choice("text", "", nullptr, reason)});

@@ -93,7 +93,9 @@ class CompletionFormatter {
   // The chat "message" of a whole output: content, or content (null when
   // empty) and tool_calls when the request offered tools.
   JsonOut Message(const std::string& text, bool* has_calls);
-  // OpenAI's tool_calls entries; `delta` adds each call's index.
+  // OpenAI's tool_calls entries. `delta`: stream pieces, each with its
+  // call's index; a call's first piece has id, type and name, later ones
+  // only function.arguments to append.
   static JsonOut ToolCallsJson(const std::vector<chat::ToolCall>& calls,
                                bool delta);
   JsonOut ParsedDelta(const chat::ParsedOutput& parsed,

@@ -1,8 +1,10 @@
 // Tool-call parsing per family on hand-made outputs: plain text, one call,
-// several calls, a call after text, malformed and partial calls (which stay
-// content). Every case is also streamed in every two-piece split and one
-// character at a time: the concatenated deltas equal the one-shot parse, so
-// no call markup ever reaches the content deltas.
+// several calls, a call after text, malformed calls (which stay content
+// until the call is certain) and calls cut by the end of output (which stay
+// calls, unfinished). Every case is also streamed in every two-piece split
+// and one character at a time: the concatenated deltas equal the one-shot
+// parse, so no call markup ever reaches the content deltas, and each call's
+// later pieces only append to its arguments.
 
 #include "chat/tool_call_parser.h"
 
@@ -31,6 +33,7 @@ struct ParseCase {
   std::string output;
   std::string content;
   std::vector<WantCall> calls;
+  bool unfinished = false;  // a call's arguments never closed
 };
 
 std::vector<ParseCase> Cases() {
@@ -108,13 +111,36 @@ std::vector<ParseCase> Cases() {
        "Use <tool> or <tool_c and more",
        "Use <tool> or <tool_c and more",
        {}},
+      // The call was certain at its arguments' '{': JSON nested too deep
+      // breaks it there (the 65th bracket), and it stays a call.
       {"hermes_deep_nesting",
        F::kHermes,
        R"(<tool_call>{"name": "f", "arguments": {"a": )" +
            std::string(200, '[') + std::string(200, ']') + "}}</tool_call>",
-       R"(<tool_call>{"name": "f", "arguments": {"a": )" +
-           std::string(200, '[') + std::string(200, ']') + "}}</tool_call>",
+       "",
+       {{"f", R"({"a":)" + std::string(63, '[')}},
+       true},
+      {"hermes_json_answer_in_tags_is_content",
+       F::kHermes,
+       R"(<tool_call>{"answer": {"a": 1}}</tool_call>)",
+       R"(<tool_call>{"answer": {"a": 1}}</tool_call>)",
        {}},
+      {"hermes_arguments_before_name",
+       F::kHermes,
+       R"(<tool_call>{"arguments": {"x": 1}, "name": "f"}</tool_call>)",
+       "",
+       {{"f", R"({"x":1})"}}},
+      {"hermes_list_in_one_tag",
+       F::kHermes,
+       R"(<tool_call>[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"y": "</tool"}}]</tool_call>)",
+       "",
+       {{"a", "{}"}, {"b", R"({"y":"</tool"})"}}},
+      {"hermes_cut_inside_arguments",
+       F::kHermes,
+       R"(Sure. <tool_call>{"name": "get_weather", "arguments": {"city": "Par)",
+       "Sure. ",
+       {{"get_weather", R"({"city":"Par)"}},
+       true},
       // Qwen3-Coder XML inside <tool_call>
       {"qwen3_coder_call",
        F::kQwen3CoderXml,
@@ -124,10 +150,31 @@ std::vector<ParseCase> Cases() {
        "tool_call>",
        "I'll look.\n",
        {{"get_weather", R"({"city":"Paris","days":3})"}}},
+      {"qwen3_coder_no_parameters",
+       F::kQwen3CoderXml,
+       "<tool_call>\n<function=ping>\n</function>\n</tool_call>",
+       "",
+       {{"ping", "{}"}}},
+      {"qwen3_coder_json_value_and_text",
+       F::kQwen3CoderXml,
+       "<tool_call>\n<function=f>\n<parameter=q>\n{\"a\": [1, "
+       "2]}\n</parameter>\n<parameter=s>\nx < y\n</parameter>\n</"
+       "function>\n</tool_call>",
+       "",
+       {{"f", R"({"q":{"a":[1,2]},"s":"x < y"})"}}},
+      // Certain at <function=f>: the parameter that never closes leaves the
+      // call unfinished, and the region still ends at </tool_call>.
       {"qwen3_coder_malformed",
        F::kQwen3CoderXml,
-       "<tool_call>\n<function=f>\n<parameter=x>\n1\n</function>\n</tool_call>",
-       "<tool_call>\n<function=f>\n<parameter=x>\n1\n</function>\n</tool_call>",
+       "<tool_call>\n<function=f>\n<parameter=x>\n1\n</function>\n</"
+       "tool_call>after",
+       "after",
+       {{"f", ""}},
+       true},
+      {"qwen3_coder_not_a_function",
+       F::kQwen3CoderXml,
+       "<tool_call>\n<fun>\n</tool_call>",
+       "<tool_call>\n<fun>\n</tool_call>",
        {}},
       // Llama 3.1+
       {"llama3_bare_json",
@@ -163,14 +210,37 @@ std::vector<ParseCase> Cases() {
       {"llama3_partial",
        F::kLlama3,
        R"({"name": "get_weather", "parameters": {"ci)",
-       R"({"name": "get_weather", "parameters": {"ci)",
+       "",
+       {{"get_weather", R"({"ci)"}},
+       true},
+      {"llama3_partial_before_arguments",
+       F::kLlama3,
+       R"({"name": "get_weather", "param)",
+       R"({"name": "get_weather", "param)",
        {}},
+      {"llama3_broken_after_call",
+       F::kLlama3,
+       R"({"name": "f", "parameters": {"x": 1}] and then)",
+       "] and then",
+       {{"f", R"({"x":1})"}}},
       // Mistral
+      // An id written after the arguments comes too late for the call's
+      // first piece: the server gives the call its own.
       {"mistral_array",
        F::kMistral,
        R"([TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcDEF123"}])",
        "",
-       {{"get_weather", R"({"city":"Paris"})", "abcDEF123"}}},
+       {{"get_weather", R"({"city":"Paris"})"}}},
+      {"mistral_id_first",
+       F::kMistral,
+       R"([TOOL_CALLS][{"id": "abcDEF123", "name": "f", "arguments": {"n": 1.50}}])",
+       "",
+       {{"f", R"({"n":1.50})", "abcDEF123"}}},
+      {"mistral_skips_what_is_not_a_call",
+       F::kMistral,
+       R"([TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": 5}, {"name": "b", "arguments": {}}] ok)",
+       "ok",
+       {{"a", "{}"}, {"b", "{}"}}},
       {"mistral_two_in_array",
        F::kMistral,
        R"(Sure.[TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"q": "x"}}])",
@@ -233,11 +303,46 @@ std::vector<ParseCase> Cases() {
        {}},
       {"generic_text", F::kGeneric, "Hello {there}", "Hello {there}", {}},
       {"generic_unbalanced", F::kGeneric, "{]", "{]", {}},
+      {"generic_openai_shape_streams",
+       F::kGeneric,
+       R"({"id": "call_1", "type": "function", "function": {"name": "a", "arguments": {"k": [1, 2]}}})",
+       "",
+       {{"a", R"({"k":[1,2]})", "call_1"}}},
+      {"generic_tool_calls_then_more",
+       F::kGeneric,
+       R"({"tool_calls": [{"name": "a", "arguments": {}}], "note": "x"})",
+       "",
+       {{"a", "{}"}}},
   };
 }
 
-void ExpectMatches(const ParsedOutput& got, const ParseCase& c,
+// The merged result of one parse, and whether its pieces kept the rules: a
+// call's first piece has a name; later ones only append arguments.
+struct Parsed {
+  ParsedOutput merged;
+  bool unfinished = false;
+  std::string piece_errors;
+};
+
+void Append(Parsed* total, ParsedOutput part) {
+  total->merged.content += part.content;
+  for (ToolCall& c : part.tool_calls) {
+    const bool first =
+        c.index == static_cast<int>(total->merged.tool_calls.size());
+    if (first && c.name.empty()) total->piece_errors += "first without name;";
+    if (!first && (!c.name.empty() || !c.id.empty() ||
+                   c.index > static_cast<int>(total->merged.tool_calls.size())))
+      total->piece_errors += "later piece with a name, id or new index;";
+    if (!first && c.arguments.empty()) total->piece_errors += "empty piece;";
+    MergeToolCall(&total->merged.tool_calls, std::move(c));
+  }
+}
+
+void ExpectMatches(const Parsed& parsed, const ParseCase& c,
                    const std::string& how) {
+  const ParsedOutput& got = parsed.merged;
+  EXPECT_EQ(parsed.piece_errors, "") << c.label << " " << how;
+  EXPECT_EQ(parsed.unfinished, c.unfinished) << c.label << " " << how;
   EXPECT_EQ(got.content, c.content) << c.label << " " << how;
   ASSERT_EQ(got.tool_calls.size(), c.calls.size()) << c.label << " " << how;
   for (size_t i = 0; i < c.calls.size(); ++i) {
@@ -249,26 +354,30 @@ void ExpectMatches(const ParsedOutput& got, const ParseCase& c,
   }
 }
 
-void Append(ParsedOutput* total, ParsedOutput part) {
-  total->content += part.content;
-  for (ToolCall& c : part.tool_calls) total->tool_calls.push_back(std::move(c));
-}
-
 class ParseTest : public ::testing::TestWithParam<ParseCase> {};
 
 TEST_P(ParseTest, OneShot) {
-  ExpectMatches(ParseToolCalls(GetParam().format, GetParam().output),
-                GetParam(), "one shot");
+  ToolCallStreamParser parser(GetParam().format);
+  Parsed total;
+  Append(&total, parser.Push(GetParam().output));
+  Append(&total, parser.Finish());
+  total.unfinished = parser.unfinished();
+  ExpectMatches(total, GetParam(), "one shot");
+  const ParsedOutput direct =
+      ParseToolCalls(GetParam().format, GetParam().output);
+  EXPECT_EQ(direct.content, total.merged.content);
+  EXPECT_EQ(direct.tool_calls.size(), total.merged.tool_calls.size());
 }
 
 TEST_P(ParseTest, StreamedInEveryTwoPieceSplit) {
   const ParseCase& c = GetParam();
   for (size_t cut = 0; cut <= c.output.size(); ++cut) {
     ToolCallStreamParser parser(c.format);
-    ParsedOutput total;
+    Parsed total;
     Append(&total, parser.Push(absl::string_view(c.output).substr(0, cut)));
     Append(&total, parser.Push(absl::string_view(c.output).substr(cut)));
     Append(&total, parser.Finish());
+    total.unfinished = parser.unfinished();
     ExpectMatches(total, c, absl::StrCat("split at ", cut));
     if (HasFailure()) return;
   }
@@ -277,10 +386,11 @@ TEST_P(ParseTest, StreamedInEveryTwoPieceSplit) {
 TEST_P(ParseTest, StreamedOneByteAtATime) {
   const ParseCase& c = GetParam();
   ToolCallStreamParser parser(c.format);
-  ParsedOutput total;
+  Parsed total;
   for (char ch : c.output)
     Append(&total, parser.Push(absl::string_view(&ch, 1)));
   Append(&total, parser.Finish());
+  total.unfinished = parser.unfinished();
   ExpectMatches(total, c, "byte by byte");
 }
 
@@ -307,6 +417,57 @@ TEST(ToolCallStream, HoldsBackWhatMayBecomeMarkup) {
   EXPECT_EQ(text.Push("ols are").content, "<tools are");
   EXPECT_EQ(text.Push(" <tool_c").content, " ");
   EXPECT_EQ(text.Finish().content, "<tool_c");
+}
+
+TEST(ToolCallStream, NameLeavesFirstThenArgumentsInPieces) {
+  ToolCallStreamParser parser(ToolCallFormat::kHermes);
+  EXPECT_TRUE(parser.Push("<tool_call>\n{\"name\": \"get_weather\", ").empty());
+  ParsedOutput out = parser.Push("\"arguments\": {\"city\": ");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].index, 0);
+  EXPECT_EQ(out.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(out.tool_calls[0].arguments, "{\"city\":");
+  out = parser.Push("\"Pa");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].name, "");
+  EXPECT_EQ(out.tool_calls[0].arguments, "\"Pa");
+  out = parser.Push("ris\"}}\n</tool_");  // the close tag may be starting
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].arguments, "ris\"}");
+  EXPECT_TRUE(parser.Push("call>\n<tool_call>{\"name\": \"b\"").empty());
+  out = parser.Push(", \"arguments\": {}}</tool_call>");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].index, 1);
+  EXPECT_EQ(out.tool_calls[0].name, "b");
+  EXPECT_EQ(out.tool_calls[0].arguments, "{}");
+  EXPECT_TRUE(parser.Finish().empty());
+  EXPECT_FALSE(parser.unfinished());
+}
+
+TEST(ToolCallStream, Qwen3CoderArgumentsGrowPerParameter) {
+  ToolCallStreamParser parser(ToolCallFormat::kQwen3CoderXml);
+  ParsedOutput out = parser.Push("<tool_call>\n<function=f>\n<parameter=a>\n");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].name, "f");
+  EXPECT_EQ(out.tool_calls[0].arguments, "");
+  out = parser.Push("12\n</parameter>\n<parameter=b>\nhi");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].arguments, "{\"a\":12");
+  out = parser.Push("\n</parameter>\n</function>\n</tool_call>");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].arguments, ",\"b\":\"hi\"}");
+  EXPECT_FALSE(parser.unfinished());
+}
+
+TEST(ToolCallStream, ACallCutByTheEndIsUnfinished) {
+  ToolCallStreamParser parser(ToolCallFormat::kMistral);
+  ParsedOutput out =
+      parser.Push("[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Pa");
+  ASSERT_EQ(out.tool_calls.size(), 1u);
+  EXPECT_EQ(out.tool_calls[0].arguments, "{\"city\":\"Pa");
+  EXPECT_FALSE(parser.unfinished());
+  EXPECT_TRUE(parser.Finish().empty());
+  EXPECT_TRUE(parser.unfinished());
 }
 
 TEST(ToolCallStream, BareJsonRepliesWaitUntilDecided) {

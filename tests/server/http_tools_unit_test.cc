@@ -5,6 +5,7 @@
 // what it accepts parses back into the call; the response formatter turns
 // call markup into message.tool_calls and tool_calls deltas, never content.
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,17 @@ std::vector<FormatCase> FamilyCases() {
        "[TOOL_CALLS][" + bad_unit + "]", "[TOOL_CALLS][" + search + "]"},
       {ToolCallFormat::kGranite, "<|tool_call|>[" + weather + "]",
        "<|tool_call|>[" + bad_unit + "]", "<|tool_call|>[" + search + "]"},
+      // Qwen3-Coder: parameters as XML, values as JSON (strings quoted).
+      {ToolCallFormat::kQwen3CoderXml,
+       "<tool_call>\n<function=get_weather>\n<parameter=city>\n\"Paris\"\n"
+       "</parameter>\n<parameter=unit>\n\"celsius\"\n</parameter>\n</"
+       "function>\n</tool_call>",
+       "<tool_call>\n<function=get_weather>\n<parameter=city>\n\"Paris\"\n"
+       "</parameter>\n<parameter=unit>\n\"kelvin\"\n</parameter>\n</"
+       "function>\n</tool_call>",
+       "<tool_call>\n<function=search_docs>\n<parameter=query>\n\"cats\"\n"
+       "</parameter>\n<parameter=top_k>\n3\n</parameter>\n</function>\n</"
+       "tool_call>"},
   };
 }
 
@@ -172,11 +184,43 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
   EXPECT_TRUE(testing::GrammarMatches(*grammar, two));
   EXPECT_EQ(
       chat::ParseToolCalls(ToolCallFormat::kHermes, two).tool_calls.size(), 2u);
-  // Qwen3-Coder's XML has no constrained form: a 400 naming tool_choice.
+  // Qwen3-Coder's XML: several calls too, a required parameter cannot be
+  // left out, and parameters come in the schema's order.
   absl::StatusOr<std::string> xml =
       ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, *tools);
-  EXPECT_EQ(xml.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FieldOf(xml.status()), "tool_choice");
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  absl::StatusOr<engine::constrained::Grammar> xml_grammar =
+      engine::constrained::ParseGbnf(*xml);
+  ASSERT_TRUE(xml_grammar.ok()) << xml_grammar.status() << "\n" << *xml;
+  const FormatCase coder = FamilyCases().back();
+  ASSERT_EQ(coder.format, ToolCallFormat::kQwen3CoderXml);
+  const std::string two_xml = coder.good + "\n" + coder.search;
+  EXPECT_TRUE(testing::GrammarMatches(*xml_grammar, two_xml)) << *xml;
+  EXPECT_EQ(chat::ParseToolCalls(ToolCallFormat::kQwen3CoderXml, two_xml)
+                .tool_calls.size(),
+            2u);
+  EXPECT_TRUE(testing::GrammarMatches(
+      *xml_grammar,
+      "<tool_call>\n<function=get_weather>\n<parameter=city>\n\"Oslo\"\n"
+      "</parameter>\n</function>\n</tool_call>"));
+  EXPECT_FALSE(testing::GrammarMatches(
+      *xml_grammar,
+      "<tool_call>\n<function=get_weather>\n<parameter=unit>\n\"celsius\"\n"
+      "</parameter>\n</function>\n</tool_call>"));
+  EXPECT_FALSE(testing::GrammarMatches(
+      *xml_grammar,
+      "<tool_call>\n<function=search_docs>\n<parameter=top_k>\n3\n"
+      "</parameter>\n<parameter=query>\n\"cats\"\n</parameter>\n</"
+      "function>\n</tool_call>"));
+  // A parameter schema that is not one object with properties has no XML
+  // form: a 400 naming tool_choice.
+  ToolRequest odd = *tools;
+  odd.tools[0]["function"]["parameters"] =
+      Json::parse(R"({"anyOf": [{"type": "object"}, {"type": "null"}]})");
+  absl::StatusOr<std::string> refused =
+      ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, odd);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldOf(refused.status()), "tool_choice");
 }
 
 // The required-call grammar of `tool` in `format`, compiled on the cache's
@@ -256,7 +300,6 @@ TEST(HttpToolsTest, AutoGrammarTakesOverAtEachFamilysTrigger) {
   const std::string weather = FamilyCases()[1].good;  // generic: the object
   ASSERT_TRUE(state->AcceptText(": [" + weather + ", " + weather + "]}").ok());
   EXPECT_TRUE(state->IsAccepting());
-  EXPECT_EQ(ToolCallTrigger(ToolCallFormat::kQwen3CoderXml, false).text, "");
 }
 
 // The request path sets the lazy grammar for "auto" (and none for "none"):
@@ -430,7 +473,7 @@ TEST(HttpToolsTest, ToolCallOutputGivesIdsAndIndexes) {
   ASSERT_EQ(first.tool_calls.size(), 1u);
   EXPECT_EQ(first.tool_calls[0].index, 0);
   EXPECT_TRUE(absl::StartsWith(first.tool_calls[0].id, "call_"));
-  EXPECT_EQ(out.calls(), 1);
+  EXPECT_EQ(out.FinishReason("stop"), "tool_calls");
   chat::ParsedOutput rest = out.Push(call.substr(9));
   chat::ParsedOutput last = out.Finish();
   rest.tool_calls.insert(rest.tool_calls.end(), last.tool_calls.begin(),
@@ -438,13 +481,28 @@ TEST(HttpToolsTest, ToolCallOutputGivesIdsAndIndexes) {
   ASSERT_EQ(rest.tool_calls.size(), 1u);
   EXPECT_EQ(rest.tool_calls[0].index, 1);
   EXPECT_NE(rest.tool_calls[0].id, first.tool_calls[0].id);
-  EXPECT_EQ(out.calls(), 2);
-  // Mistral's calls keep the id the model wrote.
+  EXPECT_EQ(out.FinishReason("stop"), "tool_calls");
+  // Mistral's calls keep the id the model wrote before the arguments; an
+  // id written after them comes too late for the call's first piece, and
+  // the call gets 9 letters and digits, the only ids Mistral's templates
+  // take back in the next turn.
   ToolCallOutput mistral(ToolCallFormat::kMistral);
   chat::ParsedOutput m = mistral.PushAll(
-      R"([TOOL_CALLS][{"name": "f", "arguments": {}, "id": "abc123XYZ"}])");
-  ASSERT_EQ(m.tool_calls.size(), 1u);
+      R"([TOOL_CALLS]f[CALL_ID]abc123XYZ[ARGS]{})"
+      R"([TOOL_CALLS][{"name": "g", "arguments": {}, "id": "zzzzzzzzz"}])");
+  ASSERT_EQ(m.tool_calls.size(), 2u);
   EXPECT_EQ(m.tool_calls[0].id, "abc123XYZ");
+  EXPECT_NE(m.tool_calls[1].id, "zzzzzzzzz");
+  EXPECT_TRUE(
+      std::regex_match(m.tool_calls[1].id, std::regex("[A-Za-z0-9]{9}")))
+      << m.tool_calls[1].id;
+  // A call cut inside its arguments: the finish reason stays the engine's.
+  ToolCallOutput cut(ToolCallFormat::kHermes);
+  chat::ParsedOutput c =
+      cut.PushAll(R"(<tool_call>{"name": "f", "arguments": {"a": 1)");
+  ASSERT_EQ(c.tool_calls.size(), 1u);
+  EXPECT_EQ(c.tool_calls[0].arguments, R"({"a":1)");
+  EXPECT_EQ(cut.FinishReason("length"), "length");
 }
 
 FormatOptions ToolFormat() {
@@ -487,17 +545,31 @@ TEST(HttpToolsTest, FormatterTurnsCallMarkupIntoToolCalls) {
   const Json only = CompletionFormatter(ToolFormat()).Complete(all, {}, 0);
   EXPECT_TRUE(only["choices"][0]["message"]["content"].is_null());
 
-  // Streamed three bytes at a time: the content deltas hold no markup, one
-  // delta carries the whole call, the finish reason is tool_calls.
+  // Streamed three bytes at a time: the content deltas hold no markup; the
+  // call's first delta has its index, id, type and name, later ones only
+  // append to its arguments; the finish reason is tool_calls.
   CompletionFormatter stream(ToolFormat());
   std::string content;
   std::vector<Json> calls;
+  int pieces = 0;
   auto take = [&](const Json& chunk) {
     if (chunk.is_null()) return;
     const Json& delta = chunk["choices"][0]["delta"];
     if (delta.contains("content")) content += delta["content"];
     if (delta.contains("tool_calls")) {
-      for (const Json& c : delta["tool_calls"]) calls.push_back(c);
+      for (const Json& c : delta["tool_calls"]) {
+        ++pieces;
+        if (c["index"] == calls.size()) {
+          calls.push_back(c);
+          continue;
+        }
+        ASSERT_LT(c["index"].get<size_t>(), calls.size()) << c;
+        EXPECT_EQ(c.size(), 2u) << c;  // index and function
+        EXPECT_EQ(c["function"].size(), 1u) << c;
+        Json& to = calls[c["index"].get<size_t>()]["function"]["arguments"];
+        to = to.get<std::string>() +
+             c["function"]["arguments"].get<std::string>();
+      }
     }
   };
   for (size_t i = 0; i < output.size(); i += 3) {
@@ -506,6 +578,7 @@ TEST(HttpToolsTest, FormatterTurnsCallMarkupIntoToolCalls) {
   }
   take(stream.FlushChunk());
   EXPECT_EQ(content, "Let me look.");
+  EXPECT_GT(pieces, 3);  // {"city":"Paris"} left in pieces
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["index"], 0);
   EXPECT_TRUE(absl::StartsWith(calls[0]["id"].get<std::string>(), "call_"));
@@ -524,6 +597,19 @@ TEST(HttpToolsTest, FormatterTurnsCallMarkupIntoToolCalls) {
   EXPECT_EQ(content, "a <tool");
   EXPECT_TRUE(calls.empty());
   EXPECT_EQ(plain.FinishChunk(all, 0)["choices"][0]["finish_reason"], "stop");
+
+  // max_tokens cut the call: it stays a call, with the arguments written,
+  // and the finish reason says so ("length", as OpenAI's does).
+  engine::GenerationDelta cut =
+      Text(output.substr(0, output.size() - 20));  // ..."P
+  cut.finished = true;
+  cut.finish_reason = "length";
+  const Json partial = CompletionFormatter(ToolFormat()).Complete(cut, {}, 0);
+  EXPECT_EQ(partial["choices"][0]["finish_reason"], "length");
+  ASSERT_EQ(partial["choices"][0]["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(partial["choices"][0]["message"]["tool_calls"][0]["function"]
+                   ["arguments"],
+            R"({"city":"P)");
 }
 
 }  // namespace

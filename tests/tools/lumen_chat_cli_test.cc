@@ -82,14 +82,14 @@ TEST_F(LumenChatCliTest, ToolCallRoundTrip) {
     std::smatch m;
     ASSERT_TRUE(
         std::regex_search(r.out, m,
-                          std::regex("(^|\n)tool call (\\w+) (\\{.*\\}) \\(id "
-                                     "(call_[A-Za-z0-9]{24})\\)\n")))
+                          std::regex("(^|\n)tool call (\\w+) \\(id "
+                                     "(call_[A-Za-z0-9]{24})\\) (\\{.*\\})\n")))
         << r.out;
-    const std::string name = m[2], id = m[4];
+    const std::string name = m[2], id = m[3];
     if (std::string(choice) == "get_weather") {
       EXPECT_EQ(name, "get_weather");
     }
-    const Json arguments = Json::parse(m[3].str(), nullptr, false);
+    const Json arguments = Json::parse(m[4].str(), nullptr, false);
     ASSERT_TRUE(arguments.is_object()) << r.out;
     if (name == "get_weather") {
       ASSERT_TRUE(arguments["city"].is_string()) << arguments;

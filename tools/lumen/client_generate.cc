@@ -185,11 +185,16 @@ struct ToolFlags {
 
 // The line `lumen chat` prints for a call the model made (on a line of its
 // own; the caller ends it):
-//   tool call get_weather {"city":"Paris"} (id call_...)
-void PrintToolCall(const lumen::v1::ToolCall& call, bool at_line_start) {
-  std::printf("%stool call %s %s (id %s)", at_line_start ? "" : "\n",
-              call.name().c_str(), call.arguments_json().c_str(),
-              call.id().c_str());
+//   tool call get_weather (id call_...) {"city":"Paris"}
+// A call's first piece starts its line (name and id); later pieces append
+// to its arguments as they stream.
+void PrintToolCallPiece(const lumen::v1::ToolCall& call, bool at_line_start) {
+  if (!call.name().empty()) {
+    std::printf("%stool call %s (id %s) ", at_line_start ? "" : "\n",
+                call.name().c_str(), call.id().c_str());
+  }
+  std::fwrite(call.arguments_json().data(), 1, call.arguments_json().size(),
+              stdout);
   std::fflush(stdout);
 }
 
@@ -226,10 +231,18 @@ int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
     *text += msg.text();
     if (!msg.text().empty()) at_line_start = msg.text().back() == '\n';
     for (const lumen::v1::ToolCall& call : msg.tool_calls()) {
-      PrintToolCall(call, at_line_start);
+      PrintToolCallPiece(call, at_line_start);
       at_line_start = false;
       after_call = true;
-      if (calls != nullptr) calls->push_back(call);
+      if (calls == nullptr) continue;
+      if (!call.name().empty()) {
+        calls->push_back(call);
+      } else {
+        for (lumen::v1::ToolCall& c : *calls) {
+          if (c.index() == call.index())
+            c.mutable_arguments_json()->append(call.arguments_json());
+        }
+      }
     }
     if (!msg.finish_reason().empty()) last = msg;
   }
