@@ -156,6 +156,11 @@ void ToolCallStreamParser::Scan(bool at_end, ParsedOutput* out) {
 
 bool ToolCallStreamParser::ReadRegion(bool at_end, ParsedOutput* out) {
   using internal::RegionScan;
+  if (!at_end && scanned_size_ > 0 &&
+      buffer_.size() < scanned_size_ + scanned_size_ / 64) {
+    return false;
+  }
+  scanned_size_ = buffer_.size();
   const RegionScan scan = internal::ScanRegion(
       format_,
       region_ == Region::kLeadingJson ? internal::RegionKind::kLeadingJson
@@ -192,6 +197,7 @@ bool ToolCallStreamParser::ReadRegion(bool at_end, ParsedOutput* out) {
   }
   buffer_.erase(0, scan.end);
   sent_.clear();
+  scanned_size_ = 0;
   region_ = Region::kNone;
   return true;
 }

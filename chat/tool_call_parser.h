@@ -94,6 +94,10 @@ class ToolCallStreamParser {
   Region region_ = Region::kNone;
   // Per call of the open region: how much of its arguments has been sent.
   std::vector<size_t> sent_;
+  // buffer_'s size at the open region's last scan. A scan reads the whole
+  // region, so it waits for the region to grow by 1/64 first: a call of a
+  // few hundred bytes is read at every push, a 100 KB one about 500 times.
+  size_t scanned_size_ = 0;
   bool at_start_ = true;     // nothing emitted yet (a reply may be a call)
   bool after_call_ = false;  // drop whitespace that follows a call
   bool unfinished_ = false;

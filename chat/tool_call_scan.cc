@@ -48,8 +48,9 @@ struct Extent {
 };
 
 // An object or array: malformed at a mismatched bracket, nesting beyond
-// kMaxJsonDepth or a start that is not '{' or '['.
-Extent ContainerEnd(absl::string_view s, size_t begin) {
+// `max_depth` or a start that is not '{' or '['.
+Extent ContainerEnd(absl::string_view s, size_t begin,
+                    size_t max_depth = kMaxJsonDepth) {
   std::string closers;
   bool in_string = false, escaped = false;
   for (size_t i = begin; i < s.size(); ++i) {
@@ -71,7 +72,7 @@ Extent ContainerEnd(absl::string_view s, size_t begin) {
       case '{':
       case '[':
         closers.push_back(c == '{' ? '}' : ']');
-        if (closers.size() > kMaxJsonDepth) {
+        if (closers.size() > max_depth) {
           return {Extent::kMalformed, i + 1};
         }
         break;
@@ -264,12 +265,15 @@ struct Scanned {
   bool broken = false;
 };
 
-// The call object at s[begin] == '{'. It streams when its name (and maybe
-// id) come before an arguments object; otherwise it is judged whole, by
-// `whole`, once its extent is known.
+// The call object at s[begin] == '{', inside `nesting` containers of the
+// region's JSON, whose depth is bounded as a whole (so the arguments break
+// first, never the object around arguments already sent). It streams when
+// its name (and maybe id) come before an arguments object; otherwise it is
+// judged whole, by `whole`, once its extent is known.
 Scanned ScanCallObject(absl::string_view s, size_t begin, WholeRule whole,
-                       Calls* calls, int depth = 0) {
-  const Extent object = ContainerEnd(s, begin);
+                       Calls* calls, size_t nesting = 0,
+                       bool in_function = false) {
+  const Extent object = ContainerEnd(s, begin, kMaxJsonDepth - nesting);
   auto judge_whole = [&]() -> Scanned {
     if (object.state == Extent::kIncomplete) return {Scanned::kOpen};
     if (object.state == Extent::kComplete) {
@@ -306,22 +310,26 @@ Scanned ScanCallObject(absl::string_view s, size_t begin, WholeRule whole,
     if (p == s.size()) return judge_whole();
     if ((key == "arguments" || key == "parameters") && s[p] == '{' &&
         !name.empty()) {
-      const Extent args = ContainerEnd(s, p);
+      const Extent args = ContainerEnd(s, p, kMaxJsonDepth - nesting - 1);
       const size_t args_end =
           args.state == Extent::kMalformed ? args.end - 1 : args.end;
-      calls->push_back(CallProgress{name, id, Minify(s.substr(p, args_end - p)),
-                                    args.state == Extent::kComplete});
+      // Finished only when its brackets close on valid JSON.
+      calls->push_back(
+          CallProgress{name, id, Minify(s.substr(p, args_end - p)),
+                       args.state == Extent::kComplete &&
+                           ParseJson(s.substr(p, args_end - p)).has_value()});
       if (args.state == Extent::kIncomplete) return {Scanned::kOpen, 0, true};
       if (args.state == Extent::kMalformed) {
         return {Scanned::kDone, args_end, true, true};
       }
       return rest_of_object();
     }
-    if (key == "function" && s[p] == '{' && depth == 0) {
+    if (key == "function" && s[p] == '{' && !in_function) {
       // OpenAI's shape: the call is the inner object. Unless it streams,
       // the outer object is judged whole (its id may follow).
       Calls inner;
-      const Scanned nested = ScanCallObject(s, p, CallsFromJson, &inner, 1);
+      const Scanned nested =
+          ScanCallObject(s, p, CallsFromJson, &inner, nesting + 1, true);
       if (!nested.streamed) return judge_whole();
       if (inner[0].id.empty()) inner[0].id = id;
       calls->push_back(std::move(inner[0]));
@@ -342,10 +350,11 @@ Scanned ScanCallObject(absl::string_view s, size_t begin, WholeRule whole,
 // A list of call objects at s[begin] == '['. Once one call is certain the
 // rest is read leniently: an element that is not a call is skipped, and
 // text that breaks the list ends the region just before it.
-Scanned ScanCallList(absl::string_view s, size_t begin, Calls* calls) {
+Scanned ScanCallList(absl::string_view s, size_t begin, Calls* calls,
+                     size_t nesting = 0) {
   const size_t before = calls->size();
   auto as_text = [&]() -> Scanned {  // decided once the list's extent is
-    const Extent list = ContainerEnd(s, begin);
+    const Extent list = ContainerEnd(s, begin, kMaxJsonDepth - nesting);
     if (list.state == Extent::kIncomplete) return {Scanned::kOpen};
     return {Scanned::kNotCalls, list.end, false,
             list.state == Extent::kMalformed};
@@ -358,7 +367,7 @@ Scanned ScanCallList(absl::string_view s, size_t begin, Calls* calls) {
     if (s[p] != '{') {
       return committed ? Scanned{Scanned::kDone, p, false, true} : as_text();
     }
-    const Scanned one = ScanCallObject(s, p, CallsFromJson, calls);
+    const Scanned one = ScanCallObject(s, p, CallsFromJson, calls, nesting + 1);
     if (one.step == Scanned::kOpen) return one;
     if (calls->size() == before) return as_text();
     if (one.broken) {
@@ -402,9 +411,9 @@ Scanned ScanGenericReply(absl::string_view s, Calls* calls) {
     if (p < s.size() && s[p] == ':') p = SkipSpace(s, p + 1);
     if (p == s.size()) return ScanCallObject(s, 0, GenericCalls, calls);
     if (key == "tool_calls" && s[p] == '[') {
-      inner = ScanCallList(s, p, calls);
+      inner = ScanCallList(s, p, calls, 1);
     } else if (key == "tool_call" && s[p] == '{') {
-      inner = ScanCallObject(s, p, CallsFromJson, calls);
+      inner = ScanCallObject(s, p, CallsFromJson, calls, 1);
     } else {
       return ScanCallObject(s, 0, GenericCalls, calls);
     }
@@ -444,8 +453,10 @@ Scanned ScanMistralV11(absl::string_view s, size_t begin, Calls* calls) {
   }
   const size_t end =
       object.state == Extent::kMalformed ? object.end - 1 : object.end;
-  calls->push_back(CallProgress{name, id, Minify(s.substr(p, end - p)),
-                                object.state == Extent::kComplete});
+  calls->push_back(
+      CallProgress{name, id, Minify(s.substr(p, end - p)),
+                   object.state == Extent::kComplete &&
+                       ParseJson(s.substr(p, end - p)).has_value()});
   if (object.state == Extent::kIncomplete) return {Scanned::kOpen};
   return {Scanned::kDone, end};
 }
@@ -531,10 +542,15 @@ RegionScan ScanTagged(ToolCallFormat format, absl::string_view s, bool at_end) {
           : ScanCallsJson(body, kHermesOpen.size(), &r.calls);
   const bool body_final = close != absl::string_view::npos || at_end;
   if (scanned.step == Scanned::kOpen && !body_final) return r;  // kOpen
-  // Whatever the body holds, the region runs through its close tag.
+  // Whatever the body holds, the region runs through its close tag. Output
+  // that ends without one: text after a finished call is content.
   if (close == absl::string_view::npos && !at_end) return r;
   r.end =
       close != absl::string_view::npos ? close + kHermesClose.size() : s.size();
+  if (close == absl::string_view::npos && scanned.step == Scanned::kDone &&
+      !scanned.broken && !r.calls.empty() && r.calls.back().complete) {
+    r.end = scanned.end;
+  }
   r.state =
       r.calls.empty() ? RegionScan::State::kText : RegionScan::State::kCalls;
   return r;

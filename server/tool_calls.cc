@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,12 @@ std::string Literal(absl::string_view text) {
       case '\n':
         out += "\\n";
         break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       case '"':
         out += "\\\"";
         break;
@@ -228,7 +235,8 @@ absl::StatusOr<Json> ChatMessagesJson(
 // optional ones, each in declaration order) and each VALUE the JSON value
 // its schema allows. A string is written as a JSON string ("Paris"), which
 // the parser reads back as the same string: raw text could not be told
-// from a number or an object.
+// from a number or an object. Strings hold no raw '<' (\u003c instead), so
+// no value can close its parameter or call early.
 absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
   ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
   const bool one = !call.contains("anyOf");
@@ -260,6 +268,16 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
     if (auto p = parameters.find("properties");
         p != parameters.end() && p->is_object()) {
       for (const auto& [key, schema] : p->items()) {
+        // The parser reads a name up to '>' and trims spaces around it.
+        if (key.empty() || key != absl::StripAsciiWhitespace(key) ||
+            key.find_first_of("<>\n\r") != std::string::npos) {
+          return FieldError(
+              "tool_choice",
+              absl::StrCat("cannot constrain the tool call: parameter name '",
+                           key, "' of '", name,
+                           "' has no form in Qwen3-Coder's format (empty, "
+                           "spaces around it, or '<', '>', a line break)"));
+        }
         std::string pointer_key;
         for (char c : key) {
           if (c == '~') {
@@ -287,7 +305,8 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
         optional_part, " ", Literal("</function>")));
   }
   absl::StatusOr<std::string> gbnf =
-      engine::constrained::JsonSchemaToGbnf(call.dump(), values);
+      engine::constrained::JsonSchemaToGbnf(call.dump(), values,
+                                            /*strings_without_lt=*/true);
   if (!gbnf.ok()) {
     return FieldError("tool_choice",
                       absl::StrCat("cannot constrain the tool call: ",

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "engine/constrained/gbnf_parser.h"
 #include "engine/constrained/gbnf_text.h"
 #include "engine/constrained/json_schema_converter.h"
@@ -497,12 +498,18 @@ absl::StatusOr<std::string> JsonSchemaToGbnf(absl::string_view schema_json) {
 
 absl::StatusOr<std::string> JsonSchemaToGbnf(
     absl::string_view schema_json,
-    const std::vector<std::pair<std::string, std::string>>& entries) {
+    const std::vector<std::pair<std::string, std::string>>& entries,
+    bool strings_without_lt) {
   Json schema = Json::parse(schema_json, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) {
     return absl::InvalidArgumentError("json_schema is not valid JSON");
   }
-  return SchemaConverter(schema).Convert(entries);
+  absl::StatusOr<std::string> gbnf = SchemaConverter(schema).Convert(entries);
+  if (!gbnf.ok() || !strings_without_lt) return gbnf;
+  // The string characters of the primitives (json-char, json-plain-char)
+  // leave '<' out; a string may still hold it escaped as \u003c.
+  return absl::StrReplaceAll(*gbnf,
+                             {{R"([^"\\\x00-\x1F])", R"([^"\\<\x00-\x1F])"}});
 }
 
 std::string JsonObjectGbnf() {

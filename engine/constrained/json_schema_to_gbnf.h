@@ -35,11 +35,14 @@ absl::StatusOr<std::string> JsonSchemaToGbnf(absl::string_view schema_json);
 // name, not used by the converter's own rules) for the sub-schema at JSON
 // pointer entry.second ("/properties/city"), whose $refs resolve in the
 // whole document. For grammars that place a schema's values in markup of
-// their own (Qwen3-Coder's tool calls). InvalidArgument as above, or "no
-// schema at <pointer>".
+// their own (Qwen3-Coder's tool calls). `strings_without_lt`: strings never
+// hold a raw '<' (only its escape \u003c), so a value cannot close the
+// markup around it (strings with a pattern keep what their pattern allows).
+// InvalidArgument as above, or "no schema at <pointer>".
 absl::StatusOr<std::string> JsonSchemaToGbnf(
     absl::string_view schema_json,
-    const std::vector<std::pair<std::string, std::string>>& entries);
+    const std::vector<std::pair<std::string, std::string>>& entries,
+    bool strings_without_lt = false);
 
 // GBNF text for any JSON object (OpenAI's response_format json_object).
 std::string JsonObjectGbnf();

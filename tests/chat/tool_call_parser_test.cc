@@ -112,14 +112,45 @@ std::vector<ParseCase> Cases() {
        "Use <tool> or <tool_c and more",
        {}},
       // The call was certain at its arguments' '{': JSON nested too deep
-      // breaks it there (the 65th bracket), and it stays a call.
+      // breaks it there (64 levels counted from the call object), and it
+      // stays a call.
       {"hermes_deep_nesting",
        F::kHermes,
        R"(<tool_call>{"name": "f", "arguments": {"a": )" +
            std::string(200, '[') + std::string(200, ']') + "}}</tool_call>",
        "",
-       {{"f", R"({"a":)" + std::string(63, '[')}},
+       {{"f", R"({"a":)" + std::string(62, '[')}},
        true},
+      // The depth is counted from the outermost JSON, so the arguments
+      // break before the object around them: nothing sent is sent again.
+      {"llama3_deep_nesting_breaks_in_the_arguments",
+       F::kLlama3,
+       R"({"name": "f", "parameters": {"a": )" + std::string(63, '[') +
+           std::string(63, ']') + "}}",
+       "[" + std::string(63, ']') + "}}",
+       {{"f", R"({"a":)" + std::string(62, '[')}},
+       true},
+      {"generic_deep_list_breaks_in_the_arguments",
+       F::kGeneric,
+       R"({"tool_calls": [{"name": "f", "arguments": {"a": )" +
+           std::string(61, '[') + std::string(61, ']') + "}}]}",
+       "[" + std::string(61, ']') + "}}]}",
+       {{"f", R"({"a":)" + std::string(60, '[')}},
+       true},
+      // Balanced brackets around invalid JSON: a call, not finished.
+      {"hermes_invalid_json_arguments",
+       F::kHermes,
+       R"(<tool_call>{"name": "f", "arguments": {"a": hello, "b": 1 2}}</tool_call>)",
+       "",
+       {{"f", R"({"a":hello,"b":12})"}},
+       true},
+      // Output that ends inside <tool_call> after a finished call: the text
+      // after the call is content.
+      {"hermes_unclosed_then_text",
+       F::kHermes,
+       "<tool_call>\n" + weather + "\nDone, see above.",
+       "Done, see above.",
+       {{"get_weather", weather_args}}},
       {"hermes_json_answer_in_tags_is_content",
        F::kHermes,
        R"(<tool_call>{"answer": {"a": 1}}</tool_call>)",

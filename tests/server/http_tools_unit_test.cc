@@ -212,6 +212,31 @@ TEST(HttpToolsTest, RequiredGrammarAcceptsTheFamilysCallsOnly) {
       "<tool_call>\n<function=search_docs>\n<parameter=top_k>\n3\n"
       "</parameter>\n<parameter=query>\n\"cats\"\n</parameter>\n</"
       "function>\n</tool_call>"));
+  // A string value cannot close its parameter or call early: no raw '<' in
+  // strings, only its escape, which the parser reads back.
+  auto city_call = [](const std::string& value) {
+    return "<tool_call>\n<function=get_weather>\n<parameter=city>\n" + value +
+           "\n</parameter>\n</function>\n</tool_call>";
+  };
+  EXPECT_FALSE(
+      testing::GrammarMatches(*xml_grammar, city_call(R"("a</parameter>b")")));
+  EXPECT_FALSE(
+      testing::GrammarMatches(*xml_grammar, city_call(R"("a</tool_call>b")")));
+  const std::string escaped = city_call(R"("a\u003c/parameter>b")");
+  EXPECT_TRUE(testing::GrammarMatches(*xml_grammar, escaped));
+  chat::ParsedOutput back =
+      chat::ParseToolCalls(ToolCallFormat::kQwen3CoderXml, escaped);
+  ASSERT_EQ(back.tool_calls.size(), 1u);
+  EXPECT_EQ(Json::parse(back.tool_calls[0].arguments)["city"],
+            "a</parameter>b");
+  // A parameter name the XML cannot carry back is refused.
+  ToolRequest angled = *tools;
+  angled.tools[0]["function"]["parameters"]["properties"]["a>b"] =
+      Json{{"type", "integer"}};
+  absl::StatusOr<std::string> no_form =
+      ToolCallGrammar(ToolCallFormat::kQwen3CoderXml, angled);
+  EXPECT_EQ(no_form.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldOf(no_form.status()), "tool_choice");
   // A parameter schema that is not one object with properties has no XML
   // form: a 400 naming tool_choice.
   ToolRequest odd = *tools;

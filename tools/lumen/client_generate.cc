@@ -248,6 +248,14 @@ int Stream(const ClientFlags& client, const lumen::v1::GenerateRequest& req,
   }
   grpc::Status st = reader->Finish();
   if (!st.ok()) return FailRpc(st);
+  if (calls != nullptr && !calls->empty() &&
+      last.finish_reason() != "tool_calls") {
+    // A call cut by max_tokens (or whose JSON broke) has no arguments to
+    // run, and the server would refuse them in the next turn.
+    std::fprintf(stderr, "\n[unfinished tool call (%s): not run]\n",
+                 last.finish_reason().c_str());
+    calls->clear();
+  }
   // Citations after the answer (traceability of RAG answers).
   for (int i = 0; i < last.citations_size(); ++i) {
     const auto& c = last.citations(i);
