@@ -126,10 +126,13 @@ absl::StatusOr<Json> CallSchema(const ToolRequest& tool,
 
 // The schema's grammar with its start rule renamed to `rule` (nothing refers
 // back to the root: the parameters' references are rebased below it).
-absl::StatusOr<std::string> SchemaRule(const Json& schema,
-                                       absl::string_view rule) {
-  absl::StatusOr<std::string> gbnf =
-      engine::constrained::JsonSchemaToGbnf(schema.dump());
+// `entries` and `strings_without_lt` as JsonSchemaToGbnf takes them.
+absl::StatusOr<std::string> SchemaRule(
+    const Json& schema, absl::string_view rule,
+    const std::vector<std::pair<std::string, std::string>>& entries = {},
+    bool strings_without_lt = false) {
+  absl::StatusOr<std::string> gbnf = engine::constrained::JsonSchemaToGbnf(
+      schema.dump(), entries, strings_without_lt);
   if (!gbnf.ok()) {
     return FieldError("tool_choice",
                       absl::StrCat("cannot constrain the tool call: ",
@@ -304,19 +307,10 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
         Literal(absl::StrCat("<function=", name, ">\n")), required_part,
         optional_part, " ", Literal("</function>")));
   }
-  absl::StatusOr<std::string> gbnf =
-      engine::constrained::JsonSchemaToGbnf(call.dump(), values,
-                                            /*strings_without_lt=*/true);
-  if (!gbnf.ok()) {
-    return FieldError("tool_choice",
-                      absl::StrCat("cannot constrain the tool call: ",
-                                   gbnf.status().message()));
-  }
   // The schema's own start rule (the call as JSON) is not used.
-  constexpr absl::string_view kRoot = "root ::= ";
-  if (!absl::StartsWith(*gbnf, kRoot)) {
-    return absl::InternalError("json schema grammar does not start at root");
-  }
+  ASSIGN_OR_RETURN(std::string values_gbnf,
+                   SchemaRule(call, "lumen-json-call", values,
+                              /*strings_without_lt=*/true));
   const std::string one_call = absl::StrCat(Literal("<tool_call>\n"), " (",
                                             absl::StrJoin(functions, " | "),
                                             ") ", Literal("\n</tool_call>"));
@@ -324,8 +318,7 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
       "root ::= lumen-xml-call",
       tool.parallel ? absl::StrCat(" (", Literal("\n"), " lumen-xml-call)*")
                     : "",
-      "\nlumen-xml-call ::= ", one_call,
-      "\nlumen-json-call ::= ", gbnf->substr(kRoot.size()));
+      "\nlumen-xml-call ::= ", one_call, "\n", values_gbnf);
 }
 
 absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
