@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -93,6 +94,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
       SchedulerConfig{options.max_batch_tokens, options.max_running,
                       options.block_size},
       e->pool_.get());
+  if (options.decode_prefill_tokens > 0) {
+    e->scheduler_->SetDecodingPrefillBudget(
+        std::min(options.decode_prefill_tokens, options.max_batch_tokens));
+  }
   e->logits_.assign(static_cast<size_t>(options.max_running) * c.n_vocab, 0.0f);
   e->batch_tokens_.reserve(options.max_batch_tokens);
   e->batch_seqs_.reserve(options.max_running);

@@ -40,6 +40,9 @@ namespace lumen::engine {
 struct EngineOptions {
   int32_t max_batch_tokens = 512;
   int32_t max_running = 64;
+  // Prompt tokens a step that also decodes may take (Scheduler); 0: no
+  // bound beyond max_batch_tokens.
+  int32_t decode_prefill_tokens = 0;
   int32_t max_queue = 256;  // waiting requests before RESOURCE_EXHAUSTED
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t block_size = 16;  // tokens per KV block, 1..256

@@ -53,13 +53,27 @@ void Scheduler::AcquireCachedPrefix(SchedRequest* r) {
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_batch_tokens;
+  // Prompt tokens this step may take: bounded when it decodes (one token
+  // of a running request that is past its prompt), so that every decoding
+  // request still fits the token budget.
+  int32_t decoding = 0;
+  for (const SchedRequest* r : running_) {
+    decoding +=
+        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens == 1;
+  }
+  int32_t prefill_left =
+      decoding == 0
+          ? budget
+          : std::max(0, std::min(decoding_prefill_budget_, budget - decoding));
 
   // 1. Running requests, oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     SchedRequest* r = running_[i];
-    const int32_t n =
-        std::min<int32_t>(budget, static_cast<int32_t>(r->tokens.size()) -
-                                      r->num_computed_tokens);
+    const int32_t remaining =
+        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens;
+    const bool prefill = remaining > 1;
+    const int32_t n = std::min<int32_t>(
+        prefill ? std::min(budget, prefill_left) : budget, remaining);
     if (n <= 0) {
       ++i;
       continue;
@@ -80,18 +94,20 @@ SchedulerOutput Scheduler::Schedule() {
         r->num_computed_tokens + n == static_cast<int32_t>(r->tokens.size());
     out.scheduled.push_back({r, n, sample});
     budget -= n;
+    if (prefill) prefill_left -= n;
     ++i;
   }
 
   // 2. Waiting requests in arrival order, unless this step had to preempt.
-  while (out.preempted.empty() && budget > 0 && !waiting_.empty() &&
+  while (out.preempted.empty() && std::min(budget, prefill_left) > 0 &&
+         !waiting_.empty() &&
          static_cast<int32_t>(running_.size()) < config_.max_running) {
     SchedRequest* r = waiting_.front();
     const bool fresh = r->num_computed_tokens == 0 && r->blocks.empty();
     if (fresh) AcquireCachedPrefix(r);
-    const int32_t n =
-        std::min<int32_t>(budget, static_cast<int32_t>(r->tokens.size()) -
-                                      r->num_computed_tokens);
+    const int32_t n = std::min<int32_t>(
+        std::min(budget, prefill_left),
+        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens);
     if (!AllocateSlots(r, r->num_computed_tokens + n)) {
       if (fresh) {  // give the prefix back; try again next step
         pool_->Free(r->blocks);
@@ -113,6 +129,7 @@ SchedulerOutput Scheduler::Schedule() {
         r->num_computed_tokens + n == static_cast<int32_t>(r->tokens.size());
     out.scheduled.push_back({r, n, sample});
     budget -= n;
+    prefill_left -= n;
   }
   out.num_tokens = config_.max_batch_tokens - budget;
   return out;

@@ -4,7 +4,11 @@
 // num_computed_tokens, and one token budget per step covers both. Running
 // requests come first (one token each when decoding, or the rest of a
 // chunked prompt), then waiting requests are admitted in arrival order with
-// prompt chunks, reusing cached prefix blocks. When KV blocks run out the
+// prompt chunks, reusing cached prefix blocks. A step that decodes may
+// keep its prompt tokens within a smaller prefill budget (Sarathi's
+// stall-free batching; off unless set): a long prompt then lengthens the
+// running streams' step by a bounded amount instead of by a whole chunk.
+// When KV blocks run out the
 // newest running request is preempted: its blocks are freed and it is
 // recomputed later. "No room" is a value, not an error. Engine thread only.
 
@@ -72,6 +76,12 @@ class Scheduler {
   void Update(const SchedulerOutput& out, std::span<const int32_t> sampled);
   // Removes a request wherever it is and frees its blocks at once.
   void Finish(SchedRequest* request);
+  // Prompt tokens a step may take while it also decodes a running request
+  // (1..max_batch_tokens; the default, max_batch_tokens, bounds nothing).
+  void SetDecodingPrefillBudget(int32_t tokens) {
+    decoding_prefill_budget_ = tokens;
+  }
+  int32_t decoding_prefill_budget() const { return decoding_prefill_budget_; }
 
   bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
@@ -95,6 +105,7 @@ class Scheduler {
       running_;  // admission order; the tail is preempted first
   int64_t num_preemptions_ = 0;
   int64_t prefix_hit_tokens_ = 0;
+  int32_t decoding_prefill_budget_ = config_.max_batch_tokens;
 };
 
 }  // namespace lumen::engine

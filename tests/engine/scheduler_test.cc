@@ -197,6 +197,51 @@ TEST(SchedulerTest, WaitsWhenNoBlocksAreFree) {
   EXPECT_TRUE(b->blocks.empty());
 }
 
+// A step that decodes keeps its prompt tokens within the decoding prefill
+// budget: every decoding request still gets its token, and a long prompt
+// arriving meanwhile is computed in budget-sized chunks.
+TEST(SchedulerTest, DecodingStepsTakeBoundedPromptChunks) {
+  SchedulerHarness h(200, Config(256));
+  h.scheduler().SetDecodingPrefillBudget(48);
+  SchedRequest* a = h.Add(20);
+  SchedRequest* b = h.Add(20, 500);
+  // Nothing decodes yet: both prompts whole, beyond the decoding budget.
+  auto first = h.Step();
+  EXPECT_EQ(h.Scheduled(first, a), 20);
+  EXPECT_EQ(h.Scheduled(first, b), 20);
+  SchedRequest* big = h.Add(200, 900);
+  int32_t big_steps = 0;
+  while (big->num_computed_tokens < big->num_prompt_tokens) {
+    auto step = h.Step();
+    EXPECT_EQ(h.Scheduled(step, a), 1);
+    EXPECT_EQ(h.Scheduled(step, b), 1);
+    EXPECT_LE(h.Scheduled(step, big), 48);
+    EXPECT_GT(h.Scheduled(step, big), 0);
+    ++big_steps;
+    ASSERT_LT(big_steps, 10);
+  }
+  EXPECT_EQ(big_steps, 5);  // 48 * 4 + 8
+  // A lone prompt with nothing decoding takes the whole step budget.
+  SchedulerHarness alone(200, Config(256));
+  alone.scheduler().SetDecodingPrefillBudget(48);
+  SchedRequest* solo = alone.Add(200);
+  EXPECT_EQ(alone.Scheduled(alone.Step(), solo), 200);
+}
+
+// The budget never takes a decoding request's token: with more decoders
+// than the step budget leaves room for, prompts wait.
+TEST(SchedulerTest, DecodersKeepTheirTokensWhateverTheBudget) {
+  SchedulerHarness h(200, Config(8));
+  h.scheduler().SetDecodingPrefillBudget(100);
+  std::vector<SchedRequest*> decoders;
+  for (int i = 0; i < 6; ++i) decoders.push_back(h.Add(1, 10 * i + 1));
+  h.Step();  // six 1-token prompts
+  SchedRequest* prompt = h.Add(50, 700);
+  auto step = h.Step();
+  for (SchedRequest* d : decoders) EXPECT_EQ(h.Scheduled(step, d), 1);
+  EXPECT_EQ(h.Scheduled(step, prompt), 2);  // what is left of 8
+}
+
 TEST(BlockPoolTest, EvictsLeastRecentlyFreedFirst) {
   BlockPool pool(3);
   auto a = *pool.Allocate(3);
