@@ -32,7 +32,8 @@ USER lumen
 VOLUME ["/models", "/data"]
 # gRPC, the OpenAI-compatible HTTP API, Prometheus metrics.
 EXPOSE 50051 8080 9464
-ENV OMP_WAIT_POLICY=passive
+# OpenMP workers spin briefly, then sleep (base/openmp_wait.h).
+ENV GOMP_SPINCOUNT=1000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
   CMD ["lumen", "health", "--addr", "127.0.0.1:50051"]
 ENTRYPOINT ["lumend", "--listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8080", \

@@ -27,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
+#include "base/openmp_wait.h"
 #include "engine/kv_cache.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -619,6 +620,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lumen::UseLumenOpenMpWaitPolicy(argv);
   // Signals are taken synchronously by SignalWaiter's thread: block them
   // before any other thread exists so every thread inherits the mask.
   sigset_t set;
@@ -627,9 +629,6 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  // Spinning OpenMP workers collapse when anything else runs on a small
-  // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.
-  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
   // A long-running daemon's heap, against glibc's defaults: a fixed mmap
   // threshold (the default one rises after a large block is freed, and
   // later large blocks then fragment the heap for good) and few arenas

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "base/json_writer.h"
+#include "base/openmp_wait.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/model/lora_adapter.h"
@@ -43,8 +44,13 @@ struct Bench {
       while (done < context) {
         const int n = std::min<int>(model->max_batch_tokens(), context - done);
         std::vector<int32_t> tokens(n);
-        for (int i = 0; i < n; ++i)
-          tokens[i] = 100 + (s * 31 + done + i) % 1000;
+        // Ordinary ids inside the vocabulary, however small.
+        const int64_t vocab = model->config().n_vocab;
+        for (int i = 0; i < n; ++i) {
+          tokens[i] = static_cast<int32_t>(
+              (std::min<int64_t>(100, vocab / 2) + (s * 31 + done + i) % 1000) %
+              vocab);
+        }
         engine::BatchSequence seq{n, done, (*tables)[s], true, adapter};
         if (absl::Status st =
                 model->Forward({tokens, std::span(&seq, 1)}, cache, logits);
@@ -118,11 +124,10 @@ int BenchEngine(const Args& args) {
   if (!json) {
     std::printf(
         "model %s: weights %s, %.1f MiB resident, %lld threads, KV cache %s, "
-        "OMP_WAIT_POLICY=%s\n",
+        "OpenMP wait: %s\n",
         model_path.c_str(), m.WeightsSummary().c_str(),
         m.resident_bytes().total() / 1048576.0, (long long)threads,
-        engine::KvElementName(*kv_element),
-        getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "-");
+        engine::KvElementName(*kv_element), OpenMpWaitPolicy());
     const bool avx512 = engine::kernels::ActiveSmallGemmIsa() ==
                         engine::kernels::SmallGemmIsa::kAvx512;
     std::printf(

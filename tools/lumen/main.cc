@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "base/openmp_wait.h"
 #include "tools/lumen/client_common.h"
 #include "tools/lumen/commands.h"
 
@@ -100,9 +101,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace lumen::tools;
-  // Spinning OpenMP workers collapse when anything else runs on a small
-  // machine (../shared/notes/onednn-2.6-on-avx2.md); the user may override.
-  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
+  lumen::UseLumenOpenMpWaitPolicy(argv);
   Args args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

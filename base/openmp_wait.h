@@ -1,0 +1,22 @@
+#pragma once
+// The OpenMP wait policy of Lumen's programs. libgomp reads it from the
+// environment when it loads, before main, so setting it from main takes a
+// re-exec. The default is a short spin, then sleep (GOMP_SPINCOUNT=1000):
+// on the 2-core VM, sleeping at once (OMP_WAIT_POLICY=passive) costs a
+// futex wake-up of about 25 us at each of the ~60 parallel regions of a
+// decode step (one-sequence decode ran at 0.6-0.75x of the spinning
+// rate), while libgomp's own default spin (300000) is the one that
+// collapses when another process takes a core (README, "Threads").
+
+namespace lumen {
+
+// Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets GOMP_SPINCOUNT and
+// runs the program again (same pid, same argv). Call first in main. If the
+// re-exec fails, the program goes on with libgomp's defaults.
+void UseLumenOpenMpWaitPolicy(char** argv);
+
+// "GOMP_SPINCOUNT=1000", "OMP_WAIT_POLICY=passive", ...: what libgomp was
+// given, for benchmarks to print.
+const char* OpenMpWaitPolicy();
+
+}  // namespace lumen
