@@ -1,5 +1,6 @@
 #include "base/openmp_wait.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,9 +17,16 @@ void UseLumenOpenMpWaitPolicy(char** argv) {
       getenv("GOMP_SPINCOUNT") != nullptr) {
     return;
   }
-  setenv("GOMP_SPINCOUNT", kSpinCount, /*overwrite=*/1);
-  execv("/proc/self/exe", argv);
-  // Still here: exec failed. libgomp keeps the policy it started with.
+  // The binary's own path, not /proc/self/exe: exec names the process after
+  // the path's last part (ps, pkill and core files would see "exe").
+  char path[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return;
+  path[n] = '\0';
+  if (setenv("GOMP_SPINCOUNT", kSpinCount, /*overwrite=*/1) != 0) return;
+  execv(path, argv);
+  // Still here: exec failed, and libgomp keeps the policy it started with.
+  unsetenv("GOMP_SPINCOUNT");
 }
 
 const char* OpenMpWaitPolicy() {

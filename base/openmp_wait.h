@@ -12,11 +12,14 @@ namespace lumen {
 
 // Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets GOMP_SPINCOUNT and
 // runs the program again (same pid, same argv). Call first in main. If the
-// re-exec fails, the program goes on with libgomp's defaults.
+// re-exec fails, the program goes on with libgomp's defaults. Under gdb or
+// valgrind, set GOMP_SPINCOUNT yourself so that the program is not
+// replaced. Builds with clang's libomp ignore GOMP_SPINCOUNT.
 void UseLumenOpenMpWaitPolicy(char** argv);
 
-// "GOMP_SPINCOUNT=1000", "OMP_WAIT_POLICY=passive", ...: what libgomp was
-// given, for benchmarks to print.
+// "GOMP_SPINCOUNT=1000", "OMP_WAIT_POLICY=passive", ...: the wait settings
+// in the environment libgomp read at start, for benchmarks to print
+// (OMP_DISPLAY_ENV=verbose shows what libgomp made of them).
 const char* OpenMpWaitPolicy();
 
 }  // namespace lumen

@@ -219,7 +219,7 @@ int Run(int argc, char** argv) {
   flags.Int("max-batch-tokens", &f.max_batch_tokens,
             "token budget of one engine step");
   // Off by default: on a 2-core machine bounding the prompt chunks of
-  // decoding steps flattened TPOT and cut TTFT p50, but lost 3-7% of
+  // decoding steps flattened TPOT and cut TTFT p50, but lost 3-5% of
   // throughput with 512-token prompts (README, "Scheduling").
   flags.Int("decode-prefill-tokens", &f.decode_prefill_tokens,
             "prompt tokens a step that also decodes may take (0: no bound "
@@ -509,8 +509,8 @@ int Run(int argc, char** argv) {
   load.chat_template = f.chat_template;
   load.engine.max_batch_tokens = static_cast<int32_t>(f.max_batch_tokens);
   load.engine.max_running = static_cast<int32_t>(f.max_running);
-  load.engine.decode_prefill_tokens =
-      static_cast<int32_t>(f.decode_prefill_tokens);
+  load.engine.decode_prefill_tokens = static_cast<int32_t>(
+      std::min(f.decode_prefill_tokens, f.max_batch_tokens));
   load.engine.max_queue = static_cast<int32_t>(f.max_queue);
   load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
   load.engine.kv_element = *kv_element;

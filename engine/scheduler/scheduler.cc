@@ -53,9 +53,10 @@ void Scheduler::AcquireCachedPrefix(SchedRequest* r) {
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_batch_tokens;
-  // Prompt tokens this step may take: bounded when it decodes (one token
-  // of a running request that is past its prompt), so that every decoding
-  // request still fits the token budget.
+  // Prompt tokens this step may take: bounded by the decoding prefill
+  // budget when it decodes (one token of a running request that is past its
+  // prompt). Leaving room for every decoder is only a guard: admission order
+  // already puts a partly computed prompt after the decoders.
   int32_t decoding = 0;
   for (const SchedRequest* r : running_) {
     decoding +=

@@ -228,20 +228,6 @@ TEST(SchedulerTest, DecodingStepsTakeBoundedPromptChunks) {
   EXPECT_EQ(alone.Scheduled(alone.Step(), solo), 200);
 }
 
-// The budget never takes a decoding request's token: with more decoders
-// than the step budget leaves room for, prompts wait.
-TEST(SchedulerTest, DecodersKeepTheirTokensWhateverTheBudget) {
-  SchedulerHarness h(200, Config(8));
-  h.scheduler().SetDecodingPrefillBudget(100);
-  std::vector<SchedRequest*> decoders;
-  for (int i = 0; i < 6; ++i) decoders.push_back(h.Add(1, 10 * i + 1));
-  h.Step();  // six 1-token prompts
-  SchedRequest* prompt = h.Add(50, 700);
-  auto step = h.Step();
-  for (SchedRequest* d : decoders) EXPECT_EQ(h.Scheduled(step, d), 1);
-  EXPECT_EQ(h.Scheduled(step, prompt), 2);  // what is left of 8
-}
-
 TEST(BlockPoolTest, EvictsLeastRecentlyFreedFirst) {
   BlockPool pool(3);
   auto a = *pool.Allocate(3);

@@ -205,9 +205,6 @@ TEST(ModelGenerateTest, CtxSizeChoosesLongRopeFactorsLikeLlamaCpp) {
   }
 }
 
-// --kv-cache-type: f16 (default) and f32 give the reference's greedy text on
-// stories260K; another value is a usage error naming the choices, in the
-// CLI and in lumend.
 // libgomp reads its wait policy before main: with neither variable set,
 // lumen sets GOMP_SPINCOUNT and re-executes itself (base/openmp_wait.h), and
 // an operator's setting is left alone.
@@ -215,15 +212,23 @@ TEST(OpenMpWaitTest, ProgramsSetTheirWaitPolicyBeforeLibgompLoads) {
   const std::string bench = " " + Lumen() + " bench engine --model " +
                             TestDataPath("models/stories260K.gguf") +
                             " --steps 2";
-  auto r = RunCommand("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT" + bench);
+  // OMP_DISPLAY_ENV: libgomp itself says what it read, in the image that
+  // was exec'd (the first one shows its default).
+  auto r = RunCommand(
+      "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose" +
+      bench);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("OpenMP wait: GOMP_SPINCOUNT=1000\n"));
+  EXPECT_THAT(r.err, HasSubstr("GOMP_SPINCOUNT = '1000'"));
   auto passive =
       RunCommand("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive" + bench);
   ASSERT_EQ(passive.exit_code, 0) << passive.err;
   EXPECT_THAT(passive.out, HasSubstr("OpenMP wait: OMP_WAIT_POLICY=passive\n"));
 }
 
+// --kv-cache-type: f16 (default) and f32 give the reference's greedy text on
+// stories260K; another value is a usage error naming the choices, in the
+// CLI and in lumend.
 TEST(ModelGenerateTest, KvCacheTypeFlag) {
   const std::string model = TestDataPath("models/stories260K.gguf");
   const std::string cmd =

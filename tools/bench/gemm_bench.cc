@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/flags.h"
+#include "base/openmp_wait.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
 #include "engine/kernels/paged_attention.h"
@@ -126,6 +127,7 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
 }  // namespace
 
 int main(int argc, char** argv) {
+  lumen::UseLumenOpenMpWaitPolicy(argv);  // as lumend's kernels run
   int64_t threads = 2, reps = 20, copies = 12;
   bool hot = false, packed_only = false, cpu_time = false,
        attention_only = false;
