@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "engine/constrained/gbnf_text.h"
 #include "engine/constrained/json_schema_to_gbnf.h"
 #include "server/request_builder.h"
 
@@ -21,6 +22,7 @@ namespace {
 using chat::Json;
 using chat::ToolCallFormat;
 using chat::ToolChoice;
+using engine::constrained::GbnfLiteral;
 
 // The chat layer's errors start with the field they name ("tools[1].type
 // must be ..."): that field becomes the payload, as FieldError sets it.
@@ -145,33 +147,6 @@ absl::StatusOr<std::string> SchemaRule(
   return absl::StrCat(rule, " ::= ", gbnf->substr(kRoot.size()));
 }
 
-// A GBNF string literal.
-std::string Literal(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 absl::StatusOr<ToolRequest> ParseToolRequest(
@@ -294,8 +269,8 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
         const std::string rule = absl::StrCat("lumen-value-", values.size());
         values.emplace_back(rule, base + pointer_key);
         const std::string parameter =
-            absl::StrCat(Literal(absl::StrCat("<parameter=", key, ">\n")), " ",
-                         rule, " ", Literal("\n</parameter>\n"));
+            absl::StrCat(GbnfLiteral(absl::StrCat("<parameter=", key, ">\n")),
+                         " ", rule, " ", GbnfLiteral("\n</parameter>\n"));
         if (absl::c_linear_search(required, key)) {
           absl::StrAppend(&required_part, " ", parameter);
         } else {
@@ -304,19 +279,19 @@ absl::StatusOr<std::string> Qwen3CoderGrammar(const ToolRequest& tool) {
       }
     }
     functions.push_back(absl::StrCat(
-        Literal(absl::StrCat("<function=", name, ">\n")), required_part,
-        optional_part, " ", Literal("</function>")));
+        GbnfLiteral(absl::StrCat("<function=", name, ">\n")), required_part,
+        optional_part, " ", GbnfLiteral("</function>")));
   }
   // The schema's own start rule (the call as JSON) is not used.
   ASSIGN_OR_RETURN(std::string values_gbnf,
                    SchemaRule(call, "lumen-json-call", values,
                               /*strings_without_lt=*/true));
-  const std::string one_call = absl::StrCat(Literal("<tool_call>\n"), " (",
-                                            absl::StrJoin(functions, " | "),
-                                            ") ", Literal("\n</tool_call>"));
+  const std::string one_call = absl::StrCat(
+      GbnfLiteral("<tool_call>\n"), " (", absl::StrJoin(functions, " | "), ") ",
+      GbnfLiteral("\n</tool_call>"));
   return absl::StrCat(
       "root ::= lumen-xml-call",
-      tool.parallel ? absl::StrCat(" (", Literal("\n"), " lumen-xml-call)*")
+      tool.parallel ? absl::StrCat(" (", GbnfLiteral("\n"), " lumen-xml-call)*")
                     : "",
       "\nlumen-xml-call ::= ", one_call, "\n", values_gbnf);
 }
@@ -351,12 +326,12 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
       ASSIGN_OR_RETURN(Json call, CallSchema(tool, "arguments"));
       ASSIGN_OR_RETURN(std::string body, SchemaRule(call, "lumen-call-body"));
       const std::string one =
-          absl::StrCat(Literal("<tool_call>\n"), " lumen-call-body ",
-                       Literal("\n</tool_call>"));
+          absl::StrCat(GbnfLiteral("<tool_call>\n"), " lumen-call-body ",
+                       GbnfLiteral("\n</tool_call>"));
       return absl::StrCat(
           "root ::= ", one,
-          many ? absl::StrCat(" (", Literal("\n"), " ", one, ")*") : "", "\n",
-          body);
+          many ? absl::StrCat(" (", GbnfLiteral("\n"), " ", one, ")*") : "",
+          "\n", body);
     }
     case ToolCallFormat::kLlama3: {
       // One {"name", "parameters"} object as the whole reply (Llama 3.1
@@ -371,9 +346,11 @@ absl::StatusOr<std::string> ToolCallGrammar(ToolCallFormat format,
       const absl::string_view trigger =
           format == ToolCallFormat::kMistral ? "[TOOL_CALLS]" : "<|tool_call|>";
       return absl::StrCat(
-          "root ::= ", Literal(absl::StrCat(trigger, "[")), " lumen-call-body",
-          many ? absl::StrCat(" (", Literal(", "), " lumen-call-body)*") : "",
-          " ", Literal("]"), "\n", body);
+          "root ::= ", GbnfLiteral(absl::StrCat(trigger, "[")),
+          " lumen-call-body",
+          many ? absl::StrCat(" (", GbnfLiteral(", "), " lumen-call-body)*")
+               : "",
+          " ", GbnfLiteral("]"), "\n", body);
     }
     case ToolCallFormat::kQwen3CoderXml:
       return Qwen3CoderGrammar(tool);
