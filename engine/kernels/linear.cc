@@ -111,7 +111,8 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
       }
       seg.row_bytes = quant::RowBytes(*t, K);
       if (quant::InterleaveWanted(K)) {
-        quant::InterleaveRows(seg.data.data(), seg.rows, K, seg.row_bytes);
+        quant::InterleaveRows(static_cast<uint32_t>(seg.type), seg.data.data(),
+                              seg.rows, K, seg.row_bytes);
         seg.interleaved = true;
       }
     }
@@ -161,10 +162,12 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
         if (s.type == GgmlType::kF32) {
           std::memcpy(out, s.f32.data() + r * K_, K_ * sizeof(float));
         } else if (s.interleaved) {
+          uint8_t block[256 / 32 * 34];  // the largest 256-value span (q8_0)
           for (int64_t span = 0; span < K_ / 256; ++span) {
-            t->dequantize_row(quant::InterleavedSpan(s.data.data(), s.rows, K_,
-                                                     s.row_bytes, r, span),
-                              out + 256 * span, 256);
+            quant::CopyInterleavedSpan(static_cast<uint32_t>(s.type),
+                                       s.data.data(), s.rows, K_, s.row_bytes,
+                                       r, span, block);
+            t->dequantize_row(block, out + 256 * span, 256);
           }
         } else {
           t->dequantize_row(s.data.data() + r * s.row_bytes, out, K_);

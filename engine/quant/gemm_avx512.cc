@@ -18,7 +18,9 @@
 
 #include "engine/quant/i_quants_simd.h"
 #include "engine/quant/k_quants_simd.h"
+#include "engine/quant/k_scales_avx512.h"
 #include "engine/quant/legacy_simd.h"
+#include "engine/quant/panel_avx512.h"
 #include "engine/quant/quant_kernels.h"
 
 namespace lumen::engine::quant::avx512 {
@@ -26,25 +28,10 @@ namespace lumen::engine::quant::avx512 {
 namespace {
 
 constexpr int kPanelRows = 16;
-constexpr int kTileRows = 8;  // activation rows per register tile
 // Up to this many activation rows, DirectTile instead of the panel.
 constexpr int kDirectMaxRows = 4;
 // How far ahead DirectTile prefetches interleaved weights, in spans.
 constexpr int kPrefetchSpans = 2;
-
-struct Panel {
-  uint32_t* codes;  // [K/4][16] 4 codes of each row
-  float* scale;     // [K/16][16]
-  float* offset;    // [K/16][16]
-};
-
-Panel PanelAt(uint8_t* base, int64_t K) {
-  Panel p;
-  p.codes = reinterpret_cast<uint32_t*>(base);
-  p.scale = reinterpret_cast<float*>(base + 16 * K);
-  p.offset = p.scale + K;
-  return p;
-}
 
 // Unpacks blocks [first_block, K / kElems) of `rows` (<= 16) rows of w into
 // the panel, one block at a time (scatter stores); missing rows get zero
@@ -309,38 +296,15 @@ template <class D>
 struct RowScalesQ45 {
   static void Get(const uint8_t* span, int64_t row_stride, int rows,
                   __m512i sc[16], __m512i off[16]) {
-    const __m512i heads = GatherRows(span, row_stride, rows, 0);
-    const __m512i w0 = GatherRows(span, row_stride, rows, 4);
-    const __m512i w1 = GatherRows(span, row_stride, rows, 8);
-    const __m512i w2 = GatherRows(span, row_stride, rows, 12);
-    const __m512 d = HalfToFloat(heads);
-    const __m512 neg_dmin = _mm512_castsi512_ps(_mm512_xor_si512(
-        _mm512_castps_si512(HalfToFloat(_mm512_srli_epi32(heads, 16))),
-        _mm512_set1_epi32(static_cast<int>(0x80000000u))));
-    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
-                  two = _mm512_set1_epi32(3);
+    const Q45Heads heads{GatherRows(span, row_stride, rows, 0),
+                         GatherRows(span, row_stride, rows, 4),
+                         GatherRows(span, row_stride, rows, 8),
+                         GatherRows(span, row_stride, rows, 12)};
     for (int j = 0; j < 8; ++j) {
-      __m512i s6, m6;
-      if (j < 4) {
-        s6 = _mm512_and_si512(_mm512_srli_epi32(w0, 8 * j), six);
-        m6 = _mm512_and_si512(_mm512_srli_epi32(w1, 8 * j), six);
-      } else {
-        const int i = j - 4;
-        s6 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi32(w2, 8 * i), four),
-            _mm512_slli_epi32(
-                _mm512_and_si512(_mm512_srli_epi32(w0, 8 * i + 6), two), 4));
-        m6 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi32(w2, 8 * i + 4), four),
-            _mm512_slli_epi32(
-                _mm512_and_si512(_mm512_srli_epi32(w1, 8 * i + 6), two), 4));
-      }
-      const __m512i scale =
-          _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(s6), d));
-      const __m512i offset =
-          _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(m6), neg_dmin));
-      sc[2 * j] = sc[2 * j + 1] = scale;
-      off[2 * j] = off[2 * j + 1] = offset;
+      __m512 scale, offset;
+      Q45RunScales(heads, j, &scale, &offset);
+      sc[2 * j] = sc[2 * j + 1] = _mm512_castps_si512(scale);
+      off[2 * j] = off[2 * j + 1] = _mm512_castps_si512(offset);
     }
   }
 };
@@ -460,78 +424,6 @@ template <>
 struct ScaleRun<DecodeIQ4_XS> {
   static constexpr int k = 32;
 };
-
-// The activations' d * sum(q) over each kRun values of row t.
-template <int kRun>
-inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
-  if constexpr (kRun == 32) return x.sum32 + t * (K / 32);
-  return x.sum16 + t * (K / 16);
-}
-
-template <int T, int kRun>
-void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
-               float* y, int64_t ldy, __mmask16 valid) {
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  const int8_t* xq = x.q + m0 * K;
-  const float* d4 = x.d4 + m0 * (K / 4);
-  const float* sums = ActSums<kRun>(x, m0, K);
-  constexpr int kGroups = kRun / 4;  // panel zmms (4 codes per row) per run
-  for (int64_t h = 0; h < K / kRun; ++h) {
-    __m512i isum[T];
-    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
-    for (int j = 0; j < kGroups; ++j) {
-      const __m512i wv = _mm512_load_si512(p.codes + (kGroups * h + j) * 16);
-      for (int t = 0; t < T; ++t) {
-        int32_t four;
-        __builtin_memcpy(&four, xq + t * K + kRun * h + 4 * j, 4);
-        isum[t] = _mm512_dpbusd_epi32(isum[t], wv, _mm512_set1_epi32(four));
-      }
-    }
-    const __m512 scv = _mm512_load_ps(p.scale + (kRun / 16) * h * 16);
-    const __m512 offv = _mm512_load_ps(p.offset + (kRun / 16) * h * 16);
-    for (int t = 0; t < T; ++t) {
-      acc[t] = _mm512_fmadd_ps(
-          _mm512_cvtepi32_ps(isum[t]),
-          _mm512_mul_ps(scv, _mm512_set1_ps(d4[t * (K / 4) + kGroups * h])),
-          acc[t]);
-      acc[t] = _mm512_fmadd_ps(offv, _mm512_set1_ps(sums[t * (K / kRun) + h]),
-                               acc[t]);
-    }
-  }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
-}
-
-template <int kRun>
-void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
-               float* y, int64_t ldy, __mmask16 valid) {
-  int64_t m = 0;
-  for (; m + kTileRows <= M; m += kTileRows)
-    PanelTile<kTileRows, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-  switch (M - m) {
-    case 7:
-      PanelTile<7, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 6:
-      PanelTile<6, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 5:
-      PanelTile<5, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 4:
-      PanelTile<4, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 3:
-      PanelTile<3, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 2:
-      PanelTile<2, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 1:
-      PanelTile<1, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-  }
-}
 
 // ---- Direct kernel for a few activation rows (decode) ----
 //
@@ -674,6 +566,10 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
               const uint8_t* w, int64_t N, float* y, int64_t ldy,
               uint8_t* panels, int slots, bool direct_ok, bool interleaved) {
+  // Interleaved Q4_K rows are tiles (q4k_tiles.h), read by their own kernel.
+  if (type == kIdQ4_K && interleaved) {
+    return TiledQ4KGemm(x, M, K, w, N, y, ldy, panels, slots);
+  }
   switch (type) {
     case kIdQ4_0:
       return Gemm<DecodeQ4_0>(x, M, K, w, N, y, ldy, panels, slots, direct_ok,

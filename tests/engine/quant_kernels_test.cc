@@ -187,7 +187,8 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   std::vector<uint8_t> wi;
   if (quant::InterleaveWanted(K)) {
     wi = w;
-    quant::InterleaveRows(wi.data(), N, K, quant::RowBytes(*t, K));
+    quant::InterleaveRows(static_cast<uint32_t>(c.type), wi.data(), N, K,
+                          quant::RowBytes(*t, K));
     if (K > 256) {  // one span per row keeps the same order
       ASSERT_NE(wi, w);
     }
@@ -336,7 +337,7 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
     // Each layout the kernels read (interleaved only where wanted) gives
     // every step the large step's bits.
     std::vector<uint8_t> wi = w;
-    quant::InterleaveRows(wi.data(), kN, K,
+    quant::InterleaveRows(static_cast<uint32_t>(c.type), wi.data(), kN, K,
                           quant::RowBytes(*quant::FindQuantType(c.type), K));
     for (const bool interleaved : {false, true}) {
       if (interleaved && !quant::InterleaveWanted(K)) continue;
@@ -373,30 +374,52 @@ INSTANTIATE_TEST_SUITE_P(
           std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
 
-// InterleaveRows moves whole spans; InterleavedSpan finds each again, in
-// full tiles and in the short last one.
-TEST(InterleaveRowsTest, EverySpanIsFoundWhereItWasMoved) {
-  constexpr int64_t kN = 37, kK = 768, kRowBytes = 3 * 144;  // q4_K
-  std::vector<uint8_t> natural(kN * kRowBytes);
+// InterleaveRows moves whole spans (Q4_K: reorders them inside, into
+// tiles); CopyInterleavedSpan gives each back in GGUF order, in full tiles
+// and in the short last one.
+class InterleaveRowsTest : public ::testing::TestWithParam<TypeCase> {};
+
+TEST_P(InterleaveRowsTest, EverySpanIsFoundWhereItWasMoved) {
+  const TypeCase& c = GetParam();
+  const quant::QuantType* t = quant::FindQuantType(c.type);
+  constexpr int64_t kN = 37, kK = 768;
+  const int64_t row_bytes = quant::RowBytes(*t, kK), span_bytes = row_bytes / 3;
+  std::vector<uint8_t> natural(kN * row_bytes);
   for (size_t i = 0; i < natural.size(); ++i)
     natural[i] = static_cast<uint8_t>(i * 131 + i / 251);
   std::vector<uint8_t> interleaved = natural;
-  quant::InterleaveRows(interleaved.data(), kN, kK, kRowBytes);
-  // Tile 0: span 0 of rows 0..15, then span 1 of row 0.
-  EXPECT_EQ(0, std::memcmp(interleaved.data() + 144, natural.data() + kRowBytes,
-                           144));
-  EXPECT_EQ(
-      0, std::memcmp(interleaved.data() + 16 * 144, natural.data() + 144, 144));
+  const uint32_t type = static_cast<uint32_t>(c.type);
+  quant::InterleaveRows(type, interleaved.data(), kN, kK, row_bytes);
+  ASSERT_EQ(interleaved.size(), natural.size());
+  if (c.type != GgmlType::kQ4_K) {
+    // Tile 0: span 0 of rows 0..15, then span 1 of row 0.
+    EXPECT_EQ(0, std::memcmp(interleaved.data() + span_bytes,
+                             natural.data() + row_bytes, span_bytes));
+    EXPECT_EQ(0, std::memcmp(interleaved.data() + 16 * span_bytes,
+                             natural.data() + span_bytes, span_bytes));
+  } else {
+    // Tile 0, span 0 starts with dword 0 (d, dmin) of rows 0 and 1.
+    EXPECT_EQ(0, std::memcmp(interleaved.data(), natural.data(), 4));
+    EXPECT_EQ(
+        0, std::memcmp(interleaved.data() + 4, natural.data() + row_bytes, 4));
+  }
+  std::vector<uint8_t> got(span_bytes);
   for (int64_t n = 0; n < kN; ++n) {
     for (int64_t s = 0; s < 3; ++s) {
-      const uint8_t* got =
-          quant::InterleavedSpan(interleaved.data(), kN, kK, kRowBytes, n, s);
-      ASSERT_EQ(0,
-                std::memcmp(got, natural.data() + n * kRowBytes + s * 144, 144))
+      quant::CopyInterleavedSpan(type, interleaved.data(), kN, kK, row_bytes, n,
+                                 s, got.data());
+      ASSERT_EQ(0, std::memcmp(got.data(),
+                               natural.data() + n * row_bytes + s * span_bytes,
+                               span_bytes))
           << "row " << n << " span " << s;
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, InterleaveRowsTest,
+                         ::testing::ValuesIn(Types()), [](const auto& info) {
+                           return std::string(TypeName(info.param.type));
+                         });
 
 }  // namespace
 }  // namespace lumen::engine

@@ -253,6 +253,7 @@ int main(int argc, char** argv) {
         qt->quantize_row(w.data(), packed[ti].back().data(), s.N * s.K);
         interleaved[ti].push_back(packed[ti].back());
         lumen::engine::quant::InterleaveRows(
+            static_cast<uint32_t>(packed_types[ti]),
             interleaved[ti].back().data(), s.N, s.K,
             lumen::engine::quant::RowBytes(*qt, s.K));
       }

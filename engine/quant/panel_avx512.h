@@ -1,0 +1,103 @@
+#pragma once
+// The int8 panel of 16 weight rows and the GEMM of activation rows over it
+// (see gemm_avx512.cc): shared by the kernel that unpacks GGUF blocks into
+// the panel and the Q4_K tile kernel (q4k_tiles_avx512.cc), which fills it
+// from tiles for large M. AVX-512 files only; no C++ library headers.
+
+#include <immintrin.h>
+
+#include "engine/quant/quant_kernels.h"
+
+namespace lumen::engine::quant::avx512 {
+namespace {
+
+constexpr int kTileRows = 8;  // activation rows per register tile
+
+struct Panel {
+  uint32_t* codes;  // [K/4][16] 4 codes of each row
+  float* scale;     // [K/16][16]
+  float* offset;    // [K/16][16]
+};
+
+inline Panel PanelAt(uint8_t* base, int64_t K) {
+  Panel p;
+  p.codes = reinterpret_cast<uint32_t*>(base);
+  p.scale = reinterpret_cast<float*>(base + 16 * K);
+  p.offset = p.scale + K;
+  return p;
+}
+
+// The activations' d * sum(q) over each kRun values of row t.
+template <int kRun>
+inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
+  if constexpr (kRun == 32) return x.sum32 + t * (K / 32);
+  return x.sum16 + t * (K / 16);
+}
+
+template <int T, int kRun>
+void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
+               float* y, int64_t ldy, __mmask16 valid) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const int8_t* xq = x.q + m0 * K;
+  const float* d4 = x.d4 + m0 * (K / 4);
+  const float* sums = ActSums<kRun>(x, m0, K);
+  constexpr int kGroups = kRun / 4;  // panel zmms (4 codes per row) per run
+  for (int64_t h = 0; h < K / kRun; ++h) {
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < kGroups; ++j) {
+      const __m512i wv = _mm512_load_si512(p.codes + (kGroups * h + j) * 16);
+      for (int t = 0; t < T; ++t) {
+        int32_t four;
+        __builtin_memcpy(&four, xq + t * K + kRun * h + 4 * j, 4);
+        isum[t] = _mm512_dpbusd_epi32(isum[t], wv, _mm512_set1_epi32(four));
+      }
+    }
+    const __m512 scv = _mm512_load_ps(p.scale + (kRun / 16) * h * 16);
+    const __m512 offv = _mm512_load_ps(p.offset + (kRun / 16) * h * 16);
+    for (int t = 0; t < T; ++t) {
+      acc[t] = _mm512_fmadd_ps(
+          _mm512_cvtepi32_ps(isum[t]),
+          _mm512_mul_ps(scv, _mm512_set1_ps(d4[t * (K / 4) + kGroups * h])),
+          acc[t]);
+      acc[t] = _mm512_fmadd_ps(offv, _mm512_set1_ps(sums[t * (K / kRun) + h]),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
+}
+
+template <int kRun>
+void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
+               float* y, int64_t ldy, __mmask16 valid) {
+  int64_t m = 0;
+  for (; m + kTileRows <= M; m += kTileRows)
+    PanelTile<kTileRows, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+  switch (M - m) {
+    case 7:
+      PanelTile<7, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 6:
+      PanelTile<6, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 5:
+      PanelTile<5, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 4:
+      PanelTile<4, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 3:
+      PanelTile<3, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 2:
+      PanelTile<2, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+    case 1:
+      PanelTile<1, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+      break;
+  }
+}
+
+}  // namespace
+}  // namespace lumen::engine::quant::avx512
