@@ -19,6 +19,7 @@
 #include "engine/quant/i_quants_simd.h"
 #include "engine/quant/k_quants_simd.h"
 #include "engine/quant/k_scales_avx512.h"
+#include "engine/quant/k_tiles.h"
 #include "engine/quant/legacy_simd.h"
 #include "engine/quant/panel_avx512.h"
 #include "engine/quant/quant_kernels.h"
@@ -566,9 +567,10 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
               const uint8_t* w, int64_t N, float* y, int64_t ldy,
               uint8_t* panels, int slots, bool direct_ok, bool interleaved) {
-  // Interleaved Q4_K rows are tiles (q4k_tiles.h), read by their own kernel.
-  if (type == kIdQ4_K && interleaved) {
-    return TiledQ4KGemm(x, M, K, w, N, y, ldy, panels, slots);
+  // Interleaved Q4_K and Q6_K rows are tiles (k_tiles.h), read by their own
+  // kernel.
+  if (interleaved && TiledType(type)) {
+    return TiledGemm(type, x, M, K, w, N, y, ldy, panels, slots);
   }
   switch (type) {
     case kIdQ4_0:

@@ -3,7 +3,7 @@
 // row's 16-byte block head (fp16 d and dmin, then 12 bytes of 6-bit scales
 // and mins): shared by the kernel that gathers the heads from the rows
 // (gemm_avx512.cc) and the one that reads them pre-transposed (Q4_K tiles,
-// q4k_tiles_avx512.cc), so both give the same bits. AVX-512 files only; no
+// k_tiles_avx512.cc), so both give the same bits. AVX-512 files only; no
 // C++ library headers (see gemm_avx512.cc).
 
 #include <immintrin.h>

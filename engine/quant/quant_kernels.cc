@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/kernels/small_gemm_isa.h"
-#include "engine/quant/q4k_tiles.h"
+#include "engine/quant/k_tiles.h"
 
 namespace lumen::engine::quant {
 
@@ -87,7 +87,7 @@ void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
                     int64_t row_bytes) {
   const int64_t spans = K / 256, span_bytes = row_bytes / spans;
   std::vector<uint8_t> tile(kInterleaveRows * row_bytes);
-  if (type == kIdQ4_K) return TileQ4KRows(w, N, K, tile.data());
+  if (TiledType(type)) return TileRows(type, w, N, K, tile.data());
   for (int64_t n0 = 0; n0 < N; n0 += kInterleaveRows) {
     const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
     uint8_t* dst = w + n0 * row_bytes;
@@ -105,7 +105,7 @@ void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
 void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
                          int64_t row_bytes, int64_t row, int64_t s,
                          uint8_t* out) {
-  if (type == kIdQ4_K) return UntileQ4KBlock(w, N, K, row, s, out);
+  if (TiledType(type)) return UntileBlock(type, w, N, K, row, s, out);
   const int64_t span_bytes = row_bytes / (K / 256);
   const int64_t n0 = row - row % kInterleaveRows;
   const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;

@@ -17,10 +17,10 @@
 // rows (decode) the AVX-512 variant skips the panel: a direct kernel dots
 // each row's codes in place and transposes the 16-value integer sums instead
 // of the codes, with the panel's fp32 operations (bit-identical rows).
-// Q4_K, the bulk of the usual Q4_K_M files, is stored at load already in
-// the panel's shape (q4k_tiles.h): up to 16 activation rows read the tiles
-// directly, larger M fill a panel from them without a transpose (again the
-// same bits). The engine thread calls them; they split N over OpenMP
+// Q4_K and Q6_K, the types of the usual Q4_K_M files, are stored at load
+// already in the panel's shape (k_tiles.h): up to 16 activation rows read the
+// tiles directly, larger M fill a panel from them without a transpose (again
+// the same bits). The engine thread calls them; they split N over OpenMP
 // threads.
 //
 // No C++ library headers: the AVX-512 kernel file includes this one.
@@ -75,7 +75,7 @@ bool InterleaveWanted(int64_t K);
 
 // Rewrites N rows of `type` (row_bytes, K values) at w, in place, from
 // their natural order into the interleaved one (one tile of scratch at a
-// time). Q4_K rows go further, into the tiles of q4k_tiles.h: the same
+// time). Q4_K and Q6_K rows go further, into the tiles of k_tiles.h: the same
 // bytes per tile and span, reordered inside the span.
 void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
                     int64_t row_bytes);
@@ -105,12 +105,12 @@ namespace avx512 {
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int panel_slots, bool interleaved);
-// Q4_K rows as TileQ4KRows writes them (q4k_tiles.h), every M (panels as
-// for PackedGemm); PackedGemm and PackedPanelGemm call it for interleaved
-// Q4_K rows.
-void TiledQ4KGemm(const QuantizedActs& x, int64_t M, int64_t K,
-                  const uint8_t* w, int64_t N, float* y, int64_t ldy,
-                  uint8_t* panels, int panel_slots);
+// Q4_K or Q6_K rows in tiles (k_tiles.h), every M (panels as for
+// PackedGemm); PackedGemm and PackedPanelGemm call it for interleaved rows
+// of those types.
+void TiledGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
+               const uint8_t* w, int64_t N, float* y, int64_t ldy,
+               uint8_t* panels, int panel_slots);
 // The panel kernel at every M (tests and benchmarks compare the two).
 void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
                      int64_t K, const uint8_t* w, int64_t N, float* y,
