@@ -570,7 +570,7 @@ void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
   // Interleaved Q4_K and Q6_K rows are tiles (k_tiles.h), read by their own
   // kernel.
   if (interleaved && TiledType(type)) {
-    return TiledGemm(type, x, M, K, w, N, y, ldy, panels, slots);
+    return TiledGemm(type, x, M, K, w, N, y, ldy, panels, slots, direct_ok);
   }
   switch (type) {
     case kIdQ4_0:

@@ -131,7 +131,6 @@ void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
     const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
     uint8_t* tile = w + n0 * row_bytes;
     std::memcpy(scratch, tile, rows * row_bytes);
-    std::memset(tile, 0, rows * row_bytes);  // lanes are OR-ed in
     for (int64_t s = 0; s < spans; ++s) {
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* block = scratch + r * row_bytes + s * block_bytes;

@@ -27,10 +27,12 @@ namespace lumen::engine::quant {
 constexpr int64_t kQ4KBlockBytes = 144;
 constexpr int64_t kQ6KBlockBytes = 210;
 
+namespace {  // (internal: AVX-512 files include this; see gemm_avx512.cc)
 // Whether the kernels keep rows of `type` (a PackedTypeId) in tiles.
 inline bool TiledType(uint32_t type) {
   return type == kIdQ4_K || type == kIdQ6_K;
 }
+}  // namespace
 
 // Rewrites N rows of `type` (TiledType), K values each (K % 256 == 0), from
 // GGUF order to tiles. `scratch` holds 16 * K / 256 blocks.

@@ -224,14 +224,15 @@ void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
 
 template <class Span>
 void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
-          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots) {
+          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
+          bool direct_ok) {
   const int64_t row_bytes = K / 256 * Span::kBlockBytes;
   const int64_t tiles = (N + kInterleaveRows - 1) / kInterleaveRows;
   auto rows_of = [&](int64_t n0) {
     return static_cast<int>(N - n0 < kInterleaveRows ? N - n0
                                                      : kInterleaveRows);
   };
-  if (M <= kDirectRows) {
+  if (direct_ok && M <= kDirectRows) {
 #pragma omp parallel for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t n0 = tile * kInterleaveRows;
@@ -260,11 +261,11 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 
 void TiledGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                const uint8_t* w, int64_t N, float* y, int64_t ldy,
-               uint8_t* panels, int slots) {
+               uint8_t* panels, int slots, bool direct_ok) {
   if (type == kIdQ4_K) {
-    Gemm<Q4KSpan>(x, M, K, w, N, y, ldy, panels, slots);
+    Gemm<Q4KSpan>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
   } else {
-    Gemm<Q6KSpan>(x, M, K, w, N, y, ldy, panels, slots);
+    Gemm<Q6KSpan>(x, M, K, w, N, y, ldy, panels, slots, direct_ok);
   }
 }
 

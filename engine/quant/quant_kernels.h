@@ -108,9 +108,10 @@ void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
 // Q4_K or Q6_K rows in tiles (k_tiles.h), every M (panels as for
 // PackedGemm); PackedGemm and PackedPanelGemm call it for interleaved rows
 // of those types.
+// `direct_ok` false: the panel at every M, as PackedPanelGemm promises.
 void TiledGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                const uint8_t* w, int64_t N, float* y, int64_t ldy,
-               uint8_t* panels, int panel_slots);
+               uint8_t* panels, int panel_slots, bool direct_ok);
 // The panel kernel at every M (tests and benchmarks compare the two).
 void PackedPanelGemm(uint32_t type, const QuantizedActs& x, int64_t M,
                      int64_t K, const uint8_t* w, int64_t N, float* y,

@@ -290,6 +290,9 @@ INSTANTIATE_TEST_SUITE_P(
                           Shape{8, 1024, 20}, Shape{2, 96, 9}, Shape{33, 32, 4},
                           Shape{40, 768, 256}, Shape{24, 256, 1536},
                           Shape{20, 256, 512},
+                          // 8 rows and a rest (Q4_K, Q6_K: the tile kernel
+                          // up to 16 rows, short last tiles).
+                          Shape{12, 768, 37}, Shape{16, 512, 37},
                           // Whole 256-spans plus a scattered tail (32-value
                           // types only), at one row and at a panel.
                           Shape{1, 288, 19}, Shape{6, 800, 21}),
