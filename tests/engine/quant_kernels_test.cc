@@ -378,7 +378,7 @@ INSTANTIATE_TEST_SUITE_P(
           std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
 
-// InterleaveRows moves whole spans (Q4_K: reorders them inside, into
+// InterleaveRows moves whole spans (Q4_K, Q6_K: reorders them inside, into
 // tiles); CopyInterleavedSpan gives each back in GGUF order, in full tiles
 // and in the short last one.
 class InterleaveRowsTest : public ::testing::TestWithParam<TypeCase> {};
