@@ -72,6 +72,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "KV block size ", options.block_size, " is outside 1..256"));
   }
+  // Before sizing: a head size the element cannot store is the error to
+  // report, not the capacity that follows from it.
+  if (absl::Status st = CheckKvElement(options.kv_element, c.head_dim);
+      !st.ok()) {
+    return st;
+  }
   KvCacheShape shape{c.n_layers, c.n_kv_heads, c.head_dim, options.block_size,
                      0};
   shape.element = options.kv_element;

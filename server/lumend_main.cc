@@ -212,7 +212,7 @@ int Run(int argc, char** argv) {
   // f16 (llama.cpp's default too) halves the bytes attention reads per step;
   // README's "KV cache" section has its effect on the reference outputs.
   flags.String("kv-cache-type", &f.kv_cache_type,
-               "KV cache element type: f16 or f32");
+               "KV cache element type: f16, f32 or q8_0");
   // 2048 (as vLLM's and llama.cpp's batch defaults): big prompt chunks run
   // the GEMMs near peak; smaller values shorten the decode stalls that a
   // prompt chunk causes for running streams.

@@ -1,9 +1,12 @@
 #pragma once
 // Causal attention of a batch of query tokens over a paged KV cache, over
-// the whole context or a sliding window of it. Each (token, head) pair is
-// one work item, spread over OpenMP threads; grouped query heads read their
-// shared KV head. A query's result depends only on its own row and its
-// sequence's cache, never on the rest of the batch.
+// the whole context or a sliding window of it. A work item is a token's
+// heads (or, with few tokens, a range of them so that every thread has
+// work), spread over OpenMP threads; it walks the sequence's blocks once per
+// pass, reading each block's rows of all its heads in memory order, so
+// grouped query heads read their shared KV rows once. A query's result
+// depends only on its own row and its sequence's cache, never on the rest
+// of the batch, nor on how heads were grouped into items.
 
 #include <cstdint>
 
@@ -26,10 +29,15 @@ struct AttentionShape {
   int64_t window = 0;
 };
 
+// Floats of scratch one thread needs: a row of max_context per query head
+// of a KV head.
+int64_t AttentionScratchPerThread(int64_t n_heads, int64_t n_kv_heads,
+                                  int64_t max_context);
+
 // q: n rows of n_heads * head_dim starting every q_stride floats.
-// out: [n, n_heads * head_dim]. scratch: [scratch_threads * max_context]
-// floats, where every position is < max_context; at most scratch_threads
-// threads run.
+// out: [n, n_heads * head_dim]. scratch: scratch_threads times
+// AttentionScratchPerThread floats, where every position is < max_context;
+// at most scratch_threads threads run.
 void PagedAttention(const float* q, int64_t q_stride,
                     const AttentionQuery* queries, int64_t n,
                     const KvCache& cache, int64_t layer,

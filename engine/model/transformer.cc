@@ -191,7 +191,11 @@ absl::Status Transformer::AllocateBuffers() {
   logit_rows_.assign(T, 0);
   lora_runs_.reserve(T);
   lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
-  attn_scratch_.assign(options_.num_threads * options_.max_context, 0.0f);
+  attn_scratch_.assign(
+      options_.num_threads *
+          kernels::AttentionScratchPerThread(
+              config_.n_heads, config_.n_kv_heads, options_.max_context),
+      0.0f);
   // Dequantized int8 weights for oneDNN: the largest layer matrix (the
   // output head stays on the small-M kernel when it does not fit).
   int64_t max_weights = 0;

@@ -192,7 +192,7 @@ class Transformer {
   std::vector<int32_t> logit_rows_;               // [max sequences]
   std::vector<LoraRun> lora_runs_;                // capacity max sequences
   std::vector<float> lora_scratch_;               // [T, kMaxLoraRank]
-  std::vector<float> attn_scratch_;               // [num_threads, max_context]
+  std::vector<float> attn_scratch_;  // kernels::AttentionScratchPerThread each
   kernels::LinearScratch scratch_;
 };
 

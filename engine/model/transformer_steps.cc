@@ -2,8 +2,6 @@
 // the step's tokens, and which phase of the profile it is charged to. A
 // family's layer is its list of these steps (engine/model/families/).
 
-#include <cstring>
-
 #include "base/status_macros.h"
 #include "engine/model/transformer.h"
 
@@ -110,26 +108,18 @@ void Transformer::Attend(int64_t layer) {
   const int64_t qkv_dim = qd + 2 * kvd;
   KvCache& cache = *step_cache_;
   const int64_t bs = cache.shape().block_size;
-  const bool f16 = cache.element() == KvElement::kF16;
+  const KvElement element = cache.element();
   for (int64_t i = 0; i < step_tokens_; ++i) {
     const int32_t pos = positions_[i];
     const int32_t block = queries_[i].block_table[pos / bs];
     const int64_t slot = pos % bs;
     const float* k = &qkv_[i * qkv_dim + qd];
     const float* v = k + kvd;
+    uint8_t* keys = cache.Keys<uint8_t>(block, layer);
+    uint8_t* values = cache.Values<uint8_t>(block, layer);
     for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-      const int64_t at = (h * bs + slot) * hd;
-      if (f16) {
-        kernels::FloatsToHalves(k + h * hd,
-                                cache.Keys<uint16_t>(block, layer) + at, hd);
-        kernels::FloatsToHalves(v + h * hd,
-                                cache.Values<uint16_t>(block, layer) + at, hd);
-      } else {
-        std::memcpy(cache.Keys(block, layer) + at, k + h * hd,
-                    hd * sizeof(float));
-        std::memcpy(cache.Values(block, layer) + at, v + h * hd,
-                    hd * sizeof(float));
-      }
+      StoreKvRow(element, k + h * hd, hd, cache.Row(keys, h, slot));
+      StoreKvRow(element, v + h * hd, hd, cache.Row(values, h, slot));
     }
   }
   const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, hd,

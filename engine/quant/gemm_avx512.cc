@@ -546,20 +546,25 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 #pragma omp parallel num_threads(threads)
   {
     const Panel p = PanelAt(panels + omp_get_thread_num() * panel_bytes, K);
-#pragma omp for schedule(static)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t n0 = tile * kPanelRows;
-      const int rows =
-          static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
-      const int64_t spans = K / 256;
-      PackSpans<D>(w + n0 * row_bytes, LayoutOf<D>(K, rows, interleaved), rows,
-                   spans, p);
-      if (spans * 256 < K) {  // never interleaved (InterleaveRows)
-        Pack<D>(w + n0 * row_bytes, row_bytes, rows, K, spans * 256 / D::kElems,
-                p);
+    for (int64_t m0 = 0; m0 < M; m0 += kPanelPassRows) {
+      const int64_t rows_m = M - m0 < kPanelPassRows ? M - m0 : kPanelPassRows;
+      const QuantizedActs xm = ActsFrom(x, m0, K);
+      // As in TiledGemm: static tiles, own rows of y, so no barrier.
+#pragma omp for schedule(static) nowait
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t n0 = tile * kPanelRows;
+        const int rows =
+            static_cast<int>(N - n0 < kPanelRows ? N - n0 : kPanelRows);
+        const int64_t spans = K / 256;
+        PackSpans<D>(w + n0 * row_bytes, LayoutOf<D>(K, rows, interleaved),
+                     rows, spans, p);
+        if (spans * 256 < K) {  // never interleaved (InterleaveRows)
+          Pack<D>(w + n0 * row_bytes, row_bytes, rows, K,
+                  spans * 256 / D::kElems, p);
+        }
+        PanelRows<ScaleRun<D>::k>(xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
+                                  static_cast<__mmask16>((1u << rows) - 1));
       }
-      PanelRows<ScaleRun<D>::k>(x, M, K, p, y + n0, ldy,
-                                static_cast<__mmask16>((1u << rows) - 1));
     }
   }
 }

@@ -246,13 +246,19 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 #pragma omp parallel num_threads(threads)
   {
     const Panel p = PanelAt(panels + omp_get_thread_num() * panel_bytes, K);
-#pragma omp for schedule(static)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t n0 = tile * kInterleaveRows;
-      const int rows = rows_of(n0);
-      TileToPanel<Span>(w + n0 * row_bytes, rows, K, p);
-      PanelRows<Span::kRun>(x, M, K, p, y + n0, ldy,
-                            static_cast<__mmask16>((1u << rows) - 1));
+    for (int64_t m0 = 0; m0 < M; m0 += kPanelPassRows) {
+      const int64_t rows_m = M - m0 < kPanelPassRows ? M - m0 : kPanelPassRows;
+      const QuantizedActs xm = ActsFrom(x, m0, K);
+      // Each thread keeps its tiles in every pass (static), and a pass
+      // writes only its own rows of y: no barrier between passes.
+#pragma omp for schedule(static) nowait
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t n0 = tile * kInterleaveRows;
+        const int rows = rows_of(n0);
+        TileToPanel<Span>(w + n0 * row_bytes, rows, K, p);
+        PanelRows<Span::kRun>(xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
+                              static_cast<__mmask16>((1u << rows) - 1));
+      }
     }
   }
 }

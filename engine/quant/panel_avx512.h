@@ -12,6 +12,17 @@ namespace lumen::engine::quant::avx512 {
 namespace {
 
 constexpr int kTileRows = 8;  // activation rows per register tile
+// Activation rows per pass over the weights at large M: a pass streams every
+// weight tile past this many rows' int8 values and scales, which then stay
+// in L2 (at M = 512 without passes, prefill read them from L3 once per
+// tile).
+constexpr int64_t kPanelPassRows = 128;
+
+// Rows [m0, ..) of x.
+inline QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K) {
+  return {x.q + m0 * K, x.d4 + m0 * (K / 4), x.sum16 + m0 * (K / 16),
+          x.sum32 + m0 * (K / 32)};
+}
 
 struct Panel {
   uint32_t* codes;  // [K/4][16] 4 codes of each row

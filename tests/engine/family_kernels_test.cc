@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/paged_attention.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/kv_cache.h"
 #include "gtest/gtest.h"
 
@@ -135,43 +136,49 @@ INSTANTIATE_TEST_SUITE_P(
 struct AttentionCase {
   int64_t head_dim, window, block_size;
   KvElement element = KvElement::kF32;
+  int64_t heads = 4, kv_heads = 2;
 };
 
-class WindowedAttentionTest : public ::testing::TestWithParam<AttentionCase> {};
+// Every case runs on each instruction set the CPU has (AVX-512 has its own
+// register kernel for head sizes 16..128).
+class WindowedAttentionTest
+    : public ::testing::TestWithParam<std::tuple<AttentionCase, SmallGemmIsa>> {
+ protected:
+  void SetUp() override {
+    if (!SetSmallGemmIsa(std::get<1>(GetParam())))
+      GTEST_SKIP() << "CPU lacks AVX-512";
+  }
+  void TearDown() override { SetSmallGemmIsa(DetectSmallGemmIsa()); }
+};
 
 TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
-  const AttentionCase c = GetParam();
-  const int64_t heads = 4, kv_heads = 2, hd = c.head_dim, bs = c.block_size;
+  const AttentionCase c = std::get<0>(GetParam());
+  const int64_t heads = c.heads, kv_heads = c.kv_heads, hd = c.head_dim,
+                bs = c.block_size;
   const int64_t len = 50, blocks = (len + bs - 1) / bs, layer = 1;
   auto cache = KvCache::Create({2, kv_heads, hd, bs, 2 * blocks, c.element});
   ASSERT_TRUE(cache.ok());
+  KvCache& kv = **cache;
   // The sequence owns every other block, backwards: scattered blocks.
   std::vector<int32_t> table(blocks);
   for (int64_t b = 0; b < blocks; ++b)
     table[b] = static_cast<int32_t>(2 * (blocks - 1 - b) + 1);
   std::vector<float> k = Random(len * kv_heads * hd, 11);
   std::vector<float> v = Random(len * kv_heads * hd, 12);
-  const bool f16 = c.element == KvElement::kF16;
   for (int64_t p = 0; p < len; ++p) {
     for (int64_t h = 0; h < kv_heads; ++h) {
-      const int64_t at = (h * bs + p % bs) * hd;
       float* kp = &k[(p * kv_heads + h) * hd];
       float* vp = &v[(p * kv_heads + h) * hd];
-      if (f16) {
-        uint16_t* kc = (*cache)->Keys<uint16_t>(table[p / bs], layer) + at;
-        uint16_t* vc = (*cache)->Values<uint16_t>(table[p / bs], layer) + at;
-        FloatsToHalves(kp, kc, hd);
-        FloatsToHalves(vp, vc, hd);
-        // The reference below uses what the cache holds.
-        HalvesToFloats(kc, kp, hd);
-        HalvesToFloats(vc, vp, hd);
-      } else {
-        std::copy_n(kp, hd, (*cache)->Keys(table[p / bs], layer) + at);
-        std::copy_n(vp, hd, (*cache)->Values(table[p / bs], layer) + at);
-      }
+      uint8_t* kc = kv.Row(kv.Keys<uint8_t>(table[p / bs], layer), h, p % bs);
+      uint8_t* vc = kv.Row(kv.Values<uint8_t>(table[p / bs], layer), h, p % bs);
+      StoreKvRow(c.element, kp, hd, kc);
+      StoreKvRow(c.element, vp, hd, vc);
+      // The reference below uses what the cache holds.
+      LoadKvRow(c.element, kc, hd, kp);
+      LoadKvRow(c.element, vc, hd, vp);
     }
   }
-  if (f16) {
+  if (c.element != KvElement::kF32) {
     ASSERT_NE(k, Random(len * kv_heads * hd, 11)) << "nothing rounded";
   }
   // Queries at positions the window cuts at every offset within a block.
@@ -182,10 +189,12 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   const std::vector<float> q = Random(n * heads * hd, 13, 0.5f);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int threads = omp_get_max_threads();
-  std::vector<float> scratch(threads * 64), out(n * heads * hd);
-  PagedAttention(q.data(), heads * hd, queries.data(), n, **cache, layer,
-                 {heads, kv_heads, hd, scale, c.window}, scratch.data(),
-                 threads, 64, out.data());
+  const AttentionShape shape{heads, kv_heads, hd, scale, c.window};
+  std::vector<float> scratch(threads *
+                             AttentionScratchPerThread(heads, kv_heads, 64)),
+      out(n * heads * hd);
+  PagedAttention(q.data(), heads * hd, queries.data(), n, kv, layer, shape,
+                 scratch.data(), threads, 64, out.data());
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = queries[t].position;
     const int64_t first =
@@ -213,25 +222,109 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
       }
     }
   }
+  // Alone or in a pair, a token's heads are grouped into other work items
+  // (smaller ones, so that every thread has one; with 5 query heads per KV
+  // head, a pair's items of 3 span two KV heads); its result keeps every
+  // bit.
+  std::vector<float> pair(2 * heads * hd);
+  PagedAttention(q.data(), heads * hd, queries.data(), 2, kv, layer, shape,
+                 scratch.data(), threads, 64, pair.data());
+  for (int64_t i = 0; i < 2 * heads * hd; ++i)
+    ASSERT_EQ(pair[i], out[i]) << "pair, element " << i;
+  for (int64_t t = 0; t < n; ++t) {
+    std::vector<float> solo(heads * hd);
+    PagedAttention(q.data() + t * heads * hd, heads * hd, &queries[t], 1, kv,
+                   layer, shape, scratch.data(), threads, 64, solo.data());
+    for (int64_t i = 0; i < heads * hd; ++i) {
+      ASSERT_EQ(solo[i], out[t * heads * hd + i])
+          << "token " << t << " element " << i;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Windows, WindowedAttentionTest,
-    ::testing::Values(AttentionCase{8, 0, 16}, AttentionCase{16, 1, 16},
-                      AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
-                      AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
-                      AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},
-                      AttentionCase{64, 64, 16},
-                      AttentionCase{8, 0, 16, KvElement::kF16},
-                      AttentionCase{64, 0, 16, KvElement::kF16},
-                      AttentionCase{128, 17, 16, KvElement::kF16},
-                      AttentionCase{24, 5, 16, KvElement::kF16},
-                      AttentionCase{32, 7, 4, KvElement::kF16}),
+    ::testing::Combine(
+        ::testing::Values(AttentionCase{8, 0, 16}, AttentionCase{16, 1, 16},
+                          AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
+                          AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
+                          AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},
+                          AttentionCase{64, 64, 16},
+                          AttentionCase{8, 0, 16, KvElement::kF16},
+                          AttentionCase{64, 0, 16, KvElement::kF16},
+                          AttentionCase{128, 17, 16, KvElement::kF16},
+                          AttentionCase{24, 5, 16, KvElement::kF16},
+                          AttentionCase{32, 7, 4, KvElement::kF16},
+                          AttentionCase{8, 0, 16, KvElement::kQ8_0},
+                          AttentionCase{16, 3, 16, KvElement::kQ8_0},
+                          AttentionCase{64, 0, 16, KvElement::kQ8_0},
+                          AttentionCase{128, 17, 16, KvElement::kQ8_0},
+                          AttentionCase{24, 5, 16, KvElement::kQ8_0},
+                          AttentionCase{96, 7, 4, KvElement::kQ8_0},
+                          // Grouped-query heads: 5 or 3 per KV head, or all
+                          // on one.
+                          AttentionCase{64, 0, 16, KvElement::kF16, 10, 2},
+                          AttentionCase{32, 9, 16, KvElement::kQ8_0, 12, 4},
+                          AttentionCase{24, 3, 4, KvElement::kF32, 6, 1}),
+        ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
-      return absl::StrCat("hd", info.param.head_dim, "_window",
-                          info.param.window, "_block", info.param.block_size,
-                          "_", KvElementName(info.param.element));
+      const AttentionCase& c = std::get<0>(info.param);
+      return absl::StrCat(
+          "hd", c.head_dim, "_window", c.window, "_block", c.block_size, "_",
+          KvElementName(c.element), "_heads", c.heads, "_", c.kv_heads,
+          std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
+
+// The q8_0 row: codes and fp16 scales per block of 32 (one block under 32
+// values), within half a step of each value; zero rows stay zero; head
+// sizes it cannot split are refused with the size named.
+TEST(KvRowTest, Q8RowsRoundTripWithinHalfAStep) {
+  for (int64_t hd : {8, 24, 32, 64, 96, 128}) {
+    std::vector<float> x = Random(hd, 21, 3.0f), back(hd);
+    std::vector<uint8_t> row(KvRowBytes(KvElement::kQ8_0, hd));
+    EXPECT_EQ(static_cast<int64_t>(row.size()),
+              hd + 2 * std::max<int64_t>(1, hd / 32));
+    StoreKvRow(KvElement::kQ8_0, x.data(), hd, row.data());
+    LoadKvRow(KvElement::kQ8_0, row.data(), hd, back.data());
+    const int64_t block = KvQ8BlockLength(hd);
+    for (int64_t b0 = 0; b0 < hd; b0 += block) {
+      float amax = 0;
+      for (int64_t i = b0; i < b0 + block; ++i)
+        amax = std::max(amax, std::fabs(x[i]));
+      // Half a step, plus the fp16 rounding of the stored scale (relative
+      // 2^-11) times a code of at most 127.
+      const double d = amax / 127.0;
+      for (int64_t i = b0; i < b0 + block; ++i) {
+        EXPECT_NEAR(back[i], x[i], 0.5 * d + 127 * d * 0x1p-11)
+            << "head size " << hd << " value " << i;
+      }
+    }
+    std::vector<float> zero(hd, 0.0f);
+    StoreKvRow(KvElement::kQ8_0, zero.data(), hd, row.data());
+    LoadKvRow(KvElement::kQ8_0, row.data(), hd, back.data());
+    EXPECT_EQ(back, zero);
+  }
+  // A NaN or an infinity poisons its own block (as NaN, as fp16 would keep
+  // it), not the next one.
+  for (float bad : {NAN, INFINITY, 1e9f}) {
+    std::vector<float> x = Random(64, 22), back(64);
+    x[3] = bad;
+    std::vector<uint8_t> row(KvRowBytes(KvElement::kQ8_0, 64));
+    StoreKvRow(KvElement::kQ8_0, x.data(), 64, row.data());
+    LoadKvRow(KvElement::kQ8_0, row.data(), 64, back.data());
+    for (int i = 0; i < 32; ++i) EXPECT_TRUE(std::isnan(back[i])) << i;
+    for (int i = 32; i < 64; ++i) EXPECT_NEAR(back[i], x[i], 0.05) << i;
+  }
+  EXPECT_EQ(KvRowBytes(KvElement::kF16, 64), 128);
+  EXPECT_EQ(KvRowBytes(KvElement::kQ8_0, 64), 68);
+  auto bad = KvCache::Create({1, 1, 80, 16, 4, KvElement::kQ8_0});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("80 wide"), std::string::npos)
+      << bad.status().message();
+  EXPECT_EQ(ParseKvElement("q8_0").value(), KvElement::kQ8_0);
+  EXPECT_FALSE(ParseKvElement("q4_0").ok());
+}
 
 }  // namespace
 }  // namespace lumen::engine::kernels

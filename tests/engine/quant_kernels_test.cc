@@ -293,6 +293,9 @@ INSTANTIATE_TEST_SUITE_P(
                           // 8 rows and a rest (Q4_K, Q6_K: the tile kernel
                           // up to 16 rows, short last tiles).
                           Shape{12, 768, 37}, Shape{16, 512, 37},
+                          // Two passes of the panel over the weights (128
+                          // rows, then 9).
+                          Shape{137, 512, 21},
                           // Whole 256-spans plus a scattered tail (32-value
                           // types only), at one row and at a panel.
                           Shape{1, 288, 19}, Shape{6, 800, 21}),

@@ -5,7 +5,9 @@
 
 #include "engine/model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <map>
 
@@ -51,32 +53,52 @@ TEST(TransformerTest, GreedyFromBosReproducesLlama2cExactly) {
   EXPECT_EQ(GreedyAlone(m.get(), {1}, 200), want);
 }
 
-// lumend's default KV cache stores fp16. On the reference, teacher-forced,
-// the next-token distributions with an fp16 cache stay within a small KL
-// divergence of the fp32 cache's, and the greedy run is unchanged.
-TEST(TransformerTest, F16KvCacheKeepsTheReferenceDistributions) {
+// The rounded KV caches against the exact one, on the reference,
+// teacher-forced: the next-token distributions stay within a KL divergence
+// of the fp32 cache's, and the greedy choice changes at most at
+// `max_changed` of the 200 steps (counting only steps where fp32's top two
+// are over 0.05 nats apart, unless `every_step`). fp16 is lumend's default
+// and changes no step; q8_0 (blocks of 8 here: stories260K's heads are 8
+// wide) measured KL mean 8.0e-4, max 0.023 nats, and 2 changed choices.
+struct RoundedKvCase {
+  KvElement element;
+  double max_kl_mean, max_kl_max;
+  int max_changed;
+  bool every_step;
+};
+
+class RoundedKvCacheTest : public ::testing::TestWithParam<RoundedKvCase> {};
+
+TEST_P(RoundedKvCacheTest, KeepsTheReferenceDistributions) {
+  const RoundedKvCase c = GetParam();
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));
   auto m = LoadModel(*f, WeightMode::kF32);
   std::vector<int32_t> ids = {1};
   const std::vector<int32_t> ref = ReferenceIds();
   ids.insert(ids.end(), ref.begin(), ref.end() - 1);
-  Runner f32(m.get(), 1, 16, KvElement::kF32);
-  Runner f16(m.get(), 1, 16, KvElement::kF16);
+  Runner exact(m.get(), 1, 16, KvElement::kF32);
+  Runner rounded(m.get(), 1, 16, c.element);
+  auto log_softmax = [](const std::vector<float>& z) {
+    double mx = -1e300, sum = 0;
+    for (float v : z) mx = std::max<double>(mx, v);
+    for (float v : z) sum += std::exp(v - mx);
+    std::vector<double> out(z.size());
+    for (size_t j = 0; j < z.size(); ++j) out[j] = z[j] - mx - std::log(sum);
+    return out;
+  };
   double kl_sum = 0, kl_max = 0;
+  int changed = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
-    const std::vector<float> a = f32.Step({{0, {ids[i]}}})[0];
-    const std::vector<float> b = f16.Step({{0, {ids[i]}}})[0];
+    const std::vector<float> a = exact.Step({{0, {ids[i]}}})[0];
+    const std::vector<float> b = rounded.Step({{0, {ids[i]}}})[0];
     ASSERT_EQ(Argmax(a), ref[i]) << "step " << i;
-    ASSERT_EQ(Argmax(b), ref[i]) << "fp16 cache, step " << i;
-    auto log_softmax = [](const std::vector<float>& z) {
-      double mx = -1e300, sum = 0;
-      for (float v : z) mx = std::max<double>(mx, v);
-      for (float v : z) sum += std::exp(v - mx);
-      std::vector<double> out(z.size());
-      for (size_t j = 0; j < z.size(); ++j) out[j] = z[j] - mx - std::log(sum);
-      return out;
-    };
     const std::vector<double> la = log_softmax(a), lb = log_softmax(b);
+    // The greedy choice holds unless fp32's top two are within 0.05 nats.
+    std::vector<double> top = la;
+    std::partial_sort(top.begin(), top.begin() + 2, top.end(),
+                      std::greater<>());
+    if ((c.every_step || top[0] - top[1] > 0.05) && Argmax(b) != ref[i])
+      ++changed;
     double kl = 0;
     for (size_t j = 0; j < la.size(); ++j)
       kl += std::exp(la[j]) * (la[j] - lb[j]);
@@ -84,13 +106,23 @@ TEST(TransformerTest, F16KvCacheKeepsTheReferenceDistributions) {
     kl_max = std::max(kl_max, kl);
   }
   const double kl_mean = kl_sum / ids.size();
-  std::cout << "fp16 vs fp32 KV cache over " << ids.size()
-            << " teacher-forced steps: KL mean " << kl_mean << ", max "
-            << kl_max << " nats\n";
-  EXPECT_GT(kl_max, 0.0) << "the fp16 cache changed nothing: not in use?";
-  EXPECT_LT(kl_mean, 1e-5);
-  EXPECT_LT(kl_max, 1e-4);
+  std::cout << KvElementName(c.element) << " vs f32 KV cache over "
+            << ids.size() << " teacher-forced steps: KL mean " << kl_mean
+            << ", max " << kl_max << " nats; greedy choice changed at "
+            << changed << (c.every_step ? " steps\n" : " clear steps\n");
+  EXPECT_GT(kl_max, 0.0) << "the rounded cache changed nothing: not in use?";
+  EXPECT_LT(kl_mean, c.max_kl_mean);
+  EXPECT_LT(kl_max, c.max_kl_max);
+  EXPECT_LE(changed, c.max_changed);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Elements, RoundedKvCacheTest,
+    ::testing::Values(RoundedKvCase{KvElement::kF16, 1e-5, 1e-4, 0, true},
+                      RoundedKvCase{KvElement::kQ8_0, 2e-3, 0.05, 4, false}),
+    [](const auto& info) {
+      return std::string(KvElementName(info.param.element));
+    });
 
 TEST(TransformerTest, GreedyInsideABatchOfEightIsUnchanged) {
   auto f = OpenModel(testing::TestDataPath("models/stories260K.gguf"));

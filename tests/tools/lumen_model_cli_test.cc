@@ -227,8 +227,8 @@ TEST(OpenMpWaitTest, ProgramsSetTheirWaitPolicyBeforeLibgompLoads) {
 }
 
 // --kv-cache-type: f16 (default) and f32 give the reference's greedy text on
-// stories260K; another value is a usage error naming the choices, in the
-// CLI and in lumend.
+// stories260K, q8_0 its opening; another value is a usage error naming the
+// choices, in the CLI and in lumend.
 TEST(ModelGenerateTest, KvCacheTypeFlag) {
   const std::string model = TestDataPath("models/stories260K.gguf");
   const std::string cmd =
@@ -239,10 +239,13 @@ TEST(ModelGenerateTest, KvCacheTypeFlag) {
   ASSERT_EQ(f32.exit_code, 0) << f32.err;
   EXPECT_THAT(f16.out, HasSubstr("Once upon a time, there was a little girl"));
   EXPECT_EQ(f16.out, f32.out);
+  auto q8 = RunCommand(cmd + " --kv-cache-type q8_0");
+  ASSERT_EQ(q8.exit_code, 0) << q8.err;
+  EXPECT_THAT(q8.out, HasSubstr("Once upon a time, there was a little girl"));
   auto bad = RunCommand(cmd + " --kv-cache-type q4");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err,
-              HasSubstr("KV cache type \"q4\" is not one of f32, f16"));
+              HasSubstr("KV cache type \"q4\" is not one of f32, f16, q8_0"));
   auto daemon = RunCommand(BinPath("lumend") + " --model=" + model +
                            " --kv-cache-type=int4 --listen=127.0.0.1:0");
   EXPECT_EQ(daemon.exit_code, 1);

@@ -17,8 +17,10 @@
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "base/openmp_wait.h"
 #include "engine/kernels/cpu_ops.h"
@@ -50,7 +52,8 @@ struct Shape {
   int64_t N, K;
 };
 
-// Decode attention: 16 sequences, one query token each, 12 heads of 64,
+// Decode attention: 16 sequences, one query token each, 12 heads of 64
+// (over 12 KV heads, or 4),
 // over 12 layers of a paged cache, each sequence's blocks in order as
 // `lumen bench engine` lays them out (a block's layers lie together, so a
 // layer's consecutive blocks are still 24 layer-blocks apart).
@@ -58,39 +61,40 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
                     bool cpu_time) {
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  const bool f16 = element == lumen::engine::KvElement::kF16;
-  const int64_t elem_bytes = lumen::engine::KvCache::ElementBytes(element);
   std::printf("\n%-28s %10s %12s\n",
-              f16 ? "attention f16 (16 seqs)" : "attention f32 (16 seqs)",
+              absl::StrCat("attention ", lumen::engine::KvElementName(element),
+                           " (16 seqs)")
+                  .c_str(),
               "ms/step", "KV GB/s");
-  for (int64_t ctx : {128, 512}) {
+  // 12 query heads over 12 KV heads (the synth model), then over 4 (GQA).
+  const std::pair<int64_t, int64_t> configs[] = {
+      {128, 12}, {512, 12}, {512, 4}};
+  for (const auto& config : configs) {
+    const int64_t ctx = config.first, kv_heads = config.second;
     const int64_t seqs = 16, heads = 12, hd = 64, layers = 12, bs = 16;
     const int64_t blocks_per_seq = (ctx + bs - 1) / bs;
     auto cache = lumen::engine::KvCache::Create(
-        {layers, heads, hd, bs, seqs * blocks_per_seq, element});
+        {layers, kv_heads, hd, bs, seqs * blocks_per_seq, element});
     if (!cache.ok()) {
       std::fprintf(stderr, "%s\n",
                    std::string(cache.status().message()).c_str());
       return;
     }
-    std::vector<float> rows(heads * bs * hd);
-    auto fill = [&](void* dst) {
-      for (float& v : rows) v = normal(rng);
-      if (f16) {
-        FloatsToHalves(rows.data(), static_cast<uint16_t*>(dst), rows.size());
-      } else {
-        std::copy(rows.begin(), rows.end(), static_cast<float*>(dst));
+    lumen::engine::KvCache& kv = **cache;
+    std::vector<float> row(hd);
+    auto fill = [&](uint8_t* keys_or_values) {
+      for (int64_t h = 0; h < kv_heads; ++h) {
+        for (int64_t slot = 0; slot < bs; ++slot) {
+          for (float& v : row) v = normal(rng);
+          lumen::engine::StoreKvRow(element, row.data(), hd,
+                                    kv.Row(keys_or_values, h, slot));
+        }
       }
     };
     for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
       for (int64_t l = 0; l < layers; ++l) {
-        if (f16) {
-          fill((*cache)->Keys<uint16_t>(b, l));
-          fill((*cache)->Values<uint16_t>(b, l));
-        } else {
-          fill((*cache)->Keys(b, l));
-          fill((*cache)->Values(b, l));
-        }
+        fill(kv.Keys<uint8_t>(b, l));
+        fill(kv.Values<uint8_t>(b, l));
       }
     }
     std::vector<std::vector<int32_t>> tables(seqs);
@@ -102,9 +106,10 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
     for (int64_t s = 0; s < seqs; ++s)
       queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
     std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
-        scratch(omp_get_max_threads() * ctx);
+        scratch(omp_get_max_threads() *
+                AttentionScratchPerThread(heads, kv_heads, ctx));
     for (float& v : q) v = normal(rng);
-    const AttentionShape shape{heads, heads, hd, 0.125f};
+    const AttentionShape shape{heads, kv_heads, hd, 0.125f};
     auto step = [&] {
       for (int64_t l = 0; l < layers; ++l) {
         PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
@@ -118,9 +123,12 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
     const double sec =
         std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
     const double bytes =
-        double(seqs) * ctx * layers * 2 * heads * hd * elem_bytes;
-    std::printf("%-28s %10.2f %12.1f\n", ctx == 128 ? "ctx 128" : "ctx 512",
-                sec * 1e3, bytes / sec / 1e9);
+        double(seqs) * ctx * layers * 2 * kv_heads * kv.row_bytes();
+    std::printf(
+        "%-28s %10.2f %12.1f\n",
+        absl::StrCat("ctx ", ctx, kv_heads < heads ? ", 4 KV heads" : "")
+            .c_str(),
+        sec * 1e3, bytes / sec / 1e9);
   }
 }
 
@@ -136,7 +144,7 @@ int main(int argc, char** argv) {
       "[--attention_only] [--copies C] [--cpu_time]");
   flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
   flags.Bool("attention_only", &attention_only,
-             "only the decode attention kernel (f32 and f16 caches)");
+             "only the decode attention kernel (f32, f16 and q8_0 caches)");
   flags.Bool("cpu_time", &cpu_time, "time by process CPU time");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
@@ -157,6 +165,7 @@ int main(int argc, char** argv) {
   if (attention_only) {
     BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
     BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
+    BenchAttention(lumen::engine::KvElement::kQ8_0, reps, cpu_time);
     return 0;
   }
   const int kLayers = hot ? 1 : static_cast<int>(copies);
@@ -323,5 +332,6 @@ int main(int argc, char** argv) {
   if (packed_only) return 0;
   BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
   BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
+  BenchAttention(lumen::engine::KvElement::kQ8_0, reps, cpu_time);
   return 0;
 }

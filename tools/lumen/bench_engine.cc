@@ -72,14 +72,14 @@ int BenchEngine(const Args& args) {
   bool json = false;
   FlagSet flags(
       "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
-      "[--kv-cache-type f16|f32] [--lora ADAPTER.gguf] [--json]");
+      "[--kv-cache-type f16|f32|q8_0] [--lora ADAPTER.gguf] [--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
   flags.Int("steps", &steps, "decode steps timed per configuration");
   flags.Bool("json", &json, "print one JSON object");
   flags.String("kv-cache-type", &kv_type,
-               "KV cache element: f16 (lumend's default) or f32");
+               "KV cache element: f16 (lumend's default), f32 or q8_0");
   flags.String("lora", &lora_path,
                "LoRA adapter applied to every sequence (measures its cost)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
@@ -231,8 +231,8 @@ int BenchEngine(const Args& args) {
       const double tps = seqs * steps / secs;
       // Per step: all weights once, plus every sequence's KV cache.
       const double kv_bytes = double(seqs) * (context + steps / 2) *
-                              c.KvBytesPerToken(static_cast<int>(
-                                  engine::KvCache::ElementBytes(*kv_element)));
+                              c.n_layers * 2 * c.n_kv_heads *
+                              engine::KvRowBytes(*kv_element, c.head_dim);
       const double roof = seqs * bandwidth * 1e9 / (weight_bytes + kv_bytes);
       (context == 128 ? decode128 : decode512)[absl::StrCat(seqs)] = tps;
       if (!json) {

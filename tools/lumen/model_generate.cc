@@ -30,7 +30,7 @@ int ModelGenerate(const Args& args) {
       "lumen model generate FILE --prompt TEXT --max-tokens N [--temperature "
       "T] "
       "[--seed S] [--weights auto|f32|int8] [--threads N] [--ctx-size N] "
-      "[--kv-cache-type f16|f32] [--ids]");
+      "[--kv-cache-type f16|f32|q8_0] [--ids]");
   flags.String("prompt", &prompt, "prompt text; empty starts from BOS alone");
   flags.Int("max-tokens", &max_tokens, "tokens to generate at most");
   flags.Double("temperature", &temperature, "0 = greedy");
@@ -44,7 +44,7 @@ int ModelGenerate(const Args& args) {
             "context of the sequence, prompt included (0 = the model's); "
             "also chooses LongRoPE factors, as in llama.cpp");
   flags.String("kv-cache-type", &kv_type,
-               "KV cache element type: f16 (as lumend's default) or f32");
+               "KV cache element type: f16 (as lumend's default), f32 or q8_0");
   flags.Bool("ids", &print_ids,
              "end with a line holding the generated ids as JSON");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;

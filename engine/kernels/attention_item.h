@@ -1,0 +1,49 @@
+#pragma once
+// One work item of PagedAttention (paged_attention.h) as its instruction-set
+// kernels see it: plain pointers and sizes, so that the AVX-512 kernel's
+// file needs no library headers.
+
+#include <cstdint>
+
+namespace lumen::engine::kernels {
+
+// Query heads one work item attends at most (their state is on the stack).
+inline constexpr int64_t kMaxHeadsPerItem = 64;
+
+// The query heads [h0, h1) of one token over positions [first, len) of its
+// sequence.
+struct AttentionItem {
+  const float* q;  // the token's query: head h at q + h * head_dim
+  float* out;      // likewise
+  int64_t h0, h1;
+  int64_t group;  // query heads per KV head
+  int64_t head_dim;
+  float scale;
+  int64_t first, len;
+  const int32_t* block_table;
+  // Block b's key rows of this layer start at keys + b * block_stride, its
+  // value rows at values + b * block_stride; a block holds block_size rows
+  // of row_bytes per KV head.
+  const uint8_t* keys;
+  const uint8_t* values;
+  int64_t block_stride, block_size, row_bytes;
+  // (No member functions: the AVX-512 file must not emit inline functions
+  // with external linkage; each kernel file has its own KeyRows/ValueRows.)
+};
+
+// How a cached row is stored (KvElement, kv_cache.h).
+enum class RowFormat { kF32, kF16, kQ8_0 };
+
+// scores[p] = exp(scores[p] - max) for p < len; returns their sum. Defined
+// in paged_attention.cc (AVX2; both kernels share it).
+float ExpMinusMaxInPlace(float* scores, int64_t len, float max);
+
+namespace avx512 {
+// The item with 16-lane registers; false (nothing written) for head sizes
+// other than 16, 32, 64 and 128. Call only on CPUs with AVX-512
+// (small_gemm_isa.h).
+bool AttendHeads(const AttentionItem& item, RowFormat format, float* scores,
+                 int64_t max_context);
+}  // namespace avx512
+
+}  // namespace lumen::engine::kernels
