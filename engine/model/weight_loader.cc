@@ -86,11 +86,13 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
     const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
     std::vector<float> bias) {
   const int64_t cols = parts[0].cols();
-  std::vector<float> w;
-  w.reserve(rows * cols);
+  // Each part is decoded in place: a temporary per part cost a second
+  // zero-fill and copy of every fp32 weight at load.
+  std::vector<float> w(rows * cols);
+  float* out = w.data();
   for (const MatrixRows& p : parts) {
-    ASSIGN_OR_RETURN(std::vector<float> part, ReadFloats(f, p));
-    w.insert(w.end(), part.begin(), part.end());
+    RETURN_IF_ERROR(DecodeRows(f, p, out));
+    out += p.rows * cols;
   }
   return kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias));
 }
@@ -170,14 +172,18 @@ absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
   return t;
 }
 
-absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,
-                                              const MatrixRows& m) {
+absl::Status DecodeRows(const GgufFile& f, const MatrixRows& m, float* out) {
   const int64_t first = m.first_row * m.cols(), n = m.rows * m.cols();
-  std::vector<float> out(n);
-  RETURN_IF_ERROR(DecodeToFloat(
+  return DecodeToFloat(
       m.tensor->type,
       f.TensorData(*m.tensor).data() + ByteOffset(m.tensor->type, first), n,
-      out.data()));
+      out);
+}
+
+absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,
+                                              const MatrixRows& m) {
+  std::vector<float> out(m.rows * m.cols());
+  RETURN_IF_ERROR(DecodeRows(f, m, out.data()));
   return out;
 }
 
