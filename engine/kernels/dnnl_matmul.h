@@ -14,8 +14,9 @@ namespace lumen::engine::kernels {
 // call, so int8 layers can pass a freshly dequantized copy. Engine thread only.
 class DnnlMatmulF32 {
  public:
-  // `bias` ([N]) may be null and must outlive this object. Runs one warm-up
-  // call so that the JIT compiles now rather than on the first request.
+  // `bias` ([N]) may be null and must outlive this object. The first matrix
+  // of each (K, N, bias) shape in the process runs one warm-up call, so that
+  // the JIT compiles now rather than on the first request.
   static absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> Create(
       int64_t K, int64_t N, const float* bias);
   ~DnnlMatmulF32();

@@ -52,7 +52,8 @@ absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
 
 absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,
                                               const MatrixRows& m);
-// The same into out (m.rows * m.cols() floats).
+// The same into out (m.rows * m.cols() floats); on error nothing is
+// written.
 absl::Status DecodeRows(const GgufFile& f, const MatrixRows& m, float* out);
 // A 1-D tensor of n values.
 absl::StatusOr<std::vector<float>> ReadVector(const GgufFile& f,
