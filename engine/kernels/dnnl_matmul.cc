@@ -15,15 +15,20 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-// One CPU engine and stream for the process; the engine thread is the only
-// caller, so the stream is never shared between threads.
+// One CPU engine for the process, and a stream per calling thread: the
+// engine thread and the embedding lanes (server/embedding_worker.h) run
+// matmuls at the same time, and a oneDNN stream must not be used by two
+// threads at once.
 struct DnnlContext {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
 };
 DnnlContext& Context() {
   static DnnlContext* ctx = new DnnlContext();
   return *ctx;
+}
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream{Context().engine};
+  return stream;
 }
 
 absl::Status FromDnnl(const dnnl::error& e, const char* what) {
@@ -104,21 +109,22 @@ absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, const float* w,
                                 float* y) const {
   try {
     DnnlContext& ctx = Context();
+    dnnl::stream& stream = ThreadStream();
     dnnl::memory src({{M, impl_->K}, dt::f32, tag::ab}, ctx.engine,
                      const_cast<float*>(x));
     dnnl::memory dst({{M, impl_->N}, dt::f32, tag::ab}, ctx.engine, y);
     dnnl::memory weights(impl_->weights_md, ctx.engine, const_cast<float*>(w));
     if (impl_->bias) {
-      impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
-                                            {DNNL_ARG_WEIGHTS, weights},
-                                            {DNNL_ARG_BIAS, impl_->bias_mem},
-                                            {DNNL_ARG_DST, dst}});
+      impl_->primitive.execute(stream, {{DNNL_ARG_SRC, src},
+                                        {DNNL_ARG_WEIGHTS, weights},
+                                        {DNNL_ARG_BIAS, impl_->bias_mem},
+                                        {DNNL_ARG_DST, dst}});
     } else {
-      impl_->primitive.execute(ctx.stream, {{DNNL_ARG_SRC, src},
-                                            {DNNL_ARG_WEIGHTS, weights},
-                                            {DNNL_ARG_DST, dst}});
+      impl_->primitive.execute(stream, {{DNNL_ARG_SRC, src},
+                                        {DNNL_ARG_WEIGHTS, weights},
+                                        {DNNL_ARG_DST, dst}});
     }
-    ctx.stream.wait();
+    stream.wait();
     return absl::OkStatus();
   } catch (const dnnl::error& e) {
     return FromDnnl(e, "matmul");
