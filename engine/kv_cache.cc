@@ -105,17 +105,22 @@ void LoadKvRow(KvElement e, const uint8_t* row, int64_t head_dim, float* x) {
       return;
     case KvElement::kQ8_0: {
       const int64_t block = KvQ8BlockLength(head_dim);
-      const auto* codes = reinterpret_cast<const int8_t*>(row);
-      for (int64_t b0 = 0, i = 0; b0 < head_dim; b0 += block, ++i) {
-        uint16_t h;
-        std::memcpy(&h, row + head_dim + 2 * i, 2);
-        float d;
-        kernels::HalvesToFloats(&h, &d, 1);
-        for (int64_t j = b0; j < b0 + block; ++j) x[j] = d * codes[j];
-      }
+      for (int64_t i = 0; i * block < head_dim; ++i)
+        LoadKvQ8Block(row, head_dim, i, x + i * block);
       return;
     }
   }
+}
+
+void LoadKvQ8Block(const uint8_t* row, int64_t head_dim, int64_t index,
+                   float* x) {
+  const int64_t block = KvQ8BlockLength(head_dim);
+  const auto* codes = reinterpret_cast<const int8_t*>(row) + index * block;
+  uint16_t h;
+  std::memcpy(&h, row + head_dim + 2 * index, 2);
+  float d;
+  kernels::HalvesToFloats(&h, &d, 1);
+  for (int64_t j = 0; j < block; ++j) x[j] = d * codes[j];
 }
 
 int64_t KvCache::BlocksForBytes(const KvCacheShape& s, int64_t bytes) {

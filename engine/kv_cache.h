@@ -40,6 +40,9 @@ absl::Status CheckKvElement(KvElement e, int64_t head_dim);
 // Writes x[0..head_dim) as one row; reads one back as fp32.
 void StoreKvRow(KvElement e, const float* x, int64_t head_dim, uint8_t* row);
 void LoadKvRow(KvElement e, const uint8_t* row, int64_t head_dim, float* x);
+// Block `index` (KvQ8BlockLength(head_dim) values) of a q8_0 row as fp32.
+void LoadKvQ8Block(const uint8_t* row, int64_t head_dim, int64_t index,
+                   float* x);
 
 struct KvCacheShape {
   int64_t n_layers = 0;

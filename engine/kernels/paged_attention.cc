@@ -14,6 +14,17 @@
 
 namespace lumen::engine::kernels {
 
+namespace {
+inline float HorizontalSum(__m256 v) {
+  __m128 s4 =
+      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_hadd_ps(s4, s4);
+  s4 = _mm_hadd_ps(s4, s4);
+  return _mm_cvtss_f32(s4);
+}
+
+}  // namespace
+
 // scores[p] = exp(scores[p] - max); returns their sum.
 float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
   const __m256 m = _mm256_set1_ps(max);
@@ -38,22 +49,10 @@ float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {
                             _mm256_castsi256_ps(_mm256_cmpgt_epi32(
                                 _mm256_set1_epi32(static_cast<int>(left)),
                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))));
-  __m128 s4 =
-      _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s4 = _mm_hadd_ps(s4, s4);
-  s4 = _mm_hadd_ps(s4, s4);
-  return _mm_cvtss_f32(s4);
+  return HorizontalSum(acc);
 }
 
 namespace {
-
-inline float HorizontalSum(__m256 v) {
-  __m128 s4 =
-      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_hadd_ps(s4, s4);
-  s4 = _mm_hadd_ps(s4, s4);
-  return _mm_cvtss_f32(s4);
-}
 
 // Block b's rows of a KV head (b indexes the sequence's block table).
 inline const uint8_t* KeyRows(const AttentionItem& it, int64_t b,
@@ -231,17 +230,6 @@ void AttendHeads(const AttentionItem& it, float* scores, int64_t max_context) {
   }
 }
 
-// One q8_0 block of a row as fp32 (at most 32 values).
-void Q8BlockToFloats(const uint8_t* row, int64_t hd, int64_t block_index,
-                     float* out) {
-  const int64_t len = KvQ8BlockLength(hd);
-  uint16_t h;
-  std::memcpy(&h, row + hd + 2 * block_index, 2);
-  const float d = _cvtsh_ss(h);
-  const auto* codes = reinterpret_cast<const int8_t*>(row) + block_index * len;
-  for (int64_t i = 0; i < len; ++i) out[i] = d * codes[i];
-}
-
 // q . row and y += a * row over head_dim values, for any head size.
 float RowDot(RowFormat f, const float* q, const uint8_t* row, int64_t hd) {
   if (f == RowFormat::kF32)
@@ -251,7 +239,7 @@ float RowDot(RowFormat f, const float* q, const uint8_t* row, int64_t hd) {
   const int64_t len = KvQ8BlockLength(hd);
   float block[32], sum = 0.0f;
   for (int64_t i = 0; i * len < hd; ++i) {
-    Q8BlockToFloats(row, hd, i, block);
+    LoadKvQ8Block(row, hd, i, block);
     sum += Dot(q + i * len, block, len);
   }
   return sum;
@@ -264,7 +252,7 @@ void RowAxpy(RowFormat f, float a, const uint8_t* row, int64_t hd, float* y) {
   const int64_t len = KvQ8BlockLength(hd);
   float block[32];
   for (int64_t i = 0; i * len < hd; ++i) {
-    Q8BlockToFloats(row, hd, i, block);
+    LoadKvQ8Block(row, hd, i, block);
     Axpy(a, block, y + i * len, len);
   }
 }
