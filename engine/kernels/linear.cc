@@ -33,6 +33,12 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
   if (static_cast<int64_t>(sum32.size()) < rows * max_k / 32) {
     sum32.resize(rows * max_k / 32);
   }
+  if (static_cast<int64_t>(q256.size()) < rows * max_k) {
+    q256.resize(rows * max_k);
+    d256.resize(rows * max_k / 256);
+    bsum16.resize(rows * max_k / 16);
+    bsum32.resize(rows * max_k / 32);
+  }
   const int64_t panel_bytes = (threads > 0 ? threads : omp_get_max_threads()) *
                               quant::PackedPanelBytes((max_k + 31) / 32 * 32);
   if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
@@ -115,6 +121,10 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreatePacked(
                               seg.rows, K, seg.row_bytes);
         seg.interleaved = true;
       }
+      const bool span = quant::ReadsSpanActivations(
+          static_cast<uint32_t>(seg.type), seg.interleaved);
+      l->span_acts_ |= span;
+      l->block_acts_ |= !span;
     }
     row += p.rows;
     l->segments_.push_back(std::move(seg));
@@ -199,17 +209,32 @@ void Linear::AddBias(int64_t M, float* y) const {
   for (int64_t m = 0; m < M; ++m) AddInPlace(y + m * N_, bias_.data(), N_);
 }
 
-void Linear::QuantizeForPacked(const float* x, int64_t M,
-                               LinearScratch* scratch) const {
-  quant::QuantizeActivations(x, M, K_, scratch->q.data(), scratch->d4.data(),
-                             scratch->sum16.data(), scratch->sum32.data());
+quant::QuantizedActs Linear::QuantizeForPacked(const float* x, int64_t M,
+                                               LinearScratch* scratch) const {
+  // Only the quantizations some segment reads (a Q4_K_M file's matrices
+  // need only the span one).
+  quant::QuantizedActs acts{nullptr, nullptr, nullptr, nullptr};
+  if (block_acts_) {
+    quant::QuantizeActivations(x, M, K_, scratch->q.data(), scratch->d4.data(),
+                               scratch->sum16.data(), scratch->sum32.data());
+    acts = {scratch->q.data(), scratch->d4.data(), scratch->sum16.data(),
+            scratch->sum32.data()};
+  }
+  if (span_acts_) {
+    quant::QuantizeActivationsPerSpan(
+        x, M, K_, scratch->q256.data(), scratch->d256.data(),
+        scratch->bsum16.data(), scratch->bsum32.data());
+    acts.q256 = scratch->q256.data();
+    acts.d256 = scratch->d256.data();
+    acts.bsum16 = scratch->bsum16.data();
+    acts.bsum32 = scratch->bsum32.data();
+  }
+  return acts;
 }
 
 void Linear::RunPacked(const float* x, int64_t M, float* y,
                        LinearScratch* scratch) const {
-  QuantizeForPacked(x, M, scratch);
-  const quant::QuantizedActs acts{scratch->q.data(), scratch->d4.data(),
-                                  scratch->sum16.data(), scratch->sum32.data()};
+  const quant::QuantizedActs acts = QuantizeForPacked(x, M, scratch);
   for (const Segment& s : segments_) {
     if (s.type == GgmlType::kF32) {
       // fp32 rows fused with packed ones (rare): one activation row at a

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/quant/quant_kernels.h"
 
 namespace lumen::engine::kernels {
 
@@ -23,11 +24,16 @@ enum class WeightFormat { kF32, kInt8, kPacked };
 
 // Per-call scratch, sized once by the owner and shared by all layers.
 struct LinearScratch {
-  std::vector<int8_t> q;        // [max_rows * max_k] quantized activations
-  std::vector<float> scales;    // [max_rows * max_k / 32]
-  std::vector<float> d4;        // [max_rows * max_k / 4] (packed kernels)
-  std::vector<float> sum16;     // [max_rows * max_k / 16] (packed kernels)
-  std::vector<float> sum32;     // [max_rows * max_k / 32] (packed kernels)
+  std::vector<int8_t> q;      // [max_rows * max_k] quantized activations
+  std::vector<float> scales;  // [max_rows * max_k / 32]
+  std::vector<float> d4;      // [max_rows * max_k / 4] (packed kernels)
+  std::vector<float> sum16;   // [max_rows * max_k / 16] (packed kernels)
+  std::vector<float> sum32;   // [max_rows * max_k / 32] (packed kernels)
+  // The same rows quantized per 256 values (the Q4_K/Q6_K tile kernel).
+  std::vector<int8_t> q256;     // [max_rows * max_k]
+  std::vector<float> d256;      // [max_rows * max_k / 256]
+  std::vector<int16_t> bsum16;  // [max_rows * max_k / 16]
+  std::vector<int16_t> bsum32;  // [max_rows * max_k / 32]
   std::vector<float> weights;   // [max N * K] dequantized int8/packed weights
   std::vector<uint8_t> panels;  // packed GEMM panels, every OpenMP thread
   int64_t max_k = 0;
@@ -107,8 +113,8 @@ class Linear {
                        LinearScratch* scratch) const;
   void AddBias(int64_t M, float* y) const;
   // Packed format: quantizes x for the packed kernels into scratch.
-  void QuantizeForPacked(const float* x, int64_t M,
-                         LinearScratch* scratch) const;
+  quant::QuantizedActs QuantizeForPacked(const float* x, int64_t M,
+                                         LinearScratch* scratch) const;
   // Packed format, every part.
   void RunPacked(const float* x, int64_t M, float* y,
                  LinearScratch* scratch) const;
@@ -133,6 +139,10 @@ class Linear {
   std::vector<float> w_scales_;    // [N, K/32]
   std::vector<float> bias_;        // [N] or empty
   std::vector<Segment> segments_;  // packed format, in row order
+  // Packed: whether some segment's kernel reads the activations quantized
+  // per span (Q4_K/Q6_K tiles), and whether some reads them per 32 values.
+  bool span_acts_ = false;
+  bool block_acts_ = false;
   std::unique_ptr<DnnlMatmulF32> dnnl_;
   std::array<bool, kBuckets> use_dnnl_{};  // default: small-M below 16
 };

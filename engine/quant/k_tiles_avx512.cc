@@ -7,10 +7,18 @@
 // lane r = row r) after a mask, and 4 more after a shift (Q6_K: OR-ed with
 // their high bits). vpdpbusd multiplies each with 4 activation bytes
 // broadcast to every lane, so lane r accumulates row r: no gather, no
-// transpose and no unpacking per call. The scales come from the tile's
-// transposed block heads. Per scale run (Q4_K 32 values, Q6_K 16) the fp32
-// operations (order and operands) are those of the other AVX-512 kernels,
-// so a row's result has the same bits as theirs.
+// transpose and no unpacking per call.
+//
+// The activations are quantized per 256-value span (QuantizedActs' span
+// fields, like llama.cpp's Q8_K), so a span's arithmetic stays in integers:
+// per scale run (Q4_K 32 values, Q6_K 16) the run's code products times its
+// integer sub-block scale (vpmulld), and per span the sub-block mins (Q4_K)
+// or the codes' offset of 32 (Q6_K) times the activations' integer sums
+// (vpdpwssd on int16 pairs). Two conversions and two fp32 FMAs per span
+// and row remain, where a per-32 activation scale needed them per run.
+// Integer sums are exact in any order, and the fp32 operations per span are
+// the same for the direct kernel and the panel: a row's result has the same
+// bits whatever M is.
 
 #include <immintrin.h>
 #include <omp.h>
@@ -26,8 +34,8 @@ namespace lumen::engine::quant::avx512 {
 namespace {
 
 // Up to this many activation rows the kernel reads the tile itself; above,
-// it fills a panel from the tile once and runs PanelRows (panel_avx512.h)
-// over it, which keeps the unpacked codes and scales for all M rows.
+// it decodes each tile once into a panel (operands and integer scales of
+// all its spans) and runs every row over that.
 constexpr int kDirectRows = 16;
 // How far ahead a thread prefetches its weight stream, in spans. Its tiles
 // lie back to back, so the stream runs on into its next tile.
@@ -51,17 +59,31 @@ inline __m512i Low(__m512i v) {
 }
 inline __m512i High(__m512i v) { return Low(_mm512_srli_epi16(v, 4)); }
 
-inline __m512i Broadcast4(const int8_t* p) {
+inline __m512i Broadcast4(const void* p) {
   int32_t v;
   __builtin_memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
 
-// One span of a tile: its scale runs, each as 4-code operands of 16 rows
-// (the panel's groups) with the run's scale and offset.
+// Two int32 lane vectors of small values as int16 pairs: lane r = a[r] |
+// b[r] << 16 (vpdpwssd's operand).
+inline __m512i PairLanes(__m512i a, __m512i b) {
+  return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)),
+                         _mm512_slli_epi32(b, 16));
+}
+
+// One span of a tile, as the kernel consumes it:
+//   Operands(h, op): run h's kOperands 4-code operands of the 16 rows;
+//   RunScale(h): run h's integer sub-block scale per lane;
+//   Pair(i): int16 pairs per lane, dotted with the activations' int16 sums
+//     over kPairRun values (pair i: sums 2i and 2i + 1 of the span);
+//   Scale(), PairScale(): the fp32 factors of the two integer sums.
+// A span's value for a row is then Scale * sum_h RunScale(h) * dot(run h)
+// + PairScale * sum_i Pair(i) . sums(i), times the activations' d256.
 struct Q4KSpan {
   static constexpr int64_t kBlockBytes = kQ4KBlockBytes;
   static constexpr int kRun = 32, kRuns = 8, kOperands = 8;
+  static constexpr int kPairRun = 32, kPairs = 4;  // mins times bsum32
   const uint8_t* codes;
   int64_t group_bytes;
   __mmask16 lanes;
@@ -81,14 +103,27 @@ struct Q4KSpan {
       op[2 * i + 1] = High(v);
     }
   }
-  void Scales(int h, __m512* scale, __m512* offset) const {
-    Q45RunScales(heads, h, scale, offset);
+  __m512i RunScale(int h) const {
+    __m512i s6, m6;
+    Q45RunSixBits(heads, h, &s6, &m6);
+    return s6;
+  }
+  __m512i Pair(int i) const {
+    __m512i s6, m6a, m6b;
+    Q45RunSixBits(heads, 2 * i, &s6, &m6a);
+    Q45RunSixBits(heads, 2 * i + 1, &s6, &m6b);
+    return PairLanes(m6a, m6b);
+  }
+  __m512 Scale() const { return Q45D(heads); }
+  __m512 PairScale() const {
+    return _mm512_sub_ps(_mm512_setzero_ps(), Q45Dmin(heads));
   }
 };
 
 struct Q6KSpan {
   static constexpr int64_t kBlockBytes = kQ6KBlockBytes;
   static constexpr int kRun = 16, kRuns = 16, kOperands = 4;
+  static constexpr int kPairRun = 16, kPairs = 8;  // scales times bsum16
   const uint8_t *scales, *low, *high;
   int64_t rows;
   __mmask16 lanes;
@@ -102,7 +137,8 @@ struct Q6KSpan {
         lanes(lanes_),
         d(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes_, span))) {}
   // Operand k of run p: values 16p + 4k.., low nibble and high bits (at
-  // bits 4-5; 16-bit shifts move other bytes' bits only outside them).
+  // bits 4-5; 16-bit shifts move other bytes' bits only outside them). The
+  // codes are unsigned (value + 32); PairScale takes the 32 back off.
   void Operands(int p, __m512i op[kOperands]) const {
     const __m512i two = _mm512_set1_epi8(0x30);
     const __m512i hb = LoadLanes(high + p * 4 * rows, lanes);
@@ -116,109 +152,186 @@ struct Q6KSpan {
     op[3] = _mm512_or_si512(High(l1),
                             _mm512_and_si512(_mm512_srli_epi16(hb, 2), two));
   }
-  // The products of RowScales<DecodeQ6_K> (gemm_avx512.cc).
-  void Scales(int p, __m512* scale, __m512* offset) const {
-    const __m128i s8 = _mm_maskz_loadu_epi8(lanes, scales + p * rows);
-    *scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), d);
-    *offset = _mm512_mul_ps(*scale, _mm512_set1_ps(-32.0f));
+  __m512i RunScale(int p) const {
+    return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, scales + p * rows));
+  }
+  __m512i Pair(int i) const {
+    return PairLanes(RunScale(2 * i), RunScale(2 * i + 1));
+  }
+  __m512 Scale() const { return d; }
+  __m512 PairScale() const { return _mm512_mul_ps(d, _mm512_set1_ps(-32.0f)); }
+};
+
+// A span decoded into the panel (TileToPanel): the same interface, loads.
+// Per span the panel holds 64 operand zmms (PanelAt's codes), then kRuns
+// scale zmms, kPairs pair zmms, Scale and PairScale in its meta area (32
+// zmms per span in PanelAt's scale and offset arrays).
+constexpr int64_t kMetaZmmsPerSpan = 32;
+
+template <class Span>
+struct PanelSpan {
+  static constexpr int kRun = Span::kRun, kRuns = Span::kRuns,
+                       kOperands = Span::kOperands;
+  static constexpr int kPairRun = Span::kPairRun, kPairs = Span::kPairs;
+  static_assert(kRuns + kPairs + 2 <= kMetaZmmsPerSpan);
+  const __m512i* codes;
+  const __m512i* meta;
+
+  PanelSpan(const Panel& p, int64_t s)
+      : codes(reinterpret_cast<const __m512i*>(p.codes) + 64 * s),
+        meta(reinterpret_cast<const __m512i*>(p.scale) + kMetaZmmsPerSpan * s) {
+  }
+  void Operands(int h, __m512i op[kOperands]) const {
+    for (int k = 0; k < kOperands; ++k)
+      op[k] = _mm512_load_si512(codes + kOperands * h + k);
+  }
+  __m512i RunScale(int h) const { return _mm512_load_si512(meta + h); }
+  __m512i Pair(int i) const { return _mm512_load_si512(meta + kRuns + i); }
+  __m512 Scale() const {
+    return _mm512_castsi512_ps(_mm512_load_si512(meta + kRuns + kPairs));
+  }
+  __m512 PairScale() const {
+    return _mm512_castsi512_ps(_mm512_load_si512(meta + kRuns + kPairs + 1));
   }
 };
 
-template <class Span>
-const float* RunSums(const QuantizedActs& x) {
-  return Span::kRun == 32 ? x.sum32 : x.sum16;
+// Adds span s of T activation rows from m0 (x's span fields) to acc. The
+// row loops are unrolled so that each row's sums stay in registers (GCC
+// leaves them rolled, and the sums on the stack, without the pragmas).
+template <class Span, int T>
+inline void AccumulateSpan(const Span& span, const QuantizedActs& x, int64_t m0,
+                           int64_t K, int64_t s, __m512 acc[T]) {
+  constexpr int kRun = Span::kRun;
+  __m512i iacc[T];
+  for (int t = 0; t < T; ++t) iacc[t] = _mm512_setzero_si512();
+  for (int h = 0; h < Span::kRuns; ++h) {
+    __m512i op[Span::kOperands];
+    span.Operands(h, op);
+    const int8_t* xq = x.q256 + m0 * K + 256 * s + kRun * h;
+    __m512i isum[T];
+    // Operand-major, so that consecutive vpdpbusd are independent (one
+    // row's chain of kOperands would serialize on their latency).
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+      isum[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), op[0],
+                                    Broadcast4(xq + t * K));
+#pragma GCC unroll 8
+    for (int k = 1; k < Span::kOperands; ++k) {
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        isum[t] =
+            _mm512_dpbusd_epi32(isum[t], op[k], Broadcast4(xq + t * K + 4 * k));
+    }
+    const __m512i run_scale = span.RunScale(h);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+      iacc[t] =
+          _mm512_add_epi32(iacc[t], _mm512_mullo_epi32(isum[t], run_scale));
+  }
+  const int16_t* sums = Span::kPairRun == 32 ? x.bsum32 : x.bsum16;
+  constexpr int64_t kSumsPerSpan = 256 / Span::kPairRun;
+  __m512i ipair[T];
+  for (int t = 0; t < T; ++t) ipair[t] = _mm512_setzero_si512();
+  for (int i = 0; i < Span::kPairs; ++i) {
+    const __m512i pair = span.Pair(i);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const int16_t* b =
+          sums + (m0 + t) * (K / Span::kPairRun) + kSumsPerSpan * s + 2 * i;
+      ipair[t] = _mm512_dpwssd_epi32(ipair[t], pair, Broadcast4(b));
+    }
+  }
+  const __m512 scale = span.Scale(), pair_scale = span.PairScale();
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    const __m512 dx = _mm512_set1_ps(x.d256[(m0 + t) * (K / 256) + s]);
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[t]),
+                             _mm512_mul_ps(scale, dx), acc[t]);
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ipair[t]),
+                             _mm512_mul_ps(pair_scale, dx), acc[t]);
+  }
 }
 
 // T activation rows from m0 against one tile of `rows` weight rows.
 template <class Span, int T>
 void TileRows(const QuantizedActs& x, int64_t m0, int64_t K,
               const uint8_t* tile, int rows, float* y, int64_t ldy) {
-  constexpr int kRun = Span::kRun;
   const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
   const int64_t span_bytes = rows * Span::kBlockBytes;
-  const float* sums = RunSums<Span>(x);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
     const uint8_t* span_base = tile + s * span_bytes;
     Prefetch(span_base + kPrefetchSpans * span_bytes, span_bytes);
-    const Span span(span_base, rows, lanes);
-    for (int h = 0; h < Span::kRuns; ++h) {
-      __m512i op[Span::kOperands];
-      span.Operands(h, op);
-      __m512i isum[T];
-      for (int t = 0; t < T; ++t) {
-        const int8_t* xq = x.q + (m0 + t) * K + 256 * s + kRun * h;
-        isum[t] = _mm512_setzero_si512();
-        for (int k = 0; k < Span::kOperands; ++k)
-          isum[t] = _mm512_dpbusd_epi32(isum[t], op[k], Broadcast4(xq + 4 * k));
-      }
-      __m512 scale, offset;
-      span.Scales(h, &scale, &offset);
-      for (int t = 0; t < T; ++t) {
-        const float d = x.d4[(m0 + t) * (K / 4) + 64 * s + kRun / 4 * h];
-        const float sum = sums[(m0 + t) * (K / kRun) + 256 / kRun * s + h];
-        acc[t] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
-                            _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
-        acc[t] = _mm512_fmadd_ps(offset, _mm512_set1_ps(sum), acc[t]);
-      }
-    }
+    AccumulateSpan<Span, T>(Span(span_base, rows, lanes), x, m0, K, s, acc);
   }
   for (int t = 0; t < T; ++t)
     _mm512_mask_storeu_ps(y + (m0 + t) * ldy, lanes, acc[t]);
 }
 
-template <class Span>
-void Direct(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* tile,
-            int rows, float* y, int64_t ldy) {
+// T activation rows from m0 against a tile decoded into the panel.
+template <class Span, int T>
+void PanelTileRows(const QuantizedActs& x, int64_t m0, int64_t K,
+                   const Panel& p, float* y, int64_t ldy, __mmask16 lanes) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < K / 256; ++s)
+    AccumulateSpan<PanelSpan<Span>, T>(PanelSpan<Span>(p, s), x, m0, K, s, acc);
+  for (int t = 0; t < T; ++t)
+    _mm512_mask_storeu_ps(y + (m0 + t) * ldy, lanes, acc[t]);
+}
+
+// Rows [0, M) from x, 8 at a time and then the rest: Rows<T>(m) runs T rows
+// from m.
+template <class RunRows>
+void InEights(int64_t M, RunRows rows_from) {
   int64_t m = 0;
-  for (; m + 8 <= M; m += 8) TileRows<Span, 8>(x, m, K, tile, rows, y, ldy);
+  for (; m + 8 <= M; m += 8) rows_from.template operator()<8>(m);
   switch (M - m) {
     case 7:
-      return TileRows<Span, 7>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<7>(m);
     case 6:
-      return TileRows<Span, 6>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<6>(m);
     case 5:
-      return TileRows<Span, 5>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<5>(m);
     case 4:
-      return TileRows<Span, 4>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<4>(m);
     case 3:
-      return TileRows<Span, 3>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<3>(m);
     case 2:
-      return TileRows<Span, 2>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<2>(m);
     case 1:
-      return TileRows<Span, 1>(x, m, K, tile, rows, y, ldy);
+      return rows_from.template operator()<1>(m);
   }
 }
 
-// The panel of one tile: run h's operands are panel groups kRun / 4 * h..,
-// its scale and offset serve each of its 16-value parts. Missing rows load
-// as zero (zero codes and scales).
+// Decodes every span of one tile into the panel (PanelSpan's layout).
+// Missing rows load as zero (zero codes and scales).
 template <class Span>
 void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
-  constexpr int kRun = Span::kRun;
   const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
   const int64_t span_bytes = rows * Span::kBlockBytes;
   for (int64_t s = 0; s < K / 256; ++s) {
     const uint8_t* span_base = tile + s * span_bytes;
     // The last spans ask for the thread's next tile, which then arrives
-    // while PanelRows computes; into L2, where it does not evict the panel.
+    // while the rows run; into L2, where it does not evict the panel.
     PrefetchToL2(span_base + kPrefetchSpans * span_bytes, span_bytes);
     const Span span(span_base, rows, lanes);
+    __m512i* codes = reinterpret_cast<__m512i*>(p.codes) + 64 * s;
+    __m512i* meta = reinterpret_cast<__m512i*>(p.scale) + kMetaZmmsPerSpan * s;
     for (int h = 0; h < Span::kRuns; ++h) {
-      __m512 scale, offset;
-      span.Scales(h, &scale, &offset);
-      for (int part = 0; part < kRun / 16; ++part) {
-        const int64_t at = (16 * s + kRun / 16 * h + part) * 16;
-        _mm512_store_ps(p.scale + at, scale);
-        _mm512_store_ps(p.offset + at, offset);
-      }
       __m512i op[Span::kOperands];
       span.Operands(h, op);
       for (int k = 0; k < Span::kOperands; ++k)
-        _mm512_store_si512(p.codes + (64 * s + kRun / 4 * h + k) * 16, op[k]);
+        _mm512_store_si512(codes + Span::kOperands * h + k, op[k]);
+      _mm512_store_si512(meta + h, span.RunScale(h));
     }
+    for (int i = 0; i < Span::kPairs; ++i)
+      _mm512_store_si512(meta + Span::kRuns + i, span.Pair(i));
+    _mm512_store_si512(meta + Span::kRuns + Span::kPairs,
+                       _mm512_castps_si512(span.Scale()));
+    _mm512_store_si512(meta + Span::kRuns + Span::kPairs + 1,
+                       _mm512_castps_si512(span.PairScale()));
   }
 }
 
@@ -236,7 +349,11 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 #pragma omp parallel for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t n0 = tile * kInterleaveRows;
-      Direct<Span>(x, M, K, w + n0 * row_bytes, rows_of(n0), y + n0, ldy);
+      const uint8_t* t = w + n0 * row_bytes;
+      const int rows = rows_of(n0);
+      InEights(M, [&]<int T>(int64_t m) {
+        TileRows<Span, T>(x, m, K, t, rows, y + n0, ldy);
+      });
     }
     return;
   }
@@ -248,16 +365,17 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
     const Panel p = PanelAt(panels + omp_get_thread_num() * panel_bytes, K);
     for (int64_t m0 = 0; m0 < M; m0 += kPanelPassRows) {
       const int64_t rows_m = M - m0 < kPanelPassRows ? M - m0 : kPanelPassRows;
-      const QuantizedActs xm = ActsFrom(x, m0, K);
       // Each thread keeps its tiles in every pass (static), and a pass
       // writes only its own rows of y: no barrier between passes.
 #pragma omp for schedule(static) nowait
       for (int64_t tile = 0; tile < tiles; ++tile) {
         const int64_t n0 = tile * kInterleaveRows;
         const int rows = rows_of(n0);
+        const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
         TileToPanel<Span>(w + n0 * row_bytes, rows, K, p);
-        PanelRows<Span::kRun>(xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
-                              static_cast<__mmask16>((1u << rows) - 1));
+        InEights(rows_m, [&]<int T>(int64_t m) {
+          PanelTileRows<Span, T>(x, m0 + m, K, p, y + n0, ldy, lanes);
+        });
       }
     }
   }

@@ -18,12 +18,6 @@ constexpr int kTileRows = 8;  // activation rows per register tile
 // tile).
 constexpr int64_t kPanelPassRows = 128;
 
-// Rows [m0, ..) of x.
-inline QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K) {
-  return {x.q + m0 * K, x.d4 + m0 * (K / 4), x.sum16 + m0 * (K / 16),
-          x.sum32 + m0 * (K / 32)};
-}
-
 struct Panel {
   uint32_t* codes;  // [K/4][16] 4 codes of each row
   float* scale;     // [K/16][16]

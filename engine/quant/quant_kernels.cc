@@ -76,6 +76,64 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
   }
 }
 
+void QuantizeActivationsPerSpan(const float* x, int64_t M, int64_t K, int8_t* q,
+                                float* d, int16_t* bsum16, int16_t* bsum32) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t s = 0; s < K / 256; ++s) {
+      const float* src = x + m * K + s * 256;
+      __m256 vmax = _mm256_setzero_ps();
+      for (int k = 0; k < 32; ++k) {
+        vmax = _mm256_max_ps(
+            vmax, _mm256_andnot_ps(sign_mask, _mm256_loadu_ps(src + 8 * k)));
+      }
+      __m128 mx = _mm_max_ps(_mm256_castps256_ps128(vmax),
+                             _mm256_extractf128_ps(vmax, 1));
+      mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
+      mx = _mm_max_ss(mx, _mm_movehdup_ps(mx));
+      const float amax = _mm_cvtss_f32(mx);
+      d[m * (K / 256) + s] = amax / 127.0f;
+      const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+      for (int b = 0; b < 8; ++b) {  // 32 values at a time
+        __m256i i32[4];
+        for (int k = 0; k < 4; ++k) {
+          i32[k] = _mm256_cvtps_epi32(_mm256_round_ps(
+              _mm256_mul_ps(_mm256_loadu_ps(src + 32 * b + 8 * k), inv),
+              _MM_ROUND_NEAREST));
+        }
+        const int lo = HorizontalSum(_mm256_add_epi32(i32[0], i32[1]));
+        const int hi = HorizontalSum(_mm256_add_epi32(i32[2], i32[3]));
+        const int64_t b16 = m * (K / 16) + 16 * s + 2 * b;
+        bsum16[b16] = static_cast<int16_t>(lo);
+        bsum16[b16 + 1] = static_cast<int16_t>(hi);
+        bsum32[m * (K / 32) + 8 * s + b] = static_cast<int16_t>(lo + hi);
+        const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+        const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+        __m256i i8 = _mm256_packs_epi16(i16a, i16b);
+        i8 = _mm256_permutevar8x32_epi32(
+            i8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(
+            reinterpret_cast<__m256i*>(q + m * K + s * 256 + 32 * b), i8);
+      }
+    }
+  }
+}
+
+QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K) {
+  QuantizedActs r{nullptr, nullptr, nullptr, nullptr};
+  if (x.q != nullptr) {
+    r = {x.q + m0 * K, x.d4 + m0 * (K / 4), x.sum16 + m0 * (K / 16),
+         x.sum32 + m0 * (K / 32)};
+  }
+  if (x.q256 != nullptr) {
+    r.q256 = x.q256 + m0 * K;
+    r.d256 = x.d256 + m0 * (K / 256);
+    r.bsum16 = x.bsum16 + m0 * (K / 16);
+    r.bsum32 = x.bsum32 + m0 * (K / 32);
+  }
+  return r;
+}
+
 int64_t PackedPanelBytes(int64_t K) {
   // 16 rows: K codes each, and per 16 values a scale and an offset.
   return 16 * K + 2 * 16 * (K / 16) * 4;
@@ -100,6 +158,10 @@ void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
       }
     }
   }
+}
+
+bool ReadsSpanActivations(uint32_t type, bool interleaved) {
+  return interleaved && TiledType(type);
 }
 
 void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,

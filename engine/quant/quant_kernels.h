@@ -47,17 +47,37 @@ enum PackedTypeId : uint32_t {
 };
 
 // Activations as the kernels read them (buffers owned by the caller).
+// Two quantizations of the same rows: per 32 values (every kernel but the
+// Q4_K/Q6_K tile kernel), and per 256-value span (that kernel, like
+// llama.cpp's Q8_K: one activation scale per span lets it sum a span's
+// sub-block products in integers and convert once per span instead of once
+// per 16 or 32 values). Either group may be null where no kernel reads it
+// (ReadsSpanActivations says which one a matrix's kernel reads).
 struct QuantizedActs {
   const int8_t* q;     // [M, K] round(x / d), |q| <= 127
   const float* d4;     // [M, K/4] d of the 32-block each 4 values belong to
   const float* sum16;  // [M, K/16] d * sum of q over each 16 values
   const float* sum32;  // [M, K/32] d * sum of q over each 32-block
+  const int8_t* q256 = nullptr;     // [M, K] round(x / d256), |q| <= 127
+  const float* d256 = nullptr;      // [M, K/256] one d per span
+  const int16_t* bsum16 = nullptr;  // [M, K/16] sum of q256 over 16 values
+  const int16_t* bsum32 = nullptr;  // [M, K/32] sum of q256 over 32 values
 };
+
+// Rows [m0, ..) of x (K values per row). Out of line: an inline function
+// here would also be compiled with the AVX-512 files' flags.
+QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K);
 
 // Quantizes x [M, K] (K % 32 == 0): per 32-block q = round-half-even(x *
 // 127 / max|x|), d = max|x| / 127 rounded to fp16 (llama.cpp's Q8_0).
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
                          float* d4, float* sum16, float* sum32);
+
+// The span fields (K % 256 == 0): per 256 values q = round-half-even(x *
+// (127 / max|x|)), d = max|x| / 127 in fp32 (as llama.cpp's Q8_K keeps it),
+// and the integer sums of q over each 16 and 32 values.
+void QuantizeActivationsPerSpan(const float* x, int64_t M, int64_t K, int8_t* q,
+                                float* d, int16_t* bsum16, int16_t* bsum32);
 
 // Scratch PackedMatmul needs per OpenMP thread for a K-wide matrix.
 int64_t PackedPanelBytes(int64_t K);
@@ -80,6 +100,10 @@ bool InterleaveWanted(int64_t K);
 void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
                     int64_t row_bytes);
 
+// Whether PackedMatmul on rows of `type`, stored interleaved or not, reads
+// the activations' span fields (else only the per-32 ones).
+bool ReadsSpanActivations(uint32_t type, bool interleaved);
+
 // Copies span s (values 256s..256s+255) of row `row` of interleaved W to
 // `out`, in the GGUF block order (row_bytes / (K / 256) bytes).
 void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
@@ -88,7 +112,8 @@ void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
 
 // y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
 // PackedTypeId) at w, rows back to back or, when `interleaved`, as
-// InterleaveRows writes them (only where InterleaveWanted). `panels` holds
+// InterleaveRows writes them (only where InterleaveWanted). Interleaved
+// TiledType rows read x's span fields, which must then be set. `panels` holds
 // `panel_slots` * PackedPanelBytes(K) bytes, 64-byte aligned; at most that
 // many OpenMP threads run (omp_get_max_threads() slots let all of them run).
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,

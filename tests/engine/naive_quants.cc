@@ -214,4 +214,17 @@ std::vector<double> NaiveQuantizeActivations(const std::vector<float>& x) {
   return out;
 }
 
+std::vector<double> NaiveQuantizeActivationsPerSpan(
+    const std::vector<float>& x) {
+  std::vector<double> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 256) {
+    float amax = 0;
+    for (size_t i = b; i < b + 256; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
+    const double d = amax / 127.0f;
+    for (size_t i = b; i < b + 256; ++i) out[i] = d * std::nearbyint(x[i] * id);
+  }
+  return out;
+}
+
 }  // namespace lumen::testing

@@ -25,4 +25,10 @@ int NaiveBlockBytes(engine::GgmlType type);
 // weights with.
 std::vector<double> NaiveQuantizeActivations(const std::vector<float>& x);
 
+// Per 256 values (the Q4_K/Q6_K tile kernel's activations): q =
+// round-half-even(x * (127 / max|x|)) in fp32, d = max|x| / 127 in fp32;
+// returns d * q.
+std::vector<double> NaiveQuantizeActivationsPerSpan(
+    const std::vector<float>& x);
+
 }  // namespace lumen::testing

@@ -135,6 +135,57 @@ struct Shape {
 // The packed kernel of each ISA (AVX2 row dots, AVX-512 panel) against the
 // naive dot of dequantized weights with quantized activations; rows alone
 // equal rows in a batch, bit for bit.
+// Activations quantized both ways, as Linear's scratch holds them: per 32
+// values, and per 256 where K allows (the Q4_K/Q6_K tile kernel reads
+// those).
+struct TestActs {
+  std::vector<int8_t> q, q256;
+  std::vector<float> d4, s16, s32, d256;
+  std::vector<int16_t> b16, b32;
+  quant::QuantizedActs acts;
+  int64_t K;
+
+  TestActs(const std::vector<float>& x, int64_t M, int64_t K_)
+      : q(M * K_), d4(M * K_ / 4), s16(M * K_ / 16), s32(M * K_ / 32), K(K_) {
+    quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data(),
+                               s32.data());
+    acts = {q.data(), d4.data(), s16.data(), s32.data()};
+    if (K % 256 != 0) return;
+    q256.resize(M * K);
+    d256.resize(M * K / 256);
+    b16.resize(M * K / 16);
+    b32.resize(M * K / 32);
+    quant::QuantizeActivationsPerSpan(x.data(), M, K, q256.data(), d256.data(),
+                                      b16.data(), b32.data());
+    acts.q256 = q256.data();
+    acts.d256 = d256.data();
+    acts.bsum16 = b16.data();
+    acts.bsum32 = b32.data();
+  }
+  quant::QuantizedActs From(int64_t m0) const {
+    return quant::ActsFrom(acts, m0, K);
+  }
+};
+
+// sum_k w[n, k] x[m, k] and its bound (2e-6 of the sum of |products|).
+void NaiveProducts(const std::vector<double>& wd, const std::vector<double>& xq,
+                   int64_t M, int64_t K, int64_t N, std::vector<double>* want,
+                   std::vector<double>* bound) {
+  want->assign(M * N, 0.0);
+  bound->assign(M * N, 0.0);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, a = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        s += wd[n * K + k] * xq[m * K + k];
+        a += std::fabs(wd[n * K + k] * xq[m * K + k]);
+      }
+      (*want)[m * N + n] = s;
+      (*bound)[m * N + n] = 2e-6 * a + 1e-7;
+    }
+  }
+}
+
 class PackedKernelTest : public ::testing::TestWithParam<
                              std::tuple<TypeCase, Shape, SmallGemmIsa>> {
  protected:
@@ -157,71 +208,69 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   x[0] = 9.0f;  // an activation outlier
   const std::vector<double> wd =
       testing::NaiveDequantize(c.type, w.data(), N * K);
-  const std::vector<double> xq = testing::NaiveQuantizeActivations(x);
-  std::vector<double> want(M * N), bound(M * N);
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0, a = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        s += wd[n * K + k] * xq[m * K + k];
-        a += std::fabs(wd[n * K + k] * xq[m * K + k]);
-      }
-      want[m * N + n] = s;
-      bound[m * N + n] = 2e-6 * a + 1e-7;
-    }
-  }
+  std::vector<double> want, bound;
+  NaiveProducts(wd, testing::NaiveQuantizeActivations(x), M, K, N, &want,
+                &bound);
   // The kernel alone, into a wider output (ldy > N).
   const int64_t ldy = N + 3;
-  std::vector<int8_t> q(M * K);
-  std::vector<float> d4(M * K / 4), s16(M * K / 16), s32(M * K / 32);
-  quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data(),
-                             s32.data());
-  const quant::QuantizedActs acts{q.data(), d4.data(), s16.data(), s32.data()};
+  const TestActs acts(x, M, K);
   kernels::LinearScratch scratch;
   scratch.Reserve(M, K, 0);
+  const uint32_t type = static_cast<uint32_t>(c.type);
+  auto expect_near = [&, M = M, N = N](const std::vector<float>& y,
+                                       const std::vector<double>& want,
+                                       const std::vector<double>& bound,
+                                       const char* what) {
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n)
+        ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
+            << what << " m=" << m << " n=" << n;
+      for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(y[m * ldy + n], -1.0f);
+    }
+  };
   std::vector<float> y(M * ldy, -1.0f);
-  quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, w.data(), N,
-                      y.data(), ldy, scratch.panel_base(),
-                      scratch.panel_slots(K), /*interleaved=*/false);
+  quant::PackedMatmul(type, acts.acts, M, K, w.data(), N, y.data(), ldy,
+                      scratch.panel_base(), scratch.panel_slots(K),
+                      /*interleaved=*/false);
+  expect_near(y, want, bound, "rows");
   // Row-interleaved weights (the engine's order where the AVX-512 kernels
-  // run) give the same bits.
+  // run) give the same bits, or for Q4_K/Q6_K tiles, whose kernel reads the
+  // activations quantized per 256 values, the products with those.
   std::vector<uint8_t> wi;
+  std::vector<float> yi;
   if (quant::InterleaveWanted(K)) {
     wi = w;
-    quant::InterleaveRows(static_cast<uint32_t>(c.type), wi.data(), N, K,
-                          quant::RowBytes(*t, K));
+    quant::InterleaveRows(type, wi.data(), N, K, quant::RowBytes(*t, K));
     if (K > 256) {  // one span per row keeps the same order
       ASSERT_NE(wi, w);
     }
-    std::vector<float> yi(M * ldy, -1.0f);
-    quant::PackedMatmul(static_cast<uint32_t>(c.type), acts, M, K, wi.data(), N,
-                        yi.data(), ldy, scratch.panel_base(),
-                        scratch.panel_slots(K), /*interleaved=*/true);
-    ASSERT_EQ(yi, y);
-  }
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n)
-      ASSERT_NEAR(y[m * ldy + n], want[m * N + n], bound[m * N + n])
-          << "m=" << m << " n=" << n;
-    for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(y[m * ldy + n], -1.0f);
+    yi.assign(M * ldy, -1.0f);
+    quant::PackedMatmul(type, acts.acts, M, K, wi.data(), N, yi.data(), ldy,
+                        scratch.panel_base(), scratch.panel_slots(K),
+                        /*interleaved=*/true);
+    if (quant::ReadsSpanActivations(type, /*interleaved=*/true)) {
+      std::vector<double> want_span, bound_span;
+      NaiveProducts(wd, testing::NaiveQuantizeActivationsPerSpan(x), M, K, N,
+                    &want_span, &bound_span);
+      expect_near(yi, want_span, bound_span, "tiles");
+    } else {
+      ASSERT_EQ(yi, y);
+    }
   }
   // Batch invariance: each row alone gives bit-identical results.
   for (int64_t m = 0; m < M; ++m) {
-    const quant::QuantizedActs one{q.data() + m * K, d4.data() + m * K / 4,
-                                   s16.data() + m * K / 16,
-                                   s32.data() + m * K / 32};
     std::vector<float> alone(N);
-    quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, w.data(), N,
-                        alone.data(), N, scratch.panel_base(),
-                        scratch.panel_slots(K), /*interleaved=*/false);
+    quant::PackedMatmul(type, acts.From(m), 1, K, w.data(), N, alone.data(), N,
+                        scratch.panel_base(), scratch.panel_slots(K),
+                        /*interleaved=*/false);
     for (int64_t n = 0; n < N; ++n)
       ASSERT_EQ(alone[n], y[m * ldy + n]) << "row " << m << " alone, n=" << n;
     if (wi.empty()) continue;
-    quant::PackedMatmul(static_cast<uint32_t>(c.type), one, 1, K, wi.data(), N,
-                        alone.data(), N, scratch.panel_base(),
-                        scratch.panel_slots(K), /*interleaved=*/true);
+    quant::PackedMatmul(type, acts.From(m), 1, K, wi.data(), N, alone.data(), N,
+                        scratch.panel_base(), scratch.panel_slots(K),
+                        /*interleaved=*/true);
     for (int64_t n = 0; n < N; ++n) {
-      ASSERT_EQ(alone[n], y[m * ldy + n])
+      ASSERT_EQ(alone[n], yi[m * ldy + n])
           << "row " << m << " alone, interleaved, n=" << n;
     }
   }
@@ -248,7 +297,17 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
   auto lin = kernels::Linear::CreatePacked(K, std::move(parts), bias);
   ASSERT_TRUE(lin.ok()) << lin.status();
   const std::vector<float> x = Gaussian(M * K, 29, 1.0f);
-  const std::vector<double> xq = testing::NaiveQuantizeActivations(x);
+  // Each part's kernel quantizes the activations its own way (Q4_K/Q6_K
+  // tiles per 256 values, the rest per 32).
+  const std::vector<double> xq32 = testing::NaiveQuantizeActivations(x);
+  const std::vector<double> xq256 =
+      K % 256 == 0 ? testing::NaiveQuantizeActivationsPerSpan(x) : xq32;
+  const bool interleaved = quant::InterleaveWanted(K);
+  auto acts_of = [&](GgmlType type) -> const std::vector<double>& {
+    return quant::ReadsSpanActivations(static_cast<uint32_t>(type), interleaved)
+               ? xq256
+               : xq32;
+  };
   kernels::LinearScratch scratch;
   scratch.Reserve(M, K, (N + 5) * K);
   for (bool large : {false, true}) {
@@ -258,6 +317,7 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
     for (int64_t m = 0; m < M; ++m) {
       for (int64_t n = 0; n < N + 5; ++n) {
         const std::vector<double>& w = n < N ? w0 : w1;
+        const std::vector<double>& xq = acts_of(n < N ? c.type : other.type);
         const int64_t row = n < N ? n : n - N;
         double s = bias[n], a = 0;
         for (int64_t k = 0; k < K; ++k) {
@@ -330,35 +390,28 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
   for (const int64_t K : {256, 768}) {
     const std::vector<uint8_t> w = RandomBlocks(c, kN, K, 31);
     const std::vector<float> x = Gaussian(kM * K, 37, 1.0f);
-    std::vector<int8_t> q(kM * K);
-    std::vector<float> d4(kM * K / 4), s16(kM * K / 16), s32(kM * K / 32);
-    quant::QuantizeActivations(x.data(), kM, K, q.data(), d4.data(), s16.data(),
-                               s32.data());
+    const TestActs acts(x, kM, K);
     kernels::LinearScratch scratch;
     scratch.Reserve(kM, K, 0);
-    std::vector<float> big(kM * kN);
-    quant::PackedMatmul(static_cast<uint32_t>(c.type),
-                        {q.data(), d4.data(), s16.data(), s32.data()}, kM, K,
-                        w.data(), kN, big.data(), kN, scratch.panel_base(),
-                        scratch.panel_slots(K), /*interleaved=*/false);
-    // Each layout the kernels read (interleaved only where wanted) gives
-    // every step the large step's bits.
+    const uint32_t type = static_cast<uint32_t>(c.type);
     std::vector<uint8_t> wi = w;
-    quant::InterleaveRows(static_cast<uint32_t>(c.type), wi.data(), kN, K,
+    quant::InterleaveRows(type, wi.data(), kN, K,
                           quant::RowBytes(*quant::FindQuantType(c.type), K));
+    // Each layout the kernels read (interleaved only where wanted) gives
+    // every step that layout's large step's bits.
     for (const bool interleaved : {false, true}) {
       if (interleaved && !quant::InterleaveWanted(K)) continue;
       const std::vector<uint8_t>& wl = interleaved ? wi : w;
+      std::vector<float> big(kM * kN);
+      quant::PackedMatmul(type, acts.acts, kM, K, wl.data(), kN, big.data(), kN,
+                          scratch.panel_base(), scratch.panel_slots(K),
+                          interleaved);
       for (int64_t step = 1; step <= 4; ++step) {
         for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
-          const quant::QuantizedActs part{
-              q.data() + m0 * K, d4.data() + m0 * K / 4,
-              s16.data() + m0 * K / 16, s32.data() + m0 * K / 32};
           std::vector<float> small(step * kN, -1.0f);
-          quant::PackedMatmul(static_cast<uint32_t>(c.type), part, step, K,
-                              wl.data(), kN, small.data(), kN,
-                              scratch.panel_base(), scratch.panel_slots(K),
-                              interleaved);
+          quant::PackedMatmul(type, acts.From(m0), step, K, wl.data(), kN,
+                              small.data(), kN, scratch.panel_base(),
+                              scratch.panel_slots(K), interleaved);
           for (int64_t i = 0; i < step * kN; ++i) {
             ASSERT_EQ(small[i], big[m0 * kN + i])
                 << "K=" << K << " step " << step << " row " << m0 + i / kN

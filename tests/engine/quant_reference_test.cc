@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -132,6 +133,23 @@ TEST_P(LlamaCppReferenceTest, TeacherForcedLogProbsAgree) {
   const double median = d8s[d8s.size() / 2];
   EXPECT_LE(median, tol.median) << name;
   EXPECT_LE(worst_prob, tol.prob) << name;
+  // With AVX-512 every Q4_K/Q6_K matrix runs the tile kernel, which
+  // quantizes activations per 256 values as llama.cpp's Q8_K does: on a
+  // file of only those types the log-probabilities then agree to fp32
+  // rounding at most steps, not just within the other-implementation
+  // tolerance (measured medians 4e-7 to 8e-7; per 32 values they were 0.009
+  // to 0.010).
+  const std::string weights = m->WeightsSummary();  // "q4_K 12, q6_K 3"
+  bool only_tiled = true;
+  for (absl::string_view entry : absl::StrSplit(weights, ", ")) {
+    const absl::string_view types = entry.substr(0, entry.find(' '));
+    for (absl::string_view type : absl::StrSplit(types, '+'))
+      only_tiled = only_tiled && (type == "q4_K" || type == "q6_K");
+  }
+  if (variant == Variant::kAvx512 && only_tiled &&
+      kernels::ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512) {
+    EXPECT_LE(median, 1e-5) << name << " (" << weights << ")";
+  }
   std::cout << name << ": d8_max " << d8s.back() << ", d8_med " << median
             << ", |dprob| max " << worst_prob << ", argmax checked at "
             << clear_steps << " clear steps, greedy equal in " << greedy_cases

@@ -271,7 +271,9 @@ int main(int argc, char** argv) {
     for (float& v : x) v = normal(rng) * 50;
     std::vector<int8_t> q(256 * s.K);
     std::vector<float> d4(256 * s.K / 4), s16(256 * s.K / 16),
-        s32(256 * s.K / 32);
+        s32(256 * s.K / 32), d256(256 * s.K / 256);
+    std::vector<int8_t> q256(256 * s.K);
+    std::vector<int16_t> b16(256 * s.K / 16), b32(256 * s.K / 32);
     std::vector<uint8_t> panels(
         omp_get_max_threads() * lumen::engine::quant::PackedPanelBytes(s.K) +
         64);
@@ -285,10 +287,21 @@ int main(int argc, char** argv) {
         enum Kernel { kRowDot, kAvx512, kPanel };
         auto measure = [&](Kernel kernel) {
           auto call = [&](int l) {
+            // Both quantizations, as Linear makes them for tiled weights.
             lumen::engine::quant::QuantizeActivations(
                 x.data(), M, s.K, q.data(), d4.data(), s16.data(), s32.data());
-            const lumen::engine::quant::QuantizedActs acts{
-                q.data(), d4.data(), s16.data(), s32.data()};
+            lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
+                                                     s16.data(), s32.data()};
+            if (kernel != kRowDot &&
+                lumen::engine::quant::ReadsSpanActivations(type, true)) {
+              lumen::engine::quant::QuantizeActivationsPerSpan(
+                  x.data(), M, s.K, q256.data(), d256.data(), b16.data(),
+                  b32.data());
+              acts.q256 = q256.data();
+              acts.d256 = d256.data();
+              acts.bsum16 = b16.data();
+              acts.bsum32 = b32.data();
+            }
             if (kernel == kAvx512) {
               lumen::engine::quant::avx512::PackedGemm(
                   type, acts, M, s.K, interleaved[ti][l].data(), s.N, y.data(),
