@@ -334,11 +334,12 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
 
 std::string Linear::KernelChoiceSummary() const {
   if (format_ == WeightFormat::kPacked) {
-    return quant::PackedPanelBytes(K_) > 0 &&
-                   ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512
-               ? (K_ % 256 == 0 ? "packed direct M<=4, panel above"
-                                : "packed panel (every M)")
-               : "packed row dots (every M)";
+    if (ActiveSmallGemmIsa() != SmallGemmIsa::kAvx512)
+      return "packed row dots (every M)";
+    if (K_ % 256 != 0) return "packed panel (every M)";
+    return span_acts_ && !block_acts_
+               ? "packed tiles direct M<=16, panel above"
+               : "packed direct M<=4 (tiles M<=16), panel above";
   }
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {

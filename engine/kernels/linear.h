@@ -112,7 +112,8 @@ class Linear {
   absl::Status RunDnnl(const float* x, int64_t M, float* y,
                        LinearScratch* scratch) const;
   void AddBias(int64_t M, float* y) const;
-  // Packed format: quantizes x for the packed kernels into scratch.
+  // Packed format: quantizes x into scratch the ways the segments' kernels
+  // read it; the other group of the result is null.
   quant::QuantizedActs QuantizeForPacked(const float* x, int64_t M,
                                          LinearScratch* scratch) const;
   // Packed format, every part.

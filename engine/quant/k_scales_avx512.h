@@ -1,10 +1,10 @@
 #pragma once
 // Q4_K/Q5_K scales of 16 weight rows in the 16 lanes of a zmm, from each
 // row's 16-byte block head (fp16 d and dmin, then 12 bytes of 6-bit scales
-// and mins): shared by the kernel that gathers the heads from the rows
-// (gemm_avx512.cc) and the one that reads them pre-transposed (Q4_K tiles,
-// k_tiles_avx512.cc), so both give the same bits. AVX-512 files only; no
-// C++ library headers (see gemm_avx512.cc).
+// and mins): the fp32 run scales of the kernel that gathers the heads from
+// the rows (gemm_avx512.cc), and the integer six-bit scales the tile kernel
+// reads from pre-transposed heads (k_tiles_avx512.cc). AVX-512 files only;
+// no C++ library headers (see gemm_avx512.cc).
 
 #include <immintrin.h>
 

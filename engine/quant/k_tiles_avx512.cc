@@ -167,6 +167,9 @@ struct Q6KSpan {
 // scale zmms, kPairs pair zmms, Scale and PairScale in its meta area (32
 // zmms per span in PanelAt's scale and offset arrays).
 constexpr int64_t kMetaZmmsPerSpan = 32;
+// ... which is exactly PanelAt's scale and offset arrays for a span (two
+// fp32 per 16-value part of 16 rows): PackedPanelBytes sizes both layouts.
+static_assert(kMetaZmmsPerSpan * 64 == 2 * (256 / 16) * 16 * sizeof(float));
 
 template <class Span>
 struct PanelSpan {
@@ -281,8 +284,8 @@ void PanelTileRows(const QuantizedActs& x, int64_t m0, int64_t K,
     _mm512_mask_storeu_ps(y + (m0 + t) * ldy, lanes, acc[t]);
 }
 
-// Rows [0, M) from x, 8 at a time and then the rest: Rows<T>(m) runs T rows
-// from m.
+// Rows [0, M), 8 at a time and then the rest: rows_from.operator()<T>(m)
+// runs T rows from m.
 template <class RunRows>
 void InEights(int64_t M, RunRows rows_from) {
   int64_t m = 0;

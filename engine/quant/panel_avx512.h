@@ -1,8 +1,9 @@
 #pragma once
 // The int8 panel of 16 weight rows and the GEMM of activation rows over it
-// (see gemm_avx512.cc): shared by the kernel that unpacks GGUF blocks into
-// the panel and the Q4_K tile kernel (k_tiles_avx512.cc), which fills it
-// from tiles for large M. AVX-512 files only; no C++ library headers.
+// (see gemm_avx512.cc), for the kernel that unpacks GGUF blocks into the
+// panel. The Q4_K/Q6_K tile kernel (k_tiles_avx512.cc) borrows Panel's
+// memory for its own per-span layout. AVX-512 files only; no C++ library
+// headers.
 
 #include <immintrin.h>
 

@@ -101,12 +101,16 @@ void QuantizeActivationsPerSpan(const float* x, int64_t M, int64_t K, int8_t* q,
               _mm256_mul_ps(_mm256_loadu_ps(src + 32 * b + 8 * k), inv),
               _MM_ROUND_NEAREST));
         }
-        const int lo = HorizontalSum(_mm256_add_epi32(i32[0], i32[1]));
-        const int hi = HorizontalSum(_mm256_add_epi32(i32[2], i32[3]));
+        // Sums in vectors: a NaN activation converts to INT_MIN, which a
+        // scalar int addition could overflow (UB); the int16 casts then
+        // keep garbage for a row that is NaN anyway.
+        const __m256i half_a = _mm256_add_epi32(i32[0], i32[1]);
+        const __m256i half_b = _mm256_add_epi32(i32[2], i32[3]);
         const int64_t b16 = m * (K / 16) + 16 * s + 2 * b;
-        bsum16[b16] = static_cast<int16_t>(lo);
-        bsum16[b16 + 1] = static_cast<int16_t>(hi);
-        bsum32[m * (K / 32) + 8 * s + b] = static_cast<int16_t>(lo + hi);
+        bsum16[b16] = static_cast<int16_t>(HorizontalSum(half_a));
+        bsum16[b16 + 1] = static_cast<int16_t>(HorizontalSum(half_b));
+        bsum32[m * (K / 32) + 8 * s + b] = static_cast<int16_t>(
+            HorizontalSum(_mm256_add_epi32(half_a, half_b)));
         const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
         const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
         __m256i i8 = _mm256_packs_epi16(i16a, i16b);
@@ -135,7 +139,9 @@ QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K) {
 }
 
 int64_t PackedPanelBytes(int64_t K) {
-  // 16 rows: K codes each, and per 16 values a scale and an offset.
+  // 16 rows: K codes each, and per 16 values a scale and an offset. The
+  // Q4_K/Q6_K tile kernel uses the scale and offset area as 32 zmms of
+  // integer scales and factors per 256-value span (k_tiles_avx512.cc).
   return 16 * K + 2 * 16 * (K / 16) * 4;
 }
 

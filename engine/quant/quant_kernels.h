@@ -1,9 +1,11 @@
 #pragma once
 // Matrix products with packed weights (quant_type.h) against activations
-// quantized to int8 per 32-element block: y[M, N] = x[M, K] * W[N, K]^T.
-// Weights stay in their GGUF blocks; the kernels multiply the blocks' codes
-// with the int8 activations exactly in integers and apply the block scales
-// in fp32.
+// quantized to int8: y[M, N] = x[M, K] * W[N, K]^T. Weights stay in their
+// GGUF blocks; the kernels multiply the blocks' codes with the int8
+// activations exactly in integers. Activations are quantized per 32 values
+// and the block scales applied in fp32 per block, except in the Q4_K/Q6_K
+// tile kernel: activations per 256 values, sub-block scales applied in
+// integers, fp32 once per 256 values (QuantizedActs).
 //
 // One kernel serves every M, so a row's result is bit-identical whatever
 // else shares the step (with 8-bit activations, a float-order difference
@@ -19,8 +21,8 @@
 // of the codes, with the panel's fp32 operations (bit-identical rows).
 // Q4_K and Q6_K, the types of the usual Q4_K_M files, are stored at load
 // already in the panel's shape (k_tiles.h): up to 16 activation rows read the
-// tiles directly, larger M fill a panel from them without a transpose (again
-// the same bits). The engine thread calls them; they split N over OpenMP
+// tiles directly, larger M decode each tile once into a panel (again the
+// same bits). The engine thread calls them; they split N over OpenMP
 // threads.
 //
 // No C++ library headers: the AVX-512 kernel file includes this one.
@@ -47,6 +49,9 @@ enum PackedTypeId : uint32_t {
 };
 
 // Activations as the kernels read them (buffers owned by the caller).
+// AVX-512 files copy it but must not default-construct it (`QuantizedActs
+// a;`): the default member initializers make that constructor an inline
+// function with external linkage.
 // Two quantizations of the same rows: per 32 values (every kernel but the
 // Q4_K/Q6_K tile kernel), and per 256-value span (that kernel, like
 // llama.cpp's Q8_K: one activation scale per span lets it sum a span's
@@ -126,7 +131,7 @@ void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
 }  // namespace avx2
 namespace avx512 {
 // Up to 4 activation rows (K % 256 == 0) a direct kernel, else the panel;
-// both give a row the same bits.
+// both give a row the same bits. Interleaved Q4_K/Q6_K: TiledGemm.
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int panel_slots, bool interleaved);

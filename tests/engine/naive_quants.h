@@ -21,8 +21,8 @@ int NaiveBlockElems(engine::GgmlType type);
 int NaiveBlockBytes(engine::GgmlType type);
 
 // Per 32 values: q = round-half-even(x * 127 / max|x|), d = max|x| / 127
-// rounded to fp16; returns d * q, the values the packed kernels multiply the
-// weights with.
+// rounded to fp16; returns d * q, the values the packed kernels (all but
+// the Q4_K/Q6_K tile kernel) multiply the weights with.
 std::vector<double> NaiveQuantizeActivations(const std::vector<float>& x);
 
 // Per 256 values (the Q4_K/Q6_K tile kernel's activations): q =

@@ -132,9 +132,6 @@ struct Shape {
   int64_t M, K, N;
 };
 
-// The packed kernel of each ISA (AVX2 row dots, AVX-512 panel) against the
-// naive dot of dequantized weights with quantized activations; rows alone
-// equal rows in a batch, bit for bit.
 // Activations quantized both ways, as Linear's scratch holds them: per 32
 // values, and per 256 where K allows (the Q4_K/Q6_K tile kernel reads
 // those).
@@ -162,6 +159,7 @@ struct TestActs {
     acts.bsum16 = b16.data();
     acts.bsum32 = b32.data();
   }
+  TestActs(const TestActs&) = delete;  // acts points into the vectors
   quant::QuantizedActs From(int64_t m0) const {
     return quant::ActsFrom(acts, m0, K);
   }
@@ -186,6 +184,9 @@ void NaiveProducts(const std::vector<double>& wd, const std::vector<double>& xq,
   }
 }
 
+// The packed kernel of each ISA (AVX2 row dots, AVX-512 panel) against the
+// naive dot of dequantized weights with quantized activations; rows alone
+// equal rows in a batch, bit for bit.
 class PackedKernelTest : public ::testing::TestWithParam<
                              std::tuple<TypeCase, Shape, SmallGemmIsa>> {
  protected:
@@ -353,6 +354,8 @@ INSTANTIATE_TEST_SUITE_P(
                           // 8 rows and a rest (Q4_K, Q6_K: the tile kernel
                           // up to 16 rows, short last tiles).
                           Shape{12, 768, 37}, Shape{16, 512, 37},
+                          // 7 rows (direct), and 8 + 8 + 7 (panel).
+                          Shape{7, 256, 37}, Shape{23, 512, 37},
                           // Two passes of the panel over the weights (128
                           // rows, then 9).
                           Shape{137, 512, 21},

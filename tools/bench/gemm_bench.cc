@@ -287,13 +287,15 @@ int main(int argc, char** argv) {
         enum Kernel { kRowDot, kAvx512, kPanel };
         auto measure = [&](Kernel kernel) {
           auto call = [&](int l) {
-            // Both quantizations, as Linear makes them for tiled weights.
-            lumen::engine::quant::QuantizeActivations(
-                x.data(), M, s.K, q.data(), d4.data(), s16.data(), s32.data());
+            // The quantization the kernel reads, as Linear makes it.
             lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
                                                      s16.data(), s32.data()};
-            if (kernel != kRowDot &&
-                lumen::engine::quant::ReadsSpanActivations(type, true)) {
+            if (kernel == kRowDot ||
+                !lumen::engine::quant::ReadsSpanActivations(type, true)) {
+              lumen::engine::quant::QuantizeActivations(x.data(), M, s.K,
+                                                        q.data(), d4.data(),
+                                                        s16.data(), s32.data());
+            } else {
               lumen::engine::quant::QuantizeActivationsPerSpan(
                   x.data(), M, s.K, q256.data(), d256.data(), b16.data(),
                   b32.data());
