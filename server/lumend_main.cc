@@ -547,7 +547,9 @@ int Run(int argc, char** argv) {
         log_format,
         absl::StrCat(
             "loaded model ", name, " (", t.config().arch, ", ", m->parameters,
-            " parameters, ", t.int8() ? "int8" : "f32", " weights, ",
+            // The type each matrix is served in ("q4_K 36, q6_K 7"): a
+            // file mixes them, so one word would misname most of them.
+            " parameters, weights [", t.WeightsSummary(), "], ",
             t.resident_bytes().total() >> 20, " MiB, context ", t.max_context(),
             ", KV cache ",
             static_cast<int64_t>(m->engine->Stats().kv_blocks_total) *
