@@ -4,19 +4,12 @@
 
 #include <cmath>
 
+#include "engine/kernels/horizontal_sum.h"
 #include "engine/kernels/vec_exp.h"
 
 namespace lumen::engine::kernels {
 
 namespace {
-inline float HorizontalSum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
 // 8 fp16 values (bits) as fp32.
 inline __m256 Halves8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

@@ -9,21 +9,11 @@
 
 #include "engine/kernels/attention_item.h"
 #include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/horizontal_sum.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/kernels/vec_exp.h"
 
 namespace lumen::engine::kernels {
-
-namespace {
-inline float HorizontalSum(__m256 v) {
-  __m128 s4 =
-      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_hadd_ps(s4, s4);
-  s4 = _mm_hadd_ps(s4, s4);
-  return _mm_cvtss_f32(s4);
-}
-
-}  // namespace
 
 // scores[p] = exp(scores[p] - max); returns their sum.
 float ExpMinusMaxInPlace(float* scores, int64_t len, float max) {

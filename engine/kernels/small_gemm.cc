@@ -3,20 +3,13 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "engine/kernels/horizontal_sum.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm_isa.h"
 
 namespace lumen::engine::kernels {
 
 namespace {
-
-inline float HorizontalSum(__m256 v) {
-  __m128 lo =
-      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
 
 // R rows of W against T rows of x: R*T accumulators. `next`, when not
 // null, is the next tile's first weight row, prefetched during this tile so

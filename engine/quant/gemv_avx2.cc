@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include "engine/kernels/horizontal_sum.h"
 #include "engine/quant/i_quants_simd.h"
 #include "engine/quant/k_quants_simd.h"
 #include "engine/quant/legacy_simd.h"
@@ -15,13 +16,7 @@ namespace lumen::engine::quant::avx2 {
 
 namespace {
 
-inline float HorizontalSum(__m256 v) {
-  __m128 lo =
-      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
+using kernels::HorizontalSum;
 
 // R rows starting at w (row stride row_bytes) against T activation rows
 // starting at row m0; y points at (m0, first of the R columns).

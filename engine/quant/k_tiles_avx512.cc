@@ -284,30 +284,6 @@ void PanelTileRows(const QuantizedActs& x, int64_t m0, int64_t K,
     _mm512_mask_storeu_ps(y + (m0 + t) * ldy, lanes, acc[t]);
 }
 
-// Rows [0, M), 8 at a time and then the rest: rows_from.operator()<T>(m)
-// runs T rows from m.
-template <class RunRows>
-void InEights(int64_t M, RunRows rows_from) {
-  int64_t m = 0;
-  for (; m + 8 <= M; m += 8) rows_from.template operator()<8>(m);
-  switch (M - m) {
-    case 7:
-      return rows_from.template operator()<7>(m);
-    case 6:
-      return rows_from.template operator()<6>(m);
-    case 5:
-      return rows_from.template operator()<5>(m);
-    case 4:
-      return rows_from.template operator()<4>(m);
-    case 3:
-      return rows_from.template operator()<3>(m);
-    case 2:
-      return rows_from.template operator()<2>(m);
-    case 1:
-      return rows_from.template operator()<1>(m);
-  }
-}
-
 // Decodes every span of one tile into the panel (PanelSpan's layout).
 // Missing rows load as zero (zero codes and scales).
 template <class Span>

@@ -74,35 +74,38 @@ void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
 }
 
+// Rows [0, M), kTileRows (8) at a time and then the rest:
+// rows_from.operator()<T>(m) runs T rows from m.
+template <class RunRows>
+void InEights(int64_t M, RunRows rows_from) {
+  static_assert(kTileRows == 8, "the switch below covers 7 to 1 rows");
+  int64_t m = 0;
+  for (; m + kTileRows <= M; m += kTileRows)
+    rows_from.template operator()<kTileRows>(m);
+  switch (M - m) {
+    case 7:
+      return rows_from.template operator()<7>(m);
+    case 6:
+      return rows_from.template operator()<6>(m);
+    case 5:
+      return rows_from.template operator()<5>(m);
+    case 4:
+      return rows_from.template operator()<4>(m);
+    case 3:
+      return rows_from.template operator()<3>(m);
+    case 2:
+      return rows_from.template operator()<2>(m);
+    case 1:
+      return rows_from.template operator()<1>(m);
+  }
+}
+
 template <int kRun>
 void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
                float* y, int64_t ldy, __mmask16 valid) {
-  int64_t m = 0;
-  for (; m + kTileRows <= M; m += kTileRows)
-    PanelTile<kTileRows, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-  switch (M - m) {
-    case 7:
-      PanelTile<7, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 6:
-      PanelTile<6, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 5:
-      PanelTile<5, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 4:
-      PanelTile<4, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 3:
-      PanelTile<3, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 2:
-      PanelTile<2, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-    case 1:
-      PanelTile<1, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
-      break;
-  }
+  InEights(M, [&]<int T>(int64_t m) {
+    PanelTile<T, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+  });
 }
 
 }  // namespace

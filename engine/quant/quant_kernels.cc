@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/kernels/horizontal_sum.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/quant/k_tiles.h"
 
@@ -12,13 +13,7 @@ namespace lumen::engine::quant {
 
 namespace {
 
-inline int HorizontalSum(__m256i v) {
-  __m128i s =
-      _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_hadd_epi32(s, s);
-  s = _mm_hadd_epi32(s, s);
-  return _mm_cvtsi128_si32(s);
-}
+using kernels::HorizontalSum;
 
 bool Avx512() {
   return kernels::ActiveSmallGemmIsa() == kernels::SmallGemmIsa::kAvx512;
