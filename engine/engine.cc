@@ -100,10 +100,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
       SchedulerConfig{options.max_batch_tokens, options.max_running,
                       options.block_size},
       e->pool_.get());
-  if (options.decode_prefill_tokens > 0) {
-    e->scheduler_->SetDecodingPrefillBudget(
-        std::min(options.decode_prefill_tokens, options.max_batch_tokens));
-  }
+  e->prefill_budget_ = std::make_unique<PrefillBudget>(PrefillBudgetOptions{
+      .max_stall = options.max_decode_stall,
+      .max_tokens = options.decode_prefill_tokens > 0
+                        ? std::min(options.decode_prefill_tokens,
+                                   options.max_batch_tokens)
+                        : options.max_batch_tokens});
+  e->scheduler_->SetDecodingPrefillBudget(e->prefill_budget_->tokens());
   e->logits_.assign(static_cast<size_t>(options.max_running) * c.n_vocab, 0.0f);
   e->batch_tokens_.reserve(options.max_batch_tokens);
   e->batch_seqs_.reserve(options.max_running);
@@ -342,8 +345,11 @@ void Engine::RunStep() {
   batch_tokens_.clear();
   batch_seqs_.clear();
   int32_t num_logit_rows = 0;
+  int32_t num_decoding = 0;
   for (const ScheduledRequest& s : out.scheduled) {
     SchedRequest* r = s.request;
+    num_decoding +=
+        r->num_computed_tokens + 1 == static_cast<int32_t>(r->tokens.size());
     batch_tokens_.insert(
         batch_tokens_.end(), r->tokens.begin() + r->num_computed_tokens,
         r->tokens.begin() + r->num_computed_tokens + s.num_tokens);
@@ -418,6 +424,9 @@ void Engine::RunStep() {
     }
   }
   const double step_seconds = SecondsBetween(step_start, Clock::now());
+  prefill_budget_->Observe(num_decoding, out.num_tokens - num_decoding,
+                           step_seconds);
+  scheduler_->SetDecodingPrefillBudget(prefill_budget_->tokens());
   ++counters_.steps;
   counters_.step_seconds_total += step_seconds;
   counters_.forward_seconds_total += forward_seconds;

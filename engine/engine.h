@@ -32,6 +32,7 @@
 #include "engine/output_processor.h"
 #include "engine/sampler.h"
 #include "engine/scheduler/block_pool.h"
+#include "engine/scheduler/prefill_budget.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -43,6 +44,9 @@ struct EngineOptions {
   // Prompt tokens a step that also decodes may take (Scheduler); 0: no
   // bound beyond max_batch_tokens.
   int32_t decode_prefill_tokens = 0;
+  // Within that bound, such a step may last at most (1 + max_decode_stall)
+  // times a measured decode-only step (PrefillBudget); 0: no time bound.
+  double max_decode_stall = 0;
   int32_t max_queue = 256;  // waiting requests before RESOURCE_EXHAUSTED
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t block_size = 16;  // tokens per KV block, 1..256
@@ -118,6 +122,7 @@ class Engine {
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<BlockPool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<PrefillBudget> prefill_budget_;
   Sampler sampler_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Active>> active_;
   std::vector<float> logits_;              // [max_running, n_vocab]

@@ -6,10 +6,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cctype>
 #include <memory>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -74,7 +76,9 @@ class EngineLoopTest : public ::testing::Test {
     ASSERT_TRUE(tok.ok());
     tokenizer_ = std::move(*tok);
   }
-  std::unique_ptr<Engine> MakeEngine(int32_t threads = 1) {
+  std::unique_ptr<Engine> MakeEngine(int32_t threads = 1,
+                                     double max_decode_stall = 0,
+                                     EngineObserver* observer = nullptr) {
     TransformerOptions t;
     t.max_batch_tokens = 256;
     t.max_context = 2048;
@@ -86,7 +90,9 @@ class EngineLoopTest : public ::testing::Test {
     o.max_batch_tokens = 256;
     o.kv_cache_bytes = int64_t{64} << 20;
     o.num_threads = threads;
-    auto e = Engine::Create("stories", std::move(*model), tokenizer_.get(), o);
+    o.max_decode_stall = max_decode_stall;
+    auto e = Engine::Create("stories", std::move(*model), tokenizer_.get(), o,
+                            observer);
     EXPECT_TRUE(e.ok()) << e.status();
     return std::move(*e);
   }
@@ -271,6 +277,82 @@ TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {
   EXPECT_GT(run(11, "tenant:a"), 0);  // the same tenant reuses its prefix
   EXPECT_EQ(run(12, "tenant:b"), 0);  // another tenant never does
   EXPECT_GT(run(13, "tenant:b"), 0);
+}
+
+// Records every step's token count (engine thread) for the test thread.
+class StepRecorder : public EngineObserver {
+ public:
+  void OnStep(const StepSummary& step) override {
+    absl::MutexLock lock(&mu_);
+    tokens_.push_back(step.num_tokens);
+  }
+  std::vector<int32_t> TakeSteps() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(tokens_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<int32_t> tokens_ ABSL_GUARDED_BY(mu_);
+};
+
+// With a time bound on decode stalls, a long prompt that arrives while
+// another request decodes is computed in chunks beside it. A stall of a
+// millionth of a decode step fits no prompt token, so the bound is its floor
+// (64 prompt tokens) once both costs are measured: the first request's
+// prompt prices a prompt token, its decode steps price a decode step.
+TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
+  StepRecorder steps;
+  auto engine = MakeEngine(1, /*max_decode_stall=*/1e-6, &steps);
+  Collector decoding;
+  GenerateParams first = Long(1000);
+  first.prompt_tokens.assign(40, 1);  // a prompt step of 40 tokens
+  ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
+  ASSERT_GE(decoding.WaitForTokens(8), 8);
+  steps.TakeSteps();
+  Collector prompt;
+  GenerateParams second;
+  // 200 tokens that share no block with the first prompt (no prefix reuse);
+  // one 256-token step could take them all.
+  for (int i = 0; i < 200; ++i) second.prompt_tokens.push_back(5 + i % 50);
+  second.max_tokens = 1;
+  ASSERT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
+  const GenerationDelta end = prompt.WaitForEnd();
+  ASSERT_TRUE(end.finished);
+  engine->Abort(1);
+  decoding.WaitForEnd();
+  // 200 prompt tokens in chunks of at most 64, each beside the stream's
+  // token: at least four steps of 2..65 tokens, none larger.
+  int mixed = 0;
+  for (int32_t n : steps.TakeSteps()) {
+    EXPECT_LE(n, 65);
+    mixed += n > 1;
+  }
+  EXPECT_GE(mixed, 4);
+  EXPECT_TRUE(BlocksFreed(*engine));
+}
+
+// Without the time bound the same prompt runs in one step.
+TEST_F(EngineLoopTest, WithoutAStallBoundAPromptRunsInOneStep) {
+  StepRecorder steps;
+  auto engine = MakeEngine(1, /*max_decode_stall=*/0, &steps);
+  Collector decoding;
+  GenerateParams first = Long(1000);
+  first.prompt_tokens.assign(40, 1);
+  ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
+  ASSERT_GE(decoding.WaitForTokens(8), 8);
+  steps.TakeSteps();
+  Collector prompt;
+  GenerateParams second;
+  for (int i = 0; i < 200; ++i) second.prompt_tokens.push_back(5 + i % 50);
+  second.max_tokens = 1;
+  ASSERT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
+  ASSERT_TRUE(prompt.WaitForEnd().finished);
+  engine->Abort(1);
+  decoding.WaitForEnd();
+  int32_t largest = 0;
+  for (int32_t n : steps.TakeSteps()) largest = std::max(largest, n);
+  EXPECT_EQ(largest, 201);
 }
 
 // The model's attention scratch is sized for TransformerOptions::num_threads;
