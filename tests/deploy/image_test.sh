@@ -10,8 +10,31 @@
 #   - `podman stop` (SIGTERM) lets an in-flight stream finish, exit code 0;
 #   - prints the runtime image size.
 #   tests/deploy/image_test.sh [BUILD_DIR]   (BUILD_DIR has bin/lumen; default build)
+#   tests/deploy/image_test.sh --prefetch    only the dependency stages
+#     (build-deps, runtime-deps: apt on a clean Debian, mostly network and
+#     dpkg), into podman's layer cache, where the full build finds them;
+#     scripts/test.sh runs this in the background while it compiles.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
+if [[ ${1:-} == --prefetch ]]; then
+  "$src/scripts/podman-setup.sh"
+  # The stages read scripts/setup.sh only: a context of that file alone.
+  ctx=$(mktemp -d)
+  trap 'rm -rf "$ctx"' EXIT
+  mkdir -p "$ctx/scripts"
+  cp -p "$src/Dockerfile" "$ctx/"
+  cp -p "$src/scripts/setup.sh" "$ctx/scripts/"
+  for stage in build-deps runtime-deps; do
+    start=$(date +%s)
+    podman build --pull=never --format docker --target "$stage" "$ctx" >"$ctx/log" 2>&1 || {
+      tail -n 40 "$ctx/log" >&2
+      echo "image_test: FAIL: podman build --target $stage" >&2
+      exit 1
+    }
+    echo "image_test: stage $stage built in $(($(date +%s) - start)) s"
+  done
+  exit 0
+fi
 build=$(cd "${1:-$src/build}" && pwd)
 testdata=$(cd "$src/../shared/testdata" && pwd)
 lumen="$build/bin/lumen"
