@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/flags.h"
 #include "base/openmp_wait.h"
 #include "engine/kv_cache.h"
@@ -564,9 +565,14 @@ int Run(int argc, char** argv) {
                 m->engine->options().block_size,
             " tokens, ", threads.engine, " threads, chat template ",
             m->chat_template->description(), ") in ",
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                .count(),
-            " s"));
+            absl::StrFormat(
+                "%.2f s (file %.2f s, weights %.2f s, kernel choice %.2f s, "
+                "engine %.2f s)",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              t0)
+                    .count(),
+                m->load_seconds.file, m->load_seconds.weights,
+                m->load_seconds.kernel_choice, m->load_seconds.engine)));
   }
   registry.MarkModelsLoaded();
   // --lora adapters apply to the first (default) model; others can be

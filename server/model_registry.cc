@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "chat/gguf_templates.h"
@@ -11,6 +13,11 @@ namespace lumen::server {
 absl::StatusOr<const ServedModel*> ModelRegistry::Load(
     const std::string& name, const std::string& path,
     const ModelLoadOptions& options, engine::EngineObserver* observer) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  auto start = Clock::now();
   auto m = std::make_unique<ServedModel>();
   m->name = name;
   m->path = path;
@@ -26,18 +33,25 @@ absl::StatusOr<const ServedModel*> ModelRegistry::Load(
       options.chat_template);
   if (!chat.ok()) return chat.status();
   m->chat_template = std::move(*chat);
+  m->load_seconds.file = since(start);
+  start = Clock::now();
   omp_set_num_threads(options.engine.num_threads);
   engine::TransformerOptions t;
   t.weights = options.weights;
   t.max_batch_tokens = options.engine.max_batch_tokens;
   t.max_context = options.ctx_size;
   t.num_threads = options.engine.num_threads;
+  t.max_logit_rows = options.engine.max_running;
   auto model = engine::Transformer::Load(*m->file, t);
   if (!model.ok()) return model.status();
+  m->load_seconds.kernel_choice = (*model)->kernel_choice_seconds();
+  m->load_seconds.weights = since(start) - m->load_seconds.kernel_choice;
+  start = Clock::now();
   auto eng = engine::Engine::Create(name, std::move(*model), m->tokenizer.get(),
                                     options.engine, observer);
   if (!eng.ok()) return eng.status();
   m->engine = std::move(*eng);
+  m->load_seconds.engine = since(start);
   m->constraints =
       std::make_unique<engine::constrained::ConstraintCache>(*m->tokenizer);
   models_.push_back(std::move(m));

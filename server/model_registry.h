@@ -30,6 +30,13 @@ struct ServedModel {
   // Compiled output constraints for this vocabulary (thread-safe).
   std::unique_ptr<engine::constrained::ConstraintCache> constraints;
   uint64_t parameters = 0;
+  // Where the load's time went, for the log.
+  struct LoadSeconds {
+    double file = 0;           // open, tokenizer, chat template
+    double weights = 0;        // matrices read or repacked
+    double kernel_choice = 0;  // small-M kernel vs oneDNN timed per shape
+    double engine = 0;         // KV cache, engine and output threads
+  } load_seconds;
 };
 
 struct ModelLoadOptions {

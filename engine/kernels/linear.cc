@@ -300,11 +300,20 @@ absl::Status Linear::Forward(const float* x, int64_t M, float* y,
   return dnnl ? RunDnnl(x, M, y, scratch) : RunSmall(x, M, y, scratch);
 }
 
-void Linear::MeasureKernelChoice(LinearScratch* scratch) {
+void Linear::MeasureKernelChoice(LinearScratch* scratch, int64_t max_m) {
   if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
-  constexpr int64_t kMaxM = 256;
-  if (static_cast<int64_t>(scratch->q.size()) < kMaxM * K_) return;
-  std::vector<float> x(kMaxM * K_), y(kMaxM * N_);
+  // Buckets up to M = 256, or to the largest M this matrix will see (the
+  // output head runs only on the rows a step samples).
+  int measured_buckets = 1;
+  while (measured_buckets < 9 && (int64_t{1} << measured_buckets) <= max_m)
+    ++measured_buckets;
+  const int64_t max_measured = int64_t{1} << (measured_buckets - 1);
+  if (static_cast<int64_t>(scratch->q.size()) < max_measured * K_) return;
+  if (!LargeKernelPossible(*scratch)) {
+    use_dnnl_.fill(false);
+    return;
+  }
+  std::vector<float> x(max_measured * K_), y(max_measured * N_);
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
   auto time = [&](bool dnnl, int64_t m) {
@@ -319,17 +328,21 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch) {
     }
     return best;
   };
-  const bool dnnl_possible = LargeKernelPossible(*scratch);
-  for (int b = 0; b < kBuckets; ++b) {
-    const int64_t m = int64_t{1} << b;
-    if (!dnnl_possible) {
-      use_dnnl_[b] = false;
-    } else if (m > kMaxM) {
-      use_dnnl_[b] = true;
+  // The small-M kernel's lead shrinks as M grows (oneDNN's blocking pays off
+  // on more rows), so there is one crossover: a binary search finds the
+  // first bucket where oneDNN wins in 3-4 timings instead of 9, and skips
+  // most of the largest, slowest ones. Load time was mostly this.
+  int lo = 0, hi = measured_buckets;  // the crossover is in [lo, hi]
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    const int64_t m = int64_t{1} << mid;
+    if (time(true, m) < time(false, m)) {
+      hi = mid;
     } else {
-      use_dnnl_[b] = time(true, m) < time(false, m);
+      lo = mid + 1;
     }
   }
+  for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= lo;
 }
 
 std::string Linear::KernelChoiceSummary() const {

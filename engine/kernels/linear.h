@@ -90,10 +90,11 @@ class Linear {
   // for the other formats.
   std::string TypeSummary() const;
 
-  // Times the small-M kernel against oneDNN for M = 1, 2, 4, ..., 256 and
-  // records the faster one per bucket (M >= 512 uses oneDNN). No-op for
-  // packed weights.
-  void MeasureKernelChoice(LinearScratch* scratch);
+  // Times the small-M kernel against oneDNN at M = 1, 2, 4, ... up to
+  // min(256, max_m) and records the faster one per bucket (one crossover,
+  // found by binary search; larger M uses oneDNN). No-op for packed
+  // weights.
+  void MeasureKernelChoice(LinearScratch* scratch, int64_t max_m = 256);
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
   // Forces one kernel for every M (tests, and the non-packed matrices of

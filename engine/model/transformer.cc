@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -86,6 +87,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   }
   RETURN_IF_ERROR(m->AllocateBuffers());
   if (options.measure_crossover) {
+    const auto start = std::chrono::steady_clock::now();
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     LayerWeights& first = m->layers_[0];
@@ -105,7 +107,12 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
       for (LayerWeights& layer : m->layers_)
         layer.moe->CopyKernelChoice(*first.moe);
     }
-    m->output_->MeasureKernelChoice(&m->scratch_);
+    const int64_t logit_rows =
+        options.max_logit_rows > 0 ? std::min(options.max_logit_rows, T) : T;
+    m->output_->MeasureKernelChoice(&m->scratch_, logit_rows);
+    m->kernel_choice_seconds_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
   m->PinKernelsIfPacked();
   return m;

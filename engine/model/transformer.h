@@ -38,6 +38,10 @@ struct TransformerOptions {
   // of 256, exceeds rope.scaling.original_context_length.
   int64_t max_context = 0;
   bool measure_crossover = true;  // time small-M vs oneDNN per shape at load
+  // Rows the output head computes per Forward at most (the sequences a step
+  // samples: lumend's --max-running); 0: max_batch_tokens. The head's
+  // kernel choice is measured only up to it.
+  int64_t max_logit_rows = 0;
   // OpenMP threads that may run Forward's kernels (scratch is sized for
   // them); 0: omp_get_max_threads() of the loading thread.
   int32_t num_threads = 0;
@@ -83,6 +87,9 @@ class Transformer {
   // 512 > 256), attn factor 1.06".
   const std::string& rope_summary() const { return rope_summary_; }
   const ResidentBytes& resident_bytes() const { return resident_; }
+  // Seconds Load spent timing the small-M kernel against oneDNN per shape
+  // (TransformerOptions::measure_crossover), part of its whole time.
+  double kernel_choice_seconds() const { return kernel_choice_seconds_; }
   ForwardProfile& profile() { return profile_; }
   // Whether any matrix is held quantized (int8 or packed GGUF blocks).
   bool int8() const { return int8_; }
@@ -170,6 +177,7 @@ class Transformer {
   RopeFrequencies rope_[2];  // global layers, sliding-window layers
   std::string rope_summary_;
   ResidentBytes resident_;
+  double kernel_choice_seconds_ = 0;
   ForwardProfile profile_;
 
   // The step being run (set by PrepareStep).

@@ -2,8 +2,11 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <regex>
+#include <string>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -124,6 +127,42 @@ TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
   // The small kernel also quantizes activations; oneDNN sees them in fp32.
   for (int64_t i = 0; i < M * N; ++i)
     EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
+}
+
+// The measured choice has one crossover: small-M buckets, then oneDNN
+// from some M on, whatever the timings were. Buckets above max_m are not
+// timed and take oneDNN; the results agree with either kernel forced.
+TEST(KernelChoiceTest, MeasuredChoiceHasOneCrossoverUpToMaxM) {
+  constexpr int64_t K = 256, N = 96;
+  auto w = Random(N * K, 11);
+  auto lin = Linear::CreateF32(N, K, w, {});
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  LinearScratch scratch;
+  scratch.Reserve(256, K, N * K);
+  for (int64_t max_m :
+       {int64_t{1}, int64_t{4}, int64_t{64}, int64_t{256}, int64_t{2048}}) {
+    (*lin)->MeasureKernelChoice(&scratch, max_m);
+    const std::string summary = (*lin)->KernelChoiceSummary();
+    EXPECT_TRUE(std::regex_match(
+        summary, std::regex("small( from M=[0-9]+ dnnl)?|dnnl")))
+        << "max_m " << max_m << ": " << summary;
+    // The first bucket past the measured ones (M = 2 * min(256, max_m))
+    // always runs oneDNN.
+    const int64_t first_unmeasured = 2 * std::min<int64_t>(256, max_m);
+    std::smatch from;
+    if (std::regex_search(summary, from, std::regex("from M=([0-9]+)"))) {
+      EXPECT_LE(std::stoll(from[1]), first_unmeasured) << summary;
+    } else {
+      EXPECT_EQ(summary, "dnnl") << "max_m " << max_m;
+    }
+  }
+  auto x = Random(32 * K, 12);
+  std::vector<float> chosen(32 * N), forced(32 * N);
+  ASSERT_TRUE((*lin)->Forward(x.data(), 32, chosen.data(), &scratch).ok());
+  (*lin)->ForceKernel(false);
+  ASSERT_TRUE((*lin)->Forward(x.data(), 32, forced.data(), &scratch).ok());
+  for (int64_t i = 0; i < 32 * N; ++i)
+    EXPECT_NEAR(chosen[i], forced[i], 1e-4 * std::sqrt(double(K)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
