@@ -3,22 +3,17 @@
 # (the clean-machine check); the runtime stage is a slim Debian with only the
 # runtime libraries. tests/deploy/image_test.sh builds and runs this file.
 
-# The Debian build dependencies, in a layer of their own that only
-# scripts/setup.sh decides: a rebuild after a source change reuses it, and
-# scripts/test.sh builds this stage (and runtime-deps) in the background while
-# it compiles the test trees.
+# The Debian build dependencies, in a layer of their own keyed on
+# scripts/setup.sh alone: a rebuild after a source change reuses it, and
+# scripts/test.sh builds this stage and runtime-deps in the background while
+# it compiles the test trees (tests/deploy/image_test.sh --prefetch). The
+# two dependency stages come first, so that building either one never needs
+# the sources. LUMEN_IMAGE_NO_CACHE=1 tests/deploy/image_test.sh rebuilds
+# every layer.
 FROM debian:bookworm AS build-deps
 WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
 RUN scripts/setup.sh --deps
-
-# Builds the two programs (Release); the tests are built and run by
-# scripts/test.sh on the host.
-FROM build-deps AS build
-COPY . .
-# The commit for lumen_build_info (.git is not in the build context).
-ARG LUMEN_COMMIT=unknown
-RUN LUMEN_COMMIT="$LUMEN_COMMIT" scripts/setup.sh --targets lumend lumen
 
 FROM debian:bookworm-slim AS runtime-deps
 # Exactly the packages that own the shared libraries lumend and lumen link
@@ -35,6 +30,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN useradd --system --uid 10001 --home-dir /data lumen \
  && mkdir -p /models /data && chown lumen:lumen /data
+
+# Builds the two programs (Release); the tests are built and run by
+# scripts/test.sh on the host.
+FROM build-deps AS build
+COPY . .
+# The commit for lumen_build_info (.git is not in the build context).
+ARG LUMEN_COMMIT=unknown
+RUN LUMEN_COMMIT="$LUMEN_COMMIT" scripts/setup.sh --targets lumend lumen
 
 FROM runtime-deps AS runtime
 COPY --from=build /src/build/bin/lumend /src/build/bin/lumen /usr/local/bin/

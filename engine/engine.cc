@@ -106,7 +106,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
                         ? std::min(options.decode_prefill_tokens,
                                    options.max_batch_tokens)
                         : options.max_batch_tokens});
-  e->scheduler_->SetDecodingPrefillBudget(e->prefill_budget_->tokens());
   e->logits_.assign(static_cast<size_t>(options.max_running) * c.n_vocab, 0.0f);
   e->batch_tokens_.reserve(options.max_batch_tokens);
   e->batch_seqs_.reserve(options.max_running);
@@ -334,6 +333,8 @@ bool Engine::DrainInbox(std::vector<std::unique_ptr<Active>>* added,
 void Engine::RunStep() {
   const SteadyTime step_start = Clock::now();
   const int64_t preempted_before = scheduler_->num_preemptions();
+  scheduler_->SetDecodingPrefillBudget(
+      prefill_budget_->Tokens(scheduler_->num_decoding()));
   SchedulerOutput out = scheduler_->Schedule();
   if (out.scheduled.empty()) {
     // Nothing fits right now (cannot happen with validated requests);
@@ -424,9 +425,10 @@ void Engine::RunStep() {
     }
   }
   const double step_seconds = SecondsBetween(step_start, Clock::now());
-  prefill_budget_->Observe(num_decoding, out.num_tokens - num_decoding,
-                           step_seconds);
-  scheduler_->SetDecodingPrefillBudget(prefill_budget_->tokens());
+  if (st.ok()) {
+    prefill_budget_->Observe(num_decoding, out.num_tokens - num_decoding,
+                             step_seconds);
+  }
   ++counters_.steps;
   counters_.step_seconds_total += step_seconds;
   counters_.forward_seconds_total += forward_seconds;

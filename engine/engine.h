@@ -46,6 +46,8 @@ struct EngineOptions {
   int32_t decode_prefill_tokens = 0;
   // Within that bound, such a step may last at most (1 + max_decode_stall)
   // times a measured decode-only step (PrefillBudget); 0: no time bound.
+  // Off here (library users and tests get step shapes that do not depend
+  // on timing); lumend's --max-decode-stall defaults to 1.
   double max_decode_stall = 0;
   int32_t max_queue = 256;  // waiting requests before RESOURCE_EXHAUSTED
   int64_t kv_cache_bytes = int64_t{1} << 30;

@@ -21,6 +21,25 @@ JOBS=$(nproc)
 SECONDS=0
 stage() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
+# The image's dependency stages (apt on a clean Debian: network and dpkg,
+# little CPU) build in the background while the trees below compile; the
+# image stage at the end finds them in podman's layer cache. Background work
+# runs in its own process group, stopped whole if this script ends early.
+prefetch_log=$(mktemp)
+setsid -w tests/deploy/image_test.sh --prefetch >"$prefetch_log" 2>&1 &
+prefetch_pid=$!
+declare -A fuzz_pids=()
+stop_background() {
+  local pid
+  for pid in "$prefetch_pid" "${fuzz_pids[@]}"; do
+    [[ -n $pid ]] || continue
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  rm -f "$prefetch_log"
+}
+trap stop_background EXIT
+trap 'exit 130' INT TERM
+
 stage "release build and full suite"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLUMEN_WERROR=ON \
   -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
@@ -58,39 +77,64 @@ if command -v clang++ >/dev/null 2>&1; then
     embedding_worker_test lumend lumen lumend_test http_api_test
   scripts/tsan_check.sh build-tsan
 
-  stage "GGUF reader fuzzing (libFuzzer, bounded)"
+  # Each libFuzzer run is one process on one core: they run two at a time.
+  stage "fuzzing, bounded (libFuzzer): GGUF reader, chat templates, tool calls, gRPC requests"
   cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build-fuzz --parallel "$JOBS"
-  corpus=$(mktemp -d)
-  cp ../shared/testdata/models/stories260K.gguf "$corpus/" 2>/dev/null || true
-  build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=45 -max_len=65536 "$corpus" 2>&1 | tail -n 2
-  rm -rf "$corpus"
-  stage "chat layer fuzzing: templates, tool calls (libFuzzer, bounded)"
-  corpus=$(mktemp -d)
-  cp ../shared/testdata/templates/*.jinja "$corpus/" 2>/dev/null || true
-  build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=45 -max_len=20000 \
-    -dict=tests/fuzz/jinja.dict "$corpus" 2>&1 | tail -n 2
-  rm -rf "$corpus"
-  build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 \
-    -dict=tests/fuzz/tool_call.dict 2>&1 |
-    tail -n 2
-
+  fuzz_dir=$(mktemp -d)
+  # fuzz NAME FUZZER ARGS...: starts a bounded run in the background; its
+  # corpus is $fuzz_dir/NAME (seeded by the caller), its log NAME.log and any
+  # crashing input NAME-crash-*.
+  fuzz() {
+    local name=$1 fuzzer=$2
+    shift 2
+    mkdir -p "$fuzz_dir/$name"
+    setsid -w "$fuzzer" -artifact_prefix="$fuzz_dir/$name-" "$@" "$fuzz_dir/$name" \
+      >"$fuzz_dir/$name.log" 2>&1 &
+    fuzz_pids[$name]=$!
+  }
+  # Waits for the running fuzzers; on a finding prints the broken promise
+  # (for the request fuzzer), the input and the crash, and fails.
+  fuzz_wait() {
+    local name failed=0
+    for name in "${!fuzz_pids[@]}"; do
+      if wait "${fuzz_pids[$name]}"; then
+        echo "$name: $(tail -n 1 "$fuzz_dir/$name.log")"
+      else
+        echo "== $name found a failure:"
+        grep -v '^#' "$fuzz_dir/$name.log" | tail -n 60
+        ls -d "$fuzz_dir/$name-"* 2>/dev/null || true
+        failed=1
+      fi
+    done
+    fuzz_pids=()
+    ((failed == 0)) || exit 1
+  }
+  mkdir -p "$fuzz_dir/gguf" "$fuzz_dir/jinja"
+  cp ../shared/testdata/models/stories260K.gguf "$fuzz_dir/gguf/" 2>/dev/null || true
+  fuzz gguf build-fuzz/gguf_fuzzer -runs=20000 -max_total_time=45 -max_len=65536
+  cp ../shared/testdata/templates/*.jinja "$fuzz_dir/jinja/" 2>/dev/null || true
+  fuzz jinja build-fuzz/jinja_fuzzer -runs=20000 -max_total_time=45 -max_len=20000 \
+    -dict=tests/fuzz/jinja.dict
+  fuzz_wait
+  fuzz tool_call build-fuzz/tool_call_fuzzer -runs=20000 -max_total_time=30 -max_len=4096 \
+    -dict=tests/fuzz/tool_call.dict
   # GenerateRequest / TokenizeRequest / DetokenizeRequest bytes through the
   # server's validation and preparation path (tests/fuzz/request_fuzzer.cc),
-  # from the readable seeds in tests/fuzz/request_seeds.
-  # (built in build-asan, whose libraries carry the fuzzer's instrumentation)
-  stage "gRPC request fuzzing (libFuzzer, structure-aware, bounded)"
-  corpus=$(mktemp -d)
-  LUMEN_WRITE_SEEDS="$corpus/in" build-asan/tests/request_fuzzer
-  # On a finding: the broken promise, the request and the crashing input.
-  build-asan/tests/request_fuzzer -runs=200000 -max_total_time=45 -max_len=16384 \
-    -artifact_prefix="$corpus/" "$corpus/in" >"$corpus/log" 2>&1 ||
-    { grep -v '^#' "$corpus/log" | tail -n 60; ls "$corpus"; exit 1; }
-  tail -n 2 "$corpus/log"
-  rm -rf "$corpus"
+  # from the readable seeds in tests/fuzz/request_seeds (built in build-asan,
+  # whose libraries carry the fuzzer's instrumentation).
+  LUMEN_WRITE_SEEDS="$fuzz_dir/request" build-asan/tests/request_fuzzer
+  fuzz request build-asan/tests/request_fuzzer -runs=200000 -max_total_time=45 -max_len=16384
+  fuzz_wait
+  rm -rf "$fuzz_dir"
 fi
 stage "Docker image and compose (podman)"
+# A failed prefetch is only a warning: the image build below runs the same
+# stages again and decides.
+wait "$prefetch_pid" || echo "warning: the background prefetch of the image's dependency stages failed:"
+prefetch_pid=
+cat "$prefetch_log"
 tests/deploy/image_test.sh build
 tests/deploy/compose_test.sh build
 stage "all tests passed"

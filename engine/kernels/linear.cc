@@ -300,14 +300,32 @@ absl::Status Linear::Forward(const float* x, int64_t M, float* y,
   return dnnl ? RunDnnl(x, M, y, scratch) : RunSmall(x, M, y, scratch);
 }
 
+int Linear::MeasuredBuckets(int64_t max_m) {
+  int buckets = 1;
+  while (buckets < 9 && (int64_t{1} << buckets) <= max_m) ++buckets;
+  return buckets;
+}
+
+int Linear::FindCrossover(int buckets,
+                          absl::FunctionRef<bool(int64_t m)> dnnl_faster) {
+  int lo = 0, hi = buckets;  // the crossover is in [lo, hi]
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (dnnl_faster(int64_t{1} << mid)) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
 void Linear::MeasureKernelChoice(LinearScratch* scratch, int64_t max_m) {
   if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
   // Buckets up to M = 256, or to the largest M this matrix will see (the
   // output head runs only on the rows a step samples).
-  int measured_buckets = 1;
-  while (measured_buckets < 9 && (int64_t{1} << measured_buckets) <= max_m)
-    ++measured_buckets;
-  const int64_t max_measured = int64_t{1} << (measured_buckets - 1);
+  const int buckets = MeasuredBuckets(max_m);
+  const int64_t max_measured = int64_t{1} << (buckets - 1);
   if (static_cast<int64_t>(scratch->q.size()) < max_measured * K_) return;
   if (!LargeKernelPossible(*scratch)) {
     use_dnnl_.fill(false);
@@ -329,20 +347,12 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch, int64_t max_m) {
     return best;
   };
   // The small-M kernel's lead shrinks as M grows (oneDNN's blocking pays off
-  // on more rows), so there is one crossover: a binary search finds the
-  // first bucket where oneDNN wins in 3-4 timings instead of 9, and skips
-  // most of the largest, slowest ones. Load time was mostly this.
-  int lo = 0, hi = measured_buckets;  // the crossover is in [lo, hi]
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    const int64_t m = int64_t{1} << mid;
-    if (time(true, m) < time(false, m)) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= lo;
+  // on more rows), so there is one crossover: a binary search finds it in
+  // 3-4 timings instead of 9, and skips most of the largest, slowest ones
+  // (they were most of the load time).
+  const int crossover = FindCrossover(
+      buckets, [&](int64_t m) { return time(true, m) < time(false, m); });
+  for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= crossover;
 }
 
 std::string Linear::KernelChoiceSummary() const {

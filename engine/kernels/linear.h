@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/dnnl_matmul.h"
@@ -95,6 +96,14 @@ class Linear {
   // found by binary search; larger M uses oneDNN). No-op for packed
   // weights.
   void MeasureKernelChoice(LinearScratch* scratch, int64_t max_m = 256);
+  // How many buckets MeasureKernelChoice times for max_m: those up to the
+  // one holding min(256, max_m).
+  static int MeasuredBuckets(int64_t max_m);
+  // The first of `buckets` buckets (M = 2^b) where oneDNN is faster, by
+  // binary search assuming one crossover (`buckets` when it never is);
+  // dnnl_faster(m) times both kernels at M = m.
+  static int FindCrossover(int buckets,
+                           absl::FunctionRef<bool(int64_t m)> dnnl_faster);
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
   // Forces one kernel for every M (tests, and the non-packed matrices of

@@ -50,6 +50,15 @@ void Scheduler::AcquireCachedPrefix(SchedRequest* r) {
   r->num_computed_tokens = r->num_registered_blocks * bs;
 }
 
+int32_t Scheduler::num_decoding() const {
+  int32_t decoding = 0;
+  for (const SchedRequest* r : running_) {
+    decoding +=
+        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens == 1;
+  }
+  return decoding;
+}
+
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_batch_tokens;
@@ -57,11 +66,7 @@ SchedulerOutput Scheduler::Schedule() {
   // budget when it decodes (one token of a running request that is past its
   // prompt). Leaving room for every decoder is only a guard: admission order
   // already puts a partly computed prompt after the decoders.
-  int32_t decoding = 0;
-  for (const SchedRequest* r : running_) {
-    decoding +=
-        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens == 1;
-  }
+  const int32_t decoding = num_decoding();
   int32_t prefill_left =
       decoding == 0
           ? budget

@@ -85,6 +85,8 @@ class Scheduler {
 
   bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
+  // Running requests past their prompt (one token each next step).
+  int32_t num_decoding() const;
   int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
   int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }

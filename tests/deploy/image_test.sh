@@ -74,7 +74,12 @@ if [[ ${LUMEN_IMAGE_TEST_REUSE:-0} == 1 ]] && podman image exists "$tag"; then
   commit='[0-9a-f]*'  # the image may come from an earlier commit
 else
 log "building $tag (podman build, clean Debian build stage)"
-podman build --pull=never --format docker --build-arg "LUMEN_COMMIT=$commit" \
+# The dependency layers come from podman's cache when an earlier build (or
+# --prefetch) made them from the same scripts/setup.sh; LUMEN_IMAGE_NO_CACHE=1
+# runs apt on the clean base again.
+no_cache=()
+[[ ${LUMEN_IMAGE_NO_CACHE:-0} == 1 ]] && no_cache=(--no-cache)
+podman build --pull=never --format docker "${no_cache[@]}" --build-arg "LUMEN_COMMIT=$commit" \
   -t "$tag" "$work" >"$work.build.log" 2>&1 || {
   tail -n 60 "$work.build.log" >&2
   fail "podman build failed"

@@ -6,7 +6,8 @@
 set -euo pipefail
 build="$1"
 src="$2"
-runtime=$(sed -n '/^FROM debian:bookworm-slim/,$p' "$src/Dockerfile")
+# The runtime stages: from the slim base on, without the build stage.
+runtime=$(awk '/^FROM /{keep = /bookworm-slim|^FROM runtime-deps/} keep' "$src/Dockerfile")
 missing=0
 checked=0
 # One dpkg query for every library (a query per library takes a minute).

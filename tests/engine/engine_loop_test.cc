@@ -284,16 +284,16 @@ class StepRecorder : public EngineObserver {
  public:
   void OnStep(const StepSummary& step) override {
     absl::MutexLock lock(&mu_);
-    tokens_.push_back(step.num_tokens);
+    steps_.push_back(step);
   }
-  std::vector<int32_t> TakeSteps() {
+  std::vector<StepSummary> TakeSteps() {
     absl::MutexLock lock(&mu_);
-    return std::exchange(tokens_, {});
+    return std::exchange(steps_, {});
   }
 
  private:
   absl::Mutex mu_;
-  std::vector<int32_t> tokens_ ABSL_GUARDED_BY(mu_);
+  std::vector<StepSummary> steps_ ABSL_GUARDED_BY(mu_);
 };
 
 // With a time bound on decode stalls, a long prompt that arrives while
@@ -305,7 +305,9 @@ TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
   StepRecorder steps;
   auto engine = MakeEngine(1, /*max_decode_stall=*/1e-6, &steps);
   Collector decoding;
-  GenerateParams first = Long(1000);
+  // Long enough to still be decoding when the second request ends, however
+  // slowly this test's thread is scheduled (checked below).
+  GenerateParams first = Long(1990);
   first.prompt_tokens.assign(40, 1);  // a prompt step of 40 tokens
   ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
   ASSERT_GE(decoding.WaitForTokens(8), 8);
@@ -320,13 +322,13 @@ TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
   const GenerationDelta end = prompt.WaitForEnd();
   ASSERT_TRUE(end.finished);
   engine->Abort(1);
-  decoding.WaitForEnd();
+  ASSERT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
   // 200 prompt tokens in chunks of at most 64, each beside the stream's
-  // token: at least four steps of 2..65 tokens, none larger.
+  // token: at least four steps of two sequences and 2..65 tokens.
   int mixed = 0;
-  for (int32_t n : steps.TakeSteps()) {
-    EXPECT_LE(n, 65);
-    mixed += n > 1;
+  for (const StepSummary& step : steps.TakeSteps()) {
+    EXPECT_LE(step.num_tokens, 65);
+    mixed += step.num_sequences == 2;
   }
   EXPECT_GE(mixed, 4);
   EXPECT_TRUE(BlocksFreed(*engine));
@@ -337,7 +339,7 @@ TEST_F(EngineLoopTest, WithoutAStallBoundAPromptRunsInOneStep) {
   StepRecorder steps;
   auto engine = MakeEngine(1, /*max_decode_stall=*/0, &steps);
   Collector decoding;
-  GenerateParams first = Long(1000);
+  GenerateParams first = Long(1990);
   first.prompt_tokens.assign(40, 1);
   ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
   ASSERT_GE(decoding.WaitForTokens(8), 8);
@@ -349,9 +351,11 @@ TEST_F(EngineLoopTest, WithoutAStallBoundAPromptRunsInOneStep) {
   ASSERT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
   ASSERT_TRUE(prompt.WaitForEnd().finished);
   engine->Abort(1);
-  decoding.WaitForEnd();
+  ASSERT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
+  // One step: the stream's token and all 200 prompt tokens.
   int32_t largest = 0;
-  for (int32_t n : steps.TakeSteps()) largest = std::max(largest, n);
+  for (const StepSummary& step : steps.TakeSteps())
+    largest = std::max(largest, step.num_tokens);
   EXPECT_EQ(largest, 201);
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <regex>
 #include <string>
 #include <tuple>
 
@@ -129,40 +128,55 @@ TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
     EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
 }
 
-// The measured choice has one crossover: small-M buckets, then oneDNN
-// from some M on, whatever the timings were. Buckets above max_m are not
-// timed and take oneDNN; the results agree with either kernel forced.
-TEST(KernelChoiceTest, MeasuredChoiceHasOneCrossoverUpToMaxM) {
+// The binary search finds any single crossover, including none, in at most
+// ceil(log2(buckets + 1)) timings.
+TEST(KernelChoiceTest, FindCrossoverFindsEveryCrossoverInFewTimings) {
+  for (int buckets : {1, 2, 7, 9}) {
+    for (int truth = 0; truth <= buckets; ++truth) {
+      int timings = 0;
+      const int found = Linear::FindCrossover(buckets, [&](int64_t m) {
+        ++timings;
+        EXPECT_LT(m, int64_t{1} << buckets) << "timed an unmeasured bucket";
+        return m >= (int64_t{1} << truth);
+      });
+      EXPECT_EQ(found, truth) << buckets << " buckets";
+      EXPECT_LE(timings, buckets <= 1   ? 1
+                         : buckets <= 7 ? 3
+                                        : 4)
+          << buckets << " buckets, crossover " << truth;
+    }
+  }
+}
+
+TEST(KernelChoiceTest, MeasuredBucketsReachTheLargestMAndStopAt256) {
+  EXPECT_EQ(Linear::MeasuredBuckets(0), 1);
+  EXPECT_EQ(Linear::MeasuredBuckets(1), 1);
+  EXPECT_EQ(Linear::MeasuredBuckets(3), 2);  // M = 2..3 is bucket 1
+  EXPECT_EQ(Linear::MeasuredBuckets(64), 7);
+  EXPECT_EQ(Linear::MeasuredBuckets(100), 7);  // bucket 6 holds 64..127
+  EXPECT_EQ(Linear::MeasuredBuckets(256), 9);
+  EXPECT_EQ(Linear::MeasuredBuckets(2048), 9);
+}
+
+// The real timing end to end (under ASan: its buffers sized for max_m):
+// the chosen kernel computes what the small-M kernel does.
+TEST(KernelChoiceTest, MeasuredChoiceRunsAndAgrees) {
   constexpr int64_t K = 256, N = 96;
   auto w = Random(N * K, 11);
   auto lin = Linear::CreateF32(N, K, w, {});
   ASSERT_TRUE(lin.ok()) << lin.status();
   LinearScratch scratch;
   scratch.Reserve(256, K, N * K);
-  for (int64_t max_m :
-       {int64_t{1}, int64_t{4}, int64_t{64}, int64_t{256}, int64_t{2048}}) {
-    (*lin)->MeasureKernelChoice(&scratch, max_m);
-    const std::string summary = (*lin)->KernelChoiceSummary();
-    EXPECT_TRUE(std::regex_match(
-        summary, std::regex("small( from M=[0-9]+ dnnl)?|dnnl")))
-        << "max_m " << max_m << ": " << summary;
-    // The first bucket past the measured ones (M = 2 * min(256, max_m))
-    // always runs oneDNN.
-    const int64_t first_unmeasured = 2 * std::min<int64_t>(256, max_m);
-    std::smatch from;
-    if (std::regex_search(summary, from, std::regex("from M=([0-9]+)"))) {
-      EXPECT_LE(std::stoll(from[1]), first_unmeasured) << summary;
-    } else {
-      EXPECT_EQ(summary, "dnnl") << "max_m " << max_m;
-    }
-  }
   auto x = Random(32 * K, 12);
-  std::vector<float> chosen(32 * N), forced(32 * N);
-  ASSERT_TRUE((*lin)->Forward(x.data(), 32, chosen.data(), &scratch).ok());
+  std::vector<float> forced(32 * N), chosen(32 * N);
   (*lin)->ForceKernel(false);
   ASSERT_TRUE((*lin)->Forward(x.data(), 32, forced.data(), &scratch).ok());
-  for (int64_t i = 0; i < 32 * N; ++i)
-    EXPECT_NEAR(chosen[i], forced[i], 1e-4 * std::sqrt(double(K)));
+  for (int64_t max_m : {int64_t{1}, int64_t{100}, int64_t{2048}}) {
+    (*lin)->MeasureKernelChoice(&scratch, max_m);
+    ASSERT_TRUE((*lin)->Forward(x.data(), 32, chosen.data(), &scratch).ok());
+    for (int64_t i = 0; i < 32 * N; ++i)
+      ASSERT_NEAR(chosen[i], forced[i], 1e-4 * std::sqrt(double(K)));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
