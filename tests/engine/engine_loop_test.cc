@@ -296,37 +296,46 @@ class StepRecorder : public EngineObserver {
   std::vector<StepSummary> steps_ ABSL_GUARDED_BY(mu_);
 };
 
-// With a time bound on decode stalls, a long prompt that arrives while
-// another request decodes is computed in chunks beside it. A stall of a
-// millionth of a decode step fits no prompt token, so the bound is its floor
-// (64 prompt tokens) once both costs are measured: the first request's
-// prompt prices a prompt token, its decode steps price a decode step.
-TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
-  StepRecorder steps;
-  auto engine = MakeEngine(1, /*max_decode_stall=*/1e-6, &steps);
+// Runs a 200-token prompt that arrives while another request decodes and
+// returns the steps from its arrival to its end. The first request (a
+// 40-token prompt step, then decode steps) is long enough to still be
+// decoding when the second ends, however slowly this thread is scheduled;
+// that is checked, so a step list without the stream cannot pass.
+std::vector<StepSummary> PromptBesideAStream(Engine* engine,
+                                             StepRecorder* steps) {
   Collector decoding;
-  // Long enough to still be decoding when the second request ends, however
-  // slowly this test's thread is scheduled (checked below).
-  GenerateParams first = Long(1990);
-  first.prompt_tokens.assign(40, 1);  // a prompt step of 40 tokens
-  ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
-  ASSERT_GE(decoding.WaitForTokens(8), 8);
-  steps.TakeSteps();
+  GenerateParams first;
+  first.prompt_tokens.assign(40, 1);
+  first.max_tokens = 1990;
+  first.ignore_eos = true;
+  EXPECT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
+  EXPECT_GE(decoding.WaitForTokens(8), 8);
+  steps->TakeSteps();
   Collector prompt;
   GenerateParams second;
   // 200 tokens that share no block with the first prompt (no prefix reuse);
   // one 256-token step could take them all.
   for (int i = 0; i < 200; ++i) second.prompt_tokens.push_back(5 + i % 50);
   second.max_tokens = 1;
-  ASSERT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
-  const GenerationDelta end = prompt.WaitForEnd();
-  ASSERT_TRUE(end.finished);
+  EXPECT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
+  EXPECT_TRUE(prompt.WaitForEnd().finished);
   engine->Abort(1);
-  ASSERT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
+  EXPECT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
+  return steps->TakeSteps();
+}
+
+// With a time bound on decode stalls, the prompt is computed in chunks
+// beside the stream. A stall of a millionth of a decode step fits no prompt
+// token, so the bound is its floor (64 prompt tokens) once both costs are
+// measured: the first request's prompt prices a prompt token, its decode
+// steps price a decode step.
+TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
+  StepRecorder steps;
+  auto engine = MakeEngine(1, /*max_decode_stall=*/1e-6, &steps);
   // 200 prompt tokens in chunks of at most 64, each beside the stream's
   // token: at least four steps of two sequences and 2..65 tokens.
   int mixed = 0;
-  for (const StepSummary& step : steps.TakeSteps()) {
+  for (const StepSummary& step : PromptBesideAStream(engine.get(), &steps)) {
     EXPECT_LE(step.num_tokens, 65);
     mixed += step.num_sequences == 2;
   }
@@ -334,27 +343,13 @@ TEST_F(EngineLoopTest, DecodeStallBoundChunksAPromptBesideADecodingStream) {
   EXPECT_TRUE(BlocksFreed(*engine));
 }
 
-// Without the time bound the same prompt runs in one step.
+// Without the time bound the same prompt runs in one step: the stream's
+// token and all 200 prompt tokens.
 TEST_F(EngineLoopTest, WithoutAStallBoundAPromptRunsInOneStep) {
   StepRecorder steps;
   auto engine = MakeEngine(1, /*max_decode_stall=*/0, &steps);
-  Collector decoding;
-  GenerateParams first = Long(1990);
-  first.prompt_tokens.assign(40, 1);
-  ASSERT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
-  ASSERT_GE(decoding.WaitForTokens(8), 8);
-  steps.TakeSteps();
-  Collector prompt;
-  GenerateParams second;
-  for (int i = 0; i < 200; ++i) second.prompt_tokens.push_back(5 + i % 50);
-  second.max_tokens = 1;
-  ASSERT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
-  ASSERT_TRUE(prompt.WaitForEnd().finished);
-  engine->Abort(1);
-  ASSERT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
-  // One step: the stream's token and all 200 prompt tokens.
   int32_t largest = 0;
-  for (const StepSummary& step : steps.TakeSteps())
+  for (const StepSummary& step : PromptBesideAStream(engine.get(), &steps))
     largest = std::max(largest, step.num_tokens);
   EXPECT_EQ(largest, 201);
 }
