@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
                         ? std::min(options.decode_prefill_tokens,
                                    options.max_batch_tokens)
                         : options.max_batch_tokens});
+  e->scheduler_->SetPrefillBudget(e->prefill_budget_.get());
   e->logits_.assign(static_cast<size_t>(options.max_running) * c.n_vocab, 0.0f);
   e->batch_tokens_.reserve(options.max_batch_tokens);
   e->batch_seqs_.reserve(options.max_running);
@@ -333,8 +334,6 @@ bool Engine::DrainInbox(std::vector<std::unique_ptr<Active>>* added,
 void Engine::RunStep() {
   const SteadyTime step_start = Clock::now();
   const int64_t preempted_before = scheduler_->num_preemptions();
-  scheduler_->SetDecodingPrefillBudget(
-      prefill_budget_->Tokens(scheduler_->num_decoding()));
   SchedulerOutput out = scheduler_->Schedule();
   if (out.scheduled.empty()) {
     // Nothing fits right now (cannot happen with validated requests);
@@ -346,11 +345,8 @@ void Engine::RunStep() {
   batch_tokens_.clear();
   batch_seqs_.clear();
   int32_t num_logit_rows = 0;
-  int32_t num_decoding = 0;
   for (const ScheduledRequest& s : out.scheduled) {
     SchedRequest* r = s.request;
-    num_decoding +=
-        r->num_computed_tokens + 1 == static_cast<int32_t>(r->tokens.size());
     batch_tokens_.insert(
         batch_tokens_.end(), r->tokens.begin() + r->num_computed_tokens,
         r->tokens.begin() + r->num_computed_tokens + s.num_tokens);
@@ -426,8 +422,8 @@ void Engine::RunStep() {
   }
   const double step_seconds = SecondsBetween(step_start, Clock::now());
   if (st.ok()) {
-    prefill_budget_->Observe(num_decoding, out.num_tokens - num_decoding,
-                             step_seconds);
+    prefill_budget_->Observe(out.num_decoding,
+                             out.num_tokens - out.num_decoding, step_seconds);
   }
   ++counters_.steps;
   counters_.step_seconds_total += step_seconds;

@@ -32,7 +32,6 @@
 #include "engine/output_processor.h"
 #include "engine/sampler.h"
 #include "engine/scheduler/block_pool.h"
-#include "engine/scheduler/prefill_budget.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
 

@@ -50,15 +50,6 @@ void Scheduler::AcquireCachedPrefix(SchedRequest* r) {
   r->num_computed_tokens = r->num_registered_blocks * bs;
 }
 
-int32_t Scheduler::num_decoding() const {
-  int32_t decoding = 0;
-  for (const SchedRequest* r : running_) {
-    decoding +=
-        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens == 1;
-  }
-  return decoding;
-}
-
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_batch_tokens;
@@ -66,11 +57,17 @@ SchedulerOutput Scheduler::Schedule() {
   // budget when it decodes (one token of a running request that is past its
   // prompt). Leaving room for every decoder is only a guard: admission order
   // already puts a partly computed prompt after the decoders.
-  const int32_t decoding = num_decoding();
-  int32_t prefill_left =
-      decoding == 0
-          ? budget
-          : std::max(0, std::min(decoding_prefill_budget_, budget - decoding));
+  int32_t decoding = 0;
+  for (const SchedRequest* r : running_) {
+    decoding +=
+        static_cast<int32_t>(r->tokens.size()) - r->num_computed_tokens == 1;
+  }
+  int32_t prefill_left = budget;
+  if (decoding > 0) {
+    const int32_t bound =
+        prefill_budget_ ? prefill_budget_->Tokens(decoding) : budget;
+    prefill_left = std::max(0, std::min(bound, budget - decoding));
+  }
 
   // 1. Running requests, oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
@@ -99,6 +96,7 @@ SchedulerOutput Scheduler::Schedule() {
     const bool sample =
         r->num_computed_tokens + n == static_cast<int32_t>(r->tokens.size());
     out.scheduled.push_back({r, n, sample});
+    out.num_decoding += !prefill;
     budget -= n;
     if (prefill) prefill_left -= n;
     ++i;

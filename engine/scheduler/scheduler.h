@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/scheduler/block_pool.h"
+#include "engine/scheduler/prefill_budget.h"
 
 namespace lumen::engine {
 
@@ -52,6 +53,7 @@ struct SchedulerOutput {
   std::vector<ScheduledRequest> scheduled;  // running order
   std::vector<SchedRequest*> preempted;     // sent back to waiting this step
   int32_t num_tokens = 0;
+  int32_t num_decoding = 0;  // scheduled entries past their prompt (1 token)
 };
 
 struct SchedulerConfig {
@@ -76,17 +78,15 @@ class Scheduler {
   void Update(const SchedulerOutput& out, std::span<const int32_t> sampled);
   // Removes a request wherever it is and frees its blocks at once.
   void Finish(SchedRequest* request);
-  // Prompt tokens a step may take while it also decodes a running request
-  // (1..max_batch_tokens; the default, max_batch_tokens, bounds nothing).
-  void SetDecodingPrefillBudget(int32_t tokens) {
-    decoding_prefill_budget_ = tokens;
+  // Bounds the prompt tokens of a step that also decodes to
+  // budget->Tokens(its decoding streams); null (the default) bounds nothing
+  // beyond max_batch_tokens. The budget must outlive the scheduler.
+  void SetPrefillBudget(const PrefillBudget* budget) {
+    prefill_budget_ = budget;
   }
-  int32_t decoding_prefill_budget() const { return decoding_prefill_budget_; }
 
   bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
-  // Running requests past their prompt (one token each next step).
-  int32_t num_decoding() const;
   int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
   int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
@@ -107,7 +107,7 @@ class Scheduler {
       running_;  // admission order; the tail is preempted first
   int64_t num_preemptions_ = 0;
   int64_t prefix_hit_tokens_ = 0;
-  int32_t decoding_prefill_budget_ = config_.max_batch_tokens;
+  const PrefillBudget* prefill_budget_ = nullptr;
 };
 
 }  // namespace lumen::engine

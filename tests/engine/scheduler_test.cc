@@ -197,24 +197,27 @@ TEST(SchedulerTest, WaitsWhenNoBlocksAreFree) {
   EXPECT_TRUE(b->blocks.empty());
 }
 
-// A step that decodes keeps its prompt tokens within the decoding prefill
-// budget: every decoding request still gets its token, and a long prompt
-// arriving meanwhile is computed in budget-sized chunks.
+// A step that decodes keeps its prompt tokens within the prefill budget
+// (here a fixed 48): every decoding request still gets its token, and a long
+// prompt arriving meanwhile is computed in budget-sized chunks.
 TEST(SchedulerTest, DecodingStepsTakeBoundedPromptChunks) {
+  const PrefillBudget fixed48({.max_stall = 0, .max_tokens = 48});
   SchedulerHarness h(200, Config(256));
-  h.scheduler().SetDecodingPrefillBudget(48);
+  h.scheduler().SetPrefillBudget(&fixed48);
   SchedRequest* a = h.Add(20);
   SchedRequest* b = h.Add(20, 500);
   // Nothing decodes yet: both prompts whole, beyond the decoding budget.
   auto first = h.Step();
   EXPECT_EQ(h.Scheduled(first, a), 20);
   EXPECT_EQ(h.Scheduled(first, b), 20);
+  EXPECT_EQ(first.num_decoding, 0);
   SchedRequest* big = h.Add(200, 900);
   int32_t big_steps = 0;
   while (big->num_computed_tokens < big->num_prompt_tokens) {
     auto step = h.Step();
     EXPECT_EQ(h.Scheduled(step, a), 1);
     EXPECT_EQ(h.Scheduled(step, b), 1);
+    EXPECT_EQ(step.num_decoding, 2);
     EXPECT_LE(h.Scheduled(step, big), 48);
     EXPECT_GT(h.Scheduled(step, big), 0);
     ++big_steps;
@@ -223,7 +226,7 @@ TEST(SchedulerTest, DecodingStepsTakeBoundedPromptChunks) {
   EXPECT_EQ(big_steps, 5);  // 48 * 4 + 8
   // A lone prompt with nothing decoding takes the whole step budget.
   SchedulerHarness alone(200, Config(256));
-  alone.scheduler().SetDecodingPrefillBudget(48);
+  alone.scheduler().SetPrefillBudget(&fixed48);
   SchedRequest* solo = alone.Add(200);
   EXPECT_EQ(alone.Scheduled(alone.Step(), solo), 200);
 }
