@@ -20,8 +20,8 @@ namespace lumen::engine {
 //   kAuto: every tensor in its own type: packed types (Q4_K, Q6_K, ...) stay
 //          packed, F32/F16/BF16 become fp32; a matrix whose parts are all
 //          Q8_0 uses the int8 kernels (its blocks taken as they are).
-//   kInt8: as kAuto, but F32/F16/BF16 matrices are quantized to int8 at
-//          load (to Q8_0 blocks when fused with packed parts).
+//   kInt8: as kAuto, but F32/F16/BF16 matrices are quantized to Q8_0 blocks
+//          at load (when their width is a multiple of 32) and run packed.
 //   kF32:  everything dequantized to fp32 at load.
 enum class WeightMode { kAuto, kF32, kInt8 };
 // "auto", "f32", "int8"; InvalidArgument otherwise.
