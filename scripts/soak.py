@@ -70,7 +70,9 @@ def main():
                        check=True, capture_output=True)
         adapters.append(path)
 
-    with lumend_py.Lumend(build, ["--model", model, "--kv-cache-mb", "64",
+    # --ctx-size 4096: a "cancel" stream is long enough (seconds) that it is
+    # still running when its client cancels, however starved the client is.
+    with lumend_py.Lumend(build, ["--model", model, "--kv-cache-mb", "64", "--ctx-size", "4096",
                                   "--max-running", "8", "--max-queue", "256",
                                   "--embedding-model", bert,
                                   "--http-listen", "127.0.0.1:0"]) as d:
@@ -122,11 +124,11 @@ def main():
                         done(kind, last is not None and last.finish_reason in ("stop", "length"),
                              "OK", repr(last and last.finish_reason))
                     elif kind == "cancel":
-                        req.sampling.max_tokens = 400
+                        req.sampling.max_tokens = 3000
                         req.sampling.ignore_eos = True
                         call = stub.GenerateStream(req, timeout=120)
                         for i, _ in enumerate(call):
-                            if i == 2:
+                            if i == 0:
                                 call.cancel()
                         done(kind, False, "OK", "a cancelled stream ended normally")
                     elif kind == "deadline":

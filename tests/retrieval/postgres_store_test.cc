@@ -66,8 +66,9 @@ TEST_F(PostgresStoreTest,
     const int64_t seq = *a->AppliedSequence("c");
     // B learns of the write by LISTEN/NOTIFY, not by being asked.
     ASSERT_TRUE(
-        b->AwaitApplied("c", seq, Clock::now() + std::chrono::seconds(1)).ok())
-        << "replica B did not apply change " << seq << " within 1 s";
+        b->AwaitApplied("c", seq, Clock::now() + std::chrono::seconds(20)).ok())
+        << "replica B did not apply change " << seq
+        << " within 20 s (below the 30 s poll: NOTIFY did it)";
     EXPECT_EQ(Top(b->Search("c", Query("Unique" + id, SearchMode::kVector))),
               id);
     EXPECT_EQ(Top(b->Search("c", Query("unique" + id, SearchMode::kKeyword))),
@@ -76,7 +77,7 @@ TEST_F(PostgresStoreTest,
   // Deletes travel the same way.
   ASSERT_EQ(*a->DeleteDocuments("c", {"doc3"}), 1);
   ASSERT_TRUE(b->AwaitApplied("c", *a->AppliedSequence("c"),
-                              Clock::now() + std::chrono::seconds(1))
+                              Clock::now() + std::chrono::seconds(20))
                   .ok());
   EXPECT_NE(Top(b->Search("c", Query("Uniquedoc3", SearchMode::kVector))),
             "doc3");
@@ -122,7 +123,7 @@ TEST_F(PostgresStoreTest, ConcurrentWritersOnTwoReplicasAgree) {
   const int64_t last =
       std::max(*a->AppliedSequence("c"), *b->AppliedSequence("c"));
   ASSERT_TRUE(
-      observer->AwaitApplied("c", last, Clock::now() + std::chrono::seconds(1))
+      observer->AwaitApplied("c", last, Clock::now() + std::chrono::seconds(20))
           .ok());
   EXPECT_EQ(*observer->AppliedSequence("c"), last);
   EXPECT_EQ(observer->GetCollection("c")->documents, 20);

@@ -74,8 +74,9 @@ class AdapterTest : public ::testing::Test {
     MakeAdapter(*dir_, "ffn", 8, "gate,up,down", 2);
     MakeAdapter(*dir_, "all", 16, "q,k,v,o,gate,up,down", 3);
     daemon_ = new testing::DaemonProcess(
-        {"--model=" + Stories(), "--ctx-size=512", "--kv-cache-mb=64",
-         "--threads=2", "--metrics-listen=127.0.0.1:0",
+        {"--model=" + Stories(), "--ctx-size=4096", "--kv-cache-mb=64",
+         // fp32 weights, so an fp32 cache (lumend_test.cc says why).
+         "--kv-cache-type=f32", "--threads=2", "--metrics-listen=127.0.0.1:0",
          "--lora=attn=" + *dir_ + "/attn.gguf",
          "--lora=ffn=" + *dir_ + "/ffn.gguf"});
   }
@@ -207,6 +208,9 @@ TEST_F(AdapterTest, PrefixCacheIsNotSharedAcrossAdapters) {
 }
 
 TEST_F(AdapterTest, UnloadDuringTrafficWaitsAndThenRefuses) {
+  // Long enough (seconds) that the streams still run when the unload
+  // arrives however slowly this thread is scheduled: waited_seconds > 0.
+  constexpr int kTokens = 2000;
   ASSERT_TRUE(Load("temp", *dir_ + "/all.gguf").ok());
   std::atomic<int> started{0};
   std::vector<std::future<grpc::Status>> streams;
@@ -215,7 +219,7 @@ TEST_F(AdapterTest, UnloadDuringTrafficWaitsAndThenRefuses) {
     streams.push_back(std::async(std::launch::async, [&, i] {
       grpc::ClientContext ctx;
       auto reader = stub_->GenerateStream(
-          &ctx, Request(absl::StrCat("Tom ", i), "temp", 400));
+          &ctx, Request(absl::StrCat("Tom ", i), "temp", kTokens));
       v1::GenerateStreamResponse msg;
       bool first = true;
       while (reader->Read(&msg)) {
@@ -251,7 +255,7 @@ TEST_F(AdapterTest, UnloadDuringTrafficWaitsAndThenRefuses) {
   for (int i = 0; i < 3; ++i) {
     grpc::Status s = streams[i].get();
     EXPECT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(ids[i].size(), 400u) << "stream " << i;
+    EXPECT_EQ(ids[i].size(), static_cast<size_t>(kTokens)) << "stream " << i;
   }
   EXPECT_GT(unload.waited_seconds(), 0.0);
   const auto names = Listed();

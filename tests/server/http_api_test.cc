@@ -607,13 +607,15 @@ TEST_F(HttpApiTest, ReadmeCurlExampleWorks) {
 }
 
 // A client that disconnects mid-stream: the request is aborted and its KV
-// blocks freed; the server generated little beyond what the client read.
+// blocks freed, far short of the 16000 tokens asked for (how far the server
+// ran ahead of the reader depends on thread scheduling; see
+// PipelineTest.CancelStopsGeneration).
 TEST(HttpDaemonTest, DisconnectAbortsTheRequestAndFreesItsBlocks) {
-  auto d = StartDaemon({"--ctx-size=2048"});
+  auto d = StartDaemon({"--ctx-size=16384"});
   ASSERT_TRUE(d->ok()) << d->Log();
   Json body = {
-      {"prompt", Json::array({1})}, {"max_tokens", 1800}, {"temperature", 0},
-      {"ignore_eos", true},         {"logprobs", 0},      {"stream", true}};
+      {"prompt", Json::array({1})}, {"max_tokens", 16000}, {"temperature", 0},
+      {"ignore_eos", true},         {"logprobs", 0},       {"stream", true}};
   httplib::Client c = Client(d->http_port());
   int received = 0;  // tokens: one logprob entry each
   std::string pending;
@@ -640,8 +642,11 @@ TEST(HttpDaemonTest, DisconnectAbortsTheRequestAndFreesItsBlocks) {
   ASSERT_TRUE(WaitIdle(*d)) << "KV blocks still held";
   const v1::ModelStats s = Stats(*d);
   EXPECT_EQ(s.kv_blocks_used(), 0u);
-  EXPECT_LE(s.generation_tokens(), static_cast<uint64_t>(received) + 200)
+  EXPECT_LT(s.generation_tokens(), 16000u)
       << "generation went on after the client left";
+  // The output thread logs the request after the engine's stats go idle.
+  for (int i = 0; i < 1000 && !absl::StrContains(d->Log(), "finish="); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_THAT(d->Log(), HasSubstr("api=http"));
   EXPECT_THAT(d->Log(), HasSubstr("finish=cancelled"));
 }
@@ -806,7 +811,7 @@ TEST(HttpDaemonTest, MetricsAndTheRequestLogSayHttp) {
 // SIGTERM with a stream in flight: /health says draining, new requests get
 // 503, the stream ends normally, lumend exits 0.
 TEST(HttpDaemonTest, DrainFinishesStreamsAndRefusesNewWork) {
-  auto d = StartDaemon({"--ctx-size=2048"});
+  auto d = StartDaemon({"--ctx-size=16384"});
   ASSERT_TRUE(d->ok()) << d->Log();
   const int port = d->http_port();
   std::promise<void> first_chunk;
@@ -817,7 +822,9 @@ TEST(HttpDaemonTest, DrainFinishesStreamsAndRefusesNewWork) {
     req.method = "POST";
     req.path = "/v1/completions";
     req.body =
-        R"({"prompt": [1], "max_tokens": 1800, "temperature": 0,
+        // Seconds of stories260K: still streaming while the drain begins,
+        // however slowly this thread is scheduled.
+        R"({"prompt": [1], "max_tokens": 4000, "temperature": 0,
             "ignore_eos": true, "stream": true})";
     req.set_header("Content-Type", "application/json");
     bool signalled = false;
@@ -834,9 +841,13 @@ TEST(HttpDaemonTest, DrainFinishesStreamsAndRefusesNewWork) {
   first_chunk.get_future().wait();
   d->Signal(SIGTERM);
   Reply health;
-  for (int i = 0; i < 2000; ++i) {  // until lumend has seen the signal
+  // Until lumend has seen the signal (bounded).
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < give_up) {
     health = Get(port, "/health");
     if (health.status != 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_EQ(health.status, 503);
   EXPECT_EQ(health.json["status"], "draining");

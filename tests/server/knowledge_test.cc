@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -268,8 +269,10 @@ TEST(KnowledgeTest, AcknowledgedDocumentsSurviveKillNine) {
                            << part;
       }
     }
-    // Ingest until killed at a random moment.
+    // Ingest until killed at a random moment after this round's second
+    // acknowledgement (waited for, however slow the machine).
     std::atomic<bool> stop{false};
+    std::atomic<int> acknowledged_this_round{0};
     std::thread writer([&] {
       while (!stop) {
         const int i = next++;
@@ -279,12 +282,15 @@ TEST(KnowledgeTest, AcknowledgedDocumentsSurviveKillNine) {
         text += absl::StrCat("It ends with tail", i, "x.");
         if (c.Upsert("durable", absl::StrCat("doc", i), text).ok()) {
           acknowledged.push_back(i);
+          ++acknowledged_this_round;
         } else {
           break;
         }
       }
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 300));
+    for (int i = 0; i < 6000 && acknowledged_this_round < 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
     d.Signal(SIGKILL);
     d.Wait();
     stop = true;

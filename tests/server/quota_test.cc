@@ -42,7 +42,10 @@ class QuotaTest : public ::testing::Test {
               "k-ops ops admin\n");
     daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
         "--model=" + testing::TestDataPath("models/stories260K.gguf"),
-        "--ctx-size=2048", "--kv-cache-mb=64",
+        // Streams that must still run while the test makes other calls
+        // are long (seconds of stories260K), so a slowly scheduled test
+        // thread cannot see them end early.
+        "--ctx-size=16384", "--kv-cache-mb=64",
         "--api-keys=" + dir_ + "/keys.txt", "--metrics-listen=127.0.0.1:0"});
     ASSERT_TRUE(daemon_->ok()) << daemon_->Log();
     stub_ = v1::Inference::NewStub(daemon_->Channel());
@@ -104,7 +107,7 @@ TEST_F(QuotaTest, ConcurrentRequests) {
   ctx.AddMetadata("authorization", "Bearer k-beta");
   v1::GenerateRequest req;
   req.add_prompt_token_ids(1);
-  req.mutable_sampling()->set_max_tokens(1500);
+  req.mutable_sampling()->set_max_tokens(16000);  // ends cancelled
   req.mutable_sampling()->set_ignore_eos(true);
   auto reader = stub_->GenerateStream(&ctx, req);
   v1::GenerateStreamResponse msg;
@@ -150,7 +153,7 @@ TEST_F(QuotaTest, RefusedRequestsReturnTheirSlot) {
               grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(refused([](v1::GenerateRequest* r) {
                 std::string longer_than_context;
-                for (int i = 0; i < 1000; ++i)
+                for (int i = 0; i < 8000; ++i)  // > --ctx-size 16384
                   longer_than_context += "Once upon a time ";
                 r->set_prompt(longer_than_context);
               }),
@@ -197,7 +200,7 @@ TEST_F(QuotaTest, SighupReloadsKeysWithoutDroppingRequests) {
   ctx.AddMetadata("authorization", "Bearer k-beta");
   v1::GenerateRequest req;
   req.add_prompt_token_ids(1);
-  req.mutable_sampling()->set_max_tokens(600);
+  req.mutable_sampling()->set_max_tokens(4000);
   req.mutable_sampling()->set_ignore_eos(true);
   auto reader = stub_->GenerateStream(&ctx, req);
   v1::GenerateStreamResponse msg;
@@ -227,7 +230,7 @@ TEST_F(QuotaTest, SighupReloadsKeysWithoutDroppingRequests) {
   }
   const grpc::Status finished = reader->Finish();
   EXPECT_TRUE(finished.ok()) << finished.error_message();
-  EXPECT_EQ(last.usage().completion_tokens(), 600u);
+  EXPECT_EQ(last.usage().completion_tokens(), 4000u);
   EXPECT_THAT(daemon_->Log(), HasSubstr("received SIGHUP; reloaded"));
   // A malformed file keeps the keys that work.
   WriteKeys(dir_ + "/keys.txt", "broken line\n");

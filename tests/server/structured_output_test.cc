@@ -100,14 +100,14 @@ std::vector<std::string> DaemonArgs(const std::string& model) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     args.push_back("--model=synth=" + path);
     args.push_back("--ctx-size=1024");
-    // This model's weights are fp32: a prompt step of 16 or more tokens runs
-    // oneDNN, whose rounding differs from the small-M kernel's in the last
-    // bits, so a batched run's keys can differ from a solo run's by an ulp.
-    // An fp16 cache (the default) sometimes turns that into a flipped token
-    // within the 400 tokens below (1 run in 9 here); an fp32 cache has not.
-    // Packed (GGUF-quantized) weights are bit-identical at every M.
-    args.push_back("--kv-cache-type=f32");
   }
+  // Both models' weights are fp32: a prompt step of 16 or more tokens runs
+  // oneDNN, whose rounding differs from the small-M kernel's in the last
+  // bits, so a batched run's keys can differ from a solo run's by an ulp.
+  // An fp16 cache (the default) sometimes turns that into a flipped token
+  // within the 400 tokens below (1 run in 9 here); an fp32 cache has not.
+  // Packed (GGUF-quantized) weights are bit-identical at every M.
+  args.push_back("--kv-cache-type=f32");
   return args;
 }
 
@@ -407,13 +407,15 @@ INSTANTIATE_TEST_SUITE_P(Models, StructuredOutputTest,
 TEST(StructuredOutputErrorsTest, BadConstraintsAreRefusedBeforeQueueing) {
   DaemonProcess d(
       {"--model=" + testing::TestDataPath("models/stories260K.gguf"),
-       "--max-running=1", "--kv-cache-mb=64", "--ctx-size=2048",
+       "--max-running=1", "--kv-cache-mb=64", "--ctx-size=16384",
        "--metrics-listen=127.0.0.1:0"});
   ASSERT_TRUE(d.ok()) << d.Log();
   auto stub = v1::Inference::NewStub(d.Channel());
   GenerateRequest long_request;
   long_request.add_prompt_token_ids(1);
-  long_request.mutable_sampling()->set_max_tokens(2000);
+  // Seconds of stories260K: it runs until cancelled below, however slowly
+  // the ~30 calls in between are scheduled.
+  long_request.mutable_sampling()->set_max_tokens(16000);
   long_request.mutable_sampling()->set_ignore_eos(true);
   grpc::ClientContext long_ctx;
   auto long_reader = stub->GenerateStream(&long_ctx, long_request);
