@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/kernels/horizontal_sum.h"
 #include "engine/kernels/vec_exp.h"
@@ -209,6 +210,30 @@ void AddInPlace(float* x, const float* y, int64_t n) {
         x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) x[i] += y[i];
+}
+
+void RoundToF16(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h =
+        _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) out[i] = _cvtsh_ss(_cvtss_sh(x[i], 0));
+}
+
+void RoundToBf16(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], 4);
+    if ((u & 0x7fffffff) > 0x7f800000) {
+      u |= 0x00400000;  // NaN stays a (quiet) NaN
+    } else {
+      u += 0x7fff + ((u >> 16) & 1);
+    }
+    u &= 0xffff0000;
+    std::memcpy(&out[i], &u, 4);
+  }
 }
 
 }  // namespace lumen::engine::kernels

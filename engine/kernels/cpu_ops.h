@@ -68,4 +68,10 @@ void Axpy(float a, const uint16_t* x, float* y, int64_t n);
 void FloatsToHalves(const float* x, uint16_t* out, int64_t n);
 void HalvesToFloats(const uint16_t* x, float* out, int64_t n);
 
+// out[i] = x[i] rounded to the nearest F16 (BF16) value, ties to even, as
+// ggml converts activations for F16 (BF16) weights. x, out: [n] (may
+// alias).
+void RoundToF16(const float* x, int64_t n, float* out);
+void RoundToBf16(const float* x, int64_t n, float* out);
+
 }  // namespace lumen::engine::kernels

@@ -9,7 +9,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/cpu_ops.h"
-#include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/quant/quant_kernels.h"
@@ -17,14 +16,8 @@
 
 namespace lumen::engine::kernels {
 
-void LinearScratch::Reserve(int64_t rows, int64_t max_k,
-                            int64_t max_weight_elements, int threads) {
+void LinearScratch::Reserve(int64_t rows, int64_t max_k, int threads) {
   if (static_cast<int64_t>(q.size()) < rows * max_k) q.resize(rows * max_k);
-  const int64_t s = rows * ((max_k + kQBlock - 1) / kQBlock);
-  if (static_cast<int64_t>(scales.size()) < s) scales.resize(s);
-  if (static_cast<int64_t>(weights.size()) < max_weight_elements) {
-    weights.resize(max_weight_elements);
-  }
   if (static_cast<int64_t>(d4.size()) < rows * max_k / 4)
     d4.resize(rows * max_k / 4);
   if (static_cast<int64_t>(sum16.size()) < rows * max_k / 16) {
@@ -43,6 +36,10 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k,
                               quant::PackedPanelBytes((max_k + 31) / 32 * 32);
   if (static_cast<int64_t>(panels.size()) < panel_bytes + 64) {
     panels.resize(panel_bytes + 64);
+  }
+  if (rounded_size < rows * max_k) {
+    rounded.reset(new float[rows * max_k]);
+    rounded_size = rows * max_k;
   }
   this->max_k = std::max(this->max_k, max_k);
 }
@@ -74,22 +71,6 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kF32;
   l->w_f32_ = std::move(w);
-  if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
-  return l;
-}
-
-absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateInt8(
-    int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
-    std::vector<float> bias) {
-  if (K % kQBlock != 0 || static_cast<int64_t>(q.size()) != N * K ||
-      static_cast<int64_t>(scales.size()) != N * K / kQBlock) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("linear: bad int8 sizes for ", N, "x", K));
-  }
-  std::unique_ptr<Linear> l(new Linear());
-  l->format_ = WeightFormat::kInt8;
-  l->w_q_ = std::move(q);
-  l->w_scales_ = std::move(scales);
   if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
   return l;
 }
@@ -149,8 +130,7 @@ absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
 }
 
 int64_t Linear::resident_bytes() const {
-  int64_t bytes =
-      w_f32_.size() * 4 + w_q_.size() + w_scales_.size() * 4 + bias_.size() * 4;
+  int64_t bytes = w_f32_.size() * 4 + bias_.size() * 4;
   for (const Segment& s : segments_) bytes += s.data.size() + s.f32.size() * 4;
   return bytes;
 }
@@ -159,10 +139,6 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
   switch (format_) {
     case WeightFormat::kF32:
       std::memcpy(out, w_f32_.data() + row * K_, K_ * sizeof(float));
-      return;
-    case WeightFormat::kInt8:
-      for (int64_t k = 0; k < K_; ++k)
-        out[k] = w_scales_[(row * K_ + k) / kQBlock] * w_q_[row * K_ + k];
       return;
     case WeightFormat::kPacked:
       for (const Segment& s : segments_) {
@@ -189,7 +165,6 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
 
 std::string Linear::TypeSummary() const {
   if (format_ == WeightFormat::kF32) return "f32";
-  if (format_ == WeightFormat::kInt8) return "int8";
   std::string out;
   for (const Segment& s : segments_) {
     const std::string name = GgmlTypeName(s.type);
@@ -254,50 +229,42 @@ void Linear::RunPacked(const float* x, int64_t M, float* y,
   AddBias(M, y);
 }
 
-absl::Status Linear::RunSmall(const float* x, int64_t M, float* y,
-                              LinearScratch* scratch) const {
-  if (format_ == WeightFormat::kInt8) {
-    QuantizeRowsQ8(x, M, K_, scratch->q.data(), scratch->scales.data());
-    SmallGemmQ8(scratch->q.data(), scratch->scales.data(), M, K_, w_q_.data(),
-                w_scales_.data(), N_, y);
-  } else {
-    SmallGemmF32(x, M, K_, w_f32_.data(), N_, y);
-  }
+absl::Status Linear::RunSmall(const float* x, int64_t M, float* y) const {
+  SmallGemmF32(x, M, K_, w_f32_.data(), N_, y);
   AddBias(M, y);
   return absl::OkStatus();
 }
 
-absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y,
-                             LinearScratch* scratch) const {
-  if (format_ == WeightFormat::kF32) return dnnl_->Run(x, M, w_f32_.data(), y);
-  float* w = scratch->weights.data();
-  // Large M amortizes dequantizing the weights once per call: the GEMM then
-  // runs at oneDNN's fp32 speed.
-  const int64_t blocks = N_ * K_ / kQBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const float s = w_scales_[b];
-    const int8_t* q = w_q_.data() + b * kQBlock;
-    float* out = w + b * kQBlock;
-    for (int i = 0; i < kQBlock; ++i) out[i] = s * q[i];
-  }
-  return dnnl_->Run(x, M, w, y);  // bias fused
+absl::Status Linear::RunDnnl(const float* x, int64_t M, float* y) const {
+  return dnnl_->Run(x, M, w_f32_.data(), y);  // bias fused
 }
 
-bool Linear::LargeKernelPossible(const LinearScratch& scratch) const {
-  if (format_ == WeightFormat::kF32) return true;
-  return static_cast<int64_t>(scratch.weights.size()) >= N_ * K_;
+absl::Status Linear::SetInputRounding(InputRounding rounding) {
+  if (format_ != WeightFormat::kF32 && rounding != InputRounding::kNone)
+    return absl::InvalidArgumentError("only fp32 matrices round inputs");
+  input_rounding_ = rounding;
+  return absl::OkStatus();
 }
 
 absl::Status Linear::Forward(const float* x, int64_t M, float* y,
                              LinearScratch* scratch) const {
+  if (input_rounding_ != InputRounding::kNone) {
+    if (M * K_ > scratch->rounded_size)
+      return absl::InternalError("scratch too small for rounded inputs");
+    float* rounded = scratch->rounded.get();
+    if (input_rounding_ == InputRounding::kF16) {
+      RoundToF16(x, M * K_, rounded);
+    } else {
+      RoundToBf16(x, M * K_, rounded);
+    }
+    x = rounded;
+  }
   if (format_ == WeightFormat::kPacked) {
     // One kernel for every M: see quant_kernels.h on batch invariance.
     RunPacked(x, M, y, scratch);
     return absl::OkStatus();
   }
-  const bool dnnl = use_dnnl_[Bucket(M)] && LargeKernelPossible(*scratch);
-  return dnnl ? RunDnnl(x, M, y, scratch) : RunSmall(x, M, y, scratch);
+  return use_dnnl_[Bucket(M)] ? RunDnnl(x, M, y) : RunSmall(x, M, y);
 }
 
 int Linear::MeasuredBuckets(int64_t max_m) {
@@ -320,17 +287,12 @@ int Linear::FindCrossover(int buckets,
   return lo;
 }
 
-void Linear::MeasureKernelChoice(LinearScratch* scratch, int64_t max_m) {
+void Linear::MeasureKernelChoice(int64_t max_m) {
   if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
   // Buckets up to M = 256, or to the largest M this matrix will see (the
   // output head runs only on the rows a step samples).
   const int buckets = MeasuredBuckets(max_m);
   const int64_t max_measured = int64_t{1} << (buckets - 1);
-  if (static_cast<int64_t>(scratch->q.size()) < max_measured * K_) return;
-  if (!LargeKernelPossible(*scratch)) {
-    use_dnnl_.fill(false);
-    return;
-  }
   std::vector<float> x(max_measured * K_), y(max_measured * N_);
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
@@ -338,8 +300,8 @@ void Linear::MeasureKernelChoice(LinearScratch* scratch, int64_t max_m) {
     double best = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
       auto t0 = std::chrono::steady_clock::now();
-      (void)(dnnl ? RunDnnl(x.data(), m, y.data(), scratch)
-                  : RunSmall(x.data(), m, y.data(), scratch));
+      (void)(dnnl ? RunDnnl(x.data(), m, y.data())
+                  : RunSmall(x.data(), m, y.data()));
       best = std::min(best, std::chrono::duration<double>(
                                 std::chrono::steady_clock::now() - t0)
                                 .count());

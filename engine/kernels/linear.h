@@ -21,27 +21,37 @@
 
 namespace lumen::engine::kernels {
 
-enum class WeightFormat { kF32, kInt8, kPacked };
+enum class WeightFormat { kF32, kPacked };
+
+// What an fp32 matrix does to its activations before the product. A GGUF
+// F16 (BF16) matrix multiplies activations rounded to F16 (BF16) in
+// llama.cpp: ggml converts them to the weights' dot-product type. Doing the
+// same keeps a model's results within float-order noise of llama.cpp's;
+// without it, 8-bit activation quantization in the layers after an F16
+// matrix turns the difference into log-probability noise (quants/README).
+enum class InputRounding { kNone, kF16, kBF16 };
 
 // Per-call scratch, sized once by the owner and shared by all layers.
 struct LinearScratch {
-  std::vector<int8_t> q;      // [max_rows * max_k] quantized activations
-  std::vector<float> scales;  // [max_rows * max_k / 32]
-  std::vector<float> d4;      // [max_rows * max_k / 4] (packed kernels)
-  std::vector<float> sum16;   // [max_rows * max_k / 16] (packed kernels)
-  std::vector<float> sum32;   // [max_rows * max_k / 32] (packed kernels)
+  // The rows quantized per 32 values (the packed kernels but the tiles').
+  std::vector<int8_t> q;     // [max_rows * max_k]
+  std::vector<float> d4;     // [max_rows * max_k / 4]
+  std::vector<float> sum16;  // [max_rows * max_k / 16]
+  std::vector<float> sum32;  // [max_rows * max_k / 32]
   // The same rows quantized per 256 values (the Q4_K/Q6_K tile kernel).
   std::vector<int8_t> q256;     // [max_rows * max_k]
   std::vector<float> d256;      // [max_rows * max_k / 256]
   std::vector<int16_t> bsum16;  // [max_rows * max_k / 16]
   std::vector<int16_t> bsum32;  // [max_rows * max_k / 32]
-  std::vector<float> weights;   // [max N * K] dequantized int8/packed weights
   std::vector<uint8_t> panels;  // packed GEMM panels, every OpenMP thread
+  // [max_rows * max_k] activations rounded for InputRounding; left
+  // uninitialized (no resident pages unless a matrix rounds its inputs).
+  std::unique_ptr<float[]> rounded;
+  int64_t rounded_size = 0;
   int64_t max_k = 0;
   // `threads`: the OpenMP team that will run the kernels (0: this thread's
   // omp_get_max_threads()); the packed kernel needs a panel per thread.
-  void Reserve(int64_t rows, int64_t max_k, int64_t max_weight_elements,
-               int threads = 0);
+  void Reserve(int64_t rows, int64_t max_k, int threads = 0);
   // 64-byte aligned start of `panels`.
   uint8_t* panel_base();
   // How many packed-kernel panels of a K-wide matrix `panels` holds (the
@@ -67,10 +77,6 @@ class Linear {
   // w: [N, K] fp32. bias: [N] or empty.
   static absl::StatusOr<std::unique_ptr<Linear>> CreateF32(
       int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias);
-  // q: [N, K] int8 in [-127, 127], scales: [N, K/32]; K % 32 == 0.
-  static absl::StatusOr<std::unique_ptr<Linear>> CreateInt8(
-      int64_t N, int64_t K, std::vector<int8_t> q, std::vector<float> scales,
-      std::vector<float> bias);
   // Parts stacked in order (N = sum of their rows); K a whole number of each
   // packed part's blocks. InvalidArgument on sizes that do not match.
   static absl::StatusOr<std::unique_ptr<Linear>> CreatePacked(
@@ -83,6 +89,9 @@ class Linear {
   int64_t rows() const { return N_; }
   int64_t cols() const { return K_; }
   WeightFormat format() const { return format_; }
+  // fp32 format only (InvalidArgument otherwise).
+  absl::Status SetInputRounding(InputRounding rounding);
+  InputRounding input_rounding() const { return input_rounding_; }
   int64_t resident_bytes() const;
   // Row `row` of W in fp32 ([K] into out): token embeddings read one row of
   // a packed or fp32 matrix this way. Any format.
@@ -95,7 +104,7 @@ class Linear {
   // min(256, max_m) and records the faster one per bucket (one crossover,
   // found by binary search; larger M uses oneDNN). No-op for packed
   // weights.
-  void MeasureKernelChoice(LinearScratch* scratch, int64_t max_m = 256);
+  void MeasureKernelChoice(int64_t max_m = 256);
   // How many buckets MeasureKernelChoice times for max_m: those up to the
   // one holding min(256, max_m).
   static int MeasuredBuckets(int64_t max_m);
@@ -117,10 +126,9 @@ class Linear {
   // Shared by the factories: shape, bias and the oneDNN primitive.
   absl::Status Init(int64_t N, int64_t K, std::vector<float> bias);
   static int Bucket(int64_t M);
-  absl::Status RunSmall(const float* x, int64_t M, float* y,
-                        LinearScratch* scratch) const;
-  absl::Status RunDnnl(const float* x, int64_t M, float* y,
-                       LinearScratch* scratch) const;
+  // fp32 format: the small-M kernel or oneDNN.
+  absl::Status RunSmall(const float* x, int64_t M, float* y) const;
+  absl::Status RunDnnl(const float* x, int64_t M, float* y) const;
   void AddBias(int64_t M, float* y) const;
   // Packed format: quantizes x into scratch the ways the segments' kernels
   // read it; the other group of the result is null.
@@ -129,8 +137,6 @@ class Linear {
   // Packed format, every part.
   void RunPacked(const float* x, int64_t M, float* y,
                  LinearScratch* scratch) const;
-  // Whether the large-M kernel can run for this format with this scratch.
-  bool LargeKernelPossible(const LinearScratch& scratch) const;
 
   struct Segment {
     GgmlType type;
@@ -144,10 +150,9 @@ class Linear {
   };
 
   WeightFormat format_ = WeightFormat::kF32;
+  InputRounding input_rounding_ = InputRounding::kNone;
   int64_t N_ = 0, K_ = 0;
   std::vector<float> w_f32_;       // [N, K]
-  std::vector<int8_t> w_q_;        // [N, K]
-  std::vector<float> w_scales_;    // [N, K/32]
   std::vector<float> bias_;        // [N] or empty
   std::vector<Segment> segments_;  // packed format, in row order
   // Packed: whether some segment's kernel reads the activations quantized

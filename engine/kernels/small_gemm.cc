@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include "engine/kernels/horizontal_sum.h"
-#include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm_isa.h"
 
 namespace lumen::engine::kernels {
@@ -48,48 +47,6 @@ void RowDotF32(const float* x, int64_t M, int64_t K, const float* w, int64_t N,
   }
 }
 
-template <int R, int T>
-inline void TileQ8(const int8_t* xq, const float* xs, int64_t K,
-                   const int8_t* wq, const float* ws, int64_t N, float* y,
-                   int64_t n0, const int8_t* next) {
-  const int64_t blocks = K / kQBlock;
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < blocks; ++b) {
-    if (next != nullptr && b % 2 == 0) {
-      for (int r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(next + r * K + b * kQBlock),
-                     _MM_HINT_T0);
-    }
-    __m256i xv[T], ax[T];
-    __m256 xscale[T];
-    for (int t = 0; t < T; ++t) {
-      xv[t] = _mm256_loadu_si256(
-          reinterpret_cast<const __m256i*>(xq + t * K + b * kQBlock));
-      ax[t] = _mm256_sign_epi8(xv[t], xv[t]);
-      xscale[t] = _mm256_broadcast_ss(xs + t * blocks + b);
-    }
-    for (int r = 0; r < R; ++r) {
-      const int64_t n = n0 + r;
-      const __m256i wv = _mm256_loadu_si256(
-          reinterpret_cast<const __m256i*>(wq + n * K + b * kQBlock));
-      const __m256 wscale = _mm256_broadcast_ss(ws + n * blocks + b);
-      for (int t = 0; t < T; ++t) {
-        // |x| * (w with x's sign) = x * w; pair sums stay below 2 * 127^2.
-        const __m256i prod =
-            _mm256_maddubs_epi16(ax[t], _mm256_sign_epi8(wv, xv[t]));
-        const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
-        acc[r][t] =
-            _mm256_fmadd_ps(sum, _mm256_mul_ps(wscale, xscale[t]), acc[r][t]);
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * N + n0 + r] = HorizontalSum(acc[r][t]);
-}
-
 }  // namespace
 
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
@@ -116,37 +73,6 @@ void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
     if (M - m == 1) TileF32<R, 1>(x + m * K, K, w, N, y + m * N, n0, next);
   }
   for (int64_t n = tiles * R; n < N; ++n) RowDotF32(x, M, K, w, N, y, n);
-}
-
-void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
-                 const int8_t* wq, const float* ws, int64_t N, float* y) {
-  if (K % 64 == 0 && ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512) {
-    avx512::SmallGemmQ8(xq, xs, M, K, wq, ws, N, y);
-    return;
-  }
-  const int64_t blocks = K / kQBlock;
-  constexpr int R = 4;
-  const int64_t tiles = N / R;
-#pragma omp parallel for schedule(static)
-  for (int64_t tile = 0; tile < tiles; ++tile) {
-    const int64_t n0 = tile * R;
-    const int8_t* next = tile + 1 < tiles ? wq + (n0 + R) * K : nullptr;
-    int64_t m = 0;
-    for (; m + 2 <= M; m += 2, next = nullptr) {
-      TileQ8<R, 2>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0,
-                   next);
-    }
-    if (m < M) {
-      TileQ8<R, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n0,
-                   next);
-    }
-  }
-  for (int64_t n = tiles * R; n < N; ++n) {
-    for (int64_t m = 0; m < M; ++m) {
-      TileQ8<1, 1>(xq + m * K, xs + m * blocks, K, wq, ws, N, y + m * N, n,
-                   nullptr);
-    }
-  }
 }
 
 }  // namespace lumen::engine::kernels

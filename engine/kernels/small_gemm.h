@@ -12,9 +12,4 @@ namespace lumen::engine::kernels {
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
                   int64_t N, float* y);
 
-// int8 weights and int8 activations in 32-blocks (see quantize.h).
-// xq: [M, K], xs: [M, K/32], wq: [N, K], ws: [N, K/32], y: [M, N].
-void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
-                 const int8_t* wq, const float* ws, int64_t N, float* y);
-
 }  // namespace lumen::engine::kernels

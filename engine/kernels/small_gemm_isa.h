@@ -1,6 +1,6 @@
 #pragma once
-// Instruction-set variants of the small-M kernels. SmallGemmF32/Q8
-// (small_gemm.h) dispatch here; callers never pick one themselves.
+// Instruction-set variants of the small-M kernels. SmallGemmF32
+// (small_gemm.h) dispatches here; callers never pick one themselves.
 
 #include <cstdint>
 
@@ -17,12 +17,9 @@ SmallGemmIsa ActiveSmallGemmIsa();
 bool SetSmallGemmIsa(SmallGemmIsa isa);
 
 namespace avx512 {
-// Preconditions on top of small_gemm.h's: K % 16 == 0 (fp32) and
-// K % 64 == 0 (int8, pairs of 32-blocks).
+// Precondition on top of small_gemm.h's: K % 16 == 0.
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,
                   int64_t N, float* y);
-void SmallGemmQ8(const int8_t* xq, const float* xs, int64_t M, int64_t K,
-                 const int8_t* wq, const float* ws, int64_t N, float* y);
 }  // namespace avx512
 
 }  // namespace lumen::engine::kernels

@@ -202,7 +202,7 @@ void BertEncoder::Reserve(int64_t tokens, Workspace* ws) const {
   ws->att.resize(tokens * dim_);
   ws->tmp.resize(tokens * dim_);
   ws->ff.resize(tokens * n_ff_);
-  ws->linear.Reserve(tokens, std::max(dim_, n_ff_), 0);
+  ws->linear.Reserve(tokens, std::max(dim_, n_ff_));
 }
 
 namespace {

@@ -160,16 +160,16 @@ int64_t MoeFfn::active_macs_per_token() const {
           3 * shape_.shared_ff + (shape_.shared_ff > 0 ? 1 : 0));
 }
 
-void MoeFfn::MeasureKernelChoice(kernels::LinearScratch* scratch) {
-  experts_[0].gate_up->MeasureKernelChoice(scratch);
-  experts_[0].down->MeasureKernelChoice(scratch);
+void MoeFfn::MeasureKernelChoice() {
+  experts_[0].gate_up->MeasureKernelChoice();
+  experts_[0].down->MeasureKernelChoice();
   for (FfnExpert& e : experts_) {
     e.gate_up->CopyKernelChoice(*experts_[0].gate_up);
     e.down->CopyKernelChoice(*experts_[0].down);
   }
   if (shared_.gate_up) {
-    shared_.gate_up->MeasureKernelChoice(scratch);
-    shared_.down->MeasureKernelChoice(scratch);
+    shared_.gate_up->MeasureKernelChoice();
+    shared_.down->MeasureKernelChoice();
   }
 }
 
@@ -195,12 +195,6 @@ std::vector<kernels::Linear*> MoeFfn::Matrices() {
     all.push_back(shared_.down.get());
   }
   return all;
-}
-
-int64_t MoeFfn::max_weight_elements() const {
-  int64_t m = 2 * shape_.n_ff * shape_.n_embd;
-  if (shared_.gate_up) m = std::max(m, 2 * shape_.shared_ff * shape_.n_embd);
-  return m;
 }
 
 }  // namespace lumen::engine

@@ -57,12 +57,11 @@ class MoeFfn {
   int64_t active_bytes_per_token() const;
   int64_t active_macs_per_token() const;
   // Times kernels on expert 0 and shares the choice with every expert.
-  void MeasureKernelChoice(kernels::LinearScratch* scratch);
+  void MeasureKernelChoice();
   void CopyKernelChoice(const MoeFfn& other);
   // Every matrix: the router, each expert's and the shared expert's.
   std::vector<kernels::Linear*> Matrices();
   // Largest matrix, for sizing the int8 dequantization scratch.
-  int64_t max_weight_elements() const;
 
  private:
   MoeFfn() = default;

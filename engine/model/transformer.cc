@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     // and the output head, and share the result.
     LayerWeights& first = m->layers_[0];
     for (Linear* lin : first.matrices()) {
-      lin->MeasureKernelChoice(&m->scratch_);
+      lin->MeasureKernelChoice();
       for (LayerWeights& layer : m->layers_) {
         for (Linear* other : layer.matrices()) {
           if (other != lin && other->rows() == lin->rows() &&
@@ -103,13 +103,13 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
       }
     }
     if (first.moe) {
-      first.moe->MeasureKernelChoice(&m->scratch_);
+      first.moe->MeasureKernelChoice();
       for (LayerWeights& layer : m->layers_)
         layer.moe->CopyKernelChoice(*first.moe);
     }
     const int64_t logit_rows =
         options.max_logit_rows > 0 ? std::min(options.max_logit_rows, T) : T;
-    m->output_->MeasureKernelChoice(&m->scratch_, logit_rows);
+    m->output_->MeasureKernelChoice(logit_rows);
     m->kernel_choice_seconds_ =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
@@ -203,19 +203,8 @@ absl::Status Transformer::AllocateBuffers() {
           kernels::AttentionScratchPerThread(
               config_.n_heads, config_.n_kv_heads, options_.max_context),
       0.0f);
-  // Dequantized int8 weights for oneDNN: the largest layer matrix (the
-  // output head stays on the small-M kernel when it does not fit).
-  int64_t max_weights = 0;
-  for (const LayerWeights& l : layers_) {
-    for (const Linear* lin : l.matrices()) {
-      if (lin->format() == kernels::WeightFormat::kInt8)
-        max_weights = std::max(max_weights, lin->rows() * lin->cols());
-    }
-    if (l.moe && int8_)
-      max_weights = std::max(max_weights, l.moe->max_weight_elements());
-  }
   scratch_.Reserve(std::max<int64_t>(T, 256),
-                   std::max({c.n_embd, c.q_dim(), widest_ff}), max_weights,
+                   std::max({c.n_embd, c.q_dim(), widest_ff}),
                    options_.num_threads);
   return absl::OkStatus();
 }

@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
-#include "engine/kernels/quantize.h"
 #include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
@@ -36,37 +35,10 @@ std::span<const uint8_t> PartBytes(const GgufFile& f, const MatrixRows& p) {
       ByteOffset(p.tensor->type, p.first_row * p.cols()), p.rows * row_bytes);
 }
 
-// Every part Q8_0: today's int8 kernels, blocks taken as they are.
-absl::StatusOr<std::unique_ptr<kernels::Linear>> Q8_0AsInt8(
-    const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
-    std::vector<float> bias) {
-  const int64_t cols = parts[0].cols();
-  std::vector<int8_t> q(rows * cols);
-  std::vector<float> scales(rows * cols / kernels::kQBlock);
-  int64_t row = 0;
-  for (const MatrixRows& p : parts) {
-    const std::span<const uint8_t> src = PartBytes(f, p);
-    const int64_t blocks = p.rows * cols / kQ8_0BlockSize;
-    for (int64_t b = 0; b < blocks; ++b) {
-      BlockQ8_0 block;
-      std::memcpy(&block, src.data() + b * sizeof(BlockQ8_0), sizeof(block));
-      scales[row * cols / kernels::kQBlock + b] = HalfToFloat(block.scale);
-      int8_t* dst = q.data() + row * cols + b * kQ8_0BlockSize;
-      std::memcpy(dst, block.q, kQ8_0BlockSize);
-      // Q8_0 may hold -128; clamp to keep vpmaddubsw's pair sums exact.
-      for (int i = 0; i < kQ8_0BlockSize; ++i) {
-        if (dst[i] == -128) dst[i] = -127;
-      }
-    }
-    row += p.rows;
-  }
-  return kernels::Linear::CreateInt8(rows, cols, std::move(q),
-                                     std::move(scales), std::move(bias));
-}
-
 absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
     const GgufFile& f, const std::vector<MatrixRows>& parts, int64_t rows,
-    std::vector<float> bias) {
+    std::vector<float> bias,
+    kernels::InputRounding rounding = kernels::InputRounding::kNone) {
   const int64_t cols = parts[0].cols();
   // Each part is decoded in place: a temporary per part cost a second
   // zero-fill and copy of every fp32 weight at load.
@@ -76,7 +48,11 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
     RETURN_IF_ERROR(DecodeRows(f, p, out));
     out += p.rows * cols;
   }
-  return kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<kernels::Linear> linear,
+      kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias)));
+  RETURN_IF_ERROR(linear->SetInputRounding(rounding));
+  return linear;
 }
 
 // Packed parts keep their blocks; float parts become fp32 rows (auto) or
@@ -181,24 +157,25 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> MakeLinear(
     std::vector<float> bias, WeightMode mode) {
   const int64_t cols = parts[0].cols();
   int64_t rows = 0;
-  bool all_float = true, all_q8_0 = true;
+  bool all_float = true, all_f16 = true, all_bf16 = true;
   for (const MatrixRows& p : parts) {
     rows += p.rows;
     all_float &= FloatType(p.tensor->type);
-    all_q8_0 &= p.tensor->type == GgmlType::kQ8_0;
+    all_f16 &= p.tensor->type == GgmlType::kF16;
+    all_bf16 &= p.tensor->type == GgmlType::kBF16;
   }
   if (mode == WeightMode::kF32) return AsF32(f, parts, rows, std::move(bias));
-  // Q8_0 files keep the int8 kernels: served packed, stories260K-Q8_0's
-  // largest top-8 probability difference from llama.cpp was 0.0355, over
-  // the reference bound of 0.035 (0.0227 with these kernels), though
-  // tiny-Q8_0 then matched llama.cpp 10^4 times more closely.
-  if (all_q8_0) return Q8_0AsInt8(f, parts, rows, std::move(bias));
   // Float matrices quantized at load (--weights int8) become Q8_0 blocks
   // on the packed kernels: VNNI dot products at every M, which prefilled
-  // 1.6-1.9x faster than the int8 small-M kernel and oneDNN on dequantized
-  // weights (README, "Benchmarks").
-  if (all_float && (mode != WeightMode::kInt8 || cols % kQ8_0BlockSize != 0))
-    return AsF32(f, parts, rows, std::move(bias));
+  // 1.6-1.9x faster than the int8 kernels they replaced (README,
+  // "--weights"). Otherwise F16/BF16 matrices round their inputs as
+  // llama.cpp does (kernels::InputRounding).
+  if (all_float && (mode != WeightMode::kInt8 || cols % kQ8_0BlockSize != 0)) {
+    return AsF32(f, parts, rows, std::move(bias),
+                 all_f16    ? kernels::InputRounding::kF16
+                 : all_bf16 ? kernels::InputRounding::kBF16
+                            : kernels::InputRounding::kNone);
+  }
   return AsPacked(f, parts, std::move(bias), mode);
 }
 

@@ -17,9 +17,9 @@
 namespace lumen::engine {
 
 // How matrices are held after loading:
-//   kAuto: every tensor in its own type: packed types (Q4_K, Q6_K, ...) stay
-//          packed, F32/F16/BF16 become fp32; a matrix whose parts are all
-//          Q8_0 uses the int8 kernels (its blocks taken as they are).
+//   kAuto: every tensor in its own type: packed types (Q4_K, Q6_K, Q8_0,
+//          ...) stay packed, F32/F16/BF16 become fp32 (F16/BF16 matrices
+//          round their inputs as llama.cpp does: kernels::InputRounding).
 //   kInt8: as kAuto, but F32/F16/BF16 matrices are quantized to Q8_0 blocks
 //          at load (when their width is a multiple of 32) and run packed.
 //   kF32:  everything dequantized to fp32 at load.

@@ -4,14 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/linear.h"
-#include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/kernels/vec_exp.h"
@@ -61,40 +62,13 @@ TEST_P(KernelShapesTest, SmallGemmF32MatchesNaive) {
   }
 }
 
-TEST_P(KernelShapesTest, SmallGemmQ8IsExactOnQuantizedValues) {
-  const auto [M, K, N] = shape();
-  if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
-  auto x = Random(M * K, 3), w = Random(N * K, 4);
-  std::vector<int8_t> xq(M * K), wq(N * K);
-  std::vector<float> xs(M * K / 32), ws(N * K / 32);
-  QuantizeRowsQ8(x.data(), M, K, xq.data(), xs.data());
-  QuantizeRowsQ8(w.data(), N, K, wq.data(), ws.data());
-  // Full-range values: the sign trick must not saturate.
-  EXPECT_EQ(*std::max_element(xq.begin(), xq.end()), 127);
-  std::vector<float> y(M * N);
-  SmallGemmQ8(xq.data(), xs.data(), M, K, wq.data(), ws.data(), N, y.data());
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      double want = 0, exact = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        want += double(xq[m * K + k]) * xs[m * K / 32 + k / 32] *
-                wq[n * K + k] * ws[n * K / 32 + k / 32];
-        exact += double(x[m * K + k]) * w[n * K + k];
-      }
-      EXPECT_NEAR(y[m * N + n], want, 1e-3 + 1e-5 * std::fabs(want));
-      // Quantization error stays small relative to the dot product's scale.
-      EXPECT_NEAR(y[m * N + n], exact, 0.05 * std::sqrt(double(K)));
-    }
-  }
-}
-
 TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
   const auto [M, K, N] = shape();
   auto w = Random(N * K, 5), b = Random(N, 6), x = Random(M * K, 7);
   auto lin = Linear::CreateF32(N, K, w, b);
   ASSERT_TRUE(lin.ok()) << lin.status();
   LinearScratch scratch;
-  scratch.Reserve(M, K, N * K);
+  scratch.Reserve(M, K);
   std::vector<float> small(M * N), dnnl(M * N);
   (*lin)->ForceKernel(false);
   ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
@@ -107,25 +81,83 @@ TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
   EXPECT_NEAR(small[0], want, 1e-4 * std::sqrt(double(K)));
 }
 
-TEST_P(KernelShapesTest, Int8LinearAgreesAcrossKernels) {
-  const auto [M, K, N] = shape();
-  if (K % kQBlock != 0) GTEST_SKIP() << "int8 needs K % 32 == 0";
-  auto w = Random(N * K, 8), x = Random(M * K, 9), b = Random(N, 10);
-  std::vector<int8_t> wq(N * K);
-  std::vector<float> ws(N * K / 32);
-  QuantizeRowsQ8(w.data(), N, K, wq.data(), ws.data());
-  auto lin = Linear::CreateInt8(N, K, wq, ws, b);
-  ASSERT_TRUE(lin.ok()) << lin.status();
-  LinearScratch scratch;
-  scratch.Reserve(M, K, N * K);
-  std::vector<float> small(M * N), dnnl(M * N);
-  (*lin)->ForceKernel(false);
-  ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
-  (*lin)->ForceKernel(true);
-  ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
-  // The small kernel also quantizes activations; oneDNN sees them in fp32.
-  for (int64_t i = 0; i < M * N; ++i)
-    EXPECT_NEAR(small[i], dnnl[i], 0.03 * std::sqrt(double(K)));
+// The vector roundings against independent scalar ones: FloatToHalf (the
+// GGUF converter's) and BF16 by rounding the significand to 8 bits with
+// nearbyint (ties to even), over normal, subnormal, tie, huge and special
+// values, at a length with a tail past the 8-wide loop.
+TEST(InputRoundingTest, RoundToF16AndBf16MatchScalarRounding) {
+  std::vector<float> x = Random(997, 21, 3.0f);
+  x.insert(x.end(), {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f,
+                     1.0f + 3 * 0x1p-8f, -0x1p-20f, 7e-8f, 65519.0f, 1e6f,
+                     std::numeric_limits<float>::infinity(), -0.0f, 0.0f,
+                     std::numeric_limits<float>::quiet_NaN()});
+  std::vector<float> f16(x.size()), bf16(x.size());
+  RoundToF16(x.data(), static_cast<int64_t>(x.size()), f16.data());
+  RoundToBf16(x.data(), static_cast<int64_t>(x.size()), bf16.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) {
+      EXPECT_TRUE(std::isnan(f16[i]) && std::isnan(bf16[i]));
+      continue;
+    }
+    EXPECT_EQ(f16[i], HalfToFloat(FloatToHalf(x[i]))) << x[i];
+    float want = x[i];
+    if (std::isfinite(x[i]) && x[i] != 0) {
+      int e;
+      const double m = std::frexp(double(x[i]), &e);  // [0.5, 1)
+      want = static_cast<float>(std::ldexp(std::nearbyint(m * 256), e - 8));
+    }
+    EXPECT_EQ(bf16[i], want) << x[i];
+  }
+  // The ties went to the even neighbour.
+  EXPECT_EQ(f16[997], 1.0f);
+  EXPECT_EQ(f16[998], 1.0f + 0x1p-9f);
+  EXPECT_EQ(bf16[999], 1.0f);
+  EXPECT_EQ(bf16[1000], 1.0f + 0x1p-6f);
+}
+
+// A matrix that rounds its inputs computes exactly what the same matrix
+// computes on inputs rounded beforehand, with either kernel, and not what
+// it computes on the unrounded inputs.
+TEST(InputRoundingTest, RoundingLinearEqualsPlainLinearOnRoundedInputs) {
+  constexpr int64_t M = 5, K = 96, N = 24;
+  const auto w = Random(N * K, 22), x = Random(M * K, 23);
+  for (const InputRounding rounding :
+       {InputRounding::kF16, InputRounding::kBF16}) {
+    auto rounding_linear = Linear::CreateF32(N, K, w, {});
+    auto plain = Linear::CreateF32(N, K, w, {});
+    ASSERT_TRUE(rounding_linear.ok() && plain.ok());
+    ASSERT_TRUE((*rounding_linear)->SetInputRounding(rounding).ok());
+    std::vector<float> rounded(M * K);
+    if (rounding == InputRounding::kF16) {
+      for (int64_t i = 0; i < M * K; ++i)
+        rounded[i] = HalfToFloat(FloatToHalf(x[i]));
+    } else {
+      RoundToBf16(x.data(), M * K, rounded.data());
+    }
+    LinearScratch scratch;
+    scratch.Reserve(M, K);
+    for (const bool dnnl : {false, true}) {
+      (*rounding_linear)->ForceKernel(dnnl);
+      (*plain)->ForceKernel(dnnl);
+      std::vector<float> got(M * N), want(M * N), unrounded(M * N);
+      ASSERT_TRUE(
+          (*rounding_linear)->Forward(x.data(), M, got.data(), &scratch).ok());
+      ASSERT_TRUE(
+          (*plain)->Forward(rounded.data(), M, want.data(), &scratch).ok());
+      ASSERT_TRUE(
+          (*plain)->Forward(x.data(), M, unrounded.data(), &scratch).ok());
+      EXPECT_EQ(got, want) << "dnnl " << dnnl;
+      EXPECT_NE(got, unrounded) << "dnnl " << dnnl;
+    }
+  }
+  // Only fp32 matrices round: a packed one refuses.
+  std::vector<PackedPart> parts(1);
+  parts[0].rows = N;
+  parts[0].f32 = w;
+  auto packed = Linear::CreatePacked(K, std::move(parts), {});
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  EXPECT_EQ((*packed)->SetInputRounding(InputRounding::kF16).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // The binary search finds any single crossover, including none, in at most
@@ -166,13 +198,13 @@ TEST(KernelChoiceTest, MeasuredChoiceRunsAndAgrees) {
   auto lin = Linear::CreateF32(N, K, w, {});
   ASSERT_TRUE(lin.ok()) << lin.status();
   LinearScratch scratch;
-  scratch.Reserve(256, K, N * K);
+  scratch.Reserve(256, K);
   auto x = Random(32 * K, 12);
   std::vector<float> forced(32 * N), chosen(32 * N);
   (*lin)->ForceKernel(false);
   ASSERT_TRUE((*lin)->Forward(x.data(), 32, forced.data(), &scratch).ok());
   for (int64_t max_m : {int64_t{1}, int64_t{100}, int64_t{2048}}) {
-    (*lin)->MeasureKernelChoice(&scratch, max_m);
+    (*lin)->MeasureKernelChoice(max_m);
     ASSERT_TRUE((*lin)->Forward(x.data(), 32, chosen.data(), &scratch).ok());
     for (int64_t i = 0; i < 32 * N; ++i)
       ASSERT_NEAR(chosen[i], forced[i], 1e-4 * std::sqrt(double(K)));

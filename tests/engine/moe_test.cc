@@ -93,7 +93,7 @@ TEST_P(MoeFfnTest, UnevenRoutingMatchesTokenByTokenDouble) {
                      std::move(experts), std::move(shared), shared_gate, n);
   ASSERT_TRUE(moe.ok()) << moe.status();
   kernels::LinearScratch scratch;
-  scratch.Reserve(256, 256, 0);
+  scratch.Reserve(256, 256);
   std::vector<float> out(n * d);
   ASSERT_TRUE((*moe)->Forward(x.data(), n, out.data(), &scratch).ok());
 

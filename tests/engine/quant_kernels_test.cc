@@ -216,7 +216,7 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   const int64_t ldy = N + 3;
   const TestActs acts(x, M, K);
   kernels::LinearScratch scratch;
-  scratch.Reserve(M, K, 0);
+  scratch.Reserve(M, K);
   const uint32_t type = static_cast<uint32_t>(c.type);
   auto expect_near = [&, M = M, N = N](const std::vector<float>& y,
                                        const std::vector<double>& want,
@@ -310,7 +310,7 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
                : xq32;
   };
   kernels::LinearScratch scratch;
-  scratch.Reserve(M, K, (N + 5) * K);
+  scratch.Reserve(M, K);
   for (bool large : {false, true}) {
     (*lin)->ForceKernel(large);
     std::vector<float> y(M * (N + 5));
@@ -395,7 +395,7 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
     const std::vector<float> x = Gaussian(kM * K, 37, 1.0f);
     const TestActs acts(x, kM, K);
     kernels::LinearScratch scratch;
-    scratch.Reserve(kM, K, 0);
+    scratch.Reserve(kM, K);
     const uint32_t type = static_cast<uint32_t>(c.type);
     std::vector<uint8_t> wi = w;
     quant::InterleaveRows(type, wi.data(), kN, K,

@@ -149,6 +149,14 @@ TEST_P(LlamaCppReferenceTest, TeacherForcedLogProbsAgree) {
   if (variant == Variant::kAvx512 && only_tiled) {  // (SetUp skips without)
     EXPECT_LE(median, 1e-5) << name << " (" << weights << ")";
   }
+  // The stories260K files hold F16 ffn_down matrices, whose inputs llama.cpp
+  // rounds to F16 (kernels::InputRounding). Rounded the same way, on the
+  // AVX2 kernels these files, too, agree to fp32 rounding at most steps
+  // (measured medians 1.2e-6 to 2.1e-6; without the rounding 0.075 to
+  // 0.079, from 8-bit activation quantization amplifying the difference).
+  if (variant == Variant::kAvx2 && absl::StartsWith(name, "stories260K-")) {
+    EXPECT_LE(median, 1e-4) << name << " (" << weights << ")";
+  }
   std::cout << name << ": d8_max " << d8s.back() << ", d8_med " << median
             << ", |dprob| max " << worst_prob << ", argmax checked at "
             << clear_steps << " clear steps, greedy equal in " << greedy_cases

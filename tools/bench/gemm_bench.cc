@@ -1,7 +1,6 @@
-// gemm_bench: GFLOP/s of the engine's matrix kernels, and the decode
-// attention kernel's KV read rate, (AVX2 small-M fp32 and
-// int8, oneDNN fp32, packed GGUF types) on the shapes of the 110M synth
-// model, with weights cold
+// gemm_bench: GFLOP/s of the engine's matrix kernels (small-M fp32, oneDNN
+// fp32, packed GGUF types) and the decode attention kernel's KV read rate,
+// on the shapes of the 110M synth model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
 //   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot] [--packed_only]
@@ -26,7 +25,6 @@
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
 #include "engine/kernels/paged_attention.h"
-#include "engine/kernels/quantize.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
 #include "engine/kv_cache.h"
@@ -176,27 +174,19 @@ int main(int argc, char** argv) {
   const int64_t ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::printf("%-8s %4s %14s %14s %14s %14s   (GFLOP/s, weights %s)\n", "shape",
-              "M", "small f32", "small int8", "oneDNN f32", "int8 deq+dnnl",
-              hot ? "hot" : "cold");
+  std::printf("%-8s %4s %14s %14s   (GFLOP/s, weights %s)\n", "shape", "M",
+              "small f32", "oneDNN f32", hot ? "hot" : "cold");
   for (const Shape& s : shapes) {
     if (packed_only) break;
     std::vector<std::vector<float>> w(kLayers);
-    std::vector<std::vector<int8_t>> wq(kLayers);
-    std::vector<std::vector<float>> ws(kLayers);
     for (int l = 0; l < kLayers; ++l) {
       w[l].resize(s.N * s.K);
       for (float& v : w[l]) v = normal(rng);
-      wq[l].resize(s.N * s.K);
-      ws[l].resize(s.N * s.K / kQBlock);
-      QuantizeRowsQ8(w[l].data(), s.N, s.K, wq[l].data(), ws[l].data());
     }
     auto dnnl = DnnlMatmulF32::Create(s.K, s.N, nullptr);
     if (!dnnl.ok()) return 1;
-    std::vector<float> x(256 * s.K), y(256 * s.N), wf(s.N * s.K);
+    std::vector<float> x(256 * s.K), y(256 * s.N);
     for (float& v : x) v = normal(rng) * 50;
-    std::vector<int8_t> xq(256 * s.K);
-    std::vector<float> xs(256 * s.K / kQBlock);
     for (int64_t M : ms) {
       auto measure = [&](auto&& call) {
         for (int l = 0; l < kLayers; ++l) call(l);  // warm-up
@@ -209,29 +199,10 @@ int main(int argc, char** argv) {
       const double f32 = measure([&](int l) {
         SmallGemmF32(x.data(), M, s.K, w[l].data(), s.N, y.data());
       });
-      const double q8 = measure([&](int l) {
-        QuantizeRowsQ8(x.data(), M, s.K, xq.data(), xs.data());
-        SmallGemmQ8(xq.data(), xs.data(), M, s.K, wq[l].data(), ws[l].data(),
-                    s.N, y.data());
-      });
       const double dn = measure([&](int l) {
         (void)(*dnnl)->Run(x.data(), M, w[l].data(), y.data());
       });
-      // int8 weights at large M: dequantize, then oneDNN fp32 (Linear's path).
-      const double dq = measure([&](int l) {
-        const int8_t* q = wq[l].data();
-        const float* sc = ws[l].data();
-        float* out = wf.data();
-        const int64_t blocks = s.N * s.K / kQBlock;
-#pragma omp parallel for schedule(static)
-        for (int64_t b = 0; b < blocks; ++b) {
-          for (int i = 0; i < kQBlock; ++i)
-            out[b * kQBlock + i] = sc[b] * q[b * kQBlock + i];
-        }
-        (void)(*dnnl)->Run(x.data(), M, wf.data(), y.data());
-      });
-      std::printf("%-8s %4lld %14.1f %14.1f %14.1f %14.1f\n", s.name,
-                  (long long)M, f32, q8, dn, dq);
+      std::printf("%-8s %4lld %14.1f %14.1f\n", s.name, (long long)M, f32, dn);
     }
   }
   // Packed GGUF weights (engine/quant): the AVX2 row-dot kernel, the AVX-512
