@@ -22,7 +22,7 @@ lumend_tests=(
   LumendTest.ExpiredDeadlineFreesItsBlocks
   LumendTest.BadParametersAreRejectedWithoutDisturbingOthers
   'LumendQueueTest.*' 'LumendShutdownTest.*' 'MetricsTest.*'
-  PipelineTest.CancelStopsGenerationWithinAFewSteps
+  PipelineTest.CancelStopsGeneration
   PipelineTest.ShutdownWhileAnUnloadWaitsExitsCleanly
   QuotaTest.ConcurrentRequests QuotaTest.RefusedRequestsReturnTheirSlot
   QuotaTest.SighupReloadsKeysWithoutDroppingRequests

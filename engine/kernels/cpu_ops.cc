@@ -219,7 +219,8 @@ void RoundToF16(const float* x, int64_t n, float* out) {
         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
   }
-  for (; i < n; ++i) out[i] = _cvtsh_ss(_cvtss_sh(x[i], 0));
+  for (; i < n; ++i)
+    out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
 void RoundToBf16(const float* x, int64_t n, float* out) {

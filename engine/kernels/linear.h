@@ -1,11 +1,10 @@
 #pragma once
-// Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32, as int8 in
-// 32-blocks, or packed: row ranges in their own GGUF block types (a Q4_K_M
-// qkv holds Q4_K q/k rows and Q6_K v rows). fp32 and int8 calls pick their
-// kernel by M from a table measured for this shape at load time: the
-// small-M kernels or oneDNN's fp32 GEMM (for int8 weights on a dequantized
-// copy in scratch). Packed weights use one kernel for every M, so that a
-// row's result does not depend on the batch (quant_kernels.h).
+// Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32, or packed:
+// row ranges in their own GGUF block types (a Q4_K_M qkv holds Q4_K q/k
+// rows and Q6_K v rows). fp32 calls pick their kernel by M from a table
+// measured for this shape at load time: the small-M kernel or oneDNN's fp32
+// GEMM. Packed weights use one kernel for every M, so that a row's result
+// does not depend on the batch (quant_kernels.h).
 
 #include <array>
 #include <cstdint>

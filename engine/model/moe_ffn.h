@@ -61,7 +61,6 @@ class MoeFfn {
   void CopyKernelChoice(const MoeFfn& other);
   // Every matrix: the router, each expert's and the shared expert's.
   std::vector<kernels::Linear*> Matrices();
-  // Largest matrix, for sizing the int8 dequantization scratch.
 
  private:
   MoeFfn() = default;

@@ -223,12 +223,12 @@ void Transformer::PinKernelsIfPacked() {
   if (!packed) return;
   // Packed kernels give a row the same bits whatever the step's row count
   // (quant_kernels.h). The other matrices of a quantized model (fp32 ones
-  // the quantizer could not block, an f16 output head, int8 ones, the MoE
-  // router, whose top-k turns an ulp into another expert) keep that only
-  // with one kernel for every M: oneDNN's other summation order at M >= 16
-  // moved a stories260K-Q4_K_M sequence's logits by 1% inside a batch. The
-  // small kernels ran within 5% of oneDNN (fp32) and ahead of it (int8) at
-  // M = 256 on the 110M shapes (gemm_bench).
+  // the quantizer could not block, an f16 output head, the MoE router, whose
+  // top-k turns an ulp into another expert) keep that only with one kernel
+  // for every M: oneDNN's other summation order at M >= 16 moved a
+  // stories260K-Q4_K_M sequence's logits by 1% inside a batch. The small
+  // kernel ran within 5% of oneDNN at M = 256 on the 110M shapes
+  // (gemm_bench).
   for (Linear* lin : all) {
     if (lin->format() != kernels::WeightFormat::kPacked) {
       lin->ForceKernel(false);

@@ -18,8 +18,11 @@ namespace lumen::engine {
 
 // How matrices are held after loading:
 //   kAuto: every tensor in its own type: packed types (Q4_K, Q6_K, Q8_0,
-//          ...) stay packed, F32/F16/BF16 become fp32 (F16/BF16 matrices
-//          round their inputs as llama.cpp does: kernels::InputRounding).
+//          ...) stay packed, F32/F16/BF16 become fp32. A matrix whose
+//          parts are all F16 (all BF16) rounds its inputs to F16 (BF16) as
+//          llama.cpp does (kernels::InputRounding); mixed float parts, float
+//          rows fused with packed ones, the MoE router (held as kF32) and
+//          the BERT encoder do not round.
 //   kInt8: as kAuto, but F32/F16/BF16 matrices are quantized to Q8_0 blocks
 //          at load (when their width is a multiple of 32) and run packed.
 //   kF32:  everything dequantized to fp32 at load.

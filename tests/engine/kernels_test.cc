@@ -81,38 +81,74 @@ TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
   EXPECT_NEAR(small[0], want, 1e-4 * std::sqrt(double(K)));
 }
 
-// The vector roundings against independent scalar ones: FloatToHalf (the
-// GGUF converter's) and BF16 by rounding the significand to 8 bits with
-// nearbyint (ties to even), over normal, subnormal, tie, huge and special
-// values, at a length with a tail past the 8-wide loop.
-TEST(InputRoundingTest, RoundToF16AndBf16MatchScalarRounding) {
-  std::vector<float> x = Random(997, 21, 3.0f);
-  x.insert(x.end(), {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f,
-                     1.0f + 3 * 0x1p-8f, -0x1p-20f, 7e-8f, 65519.0f, 1e6f,
-                     std::numeric_limits<float>::infinity(), -0.0f, 0.0f,
-                     std::numeric_limits<float>::quiet_NaN()});
-  std::vector<float> f16(x.size()), bf16(x.size());
-  RoundToF16(x.data(), static_cast<int64_t>(x.size()), f16.data());
-  RoundToBf16(x.data(), static_cast<int64_t>(x.size()), bf16.data());
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(x[i])) {
-      EXPECT_TRUE(std::isnan(f16[i]) && std::isnan(bf16[i]));
-      continue;
-    }
-    EXPECT_EQ(f16[i], HalfToFloat(FloatToHalf(x[i]))) << x[i];
-    float want = x[i];
-    if (std::isfinite(x[i]) && x[i] != 0) {
-      int e;
-      const double m = std::frexp(double(x[i]), &e);  // [0.5, 1)
-      want = static_cast<float>(std::ldexp(std::nearbyint(m * 256), e - 8));
-    }
-    EXPECT_EQ(bf16[i], want) << x[i];
+// The vector roundings against independent scalar ones (the significand
+// rounded with nearbyint, ties to even: 11 bits for F16, with its
+// subnormal step and overflow to infinity, 8 for BF16), over normal,
+// subnormal, tie, huge and special values, at lengths that end in the
+// vector loop and in every length of scalar tail.
+float ReferenceRounding(float x, int bits, bool f16) {
+  if (!std::isfinite(x) || x == 0) return x;
+  const double a = std::fabs(double(x));
+  double r;
+  if (f16 && a < 0x1p-14) {
+    r = std::nearbyint(a * 0x1p24) * 0x1p-24;
+  } else {
+    int e;
+    const double m = std::frexp(a, &e);  // [0.5, 1)
+    r = std::ldexp(std::nearbyint(m * std::ldexp(1.0, bits)), e - bits);
   }
+  const double largest = f16 ? 65504 : std::numeric_limits<float>::max();
+  if (r > largest) r = std::numeric_limits<double>::infinity();
+  return static_cast<float>(std::copysign(r, double(x)));
+}
+
+TEST(InputRoundingTest, RoundToF16AndBf16MatchScalarRounding) {
+  const std::vector<float> special = {1.0f + 0x1p-11f,
+                                      1.0f + 3 * 0x1p-11f,
+                                      1.0f + 0x1p-8f,
+                                      1.0f + 3 * 0x1p-8f,
+                                      -0x1p-20f,
+                                      7e-8f,
+                                      65519.0f,
+                                      65520.0f,
+                                      1e6f,
+                                      std::numeric_limits<float>::max(),
+                                      std::numeric_limits<float>::infinity(),
+                                      -0.0f,
+                                      0.0f,
+                                      std::numeric_limits<float>::quiet_NaN(),
+                                      -3.14159f,
+                                      2.5e-5f};
+  auto check = [](const std::vector<float>& x) {
+    const int64_t n = static_cast<int64_t>(x.size());
+    std::vector<float> f16(n), bf16(n);
+    RoundToF16(x.data(), n, f16.data());
+    RoundToBf16(x.data(), n, bf16.data());
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(x[i])) {
+        EXPECT_TRUE(std::isnan(f16[i]) && std::isnan(bf16[i]));
+        continue;
+      }
+      EXPECT_EQ(f16[i], ReferenceRounding(x[i], 11, true))
+          << x[i] << " at " << i << " of " << n;
+      EXPECT_EQ(bf16[i], ReferenceRounding(x[i], 8, false))
+          << x[i] << " at " << i << " of " << n;
+    }
+  };
+  // Every prefix: 1-7 values are all tail, 9-15 end in a tail of 1-7.
+  for (size_t n = 1; n <= special.size(); ++n)
+    check(std::vector<float>(special.begin(), special.begin() + n));
+  std::vector<float> many = Random(997, 21, 3.0f);
+  many.insert(many.end(), special.begin(), special.end());
+  check(many);
   // The ties went to the even neighbour.
-  EXPECT_EQ(f16[997], 1.0f);
-  EXPECT_EQ(f16[998], 1.0f + 0x1p-9f);
-  EXPECT_EQ(bf16[999], 1.0f);
-  EXPECT_EQ(bf16[1000], 1.0f + 0x1p-6f);
+  float out[4];
+  RoundToF16(special.data(), 2, out);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 1.0f + 0x1p-9f);
+  RoundToBf16(special.data() + 2, 2, out);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 1.0f + 0x1p-6f);
 }
 
 // A matrix that rounds its inputs computes exactly what the same matrix

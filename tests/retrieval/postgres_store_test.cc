@@ -54,8 +54,7 @@ class PostgresStoreTest : public ::testing::Test {
   lumen::testing::HashingEmbedder embedder_;
 };
 
-TEST_F(PostgresStoreTest,
-       AWriteOnOneReplicaIsSearchableOnAnotherWithinASecond) {
+TEST_F(PostgresStoreTest, AWriteOnOneReplicaIsSearchableOnAnotherByNotify) {
   auto a = Replica(), b = Replica();
   ASSERT_TRUE(a->CreateCollection("c", "t", {}, {}).ok());
   for (int i = 0; i < 5; ++i) {

@@ -811,7 +811,8 @@ TEST(HttpDaemonTest, MetricsAndTheRequestLogSayHttp) {
 // SIGTERM with a stream in flight: /health says draining, new requests get
 // 503, the stream ends normally, lumend exits 0.
 TEST(HttpDaemonTest, DrainFinishesStreamsAndRefusesNewWork) {
-  auto d = StartDaemon({"--ctx-size=16384"});
+  // A grace far above the stream's few seconds, also under TSan.
+  auto d = StartDaemon({"--ctx-size=16384", "--shutdown-grace=120"});
   ASSERT_TRUE(d->ok()) << d->Log();
   const int port = d->http_port();
   std::promise<void> first_chunk;

@@ -290,6 +290,7 @@ TEST(KnowledgeTest, AcknowledgedDocumentsSurviveKillNine) {
     });
     for (int i = 0; i < 6000 && acknowledged_this_round < 2; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GE(acknowledged_this_round, 2) << "round " << round;
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
     d.Signal(SIGKILL);
     d.Wait();
