@@ -67,8 +67,14 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
                                    "/data -U lumen --auth=trust -E UTF8 "
                                    "--locale=C --no-sync"));
   if (!init.ok()) return init.status();
-  pg->port_ = FreePort();
-  if (absl::Status s = pg->StartServer(); !s.ok()) return s;
+  // The port was free a moment ago; another test (ctest -j) may take it
+  // before PostgreSQL binds it, so a failed start tries another port.
+  for (int attempt = 1;; ++attempt) {
+    pg->port_ = FreePort();
+    const absl::Status s = pg->StartServer();
+    if (s.ok()) break;
+    if (attempt == 3) return s;
+  }
   return pg;
 }
 
