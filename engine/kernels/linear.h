@@ -90,7 +90,6 @@ class Linear {
   WeightFormat format() const { return format_; }
   // fp32 format only (InvalidArgument otherwise).
   absl::Status SetInputRounding(InputRounding rounding);
-  InputRounding input_rounding() const { return input_rounding_; }
   int64_t resident_bytes() const;
   // Row `row` of W in fp32 ([K] into out): token embeddings read one row of
   // a packed or fp32 matrix this way. Any format.

@@ -37,21 +37,11 @@ class Collector {
       absl::MutexLock lock(&mu_);
       GenerationDelta d;
       while (stream_->Take(&d)) {
-        tokens_ += static_cast<int>(d.token_ids.size());
         all_.MergeFrom(std::move(d));
       }
     });
   }
   std::shared_ptr<RequestStream> stream() { return stream_; }
-  // Waits (bounded) until at least n tokens or the end arrived.
-  int WaitForTokens(int n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return tokens_ >= n || all_.finished;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
-    return tokens_;
-  }
   GenerationDelta WaitForEnd() {
     absl::MutexLock lock(&mu_);
     auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -65,7 +55,6 @@ class Collector {
   std::shared_ptr<RequestStream> stream_;
   absl::Mutex mu_;
   GenerationDelta all_ ABSL_GUARDED_BY(mu_);
-  int tokens_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class EngineLoopTest : public ::testing::Test {

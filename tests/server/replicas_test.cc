@@ -318,7 +318,6 @@ TEST_F(ReplicasTest, PostgresRestartedUnderLoadIsUnavailableThenRecovers) {
   stop = true;
   la.join();
   lb.join();
-  EXPECT_GT(ok_before, 0);
   EXPECT_EQ(other, 0);
   ASSERT_TRUE(ca.Upsert("after", "After the outage, owls.").ok());
   // B follows A's writes again (its listener reconnected).
