@@ -3,12 +3,36 @@
 #include <omp.h>
 
 #include <chrono>
+#include <functional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "chat/gguf_templates.h"
 
 namespace lumen::server {
+
+namespace {
+
+// Runs `fn` on a thread of its own with an OpenMP team of `num_threads`,
+// and waits for it. Loading runs parallel regions (weight conversion,
+// kernel choice), and libgomp keeps a thread's team until that thread
+// exits. A team left on the main thread beside the engine thread's makes
+// libgomp's threads outnumber the cores, and then every OpenMP wait in the
+// process spins about 100 times instead of GOMP_SPINCOUNT before sleeping:
+// each of a decode step's ~60 parallel regions paid a wake-up, and served
+// one-sequence decode ran 2-3x slower than `lumen bench engine` (which
+// loads and steps on one thread).
+void RunInTransientOpenMpTeam(int num_threads,
+                              const std::function<void()>& fn) {
+  std::thread worker([&] {
+    omp_set_num_threads(num_threads);
+    fn();
+  });
+  worker.join();
+}
+
+}  // namespace
 
 absl::StatusOr<const ServedModel*> ModelRegistry::Load(
     const std::string& name, const std::string& path,
@@ -35,14 +59,16 @@ absl::StatusOr<const ServedModel*> ModelRegistry::Load(
   m->chat_template = std::move(*chat);
   m->load_seconds.file = since(start);
   start = Clock::now();
-  omp_set_num_threads(options.engine.num_threads);
   engine::TransformerOptions t;
   t.weights = options.weights;
   t.max_batch_tokens = options.engine.max_batch_tokens;
   t.max_context = options.ctx_size;
   t.num_threads = options.engine.num_threads;
   t.max_logit_rows = options.engine.max_running;
-  auto model = engine::Transformer::Load(*m->file, t);
+  absl::StatusOr<std::unique_ptr<engine::Transformer>> model;
+  RunInTransientOpenMpTeam(options.engine.num_threads, [&] {
+    model = engine::Transformer::Load(*m->file, t);
+  });
   if (!model.ok()) return model.status();
   m->load_seconds.kernel_choice = (*model)->kernel_choice_seconds();
   m->load_seconds.weights = since(start) - m->load_seconds.kernel_choice;

@@ -50,8 +50,9 @@ struct ModelLoadOptions {
 class ModelRegistry {
  public:
   // Loads `path` as `name` and starts its engine. Main thread, before
-  // MarkModelsLoaded(); the calling thread's OpenMP team is set to the
-  // engine's (the kernel choice measured at load must see the same team).
+  // MarkModelsLoaded(). The weights are loaded on a transient thread with
+  // an OpenMP team of the engine's size (the kernel choice measured at load
+  // must see the same team), which leaves no team on the calling thread.
   absl::StatusOr<const ServedModel*> Load(const std::string& name,
                                           const std::string& path,
                                           const ModelLoadOptions& options,
