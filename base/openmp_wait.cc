@@ -1,10 +1,12 @@
 #include "base/openmp_wait.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 namespace lumen {
 
@@ -42,6 +44,15 @@ const char* OpenMpWaitPolicy() {
     return s;
   }();
   return policy->c_str();
+}
+
+void RunInTransientOpenMpTeam(int num_threads,
+                              const std::function<void()>& fn) {
+  std::thread worker([&] {
+    omp_set_num_threads(num_threads);
+    fn();
+  });
+  worker.join();
 }
 
 }  // namespace lumen

@@ -8,6 +8,8 @@
 // rate), while libgomp's own default spin (300000) is the one that
 // collapses when another process takes a core (README, "Threads").
 
+#include <functional>
+
 namespace lumen {
 
 // Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets GOMP_SPINCOUNT and
@@ -21,5 +23,15 @@ void UseLumenOpenMpWaitPolicy(char** argv);
 // in the environment libgomp read at start, for benchmarks to print
 // (OMP_DISPLAY_ENV=verbose shows what libgomp made of them).
 const char* OpenMpWaitPolicy();
+
+// Runs `fn` on a new thread with an OpenMP team of `num_threads`, and waits
+// for it. For parallel work (loading a model) off the threads that own a
+// team for good (engine threads, embedding lanes): libgomp keeps a thread's
+// team until the thread exits, and once its threads outnumber the cores
+// every OpenMP wait in the process spins only ~100 times before sleeping
+// in the kernel. A team left on lumend's main thread did that: each of a
+// decode step's parallel regions then paid a wake-up, and served decode
+// ran 2-3x slower than `lumen bench engine`.
+void RunInTransientOpenMpTeam(int num_threads, const std::function<void()>& fn);
 
 }  // namespace lumen

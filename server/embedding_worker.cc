@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/openmp_wait.h"
 
 namespace lumen::server {
 
@@ -48,7 +49,19 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
   auto tok = engine::Tokenizer::FromGguf(*w->file_);
   if (!tok.ok()) return tok.status();
   w->tokenizer_ = std::move(*tok);
-  auto enc = engine::BertEncoder::Load(*w->file_);
+  const int cores =
+      threads > 0
+          ? threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int lanes = std::min(cores, 4);
+  auto team_of_lane = [&](int i) {
+    return cores / lanes + (i < cores % lanes ? 1 : 0);
+  };
+  // Loading warms oneDNN primitives (parallel regions): on a transient
+  // thread with a lane's team, so that no team stays on the caller.
+  absl::StatusOr<std::unique_ptr<engine::BertEncoder>> enc;
+  RunInTransientOpenMpTeam(team_of_lane(0),
+                           [&] { enc = engine::BertEncoder::Load(*w->file_); });
   if (!enc.ok()) return enc.status();
   w->encoder_ = std::move(*enc);
   auto name = w->file_->GetString("general.name");
@@ -57,14 +70,9 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
                        : path.substr(path.rfind('/') + 1);
   w->model_.dim = w->encoder_->dim();
   w->model_.checksum = WeightsChecksum(*w->file_);
-  const int cores =
-      threads > 0
-          ? threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const int lanes = std::min(cores, 4);
   for (int i = 0; i < lanes; ++i) {
-    const int team = cores / lanes + (i < cores % lanes ? 1 : 0);
-    w->lanes_.emplace_back([raw = w.get(), team] { raw->Lane(team); });
+    w->lanes_.emplace_back(
+        [raw = w.get(), team = team_of_lane(i)] { raw->Lane(team); });
   }
   return w;
 }

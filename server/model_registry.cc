@@ -1,38 +1,13 @@
 #include "server/model_registry.h"
 
-#include <omp.h>
-
 #include <chrono>
-#include <functional>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/openmp_wait.h"
 #include "chat/gguf_templates.h"
 
 namespace lumen::server {
-
-namespace {
-
-// Runs `fn` on a thread of its own with an OpenMP team of `num_threads`,
-// and waits for it. Loading runs parallel regions (weight conversion,
-// kernel choice), and libgomp keeps a thread's team until that thread
-// exits. A team left on the main thread beside the engine thread's makes
-// libgomp's threads outnumber the cores, and then every OpenMP wait in the
-// process spins about 100 times instead of GOMP_SPINCOUNT before sleeping:
-// each of a decode step's ~60 parallel regions paid a wake-up, and served
-// one-sequence decode ran 2-3x slower than `lumen bench engine` (which
-// loads and steps on one thread).
-void RunInTransientOpenMpTeam(int num_threads,
-                              const std::function<void()>& fn) {
-  std::thread worker([&] {
-    omp_set_num_threads(num_threads);
-    fn();
-  });
-  worker.join();
-}
-
-}  // namespace
 
 absl::StatusOr<const ServedModel*> ModelRegistry::Load(
     const std::string& name, const std::string& path,
@@ -66,6 +41,8 @@ absl::StatusOr<const ServedModel*> ModelRegistry::Load(
   t.num_threads = options.engine.num_threads;
   t.max_logit_rows = options.engine.max_running;
   absl::StatusOr<std::unique_ptr<engine::Transformer>> model;
+  // Off the calling thread, so that no OpenMP team stays on it (see
+  // RunInTransientOpenMpTeam).
   RunInTransientOpenMpTeam(options.engine.num_threads, [&] {
     model = engine::Transformer::Load(*m->file, t);
   });

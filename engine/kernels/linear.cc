@@ -123,6 +123,9 @@ absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
   K_ = K;
   bias_ = std::move(bias);
   use_dnnl_ = DefaultChoice();
+  // Packed matrices run their own kernel at every M (Forward): no oneDNN
+  // primitive, whose warm-up would take a dummy fp32 copy of the matrix.
+  if (format_ == WeightFormat::kPacked) return absl::OkStatus();
   auto mm = DnnlMatmulF32::Create(K, N, bias_.empty() ? nullptr : bias_.data());
   if (!mm.ok()) return mm.status();
   dnnl_ = std::move(*mm);

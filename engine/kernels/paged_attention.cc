@@ -59,9 +59,9 @@ inline const uint8_t* ValueRows(const AttentionItem& it, int64_t b,
 // A block's rows of the item's KV heads. Blocks are scattered, so the
 // hardware prefetcher restarts at every one: keys are fetched kPrefetchBlocks
 // ahead (a block is processed faster than DRAM answers), and each block's
-// values during the key pass, for the value pass. Into L2: into L1, the
-// fill buffers bounded the misses in flight (16 sequences at context 512 ran
-// a fifth slower in `lumen bench engine`).
+// values during the key pass, for the value pass. Into L2, as the AVX-512
+// kernel (paged_attention_avx512.cc), where into L1 was measured a fifth
+// slower.
 constexpr int64_t kPrefetchBlocks = 4;
 inline void PrefetchRows(const uint8_t* p, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64)

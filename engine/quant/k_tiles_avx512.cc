@@ -41,8 +41,8 @@ constexpr int kDirectRows = 16;
 // lie back to back, so the stream runs on into its next tile. Into L2, not
 // L1: prefetching into L1 made decode (M=1) a third slower on Zen 5, as
 // measured with `lumen bench engine` on a Q4_K_M file (265-316 against
-// 424-482 tokens/s, alternated runs): L1's fill buffers, not DRAM, then
-// bound the misses in flight, and the lines evict the activations.
+// 424-482 tokens/s, alternated runs); presumably L1's fill buffers, not
+// DRAM, then bound the misses in flight.
 constexpr int kPrefetchSpans = 4;
 
 inline void PrefetchToL2(const uint8_t* p, int64_t bytes) {

@@ -3,7 +3,7 @@
 // left on lumend's main thread beside the engine thread's made libgomp's
 // threads outnumber the cores, which cuts every OpenMP wait in the process
 // to a ~100-iteration spin before sleeping (served decode ran 2-3x slower
-// than the engine could). The threads a load may add are the engine's own.
+// than the engine could).
 
 #include "server/model_registry.h"
 
@@ -27,6 +27,11 @@ int64_t ProcessThreads() {
 }
 
 TEST(ModelRegistryTest, LoadLeavesNoOpenMpTeamOnTheCallingThread) {
+#ifdef __clang__
+  // LLVM's libomp keeps every exited thread's workers in a global pool, so
+  // the count cannot tell; the throttling it guards against is libgomp's.
+  GTEST_SKIP() << "libgomp behaviour (this build uses libomp)";
+#endif
   ModelRegistry registry;
   ModelLoadOptions options;
   options.engine.num_threads = 2;
@@ -41,22 +46,22 @@ TEST(ModelRegistryTest, LoadLeavesNoOpenMpTeamOnTheCallingThread) {
                            testing::TestDataPath("models/stories260K.gguf"),
                            options, nullptr);
     loaded = m.status();
-    // A transient thread's team workers are detached and may still be
-    // exiting: wait (a team left behind would never go).
+    // Stopping joins the engine's threads (and its team goes with its
+    // thread), so what remains beyond `before` is what the load left on
+    // this thread. libgomp's workers are detached and may still be exiting:
+    // wait for them (a team left behind would never go).
+    registry.StopAll();
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(10);
     do {
       after = ProcessThreads();
-      if (after - before <= 2) break;
+      if (after <= before) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     } while (std::chrono::steady_clock::now() < deadline);
   });
   caller.join();
   ASSERT_TRUE(loaded.ok()) << loaded;
-  // The engine thread and its output thread; the engine's OpenMP worker
-  // starts with its first step.
-  EXPECT_EQ(after - before, 2);
-  registry.StopAll();
+  EXPECT_EQ(after, before);
 }
 
 }  // namespace
