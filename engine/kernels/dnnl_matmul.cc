@@ -1,6 +1,7 @@
 #include "engine/kernels/dnnl_matmul.h"
 
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/attributes.h"
@@ -55,6 +56,17 @@ void MarkWarm(const Shape& s) {
   absl::MutexLock lock(&warm_mu);
   WarmShapes().insert(s);
 }
+
+// The scratchpad is ours (scratchpad_mode::user), one buffer per calling
+// thread: with the library's, a primitive must run on the thread that
+// created it (its buffer is that thread's), and models load on a transient
+// thread (RunInTransientOpenMpTeam) that is gone when the engine thread
+// runs them. Grown to the largest primitive's need on first use.
+uint8_t* ThreadScratchpad(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
 }  // namespace
 
 struct DnnlMatmulF32::Impl {
@@ -62,6 +74,7 @@ struct DnnlMatmulF32::Impl {
   const float* bias;
   dnnl::matmul primitive;
   dnnl::memory::desc weights_md;
+  dnnl::memory::desc scratchpad_md;
   dnnl::memory bias_mem;
 };
 
@@ -84,9 +97,12 @@ absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> DnnlMatmulF32::Create(
     dnnl::memory::desc bias_md({1, N}, dt::f32, tag::ab);
     auto desc = bias ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
                      : dnnl::matmul::desc(src_md, w_md, dst_md);
-    dnnl::matmul::primitive_desc pd(desc, ctx.engine);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine);
     impl->primitive = dnnl::matmul(pd);
     impl->weights_md = w_md;
+    impl->scratchpad_md = pd.scratchpad_desc();
     if (bias)
       impl->bias_mem =
           dnnl::memory(bias_md, ctx.engine, const_cast<float*>(bias));
@@ -114,16 +130,15 @@ absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, const float* w,
                      const_cast<float*>(x));
     dnnl::memory dst({{M, impl_->N}, dt::f32, tag::ab}, ctx.engine, y);
     dnnl::memory weights(impl_->weights_md, ctx.engine, const_cast<float*>(w));
-    if (impl_->bias) {
-      impl_->primitive.execute(stream, {{DNNL_ARG_SRC, src},
-                                        {DNNL_ARG_WEIGHTS, weights},
-                                        {DNNL_ARG_BIAS, impl_->bias_mem},
-                                        {DNNL_ARG_DST, dst}});
-    } else {
-      impl_->primitive.execute(stream, {{DNNL_ARG_SRC, src},
-                                        {DNNL_ARG_WEIGHTS, weights},
-                                        {DNNL_ARG_DST, dst}});
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (impl_->bias) args.emplace(DNNL_ARG_BIAS, impl_->bias_mem);
+    if (const size_t bytes = impl_->scratchpad_md.get_size(); bytes > 0) {
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory(impl_->scratchpad_md, ctx.engine,
+                                ThreadScratchpad(bytes)));
     }
+    impl_->primitive.execute(stream, args);
     stream.wait();
     return absl::OkStatus();
   } catch (const dnnl::error& e) {
