@@ -335,6 +335,25 @@ int Run(int argc, char** argv) {
   pipeline_options.share_prefix_cache = f.share_prefix_cache;
   const ThreadPlan threads =
       PlanThreads(f, omp_get_num_procs(), !f.embedding_model.empty());
+  {
+    // Every engine and embedding lane keeps its OpenMP team. libgomp counts
+    // the first thread plus each team's workers (a team of n has n - 1), and
+    // past the cores it cuts every wait to a ~100-spin (README, "Served
+    // decode").
+    const int64_t models = std::max<int64_t>(1, f.models.size());
+    int64_t gomp_threads = 1 + models * (threads.engine - 1);
+    if (!f.embedding_model.empty()) {
+      gomp_threads += threads.embedding - std::min(threads.embedding, 4);
+    }
+    if (gomp_threads > omp_get_num_procs()) {
+      LogInfo(
+          log_format,
+          absl::StrCat("warning: --threads and --embedding-threads make ",
+                       gomp_threads, " OpenMP threads on ", omp_get_num_procs(),
+                       " cores: every OpenMP wait sleeps after ~100 spins, and "
+                       "decode runs slower"));
+    }
+  }
 
   std::unique_ptr<lumen::server::Metrics> metrics;
   if (!f.metrics_listen.empty()) {
