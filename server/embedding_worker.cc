@@ -58,9 +58,11 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
     return cores / lanes + (i < cores % lanes ? 1 : 0);
   };
   // Loading warms oneDNN primitives (parallel regions): on a transient
-  // thread with a lane's team, so that no team stays on the caller.
+  // thread, so that no team stays on the caller, with the smallest lane's
+  // team (a primitive keeps the team size it was created with for parts of
+  // its work, and would grow a smaller lane's team to it).
   absl::StatusOr<std::unique_ptr<engine::BertEncoder>> enc;
-  RunInTransientOpenMpTeam(team_of_lane(0),
+  RunInTransientOpenMpTeam(team_of_lane(lanes - 1),
                            [&] { enc = engine::BertEncoder::Load(*w->file_); });
   if (!enc.ok()) return enc.status();
   w->encoder_ = std::move(*enc);

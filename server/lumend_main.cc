@@ -348,10 +348,13 @@ int Run(int argc, char** argv) {
     if (gomp_threads > omp_get_num_procs()) {
       LogInfo(
           log_format,
-          absl::StrCat("warning: --threads and --embedding-threads make ",
-                       gomp_threads, " OpenMP threads on ", omp_get_num_procs(),
-                       " cores: every OpenMP wait sleeps after ~100 spins, and "
-                       "decode runs slower"));
+          absl::StrCat(
+              "warning: with these --threads and --embedding-threads libgomp "
+              "counts ",
+              gomp_threads, " threads on ", omp_get_num_procs(),
+              " cores: every OpenMP wait then spins at most 100 times "
+              "(with lumen's default wait policy) before sleeping, "
+              "and decode runs slower"));
     }
   }
 

@@ -1,5 +1,6 @@
 #include "engine/kernels/dnnl_matmul.h"
 
+#include <new>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -143,6 +144,9 @@ absl::Status DnnlMatmulF32::Run(const float* x, int64_t M, const float* w,
     return absl::OkStatus();
   } catch (const dnnl::error& e) {
     return FromDnnl(e, "matmul");
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        "oneDNN matmul: no memory for its scratchpad");
   }
 }
 

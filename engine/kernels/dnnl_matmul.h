@@ -12,8 +12,9 @@ namespace lumen::engine::kernels {
 // y[M,N] = x[M,K] * W[N,K]^T (+ bias[N]) in fp32 with a runtime-M oneDNN
 // matmul primitive created once per weight shape. The weights are given per
 // call, so int8 layers can pass a freshly dequantized copy. Run may be called
-// from several threads at once (the engine thread and the embedding lanes):
-// each thread executes on its own oneDNN stream.
+// from several threads at once (the engine thread and the embedding lanes),
+// and on other threads than the one that created it: each thread executes
+// on its own oneDNN stream with its own scratchpad.
 class DnnlMatmulF32 {
  public:
   // `bias` ([N]) may be null and must outlive this object. The first matrix

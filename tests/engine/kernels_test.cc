@@ -7,11 +7,13 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/cpu_ops.h"
+#include "engine/kernels/dnnl_matmul.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
@@ -100,6 +102,44 @@ float ReferenceRounding(float x, int bits, bool f16) {
   const double largest = f16 ? 65504 : std::numeric_limits<float>::max();
   if (r > largest) r = std::numeric_limits<double>::infinity();
   return static_cast<float>(std::copysign(r, double(x)));
+}
+
+// Models load on a transient thread and run on the engine thread (and the
+// embedding lanes run one encoder's matmuls at once): a primitive created on
+// a thread that has exited runs on two others at the same time, each
+// matching a naive product.
+TEST(DnnlMatmulTest, RunsOnOtherThreadsThanTheOneThatCreatedIt) {
+  constexpr int64_t M = 40, K = 96, N = 72;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> w(N * K), bias(N);
+  for (float& v : w) v = u(rng);
+  for (float& v : bias) v = u(rng);
+  absl::StatusOr<std::unique_ptr<DnnlMatmulF32>> mm;
+  std::thread([&] { mm = DnnlMatmulF32::Create(K, N, bias.data()); }).join();
+  ASSERT_TRUE(mm.ok()) << mm.status();
+  auto run = [&](uint32_t seed, double* worst) {
+    std::mt19937 r(seed);
+    std::vector<float> x(M * K), y(M * N);
+    for (float& v : x) v = u(r);
+    for (int rep = 0; rep < 20; ++rep) {
+      ASSERT_TRUE((*mm)->Run(x.data(), M, w.data(), y.data()).ok());
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n) {
+        double want = bias[n];
+        for (int64_t k = 0; k < K; ++k)
+          want += double(x[m * K + k]) * w[n * K + k];
+        *worst = std::max(*worst, std::abs(want - y[m * N + n]));
+      }
+    }
+  };
+  double worst_a = 0, worst_b = 0;
+  std::thread a([&] { run(1, &worst_a); }), b([&] { run(2, &worst_b); });
+  a.join();
+  b.join();
+  EXPECT_LT(worst_a, 1e-4);
+  EXPECT_LT(worst_b, 1e-4);
 }
 
 TEST(InputRoundingTest, RoundToF16AndBf16MatchScalarRounding) {
