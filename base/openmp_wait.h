@@ -31,7 +31,7 @@ const char* OpenMpWaitPolicy();
 // every OpenMP wait in the process spins only ~100 times before sleeping
 // in the kernel. A team left on lumend's main thread did that: each of a
 // decode step's parallel regions then paid a wake-up, and served decode
-// ran 2-3x slower than `lumen bench engine`.
+// ran about half as fast as `lumen bench engine`.
 void RunInTransientOpenMpTeam(int num_threads, const std::function<void()>& fn);
 
 }  // namespace lumen

@@ -49,20 +49,13 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
   auto tok = engine::Tokenizer::FromGguf(*w->file_);
   if (!tok.ok()) return tok.status();
   w->tokenizer_ = std::move(*tok);
-  const int cores =
-      threads > 0
-          ? threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const int lanes = std::min(cores, 4);
-  auto team_of_lane = [&](int i) {
-    return cores / lanes + (i < cores % lanes ? 1 : 0);
-  };
+  const std::vector<int> teams = LaneTeams(threads);
   // Loading warms oneDNN primitives (parallel regions): on a transient
   // thread, so that no team stays on the caller, with the smallest lane's
   // team (a primitive keeps the team size it was created with for parts of
   // its work, and would grow a smaller lane's team to it).
   absl::StatusOr<std::unique_ptr<engine::BertEncoder>> enc;
-  RunInTransientOpenMpTeam(team_of_lane(lanes - 1),
+  RunInTransientOpenMpTeam(teams.back(),
                            [&] { enc = engine::BertEncoder::Load(*w->file_); });
   if (!enc.ok()) return enc.status();
   w->encoder_ = std::move(*enc);
@@ -72,11 +65,22 @@ absl::StatusOr<std::unique_ptr<EmbeddingWorker>> EmbeddingWorker::Load(
                        : path.substr(path.rfind('/') + 1);
   w->model_.dim = w->encoder_->dim();
   w->model_.checksum = WeightsChecksum(*w->file_);
-  for (int i = 0; i < lanes; ++i) {
-    w->lanes_.emplace_back(
-        [raw = w.get(), team = team_of_lane(i)] { raw->Lane(team); });
+  for (const int team : teams) {
+    w->lanes_.emplace_back([raw = w.get(), team] { raw->Lane(team); });
   }
   return w;
+}
+
+std::vector<int> EmbeddingWorker::LaneTeams(int threads) {
+  const int cores =
+      threads > 0
+          ? threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int lanes = std::min(cores, 4);
+  std::vector<int> teams;
+  for (int i = 0; i < lanes; ++i)
+    teams.push_back(cores / lanes + (i < cores % lanes ? 1 : 0));
+  return teams;  // largest first
 }
 
 EmbeddingWorker::~EmbeddingWorker() {

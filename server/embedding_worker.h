@@ -37,6 +37,8 @@ class EmbeddingWorker : public retrieval::Embedder {
   // min(threads, 4) lanes with threads / lanes OpenMP threads each.
   static absl::StatusOr<std::unique_ptr<EmbeddingWorker>> Load(
       const std::string& path, int threads = 0);
+  // The OpenMP team of each lane Load starts for `threads` (as above).
+  static std::vector<int> LaneTeams(int threads);
   // Lets the lanes finish their passes, joins them, then fails the jobs
   // still queued (Unavailable).
   ~EmbeddingWorker() override;

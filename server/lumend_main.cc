@@ -343,7 +343,10 @@ int Run(int argc, char** argv) {
     const int64_t models = std::max<int64_t>(1, f.models.size());
     int64_t gomp_threads = 1 + models * (threads.engine - 1);
     if (!f.embedding_model.empty()) {
-      gomp_threads += threads.embedding - std::min(threads.embedding, 4);
+      for (const int team :
+           lumen::server::EmbeddingWorker::LaneTeams(threads.embedding)) {
+        gomp_threads += team - 1;
+      }
     }
     if (gomp_threads > omp_get_num_procs()) {
       LogInfo(

@@ -2,8 +2,8 @@
 // called it. libgomp keeps a thread's team until the thread exits; a team
 // left on lumend's main thread beside the engine thread's made libgomp's
 // threads outnumber the cores, which cuts every OpenMP wait in the process
-// to a ~100-iteration spin before sleeping (served decode ran 2-3x slower
-// than the engine could).
+// to a ~100-iteration spin before sleeping (served decode ran about half
+// as fast as the engine could).
 
 #include "server/model_registry.h"
 

@@ -223,8 +223,9 @@ int main(int argc, char** argv) {
   const Shape packed_shapes[] = {
       shapes[0], shapes[1], shapes[2], shapes[3], {"head", 32000, 768}};
   for (const Shape& s : packed_shapes) {
+    const bool head = s.N > 4096;
     // The head alone (14-20 MB a copy) is past the last-level cache.
-    const int layers = s.N > 4096 ? std::min(kLayers, 3) : kLayers;
+    const int layers = head ? std::min(kLayers, 3) : kLayers;
     // The AVX2 kernel reads rows in their order; the AVX-512 ones read them
     // interleaved, as the engine stores them for those kernels.
     std::vector<std::vector<std::vector<uint8_t>>> packed(
@@ -259,7 +260,7 @@ int main(int argc, char** argv) {
         (64 - reinterpret_cast<uintptr_t>(panels.data()) % 64) % 64;
     for (int64_t M : ms) {
       // The head runs on the rows a step samples (<= --max-running).
-      if (s.N > 4096 && M > 64) break;
+      if (head && M > 64) break;
       std::printf("%-8s %4lld", s.name, (long long)M);
       for (size_t ti = 0; ti < std::size(packed_types); ++ti) {
         const uint32_t type = static_cast<uint32_t>(packed_types[ti]);
