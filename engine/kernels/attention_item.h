@@ -9,6 +9,9 @@ namespace lumen::engine::kernels {
 
 // Query heads one work item attends at most (their state is on the stack).
 inline constexpr int64_t kMaxHeadsPerItem = 64;
+// Consecutive query tokens of one sequence (a prefill chunk) that one tile
+// item attends together, reading each KV block once for all of them.
+inline constexpr int64_t kMaxTileQueries = 8;
 
 // The query heads [h0, h1) of one token over positions [first, len) of its
 // sequence.
@@ -44,6 +47,17 @@ namespace avx512 {
 // (small_gemm_isa.h).
 bool AttendHeads(const AttentionItem& item, RowFormat format, float* scores,
                  int64_t max_context);
+
+// `queries` (<= kMaxTileQueries) consecutive tokens of one sequence: `first`
+// is the first token's item; token i's query, output and length are
+// first.q + i * q_stride, first.out + i * out_stride and first.len + i, and
+// with window > 0 it sees positions from len - window on. Every token's
+// result has the bits AttendHeads gives it alone. scores: queries * (h1 -
+// h0) rows of max_context floats. False (nothing written) where
+// AttendHeads would be, or for blocks of other than 16 rows.
+bool AttendTile(const AttentionItem& first, int64_t queries, int64_t q_stride,
+                int64_t out_stride, int64_t window, RowFormat format,
+                float* scores, int64_t max_context);
 }  // namespace avx512
 
 }  // namespace lumen::engine::kernels

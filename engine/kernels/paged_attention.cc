@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine/kernels/attention_item.h"
 #include "engine/kernels/cpu_ops.h"
@@ -343,11 +344,30 @@ int64_t HeadsPerItem(int64_t n, int64_t n_heads, int64_t group, int team) {
   return per;
 }
 
+// The step's query tokens in tiles: runs of up to kMaxTileQueries
+// consecutive positions of one sequence (a prefill chunk), or one token
+// each where no tile kernel runs. tile_starts[k] is tile k's first token;
+// a last entry n closes the list. Grown, never shrunk: a step allocates
+// only when it has more tiles than any step before.
+void SplitIntoTiles(const AttentionQuery* queries, int64_t n, bool tiled,
+                    std::vector<int32_t>* tile_starts) {
+  tile_starts->clear();
+  for (int64_t t = 0; t < n; ++t) {
+    const bool joins = tiled && t > 0 &&
+                       t - tile_starts->back() < kMaxTileQueries &&
+                       queries[t].block_table == queries[t - 1].block_table &&
+                       queries[t].position == queries[t - 1].position + 1;
+    if (!joins) tile_starts->push_back(static_cast<int32_t>(t));
+  }
+  tile_starts->push_back(static_cast<int32_t>(n));
+}
+
 }  // namespace
 
 int64_t AttentionScratchPerThread(int64_t n_heads, int64_t n_kv_heads,
                                   int64_t max_context) {
-  return std::min<int64_t>(n_heads / n_kv_heads, kMaxHeadsPerItem) *
+  return kMaxTileQueries *
+         std::min<int64_t>(n_heads / n_kv_heads, kMaxHeadsPerItem) *
          max_context;
 }
 
@@ -360,11 +380,16 @@ void PagedAttention(const float* q, int64_t q_stride,
   KvCache& kv = const_cast<KvCache&>(cache);  // read-only use
   const RowFormat format = FormatOf(kv.element());
   const bool avx512 = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512;
+  // Tokens of a prefill chunk share each KV block's reads (AVX-512 only;
+  // the tile kernel keeps every token's bits, so tiling is invisible).
+  thread_local std::vector<int32_t> tile_starts;
+  SplitIntoTiles(queries, n, avx512, &tile_starts);
+  const int64_t tiles = static_cast<int64_t>(tile_starts.size()) - 1;
   // Never more threads than there are scratch rows, whatever team the
   // calling thread has.
   const int team = std::min(omp_get_max_threads(), scratch_threads);
   const int64_t per =
-      HeadsPerItem(n, s.n_heads, s.n_heads / s.n_kv_heads, team);
+      HeadsPerItem(tiles, s.n_heads, s.n_heads / s.n_kv_heads, team);
   const int64_t ranges = (s.n_heads + per - 1) / per;
   const int64_t stride =
       AttentionScratchPerThread(s.n_heads, s.n_kv_heads, max_context);
@@ -373,13 +398,15 @@ void PagedAttention(const float* q, int64_t q_stride,
   // A thread takes a few neighbouring items at a time: their rows lie
   // together (one item per grab measured 30% slower at 512 positions, the
   // threads' reads interleaving), unless that would leave a thread idle.
-  const int64_t items = n * ranges;
+  const int64_t items = tiles * ranges;
   const int chunk =
       static_cast<int>(std::clamp<int64_t>(items / (4 * team), 1, 4));
+  const int32_t* starts = tile_starts.data();
 #pragma omp parallel for schedule(dynamic, chunk) num_threads(team)
   for (int64_t item = 0; item < items; ++item) {
-    const int64_t t = item / ranges;
+    const int64_t tile = item / ranges;
     const int64_t h0 = item % ranges * per;
+    const int64_t t = starts[tile], tokens = starts[tile + 1] - t;
     const AttentionQuery& query = queries[t];
     const int64_t len = query.position + 1;
     const AttentionItem it{
@@ -398,8 +425,20 @@ void PagedAttention(const float* q, int64_t q_stride,
         kv.bytes_per_block(),
         kv.shape().block_size,
         kv.row_bytes()};
-    AttendItem(it, format, avx512, scratch + omp_get_thread_num() * stride,
-               max_context);
+    float* thread_scratch = scratch + omp_get_thread_num() * stride;
+    if (tokens > 1 &&
+        avx512::AttendTile(it, tokens, q_stride, s.n_heads * hd, s.window,
+                           format, thread_scratch, max_context)) {
+      continue;
+    }
+    for (int64_t i = 0; i < tokens; ++i) {
+      AttentionItem one = it;
+      one.q += i * q_stride;
+      one.out += i * s.n_heads * hd;
+      one.len = len + i;
+      one.first = s.window > 0 ? std::max<int64_t>(0, one.len - s.window) : 0;
+      AttendItem(one, format, avx512, thread_scratch, max_context);
+    }
   }
 }
 

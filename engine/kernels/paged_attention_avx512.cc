@@ -82,6 +82,71 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
 
+// Query head row qh's scores over slots [first_slot, slots) of one block's
+// key rows k: sc[base + j] for slot j, folded into the head's running
+// maximum (max4 over groups of four, max1 over the rest).
+template <int W, template <int> class Rows>
+inline void ScoreSlots(const float* qh, const uint8_t* k, int64_t first_slot,
+                       int64_t slots, int64_t base, float scale, float* sc,
+                       __m128* max4, float* max1) {
+  using R = Rows<W>;
+  constexpr int64_t rb = R::kRowBytes;
+  __m512 q[W];
+  for (int w = 0; w < W; ++w) q[w] = _mm512_loadu_ps(qh + 16 * w);
+  int64_t j = first_slot;
+  for (; j + 4 <= slots; j += 4) {
+    __m512 acc[4];
+    for (int s = 0; s < 4; ++s) {
+      const uint8_t* row = k + (j + s) * rb;
+      acc[s] = _mm512_mul_ps(q[0], R::Load16(row, 0));
+      for (int w = 1; w < W; ++w)
+        acc[s] = _mm512_fmadd_ps(q[w], R::Load16(row, w), acc[s]);
+    }
+    const __m128 four =
+        _mm_mul_ps(Sum4(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale));
+    *max4 = _mm_max_ps(*max4, four);
+    _mm_storeu_ps(sc + (base + j), four);
+  }
+  for (; j < slots; ++j) {
+    const uint8_t* row = k + j * rb;
+    __m512 acc = _mm512_mul_ps(q[0], R::Load16(row, 0));
+    for (int w = 1; w < W; ++w)
+      acc = _mm512_fmadd_ps(q[w], R::Load16(row, w), acc);
+    sc[base + j] = _mm512_reduce_add_ps(acc) * scale;
+    if (sc[base + j] > *max1) *max1 = sc[base + j];
+  }
+}
+
+// out += sum over slots [first_slot, slots) of p[j] times value row j.
+template <int W, template <int> class Rows>
+inline void AccumulateValues(const uint8_t* vals, int64_t first_slot,
+                             int64_t slots, const float* p, float* out) {
+  using R = Rows<W>;
+  __m512 o[W];
+  for (int w = 0; w < W; ++w) o[w] = _mm512_loadu_ps(out + 16 * w);
+  for (int64_t j = first_slot; j < slots; ++j) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    const uint8_t* row = vals + j * R::kRowBytes;
+    for (int w = 0; w < W; ++w)
+      o[w] = _mm512_fmadd_ps(pj, R::Load16(row, w), o[w]);
+  }
+  for (int w = 0; w < W; ++w) _mm512_storeu_ps(out + 16 * w, o[w]);
+}
+
+inline float MaxOf(__m128 max4, float max1) {
+  __m128 m = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float m4 = _mm_cvtss_f32(m);
+  return m4 > max1 ? m4 : max1;
+}
+
+inline void ScaleOut(float* out, int w_count, float inv_sum) {
+  const __m512 inv = _mm512_set1_ps(inv_sum);
+  for (int w = 0; w < w_count; ++w)
+    _mm512_storeu_ps(out + 16 * w,
+                     _mm512_mul_ps(_mm512_loadu_ps(out + 16 * w), inv));
+}
+
 template <int W, template <int> class Rows>
 void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
   using R = Rows<W>;
@@ -111,43 +176,16 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     const int64_t base = start - it.first;  // sc[base + j]: slot j
     for (int64_t i = 0; i < heads; ++i) {
       const int64_t h = it.h0 + i;
-      const uint8_t* k = KeyRows(it, block, h / it.group);
-      float* sc = scores + i * max_context;
-      __m512 q[W];
-      for (int w = 0; w < W; ++w)
-        q[w] = _mm512_loadu_ps(it.q + h * 16 * W + 16 * w);
-      int64_t j = first_slot;
-      for (; j + 4 <= slots; j += 4) {
-        __m512 acc[4];
-        for (int s = 0; s < 4; ++s) {
-          const uint8_t* row = k + (j + s) * rb;
-          acc[s] = _mm512_mul_ps(q[0], R::Load16(row, 0));
-          for (int w = 1; w < W; ++w)
-            acc[s] = _mm512_fmadd_ps(q[w], R::Load16(row, w), acc[s]);
-        }
-        const __m128 four = _mm_mul_ps(Sum4(acc[0], acc[1], acc[2], acc[3]),
-                                       _mm_set1_ps(it.scale));
-        max4[i] = _mm_max_ps(max4[i], four);
-        _mm_storeu_ps(sc + (base + j), four);
-      }
-      for (; j < slots; ++j) {
-        const uint8_t* row = k + j * rb;
-        __m512 acc = _mm512_mul_ps(q[0], R::Load16(row, 0));
-        for (int w = 1; w < W; ++w)
-          acc = _mm512_fmadd_ps(q[w], R::Load16(row, w), acc);
-        sc[base + j] = _mm512_reduce_add_ps(acc) * it.scale;
-        if (sc[base + j] > max1[i]) max1[i] = sc[base + j];
-      }
+      ScoreSlots<W, Rows>(it.q + h * 16 * W, KeyRows(it, block, h / it.group),
+                          first_slot, slots, base, it.scale,
+                          scores + i * max_context, &max4[i], &max1[i]);
     }
   }
   float inv_sum[kMaxHeadsPerItem];
   for (int64_t i = 0; i < heads; ++i) {
-    __m128 m = _mm_max_ps(max4[i], _mm_movehl_ps(max4[i], max4[i]));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float m4 = _mm_cvtss_f32(m);
     inv_sum[i] =
         1.0f / ExpMinusMaxInPlace(scores + i * max_context, it.len - it.first,
-                                  m4 > max1[i] ? m4 : max1[i]);
+                                  MaxOf(max4[i], max1[i]));
     float* out = it.out + (it.h0 + i) * 16 * W;
     for (int w = 0; w < W; ++w)
       _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());
@@ -156,29 +194,196 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     const int64_t start = block * bs;
     const int64_t slots = Min(bs, it.len - start);
     const int64_t first_slot = Max(it.first - start, 0);
-    const int64_t base = start - it.first;  // sc[base + j]: slot j
+    const int64_t base = start - it.first;
     for (int64_t i = 0; i < heads; ++i) {
       const int64_t h = it.h0 + i;
-      const uint8_t* vals = ValueRows(it, block, h / it.group);
-      const float* sc = scores + i * max_context;
-      float* out = it.out + h * 16 * W;
-      __m512 o[W];
-      for (int w = 0; w < W; ++w) o[w] = _mm512_loadu_ps(out + 16 * w);
-      for (int64_t j = first_slot; j < slots; ++j) {
-        const __m512 p = _mm512_set1_ps(sc[base + j]);
-        const uint8_t* row = vals + j * rb;
-        for (int w = 0; w < W; ++w)
-          o[w] = _mm512_fmadd_ps(p, R::Load16(row, w), o[w]);
-      }
-      for (int w = 0; w < W; ++w) _mm512_storeu_ps(out + 16 * w, o[w]);
+      AccumulateValues<W, Rows>(ValueRows(it, block, h / it.group), first_slot,
+                                slots, scores + i * max_context + base,
+                                it.out + h * 16 * W);
     }
   }
-  for (int64_t i = 0; i < heads; ++i) {
-    float* out = it.out + (it.h0 + i) * 16 * W;
-    const __m512 inv = _mm512_set1_ps(inv_sum[i]);
-    for (int w = 0; w < W; ++w)
-      _mm512_storeu_ps(out + 16 * w,
-                       _mm512_mul_ps(_mm512_loadu_ps(out + 16 * w), inv));
+  for (int64_t i = 0; i < heads; ++i)
+    ScaleOut(it.out + (it.h0 + i) * 16 * W, W, inv_sum[i]);
+}
+
+// In place: r[i]'s lane j becomes r[j]'s lane i.
+inline void Transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // Per 128-bit lane L, r[4g + e] = rows 4g..4g+3 at column 4L + e.
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // Column 4L + e gathers lane L of r[e], r[4 + e], r[8 + e], r[12 + e].
+  for (int e = 0; e < 4; ++e) {
+    const __m512 u0 =
+        _mm512_shuffle_f32x4(r[e], r[4 + e], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 u1 =
+        _mm512_shuffle_f32x4(r[e], r[4 + e], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 u2 =
+        _mm512_shuffle_f32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 u3 =
+        _mm512_shuffle_f32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(3, 2, 3, 2));
+    t[e] = _mm512_shuffle_f32x4(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+    t[4 + e] = _mm512_shuffle_f32x4(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+    t[8 + e] = _mm512_shuffle_f32x4(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+    t[12 + e] = _mm512_shuffle_f32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int c = 0; c < 16; ++c) r[c] = t[c];
+}
+
+// The 16 scores of query head row qh over a whole block whose keys are
+// transposed in kt (kt[16 * d + j]: value d of key j), with the arithmetic
+// ScoreSlots gives each key: lane l of key j's products chained over the
+// W registers, then Sum4's tree over the 16 lanes, then the scale.
+template <int W>
+inline __m512 ScoreTransposedBlock(const float* qh, const float* kt,
+                                   float scale) {
+  // Register by register of the query, so that the 16 chains are
+  // independent (and stay in registers: unrolled).
+  __m512 p[16];
+#pragma GCC unroll 16
+  for (int l = 0; l < 16; ++l)
+    p[l] = _mm512_mul_ps(_mm512_set1_ps(qh[l]), _mm512_load_ps(kt + 16 * l));
+#pragma GCC unroll 8
+  for (int w = 1; w < W; ++w) {
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) {
+      p[l] = _mm512_fmadd_ps(_mm512_set1_ps(qh[16 * w + l]),
+                             _mm512_load_ps(kt + 16 * (16 * w + l)), p[l]);
+    }
+  }
+  __m512 h[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) h[i] = _mm512_add_ps(p[i], p[i + 8]);
+  const __m512 s = _mm512_add_ps(
+      _mm512_add_ps(_mm512_add_ps(h[0], h[1]), _mm512_add_ps(h[2], h[3])),
+      _mm512_add_ps(_mm512_add_ps(h[4], h[5]), _mm512_add_ps(h[6], h[7])));
+  return _mm512_mul_ps(s, _mm512_set1_ps(scale));
+}
+
+template <int W, template <int> class Rows>
+void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
+                  int64_t out_stride, int64_t window, float* scores,
+                  int64_t max_context) {
+  using R = Rows<W>;
+  constexpr int64_t rb = R::kRowBytes, hd = 16 * W, bs = 16;
+  const int64_t heads = it0.h1 - it0.h0;
+  const int64_t kvh0 = it0.h0 / it0.group, kvh1 = (it0.h1 - 1) / it0.group;
+  const int64_t range_bytes = (kvh1 + 1 - kvh0) * bs * rb;
+  int64_t first[kMaxTileQueries], len[kMaxTileQueries];
+  for (int64_t i = 0; i < nq; ++i) {
+    len[i] = it0.len + i;
+    first[i] = window > 0 ? Max(0, len[i] - window) : 0;
+  }
+  auto sc_of = [&](int64_t i, int64_t hh) {
+    return scores + (i * heads + hh) * max_context;
+  };
+  __m128 max4[kMaxTileQueries][kMaxHeadsPerItem];
+  float max1[kMaxTileQueries][kMaxHeadsPerItem];
+  for (int64_t i = 0; i < nq; ++i) {
+    for (int64_t hh = 0; hh < heads; ++hh) {
+      max4[i][hh] = _mm_set1_ps(-__builtin_inff());
+      max1[i][hh] = -__builtin_inff();
+    }
+  }
+  alignas(64) float kt[hd * bs];  // a block's keys, transposed
+  alignas(64) float vb[bs * hd];  // a block's values as fp32 rows
+  const int64_t first_block = first[0] / bs;
+  const int64_t last_block = (len[nq - 1] - 1) / bs;
+  for (int64_t block = first_block; block <= last_block; ++block) {
+    for (int64_t b = block == first_block ? block + 1 : block + kPrefetchBlocks;
+         b <= block + kPrefetchBlocks && b <= last_block; ++b) {
+      PrefetchRows(KeyRows(it0, b, kvh0), range_bytes);
+    }
+    PrefetchRows(ValueRows(it0, block, kvh0), range_bytes);
+    const int64_t start = block * bs;
+    // Tokens whose window holds the whole block score it from kt; the
+    // others (their first or last block) key by key, as alone.
+    bool any_whole = false;
+    for (int64_t i = 0; i < nq; ++i)
+      any_whole |= first[i] <= start && start + bs <= len[i];
+    for (int64_t g = kvh0; g <= kvh1; ++g) {
+      const uint8_t* k = KeyRows(it0, block, g);
+      if (any_whole) {
+        for (int w = 0; w < W; ++w) {
+          __m512 r[16];
+          for (int j = 0; j < 16; ++j) r[j] = R::Load16(k + j * rb, w);
+          Transpose16(r);
+          for (int l = 0; l < 16; ++l)
+            _mm512_store_ps(kt + 16 * (16 * w + l), r[l]);
+        }
+      }
+      const int64_t h_lo = Max(it0.h0, g * it0.group);
+      const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
+      for (int64_t h = h_lo; h < h_hi; ++h) {
+        const int64_t hh = h - it0.h0;
+        for (int64_t i = 0; i < nq; ++i) {
+          if (start >= len[i] || start + bs <= first[i]) continue;
+          const float* qh = it0.q + i * q_stride + h * hd;
+          float* sc = sc_of(i, hh);
+          const int64_t base = start - first[i];
+          if (first[i] <= start && start + bs <= len[i]) {
+            const __m512 s = ScoreTransposedBlock<W>(qh, kt, it0.scale);
+            _mm512_storeu_ps(sc + base, s);
+            const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(s),
+                                            _mm512_extractf32x8_ps(s, 1));
+            max4[i][hh] = _mm_max_ps(max4[i][hh],
+                                     _mm_max_ps(_mm256_castps256_ps128(m8),
+                                                _mm256_extractf128_ps(m8, 1)));
+          } else {
+            ScoreSlots<W, Rows>(qh, k, Max(first[i] - start, 0),
+                                Min(bs, len[i] - start), base, it0.scale, sc,
+                                &max4[i][hh], &max1[i][hh]);
+          }
+        }
+      }
+    }
+  }
+  float inv_sum[kMaxTileQueries][kMaxHeadsPerItem];
+  for (int64_t i = 0; i < nq; ++i) {
+    for (int64_t hh = 0; hh < heads; ++hh) {
+      inv_sum[i][hh] =
+          1.0f / ExpMinusMaxInPlace(sc_of(i, hh), len[i] - first[i],
+                                    MaxOf(max4[i][hh], max1[i][hh]));
+      float* out = it0.out + i * out_stride + (it0.h0 + hh) * hd;
+      for (int w = 0; w < W; ++w)
+        _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());
+    }
+  }
+  for (int64_t block = first_block; block <= last_block; ++block) {
+    const int64_t start = block * bs;
+    const int64_t rows = Min(bs, len[nq - 1] - start);
+    for (int64_t g = kvh0; g <= kvh1; ++g) {
+      const uint8_t* v = ValueRows(it0, block, g);
+      for (int64_t j = 0; j < rows; ++j) {
+        for (int w = 0; w < W; ++w)
+          _mm512_store_ps(vb + j * hd + 16 * w, R::Load16(v + j * rb, w));
+      }
+      const int64_t h_lo = Max(it0.h0, g * it0.group);
+      const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
+      for (int64_t h = h_lo; h < h_hi; ++h) {
+        const int64_t hh = h - it0.h0;
+        for (int64_t i = 0; i < nq; ++i) {
+          if (start >= len[i] || start + bs <= first[i]) continue;
+          AccumulateValues<W, F32Rows>(
+              reinterpret_cast<const uint8_t*>(vb), Max(first[i] - start, 0),
+              Min(bs, len[i] - start), sc_of(i, hh) + (start - first[i]),
+              it0.out + i * out_stride + h * hd);
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    for (int64_t hh = 0; hh < heads; ++hh)
+      ScaleOut(it0.out + i * out_stride + (it0.h0 + hh) * hd, W,
+               inv_sum[i][hh]);
   }
 }
 
@@ -201,7 +406,50 @@ bool AttendIn(const AttentionItem& it, float* scores, int64_t max_context) {
   return false;
 }
 
+template <template <int> class Rows>
+bool AttendTileIn(const AttentionItem& it, int64_t nq, int64_t q_stride,
+                  int64_t out_stride, int64_t window, float* scores,
+                  int64_t max_context) {
+  if (it.block_size != 16) return false;
+  switch (it.head_dim) {
+    case 16:
+      AttendTileOf<1, Rows>(it, nq, q_stride, out_stride, window, scores,
+                            max_context);
+      return true;
+    case 32:
+      AttendTileOf<2, Rows>(it, nq, q_stride, out_stride, window, scores,
+                            max_context);
+      return true;
+    case 64:
+      AttendTileOf<4, Rows>(it, nq, q_stride, out_stride, window, scores,
+                            max_context);
+      return true;
+    case 128:
+      AttendTileOf<8, Rows>(it, nq, q_stride, out_stride, window, scores,
+                            max_context);
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool AttendTile(const AttentionItem& first, int64_t queries, int64_t q_stride,
+                int64_t out_stride, int64_t window, RowFormat format,
+                float* scores, int64_t max_context) {
+  switch (format) {
+    case RowFormat::kF32:
+      return AttendTileIn<F32Rows>(first, queries, q_stride, out_stride, window,
+                                   scores, max_context);
+    case RowFormat::kF16:
+      return AttendTileIn<F16Rows>(first, queries, q_stride, out_stride, window,
+                                   scores, max_context);
+    case RowFormat::kQ8_0:
+      return AttendTileIn<Q8Rows>(first, queries, q_stride, out_stride, window,
+                                  scores, max_context);
+  }
+  return false;
+}
 
 bool AttendHeads(const AttentionItem& item, RowFormat format, float* scores,
                  int64_t max_context) {

@@ -240,6 +240,32 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
           << "token " << t << " element " << i;
     }
   }
+  // Prefill chunks: positions 0..len-1 in one call, then 9..24 (two tiles,
+  // so that with 5 query heads per KV head an item of 3 spans two KV
+  // heads), their queries apart by more than a row (as in the engine's qkv
+  // rows). On AVX-512 with blocks of 16 they run in tiles of consecutive
+  // tokens that score whole blocks from transposed keys; each token still
+  // has the bits it has alone.
+  const int64_t q_stride = heads * hd + 24;
+  const std::vector<float> qc = Random(len * q_stride, 14, 0.5f);
+  for (const auto& [from, to] :
+       {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
+    std::vector<AttentionQuery> chunk;
+    for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
+    const int64_t m = to - from;
+    std::vector<float> chunk_out(m * heads * hd);
+    PagedAttention(qc.data(), q_stride, chunk.data(), m, kv, layer, shape,
+                   scratch.data(), threads, 64, chunk_out.data());
+    for (int64_t t = 0; t < m; ++t) {
+      std::vector<float> solo(heads * hd);
+      PagedAttention(qc.data() + t * q_stride, q_stride, &chunk[t], 1, kv,
+                     layer, shape, scratch.data(), threads, 64, solo.data());
+      for (int64_t i = 0; i < heads * hd; ++i) {
+        ASSERT_EQ(solo[i], chunk_out[t * heads * hd + i])
+            << "chunk from " << from << ", token " << t << " element " << i;
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
