@@ -257,7 +257,9 @@ int Run(int argc, char** argv) {
   flags.Repeated("lora", &f.loras, "LoRA adapter NAME=PATH (repeatable)");
   flags.String("data-dir", &f.data_dir,
                "knowledge store directory (SQLite); with --knowledge-store, "
-               "where this replica caches its vector indexes");
+               "where this replica caches its vector indexes; also holds "
+               "kernel-choice.txt, the fp32 kernel crossovers measured on "
+               "this machine");
   flags.String("knowledge-store", &f.knowledge_store,
                "postgresql://... to share one knowledge store between "
                "replicas (default: SQLite in --data-dir)");
@@ -562,6 +564,7 @@ int Run(int argc, char** argv) {
   load.engine.kv_cache_bytes = f.kv_cache_mb << 20;
   load.engine.kv_element = *kv_element;
   load.engine.num_threads = threads.engine;
+  load.kernel_choice_file = f.data_dir + "/kernel-choice.txt";
   auto stop_serving = [&] {
     if (http) http->Stop(absl::ZeroDuration());
     server->Shutdown();
@@ -602,7 +605,8 @@ int Run(int argc, char** argv) {
                      static_cast<int64_t>(m->engine->Stats().kv_blocks_total) *
                          m->engine->options().block_size,
                      " tokens, ", threads.engine, " threads, chat template ",
-                     m->chat_template->description(), ") in ",
+                     m->chat_template->description(), ", kernel choice ",
+                     t.kernel_choice_source(), ") in ",
                      LoadTimeSummary(std::chrono::duration<double>(
                                          std::chrono::steady_clock::now() - t0)
                                          .count(),

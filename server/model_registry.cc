@@ -40,6 +40,7 @@ absl::StatusOr<const ServedModel*> ModelRegistry::Load(
   t.max_context = options.ctx_size;
   t.num_threads = options.engine.num_threads;
   t.max_logit_rows = options.engine.max_running;
+  t.kernel_choice_file = options.kernel_choice_file;
   absl::StatusOr<std::unique_ptr<engine::Transformer>> model;
   // Off the calling thread, so that no OpenMP team stays on it (see
   // RunInTransientOpenMpTeam).

@@ -45,6 +45,8 @@ struct ModelLoadOptions {
   // --chat-template: "auto" (the file's template), a family or a .jinja path.
   std::string chat_template = "auto";
   engine::EngineOptions engine;  // num_threads: the engine's OpenMP team
+  // engine::TransformerOptions::kernel_choice_file (lumend: in --data-dir).
+  std::string kernel_choice_file;
 };
 
 class ModelRegistry {

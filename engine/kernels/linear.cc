@@ -290,11 +290,25 @@ int Linear::FindCrossover(int buckets,
   return lo;
 }
 
-void Linear::MeasureKernelChoice(int64_t max_m) {
+void Linear::MeasureKernelChoice(int64_t max_m, KernelChoiceCache* cache) {
   if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
   // Buckets up to M = 256, or to the largest M this matrix will see (the
   // output head runs only on the rows a step samples).
   const int buckets = MeasuredBuckets(max_m);
+  const std::string key =
+      absl::StrCat("n=", N_, ";k=", K_, ";rounding=",
+                   input_rounding_ == InputRounding::kF16    ? "f16"
+                   : input_rounding_ == InputRounding::kBF16 ? "bf16"
+                                                             : "none",
+                   ";buckets=", buckets);
+  if (cache != nullptr) {
+    if (std::optional<int> crossover = cache->Find(key)) {
+      // (Past the buckets timed means the same as at their end.)
+      const int from = std::min(*crossover, buckets);
+      for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= from;
+      return;
+    }
+  }
   const int64_t max_measured = int64_t{1} << (buckets - 1);
   std::vector<float> x(max_measured * K_), y(max_measured * N_);
   for (size_t i = 0; i < x.size(); ++i)
@@ -318,6 +332,7 @@ void Linear::MeasureKernelChoice(int64_t max_m) {
   const int crossover = FindCrossover(
       buckets, [&](int64_t m) { return time(true, m) < time(false, m); });
   for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= crossover;
+  if (cache != nullptr) cache->Put(key, crossover);
 }
 
 std::string Linear::KernelChoiceSummary() const {

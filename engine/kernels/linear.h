@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/kernels/kernel_choice_cache.h"
 #include "engine/quant/quant_kernels.h"
 
 namespace lumen::engine::kernels {
@@ -100,9 +101,11 @@ class Linear {
 
   // Times the small-M kernel against oneDNN at M = 1, 2, 4, ... up to
   // min(256, max_m) and records the faster one per bucket (one crossover,
-  // found by binary search; larger M uses oneDNN). No-op for packed
-  // weights.
-  void MeasureKernelChoice(int64_t max_m = 256);
+  // found by binary search; larger M uses oneDNN). With a cache, the
+  // crossover it holds for this matrix is used instead, or the timed one is
+  // added to it. No-op for packed weights.
+  void MeasureKernelChoice(int64_t max_m = 256,
+                           KernelChoiceCache* cache = nullptr);
   // How many buckets MeasureKernelChoice times for max_m: those up to the
   // one holding min(256, max_m).
   static int MeasuredBuckets(int64_t max_m);

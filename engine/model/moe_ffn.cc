@@ -160,16 +160,16 @@ int64_t MoeFfn::active_macs_per_token() const {
           3 * shape_.shared_ff + (shape_.shared_ff > 0 ? 1 : 0));
 }
 
-void MoeFfn::MeasureKernelChoice() {
-  experts_[0].gate_up->MeasureKernelChoice();
-  experts_[0].down->MeasureKernelChoice();
+void MoeFfn::MeasureKernelChoice(kernels::KernelChoiceCache* cache) {
+  experts_[0].gate_up->MeasureKernelChoice(256, cache);
+  experts_[0].down->MeasureKernelChoice(256, cache);
   for (FfnExpert& e : experts_) {
     e.gate_up->CopyKernelChoice(*experts_[0].gate_up);
     e.down->CopyKernelChoice(*experts_[0].down);
   }
   if (shared_.gate_up) {
-    shared_.gate_up->MeasureKernelChoice();
-    shared_.down->MeasureKernelChoice();
+    shared_.gate_up->MeasureKernelChoice(256, cache);
+    shared_.down->MeasureKernelChoice(256, cache);
   }
 }
 

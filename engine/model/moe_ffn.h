@@ -56,8 +56,9 @@ class MoeFfn {
   // experts and the shared expert).
   int64_t active_bytes_per_token() const;
   int64_t active_macs_per_token() const;
-  // Times kernels on expert 0 and shares the choice with every expert.
-  void MeasureKernelChoice();
+  // Times kernels on expert 0 (or finds them in the cache) and shares the
+  // choice with every expert.
+  void MeasureKernelChoice(kernels::KernelChoiceCache* cache = nullptr);
   void CopyKernelChoice(const MoeFfn& other);
   // Every matrix: the router, each expert's and the shared expert's.
   std::vector<kernels::Linear*> Matrices();

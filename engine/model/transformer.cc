@@ -88,11 +88,24 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   RETURN_IF_ERROR(m->AllocateBuffers());
   if (options.measure_crossover) {
     const auto start = std::chrono::steady_clock::now();
+    // A file that cannot be read is timed over (and not written): the
+    // choice is only ever a speed question.
+    std::unique_ptr<kernels::KernelChoiceCache> cache;
+    std::string cache_problem;
+    if (!options.kernel_choice_file.empty()) {
+      auto opened = kernels::KernelChoiceCache::Open(options.kernel_choice_file,
+                                                     m->options_.num_threads);
+      if (opened.ok()) {
+        cache = std::move(*opened);
+      } else {
+        cache_problem = std::string(opened.status().message());
+      }
+    }
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     LayerWeights& first = m->layers_[0];
     for (Linear* lin : first.matrices()) {
-      lin->MeasureKernelChoice();
+      lin->MeasureKernelChoice(256, cache.get());
       for (LayerWeights& layer : m->layers_) {
         for (Linear* other : layer.matrices()) {
           if (other != lin && other->rows() == lin->rows() &&
@@ -103,16 +116,31 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
       }
     }
     if (first.moe) {
-      first.moe->MeasureKernelChoice();
+      first.moe->MeasureKernelChoice(cache.get());
       for (LayerWeights& layer : m->layers_)
         layer.moe->CopyKernelChoice(*first.moe);
     }
     const int64_t logit_rows =
         options.max_logit_rows > 0 ? std::min(options.max_logit_rows, T) : T;
-    m->output_->MeasureKernelChoice(logit_rows);
+    m->output_->MeasureKernelChoice(logit_rows, cache.get());
+    if (cache != nullptr) {
+      if (absl::Status s = cache->Save(); !s.ok())
+        cache_problem = std::string(s.message());
+    }
     m->kernel_choice_seconds_ =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
+    if (cache != nullptr && cache->misses() == 0) {
+      m->kernel_choice_source_ = cache->hits() > 0
+                                     ? absl::StrCat("from ", cache->path())
+                                     : "nothing to time (packed weights)";
+    } else {
+      m->kernel_choice_source_ = absl::StrFormat(
+          "timed in %.2f s%s", m->kernel_choice_seconds_,
+          !cache_problem.empty() ? absl::StrCat("; not saved: ", cache_problem)
+          : cache != nullptr     ? absl::StrCat("; saved to ", cache->path())
+                                 : "");
+    }
   }
   m->PinKernelsIfPacked();
   return m;

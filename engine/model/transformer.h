@@ -38,6 +38,10 @@ struct TransformerOptions {
   // of 256, exceeds rope.scaling.original_context_length.
   int64_t max_context = 0;
   bool measure_crossover = true;  // time small-M vs oneDNN per shape at load
+  // With measure_crossover: a file of crossovers measured before on this
+  // machine (kernels::KernelChoiceCache), read and then updated, so that
+  // only shapes it lacks are timed; empty: time every shape.
+  std::string kernel_choice_file;
   // Rows the output head computes per Forward at most (the sequences a step
   // samples: lumend's --max-running); 0: max_batch_tokens. The head's
   // kernel choice is measured only up to it.
@@ -90,6 +94,12 @@ class Transformer {
   // Seconds Load spent timing the small-M kernel against oneDNN per shape
   // (TransformerOptions::measure_crossover), part of its whole time.
   double kernel_choice_seconds() const { return kernel_choice_seconds_; }
+  // How the kernel choice was made: "timed in 0.91 s; saved to F", "from
+  // F", "timed in 0.91 s; not saved: <why>", or "nothing to time (packed
+  // weights)".
+  const std::string& kernel_choice_source() const {
+    return kernel_choice_source_;
+  }
   ForwardProfile& profile() { return profile_; }
   // Whether any matrix is held quantized (int8 or packed GGUF blocks).
   bool int8() const { return int8_; }
@@ -178,6 +188,7 @@ class Transformer {
   std::string rope_summary_;
   ResidentBytes resident_;
   double kernel_choice_seconds_ = 0;
+  std::string kernel_choice_source_ = "not measured";
   ForwardProfile profile_;
 
   // The step being run (set by PrepareStep).

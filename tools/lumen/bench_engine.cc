@@ -67,12 +67,14 @@ struct Bench {
 }  // namespace
 
 int BenchEngine(const Args& args) {
-  std::string model_path, weights = "auto", lora_path, kv_type = "f16";
+  std::string model_path, weights = "auto", lora_path, kv_type = "f16",
+                          kernel_choice_file;
   int64_t threads = 2, steps = 16;
   bool json = false;
   FlagSet flags(
       "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
-      "[--kv-cache-type f16|f32|q8_0] [--lora ADAPTER.gguf] [--json]");
+      "[--kv-cache-type f16|f32|q8_0] [--lora ADAPTER.gguf] "
+      "[--kernel-choice-file FILE] [--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
@@ -82,6 +84,10 @@ int BenchEngine(const Args& args) {
                "KV cache element: f16 (lumend's default), f32 or q8_0");
   flags.String("lora", &lora_path,
                "LoRA adapter applied to every sequence (measures its cost)");
+  flags.String("kernel-choice-file", &kernel_choice_file,
+               "fp32 kernel crossovers measured before on this machine, read "
+               "and updated as lumend does with its --data-dir/"
+               "kernel-choice.txt (empty: timed at every load)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (model_path.empty())
     return Fail("--model is required\n" + flags.Help(), 2);
@@ -101,6 +107,7 @@ int BenchEngine(const Args& args) {
   options.weights = *mode;
   options.max_batch_tokens = 512;
   options.max_context = 640;
+  options.kernel_choice_file = kernel_choice_file;
   auto t_load = Clock::now();
   auto model = engine::Transformer::Load(**file, options);
   if (!model.ok()) return Fail(std::string(model.status().message()));
@@ -132,8 +139,9 @@ int BenchEngine(const Args& args) {
                         engine::kernels::SmallGemmIsa::kAvx512;
     std::printf(
         "machine: read bandwidth %.1f GB/s, FP32 peak %.0f GFLOP/s (%s); load "
-        "%.2f s\n",
-        bandwidth, peak, avx512 ? "AVX-512" : "AVX2", load_s);
+        "%.2f s (kernel choice %s)\n",
+        bandwidth, peak, avx512 ? "AVX-512" : "AVX2", load_s,
+        m.kernel_choice_source().c_str());
     if (m.int8()) {
       std::printf(
           "quantized: prefill fractions are of the fp32 FLOP roofline; int8 "

@@ -1,0 +1,118 @@
+// The fp32 kernel crossovers kept per machine (kernels::KernelChoiceCache):
+// the file round-trips, other machines' and broken lines never apply, a
+// file that cannot be written is named, and a model's second load reads
+// the choice its first load timed.
+
+#include "engine/kernels/kernel_choice_cache.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "engine/model/transformer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/model_runner.h"
+#include "tests/test_support.h"
+
+namespace lumen::engine::kernels {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+TEST(KernelChoiceCacheTest, SavedCrossoversComeBackForTheSameMachineOnly) {
+  const std::string path = testing::MakeTempDir() + "/sub/kernel-choice.txt";
+  {
+    auto cache = KernelChoiceCache::Open(path, 2);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_FALSE((*cache)->Find("n=8;k=4").has_value());
+    (*cache)->Put("n=8;k=4", 3);
+    (*cache)->Put("n=16;k=4", 0);
+    ASSERT_TRUE((*cache)->Save().ok());  // creates sub/
+    EXPECT_EQ((*cache)->misses(), 1);
+  }
+  auto again = KernelChoiceCache::Open(path, 2);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->Find("n=8;k=4"), 3);
+  EXPECT_EQ((*again)->Find("n=16;k=4"), 0);
+  EXPECT_FALSE((*again)->Find("n=8;k=8").has_value());
+  EXPECT_EQ((*again)->hits(), 2);
+  EXPECT_EQ((*again)->misses(), 1);
+  // Another team size is another machine as far as timings go.
+  auto other = KernelChoiceCache::Open(path, 4);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE((*other)->Find("n=8;k=4").has_value());
+  EXPECT_THAT((*again)->machine(), HasSubstr("threads=2"));
+  EXPECT_THAT((*again)->machine(), HasSubstr(";isa="));
+  EXPECT_THAT((*again)->machine(), HasSubstr(";dnnl=2."));
+}
+
+TEST(KernelChoiceCacheTest, BrokenLinesAreDroppedNotTrusted) {
+  const std::string path = testing::MakeTempDir() + "/kernel-choice.txt";
+  std::string machine;
+  {
+    auto cache = KernelChoiceCache::Open(path, 2);
+    ASSERT_TRUE(cache.ok());
+    machine = (*cache)->machine();
+  }
+  {
+    std::ofstream out(path);
+    out << machine << ";n=8;k=4 -> 5\n"
+        << machine << ";n=9;k=4 -> many\n"
+        << machine << ";n=10;k=4 -> -1\n"
+        << "no separator at all\n"
+        << " -> 7\n";
+  }
+  auto cache = KernelChoiceCache::Open(path, 2);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ((*cache)->Find("n=8;k=4"), 5);
+  EXPECT_FALSE((*cache)->Find("n=9;k=4").has_value());
+  EXPECT_FALSE((*cache)->Find("n=10;k=4").has_value());
+  ASSERT_TRUE((*cache)->Save().ok());  // rewritten without them
+  EXPECT_EQ(testing::ReadFile(path), machine + ";n=8;k=4 -> 5\n");
+}
+
+TEST(KernelChoiceCacheTest, AFileThatCannotBeWrittenIsNamed) {
+  const std::string dir = testing::MakeTempDir();
+  { std::ofstream(dir + "/plain") << "a file, not a directory"; }
+  auto cache = KernelChoiceCache::Open(dir + "/plain/kernel-choice.txt", 2);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  (*cache)->Put("n=8;k=4", 1);
+  const absl::Status saved = (*cache)->Save();
+  EXPECT_EQ(saved.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(saved.message(), HasSubstr(dir + "/plain"));
+}
+
+TEST(KernelChoiceCacheTest, SecondLoadOfAModelReadsWhatTheFirstTimed) {
+  auto f = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
+  const std::string path = testing::MakeTempDir() + "/kernel-choice.txt";
+  TransformerOptions options;
+  options.weights = WeightMode::kF32;
+  options.max_batch_tokens = 64;
+  options.num_threads = 1;
+  options.kernel_choice_file = path;
+  auto first = Transformer::Load(*f, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT((*first)->kernel_choice_source(), StartsWith("timed in "));
+  EXPECT_THAT((*first)->kernel_choice_source(),
+              HasSubstr("; saved to " + path));
+  const std::string saved = testing::ReadFile(path);
+  EXPECT_THAT(saved, HasSubstr("threads=1;"));
+  auto second = Transformer::Load(*f, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->kernel_choice_source(), "from " + path);
+  EXPECT_EQ((*second)->KernelChoiceSummary(), (*first)->KernelChoiceSummary());
+  EXPECT_EQ(testing::ReadFile(path), saved) << "nothing new to write";
+  // An unreadable file is timed over, and the load still succeeds.
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  if (geteuid() != 0) {  // root reads it anyway
+    auto third = Transformer::Load(*f, options);
+    ASSERT_TRUE(third.ok()) << third.status();
+    EXPECT_THAT((*third)->kernel_choice_source(), HasSubstr("not saved"));
+  }
+}
+
+}  // namespace
+}  // namespace lumen::engine::kernels
