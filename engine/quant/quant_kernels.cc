@@ -19,12 +19,17 @@ bool Avx512() {
   return kernels::ActiveSmallGemmIsa() == kernels::SmallGemmIsa::kAvx512;
 }
 
+// Rows are quantized on the calling thread's team from this many values
+// on (a prompt chunk); below, a team's start costs more than it saves.
+constexpr int64_t kParallelQuantizeValues = 1 << 15;
+
 }  // namespace
 
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
                          float* d4, float* sum16, float* sum32) {
   const int64_t blocks = K / 32;
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+#pragma omp parallel for schedule(static) if (M * K >= kParallelQuantizeValues)
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t b = 0; b < blocks; ++b) {
       const float* src = x + m * K + b * 32;
@@ -74,6 +79,7 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
 void QuantizeActivationsPerSpan(const float* x, int64_t M, int64_t K, int8_t* q,
                                 float* d, int16_t* bsum16, int16_t* bsum32) {
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+#pragma omp parallel for schedule(static) if (M * K >= kParallelQuantizeValues)
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t s = 0; s < K / 256; ++s) {
       const float* src = x + m * K + s * 256;
