@@ -1,16 +1,20 @@
 #include "engine/kernels/kernel_choice_cache.h"
 
 #include <cpuid.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/openmp_wait.h"
 #include "dnnl.hpp"
 #include "engine/kernels/small_gemm_isa.h"
 
@@ -46,12 +50,22 @@ std::string CpuSignature() {
   return absl::StrCat(family, ".", model, ".", a & 0xF);
 }
 
+// This program's build: its size and modification time, so that a rebuilt
+// or upgraded binary (other kernels) times again, once.
+std::string BuildKey() {
+  struct stat st;
+  if (stat("/proc/self/exe", &st) != 0) return "unknown";
+  return absl::StrCat(st.st_size, "@", st.st_mtim.tv_sec);
+}
+
 std::string MachineKey(int threads) {
   const dnnl_version_t* v = dnnl_version();
   return absl::StrCat(
-      "cpu=", CpuBrand(), ";cpuid=", CpuSignature(), ";isa=",
+      "cpu=", CpuBrand(), ";cpuid=", CpuSignature(),
+      ";cpus=", omp_get_num_procs(), ";isa=",
       ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512 ? "avx512" : "avx2",
-      ";threads=", threads, ";dnnl=", v->major, ".", v->minor, ".", v->patch);
+      ";threads=", threads, ";wait=", OpenMpWaitPolicy(), ";dnnl=", v->major,
+      ".", v->minor, ".", v->patch, ";build=", BuildKey());
 }
 
 }  // namespace
@@ -65,7 +79,7 @@ absl::StatusOr<std::unique_ptr<KernelChoiceCache>> KernelChoiceCache::Open(
   std::ifstream in(cache->path_);
   if (!in) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot read ", cache->path_));
+        absl::StrCat("cannot read ", cache->path_, ": ", std::strerror(errno)));
   }
   std::string line;
   while (std::getline(in, line)) {
@@ -110,22 +124,38 @@ absl::Status KernelChoiceCache::Save() {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create ", file.parent_path().string(), ": ", ec.message()));
   }
-  const std::string tmp = absl::StrCat(path_, ".tmp.", getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [key, crossover] : entries_)
-      out << key << kSeparator << crossover << "\n";
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp));
+  std::string text;
+  for (const auto& [key, crossover] : entries_)
+    absl::StrAppend(&text, key, kSeparator, crossover, "\n");
+  // A unique temporary file beside the target, synced, then renamed over
+  // it: readers see the old file or the new one, never a part.
+  std::string tmp = absl::StrCat(path_, ".XXXXXX");
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  int err = 0;
+  for (size_t done = 0; err == 0 && done < text.size();) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n == 0 || errno != EINTR) {
+      err = n == 0 ? EIO : errno;
     }
   }
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
+  if (err == 0 && fsync(fd) != 0) err = errno;
+  if (close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    unlink(tmp.c_str());
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot replace ", path_, ": ", ec.message()));
+        absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
+  }
+  if (rename(tmp.c_str(), path_.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    unlink(tmp.c_str());
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot replace ", path_, ": ", why));
   }
   changed_ = false;
   return absl::OkStatus();

@@ -290,8 +290,8 @@ int Linear::FindCrossover(int buckets,
   return lo;
 }
 
-void Linear::MeasureKernelChoice(int64_t max_m, KernelChoiceCache* cache) {
-  if (format_ == WeightFormat::kPacked) return;  // one kernel for every M
+bool Linear::MeasureKernelChoice(int64_t max_m, KernelChoiceCache* cache) {
+  if (format_ == WeightFormat::kPacked) return false;  // one kernel, every M
   // Buckets up to M = 256, or to the largest M this matrix will see (the
   // output head runs only on the rows a step samples).
   const int buckets = MeasuredBuckets(max_m);
@@ -306,7 +306,7 @@ void Linear::MeasureKernelChoice(int64_t max_m, KernelChoiceCache* cache) {
       // (Past the buckets timed means the same as at their end.)
       const int from = std::min(*crossover, buckets);
       for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= from;
-      return;
+      return false;
     }
   }
   const int64_t max_measured = int64_t{1} << (buckets - 1);
@@ -333,6 +333,7 @@ void Linear::MeasureKernelChoice(int64_t max_m, KernelChoiceCache* cache) {
       buckets, [&](int64_t m) { return time(true, m) < time(false, m); });
   for (int b = 0; b < kBuckets; ++b) use_dnnl_[b] = b >= crossover;
   if (cache != nullptr) cache->Put(key, crossover);
+  return true;
 }
 
 std::string Linear::KernelChoiceSummary() const {

@@ -103,8 +103,8 @@ class Linear {
   // min(256, max_m) and records the faster one per bucket (one crossover,
   // found by binary search; larger M uses oneDNN). With a cache, the
   // crossover it holds for this matrix is used instead, or the timed one is
-  // added to it. No-op for packed weights.
-  void MeasureKernelChoice(int64_t max_m = 256,
+  // added to it. No-op for packed weights. True when it timed kernels.
+  bool MeasureKernelChoice(int64_t max_m = 256,
                            KernelChoiceCache* cache = nullptr);
   // How many buckets MeasureKernelChoice times for max_m: those up to the
   // one holding min(256, max_m).

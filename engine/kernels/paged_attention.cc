@@ -344,17 +344,15 @@ int64_t HeadsPerItem(int64_t n, int64_t n_heads, int64_t group, int team) {
   return per;
 }
 
-// The step's query tokens in tiles: runs of up to kMaxTileQueries
-// consecutive positions of one sequence (a prefill chunk), or one token
-// each where no tile kernel runs. tile_starts[k] is tile k's first token;
-// a last entry n closes the list. Grown, never shrunk: a step allocates
-// only when it has more tiles than any step before.
-void SplitIntoTiles(const AttentionQuery* queries, int64_t n, bool tiled,
-                    std::vector<int32_t>* tile_starts) {
+// The step's query tokens in tiles: runs of up to `tile_queries`
+// consecutive positions of one sequence (a prefill chunk). tile_starts[k]
+// is tile k's first token; a last entry n closes the list. Grown, never
+// shrunk: a step allocates only when it has more tiles than any before.
+void SplitIntoTiles(const AttentionQuery* queries, int64_t n,
+                    int64_t tile_queries, std::vector<int32_t>* tile_starts) {
   tile_starts->clear();
   for (int64_t t = 0; t < n; ++t) {
-    const bool joins = tiled && t > 0 &&
-                       t - tile_starts->back() < kMaxTileQueries &&
+    const bool joins = t > 0 && t - tile_starts->back() < tile_queries &&
                        queries[t].block_table == queries[t - 1].block_table &&
                        queries[t].position == queries[t - 1].position + 1;
     if (!joins) tile_starts->push_back(static_cast<int32_t>(t));
@@ -362,12 +360,32 @@ void SplitIntoTiles(const AttentionQuery* queries, int64_t n, bool tiled,
   tile_starts->push_back(static_cast<int32_t>(n));
 }
 
+// Score rows of one token's item: its query heads of a KV head.
+int64_t ScoreRowsPerToken(const AttentionShape& s) {
+  return std::min<int64_t>(s.n_heads / s.n_kv_heads, kMaxHeadsPerItem);
+}
+
+// A tile's score rows take at most this much scratch per thread (beyond
+// one token's): long contexts tile fewer tokens, or none.
+constexpr int64_t kTileScoreBudgetBytes = int64_t{4} << 20;
+
 }  // namespace
 
-int64_t AttentionScratchPerThread(int64_t n_heads, int64_t n_kv_heads,
+int64_t AttentionTileQueries(const AttentionShape& s, int64_t max_context) {
+  const bool kernel = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512 &&
+                      (s.head_dim == 16 || s.head_dim == 32 ||
+                       s.head_dim == 64 || s.head_dim == 128);
+  if (!kernel) return 1;
+  const int64_t token_bytes = ScoreRowsPerToken(s) *
+                              std::max<int64_t>(max_context, 1) *
+                              static_cast<int64_t>(sizeof(float));
+  return std::clamp<int64_t>(kTileScoreBudgetBytes / token_bytes, 1,
+                             kMaxTileQueries);
+}
+
+int64_t AttentionScratchPerThread(const AttentionShape& s,
                                   int64_t max_context) {
-  return kMaxTileQueries *
-         std::min<int64_t>(n_heads / n_kv_heads, kMaxHeadsPerItem) *
+  return AttentionTileQueries(s, max_context) * ScoreRowsPerToken(s) *
          max_context;
 }
 
@@ -380,10 +398,12 @@ void PagedAttention(const float* q, int64_t q_stride,
   KvCache& kv = const_cast<KvCache&>(cache);  // read-only use
   const RowFormat format = FormatOf(kv.element());
   const bool avx512 = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512;
-  // Tokens of a prefill chunk share each KV block's reads (AVX-512 only;
-  // the tile kernel keeps every token's bits, so tiling is invisible).
+  // Tokens of a prefill chunk share each KV block's reads (the tile kernel
+  // keeps every token's bits, so tiling is invisible).
+  const int64_t tile_queries =
+      kv.shape().block_size == 16 ? AttentionTileQueries(s, max_context) : 1;
   thread_local std::vector<int32_t> tile_starts;
-  SplitIntoTiles(queries, n, avx512, &tile_starts);
+  SplitIntoTiles(queries, n, tile_queries, &tile_starts);
   const int64_t tiles = static_cast<int64_t>(tile_starts.size()) - 1;
   // Never more threads than there are scratch rows, whatever team the
   // calling thread has.
@@ -391,8 +411,7 @@ void PagedAttention(const float* q, int64_t q_stride,
   const int64_t per =
       HeadsPerItem(tiles, s.n_heads, s.n_heads / s.n_kv_heads, team);
   const int64_t ranges = (s.n_heads + per - 1) / per;
-  const int64_t stride =
-      AttentionScratchPerThread(s.n_heads, s.n_kv_heads, max_context);
+  const int64_t stride = AttentionScratchPerThread(s, max_context);
   const uint8_t* keys = kv.Keys<uint8_t>(0, layer);
   const uint8_t* values = kv.Values<uint8_t>(0, layer);
   // A thread takes a few neighbouring items at a time: their rows lie

@@ -33,9 +33,15 @@ struct AttentionShape {
   int64_t window = 0;
 };
 
+// Consecutive tokens of one sequence that one work item attends together:
+// up to kMaxTileQueries where the tile kernel runs (AVX-512, head sizes 16
+// to 128; blocks of 16 rows, which PagedAttention checks) and their score
+// rows fit kTileScoreBudgetBytes per thread, else 1.
+int64_t AttentionTileQueries(const AttentionShape& shape, int64_t max_context);
+
 // Floats of scratch one thread needs: a row of max_context per query head
-// of a KV head.
-int64_t AttentionScratchPerThread(int64_t n_heads, int64_t n_kv_heads,
+// of a KV head, for each of AttentionTileQueries tokens.
+int64_t AttentionScratchPerThread(const AttentionShape& shape,
                                   int64_t max_context);
 
 // q: n rows of n_heads * head_dim starting every q_stride floats.

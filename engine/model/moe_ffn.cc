@@ -160,17 +160,18 @@ int64_t MoeFfn::active_macs_per_token() const {
           3 * shape_.shared_ff + (shape_.shared_ff > 0 ? 1 : 0));
 }
 
-void MoeFfn::MeasureKernelChoice(kernels::KernelChoiceCache* cache) {
-  experts_[0].gate_up->MeasureKernelChoice(256, cache);
-  experts_[0].down->MeasureKernelChoice(256, cache);
+int MoeFfn::MeasureKernelChoice(kernels::KernelChoiceCache* cache) {
+  int timed = experts_[0].gate_up->MeasureKernelChoice(256, cache);
+  timed += experts_[0].down->MeasureKernelChoice(256, cache);
   for (FfnExpert& e : experts_) {
     e.gate_up->CopyKernelChoice(*experts_[0].gate_up);
     e.down->CopyKernelChoice(*experts_[0].down);
   }
   if (shared_.gate_up) {
-    shared_.gate_up->MeasureKernelChoice(256, cache);
-    shared_.down->MeasureKernelChoice(256, cache);
+    timed += shared_.gate_up->MeasureKernelChoice(256, cache);
+    timed += shared_.down->MeasureKernelChoice(256, cache);
   }
+  return timed;
 }
 
 void MoeFfn::CopyKernelChoice(const MoeFfn& other) {

@@ -57,8 +57,8 @@ class MoeFfn {
   int64_t active_bytes_per_token() const;
   int64_t active_macs_per_token() const;
   // Times kernels on expert 0 (or finds them in the cache) and shares the
-  // choice with every expert.
-  void MeasureKernelChoice(kernels::KernelChoiceCache* cache = nullptr);
+  // choice with every expert. Returns the matrices it timed.
+  int MeasureKernelChoice(kernels::KernelChoiceCache* cache = nullptr);
   void CopyKernelChoice(const MoeFfn& other);
   // Every matrix: the router, each expert's and the shared expert's.
   std::vector<kernels::Linear*> Matrices();

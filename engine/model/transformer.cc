@@ -89,23 +89,25 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   if (options.measure_crossover) {
     const auto start = std::chrono::steady_clock::now();
     // A file that cannot be read is timed over (and not written): the
-    // choice is only ever a speed question.
+    // choice is only ever a speed question. Its entries are keyed by the
+    // team that times (and later runs) the kernels: the calling thread's.
     std::unique_ptr<kernels::KernelChoiceCache> cache;
     std::string cache_problem;
     if (!options.kernel_choice_file.empty()) {
       auto opened = kernels::KernelChoiceCache::Open(options.kernel_choice_file,
-                                                     m->options_.num_threads);
+                                                     omp_get_max_threads());
       if (opened.ok()) {
         cache = std::move(*opened);
       } else {
         cache_problem = std::string(opened.status().message());
       }
     }
+    int timed = 0;  // shapes timed (the others: packed, or in the file)
     // Every layer has the same shapes: measure the first layer's matrices
     // and the output head, and share the result.
     LayerWeights& first = m->layers_[0];
     for (Linear* lin : first.matrices()) {
-      lin->MeasureKernelChoice(256, cache.get());
+      timed += lin->MeasureKernelChoice(256, cache.get());
       for (LayerWeights& layer : m->layers_) {
         for (Linear* other : layer.matrices()) {
           if (other != lin && other->rows() == lin->rows() &&
@@ -116,13 +118,13 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
       }
     }
     if (first.moe) {
-      first.moe->MeasureKernelChoice(cache.get());
+      timed += first.moe->MeasureKernelChoice(cache.get());
       for (LayerWeights& layer : m->layers_)
         layer.moe->CopyKernelChoice(*first.moe);
     }
     const int64_t logit_rows =
         options.max_logit_rows > 0 ? std::min(options.max_logit_rows, T) : T;
-    m->output_->MeasureKernelChoice(logit_rows, cache.get());
+    timed += m->output_->MeasureKernelChoice(logit_rows, cache.get());
     if (cache != nullptr) {
       if (absl::Status s = cache->Save(); !s.ok())
         cache_problem = std::string(s.message());
@@ -130,17 +132,20 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->kernel_choice_seconds_ =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
-    if (cache != nullptr && cache->misses() == 0) {
-      m->kernel_choice_source_ = cache->hits() > 0
-                                     ? absl::StrCat("from ", cache->path())
-                                     : "nothing to time (packed weights)";
-    } else {
+    if (timed > 0) {
       m->kernel_choice_source_ = absl::StrFormat(
-          "timed in %.2f s%s", m->kernel_choice_seconds_,
-          !cache_problem.empty() ? absl::StrCat("; not saved: ", cache_problem)
-          : cache != nullptr     ? absl::StrCat("; saved to ", cache->path())
-                                 : "");
+          "timed %d shapes in %.2f s", timed, m->kernel_choice_seconds_);
+      if (cache != nullptr && cache_problem.empty())
+        absl::StrAppend(&m->kernel_choice_source_, "; saved to ",
+                        cache->path());
+    } else if (cache != nullptr && cache->hits() > 0) {
+      m->kernel_choice_source_ = absl::StrCat("from ", cache->path());
+    } else {
+      m->kernel_choice_source_ = "nothing to time (packed weights)";
     }
+    if (!cache_problem.empty())
+      absl::StrAppend(&m->kernel_choice_source_,
+                      "; not saved: ", cache_problem);
   }
   m->PinKernelsIfPacked();
   return m;
@@ -226,10 +231,12 @@ absl::Status Transformer::AllocateBuffers() {
   logit_rows_.assign(T, 0);
   lora_runs_.reserve(T);
   lora_scratch_.assign(T * kMaxLoraRank, 0.0f);
+  // (The window does not change the scratch a token needs.)
+  const kernels::AttentionShape attention{c.n_heads, c.n_kv_heads, c.head_dim,
+                                          1.0f};
   attn_scratch_.assign(
       options_.num_threads *
-          kernels::AttentionScratchPerThread(
-              config_.n_heads, config_.n_kv_heads, options_.max_context),
+          kernels::AttentionScratchPerThread(attention, options_.max_context),
       0.0f);
   scratch_.Reserve(std::max<int64_t>(T, 256),
                    std::max({c.n_embd, c.q_dim(), widest_ff}),

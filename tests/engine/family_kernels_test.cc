@@ -190,8 +190,7 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int threads = omp_get_max_threads();
   const AttentionShape shape{heads, kv_heads, hd, scale, c.window};
-  std::vector<float> scratch(threads *
-                             AttentionScratchPerThread(heads, kv_heads, 64)),
+  std::vector<float> scratch(threads * AttentionScratchPerThread(shape, 64)),
       out(n * heads * hd);
   PagedAttention(q.data(), heads * hd, queries.data(), n, kv, layer, shape,
                  scratch.data(), threads, 64, out.data());
@@ -272,6 +271,8 @@ INSTANTIATE_TEST_SUITE_P(
     Windows, WindowedAttentionTest,
     ::testing::Combine(
         ::testing::Values(AttentionCase{8, 0, 16}, AttentionCase{16, 1, 16},
+                          AttentionCase{16, 0, 16},
+                          AttentionCase{16, 20, 16, KvElement::kF16},
                           AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
                           AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
                           AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},

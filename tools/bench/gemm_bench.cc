@@ -105,7 +105,7 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
       queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
     std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
         scratch(omp_get_max_threads() *
-                AttentionScratchPerThread(heads, kv_heads, ctx));
+                AttentionScratchPerThread({heads, kv_heads, hd, 0.125f}, ctx));
     for (float& v : q) v = normal(rng);
     const AttentionShape shape{heads, kv_heads, hd, 0.125f};
     auto step = [&] {
