@@ -42,7 +42,8 @@ BenchStream HttpBenchClient::Stream(const std::string& model,
       {"stream", true},   {"stream_options", {{"include_usage", true}}}};
   if (!model.empty()) body["model"] = model;
   BenchStream out;
-  std::string pending;  // bytes of an event not yet complete
+  std::string pending;    // bytes of an event not yet complete
+  bool received = false;  // any byte of the response body
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/completions";
@@ -50,6 +51,7 @@ BenchStream HttpBenchClient::Stream(const std::string& model,
   req.set_header("Content-Type", "application/json");
   req.body = body.dump();
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    received = true;
     pending.append(data, n);
     size_t end;
     while ((end = pending.find("\n\n")) != std::string::npos) {
@@ -77,6 +79,15 @@ BenchStream HttpBenchClient::Stream(const std::string& model,
     return true;
   };
   httplib::Result r = impl_->client.send(req);
+  // A kept-alive connection the server has since closed (llama-server
+  // does, between requests) fails before a byte arrives: that request was
+  // never served, so it is sent again, once, on a new connection.
+  if (!r &&
+      (r.error() == httplib::Error::Read ||
+       r.error() == httplib::Error::Write) &&
+      !received) {
+    r = impl_->client.send(req);
+  }
   if (!r) {
     out.error = absl::StrCat("HTTP_", httplib::to_string(r.error()));
   } else if (r->status != 200) {
