@@ -387,23 +387,31 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   }
 }
 
-template <template <int> class Rows>
-bool AttendIn(const AttentionItem& it, float* scores, int64_t max_context) {
-  switch (it.head_dim) {
+// Calls run.template operator()<W>() with W = head_dim / 16 for the head
+// sizes the kernels hold in registers (16, 32, 64, 128); false for others.
+template <class Run>
+bool WithHeadWidth(int64_t head_dim, Run run) {
+  switch (head_dim) {
     case 16:
-      Attend<1, Rows>(it, scores, max_context);
+      run.template operator()<1>();
       return true;
     case 32:
-      Attend<2, Rows>(it, scores, max_context);
+      run.template operator()<2>();
       return true;
     case 64:
-      Attend<4, Rows>(it, scores, max_context);
+      run.template operator()<4>();
       return true;
     case 128:
-      Attend<8, Rows>(it, scores, max_context);
+      run.template operator()<8>();
       return true;
   }
   return false;
+}
+
+template <template <int> class Rows>
+bool AttendIn(const AttentionItem& it, float* scores, int64_t max_context) {
+  return WithHeadWidth(
+      it.head_dim, [&]<int W>() { Attend<W, Rows>(it, scores, max_context); });
 }
 
 template <template <int> class Rows>
@@ -411,25 +419,10 @@ bool AttendTileIn(const AttentionItem& it, int64_t nq, int64_t q_stride,
                   int64_t out_stride, int64_t window, float* scores,
                   int64_t max_context) {
   if (it.block_size != 16) return false;
-  switch (it.head_dim) {
-    case 16:
-      AttendTileOf<1, Rows>(it, nq, q_stride, out_stride, window, scores,
-                            max_context);
-      return true;
-    case 32:
-      AttendTileOf<2, Rows>(it, nq, q_stride, out_stride, window, scores,
-                            max_context);
-      return true;
-    case 64:
-      AttendTileOf<4, Rows>(it, nq, q_stride, out_stride, window, scores,
-                            max_context);
-      return true;
-    case 128:
-      AttendTileOf<8, Rows>(it, nq, q_stride, out_stride, window, scores,
-                            max_context);
-      return true;
-  }
-  return false;
+  return WithHeadWidth(it.head_dim, [&]<int W>() {
+    AttendTileOf<W, Rows>(it, nq, q_stride, out_stride, window, scores,
+                          max_context);
+  });
 }
 
 }  // namespace
