@@ -33,6 +33,12 @@ HttpBenchClient::HttpBenchClient(const std::string& addr,
 
 HttpBenchClient::~HttpBenchClient() = default;
 
+namespace {
+// How soon a send on a closed kept-alive connection fails: the peer's reset
+// arrives within a round trip, far below any read timeout.
+constexpr auto kStaleFailure = std::chrono::seconds(1);
+}  // namespace
+
 BenchStream HttpBenchClient::Stream(const std::string& model,
                                     const std::string& prompt,
                                     int64_t max_tokens) {
@@ -50,6 +56,10 @@ BenchStream HttpBenchClient::Stream(const std::string& model,
   req.headers = impl_->headers;
   req.set_header("Content-Type", "application/json");
   req.body = body.dump();
+  req.response_handler = [&](const httplib::Response&) {
+    received = true;  // the server has taken the request
+    return true;
+  };
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     received = true;
     pending.append(data, n);
@@ -78,14 +88,17 @@ BenchStream HttpBenchClient::Stream(const std::string& model,
     }
     return true;
   };
+  const auto sent = std::chrono::steady_clock::now();
   httplib::Result r = impl_->client.send(req);
   // A kept-alive connection the server has since closed (llama-server
-  // does, between requests) fails before a byte arrives: that request was
-  // never served, so it is sent again, once, on a new connection.
+  // does, between requests) fails at once, before the status line: that
+  // request was never taken, so it is sent again, once, on a new
+  // connection. A failure after the headers, or a read timeout, is not.
   if (!r &&
       (r.error() == httplib::Error::Read ||
        r.error() == httplib::Error::Write) &&
-      !received) {
+      !received && std::chrono::steady_clock::now() - sent < kStaleFailure) {
+    out.resent = true;
     r = impl_->client.send(req);
   }
   if (!r) {

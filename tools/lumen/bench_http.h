@@ -18,6 +18,9 @@ struct BenchStream {
   std::string error;  // "" on success, else a label ("HTTP_429", ...)
   int64_t completion_tokens = 0;
   std::optional<std::chrono::steady_clock::time_point> first_text;
+  // Sent again on a new connection: the kept-alive one had been closed by
+  // the server (HttpBenchClient::Stream).
+  bool resent = false;
 };
 
 class HttpBenchClient {

@@ -46,6 +46,7 @@ struct RunResult {
   int64_t output_tokens = 0;
   std::vector<double> ttft, tpot;
   std::map<std::string, int> errors;
+  int resent = 0;  // HTTP requests sent again on a new connection
 };
 
 const char* CodeName(grpc::StatusCode c) {
@@ -216,6 +217,7 @@ int ClientBench(const Args& args) {
           }
           const auto t1 = Clock::now();
           std::lock_guard<std::mutex> lock(mu);
+          r.resent += s.resent;
           if (!s.error.empty()) {
             r.errors[s.error]++;
             continue;
@@ -276,7 +278,9 @@ int ClientBench(const Args& args) {
           .Double(Percentile(r.tpot, 0.99));
       w.Key("errors").BeginObject();
       for (const auto& [code, n] : r.errors) w.Key(code).Int(n);
-      w.EndObject().EndObject();
+      w.EndObject();
+      w.Key("resent").Int(r.resent);
+      w.EndObject();
     }
     w.EndArray().EndObject();
     std::printf("%s\n", w.str().c_str());
@@ -295,6 +299,9 @@ int ClientBench(const Args& args) {
     std::string errors;
     for (const auto& [code, n] : r.errors)
       absl::StrAppend(&errors, code, "=", n, " ");
+    // Not errors: requests the server closed a kept-alive connection under
+    // before taking them, sent again (HttpBenchClient::Stream).
+    if (r.resent > 0) absl::StrAppend(&errors, "(resent ", r.resent, ") ");
     std::printf(
         "%11d %8d %8.2f %10.1f %7.1fms %7.1fms %7.1fms %7.2fms %7.2fms  %s\n",
         r.concurrency, r.requests, r.requests / r.seconds,
