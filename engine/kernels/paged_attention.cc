@@ -372,9 +372,10 @@ constexpr int64_t kTileScoreBudgetBytes = int64_t{4} << 20;
 }  // namespace
 
 int64_t AttentionTileQueries(const AttentionShape& s, int64_t max_context) {
-  const bool kernel = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512 &&
-                      (s.head_dim == 16 || s.head_dim == 32 ||
-                       s.head_dim == 64 || s.head_dim == 128);
+  // Whatever instruction set runs now: scratch sized by this stays large
+  // enough if a test switches the kernels' ISA after allocating it.
+  const bool kernel = s.head_dim == 16 || s.head_dim == 32 ||
+                      s.head_dim == 64 || s.head_dim == 128;
   if (!kernel) return 1;
   const int64_t token_bytes = ScoreRowsPerToken(s) *
                               std::max<int64_t>(max_context, 1) *
@@ -400,8 +401,9 @@ void PagedAttention(const float* q, int64_t q_stride,
   const bool avx512 = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512;
   // Tokens of a prefill chunk share each KV block's reads (the tile kernel
   // keeps every token's bits, so tiling is invisible).
-  const int64_t tile_queries =
-      kv.shape().block_size == 16 ? AttentionTileQueries(s, max_context) : 1;
+  const int64_t tile_queries = avx512 && kv.shape().block_size == 16
+                                   ? AttentionTileQueries(s, max_context)
+                                   : 1;
   thread_local std::vector<int32_t> tile_starts;
   SplitIntoTiles(queries, n, tile_queries, &tile_starts);
   const int64_t tiles = static_cast<int64_t>(tile_starts.size()) - 1;

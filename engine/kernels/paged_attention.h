@@ -33,10 +33,12 @@ struct AttentionShape {
   int64_t window = 0;
 };
 
-// Consecutive tokens of one sequence that one work item attends together:
-// up to kMaxTileQueries where the tile kernel runs (AVX-512, head sizes 16
-// to 128; blocks of 16 rows, which PagedAttention checks) and their score
-// rows fit kTileScoreBudgetBytes per thread, else 1.
+// Consecutive tokens of one sequence that one work item of the AVX-512 tile
+// kernel attends together: up to kMaxTileQueries for head sizes 16, 32, 64
+// and 128 while their score rows fit 4 MiB per thread, else 1.
+// PagedAttention tiles only on AVX-512 and blocks of 16 rows; the scratch
+// is sized for tiles on any CPU (at most 4 MiB more per thread), so that
+// it stays large enough whichever kernels run.
 int64_t AttentionTileQueries(const AttentionShape& shape, int64_t max_context);
 
 // Floats of scratch one thread needs: a row of max_context per query head
