@@ -39,6 +39,19 @@ inline void PrefetchRows(const uint8_t* p, int64_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
 }
 
+// While block `block` is processed: the keys kPrefetchBlocks ahead (the
+// first block asks for all of the next kPrefetchBlocks) and the block's
+// values, for the value pass. range_bytes: the item's KV heads' rows.
+inline void PrefetchAround(const AttentionItem& it, int64_t block,
+                           int64_t first_block, int64_t last_block,
+                           int64_t kvh0, int64_t range_bytes) {
+  for (int64_t b = block == first_block ? block + 1 : block + kPrefetchBlocks;
+       b <= block + kPrefetchBlocks && b <= last_block; ++b) {
+    PrefetchRows(KeyRows(it, b, kvh0), range_bytes);
+  }
+  PrefetchRows(ValueRows(it, block, kvh0), range_bytes);
+}
+
 // A cached row of 16 * W values (kv_cache.h), 16 at a time as fp32.
 template <int W>
 struct F32Rows {
@@ -163,13 +176,7 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     max1[i] = -__builtin_inff();
   }
   for (int64_t block = first_block; block <= last_block; ++block) {
-    // The first block asks for the next kPrefetchBlocks, each later one
-    // for the block kPrefetchBlocks ahead.
-    for (int64_t b = block == first_block ? block + 1 : block + kPrefetchBlocks;
-         b <= block + kPrefetchBlocks && b <= last_block; ++b) {
-      PrefetchRows(KeyRows(it, b, kvh0), range_bytes);
-    }
-    PrefetchRows(ValueRows(it, block, kvh0), range_bytes);
+    PrefetchAround(it, block, first_block, last_block, kvh0, range_bytes);
     const int64_t start = block * bs;
     const int64_t slots = Min(bs, it.len - start);
     const int64_t first_slot = Max(it.first - start, 0);
@@ -285,6 +292,16 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   auto sc_of = [&](int64_t i, int64_t hh) {
     return scores + (i * heads + hh) * max_context;
   };
+  // fn(h, h - h0, i) for the item's query heads of KV head g and each token
+  // i whose window reaches the block that starts at `start`.
+  auto EachHeadAndToken = [&](int64_t g, int64_t start, auto fn) {
+    const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
+    for (int64_t h = Max(it0.h0, g * it0.group); h < h_hi; ++h) {
+      for (int64_t i = 0; i < nq; ++i) {
+        if (start < len[i] && start + bs > first[i]) fn(h, h - it0.h0, i);
+      }
+    }
+  };
   __m128 max4[kMaxTileQueries][kMaxHeadsPerItem];
   float max1[kMaxTileQueries][kMaxHeadsPerItem];
   for (int64_t i = 0; i < nq; ++i) {
@@ -298,11 +315,7 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   const int64_t first_block = first[0] / bs;
   const int64_t last_block = (len[nq - 1] - 1) / bs;
   for (int64_t block = first_block; block <= last_block; ++block) {
-    for (int64_t b = block == first_block ? block + 1 : block + kPrefetchBlocks;
-         b <= block + kPrefetchBlocks && b <= last_block; ++b) {
-      PrefetchRows(KeyRows(it0, b, kvh0), range_bytes);
-    }
-    PrefetchRows(ValueRows(it0, block, kvh0), range_bytes);
+    PrefetchAround(it0, block, first_block, last_block, kvh0, range_bytes);
     const int64_t start = block * bs;
     // Tokens whose window holds the whole block score it from kt; the
     // others (their first or last block) key by key, as alone.
@@ -320,30 +333,24 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
             _mm512_store_ps(kt + 16 * (16 * w + l), r[l]);
         }
       }
-      const int64_t h_lo = Max(it0.h0, g * it0.group);
-      const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
-      for (int64_t h = h_lo; h < h_hi; ++h) {
-        const int64_t hh = h - it0.h0;
-        for (int64_t i = 0; i < nq; ++i) {
-          if (start >= len[i] || start + bs <= first[i]) continue;
-          const float* qh = it0.q + i * q_stride + h * hd;
-          float* sc = sc_of(i, hh);
-          const int64_t base = start - first[i];
-          if (first[i] <= start && start + bs <= len[i]) {
-            const __m512 s = ScoreTransposedBlock<W>(qh, kt, it0.scale);
-            _mm512_storeu_ps(sc + base, s);
-            const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(s),
-                                            _mm512_extractf32x8_ps(s, 1));
-            max4[i][hh] = _mm_max_ps(max4[i][hh],
-                                     _mm_max_ps(_mm256_castps256_ps128(m8),
-                                                _mm256_extractf128_ps(m8, 1)));
-          } else {
-            ScoreSlots<W, Rows>(qh, k, Max(first[i] - start, 0),
-                                Min(bs, len[i] - start), base, it0.scale, sc,
-                                &max4[i][hh], &max1[i][hh]);
-          }
+      EachHeadAndToken(g, start, [&](int64_t h, int64_t hh, int64_t i) {
+        const float* qh = it0.q + i * q_stride + h * hd;
+        float* sc = sc_of(i, hh);
+        const int64_t base = start - first[i];
+        if (first[i] <= start && start + bs <= len[i]) {
+          const __m512 s = ScoreTransposedBlock<W>(qh, kt, it0.scale);
+          _mm512_storeu_ps(sc + base, s);
+          const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(s),
+                                          _mm512_extractf32x8_ps(s, 1));
+          max4[i][hh] =
+              _mm_max_ps(max4[i][hh], _mm_max_ps(_mm256_castps256_ps128(m8),
+                                                 _mm256_extractf128_ps(m8, 1)));
+        } else {
+          ScoreSlots<W, Rows>(qh, k, Max(first[i] - start, 0),
+                              Min(bs, len[i] - start), base, it0.scale, sc,
+                              &max4[i][hh], &max1[i][hh]);
         }
-      }
+      });
     }
   }
   float inv_sum[kMaxTileQueries][kMaxHeadsPerItem];
@@ -366,18 +373,12 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
         for (int w = 0; w < W; ++w)
           _mm512_store_ps(vb + j * hd + 16 * w, R::Load16(v + j * rb, w));
       }
-      const int64_t h_lo = Max(it0.h0, g * it0.group);
-      const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
-      for (int64_t h = h_lo; h < h_hi; ++h) {
-        const int64_t hh = h - it0.h0;
-        for (int64_t i = 0; i < nq; ++i) {
-          if (start >= len[i] || start + bs <= first[i]) continue;
-          AccumulateValues<W, F32Rows>(
-              reinterpret_cast<const uint8_t*>(vb), Max(first[i] - start, 0),
-              Min(bs, len[i] - start), sc_of(i, hh) + (start - first[i]),
-              it0.out + i * out_stride + h * hd);
-        }
-      }
+      EachHeadAndToken(g, start, [&](int64_t h, int64_t hh, int64_t i) {
+        AccumulateValues<W, F32Rows>(
+            reinterpret_cast<const uint8_t*>(vb), Max(first[i] - start, 0),
+            Min(bs, len[i] - start), sc_of(i, hh) + (start - first[i]),
+            it0.out + i * out_stride + h * hd);
+      });
     }
   }
   for (int64_t i = 0; i < nq; ++i) {
