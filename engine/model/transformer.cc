@@ -86,69 +86,69 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     if (layer.moe) m->int8_ |= mode == WeightMode::kInt8;
   }
   RETURN_IF_ERROR(m->AllocateBuffers());
-  if (options.measure_crossover) {
-    const auto start = std::chrono::steady_clock::now();
-    // A file that cannot be read is timed over (and not written): the
-    // choice is only ever a speed question. Its entries are keyed by the
-    // team that times (and later runs) the kernels: the calling thread's.
-    std::unique_ptr<kernels::KernelChoiceCache> cache;
-    std::string cache_problem;
-    if (!options.kernel_choice_file.empty()) {
-      auto opened = kernels::KernelChoiceCache::Open(options.kernel_choice_file,
-                                                     omp_get_max_threads());
-      if (opened.ok()) {
-        cache = std::move(*opened);
-      } else {
-        cache_problem = std::string(opened.status().message());
-      }
+  if (options.measure_crossover) m->ChooseKernels();
+  m->PinKernelsIfPacked();
+  return m;
+}
+
+void Transformer::ChooseKernels() {
+  const int64_t T = options_.max_batch_tokens;
+  const auto start = std::chrono::steady_clock::now();
+  // A file that cannot be read is timed over (and not written): the
+  // choice is only ever a speed question. Its entries are keyed by the
+  // team that times (and later runs) the kernels: the calling thread's.
+  std::unique_ptr<kernels::KernelChoiceCache> cache;
+  std::string cache_problem;
+  if (!options_.kernel_choice_file.empty()) {
+    auto opened = kernels::KernelChoiceCache::Open(options_.kernel_choice_file,
+                                                   omp_get_max_threads());
+    if (opened.ok()) {
+      cache = std::move(*opened);
+    } else {
+      cache_problem = std::string(opened.status().message());
     }
-    int timed = 0;  // shapes timed (the others: packed, or in the file)
-    // Every layer has the same shapes: measure the first layer's matrices
-    // and the output head, and share the result.
-    LayerWeights& first = m->layers_[0];
-    for (Linear* lin : first.matrices()) {
-      timed += lin->MeasureKernelChoice(256, cache.get());
-      for (LayerWeights& layer : m->layers_) {
-        for (Linear* other : layer.matrices()) {
-          if (other != lin && other->rows() == lin->rows() &&
-              other->cols() == lin->cols()) {
-            other->CopyKernelChoice(*lin);
-          }
+  }
+  int timed = 0;  // shapes timed (the others: packed, or in the file)
+  // Every layer has the same shapes: measure the first layer's matrices
+  // and the output head, and share the result.
+  LayerWeights& first = layers_[0];
+  for (Linear* lin : first.matrices()) {
+    timed += lin->MeasureKernelChoice(256, cache.get());
+    for (LayerWeights& layer : layers_) {
+      for (Linear* other : layer.matrices()) {
+        if (other != lin && other->rows() == lin->rows() &&
+            other->cols() == lin->cols()) {
+          other->CopyKernelChoice(*lin);
         }
       }
     }
-    if (first.moe) {
-      timed += first.moe->MeasureKernelChoice(cache.get());
-      for (LayerWeights& layer : m->layers_)
-        layer.moe->CopyKernelChoice(*first.moe);
-    }
-    const int64_t logit_rows =
-        options.max_logit_rows > 0 ? std::min(options.max_logit_rows, T) : T;
-    timed += m->output_->MeasureKernelChoice(logit_rows, cache.get());
-    if (cache != nullptr) {
-      if (absl::Status s = cache->Save(); !s.ok())
-        cache_problem = std::string(s.message());
-    }
-    m->kernel_choice_seconds_ =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-    if (timed > 0) {
-      m->kernel_choice_source_ = absl::StrFormat(
-          "timed %d shapes in %.2f s", timed, m->kernel_choice_seconds_);
-      if (cache != nullptr && cache_problem.empty())
-        absl::StrAppend(&m->kernel_choice_source_, "; saved to ",
-                        cache->path());
-    } else if (cache != nullptr && cache->hits() > 0) {
-      m->kernel_choice_source_ = absl::StrCat("from ", cache->path());
-    } else {
-      m->kernel_choice_source_ = "nothing to time (packed weights)";
-    }
-    if (!cache_problem.empty())
-      absl::StrAppend(&m->kernel_choice_source_,
-                      "; not saved: ", cache_problem);
   }
-  m->PinKernelsIfPacked();
-  return m;
+  if (first.moe) {
+    timed += first.moe->MeasureKernelChoice(cache.get());
+    for (LayerWeights& layer : layers_) layer.moe->CopyKernelChoice(*first.moe);
+  }
+  const int64_t logit_rows =
+      options_.max_logit_rows > 0 ? std::min(options_.max_logit_rows, T) : T;
+  timed += output_->MeasureKernelChoice(logit_rows, cache.get());
+  if (cache != nullptr) {
+    if (absl::Status s = cache->Save(); !s.ok())
+      cache_problem = std::string(s.message());
+  }
+  kernel_choice_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  if (timed > 0) {
+    kernel_choice_source_ = absl::StrFormat("timed %d shapes in %.2f s", timed,
+                                            kernel_choice_seconds_);
+    if (cache != nullptr && cache_problem.empty())
+      absl::StrAppend(&kernel_choice_source_, "; saved to ", cache->path());
+  } else if (cache != nullptr && cache->hits() > 0) {
+    kernel_choice_source_ = absl::StrCat("from ", cache->path());
+  } else {
+    kernel_choice_source_ = "nothing to time (packed weights)";
+  }
+  if (!cache_problem.empty())
+    absl::StrAppend(&kernel_choice_source_, "; not saved: ", cache_problem);
 }
 
 absl::Status Transformer::LoadRope(const GgufFile& f) {

@@ -139,6 +139,10 @@ class Transformer {
   // One kernel at every M for the other matrices when the model has packed
   // ones (batch invariance).
   void PinKernelsIfPacked();
+  // Times the small-M kernel against oneDNN per fp32 shape, or reads the
+  // crossovers from TransformerOptions::kernel_choice_file; sets
+  // kernel_choice_seconds_ and kernel_choice_source_.
+  void ChooseKernels();
   // Checks the batch against the model and the cache, and fills the step's
   // positions, attention queries, LoRA runs and logit rows.
   absl::Status PrepareStep(const Batch& batch, const KvCache& cache,
