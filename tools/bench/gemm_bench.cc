@@ -1,5 +1,6 @@
 // gemm_bench: GFLOP/s of the engine's matrix kernels (small-M fp32, oneDNN
-// fp32, packed GGUF types) and the decode attention kernel's KV read rate,
+// fp32, packed GGUF types), the decode attention kernel's KV read rate and
+// the prefill attention kernel's FLOP rate,
 // on the shapes of the 110M synth model, with weights cold
 // as in a real step (each call uses the next of 12 copies, like 12 layers).
 //
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <memory>
 #include <random>
 #include <utility>
 #include <vector>
@@ -50,67 +52,89 @@ struct Shape {
   int64_t N, K;
 };
 
-// Decode attention: 16 sequences, one query token each, 12 heads of 64
-// (over 12 KV heads, or 4),
-// over 12 layers of a paged cache, each sequence's blocks in order as
-// `lumen bench engine` lays them out (a block's layers lie together, so a
-// layer's consecutive blocks are still 24 layer-blocks apart).
-void BenchAttention(lumen::engine::KvElement element, int64_t reps,
-                    bool cpu_time) {
+// A paged cache of `blocks` blocks per layer, every row random.
+absl::StatusOr<std::unique_ptr<lumen::engine::KvCache>> RandomCache(
+    lumen::engine::KvElement element, int64_t layers, int64_t kv_heads,
+    int64_t hd, int64_t bs, int64_t blocks, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  auto cache = lumen::engine::KvCache::Create(
+      {layers, kv_heads, hd, bs, blocks, element});
+  if (!cache.ok()) return cache.status();
+  lumen::engine::KvCache& kv = **cache;
+  std::vector<float> row(hd);
+  auto fill = [&](uint8_t* keys_or_values) {
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      for (int64_t slot = 0; slot < bs; ++slot) {
+        for (float& v : row) v = normal(rng);
+        lumen::engine::StoreKvRow(element, row.data(), hd,
+                                  kv.Row(keys_or_values, h, slot));
+      }
+    }
+  };
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t l = 0; l < layers; ++l) {
+      fill(kv.Keys<uint8_t>(b, l));
+      fill(kv.Values<uint8_t>(b, l));
+    }
+  }
+  return cache;
+}
+
+// Attention over 12 layers of a paged cache, 12 query heads of 64. Decode:
+// 16 sequences, one query token each at position ctx - 1, each sequence's
+// blocks in order as `lumen bench engine` lays them out (a block's layers
+// lie together, so a layer's consecutive blocks are still 24 layer-blocks
+// apart); figure: KV read rate. Prefill: one sequence's chunk of `chunk`
+// tokens ending at position ctx - 1 (a 512-token prompt whole, and its
+// last 128-token chunk); figure: the QK and PV FLOP rate.
+void BenchAttention(lumen::engine::KvElement element, bool prefill,
+                    int64_t reps, bool cpu_time) {
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::printf("\n%-28s %10s %12s\n",
               absl::StrCat("attention ", lumen::engine::KvElementName(element),
-                           " (16 seqs)")
+                           prefill ? " (prefill)" : " (16 seqs)")
                   .c_str(),
-              "ms/step", "KV GB/s");
+              "ms/step", prefill ? "GFLOP/s" : "KV GB/s");
+  struct Config {
+    int64_t ctx, kv_heads, chunk;
+  };
   // 12 query heads over 12 KV heads (the synth model), then over 4 (GQA).
-  const std::pair<int64_t, int64_t> configs[] = {
-      {128, 12}, {512, 12}, {512, 4}};
-  for (const auto& config : configs) {
-    const int64_t ctx = config.first, kv_heads = config.second;
-    const int64_t seqs = 16, heads = 12, hd = 64, layers = 12, bs = 16;
+  const std::vector<Config> configs =
+      prefill
+          ? std::vector<Config>{{512, 12, 512}, {512, 12, 128}, {512, 4, 512}}
+          : std::vector<Config>{{128, 12, 1}, {512, 12, 1}, {512, 4, 1}};
+  for (const Config& config : configs) {
+    const int64_t ctx = config.ctx, kv_heads = config.kv_heads;
+    const int64_t seqs = prefill ? 1 : 16, heads = 12, hd = 64, layers = 12,
+                  bs = 16;
     const int64_t blocks_per_seq = (ctx + bs - 1) / bs;
-    auto cache = lumen::engine::KvCache::Create(
-        {layers, kv_heads, hd, bs, seqs * blocks_per_seq, element});
+    auto cache = RandomCache(element, layers, kv_heads, hd, bs,
+                             seqs * blocks_per_seq, rng);
     if (!cache.ok()) {
       std::fprintf(stderr, "%s\n",
                    std::string(cache.status().message()).c_str());
       return;
-    }
-    lumen::engine::KvCache& kv = **cache;
-    std::vector<float> row(hd);
-    auto fill = [&](uint8_t* keys_or_values) {
-      for (int64_t h = 0; h < kv_heads; ++h) {
-        for (int64_t slot = 0; slot < bs; ++slot) {
-          for (float& v : row) v = normal(rng);
-          lumen::engine::StoreKvRow(element, row.data(), hd,
-                                    kv.Row(keys_or_values, h, slot));
-        }
-      }
-    };
-    for (int64_t b = 0; b < seqs * blocks_per_seq; ++b) {
-      for (int64_t l = 0; l < layers; ++l) {
-        fill(kv.Keys<uint8_t>(b, l));
-        fill(kv.Values<uint8_t>(b, l));
-      }
     }
     std::vector<std::vector<int32_t>> tables(seqs);
     for (int64_t s = 0; s < seqs; ++s) {
       for (int64_t b = 0; b < blocks_per_seq; ++b)
         tables[s].push_back(static_cast<int32_t>(s * blocks_per_seq + b));
     }
-    std::vector<AttentionQuery> queries(seqs);
-    for (int64_t s = 0; s < seqs; ++s)
-      queries[s] = {static_cast<int32_t>(ctx - 1), tables[s].data()};
-    std::vector<float> q(seqs * heads * hd), out(seqs * heads * hd),
+    std::vector<AttentionQuery> queries;
+    for (int64_t s = 0; s < seqs; ++s) {
+      for (int64_t pos = ctx - config.chunk; pos < ctx; ++pos)
+        queries.push_back({static_cast<int32_t>(pos), tables[s].data()});
+    }
+    const int64_t n = static_cast<int64_t>(queries.size());
+    std::vector<float> q(n * heads * hd), out(n * heads * hd),
         scratch(omp_get_max_threads() *
                 AttentionScratchPerThread({heads, kv_heads, hd, 0.125f}, ctx));
     for (float& v : q) v = normal(rng);
     const AttentionShape shape{heads, kv_heads, hd, 0.125f};
     auto step = [&] {
       for (int64_t l = 0; l < layers; ++l) {
-        PagedAttention(q.data(), heads * hd, queries.data(), seqs, **cache, l,
+        PagedAttention(q.data(), heads * hd, queries.data(), n, **cache, l,
                        shape, scratch.data(), omp_get_max_threads(), ctx,
                        out.data());
       }
@@ -120,13 +144,30 @@ void BenchAttention(lumen::engine::KvElement element, int64_t reps,
     for (int64_t r = 0; r < reps; ++r) step();
     const double sec =
         std::chrono::duration<double>(Now(cpu_time) - t0).count() / reps;
-    const double bytes =
-        double(seqs) * ctx * layers * 2 * kv_heads * kv.row_bytes();
+    double figure;
+    if (prefill) {
+      double keys = 0;  // (query, key) pairs over the chunk
+      for (const AttentionQuery& query : queries) keys += query.position + 1;
+      figure = 4.0 * keys * heads * hd * layers / sec / 1e9;
+    } else {
+      figure = double(seqs) * ctx * layers * 2 * kv_heads *
+               (*cache)->row_bytes() / sec / 1e9;
+    }
     std::printf(
         "%-28s %10.2f %12.1f\n",
-        absl::StrCat("ctx ", ctx, kv_heads < heads ? ", 4 KV heads" : "")
+        absl::StrCat("ctx ", ctx,
+                     prefill ? absl::StrCat(", chunk ", config.chunk) : "",
+                     kv_heads < heads ? ", 4 KV heads" : "")
             .c_str(),
-        sec * 1e3, bytes / sec / 1e9);
+        sec * 1e3, figure);
+  }
+}
+
+void BenchAttentionKernels(bool prefill, int64_t reps, bool cpu_time) {
+  for (auto element :
+       {lumen::engine::KvElement::kF32, lumen::engine::KvElement::kF16,
+        lumen::engine::KvElement::kQ8_0}) {
+    BenchAttention(element, prefill, reps, cpu_time);
   }
 }
 
@@ -142,7 +183,8 @@ int main(int argc, char** argv) {
       "[--attention_only] [--copies C] [--cpu_time]");
   flags.Bool("packed_only", &packed_only, "only the packed GGUF kernels");
   flags.Bool("attention_only", &attention_only,
-             "only the decode attention kernel (f32, f16 and q8_0 caches)");
+             "only the attention kernels, decode and prefill (f32, f16 and "
+             "q8_0 caches)");
   flags.Bool("cpu_time", &cpu_time, "time by process CPU time");
   flags.Int("threads", &threads, "OpenMP threads");
   flags.Int("reps", &reps, "calls per measurement (each on the next layer)");
@@ -161,9 +203,8 @@ int main(int argc, char** argv) {
   }
   omp_set_num_threads(static_cast<int>(threads));
   if (attention_only) {
-    BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
-    BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
-    BenchAttention(lumen::engine::KvElement::kQ8_0, reps, cpu_time);
+    BenchAttentionKernels(/*prefill=*/false, reps, cpu_time);
+    BenchAttentionKernels(/*prefill=*/true, reps, cpu_time);
     return 0;
   }
   const int kLayers = hot ? 1 : static_cast<int>(copies);
@@ -324,8 +365,7 @@ int main(int argc, char** argv) {
     }
   }
   if (packed_only) return 0;
-  BenchAttention(lumen::engine::KvElement::kF32, reps, cpu_time);
-  BenchAttention(lumen::engine::KvElement::kF16, reps, cpu_time);
-  BenchAttention(lumen::engine::KvElement::kQ8_0, reps, cpu_time);
+  BenchAttentionKernels(/*prefill=*/false, reps, cpu_time);
+  BenchAttentionKernels(/*prefill=*/true, reps, cpu_time);
   return 0;
 }

@@ -1,7 +1,9 @@
 // `lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N]
-// [--json]`: prefill and decode throughput of the engine alone, each figure
-// beside its roofline (decode: weight bytes per step over the measured
-// bandwidth; prefill: matmul FLOPs per token over the measured FP32 peak).
+// [--only prefill|decode] [--seqs LIST] [--json]`: prefill and decode
+// throughput of the engine alone, each figure beside its roofline (decode:
+// weight bytes per step over the measured bandwidth; prefill: matmul FLOPs
+// per token over the measured FP32 peak) and with the time split between
+// matmuls, attention and the rest.
 
 #include <omp.h>
 
@@ -9,7 +11,9 @@
 #include <cstdio>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/flags.h"
 #include "base/json_writer.h"
 #include "base/openmp_wait.h"
@@ -64,17 +68,41 @@ struct Bench {
   }
 };
 
+// "1,4,16" -> {1, 4, 16}; every entry a positive count.
+absl::StatusOr<std::vector<int>> ParseSeqs(const std::string& list) {
+  std::vector<int> seqs;
+  for (absl::string_view part : absl::StrSplit(list, ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--seqs: '", part, "' is not a sequence count from 1 to 256"));
+    }
+    seqs.push_back(n);
+  }
+  return seqs;
+}
+
+std::string ProfileSplit(const engine::ForwardProfile& p, double secs) {
+  char text[96];
+  std::snprintf(
+      text, sizeof text, "matmul %.0f%%, attention %.0f%%, other %.0f%%",
+      100 * p.matmul / secs, 100 * p.attention / secs, 100 * p.other / secs);
+  return text;
+}
+
 }  // namespace
 
 int BenchEngine(const Args& args) {
   std::string model_path, weights = "auto", lora_path, kv_type = "f16",
-                          kernel_choice_file;
+                          kernel_choice_file, only = "all",
+                          seqs_list = "1,4,16,64";
   int64_t threads = 2, steps = 16;
   bool json = false;
   FlagSet flags(
       "lumen bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
       "[--kv-cache-type f16|f32|q8_0] [--lora ADAPTER.gguf] "
-      "[--kernel-choice-file FILE] [--json]");
+      "[--kernel-choice-file FILE] [--only prefill|decode] [--seqs LIST] "
+      "[--json]");
   flags.String("model", &model_path, "GGUF model");
   flags.String("weights", &weights, "auto, f32 or int8");
   flags.Int("threads", &threads, "compute threads");
@@ -84,6 +112,10 @@ int BenchEngine(const Args& args) {
                "KV cache element: f16 (lumend's default), f32 or q8_0");
   flags.String("lora", &lora_path,
                "LoRA adapter applied to every sequence (measures its cost)");
+  flags.String("only", &only,
+               "all, prefill (prompts of 128 and 512 tokens) or decode");
+  flags.String("seqs", &seqs_list,
+               "comma-separated sequence counts of the decode figures");
   flags.String("kernel-choice-file", &kernel_choice_file,
                "fp32 kernel crossovers measured before on this machine, read "
                "and updated as lumend does with its --data-dir/"
@@ -93,6 +125,12 @@ int BenchEngine(const Args& args) {
     return Fail("--model is required\n" + flags.Help(), 2);
   auto mode = engine::ParseWeightMode(weights);
   if (!mode.ok()) return Fail(std::string(mode.status().message()), 2);
+  if (only != "all" && only != "prefill" && only != "decode") {
+    return Fail("--only must be all, prefill or decode, not '" + only + "'", 2);
+  }
+  auto decode_seqs = ParseSeqs(seqs_list);
+  if (!decode_seqs.ok())
+    return Fail(std::string(decode_seqs.status().message()), 2);
   auto kv_element = engine::ParseKvElement(kv_type);
   if (!kv_element.ok())
     return Fail(std::string(kv_element.status().message()), 2);
@@ -171,20 +209,27 @@ int BenchEngine(const Args& args) {
   std::map<std::string, double> prefill, decode128, decode512;
   const int blocks_per_seq = 640 / 16;
   for (int prompt : {128, 512}) {
+    if (only == "decode") break;
     auto cache = engine::KvCache::Create({c.n_layers, c.n_kv_heads, c.head_dim,
                                           16, blocks_per_seq, *kv_element});
     if (!cache.ok()) return Fail(std::string(cache.status().message()));
     std::vector<std::vector<int32_t>> tables;
     double best = 1e30;
+    engine::ForwardProfile best_profile;
     for (int rep = 0; rep < 3; ++rep) {
+      m.profile().Reset();
       auto t0 = Clock::now();
       if (absl::Status s =
               bench.Prefill(cache->get(), 1, prompt, blocks_per_seq, &tables);
           !s.ok()) {
         return Fail(std::string(s.message()));
       }
-      best = std::min(best,
-                      std::chrono::duration<double>(Clock::now() - t0).count());
+      const double secs =
+          std::chrono::duration<double>(Clock::now() - t0).count();
+      if (secs < best) {
+        best = secs;
+        best_profile = m.profile();
+      }
     }
     const double tps = prompt / best;
     // Prefill FLOPs: every layer matrix for every token, the head for the
@@ -198,13 +243,15 @@ int BenchEngine(const Args& args) {
     const double roof = peak * 1e9 * prompt / prefill_flops;
     prefill[absl::StrCat(prompt)] = tps;
     if (!json) {
-      std::printf("%-28s %12.1f %12.1f %9.0f%%\n",
+      std::printf("%-28s %12.1f %12.1f %9.0f%%   %s\n",
                   absl::StrCat("prefill ", prompt, " tokens").c_str(), tps,
-                  roof, 100 * tps / roof);
+                  roof, 100 * tps / roof,
+                  ProfileSplit(best_profile, best).c_str());
     }
   }
   for (int context : {128, 512}) {
-    for (int seqs : {1, 4, 16, 64}) {
+    if (only == "prefill") break;
+    for (int seqs : *decode_seqs) {
       auto cache = engine::KvCache::Create(
           {c.n_layers, c.n_kv_heads, c.head_dim, 16,
            int64_t{seqs} * blocks_per_seq, *kv_element});
@@ -244,13 +291,11 @@ int BenchEngine(const Args& args) {
       const double roof = seqs * bandwidth * 1e9 / (weight_bytes + kv_bytes);
       (context == 128 ? decode128 : decode512)[absl::StrCat(seqs)] = tps;
       if (!json) {
-        const engine::ForwardProfile& p = m.profile();
         std::printf(
-            "%-28s %12.1f %12.1f %9.0f%%   step %.2f ms: matmul %.0f%%, "
-            "attention %.0f%%, other %.0f%%\n",
+            "%-28s %12.1f %12.1f %9.0f%%   step %.2f ms: %s\n",
             absl::StrCat("decode ", seqs, " seq @ ctx ", context).c_str(), tps,
-            roof, 100 * tps / roof, 1e3 * secs / steps, 100 * p.matmul / secs,
-            100 * p.attention / secs, 100 * p.other / secs);
+            roof, 100 * tps / roof, 1e3 * secs / steps,
+            ProfileSplit(m.profile(), secs).c_str());
       }
     }
   }
