@@ -245,34 +245,105 @@ inline void Transpose16(__m512 r[16]) {
   for (int c = 0; c < 16; ++c) r[c] = t[c];
 }
 
-// The 16 scores of query head row qh over a whole block whose keys are
-// transposed in kt (kt[16 * d + j]: value d of key j), with the arithmetic
-// ScoreSlots gives each key: lane l of key j's products chained over the
-// W registers, then Sum4's tree over the 16 lanes, then the scale.
-template <int W>
-inline __m512 ScoreTransposedBlock(const float* qh, const float* kt,
-                                   float scale) {
-  // Register by register of the query, so that the 16 chains are
-  // independent (and stay in registers: unrolled).
-  __m512 p[16];
-#pragma GCC unroll 16
-  for (int l = 0; l < 16; ++l)
-    p[l] = _mm512_mul_ps(_mm512_set1_ps(qh[l]), _mm512_load_ps(kt + 16 * l));
+// The 16 scores of each of N query head rows qh[n] over a whole block whose
+// keys are transposed in kt (kt[16 * d + j]: value d of key j), with the
+// arithmetic ScoreSlots gives each key: lane l of key j's products chained
+// over the W registers, then Sum4's tree over the 16 lanes
+// ((h0 + h1) + (h2 + h3)) + ((h4 + h5) + (h6 + h7)) with h_i = lane i +
+// lane i + 8, then the scale. The lanes go a quarter at a time (2c, 2c + 1,
+// 2c + 8, 2c + 9: h_2c + h_2c+1) so that each key register loaded serves
+// all N rows while 4N chains stay in registers.
+template <int W, int N>
+inline void ScoreTransposedBlocks(const float* const qh[N], const float* kt,
+                                  float scale, __m512 out[N]) {
+  __m512 half[N];  // (h0 + h1) + (h2 + h3), then the same of h4..h7
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const int lanes[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};
+    __m512 p[N][4];
+#pragma GCC unroll 4
+    for (int e = 0; e < 4; ++e) {
+      const __m512 k = _mm512_load_ps(kt + 16 * lanes[e]);
+#pragma GCC unroll 4
+      for (int n = 0; n < N; ++n)
+        p[n][e] = _mm512_mul_ps(_mm512_set1_ps(qh[n][lanes[e]]), k);
+    }
 #pragma GCC unroll 8
-  for (int w = 1; w < W; ++w) {
-#pragma GCC unroll 16
-    for (int l = 0; l < 16; ++l) {
-      p[l] = _mm512_fmadd_ps(_mm512_set1_ps(qh[16 * w + l]),
-                             _mm512_load_ps(kt + 16 * (16 * w + l)), p[l]);
+    for (int w = 1; w < W; ++w) {
+#pragma GCC unroll 4
+      for (int e = 0; e < 4; ++e) {
+        const __m512 k = _mm512_load_ps(kt + 16 * (16 * w + lanes[e]));
+#pragma GCC unroll 4
+        for (int n = 0; n < N; ++n) {
+          p[n][e] = _mm512_fmadd_ps(_mm512_set1_ps(qh[n][16 * w + lanes[e]]), k,
+                                    p[n][e]);
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < N; ++n) {
+      const __m512 pair = _mm512_add_ps(_mm512_add_ps(p[n][0], p[n][2]),
+                                        _mm512_add_ps(p[n][1], p[n][3]));
+      if (c % 2 == 0) {
+        out[n] = pair;
+      } else {
+        out[n] = _mm512_add_ps(out[n], pair);
+        if (c == 1) half[n] = out[n];
+      }
     }
   }
-  __m512 h[8];
+#pragma GCC unroll 4
+  for (int n = 0; n < N; ++n) {
+    out[n] =
+        _mm512_mul_ps(_mm512_add_ps(half[n], out[n]), _mm512_set1_ps(scale));
+  }
+}
+
+// out[n] += sum over the 16 slots of p[n][j] times fp32 value row j of vb
+// (16 * W values each): AccumulateValues' operations for each of N rows,
+// each value register loaded once for all of them.
+template <int W, int N>
+inline void AccumulateBlockValues(const float* vb, const float* const p[N],
+                                  float* const out[N]) {
+  __m512 o[N][W];
+#pragma GCC unroll 4
+  for (int n = 0; n < N; ++n) {
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) h[i] = _mm512_add_ps(p[i], p[i + 8]);
-  const __m512 s = _mm512_add_ps(
-      _mm512_add_ps(_mm512_add_ps(h[0], h[1]), _mm512_add_ps(h[2], h[3])),
-      _mm512_add_ps(_mm512_add_ps(h[4], h[5]), _mm512_add_ps(h[6], h[7])));
-  return _mm512_mul_ps(s, _mm512_set1_ps(scale));
+    for (int w = 0; w < W; ++w) o[n][w] = _mm512_loadu_ps(out[n] + 16 * w);
+  }
+  for (int j = 0; j < 16; ++j) {
+#pragma GCC unroll 8
+    for (int w = 0; w < W; ++w) {
+      const __m512 v = _mm512_load_ps(vb + 16 * (W * j + w));
+#pragma GCC unroll 4
+      for (int n = 0; n < N; ++n)
+        o[n][w] = _mm512_fmadd_ps(_mm512_set1_ps(p[n][j]), v, o[n][w]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int n = 0; n < N; ++n) {
+#pragma GCC unroll 8
+    for (int w = 0; w < W; ++w) _mm512_storeu_ps(out[n] + 16 * w, o[n][w]);
+  }
+}
+
+// Calls run.template operator()<N>(i) for i = 0, kMax, 2 kMax, ... over
+// `count` items, N = kMax but for the rest (1 to kMax - 1, kMax <= 4).
+template <int kMax, class Run>
+inline void InGroupsOf(int64_t count, Run run) {
+  int64_t i = 0;
+  for (; i + kMax <= count; i += kMax) run.template operator()<kMax>(i);
+  switch (count - i) {
+    case 3:
+      if constexpr (kMax > 3) run.template operator()<3>(i);
+      break;
+    case 2:
+      if constexpr (kMax > 2) run.template operator()<2>(i);
+      break;
+    case 1:
+      if constexpr (kMax > 1) run.template operator()<1>(i);
+      break;
+  }
 }
 
 template <int W, template <int> class Rows>
@@ -292,15 +363,32 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   auto sc_of = [&](int64_t i, int64_t hh) {
     return scores + (i * heads + hh) * max_context;
   };
-  // fn(h, h - h0, i) for the item's query heads of KV head g and each token
-  // i whose window reaches the block that starts at `start`.
-  auto EachHeadAndToken = [&](int64_t g, int64_t start, auto fn) {
-    const int64_t h_hi = Min(it0.h1, (g + 1) * it0.group);
-    for (int64_t h = Max(it0.h0, g * it0.group); h < h_hi; ++h) {
-      for (int64_t i = 0; i < nq; ++i) {
-        if (start < len[i] && start + bs > first[i]) fn(h, h - it0.h0, i);
+  // The tokens whose window holds the whole block that starts at `start`
+  // (whole; they use the transposed block and share its registers) and
+  // those that see only part of it (their first or last block: key by key,
+  // as alone).
+  struct Tokens {
+    int64_t whole[kMaxTileQueries], partial[kMaxTileQueries];
+    int64_t n_whole = 0, n_partial = 0;
+  };
+  auto TokensOf = [&](int64_t start) {
+    Tokens t;
+    for (int64_t i = 0; i < nq; ++i) {
+      if (first[i] <= start && start + bs <= len[i]) {
+        t.whole[t.n_whole++] = i;
+      } else if (start < len[i] && start + bs > first[i]) {
+        t.partial[t.n_partial++] = i;
       }
     }
+    return t;
+  };
+  // The item's query heads of KV head g.
+  struct HeadRange {
+    int64_t lo, hi;
+  };
+  auto HeadsOf = [&](int64_t g) {
+    return HeadRange{Max(it0.h0, g * it0.group),
+                     Min(it0.h1, (g + 1) * it0.group)};
   };
   __m128 max4[kMaxTileQueries][kMaxHeadsPerItem];
   float max1[kMaxTileQueries][kMaxHeadsPerItem];
@@ -310,6 +398,10 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
       max1[i][hh] = -__builtin_inff();
     }
   }
+  // Whole-block tokens scored together: 3 keeps 12 chains and 6 partial
+  // sums in registers (4 spilled and measured 3-8% slower in gemm_bench's
+  // prefill attention; 2 was slower still).
+  constexpr int kScoreGroup = 3;
   alignas(64) float kt[hd * bs];  // a block's keys, transposed
   alignas(64) float vb[bs * hd];  // a block's values as fp32 rows
   const int64_t first_block = first[0] / bs;
@@ -317,14 +409,10 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   for (int64_t block = first_block; block <= last_block; ++block) {
     PrefetchAround(it0, block, first_block, last_block, kvh0, range_bytes);
     const int64_t start = block * bs;
-    // Tokens whose window holds the whole block score it from kt; the
-    // others (their first or last block) key by key, as alone.
-    bool any_whole = false;
-    for (int64_t i = 0; i < nq; ++i)
-      any_whole |= first[i] <= start && start + bs <= len[i];
+    const Tokens tokens = TokensOf(start);
     for (int64_t g = kvh0; g <= kvh1; ++g) {
       const uint8_t* k = KeyRows(it0, block, g);
-      if (any_whole) {
+      if (tokens.n_whole > 0) {
         for (int w = 0; w < W; ++w) {
           __m512 r[16];
           for (int j = 0; j < 16; ++j) r[j] = R::Load16(k + j * rb, w);
@@ -333,24 +421,33 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
             _mm512_store_ps(kt + 16 * (16 * w + l), r[l]);
         }
       }
-      EachHeadAndToken(g, start, [&](int64_t h, int64_t hh, int64_t i) {
-        const float* qh = it0.q + i * q_stride + h * hd;
-        float* sc = sc_of(i, hh);
-        const int64_t base = start - first[i];
-        if (first[i] <= start && start + bs <= len[i]) {
-          const __m512 s = ScoreTransposedBlock<W>(qh, kt, it0.scale);
-          _mm512_storeu_ps(sc + base, s);
-          const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(s),
-                                          _mm512_extractf32x8_ps(s, 1));
-          max4[i][hh] =
-              _mm_max_ps(max4[i][hh], _mm_max_ps(_mm256_castps256_ps128(m8),
-                                                 _mm256_extractf128_ps(m8, 1)));
-        } else {
-          ScoreSlots<W, Rows>(qh, k, Max(first[i] - start, 0),
-                              Min(bs, len[i] - start), base, it0.scale, sc,
+      const auto [h_lo, h_hi] = HeadsOf(g);
+      for (int64_t h = h_lo; h < h_hi; ++h) {
+        const int64_t hh = h - it0.h0;
+        InGroupsOf<kScoreGroup>(tokens.n_whole, [&]<int N>(int64_t g0) {
+          const float* qh[N];
+          for (int n = 0; n < N; ++n)
+            qh[n] = it0.q + tokens.whole[g0 + n] * q_stride + h * hd;
+          __m512 s[N];
+          ScoreTransposedBlocks<W, N>(qh, kt, it0.scale, s);
+          for (int n = 0; n < N; ++n) {
+            const int64_t i = tokens.whole[g0 + n];
+            _mm512_storeu_ps(sc_of(i, hh) + (start - first[i]), s[n]);
+            const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(s[n]),
+                                            _mm512_extractf32x8_ps(s[n], 1));
+            max4[i][hh] = _mm_max_ps(max4[i][hh],
+                                     _mm_max_ps(_mm256_castps256_ps128(m8),
+                                                _mm256_extractf128_ps(m8, 1)));
+          }
+        });
+        for (int64_t x = 0; x < tokens.n_partial; ++x) {
+          const int64_t i = tokens.partial[x];
+          ScoreSlots<W, Rows>(it0.q + i * q_stride + h * hd, k,
+                              Max(first[i] - start, 0), Min(bs, len[i] - start),
+                              start - first[i], it0.scale, sc_of(i, hh),
                               &max4[i][hh], &max1[i][hh]);
         }
-      });
+      }
     }
   }
   float inv_sum[kMaxTileQueries][kMaxHeadsPerItem];
@@ -364,21 +461,39 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
         _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());
     }
   }
+  // Value registers per group of whole-block tokens: 16 accumulators.
+  constexpr int kValueGroup = W >= 4 ? 16 / W : 4;
   for (int64_t block = first_block; block <= last_block; ++block) {
     const int64_t start = block * bs;
     const int64_t rows = Min(bs, len[nq - 1] - start);
+    const Tokens tokens = TokensOf(start);
     for (int64_t g = kvh0; g <= kvh1; ++g) {
       const uint8_t* v = ValueRows(it0, block, g);
       for (int64_t j = 0; j < rows; ++j) {
         for (int w = 0; w < W; ++w)
           _mm512_store_ps(vb + j * hd + 16 * w, R::Load16(v + j * rb, w));
       }
-      EachHeadAndToken(g, start, [&](int64_t h, int64_t hh, int64_t i) {
-        AccumulateValues<W, F32Rows>(
-            reinterpret_cast<const uint8_t*>(vb), Max(first[i] - start, 0),
-            Min(bs, len[i] - start), sc_of(i, hh) + (start - first[i]),
-            it0.out + i * out_stride + h * hd);
-      });
+      const auto [h_lo, h_hi] = HeadsOf(g);
+      for (int64_t h = h_lo; h < h_hi; ++h) {
+        const int64_t hh = h - it0.h0;
+        InGroupsOf<kValueGroup>(tokens.n_whole, [&]<int N>(int64_t g0) {
+          const float* p[N];
+          float* out[N];
+          for (int n = 0; n < N; ++n) {
+            const int64_t i = tokens.whole[g0 + n];
+            p[n] = sc_of(i, hh) + (start - first[i]);
+            out[n] = it0.out + i * out_stride + h * hd;
+          }
+          AccumulateBlockValues<W, N>(vb, p, out);
+        });
+        for (int64_t x = 0; x < tokens.n_partial; ++x) {
+          const int64_t i = tokens.partial[x];
+          AccumulateValues<W, F32Rows>(
+              reinterpret_cast<const uint8_t*>(vb), Max(first[i] - start, 0),
+              Min(bs, len[i] - start), sc_of(i, hh) + (start - first[i]),
+              it0.out + i * out_stride + h * hd);
+        }
+      }
     }
   }
   for (int64_t i = 0; i < nq; ++i) {
