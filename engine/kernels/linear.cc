@@ -25,6 +25,7 @@ void LinearScratch::Reserve(int64_t rows, int64_t max_k, int threads) {
   }
   if (static_cast<int64_t>(sum32.size()) < rows * max_k / 32) {
     sum32.resize(rows * max_k / 32);
+    zsum32.resize(rows * max_k / 32);
   }
   if (static_cast<int64_t>(q256.size()) < rows * max_k) {
     q256.resize(rows * max_k);
@@ -191,12 +192,13 @@ quant::QuantizedActs Linear::QuantizeForPacked(const float* x, int64_t M,
                                                LinearScratch* scratch) const {
   // Only the quantizations some segment reads (a Q4_K_M file's matrices
   // need only the span one).
-  quant::QuantizedActs acts{nullptr, nullptr, nullptr, nullptr};
+  quant::QuantizedActs acts{nullptr, nullptr, nullptr, nullptr, nullptr};
   if (block_acts_) {
     quant::QuantizeActivations(x, M, K_, scratch->q.data(), scratch->d4.data(),
-                               scratch->sum16.data(), scratch->sum32.data());
+                               scratch->sum16.data(), scratch->sum32.data(),
+                               scratch->zsum32.data());
     acts = {scratch->q.data(), scratch->d4.data(), scratch->sum16.data(),
-            scratch->sum32.data()};
+            scratch->sum32.data(), scratch->zsum32.data()};
   }
   if (span_acts_) {
     quant::QuantizeActivationsPerSpan(

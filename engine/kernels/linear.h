@@ -34,10 +34,11 @@ enum class InputRounding { kNone, kF16, kBF16 };
 // Per-call scratch, sized once by the owner and shared by all layers.
 struct LinearScratch {
   // The rows quantized per 32 values (the packed kernels but the tiles').
-  std::vector<int8_t> q;     // [max_rows * max_k]
-  std::vector<float> d4;     // [max_rows * max_k / 4]
-  std::vector<float> sum16;  // [max_rows * max_k / 16]
-  std::vector<float> sum32;  // [max_rows * max_k / 32]
+  std::vector<int8_t> q;        // [max_rows * max_k]
+  std::vector<float> d4;        // [max_rows * max_k / 4]
+  std::vector<float> sum16;     // [max_rows * max_k / 16]
+  std::vector<float> sum32;     // [max_rows * max_k / 32]
+  std::vector<int32_t> zsum32;  // [max_rows * max_k / 32]
   // The same rows quantized per 256 values (the Q4_K/Q6_K tile kernel).
   std::vector<int8_t> q256;     // [max_rows * max_k]
   std::vector<float> d256;      // [max_rows * max_k / 256]

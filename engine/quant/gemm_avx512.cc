@@ -10,8 +10,10 @@
 // horizontal sums: vpdpbusd multiplies a panel zmm with 4 activation bytes
 // broadcast to every lane, so lane r accumulates row r. Per scale run (16
 // or 32 values, ScaleRun) and activation row: 4 or 8 vpdpbusd, then the
-// scale product and the offset term in fp32. The unpacking cost is shared by
-// all M rows, and each row's fp32 operations are the same whatever M is.
+// scale product and the offset term in fp32 (the symmetric legacy types,
+// whose offset is a fixed code, start the integer sum at it instead:
+// ZeroShift). The unpacking cost is shared by all M rows, and each row's
+// fp32 operations are the same whatever M is.
 
 #include <immintrin.h>
 #include <omp.h>
@@ -427,6 +429,30 @@ struct ScaleRun<DecodeIQ4_XS> {
   static constexpr int k = 32;
 };
 
+// The symmetric legacy types' codes are value + 128 >> ZeroShift (Q8_0 and
+// IQ4_NL 128, Q5_0 16, Q4_0 8): their zero point is subtracted in integers
+// (panel_avx512.h's ZeroTerm). -1: the types with fp32 offsets.
+template <class D>
+struct ZeroShift {
+  static constexpr int k = -1;
+};
+template <>
+struct ZeroShift<DecodeQ8_0> {
+  static constexpr int k = 0;
+};
+template <>
+struct ZeroShift<DecodeIQ4_NL> {
+  static constexpr int k = 0;
+};
+template <>
+struct ZeroShift<DecodeQ5_0> {
+  static constexpr int k = 3;
+};
+template <>
+struct ZeroShift<DecodeQ4_0> {
+  static constexpr int k = 4;
+};
+
 // ---- Direct kernel for a few activation rows (decode) ----
 //
 // At small M, unpacking the panel costs several times the products it
@@ -455,6 +481,7 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
                 TileLayout layout, int rows, float* y, int64_t ldy,
                 __mmask16 valid) {
   constexpr int kRun = ScaleRun<D>::k;
+  constexpr int kZeroShift = ZeroShift<D>::k;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
@@ -495,12 +522,20 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
         if constexpr (kRun == 32) {
           run = _mm512_add_epi32(run, isum[t][4 * ((h + 1) % 4) + h / 4]);
         }
+        if constexpr (kZeroShift >= 0) {
+          run = _mm512_add_epi32(
+              run,
+              ZeroTerm<kZeroShift>(x.zsum32 + t * (K / 32) + 8 * s + h / 2));
+        }
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(run),
                                  _mm512_mul_ps(_mm512_castsi512_ps(sc[h]),
                                                _mm512_set1_ps(d4[4 * h])),
                                  acc[t]);
-        acc[t] = _mm512_fmadd_ps(_mm512_castsi512_ps(off[h]),
-                                 _mm512_set1_ps(sums[h / (kRun / 16)]), acc[t]);
+        if constexpr (kZeroShift < 0) {
+          acc[t] =
+              _mm512_fmadd_ps(_mm512_castsi512_ps(off[h]),
+                              _mm512_set1_ps(sums[h / (kRun / 16)]), acc[t]);
+        }
       }
     }
   }
@@ -563,8 +598,9 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
           Pack<D>(w + n0 * row_bytes, row_bytes, rows, K,
                   spans * 256 / D::kElems, p);
         }
-        PanelRows<ScaleRun<D>::k>(xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
-                                  static_cast<__mmask16>((1u << rows) - 1));
+        PanelRows<ScaleRun<D>::k, ZeroShift<D>::k>(
+            xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
+            static_cast<__mmask16>((1u << rows) - 1));
       }
     }
   }

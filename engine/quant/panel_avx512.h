@@ -40,18 +40,39 @@ inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
   return x.sum16 + t * (K / 16);
 }
 
-template <int T, int kRun>
+// The integer zero term of a symmetric legacy type's 32-block, the codes
+// being value + (128 >> kZeroShift): -(128 >> kZeroShift) * sum of q, from
+// zsum32 (-128 * sum of q; the shift is exact).
+template <int kZeroShift>
+inline __m512i ZeroTerm(const int32_t* zsum) {
+  const __m512i z = _mm512_set1_epi32(*zsum);
+  if constexpr (kZeroShift == 0) return z;
+  return _mm512_srai_epi32(z, kZeroShift);
+}
+
+// kZeroShift >= 0 (symmetric legacy types, kRun 32): the codes' zero point
+// is subtracted in integers (ZeroTerm) and the panel's offsets are unused;
+// -1: the offsets' fp32 term per run.
+template <int T, int kRun, int kZeroShift>
 void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
                float* y, int64_t ldy, __mmask16 valid) {
+  static_assert(kZeroShift < 0 || kRun == 32);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const int8_t* xq = x.q + m0 * K;
   const float* d4 = x.d4 + m0 * (K / 4);
   const float* sums = ActSums<kRun>(x, m0, K);
+  const int32_t* zsum = kZeroShift >= 0 ? x.zsum32 + m0 * (K / 32) : nullptr;
   constexpr int kGroups = kRun / 4;  // panel zmms (4 codes per row) per run
   for (int64_t h = 0; h < K / kRun; ++h) {
     __m512i isum[T];
-    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int t = 0; t < T; ++t) {
+      if constexpr (kZeroShift >= 0) {
+        isum[t] = ZeroTerm<kZeroShift>(zsum + t * (K / 32) + h);
+      } else {
+        isum[t] = _mm512_setzero_si512();
+      }
+    }
     for (int j = 0; j < kGroups; ++j) {
       const __m512i wv = _mm512_load_si512(p.codes + (kGroups * h + j) * 16);
       for (int t = 0; t < T; ++t) {
@@ -61,14 +82,18 @@ void PanelTile(const QuantizedActs& x, int64_t m0, int64_t K, const Panel& p,
       }
     }
     const __m512 scv = _mm512_load_ps(p.scale + (kRun / 16) * h * 16);
-    const __m512 offv = _mm512_load_ps(p.offset + (kRun / 16) * h * 16);
     for (int t = 0; t < T; ++t) {
       acc[t] = _mm512_fmadd_ps(
           _mm512_cvtepi32_ps(isum[t]),
           _mm512_mul_ps(scv, _mm512_set1_ps(d4[t * (K / 4) + kGroups * h])),
           acc[t]);
-      acc[t] = _mm512_fmadd_ps(offv, _mm512_set1_ps(sums[t * (K / kRun) + h]),
-                               acc[t]);
+    }
+    if constexpr (kZeroShift < 0) {
+      const __m512 offv = _mm512_load_ps(p.offset + (kRun / 16) * h * 16);
+      for (int t = 0; t < T; ++t) {
+        acc[t] = _mm512_fmadd_ps(offv, _mm512_set1_ps(sums[t * (K / kRun) + h]),
+                                 acc[t]);
+      }
     }
   }
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, valid, acc[t]);
@@ -100,11 +125,11 @@ void InEights(int64_t M, RunRows rows_from) {
   }
 }
 
-template <int kRun>
+template <int kRun, int kZeroShift>
 void PanelRows(const QuantizedActs& x, int64_t M, int64_t K, const Panel& p,
                float* y, int64_t ldy, __mmask16 valid) {
   InEights(M, [&]<int T>(int64_t m) {
-    PanelTile<T, kRun>(x, m, K, p, y + m * ldy, ldy, valid);
+    PanelTile<T, kRun, kZeroShift>(x, m, K, p, y + m * ldy, ldy, valid);
   });
 }
 

@@ -26,7 +26,8 @@ constexpr int64_t kParallelQuantizeValues = 1 << 15;
 }  // namespace
 
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
-                         float* d4, float* sum16, float* sum32) {
+                         float* d4, float* sum16, float* sum32,
+                         int32_t* zsum32) {
   const int64_t blocks = K / 32;
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
 #pragma omp parallel for schedule(static) if (M * K >= kParallelQuantizeValues)
@@ -61,9 +62,9 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
           d * static_cast<float>(HorizontalSum(half_a));
       sum16[m * (K / 16) + 2 * b + 1] =
           d * static_cast<float>(HorizontalSum(half_b));
-      sum32[m * (K / 32) + b] =
-          d *
-          static_cast<float>(HorizontalSum(_mm256_add_epi32(half_a, half_b)));
+      const int32_t qsum = HorizontalSum(_mm256_add_epi32(half_a, half_b));
+      sum32[m * (K / 32) + b] = d * static_cast<float>(qsum);
+      zsum32[m * (K / 32) + b] = -128 * qsum;
       _mm256_storeu_ps(d4 + m * (K / 4) + 8 * b, _mm256_set1_ps(d));
       // Pack 32 int32 -> 32 int8 and undo the lane interleaving of packs.
       const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
@@ -125,10 +126,10 @@ void QuantizeActivationsPerSpan(const float* x, int64_t M, int64_t K, int8_t* q,
 }
 
 QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K) {
-  QuantizedActs r{nullptr, nullptr, nullptr, nullptr};
+  QuantizedActs r{nullptr, nullptr, nullptr, nullptr, nullptr};
   if (x.q != nullptr) {
     r = {x.q + m0 * K, x.d4 + m0 * (K / 4), x.sum16 + m0 * (K / 16),
-         x.sum32 + m0 * (K / 32)};
+         x.sum32 + m0 * (K / 32), x.zsum32 + m0 * (K / 32)};
   }
   if (x.q256 != nullptr) {
     r.q256 = x.q256 + m0 * K;

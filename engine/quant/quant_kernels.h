@@ -63,6 +63,10 @@ struct QuantizedActs {
   const float* d4;     // [M, K/4] d of the 32-block each 4 values belong to
   const float* sum16;  // [M, K/16] d * sum of q over each 16 values
   const float* sum32;  // [M, K/32] d * sum of q over each 32-block
+  // [M, K/32] -128 * sum of q over each 32-block: the zero point of the
+  // symmetric legacy types (code - 128, 16 or 8) times the activations,
+  // applied in integers (exactly, and without an fp32 operation per block).
+  const int32_t* zsum32;
   const int8_t* q256 = nullptr;     // [M, K] round(x / d256), |q| <= 127
   const float* d256 = nullptr;      // [M, K/256] one d per span
   const int16_t* bsum16 = nullptr;  // [M, K/16] sum of q256 over 16 values
@@ -76,7 +80,8 @@ QuantizedActs ActsFrom(const QuantizedActs& x, int64_t m0, int64_t K);
 // Quantizes x [M, K] (K % 32 == 0): per 32-block q = round-half-even(x *
 // 127 / max|x|), d = max|x| / 127 rounded to fp16 (llama.cpp's Q8_0).
 void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
-                         float* d4, float* sum16, float* sum32);
+                         float* d4, float* sum16, float* sum32,
+                         int32_t* zsum32);
 
 // The span fields (K % 256 == 0): per 256 values q = round-half-even(x *
 // (127 / max|x|)), d = max|x| / 127 in fp32 (as llama.cpp's Q8_K keeps it),

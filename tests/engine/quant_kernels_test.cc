@@ -139,14 +139,20 @@ struct TestActs {
   std::vector<int8_t> q, q256;
   std::vector<float> d4, s16, s32, d256;
   std::vector<int16_t> b16, b32;
+  std::vector<int32_t> z32;
   quant::QuantizedActs acts;
   int64_t K;
 
   TestActs(const std::vector<float>& x, int64_t M, int64_t K_)
-      : q(M * K_), d4(M * K_ / 4), s16(M * K_ / 16), s32(M * K_ / 32), K(K_) {
+      : q(M * K_),
+        d4(M * K_ / 4),
+        s16(M * K_ / 16),
+        s32(M * K_ / 32),
+        z32(M * K_ / 32),
+        K(K_) {
     quant::QuantizeActivations(x.data(), M, K, q.data(), d4.data(), s16.data(),
-                               s32.data());
-    acts = {q.data(), d4.data(), s16.data(), s32.data()};
+                               s32.data(), z32.data());
+    acts = {q.data(), d4.data(), s16.data(), s32.data(), z32.data()};
     if (K % 256 != 0) return;
     q256.resize(M * K);
     d256.resize(M * K / 256);

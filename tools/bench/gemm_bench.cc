@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
         s32(256 * s.K / 32), d256(256 * s.K / 256);
     std::vector<int8_t> q256(256 * s.K);
     std::vector<int16_t> b16(256 * s.K / 16), b32(256 * s.K / 32);
+    std::vector<int32_t> z32(256 * s.K / 32);
     std::vector<uint8_t> panels(
         omp_get_max_threads() * lumen::engine::quant::PackedPanelBytes(s.K) +
         64);
@@ -309,13 +310,13 @@ int main(int argc, char** argv) {
         auto measure = [&](Kernel kernel) {
           auto call = [&](int l) {
             // The quantization the kernel reads, as Linear makes it.
-            lumen::engine::quant::QuantizedActs acts{q.data(), d4.data(),
-                                                     s16.data(), s32.data()};
+            lumen::engine::quant::QuantizedActs acts{
+                q.data(), d4.data(), s16.data(), s32.data(), z32.data()};
             if (kernel == kRowDot ||
                 !lumen::engine::quant::ReadsSpanActivations(type, true)) {
-              lumen::engine::quant::QuantizeActivations(x.data(), M, s.K,
-                                                        q.data(), d4.data(),
-                                                        s16.data(), s32.data());
+              lumen::engine::quant::QuantizeActivations(
+                  x.data(), M, s.K, q.data(), d4.data(), s16.data(), s32.data(),
+                  z32.data());
             } else {
               lumen::engine::quant::QuantizeActivationsPerSpan(
                   x.data(), M, s.K, q256.data(), d256.data(), b16.data(),
