@@ -461,7 +461,7 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
         _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());
     }
   }
-  // Value registers per group of whole-block tokens: 16 accumulators.
+  // Whole-block tokens accumulated together: N * W <= 16 accumulators.
   constexpr int kValueGroup = W >= 4 ? 16 / W : 4;
   for (int64_t block = first_block; block <= last_block; ++block) {
     const int64_t start = block * bs;

@@ -429,9 +429,10 @@ struct ScaleRun<DecodeIQ4_XS> {
   static constexpr int k = 32;
 };
 
-// The symmetric legacy types' codes are value + 128 >> ZeroShift (Q8_0 and
-// IQ4_NL 128, Q5_0 16, Q4_0 8): their zero point is subtracted in integers
-// (panel_avx512.h's ZeroTerm). -1: the types with fp32 offsets.
+// The types whose codes are value + (128 >> ZeroShift) in every 32-value
+// run (Q8_0, IQ4_NL and IQ4_XS 128, Q5_0 16, Q4_0 8): their zero point is
+// subtracted in integers (panel_avx512.h's ZeroTerm). -1: the types with
+// fp32 offsets (mins, or runs of 16).
 template <class D>
 struct ZeroShift {
   static constexpr int k = -1;
@@ -442,6 +443,10 @@ struct ZeroShift<DecodeQ8_0> {
 };
 template <>
 struct ZeroShift<DecodeIQ4_NL> {
+  static constexpr int k = 0;
+};
+template <>
+struct ZeroShift<DecodeIQ4_XS> {
   static constexpr int k = 0;
 };
 template <>

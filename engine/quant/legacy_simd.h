@@ -2,7 +2,9 @@
 // Decoders of the legacy blocks (legacy_quants.h) for the kernels. Every
 // decoder presents a block as unsigned 8-bit codes with, per 16 elements, a
 // scale and an offset: w = scale * code + offset. The kernels multiply the
-// codes with int8 activations exactly and apply scales and offsets in fp32.
+// codes with int8 activations exactly and apply scales in fp32, and offsets
+// in fp32 or, where the offset is a fixed code (gemm_avx512.cc's ZeroShift,
+// AVX-512), in the integer sums.
 //
 //   kElems, kBytes: block geometry; kWideCodes: codes may exceed 63 (the
 //   AVX2 kernels then use signed values code - 128 instead).

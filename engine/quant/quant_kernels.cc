@@ -64,7 +64,11 @@ void QuantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q,
           d * static_cast<float>(HorizontalSum(half_b));
       const int32_t qsum = HorizontalSum(_mm256_add_epi32(half_a, half_b));
       sum32[m * (K / 32) + b] = d * static_cast<float>(qsum);
-      zsum32[m * (K / 32) + b] = -128 * qsum;
+      // In unsigned arithmetic: a NaN activation converts to INT_MIN, and
+      // the product must wrap (garbage for a row that is NaN anyway), not
+      // be undefined.
+      zsum32[m * (K / 32) + b] = static_cast<int32_t>(
+          static_cast<uint32_t>(qsum) * static_cast<uint32_t>(-128));
       _mm256_storeu_ps(d4 + m * (K / 4) + 8 * b, _mm256_set1_ps(d));
       // Pack 32 int32 -> 32 int8 and undo the lane interleaving of packs.
       const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);

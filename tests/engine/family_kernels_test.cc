@@ -244,24 +244,36 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   // heads), their queries apart by more than a row (as in the engine's qkv
   // rows). On AVX-512 with blocks of 16 they run in tiles of consecutive
   // tokens that score whole blocks from transposed keys; each token still
-  // has the bits it has alone.
+  // has the bits it has alone. A context of 2^17 positions shrinks the
+  // tiles (their score rows must fit the scratch budget), so tiles then
+  // start and end elsewhere.
   const int64_t q_stride = heads * hd + 24;
   const std::vector<float> qc = Random(len * q_stride, 14, 0.5f);
-  for (const auto& [from, to] :
-       {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
-    std::vector<AttentionQuery> chunk;
-    for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
-    const int64_t m = to - from;
-    std::vector<float> chunk_out(m * heads * hd);
-    PagedAttention(qc.data(), q_stride, chunk.data(), m, kv, layer, shape,
-                   scratch.data(), threads, 64, chunk_out.data());
-    for (int64_t t = 0; t < m; ++t) {
-      std::vector<float> solo(heads * hd);
-      PagedAttention(qc.data() + t * q_stride, q_stride, &chunk[t], 1, kv,
-                     layer, shape, scratch.data(), threads, 64, solo.data());
-      for (int64_t i = 0; i < heads * hd; ++i) {
-        ASSERT_EQ(solo[i], chunk_out[t * heads * hd + i])
-            << "chunk from " << from << ", token " << t << " element " << i;
+  const int64_t long_context = int64_t{1} << 17;
+  if (AttentionTileQueries(shape, 64) > 1) {  // head sizes the tiles hold
+    EXPECT_LT(AttentionTileQueries(shape, long_context),
+              AttentionTileQueries(shape, 64));
+  }
+  for (const int64_t context : {int64_t{64}, long_context}) {
+    std::vector<float> chunk_scratch(threads *
+                                     AttentionScratchPerThread(shape, context));
+    for (const auto& [from, to] :
+         {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
+      std::vector<AttentionQuery> chunk;
+      for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
+      const int64_t m = to - from;
+      std::vector<float> chunk_out(m * heads * hd);
+      PagedAttention(qc.data(), q_stride, chunk.data(), m, kv, layer, shape,
+                     chunk_scratch.data(), threads, context, chunk_out.data());
+      for (int64_t t = 0; t < m; ++t) {
+        std::vector<float> solo(heads * hd);
+        PagedAttention(qc.data() + t * q_stride, q_stride, &chunk[t], 1, kv,
+                       layer, shape, scratch.data(), threads, 64, solo.data());
+        for (int64_t i = 0; i < heads * hd; ++i) {
+          ASSERT_EQ(solo[i], chunk_out[t * heads * hd + i])
+              << "context " << context << ", chunk from " << from << ", token "
+              << t << " element " << i;
+        }
       }
     }
   }
@@ -275,6 +287,11 @@ INSTANTIATE_TEST_SUITE_P(
                           AttentionCase{16, 20, 16, KvElement::kF16},
                           AttentionCase{32, 3, 16}, AttentionCase{64, 16, 16},
                           AttentionCase{128, 17, 16}, AttentionCase{24, 5, 16},
+                          // Whole blocks for many tokens of a tile: every
+                          // group size of the tile kernels' registers.
+                          AttentionCase{32, 0, 16}, AttentionCase{128, 0, 16},
+                          AttentionCase{32, 40, 16, KvElement::kF16},
+                          AttentionCase{128, 40, 16, KvElement::kQ8_0},
                           AttentionCase{32, 7, 4}, AttentionCase{24, 0, 4},
                           AttentionCase{64, 64, 16},
                           AttentionCase{8, 0, 16, KvElement::kF16},

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -170,6 +171,32 @@ struct TestActs {
     return quant::ActsFrom(acts, m0, K);
   }
 };
+
+// A NaN or an infinity among the activations spoils only its own 32-block:
+// every other block of the row, and the other rows, quantize as before
+// (under UBSan this also checks that the integer sums wrap instead of
+// overflowing).
+TEST(QuantizeActivationsTest, NonFiniteValuesSpoilOnlyTheirBlock) {
+  constexpr int64_t kM = 2, kK = 96;
+  const std::vector<float> x = Gaussian(kM * kK, 41, 1.0f);
+  std::vector<float> bad = x;
+  bad[3] = std::numeric_limits<float>::quiet_NaN();
+  bad[40] = std::numeric_limits<float>::infinity();
+  bad[41] = -std::numeric_limits<float>::infinity();
+  const TestActs want(x, kM, kK), got(bad, kM, kK);
+  for (int64_t m = 0; m < kM; ++m) {
+    for (int64_t b = 0; b < kK / 32; ++b) {
+      if (m == 0 && b < 2) continue;  // the spoiled blocks
+      const int64_t block = m * (kK / 32) + b;
+      EXPECT_EQ(got.z32[block], want.z32[block])
+          << "row " << m << " block " << b;
+      EXPECT_EQ(got.s32[block], want.s32[block])
+          << "row " << m << " block " << b;
+      for (int64_t k = 32 * b; k < 32 * b + 32; ++k)
+        ASSERT_EQ(got.q[m * kK + k], want.q[m * kK + k]) << "row " << m;
+    }
+  }
+}
 
 // sum_k w[n, k] x[m, k] and its bound (2e-6 of the sum of |products|).
 void NaiveProducts(const std::vector<double>& wd, const std::vector<double>& xq,

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -153,7 +154,10 @@ int BenchEngine(const Args& args) {
       std::chrono::duration<double>(Clock::now() - t_load).count();
   engine::Transformer& m = **model;
   const engine::ModelConfig& c = m.config();
-  Bench bench{&m, std::vector<float>(64 * c.n_vocab)};
+  // Every decode sequence asks for logits.
+  const int max_seqs =
+      std::max(1, *std::max_element(decode_seqs->begin(), decode_seqs->end()));
+  Bench bench{&m, std::vector<float>(int64_t{max_seqs} * c.n_vocab)};
   std::unique_ptr<engine::LoraAdapter> adapter;
   if (!lora_path.empty()) {
     auto lora_file = engine::GgufFile::Open(lora_path);

@@ -92,7 +92,7 @@ constexpr char kUsage[] =
     "\n"
     "benchmarks:\n"
     "  bench engine --model FILE [--weights auto|f32|int8] [--threads N] "
-    "[--only prefill|decode] "
+    "[--only prefill|decode] [--seqs LIST] "
     "[--json]\n"
     "\n"
     "Run a command with --help for its flags.\n";
