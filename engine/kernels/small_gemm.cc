@@ -11,8 +11,9 @@ namespace lumen::engine::kernels {
 namespace {
 
 // R rows of W against T rows of x: R*T accumulators. `next`, when not
-// null, is the next tile's first weight row, prefetched during this tile so
-// that the weights stream from memory while the arithmetic runs.
+// null, is the next tile's first weight row, prefetched (into L2, as in
+// small_gemm_avx512.cc) during this tile so that the weights stream from
+// memory while the arithmetic runs.
 template <int R, int T>
 inline void TileF32(const float* x, int64_t K, const float* w, int64_t N,
                     float* y, int64_t n0, const float* next) {
@@ -23,7 +24,7 @@ inline void TileF32(const float* x, int64_t K, const float* w, int64_t N,
     if (next != nullptr && k % 16 == 0) {
       for (int r = 0; r < R; ++r)
         _mm_prefetch(reinterpret_cast<const char*>(next + r * K + k),
-                     _MM_HINT_T0);
+                     _MM_HINT_T1);
     }
     __m256 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x + t * K + k);
