@@ -17,8 +17,8 @@ namespace {
 // prefetched while this tile computes, so the weights stream from memory
 // during the arithmetic instead of between tiles. Into L2, as the packed
 // kernels do: into L1 (the tile and the next one, 2 x 18 KB at K = 768, do
-// not both fit), one-sequence decode of the 110M f32 file ran at 52-67
-// tokens/s against 63-95 (`lumen bench engine`, alternated, Zen 4).
+// not both fit Zen 4's 32 KB L1), one-sequence decode of the 110M f32 file ran
+// at 52-67 tokens/s against 63-95 (`lumen bench engine`, alternated, Zen 4).
 template <int R, int T>
 inline void TileF32(const float* x, int64_t K, const float* w, int64_t N,
                     float* y, int64_t n0, const float* next) {

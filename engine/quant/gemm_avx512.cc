@@ -10,10 +10,10 @@
 // horizontal sums: vpdpbusd multiplies a panel zmm with 4 activation bytes
 // broadcast to every lane, so lane r accumulates row r. Per scale run (16
 // or 32 values, ScaleRun) and activation row: 4 or 8 vpdpbusd, then the
-// scale product and the offset term in fp32 (the symmetric legacy types,
-// whose offset is a fixed code, start the integer sum at it instead:
-// ZeroShift). The unpacking cost is shared by all M rows, and each row's
-// fp32 operations are the same whatever M is.
+// scale product and the offset term in fp32 (the types whose offset is a
+// fixed code start the integer sum at it instead: ZeroShift). The unpacking
+// cost is shared by all M rows, and each row's fp32 operations are the same
+// whatever M is.
 
 #include <immintrin.h>
 #include <omp.h>

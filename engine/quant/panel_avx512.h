@@ -40,9 +40,9 @@ inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
   return x.sum16 + t * (K / 16);
 }
 
-// The integer zero term of a symmetric legacy type's 32-block, the codes
-// being value + (128 >> kZeroShift): -(128 >> kZeroShift) * sum of q, from
-// zsum32 (-128 * sum of q; the shift is exact).
+// The integer zero term of a 32-block whose codes are value + (128 >>
+// kZeroShift) (gemm_avx512.cc's ZeroShift): -(128 >> kZeroShift) * sum of
+// q, from zsum32 (-128 * sum of q; the shift is exact).
 template <int kZeroShift>
 inline __m512i ZeroTerm(const int32_t* zsum) {
   const __m512i z = _mm512_set1_epi32(*zsum);
@@ -50,7 +50,7 @@ inline __m512i ZeroTerm(const int32_t* zsum) {
   return _mm512_srai_epi32(z, kZeroShift);
 }
 
-// kZeroShift >= 0 (symmetric legacy types, kRun 32): the codes' zero point
+// kZeroShift >= 0 (fixed zero code, kRun 32): the codes' zero point
 // is subtracted in integers (ZeroTerm) and the panel's offsets are unused;
 // -1: the offsets' fp32 term per run.
 template <int T, int kRun, int kZeroShift>
