@@ -11,7 +11,7 @@
 // broadcast to every lane, so lane r accumulates row r. Per scale run (16
 // or 32 values, ScaleRun) and activation row: 4 or 8 vpdpbusd, then the
 // scale product and the offset term in fp32 (the types whose offset is a
-// fixed code start the integer sum at it instead: ZeroShift). The unpacking
+// fixed code start the integer sum at it instead: kZeroShiftOf). The unpacking
 // cost is shared by all M rows, and each row's fp32 operations are the same
 // whatever M is.
 
@@ -429,34 +429,22 @@ struct ScaleRun<DecodeIQ4_XS> {
   static constexpr int k = 32;
 };
 
-// The types whose codes are value + (128 >> ZeroShift) in every 32-value
+// The types whose codes are value + (128 >> kZeroShiftOf) in every 32-value
 // run (Q8_0, IQ4_NL and IQ4_XS 128, Q5_0 16, Q4_0 8): their zero point is
 // subtracted in integers (panel_avx512.h's ZeroTerm). -1: the types with
 // fp32 offsets (mins, or runs of 16).
 template <class D>
-struct ZeroShift {
-  static constexpr int k = -1;
-};
+constexpr int kZeroShiftOf = -1;
 template <>
-struct ZeroShift<DecodeQ8_0> {
-  static constexpr int k = 0;
-};
+constexpr int kZeroShiftOf<DecodeQ8_0> = 0;
 template <>
-struct ZeroShift<DecodeIQ4_NL> {
-  static constexpr int k = 0;
-};
+constexpr int kZeroShiftOf<DecodeIQ4_NL> = 0;
 template <>
-struct ZeroShift<DecodeIQ4_XS> {
-  static constexpr int k = 0;
-};
+constexpr int kZeroShiftOf<DecodeIQ4_XS> = 0;
 template <>
-struct ZeroShift<DecodeQ5_0> {
-  static constexpr int k = 3;
-};
+constexpr int kZeroShiftOf<DecodeQ5_0> = 3;
 template <>
-struct ZeroShift<DecodeQ4_0> {
-  static constexpr int k = 4;
-};
+constexpr int kZeroShiftOf<DecodeQ4_0> = 4;
 
 // ---- Direct kernel for a few activation rows (decode) ----
 //
@@ -486,7 +474,7 @@ void DirectTile(const QuantizedActs& x, int64_t K, const uint8_t* w,
                 TileLayout layout, int rows, float* y, int64_t ldy,
                 __mmask16 valid) {
   constexpr int kRun = ScaleRun<D>::k;
-  constexpr int kZeroShift = ZeroShift<D>::k;
+  constexpr int kZeroShift = kZeroShiftOf<D>;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
@@ -603,7 +591,7 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
           Pack<D>(w + n0 * row_bytes, row_bytes, rows, K,
                   spans * 256 / D::kElems, p);
         }
-        PanelRows<ScaleRun<D>::k, ZeroShift<D>::k>(
+        PanelRows<ScaleRun<D>::k, kZeroShiftOf<D>>(
             xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
             static_cast<__mmask16>((1u << rows) - 1));
       }

@@ -3,7 +3,7 @@
 // decoder presents a block as unsigned 8-bit codes with, per 16 elements, a
 // scale and an offset: w = scale * code + offset. The kernels multiply the
 // codes with int8 activations exactly and apply scales in fp32, and offsets
-// in fp32 or, where the offset is a fixed code (gemm_avx512.cc's ZeroShift,
+// in fp32 or, where the offset is a fixed code (gemm_avx512.cc's kZeroShiftOf,
 // AVX-512), in the integer sums.
 //
 //   kElems, kBytes: block geometry; kWideCodes: codes may exceed 63 (the

@@ -41,7 +41,7 @@ inline const float* ActSums(const QuantizedActs& x, int64_t t, int64_t K) {
 }
 
 // The integer zero term of a 32-block whose codes are value + (128 >>
-// kZeroShift) (gemm_avx512.cc's ZeroShift): -(128 >> kZeroShift) * sum of
+// kZeroShift) (gemm_avx512.cc's kZeroShiftOf): -(128 >> kZeroShift) * sum of
 // q, from zsum32 (-128 * sum of q; the shift is exact).
 template <int kZeroShift>
 inline __m512i ZeroTerm(const int32_t* zsum) {
