@@ -381,6 +381,23 @@ inline __m512i SpanCodes(const uint8_t* p, int u) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
+// The types whose codes are value + (128 >> kZeroShiftOf) in every 32-value
+// run (Q8_0, IQ4_NL and IQ4_XS 128, Q5_0 16, Q4_0 8): their zero point is
+// subtracted in integers (panel_avx512.h's ZeroTerm). -1: the types with
+// fp32 offsets (mins, or runs of 16).
+template <class D>
+constexpr int kZeroShiftOf = -1;
+template <>
+constexpr int kZeroShiftOf<DecodeQ8_0> = 0;
+template <>
+constexpr int kZeroShiftOf<DecodeIQ4_NL> = 0;
+template <>
+constexpr int kZeroShiftOf<DecodeIQ4_XS> = 0;
+template <>
+constexpr int kZeroShiftOf<DecodeQ5_0> = 3;
+template <>
+constexpr int kZeroShiftOf<DecodeQ4_0> = 4;
+
 // Unpacks the first `spans` 256-value spans of 16 rows (`rows` real ones)
 // into the panel, transposing in registers.
 template <class D>
@@ -393,7 +410,9 @@ void PackSpans(const uint8_t* w, TileLayout layout, int rows, int64_t spans,
     RowScales<D>::Get(span, layout.row_stride, rows, sc, off);
     for (int h = 0; h < 16; ++h) {
       _mm512_store_si512(p.scale + (16 * s + h) * 16, sc[h]);
-      _mm512_store_si512(p.offset + (16 * s + h) * 16, off[h]);
+      // (Unread where the zero point is applied in integers.)
+      if constexpr (kZeroShiftOf<D> < 0)
+        _mm512_store_si512(p.offset + (16 * s + h) * 16, off[h]);
     }
     for (int u = 0; u < 4; ++u) {
       __m512i v[16];
@@ -428,23 +447,6 @@ template <>
 struct ScaleRun<DecodeIQ4_XS> {
   static constexpr int k = 32;
 };
-
-// The types whose codes are value + (128 >> kZeroShiftOf) in every 32-value
-// run (Q8_0, IQ4_NL and IQ4_XS 128, Q5_0 16, Q4_0 8): their zero point is
-// subtracted in integers (panel_avx512.h's ZeroTerm). -1: the types with
-// fp32 offsets (mins, or runs of 16).
-template <class D>
-constexpr int kZeroShiftOf = -1;
-template <>
-constexpr int kZeroShiftOf<DecodeQ8_0> = 0;
-template <>
-constexpr int kZeroShiftOf<DecodeIQ4_NL> = 0;
-template <>
-constexpr int kZeroShiftOf<DecodeIQ4_XS> = 0;
-template <>
-constexpr int kZeroShiftOf<DecodeQ5_0> = 3;
-template <>
-constexpr int kZeroShiftOf<DecodeQ4_0> = 4;
 
 // ---- Direct kernel for a few activation rows (decode) ----
 //
