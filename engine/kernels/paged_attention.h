@@ -1,13 +1,14 @@
 #pragma once
 // Causal attention of a batch of query tokens over a paged KV cache, over
-// the whole context or a sliding window of it. A work item is a token's
-// heads (or, with few tokens, a range of them so that every thread has
-// work), spread over OpenMP threads; it walks the sequence's blocks once per
-// pass, reading each block's rows of all its heads in memory order, so
+// the whole context or a sliding window of it. A work item is a lone
+// token's heads (or, with few tokens, a range of them so that every thread
+// has work), spread over OpenMP threads; it walks the sequence's blocks once
+// per pass, reading each block's rows of all its heads in memory order, so
 // grouped query heads read their shared KV rows once. On AVX-512, up to
-// kMaxTileQueries consecutive tokens of a prefill chunk form one item that
-// converts each block once for all of them and scores whole blocks from
-// transposed keys (no horizontal sums per token). A query's result depends
+// kMaxTileQueries consecutive tokens of a prefill chunk form one item (with
+// the query heads of one KV head) that converts each block once for all of
+// them and scores whole blocks from transposed keys (no horizontal sums per
+// token). A query's result depends
 // only on its own row and its sequence's cache, never on the rest of the
 // batch, nor on how heads or tokens were grouped into items: every path
 // performs the same operations in the same order on each query.

@@ -312,7 +312,11 @@ INSTANTIATE_TEST_SUITE_P(
                           // on one.
                           AttentionCase{64, 0, 16, KvElement::kF16, 10, 2},
                           AttentionCase{32, 9, 16, KvElement::kQ8_0, 12, 4},
-                          AttentionCase{24, 3, 4, KvElement::kF32, 6, 1}),
+                          AttentionCase{24, 3, 4, KvElement::kF32, 6, 1},
+                          // More heads than a thread's scratch has rows (16
+                          // at context 64): a lone token's heads go into
+                          // items of 16, 16 and 8.
+                          AttentionCase{32, 0, 16, KvElement::kF16, 40, 40}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
       const AttentionCase& c = std::get<0>(info.param);

@@ -103,7 +103,8 @@ void BenchAttention(lumen::engine::KvElement element, bool prefill,
   const std::vector<Config> configs =
       prefill
           ? std::vector<Config>{{512, 12, 512}, {512, 12, 128}, {512, 4, 512}}
-          : std::vector<Config>{{128, 12, 1}, {512, 12, 1}, {512, 4, 1}};
+          : std::vector<Config>{
+                {128, 12, 1}, {512, 12, 1}, {2048, 12, 1}, {512, 4, 1}};
   for (const Config& config : configs) {
     const int64_t ctx = config.ctx, kv_heads = config.kv_heads;
     const int64_t seqs = prefill ? 1 : 16, heads = 12, hd = 64, layers = 12,
