@@ -340,7 +340,8 @@ RowFormat FormatOf(KvElement e) {
 // as many as a thread's scratch rows hold. A KV block stores the rows of
 // all its heads together; `gemm_bench --attention_only` (16 sequences, f16
 // cache, contexts 128 to 2048) measured one AVX-512 item per token 20-35%
-// faster than an item per KV head, and the AVX2 kernel 10-25% slower.
+// faster than an item per KV head, and the AVX2 kernel slower (at context
+// 2048, 64-67 against 49-55 ms per step).
 // Both counts halve, the larger first, while that leaves fewer than 4 items
 // per thread.
 struct HeadsPerItem {

@@ -8,7 +8,7 @@ Run it from the repository root. Per round, prefill 512 and decode 1 are each pr
 of 3 runs: llama-bench -p 512 -n 0 -r 3 (best sample) against lumen bench engine --only
 prefill (best of its 3); llama-bench -p 0 -n 64 -r 3 against lumen bench engine --only decode
 --seqs 1 --steps 64, three times. Decode 16 is one run each: llama-batched-bench -c 8192 -b
-2048 -ub 512 -npp 128 -ntg 64 -npl 16 (its S_TG) against --seqs 16 --steps 32. ik_llama.cpp
+2048 -ub 512 -npp 128 -ntg 64 -npl 16 (its S_TG) against --seqs 16 --steps 64. ik_llama.cpp
 runs plain and with -rtr 1 (a llama-bench option only). OpenMP wait settings are cleared from
 the environment, so every program runs with its own defaults. Prints each round
 and the median of the per-round ratios Lumen / other, with their range. On a machine whose
@@ -79,7 +79,7 @@ def lumen(test):
     if test == "prefill":
         cmd = engine + ["--only", "prefill"]
         return float(find(cmd, r"^prefill 512 tokens\s+([\d.]+)", run(cmd)).group(1))
-    seqs, steps, repeats = ("1", "64", 3) if test == "decode 1" else ("16", "32", 1)
+    seqs, steps, repeats = ("1", "64", 3) if test == "decode 1" else ("16", "64", 1)
     best = 0.0
     for _ in range(repeats):
         cmd = engine + ["--only", "decode", "--seqs", seqs, "--steps", steps]
