@@ -252,7 +252,7 @@ int main(int argc, char** argv) {
   // alone, per type, and at M=1 the weight bytes read per second.
   const lumen::engine::GgmlType packed_types[] = {
       lumen::engine::GgmlType::kQ4_K, lumen::engine::GgmlType::kQ6_K,
-      lumen::engine::GgmlType::kQ4_0};
+      lumen::engine::GgmlType::kQ4_0, lumen::engine::GgmlType::kQ8_0};
   std::printf("\n%-8s %4s", "shape", "M");
   for (auto t : packed_types) {
     const std::string n = lumen::engine::GgmlTypeName(t);
