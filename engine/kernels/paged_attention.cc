@@ -336,31 +336,44 @@ RowFormat FormatOf(KvElement e) {
 
 // Query heads per work item. A prefill tile's item takes the heads of one
 // KV head: its scratch holds that many score rows per token. So does a lone
-// token's item on AVX2, but on AVX-512 it takes all of the token's heads,
-// as many as a thread's scratch rows hold. A KV block stores the rows of
-// all its heads together; `gemm_bench --attention_only` (16 sequences, f16
-// cache, contexts 128 to 2048) measured one AVX-512 item per token 20-35%
-// faster than an item per KV head, and the AVX2 kernel slower (at context
-// 2048, 64-67 against 49-55 ms per step).
-// Both counts halve, the larger first, while that leaves fewer than 4 items
-// per thread.
+// token's item (a tile of one token: a decoding sequence, or a chunk's last
+// token) on AVX2, but on AVX-512 it takes all of the token's heads, as many
+// as a thread's scratch rows hold, in whole KV heads (PagedAttention also
+// splits a token whose context is a large share of the step's work). A KV
+// block stores the rows of all its heads together; `gemm_bench
+// --attention_only` (16 sequences, f16 cache, contexts 128 to 2048)
+// measured one AVX-512 item per token 20-35% faster than an item per KV
+// head, and the AVX2 kernel slower (at context 2048, 64-67 against 49-55 ms
+// per step). Both counts halve, the larger first, while that leaves fewer
+// than 4 items per thread.
 struct HeadsPerItem {
   int64_t lone, tile;
 };
+
+// x heads rounded down to whole KV heads of `group` (x itself below one).
+int64_t WholeKvHeads(int64_t x, int64_t group) {
+  return x > group ? x - x % group : x;
+}
+
 HeadsPerItem ChooseHeadsPerItem(int64_t lone_tokens, int64_t tiles,
                                 const AttentionShape& s, int64_t scratch_rows,
                                 bool avx512, int team) {
   const int64_t group = s.n_heads / s.n_kv_heads;
-  HeadsPerItem per{std::min({s.n_heads, scratch_rows, kMaxHeadsPerItem}),
-                   std::min(group, kMaxHeadsPerItem)};
+  HeadsPerItem per{
+      WholeKvHeads(std::min({s.n_heads, scratch_rows, kMaxHeadsPerItem}),
+                   group),
+      std::min(group, kMaxHeadsPerItem)};
   if (!avx512 || per.lone < per.tile) per.lone = per.tile;
   auto items = [&] {
     return lone_tokens * ((s.n_heads + per.lone - 1) / per.lone) +
            (tiles - lone_tokens) * ((s.n_heads + per.tile - 1) / per.tile);
   };
   while (items() < 4 * team && (per.lone > 1 || per.tile > 1)) {
-    int64_t& larger = per.lone >= per.tile ? per.lone : per.tile;
-    larger = (larger + 1) / 2;
+    if (per.lone >= per.tile) {
+      per.lone = WholeKvHeads((per.lone + 1) / 2, group);
+    } else {
+      per.tile = (per.tile + 1) / 2;
+    }
   }
   return per;
 }
@@ -386,7 +399,8 @@ void SplitIntoTiles(const AttentionQuery* queries, int64_t n,
   tile_starts->push_back(static_cast<int32_t>(n));
 }
 
-// Score rows of one token's item: its query heads of a KV head.
+// Score rows a tile's token needs: its query heads of a KV head (a lone
+// token's item may use all of a thread's rows).
 int64_t ScoreRowsPerToken(const AttentionShape& s) {
   return std::min<int64_t>(s.n_heads / s.n_kv_heads, kMaxHeadsPerItem);
 }
@@ -437,17 +451,38 @@ void PagedAttention(const float* q, int64_t q_stride,
   // calling thread has.
   const int team = std::min(omp_get_max_threads(), scratch_threads);
   const int64_t stride = AttentionScratchPerThread(s, max_context);
-  int64_t lone_tokens = 0;
-  for (int64_t tile = 0; tile < tiles; ++tile)
-    lone_tokens += tile_starts[tile + 1] - tile_starts[tile] == 1;
+  // The positions each tile's tokens read, and the step's work in
+  // positions times heads.
+  auto span_of = [&](int64_t tile) {
+    const int64_t len = queries[tile_starts[tile]].position + 1;
+    return s.window > 0 ? std::min(len, s.window) : len;
+  };
+  int64_t lone_tokens = 0, work_total = 0;
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t tokens = tile_starts[tile + 1] - tile_starts[tile];
+    lone_tokens += tokens == 1;
+    work_total += tokens * span_of(tile) * s.n_heads;
+  }
   const HeadsPerItem per = ChooseHeadsPerItem(
-      lone_tokens, tiles, s, stride / max_context, avx512, team);
-  // Grown, never shrunk, like tile_starts.
+      lone_tokens, tiles, s,
+      AttentionTileQueries(s, max_context) * ScoreRowsPerToken(s), avx512,
+      team);
+  // A lone token's item holds at most a 4 * team-th of the step's work (in
+  // whole KV heads while it is at least one), so that one long context
+  // among short ones still spreads over the threads.
+  const int64_t item_work = std::max<int64_t>(1, work_total / (4 * team));
+  // Grown, never shrunk, like tile_starts. The workers read it through
+  // items_of_step below: a worker naming `work` would see its own, empty.
   thread_local std::vector<WorkItem> work;
   work.clear();
+  const int64_t group = s.n_heads / s.n_kv_heads;
   for (int64_t tile = 0; tile < tiles; ++tile) {
-    const int64_t step =
-        tile_starts[tile + 1] - tile_starts[tile] == 1 ? per.lone : per.tile;
+    int64_t step = per.tile;
+    if (tile_starts[tile + 1] - tile_starts[tile] == 1) {
+      step =
+          std::min(per.lone, std::max<int64_t>(1, item_work / span_of(tile)));
+      step = std::max<int64_t>(1, WholeKvHeads(step, group));
+    }
     for (int64_t h0 = 0; h0 < s.n_heads; h0 += step) {
       work.push_back({static_cast<int32_t>(tile), static_cast<int32_t>(h0),
                       static_cast<int32_t>(std::min(h0 + step, s.n_heads))});

@@ -1,7 +1,9 @@
 #pragma once
 // Causal attention of a batch of query tokens over a paged KV cache, over
-// the whole context or a sliding window of it. A work item is a lone
-// token's heads (or, with few tokens, a range of them so that every thread
+// the whole context or a sliding window of it. A work item is some query
+// heads of one token (on AVX-512 a decoding token's heads, as many as a
+// thread's scratch rows hold; else those of one KV head; fewer when there
+// are few tokens or one's context dominates the step, so that every thread
 // has work), spread over OpenMP threads; it walks the sequence's blocks once
 // per pass, reading each block's rows of all its heads in memory order, so
 // grouped query heads read their shared KV rows once. On AVX-512, up to
@@ -43,7 +45,8 @@ struct AttentionShape {
 int64_t AttentionTileQueries(const AttentionShape& shape, int64_t max_context);
 
 // Floats of scratch one thread needs: a row of max_context per query head
-// of a KV head, for each of AttentionTileQueries tokens.
+// of a KV head, for each of AttentionTileQueries tokens (a decoding token's
+// item may use all of those rows, one per head).
 int64_t AttentionScratchPerThread(const AttentionShape& shape,
                                   int64_t max_context);
 

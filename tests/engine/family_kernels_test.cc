@@ -239,6 +239,21 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
           << "token " << t << " element " << i;
     }
   }
+  // One thread's scratch, then a canary: no item's score rows reach past
+  // the scratch (a decoding token's item takes at most its rows, which is
+  // fewer than 40 heads), and the results keep every bit.
+  {
+    constexpr float kCanary = 1e30f;
+    const int64_t rows = AttentionScratchPerThread(shape, 64);
+    std::vector<float> one_thread(rows + 64 * 64, kCanary),
+        single(n * heads * hd);
+    PagedAttention(q.data(), heads * hd, queries.data(), n, kv, layer, shape,
+                   one_thread.data(), /*scratch_threads=*/1, 64, single.data());
+    for (int64_t i = rows; i < static_cast<int64_t>(one_thread.size()); ++i)
+      ASSERT_EQ(one_thread[i], kCanary) << "scratch overrun at " << i - rows;
+    for (int64_t i = 0; i < n * heads * hd; ++i)
+      ASSERT_EQ(single[i], out[i]) << "one thread, element " << i;
+  }
   // Prefill chunks: positions 0..len-1 in one call, then 9..24 (two tiles,
   // so that with 5 query heads per KV head an item of 3 spans two KV
   // heads), their queries apart by more than a row (as in the engine's qkv
@@ -314,8 +329,8 @@ INSTANTIATE_TEST_SUITE_P(
                           AttentionCase{32, 9, 16, KvElement::kQ8_0, 12, 4},
                           AttentionCase{24, 3, 4, KvElement::kF32, 6, 1},
                           // More heads than a thread's scratch has rows (16
-                          // at context 64): a lone token's heads go into
-                          // items of 16, 16 and 8.
+                          // at context 64): on AVX-512 a decoding token's
+                          // heads go into items of at most 16.
                           AttentionCase{32, 0, 16, KvElement::kF16, 40, 40}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
