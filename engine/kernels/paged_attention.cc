@@ -336,9 +336,9 @@ RowFormat FormatOf(KvElement e) {
 
 // Query heads per work item. A prefill tile's item takes the heads of one
 // KV head: its scratch holds that many score rows per token. So does a lone
-// token's item (a tile of one token: a decoding sequence, or a chunk's last
-// token) on AVX2, but on AVX-512 it takes all of the token's heads, as many
-// as a thread's scratch rows hold, in whole KV heads (PagedAttention also
+// token's item (a tile of one token: every token that the AVX-512 tile
+// kernel does not group) on AVX2, but on AVX-512 it takes all of its heads, as
+// many as a thread's scratch rows hold, in whole KV heads (PagedAttention also
 // splits a token whose context is a large share of the step's work). A KV
 // block stores the rows of all its heads together; `gemm_bench
 // --attention_only` (16 sequences, f16 cache, contexts 128 to 2048)
@@ -350,9 +350,12 @@ struct HeadsPerItem {
   int64_t lone, tile;
 };
 
-// x heads rounded down to whole KV heads of `group` (x itself below one).
+// x >= 1 heads rounded down to whole KV heads of `group`, or below one KV
+// head to a divisor of group, so that no item straddles two KV heads.
 int64_t WholeKvHeads(int64_t x, int64_t group) {
-  return x > group ? x - x % group : x;
+  if (x >= group) return x - x % group;
+  while (group % x != 0) --x;
+  return x;
 }
 
 HeadsPerItem ChooseHeadsPerItem(int64_t lone_tokens, int64_t tiles,
@@ -451,8 +454,8 @@ void PagedAttention(const float* q, int64_t q_stride,
   // calling thread has.
   const int team = std::min(omp_get_max_threads(), scratch_threads);
   const int64_t stride = AttentionScratchPerThread(s, max_context);
-  // The positions each tile's tokens read, and the step's work in
-  // positions times heads.
+  // The positions a tile's first token reads (its others read a few more),
+  // and the step's work in positions times heads.
   auto span_of = [&](int64_t tile) {
     const int64_t len = queries[tile_starts[tile]].position + 1;
     return s.window > 0 ? std::min(len, s.window) : len;
@@ -467,9 +470,10 @@ void PagedAttention(const float* q, int64_t q_stride,
       lone_tokens, tiles, s,
       AttentionTileQueries(s, max_context) * ScoreRowsPerToken(s), avx512,
       team);
-  // A lone token's item holds at most a 4 * team-th of the step's work (in
-  // whole KV heads while it is at least one), so that one long context
-  // among short ones still spreads over the threads.
+  // A lone token's item holds at most a 4 * team-th of the step's work (or
+  // one head, where one head is more), in whole KV heads while that is at
+  // least one, so that one long context among short ones still spreads over
+  // the threads.
   const int64_t item_work = std::max<int64_t>(1, work_total / (4 * team));
   // Grown, never shrunk, like tile_starts. The workers read it through
   // items_of_step below: a worker naming `work` would see its own, empty.
@@ -481,7 +485,7 @@ void PagedAttention(const float* q, int64_t q_stride,
     if (tile_starts[tile + 1] - tile_starts[tile] == 1) {
       step =
           std::min(per.lone, std::max<int64_t>(1, item_work / span_of(tile)));
-      step = std::max<int64_t>(1, WholeKvHeads(step, group));
+      step = WholeKvHeads(step, group);
     }
     for (int64_t h0 = 0; h0 < s.n_heads; h0 += step) {
       work.push_back({static_cast<int32_t>(tile), static_cast<int32_t>(h0),

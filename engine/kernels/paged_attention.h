@@ -1,10 +1,11 @@
 #pragma once
 // Causal attention of a batch of query tokens over a paged KV cache, over
 // the whole context or a sliding window of it. A work item is some query
-// heads of one token (on AVX-512 a decoding token's heads, as many as a
-// thread's scratch rows hold; else those of one KV head; fewer when there
-// are few tokens or one's context dominates the step, so that every thread
-// has work), spread over OpenMP threads; it walks the sequence's blocks once
+// heads of one token (on AVX-512 a token outside a tile, such as a decoding
+// one, gets all its heads, as many as a thread's scratch rows hold; else
+// those of one KV head; fewer when there are few tokens or one's context
+// dominates the step, so that every thread has work) or of a tile (below),
+// spread over OpenMP threads; it walks the sequence's blocks once
 // per pass, reading each block's rows of all its heads in memory order, so
 // grouped query heads read their shared KV rows once. On AVX-512, up to
 // kMaxTileQueries consecutive tokens of a prefill chunk form one item (with

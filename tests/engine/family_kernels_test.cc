@@ -222,9 +222,9 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
     }
   }
   // Alone or in a pair, a token's heads are grouped into other work items
-  // (smaller ones, so that every thread has one; with 5 query heads per KV
-  // head, a pair's items of 3 span two KV heads); its result keeps every
-  // bit.
+  // (smaller ones, so that every thread has one; on AVX-512 the pair at
+  // positions 0 and 1 is a tile, whose items of 3 span two KV heads where
+  // there are 5 query heads per KV head); its result keeps every bit.
   std::vector<float> pair(2 * heads * hd);
   PagedAttention(q.data(), heads * hd, queries.data(), 2, kv, layer, shape,
                  scratch.data(), threads, 64, pair.data());
@@ -244,13 +244,13 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   // fewer than 40 heads), and the results keep every bit.
   {
     constexpr float kCanary = 1e30f;
-    const int64_t rows = AttentionScratchPerThread(shape, 64);
-    std::vector<float> one_thread(rows + 64 * 64, kCanary),
+    const int64_t floats = AttentionScratchPerThread(shape, 64);
+    std::vector<float> one_thread(floats + 64 * 64, kCanary),
         single(n * heads * hd);
     PagedAttention(q.data(), heads * hd, queries.data(), n, kv, layer, shape,
                    one_thread.data(), /*scratch_threads=*/1, 64, single.data());
-    for (int64_t i = rows; i < static_cast<int64_t>(one_thread.size()); ++i)
-      ASSERT_EQ(one_thread[i], kCanary) << "scratch overrun at " << i - rows;
+    for (int64_t i = floats; i < static_cast<int64_t>(one_thread.size()); ++i)
+      ASSERT_EQ(one_thread[i], kCanary) << "scratch overrun at " << i - floats;
     for (int64_t i = 0; i < n * heads * hd; ++i)
       ASSERT_EQ(single[i], out[i]) << "one thread, element " << i;
   }
@@ -269,28 +269,40 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
     EXPECT_LT(AttentionTileQueries(shape, long_context),
               AttentionTileQueries(shape, 64));
   }
-  // At most two threads' scratch (4 MiB each at the long context).
-  const int chunk_threads = std::min(threads, 2);
-  for (const int64_t context : {int64_t{64}, long_context}) {
-    std::vector<float> chunk_scratch(chunk_threads *
-                                     AttentionScratchPerThread(shape, context));
-    for (const auto& [from, to] :
-         {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
-      std::vector<AttentionQuery> chunk;
-      for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
-      const int64_t m = to - from;
-      std::vector<float> chunk_out(m * heads * hd);
-      PagedAttention(qc.data(), q_stride, chunk.data(), m, kv, layer, shape,
-                     chunk_scratch.data(), chunk_threads, context,
-                     chunk_out.data());
-      for (int64_t t = 0; t < m; ++t) {
-        std::vector<float> solo(heads * hd);
-        PagedAttention(qc.data() + t * q_stride, q_stride, &chunk[t], 1, kv,
-                       layer, shape, scratch.data(), threads, 64, solo.data());
-        for (int64_t i = 0; i < heads * hd; ++i) {
-          ASSERT_EQ(solo[i], chunk_out[t * heads * hd + i])
-              << "context " << context << ", chunk from " << from << ", token "
-              << t << " element " << i;
+  // One thread, then at most two threads' scratch (4 MiB each at the long
+  // context).
+  for (const int chunk_threads : {1, std::min(threads, 2)}) {
+    for (const int64_t context : {int64_t{64}, long_context}) {
+      // Followed by a canary, as above (which one thread's rows reach): tiles
+      // fill every row too.
+      const int64_t floats =
+          chunk_threads * AttentionScratchPerThread(shape, context);
+      std::vector<float> chunk_scratch(floats + 64 * 64, 1e30f);
+      for (const auto& [from, to] :
+           {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
+        std::vector<AttentionQuery> chunk;
+        for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
+        const int64_t m = to - from;
+        std::vector<float> chunk_out(m * heads * hd);
+        PagedAttention(qc.data(), q_stride, chunk.data(), m, kv, layer, shape,
+                       chunk_scratch.data(), chunk_threads, context,
+                       chunk_out.data());
+        for (int64_t i = floats; i < static_cast<int64_t>(chunk_scratch.size());
+             ++i) {
+          ASSERT_EQ(chunk_scratch[i], 1e30f)
+              << "scratch overrun at " << i - floats;
+        }
+        for (int64_t t = 0; t < m; ++t) {
+          std::vector<float> solo(heads * hd);
+          PagedAttention(qc.data() + t * q_stride, q_stride, &chunk[t], 1, kv,
+                         layer, shape, scratch.data(), threads, 64,
+                         solo.data());
+          for (int64_t i = 0; i < heads * hd; ++i) {
+            ASSERT_EQ(solo[i], chunk_out[t * heads * hd + i])
+                << chunk_threads << " threads, context " << context
+                << ", chunk from " << from << ", token " << t << " element "
+                << i;
+          }
         }
       }
     }
