@@ -337,10 +337,10 @@ RowFormat FormatOf(KvElement e) {
 // Query heads per work item. A prefill tile's item takes the heads of one
 // KV head: its scratch holds that many score rows per token. So does a lone
 // token's item (a tile of one token: every token that the AVX-512 tile
-// kernel does not group) on AVX2, but on AVX-512 it takes all of its heads, as
-// many as a thread's scratch rows hold, in whole KV heads (PagedAttention also
-// splits a token whose context is a large share of the step's work). A KV
-// block stores the rows of all its heads together; `gemm_bench
+// kernel does not group) on AVX2, but on AVX-512 it takes all of its heads,
+// as many as a thread's scratch rows hold, in whole KV heads (PagedAttention
+// also splits a token whose context is a large share of the step's work).
+// A KV block stores the rows of all its heads together; `gemm_bench
 // --attention_only` (16 sequences, f16 cache, contexts 128 to 2048)
 // measured one AVX-512 item per token 20-35% faster than an item per KV
 // head, and the AVX2 kernel slower (at context 2048, 64-67 against 49-55 ms

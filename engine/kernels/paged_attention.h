@@ -5,16 +5,16 @@
 // one, gets all its heads, as many as a thread's scratch rows hold; else
 // those of one KV head; fewer when there are few tokens or one's context
 // dominates the step, so that every thread has work) or of a tile (below),
-// spread over OpenMP threads; it walks the sequence's blocks once
-// per pass, reading each block's rows of all its heads in memory order, so
-// grouped query heads read their shared KV rows once. On AVX-512, up to
+// spread over OpenMP threads; it walks the sequence's blocks once per pass,
+// reading each block's rows of all its heads in memory order, so grouped
+// query heads read their shared KV rows once. On AVX-512, up to
 // kMaxTileQueries consecutive tokens of a prefill chunk form one item (with
 // the query heads of one KV head) that converts each block once for all of
 // them and scores whole blocks from transposed keys (no horizontal sums per
-// token). A query's result depends
-// only on its own row and its sequence's cache, never on the rest of the
-// batch, nor on how heads or tokens were grouped into items: every path
-// performs the same operations in the same order on each query.
+// token). A query's result depends only on its own row and its sequence's
+// cache, never on the rest of the batch, nor on how heads or tokens were
+// grouped into items: every path performs the same operations in the same
+// order on each query.
 
 #include <cstdint>
 
