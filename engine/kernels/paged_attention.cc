@@ -334,51 +334,12 @@ RowFormat FormatOf(KvElement e) {
   return RowFormat::kF32;
 }
 
-// Query heads per work item. A prefill tile's item takes the heads of one
-// KV head: its scratch holds that many score rows per token. So does a lone
-// token's item (a tile of one token: every token that the AVX-512 tile
-// kernel does not group) on AVX2, but on AVX-512 it takes all of its heads,
-// as many as a thread's scratch rows hold, in whole KV heads (PagedAttention
-// also splits a token whose context is a large share of the step's work).
-// A KV block stores the rows of all its heads together; `gemm_bench
-// --attention_only` (16 sequences, f16 cache, contexts 128 to 2048)
-// measured one AVX-512 item per token 20-35% faster than an item per KV
-// head, and the AVX2 kernel slower (at context 2048, 64-67 against 49-55 ms
-// per step). Both counts halve, the larger first, while that leaves fewer
-// than 4 items per thread.
-struct HeadsPerItem {
-  int64_t lone, tile;
-};
-
 // x >= 1 heads rounded down to whole KV heads of `group`, or below one KV
 // head to a divisor of group, so that no item straddles two KV heads.
 int64_t WholeKvHeads(int64_t x, int64_t group) {
   if (x >= group) return x - x % group;
   while (group % x != 0) --x;
   return x;
-}
-
-HeadsPerItem ChooseHeadsPerItem(int64_t lone_tokens, int64_t tiles,
-                                const AttentionShape& s, int64_t scratch_rows,
-                                bool avx512, int team) {
-  const int64_t group = s.n_heads / s.n_kv_heads;
-  HeadsPerItem per{
-      WholeKvHeads(std::min({s.n_heads, scratch_rows, kMaxHeadsPerItem}),
-                   group),
-      std::min(group, kMaxHeadsPerItem)};
-  if (!avx512 || per.lone < per.tile) per.lone = per.tile;
-  auto items = [&] {
-    return lone_tokens * ((s.n_heads + per.lone - 1) / per.lone) +
-           (tiles - lone_tokens) * ((s.n_heads + per.tile - 1) / per.tile);
-  };
-  while (items() < 4 * team && (per.lone > 1 || per.tile > 1)) {
-    if (per.lone >= per.tile) {
-      per.lone = WholeKvHeads((per.lone + 1) / 2, group);
-    } else {
-      per.tile = (per.tile + 1) / 2;
-    }
-  }
-  return per;
 }
 
 // One work item: query heads [h0, h1) of the tokens of tile `tile`.
@@ -454,39 +415,49 @@ void PagedAttention(const float* q, int64_t q_stride,
   // calling thread has.
   const int team = std::min(omp_get_max_threads(), scratch_threads);
   const int64_t stride = AttentionScratchPerThread(s, max_context);
-  // The positions a tile's first token reads (its others read a few more),
-  // and the step's work in positions times heads.
+  // Query heads per work item. A prefill tile's item takes at most the
+  // heads of one KV head: its scratch holds that many score rows per token.
+  // So does a lone token's (a tile of one token: every token that the
+  // AVX-512 tile kernel does not group) on AVX2, but on AVX-512 it takes up
+  // to all of its heads, as many as a thread's scratch rows hold. A KV block
+  // stores the rows of all its heads together; `gemm_bench
+  // --attention_only` (16 sequences, f16 cache, contexts 128 to 2048)
+  // measured one AVX-512 item per token 20-35% faster than an item per KV
+  // head, and the AVX2 kernel slower (at context 2048, 64-67 against 49-55
+  // ms per step). Every item also holds at most a 4 * team-th of the step's
+  // work, positions times heads (or one head, where one head is more), so
+  // that every thread has work and one long context among short ones still
+  // spreads over the threads; and whole KV heads (WholeKvHeads).
+  const int64_t group = s.n_heads / s.n_kv_heads;
+  const int64_t tile_heads = std::min(group, kMaxHeadsPerItem);
+  const int64_t lone_heads =
+      avx512 ? std::max(tile_heads,
+                        std::min({s.n_heads, kMaxHeadsPerItem,
+                                  AttentionTileQueries(s, max_context) *
+                                      ScoreRowsPerToken(s)}))
+             : tile_heads;
+  // The positions a tile's first token reads (its others read a few more).
   auto span_of = [&](int64_t tile) {
     const int64_t len = queries[tile_starts[tile]].position + 1;
     return s.window > 0 ? std::min(len, s.window) : len;
   };
-  int64_t lone_tokens = 0, work_total = 0;
-  for (int64_t tile = 0; tile < tiles; ++tile) {
-    const int64_t tokens = tile_starts[tile + 1] - tile_starts[tile];
-    lone_tokens += tokens == 1;
-    work_total += tokens * span_of(tile) * s.n_heads;
-  }
-  const HeadsPerItem per = ChooseHeadsPerItem(
-      lone_tokens, tiles, s,
-      AttentionTileQueries(s, max_context) * ScoreRowsPerToken(s), avx512,
-      team);
-  // A lone token's item holds at most a 4 * team-th of the step's work (or
-  // one head, where one head is more), in whole KV heads while that is at
-  // least one, so that one long context among short ones still spreads over
-  // the threads.
+  auto tokens_of = [&](int64_t tile) {
+    return int64_t{tile_starts[tile + 1] - tile_starts[tile]};
+  };
+  int64_t work_total = 0;
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    work_total += tokens_of(tile) * span_of(tile) * s.n_heads;
   const int64_t item_work = std::max<int64_t>(1, work_total / (4 * team));
   // Grown, never shrunk, like tile_starts. The workers read it through
   // items_of_step below: a worker naming `work` would see its own, empty.
   thread_local std::vector<WorkItem> work;
   work.clear();
-  const int64_t group = s.n_heads / s.n_kv_heads;
   for (int64_t tile = 0; tile < tiles; ++tile) {
-    int64_t step = per.tile;
-    if (tile_starts[tile + 1] - tile_starts[tile] == 1) {
-      step =
-          std::min(per.lone, std::max<int64_t>(1, item_work / span_of(tile)));
-      step = WholeKvHeads(step, group);
-    }
+    const int64_t tokens = tokens_of(tile);
+    const int64_t by_work = item_work / (tokens * span_of(tile));
+    const int64_t step = WholeKvHeads(
+        std::clamp<int64_t>(by_work, 1, tokens == 1 ? lone_heads : tile_heads),
+        group);
     for (int64_t h0 = 0; h0 < s.n_heads; h0 += step) {
       work.push_back({static_cast<int32_t>(tile), static_cast<int32_t>(h0),
                       static_cast<int32_t>(std::min(h0 + step, s.n_heads))});

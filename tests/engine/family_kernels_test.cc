@@ -223,8 +223,7 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   }
   // Alone or in a pair, a token's heads are grouped into other work items
   // (smaller ones, so that every thread has one; on AVX-512 the pair at
-  // positions 0 and 1 is a tile, whose items of 3 span two KV heads where
-  // there are 5 query heads per KV head); its result keeps every bit.
+  // positions 0 and 1 is a tile); its result keeps every bit.
   std::vector<float> pair(2 * heads * hd);
   PagedAttention(q.data(), heads * hd, queries.data(), 2, kv, layer, shape,
                  scratch.data(), threads, 64, pair.data());
@@ -255,8 +254,8 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
       ASSERT_EQ(single[i], out[i]) << "one thread, element " << i;
   }
   // Prefill chunks: positions 0..len-1 in one call, then 9..24 (two tiles,
-  // so that with 5 query heads per KV head an item of 3 spans two KV
-  // heads), their queries apart by more than a row (as in the engine's qkv
+  // whose items then hold part of a KV head's query heads), their queries
+  // apart by more than a row (as in the engine's qkv
   // rows). On AVX-512 with blocks of 16 they run in tiles of consecutive
   // tokens that score whole blocks from transposed keys; each token still
   // has the bits it has alone. A context of 2^17 positions shrinks the
