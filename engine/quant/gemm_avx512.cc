@@ -604,10 +604,10 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 void Dispatch(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
               const uint8_t* w, int64_t N, float* y, int64_t ldy,
               uint8_t* panels, int slots, bool direct_ok, bool interleaved) {
-  // Interleaved Q4_K and Q6_K rows are tiles (k_tiles.h), read by their own
-  // kernel, on the span activations (the one test of which kernel reads
-  // those, so that Linear quantizes what is read).
-  if (ReadsSpanActivations(type, interleaved)) {
+  // Interleaved Q4_K, Q6_K and Q8_0 rows are tiles (k_tiles.h), read by
+  // their own kernel (Q4_K and Q6_K on the span activations:
+  // ReadsSpanActivations).
+  if (interleaved && TiledType(type)) {
     return TiledGemm(type, x, M, K, w, N, y, ldy, panels, slots, direct_ok);
   }
   switch (type) {

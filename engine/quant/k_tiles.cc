@@ -117,29 +117,86 @@ void LaneToQ6K(const uint8_t* span, int64_t rows, int64_t r, uint8_t* block) {
   }
 }
 
-int64_t BlockBytes(uint32_t type) {
-  return type == kIdQ4_K ? kQ4KBlockBytes : kQ6KBlockBytes;
+// Q8_0: the span's 8 GGUF blocks (34 bytes: fp16 d, 32 int8 codes). Four
+// codes at a time: flipping each byte's top bit adds 128 to an int8 code.
+constexpr uint32_t kCodeOffset = 0x80808080u;
+
+void Q80ToLane(const uint8_t* blocks, int64_t rows, int64_t r, uint8_t* span) {
+  uint8_t* codes = span + 16 * rows;
+  for (int b = 0; b < 8; ++b) {
+    std::memcpy(span + 2 * (b * rows + r), blocks + 34 * b, 2);
+    for (int g = 0; g < 8; ++g) {
+      uint32_t four;
+      std::memcpy(&four, blocks + 34 * b + 2 + 4 * g, 4);
+      four ^= kCodeOffset;
+      std::memcpy(codes + GroupAt(rows, r, 8 * b + g, 0), &four, 4);
+    }
+  }
+}
+
+void LaneToQ80(const uint8_t* span, int64_t rows, int64_t r, uint8_t* blocks) {
+  const uint8_t* codes = span + 16 * rows;
+  for (int b = 0; b < 8; ++b) {
+    std::memcpy(blocks + 34 * b, span + 2 * (b * rows + r), 2);
+    for (int g = 0; g < 8; ++g) {
+      uint32_t four;
+      std::memcpy(&four, codes + GroupAt(rows, r, 8 * b + g, 0), 4);
+      four ^= kCodeOffset;
+      std::memcpy(blocks + 34 * b + 2 + 4 * g, &four, 4);
+    }
+  }
+}
+
+// Bytes of one row's 256-value span.
+int64_t SpanBytes(uint32_t type) {
+  switch (type) {
+    case kIdQ4_K:
+      return kQ4KBlockBytes;
+    case kIdQ6_K:
+      return kQ6KBlockBytes;
+    default:
+      return kQ8_0SpanBytes;
+  }
+}
+
+void ToLane(uint32_t type, const uint8_t* block, int64_t rows, int64_t r,
+            uint8_t* span) {
+  switch (type) {
+    case kIdQ4_K:
+      return Q4KToLane(block, rows, r, span);
+    case kIdQ6_K:
+      return Q6KToLane(block, rows, r, span);
+    default:
+      return Q80ToLane(block, rows, r, span);
+  }
+}
+
+void FromLane(uint32_t type, const uint8_t* span, int64_t rows, int64_t r,
+              uint8_t* block) {
+  switch (type) {
+    case kIdQ4_K:
+      return LaneToQ4K(span, rows, r, block);
+    case kIdQ6_K:
+      return LaneToQ6K(span, rows, r, block);
+    default:
+      return LaneToQ80(span, rows, r, block);
+  }
 }
 
 }  // namespace
 
 void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
               uint8_t* scratch) {
-  const int64_t block_bytes = BlockBytes(type);
-  const int64_t spans = K / 256, row_bytes = spans * block_bytes;
+  const int64_t span_bytes = SpanBytes(type);
+  const int64_t spans = K / 256, row_bytes = spans * span_bytes;
   for (int64_t n0 = 0; n0 < N; n0 += kInterleaveRows) {
     const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
     uint8_t* tile = w + n0 * row_bytes;
     std::memcpy(scratch, tile, rows * row_bytes);
     for (int64_t s = 0; s < spans; ++s) {
       for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* block = scratch + r * row_bytes + s * block_bytes;
-        uint8_t* span = tile + s * rows * block_bytes;
-        if (type == kIdQ4_K) {
-          Q4KToLane(block, rows, r, span);
-        } else {
-          Q6KToLane(block, rows, r, span);
-        }
+        const uint8_t* block = scratch + r * row_bytes + s * span_bytes;
+        ToLane(type, block, rows, r, tile + s * rows * span_bytes);
       }
     }
   }
@@ -147,16 +204,12 @@ void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
 
 void UntileBlock(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
                  int64_t row, int64_t s, uint8_t* block) {
-  const int64_t block_bytes = BlockBytes(type);
-  const int64_t row_bytes = K / 256 * block_bytes;
+  const int64_t span_bytes = SpanBytes(type);
+  const int64_t row_bytes = K / 256 * span_bytes;
   const int64_t n0 = row - row % kInterleaveRows;
   const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
-  const uint8_t* span = w + n0 * row_bytes + s * rows * block_bytes;
-  if (type == kIdQ4_K) {
-    LaneToQ4K(span, rows, row % kInterleaveRows, block);
-  } else {
-    LaneToQ6K(span, rows, row % kInterleaveRows, block);
-  }
+  const uint8_t* span = w + n0 * row_bytes + s * rows * span_bytes;
+  FromLane(type, span, rows, row % kInterleaveRows, block);
 }
 
 }  // namespace lumen::engine::quant

@@ -173,7 +173,7 @@ void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
 }
 
 bool ReadsSpanActivations(uint32_t type, bool interleaved) {
-  return interleaved && TiledType(type);
+  return interleaved && SpanActivationType(type);
 }
 
 void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,

@@ -22,8 +22,10 @@
 // Q4_K and Q6_K, the types of the usual Q4_K_M files, are stored at load
 // already in the panel's shape (k_tiles.h): up to 16 activation rows read the
 // tiles directly, larger M decode each tile once into a panel (again the
-// same bits). The engine thread calls them; they split N over OpenMP
-// threads.
+// same bits). Q8_0 tiles hold the panel's operands already: up to 16 rows
+// read them in place, larger M copy each into the panel, both with the
+// unpacking kernel's bits. The engine thread calls them; they split N over
+// OpenMP threads.
 //
 // No C++ library headers: the AVX-512 kernel file includes this one.
 
@@ -105,8 +107,8 @@ bool InterleaveWanted(int64_t K);
 
 // Rewrites N rows of `type` (row_bytes, K values) at w, in place, from
 // their natural order into the interleaved one (one tile of scratch at a
-// time). Q4_K and Q6_K rows go further, into the tiles of k_tiles.h: the same
-// bytes per tile and span, reordered inside the span.
+// time). Q4_K, Q6_K and Q8_0 rows go further, into the tiles of k_tiles.h:
+// the same bytes per tile and span, reordered inside the span.
 void InterleaveRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
                     int64_t row_bytes);
 
@@ -123,7 +125,8 @@ void CopyInterleavedSpan(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
 // y[m * ldy + n] = sum_k W[n, k] x[m, k] for W's N rows of `type` (one of
 // PackedTypeId) at w, rows back to back or, when `interleaved`, as
 // InterleaveRows writes them (only where InterleaveWanted). Interleaved
-// TiledType rows read x's span fields, which must then be set. `panels` holds
+// Q4_K and Q6_K rows read x's span fields (ReadsSpanActivations), which must
+// then be set. `panels` holds
 // `panel_slots` * PackedPanelBytes(K) bytes, 64-byte aligned; at most that
 // many OpenMP threads run (omp_get_max_threads() slots let all of them run).
 void PackedMatmul(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
@@ -140,7 +143,7 @@ namespace avx512 {
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int panel_slots, bool interleaved);
-// Q4_K or Q6_K rows in tiles (k_tiles.h), every M (panels as for
+// Q4_K, Q6_K or Q8_0 rows in tiles (k_tiles.h), every M (panels as for
 // PackedGemm); PackedGemm and PackedPanelGemm call it for interleaved rows
 // of those types.
 // `direct_ok` false: the panel at every M, as PackedPanelGemm promises.
