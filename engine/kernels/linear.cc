@@ -11,6 +11,7 @@
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
+#include "engine/quant/k_tiles.h"
 #include "engine/quant/quant_kernels.h"
 #include "engine/quant/quant_type.h"
 
@@ -343,9 +344,17 @@ std::string Linear::KernelChoiceSummary() const {
     if (ActiveSmallGemmIsa() != SmallGemmIsa::kAvx512)
       return "packed row dots (every M)";
     if (K_ % 256 != 0) return "packed panel (every M)";
-    return span_acts_ && !block_acts_
-               ? "packed tiles direct M<=16, panel above"
-               : "packed direct M<=4 (tiles M<=16), panel above";
+    bool all_tiled = true, any_tiled = false;
+    for (const Segment& s : segments_) {
+      if (s.type == GgmlType::kF32) continue;
+      const bool tiled =
+          s.interleaved && quant::TiledType(static_cast<uint32_t>(s.type));
+      all_tiled &= tiled;
+      any_tiled |= tiled;
+    }
+    if (all_tiled) return "packed tiles direct M<=16, panel above";
+    return any_tiled ? "packed direct M<=4 (tiles M<=16), panel above"
+                     : "packed direct M<=4, panel above";
   }
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {

@@ -358,8 +358,9 @@ TileLayout LayoutOf(int64_t K, int rows, bool interleaved) {
 // Interleaved, a thread's weights are one stream: ask for the bytes
 // kPrefetchSpans spans past `spans` (a tile's s-th spans), which run on
 // into the thread's next tile. The hardware prefetchers alone left most of
-// the bandwidth unused. Into L2, as k_tiles_avx512.cc does (Q8_0 decode
-// went from 190-202 to 220-227 tokens/s).
+// the bandwidth unused. Into L2, as k_tiles_avx512.cc does (Q8_0 decode,
+// on this kernel before Q8_0 rows became tiles, went from 190-202 to
+// 220-227 tokens/s).
 inline void PrefetchAhead(const uint8_t* spans, TileLayout layout) {
   if (layout.row_stride >= layout.span_stride) return;  // rows' own order
   const uint8_t* ahead = spans + kPrefetchSpans * layout.span_stride;

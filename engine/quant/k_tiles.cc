@@ -1,5 +1,6 @@
 #include "engine/quant/k_tiles.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/quant/quant_kernels.h"
@@ -154,8 +155,10 @@ int64_t SpanBytes(uint32_t type) {
       return kQ4KBlockBytes;
     case kIdQ6_K:
       return kQ6KBlockBytes;
-    default:
+    case kIdQ8_0:
       return kQ8_0SpanBytes;
+    default:  // callers check TiledType
+      std::abort();
   }
 }
 
@@ -166,8 +169,10 @@ void ToLane(uint32_t type, const uint8_t* block, int64_t rows, int64_t r,
       return Q4KToLane(block, rows, r, span);
     case kIdQ6_K:
       return Q6KToLane(block, rows, r, span);
-    default:
+    case kIdQ8_0:
       return Q80ToLane(block, rows, r, span);
+    default:  // callers check TiledType
+      std::abort();
   }
 }
 
@@ -178,8 +183,10 @@ void FromLane(uint32_t type, const uint8_t* span, int64_t rows, int64_t r,
       return LaneToQ4K(span, rows, r, block);
     case kIdQ6_K:
       return LaneToQ6K(span, rows, r, block);
-    default:
+    case kIdQ8_0:
       return LaneToQ80(span, rows, r, block);
+    default:  // callers check TiledType
+      std::abort();
   }
 }
 

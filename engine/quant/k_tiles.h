@@ -47,7 +47,7 @@ inline bool SpanActivationType(uint32_t type) {
 }  // namespace
 
 // Rewrites N rows of `type` (TiledType), K values each (K % 256 == 0), from
-// GGUF order to tiles. `scratch` holds 16 * K / 256 blocks.
+// GGUF order to tiles. `scratch` holds 16 rows (16 * K / 256 spans).
 void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
               uint8_t* scratch);
 

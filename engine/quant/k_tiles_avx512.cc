@@ -10,8 +10,9 @@
 // broadcast to every lane, so lane r accumulates row r: no gather, no
 // transpose and no unpacking per call.
 //
-// The activations are quantized per 256-value span (QuantizedActs' span
-// fields, like llama.cpp's Q8_K), so a span's arithmetic stays in integers:
+// For Q4_K and Q6_K the activations are quantized per 256-value span
+// (QuantizedActs' span fields, like llama.cpp's Q8_K), so a span's
+// arithmetic stays in integers:
 // per scale run (Q4_K 32 values, Q6_K 16) the run's code products times its
 // integer sub-block scale (vpmulld), and per span the sub-block mins (Q4_K)
 // or the codes' offset of 32 (Q6_K) times the activations' integer sums

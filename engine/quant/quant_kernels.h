@@ -139,7 +139,7 @@ void PackedGemv(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
 }  // namespace avx2
 namespace avx512 {
 // Up to 4 activation rows (K % 256 == 0) a direct kernel, else the panel;
-// both give a row the same bits. Interleaved Q4_K/Q6_K: TiledGemm.
+// both give a row the same bits. Interleaved Q4_K, Q6_K and Q8_0: TiledGemm.
 void PackedGemm(uint32_t type, const QuantizedActs& x, int64_t M, int64_t K,
                 const uint8_t* w, int64_t N, float* y, int64_t ldy,
                 uint8_t* panels, int panel_slots, bool interleaved);

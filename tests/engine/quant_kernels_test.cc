@@ -275,7 +275,9 @@ TEST_P(PackedKernelTest, KernelsMatchNaiveDot) {
   if (quant::InterleaveWanted(K)) {
     wi = w;
     quant::InterleaveRows(type, wi.data(), N, K, quant::RowBytes(*t, K));
-    if (K > 256) {  // one span per row keeps the same order
+    // One span per row keeps the same order, except in tiles (reordered
+    // inside the span).
+    if (K > 256 || quant::TiledType(type)) {
       ASSERT_NE(wi, w);
     }
     yi.assign(M * ldy, -1.0f);
@@ -404,10 +406,12 @@ INSTANTIATE_TEST_SUITE_P(
           std::get<2>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
 
-// Decode runs 1-4 activation rows through a direct kernel and larger steps
-// through the panel (AVX-512): every row of a 16-row step must equal, bit for
-// bit, the same row run in a step of 1, 2, 3 or 4 rows (batch invariance
-// across the kernel switch), with a partial last tile of weight rows.
+// Decode runs 1-4 activation rows (tiles: 1-16) through a direct kernel and
+// larger steps through the panel (AVX-512): every row of a 24-row step must
+// equal, bit for bit, the same row run in a step of 1, 2, 3, 4, 6 or 16 rows
+// (batch invariance across the kernel switch), with a partial last tile of
+// weight rows; and the panel forced at every M (PackedPanelGemm) gives the
+// same bits as the kernel PackedMatmul picks.
 class PackedSmallMTest
     : public ::testing::TestWithParam<std::tuple<TypeCase, SmallGemmIsa>> {
  protected:
@@ -422,7 +426,7 @@ class PackedSmallMTest
 
 TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
   const TypeCase& c = std::get<0>(GetParam());
-  constexpr int64_t kM = 16, kN = 37;
+  constexpr int64_t kM = 24, kN = 37;
   for (const int64_t K : {256, 768}) {
     const std::vector<uint8_t> w = RandomBlocks(c, kN, K, 31);
     const std::vector<float> x = Gaussian(kM * K, 37, 1.0f);
@@ -442,7 +446,7 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
       quant::PackedMatmul(type, acts.acts, kM, K, wl.data(), kN, big.data(), kN,
                           scratch.panel_base(), scratch.panel_slots(K),
                           interleaved);
-      for (int64_t step = 1; step <= 4; ++step) {
+      for (const int64_t step : {1, 2, 3, 4, 6, 16}) {
         for (int64_t m0 = 0; m0 + step <= kM; m0 += step) {
           std::vector<float> small(step * kN, -1.0f);
           quant::PackedMatmul(type, acts.From(m0), step, K, wl.data(), kN,
@@ -452,6 +456,17 @@ TEST_P(PackedSmallMTest, SmallStepsEqualRowsOfALargeStep) {
             ASSERT_EQ(small[i], big[m0 * kN + i])
                 << "K=" << K << " step " << step << " row " << m0 + i / kN
                 << " n=" << i % kN << (interleaved ? " interleaved" : "");
+          }
+          if (std::get<1>(GetParam()) != SmallGemmIsa::kAvx512) continue;
+          std::vector<float> panel(step * kN, -1.0f);
+          quant::avx512::PackedPanelGemm(
+              type, acts.From(m0), step, K, wl.data(), kN, panel.data(), kN,
+              scratch.panel_base(), scratch.panel_slots(K), interleaved);
+          for (int64_t i = 0; i < step * kN; ++i) {
+            ASSERT_EQ(panel[i], big[m0 * kN + i])
+                << "K=" << K << " panel, step " << step << " row "
+                << m0 + i / kN << " n=" << i % kN
+                << (interleaved ? " interleaved" : "");
           }
         }
       }
@@ -470,8 +485,8 @@ INSTANTIATE_TEST_SUITE_P(
           std::get<1>(info.param) == SmallGemmIsa::kAvx2 ? "_avx2" : "_avx512");
     });
 
-// InterleaveRows moves whole spans (Q4_K, Q6_K: reorders them inside, into
-// tiles); CopyInterleavedSpan gives each back in GGUF order, in full tiles
+// InterleaveRows moves whole spans (Q4_K, Q6_K, Q8_0: reorders them inside,
+// into tiles); CopyInterleavedSpan gives each back in GGUF order, in full tiles
 // and in the short last one.
 class InterleaveRowsTest : public ::testing::TestWithParam<TypeCase> {};
 
