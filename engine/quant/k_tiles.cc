@@ -148,43 +148,23 @@ void LaneToQ80(const uint8_t* span, int64_t rows, int64_t r, uint8_t* blocks) {
   }
 }
 
-// Bytes of one row's 256-value span.
-int64_t SpanBytes(uint32_t type) {
-  switch (type) {
-    case kIdQ4_K:
-      return kQ4KBlockBytes;
-    case kIdQ6_K:
-      return kQ6KBlockBytes;
-    case kIdQ8_0:
-      return kQ8_0SpanBytes;
-    default:  // callers check TiledType
-      std::abort();
-  }
-}
+// A tiled type's span bytes per row and its converters between a row's
+// GGUF span and its lane of a tile span.
+struct TileCodec {
+  int64_t span_bytes;
+  void (*to_lane)(const uint8_t* block, int64_t rows, int64_t r, uint8_t* span);
+  void (*from_lane)(const uint8_t* span, int64_t rows, int64_t r,
+                    uint8_t* block);
+};
 
-void ToLane(uint32_t type, const uint8_t* block, int64_t rows, int64_t r,
-            uint8_t* span) {
+TileCodec CodecOf(uint32_t type) {
   switch (type) {
     case kIdQ4_K:
-      return Q4KToLane(block, rows, r, span);
+      return {kQ4KBlockBytes, Q4KToLane, LaneToQ4K};
     case kIdQ6_K:
-      return Q6KToLane(block, rows, r, span);
+      return {kQ6KBlockBytes, Q6KToLane, LaneToQ6K};
     case kIdQ8_0:
-      return Q80ToLane(block, rows, r, span);
-    default:  // callers check TiledType
-      std::abort();
-  }
-}
-
-void FromLane(uint32_t type, const uint8_t* span, int64_t rows, int64_t r,
-              uint8_t* block) {
-  switch (type) {
-    case kIdQ4_K:
-      return LaneToQ4K(span, rows, r, block);
-    case kIdQ6_K:
-      return LaneToQ6K(span, rows, r, block);
-    case kIdQ8_0:
-      return LaneToQ80(span, rows, r, block);
+      return {kQ8_0SpanBytes, Q80ToLane, LaneToQ80};
     default:  // callers check TiledType
       std::abort();
   }
@@ -194,7 +174,8 @@ void FromLane(uint32_t type, const uint8_t* span, int64_t rows, int64_t r,
 
 void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
               uint8_t* scratch) {
-  const int64_t span_bytes = SpanBytes(type);
+  const TileCodec codec = CodecOf(type);
+  const int64_t span_bytes = codec.span_bytes;
   const int64_t spans = K / 256, row_bytes = spans * span_bytes;
   for (int64_t n0 = 0; n0 < N; n0 += kInterleaveRows) {
     const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
@@ -203,7 +184,7 @@ void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
     for (int64_t s = 0; s < spans; ++s) {
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* block = scratch + r * row_bytes + s * span_bytes;
-        ToLane(type, block, rows, r, tile + s * rows * span_bytes);
+        codec.to_lane(block, rows, r, tile + s * rows * span_bytes);
       }
     }
   }
@@ -211,12 +192,13 @@ void TileRows(uint32_t type, uint8_t* w, int64_t N, int64_t K,
 
 void UntileBlock(uint32_t type, const uint8_t* w, int64_t N, int64_t K,
                  int64_t row, int64_t s, uint8_t* block) {
-  const int64_t span_bytes = SpanBytes(type);
+  const TileCodec codec = CodecOf(type);
+  const int64_t span_bytes = codec.span_bytes;
   const int64_t row_bytes = K / 256 * span_bytes;
   const int64_t n0 = row - row % kInterleaveRows;
   const int64_t rows = N - n0 < kInterleaveRows ? N - n0 : kInterleaveRows;
   const uint8_t* span = w + n0 * row_bytes + s * rows * span_bytes;
-  FromLane(type, span, rows, row % kInterleaveRows, block);
+  codec.from_lane(span, rows, row % kInterleaveRows, block);
 }
 
 }  // namespace lumen::engine::quant

@@ -316,11 +316,15 @@ void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
   }
 }
 
-template <class Span>
-void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
-          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
-          bool direct_ok) {
-  const int64_t row_bytes = K / 256 * Span::kBlockBytes;
+// Runs every tile of W (N rows of row_bytes, in tiles of kInterleaveRows):
+// up to kDirectRows activation rows (and direct_ok), direct(tile, rows,
+// n0) on each tile; above, per pass of kPanelPassRows activation rows from
+// m0, paneled(panel, tile, rows, n0, m0, rows_m), with the calling
+// thread's panel (at most `slots` threads).
+template <class Direct, class Paneled>
+void ForEachTile(int64_t M, int64_t N, const uint8_t* w, int64_t row_bytes,
+                 int64_t K, uint8_t* panels, int slots, bool direct_ok,
+                 Direct direct, Paneled paneled) {
   const int64_t tiles = (N + kInterleaveRows - 1) / kInterleaveRows;
   auto rows_of = [&](int64_t n0) {
     return static_cast<int>(N - n0 < kInterleaveRows ? N - n0
@@ -330,11 +334,7 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 #pragma omp parallel for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t n0 = tile * kInterleaveRows;
-      const uint8_t* t = w + n0 * row_bytes;
-      const int rows = rows_of(n0);
-      InEights(M, [&]<int T>(int64_t m) {
-        TileRows<Span, T>(x, m, K, t, rows, y + n0, ldy);
-      });
+      direct(w + n0 * row_bytes, rows_of(n0), n0);
     }
     return;
   }
@@ -351,15 +351,31 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 #pragma omp for schedule(static) nowait
       for (int64_t tile = 0; tile < tiles; ++tile) {
         const int64_t n0 = tile * kInterleaveRows;
-        const int rows = rows_of(n0);
-        const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
-        TileToPanel<Span>(w + n0 * row_bytes, rows, K, p);
-        InEights(rows_m, [&]<int T>(int64_t m) {
-          PanelTileRows<Span, T>(x, m0 + m, K, p, y + n0, ldy, lanes);
-        });
+        paneled(p, w + n0 * row_bytes, rows_of(n0), n0, m0, rows_m);
       }
     }
   }
+}
+
+template <class Span>
+void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
+          int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
+          bool direct_ok) {
+  ForEachTile(
+      M, N, w, K / 256 * Span::kBlockBytes, K, panels, slots, direct_ok,
+      [&](const uint8_t* tile, int rows, int64_t n0) {
+        InEights(M, [&]<int T>(int64_t m) {
+          TileRows<Span, T>(x, m, K, tile, rows, y + n0, ldy);
+        });
+      },
+      [&](const Panel& p, const uint8_t* tile, int rows, int64_t n0, int64_t m0,
+          int64_t rows_m) {
+        const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
+        TileToPanel<Span>(tile, rows, K, p);
+        InEights(rows_m, [&]<int T>(int64_t m) {
+          PanelTileRows<Span, T>(x, m0 + m, K, p, y + n0, ldy, lanes);
+        });
+      });
 }
 
 // ---- Q8_0 tiles ----
@@ -459,43 +475,20 @@ void Q8TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
 void Q8Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
             int64_t N, float* y, int64_t ldy, uint8_t* panels, int slots,
             bool direct_ok) {
-  const int64_t row_bytes = K / 256 * kQ8_0SpanBytes;
-  const int64_t tiles = (N + kInterleaveRows - 1) / kInterleaveRows;
-  auto rows_of = [&](int64_t n0) {
-    return static_cast<int>(N - n0 < kInterleaveRows ? N - n0
-                                                     : kInterleaveRows);
-  };
-  if (direct_ok && M <= kDirectRows) {
-#pragma omp parallel for schedule(static)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t n0 = tile * kInterleaveRows;
-      const int rows = rows_of(n0);
-      InEights(M, [&]<int T>(int64_t m) {
-        Q8TileRows<T>(x, m, K, w + n0 * row_bytes, rows, y + n0, ldy,
-                      /*prefetch=*/m == 0);
+  ForEachTile(
+      M, N, w, K / 256 * kQ8_0SpanBytes, K, panels, slots, direct_ok,
+      [&](const uint8_t* tile, int rows, int64_t n0) {
+        InEights(M, [&]<int T>(int64_t m) {
+          Q8TileRows<T>(x, m, K, tile, rows, y + n0, ldy,
+                        /*prefetch=*/m == 0);
+        });
+      },
+      [&](const Panel& p, const uint8_t* tile, int rows, int64_t n0, int64_t m0,
+          int64_t rows_m) {
+        Q8TileToPanel(tile, rows, K, p);
+        PanelRows<32, 0>(ActsFrom(x, m0, K), rows_m, K, p, y + m0 * ldy + n0,
+                         ldy, static_cast<__mmask16>((1u << rows) - 1));
       });
-    }
-    return;
-  }
-  const int64_t panel_bytes = PackedPanelBytes(K);
-  const int threads =
-      omp_get_max_threads() < slots ? omp_get_max_threads() : slots;
-#pragma omp parallel num_threads(threads)
-  {
-    const Panel p = PanelAt(panels + omp_get_thread_num() * panel_bytes, K);
-    for (int64_t m0 = 0; m0 < M; m0 += kPanelPassRows) {
-      const int64_t rows_m = M - m0 < kPanelPassRows ? M - m0 : kPanelPassRows;
-      const QuantizedActs xm = ActsFrom(x, m0, K);
-#pragma omp for schedule(static) nowait
-      for (int64_t tile = 0; tile < tiles; ++tile) {
-        const int64_t n0 = tile * kInterleaveRows;
-        const int rows = rows_of(n0);
-        Q8TileToPanel(w + n0 * row_bytes, rows, K, p);
-        PanelRows<32, 0>(xm, rows_m, K, p, y + m0 * ldy + n0, ldy,
-                         static_cast<__mmask16>((1u << rows) - 1));
-      }
-    }
-  }
 }
 
 }  // namespace
