@@ -320,7 +320,9 @@ void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
 // up to kDirectRows activation rows (and direct_ok), direct(tile, rows,
 // n0) on each tile; above, per pass of kPanelPassRows activation rows from
 // m0, paneled(panel, tile, rows, n0, m0, rows_m), with the calling
-// thread's panel (at most `slots` threads).
+// thread's panel (at most `slots` threads). A pass runs without a barrier
+// after it, so paneled must write only rows [m0, m0 + rows_m) of its
+// tile's columns of y.
 template <class Direct, class Paneled>
 void ForEachTile(int64_t M, int64_t N, const uint8_t* w, int64_t row_bytes,
                  int64_t K, uint8_t* panels, int slots, bool direct_ok,
