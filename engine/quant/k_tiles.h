@@ -19,9 +19,8 @@
 //     them; the kernel takes the 128 back off in integers).
 // So one masked load and a mask, a shift or an OR give one 4-code operand
 // of 16 rows for vpdpbusd (Q8_0: the load alone): no gather, transpose or
-// unpacking per call. The
-// tiles take exactly the bytes of the rows they replace. No C++ library
-// headers (the AVX-512 kernel includes this file).
+// unpacking per call. The tiles take exactly the bytes of the rows they
+// replace. No C++ library headers (the AVX-512 kernel includes this file).
 
 #include <cstdint>
 
