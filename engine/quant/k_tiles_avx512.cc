@@ -392,12 +392,10 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 // fp32 FMA with d_w * d_x, as PanelTile does: a row's result has the
 // unpacking kernel's bits at every M, on rows interleaved or not.
 
-// T activation rows from m0 against one Q8_0 tile of `rows` weight rows;
-// the first rows of a call prefetch the thread's next tile.
+// T activation rows from m0 against one Q8_0 tile of `rows` weight rows.
 template <int T>
 void Q8TileRows(const QuantizedActs& x, int64_t m0, int64_t K,
-                const uint8_t* tile, int rows, float* y, int64_t ldy,
-                bool prefetch) {
+                const uint8_t* tile, int rows, float* y, int64_t ldy) {
   const __mmask16 lanes = static_cast<__mmask16>((1u << rows) - 1);
   const int64_t span_bytes = rows * kQ8_0SpanBytes, group_bytes = 4 * rows;
   // Row t of each activation array is one index away: t * K / 8 bytes for
@@ -414,7 +412,7 @@ void Q8TileRows(const QuantizedActs& x, int64_t m0, int64_t K,
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / 256; ++s) {
     const uint8_t* span = tile + s * span_bytes;
-    if (prefetch) PrefetchToL2(span + kPrefetchSpans * span_bytes, span_bytes);
+    PrefetchToL2(span + kPrefetchSpans * span_bytes, span_bytes);
     const uint8_t* codes = span + 16 * rows;
     for (int b = 0; b < 8; ++b) {
       __m512i isum[T];
@@ -481,8 +479,7 @@ void Q8Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
       M, N, w, K / 256 * kQ8_0SpanBytes, K, panels, slots, direct_ok,
       [&](const uint8_t* tile, int rows, int64_t n0) {
         InEights(M, [&]<int T>(int64_t m) {
-          Q8TileRows<T>(x, m, K, tile, rows, y + n0, ldy,
-                        /*prefetch=*/m == 0);
+          Q8TileRows<T>(x, m, K, tile, rows, y + n0, ldy);
         });
       },
       [&](const Panel& p, const uint8_t* tile, int rows, int64_t n0, int64_t m0,

@@ -255,12 +255,11 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
   }
   // Prefill chunks: positions 0..len-1 in one call, then 9..24 (two tiles,
   // whose items then hold part of a KV head's query heads), their queries
-  // apart by more than a row (as in the engine's qkv
-  // rows). On AVX-512 with blocks of 16 they run in tiles of consecutive
-  // tokens that score whole blocks from transposed keys; each token still
-  // has the bits it has alone. A context of 2^17 positions shrinks the
-  // tiles (their score rows must fit the scratch budget), so tiles then
-  // start and end elsewhere.
+  // apart by more than a row (as in the engine's qkv rows). On AVX-512 with
+  // blocks of 16 they run in tiles of consecutive tokens that score whole
+  // blocks from transposed keys; each token still has the bits it has alone. A
+  // context of 2^17 positions shrinks the tiles (their score rows must fit the
+  // scratch budget), so tiles then start and end elsewhere.
   const int64_t q_stride = heads * hd + 24;
   const std::vector<float> qc = Random(len * q_stride, 14, 0.5f);
   const int64_t long_context = int64_t{1} << 17;
