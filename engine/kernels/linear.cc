@@ -344,17 +344,24 @@ std::string Linear::KernelChoiceSummary() const {
     if (ActiveSmallGemmIsa() != SmallGemmIsa::kAvx512)
       return "packed row dots (every M)";
     if (K_ % 256 != 0) return "packed panel (every M)";
-    bool all_tiled = true, any_tiled = false;
+    bool all_tiled = true;
+    int direct_rows = 0;  // the most of any tiled segment
     for (const Segment& s : segments_) {
       if (s.type == GgmlType::kF32) continue;
-      const bool tiled =
-          s.interleaved && quant::TiledType(static_cast<uint32_t>(s.type));
+      const uint32_t type = static_cast<uint32_t>(s.type);
+      const bool tiled = s.interleaved && quant::TiledType(type);
       all_tiled &= tiled;
-      any_tiled |= tiled;
+      if (tiled)
+        direct_rows = std::max(direct_rows, quant::TileDirectRows(type));
     }
-    if (all_tiled) return "packed tiles direct M<=16, panel above";
-    return any_tiled ? "packed direct M<=4 (tiles M<=16), panel above"
-                     : "packed direct M<=4, panel above";
+    if (all_tiled) {
+      return absl::StrCat("packed tiles direct M<=", direct_rows,
+                          ", panel above");
+    }
+    return direct_rows > 0
+               ? absl::StrCat("packed direct M<=4 (tiles M<=", direct_rows,
+                              "), panel above")
+               : "packed direct M<=4, panel above";
   }
   std::string out = use_dnnl_[0] ? "dnnl" : "small";
   for (int b = 1; b < kBuckets; ++b) {

@@ -43,6 +43,10 @@ inline bool TiledType(uint32_t type) {
 inline bool SpanActivationType(uint32_t type) {
   return type == kIdQ4_K || type == kIdQ6_K;
 }
+// Up to how many activation rows the kernel reads tiles of `type` in place;
+// above, it runs the rows over a panel made once per tile (k_tiles_avx512.cc
+// says why each type's number).
+inline int TileDirectRows(uint32_t type) { return type == kIdQ8_0 ? 8 : 16; }
 }  // namespace
 
 // Rewrites N rows of `type` (TiledType), K values each (K % 256 == 0), from

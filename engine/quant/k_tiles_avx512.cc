@@ -35,10 +35,7 @@ namespace lumen::engine::quant::avx512 {
 
 namespace {
 
-// Up to this many activation rows the kernel reads the tile itself; above,
-// it decodes each tile once into a panel (operands and integer scales of
-// all its spans) and runs every row over that.
-constexpr int kDirectRows = 16;
+constexpr int kQ8DirectRows = 8;
 // How far ahead a thread prefetches its weight stream, in spans. Its tiles
 // lie back to back, so the stream runs on into its next tile. Into L2, not
 // L1: prefetching into L1 made decode (M=1) a third slower on Zen 5, as
@@ -83,6 +80,7 @@ inline __m512i PairLanes(__m512i a, __m512i b) {
 // A span's value for a row is then Scale * sum_h RunScale(h) * dot(run h)
 // + PairScale * sum_i Pair(i) . sums(i), times the activations' d256.
 struct Q4KSpan {
+  static constexpr uint32_t kType = kIdQ4_K;
   static constexpr int64_t kBlockBytes = kQ4KBlockBytes;
   static constexpr int kRun = 32, kRuns = 8, kOperands = 8;
   static constexpr int kPairRun = 32, kPairs = 4;  // mins times bsum32
@@ -123,6 +121,7 @@ struct Q4KSpan {
 };
 
 struct Q6KSpan {
+  static constexpr uint32_t kType = kIdQ6_K;
   static constexpr int64_t kBlockBytes = kQ6KBlockBytes;
   static constexpr int kRun = 16, kRuns = 16, kOperands = 4;
   static constexpr int kPairRun = 16, kPairs = 8;  // scales times bsum16
@@ -317,7 +316,7 @@ void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
 }
 
 // Runs every tile of W (N rows of row_bytes, in tiles of kInterleaveRows):
-// up to kDirectRows activation rows (and direct_ok), direct(tile, rows,
+// up to direct_rows activation rows (and direct_ok), direct(tile, rows,
 // n0) on each tile; above, per pass of kPanelPassRows activation rows from
 // m0, paneled(panel, tile, rows, n0, m0, rows_m), with the calling
 // thread's panel (at most `slots` threads). A pass runs without a barrier
@@ -326,13 +325,13 @@ void TileToPanel(const uint8_t* tile, int rows, int64_t K, const Panel& p) {
 template <class Direct, class Paneled>
 void ForEachTile(int64_t M, int64_t N, const uint8_t* w, int64_t row_bytes,
                  int64_t K, uint8_t* panels, int slots, bool direct_ok,
-                 Direct direct, Paneled paneled) {
+                 int direct_rows, Direct direct, Paneled paneled) {
   const int64_t tiles = (N + kInterleaveRows - 1) / kInterleaveRows;
   auto rows_of = [&](int64_t n0) {
     return static_cast<int>(N - n0 < kInterleaveRows ? N - n0
                                                      : kInterleaveRows);
   };
-  if (direct_ok && M <= kDirectRows) {
+  if (direct_ok && M <= direct_rows) {
 #pragma omp parallel for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t n0 = tile * kInterleaveRows;
@@ -365,6 +364,7 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
           bool direct_ok) {
   ForEachTile(
       M, N, w, K / 256 * Span::kBlockBytes, K, panels, slots, direct_ok,
+      TileDirectRows(Span::kType),
       [&](const uint8_t* tile, int rows, int64_t n0) {
         InEights(M, [&]<int T>(int64_t m) {
           TileRows<Span, T>(x, m, K, tile, rows, y + n0, ldy);
@@ -384,9 +384,12 @@ void Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
 //
 // A Q8_0 tile holds the unpacking kernel's panel operands already (code
 // dwords as value + 128, 16 rows to a zmm, and the rows' fp16 d). Up to
-// kDirectRows activation rows read it in place; more rows copy it into the
-// panel and run PanelTile, which measured 10-25% faster at 64-256 rows than
-// reading the tile in place (gemm_bench, one thread, CPU time). Either way
+// TileDirectRows (8) activation rows read it in place; more rows copy it into
+// the panel and run PanelTile, which measured 10-25% faster at 64-256 rows than
+// reading the tile in place (gemm_bench, one thread, CPU time), and faster
+// at 16 rows too: `lumen bench engine` decode 16 on the 110M Q8_0 file ran
+// at 954-1082 tokens/s against 950-966 with the tiles read in place up to
+// 16 rows (3 alternated runs, Zen 5). Either way
 // the activations are the per-32 ones, and per block and row the integer
 // sum starts at the zero term (zsum32) and takes one conversion and one
 // fp32 FMA with d_w * d_x, as PanelTile does: a row's result has the
@@ -477,6 +480,7 @@ void Q8Gemm(const QuantizedActs& x, int64_t M, int64_t K, const uint8_t* w,
             bool direct_ok) {
   ForEachTile(
       M, N, w, K / 256 * kQ8_0SpanBytes, K, panels, slots, direct_ok,
+      TileDirectRows(kIdQ8_0),
       [&](const uint8_t* tile, int rows, int64_t n0) {
         InEights(M, [&]<int T>(int64_t m) {
           Q8TileRows<T>(x, m, K, tile, rows, y + n0, ldy);

@@ -22,7 +22,7 @@
 // Q4_K and Q6_K, the types of the usual Q4_K_M files, are stored at load
 // already in the panel's shape (k_tiles.h): up to 16 activation rows read the
 // tiles directly, larger M decode each tile once into a panel (again the
-// same bits). Q8_0 tiles hold the panel's operands already: up to 16 rows
+// same bits). Q8_0 tiles hold the panel's operands already: up to 8 rows
 // read them in place, larger M copy each into the panel, both with the
 // unpacking kernel's bits. The engine thread calls them; they split N over
 // OpenMP threads.
