@@ -1,10 +1,12 @@
 #pragma once
 // Linear: y[M,N] = x[M,K] * W[N,K]^T + b with W held as fp32, or packed:
 // row ranges in their own GGUF block types (a Q4_K_M qkv holds Q4_K q/k
-// rows and Q6_K v rows). fp32 calls pick their kernel by M from a table
-// measured for this shape at load time: the small-M kernel or oneDNN's fp32
-// GEMM. Packed weights use one kernel for every M, so that a row's result
-// does not depend on the batch (quant_kernels.h).
+// rows and Q6_K v rows). fp32 weights on AVX-512 are rewritten at load into
+// panels (f32_panel.h) whose kernel runs at every M; elsewhere fp32 calls
+// pick their kernel by M from a table measured for this shape at load time:
+// the small-M kernel or oneDNN's fp32 GEMM. Packed weights and fp32 panels
+// use one kernel for every M, so that a row's result does not depend on the
+// batch (quant_kernels.h).
 
 #include <array>
 #include <cstdint>
@@ -104,7 +106,8 @@ class Linear {
   // min(256, max_m) and records the faster one per bucket (one crossover,
   // found by binary search; larger M uses oneDNN). With a cache, the
   // crossover it holds for this matrix is used instead, or the timed one is
-  // added to it. No-op for packed weights. True when it timed kernels.
+  // added to it. No-op for packed weights and fp32 panels. True when it
+  // timed kernels.
   bool MeasureKernelChoice(int64_t max_m = 256,
                            KernelChoiceCache* cache = nullptr);
   // How many buckets MeasureKernelChoice times for max_m: those up to the
@@ -118,10 +121,13 @@ class Linear {
   // Copies the choice from a layer of the same shape and format.
   void CopyKernelChoice(const Linear& other) { use_dnnl_ = other.use_dnnl_; }
   // Forces one kernel for every M (tests, and the non-packed matrices of
-  // quantized models: Transformer::PinKernelsIfPacked).
+  // quantized models: Transformer::PinKernelsIfPacked). fp32 panels have one
+  // kernel already.
   void ForceKernel(bool dnnl) { use_dnnl_.fill(dnnl); }
   // e.g. "small<8 dnnl<32 small<64 dnnl": where the choice changes.
   std::string KernelChoiceSummary() const;
+  // fp32 weights held as panels (f32_panel.h; AVX-512 CPUs).
+  bool f32_panel() const { return f32_panel_; }
 
  private:
   Linear() = default;
@@ -154,7 +160,9 @@ class Linear {
   WeightFormat format_ = WeightFormat::kF32;
   InputRounding input_rounding_ = InputRounding::kNone;
   int64_t N_ = 0, K_ = 0;
-  std::vector<float> w_f32_;       // [N, K]
+  // [N, K], or with f32_panel_ the panel layout (F32PanelFloats(N, K)).
+  std::vector<float> w_f32_;
+  bool f32_panel_ = false;
   std::vector<float> bias_;        // [N] or empty
   std::vector<Segment> segments_;  // packed format, in row order
   // Packed: whether some segment's kernel reads the activations quantized

@@ -16,6 +16,19 @@ SmallGemmIsa ActiveSmallGemmIsa();
 // false (and no change) when asking for AVX-512 on a CPU without it.
 bool SetSmallGemmIsa(SmallGemmIsa isa);
 
+// Sets the variant for a scope (tests), then the detected one again.
+class ScopedSmallGemmIsa {
+ public:
+  explicit ScopedSmallGemmIsa(SmallGemmIsa isa) : ok_(SetSmallGemmIsa(isa)) {}
+  ~ScopedSmallGemmIsa() { SetSmallGemmIsa(DetectSmallGemmIsa()); }
+  ScopedSmallGemmIsa(const ScopedSmallGemmIsa&) = delete;
+  ScopedSmallGemmIsa& operator=(const ScopedSmallGemmIsa&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_;
+};
+
 namespace avx512 {
 // Precondition on top of small_gemm.h's: K % 16 == 0.
 void SmallGemmF32(const float* x, int64_t M, int64_t K, const float* w,

@@ -145,7 +145,7 @@ void Transformer::ChooseKernels() {
   } else if (cache != nullptr && cache->hits() > 0) {
     kernel_choice_source_ = absl::StrCat("from ", cache->path());
   } else {
-    kernel_choice_source_ = "nothing to time (packed weights)";
+    kernel_choice_source_ = "nothing to time (packed weights, fp32 panels)";
   }
   if (!cache_problem.empty())
     absl::StrAppend(&kernel_choice_source_, "; not saved: ", cache_problem);

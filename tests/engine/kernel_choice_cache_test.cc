@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/small_gemm_isa.h"
 #include "engine/model/transformer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -87,7 +88,11 @@ TEST(KernelChoiceCacheTest, AFileThatCannotBeWrittenIsNamed) {
   EXPECT_THAT(saved.message(), HasSubstr(dir + "/plain"));
 }
 
+// fp32 matrices choose between the small-M kernel and oneDNN only where
+// they stay row-major: the AVX2 kernels (on AVX-512 they become panels, with
+// one kernel for every M).
 TEST(KernelChoiceCacheTest, SecondLoadOfAModelReadsWhatTheFirstTimed) {
+  ScopedSmallGemmIsa avx2(SmallGemmIsa::kAvx2);
   auto f = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
   const std::string dir = testing::MakeTempDir();
   const std::string path = dir + "/kernel-choice.txt";
@@ -119,6 +124,23 @@ TEST(KernelChoiceCacheTest, SecondLoadOfAModelReadsWhatTheFirstTimed) {
   EXPECT_THAT((*third)->kernel_choice_source(),
               HasSubstr("; not saved: cannot "));
   EXPECT_THAT((*third)->kernel_choice_source(), HasSubstr(dir + "/plain"));
+}
+
+TEST(KernelChoiceCacheTest, Avx512Fp32PanelsTimeNothingAndWriteNothing) {
+  ScopedSmallGemmIsa avx512(SmallGemmIsa::kAvx512);
+  if (!avx512.ok()) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+  auto f = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
+  const std::string path = testing::MakeTempDir() + "/kernel-choice.txt";
+  TransformerOptions options;
+  options.weights = WeightMode::kF32;
+  options.max_batch_tokens = 64;
+  options.kernel_choice_file = path;
+  auto t = Transformer::Load(*f, options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->kernel_choice_source(),
+            "nothing to time (packed weights, fp32 panels)");
+  EXPECT_THAT((*t)->KernelChoiceSummary(), HasSubstr("qkv f32 panels"));
+  EXPECT_FALSE(std::ifstream(path).good()) << "nothing timed, nothing saved";
 }
 
 }  // namespace

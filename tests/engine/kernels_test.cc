@@ -64,23 +64,61 @@ TEST_P(KernelShapesTest, SmallGemmF32MatchesNaive) {
   }
 }
 
+// Each kernel a Linear can pick (AVX2: small-M or oneDNN; AVX-512: the fp32
+// panels, whatever is forced) against naive loops with the bias, and its
+// rows read back exactly.
 TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
   const auto [M, K, N] = shape();
   auto w = Random(N * K, 5), b = Random(N, 6), x = Random(M * K, 7);
   auto lin = Linear::CreateF32(N, K, w, b);
   ASSERT_TRUE(lin.ok()) << lin.status();
+  EXPECT_EQ((*lin)->f32_panel(),
+            std::get<1>(GetParam()) == SmallGemmIsa::kAvx512);
   LinearScratch scratch;
   scratch.Reserve(M, K);
-  std::vector<float> small(M * N), dnnl(M * N);
-  (*lin)->ForceKernel(false);
-  ASSERT_TRUE((*lin)->Forward(x.data(), M, small.data(), &scratch).ok());
-  (*lin)->ForceKernel(true);
-  ASSERT_TRUE((*lin)->Forward(x.data(), M, dnnl.data(), &scratch).ok());
-  for (int64_t i = 0; i < M * N; ++i)
-    EXPECT_NEAR(small[i], dnnl[i], 1e-4 * std::sqrt(double(K)));
-  double want = b[0];
-  for (int64_t k = 0; k < K; ++k) want += double(x[k]) * w[k];
-  EXPECT_NEAR(small[0], want, 1e-4 * std::sqrt(double(K)));
+  for (const bool dnnl : {false, true}) {
+    std::vector<float> y(M * N);
+    (*lin)->ForceKernel(dnnl);
+    ASSERT_TRUE((*lin)->Forward(x.data(), M, y.data(), &scratch).ok());
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n) {
+        double want = b[n];
+        for (int64_t k = 0; k < K; ++k)
+          want += double(x[m * K + k]) * w[n * K + k];
+        ASSERT_NEAR(y[m * N + n], want, 1e-4 * std::sqrt(double(K)))
+            << "dnnl " << dnnl << " at " << m << "," << n;
+      }
+    }
+  }
+  std::vector<float> row(K);
+  for (int64_t n = 0; n < N; ++n) {
+    (*lin)->DequantizeRow(n, row.data());
+    ASSERT_TRUE(std::equal(row.begin(), row.end(), w.begin() + n * K)) << n;
+  }
+}
+
+// fp32 panels (AVX-512) run one kernel at every M: a row's outputs are the
+// same bits whichever rows share its step, in every tail of N and M.
+TEST(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
+  ScopedSmallGemmIsa avx512(SmallGemmIsa::kAvx512);
+  if (!avx512.ok()) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+  constexpr int64_t K = 200, N = 37, kMaxM = 41;
+  const auto w = Random(N * K, 31), x = Random(kMaxM * K, 32);
+  auto lin = Linear::CreateF32(N, K, w, {});
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  ASSERT_TRUE((*lin)->f32_panel());
+  LinearScratch scratch;
+  scratch.Reserve(kMaxM, K);
+  std::vector<float> alone(kMaxM * N);
+  for (int64_t m = 0; m < kMaxM; ++m) {
+    ASSERT_TRUE((*lin)->Forward(&x[m * K], 1, &alone[m * N], &scratch).ok());
+  }
+  for (int64_t M = 2; M <= kMaxM; ++M) {
+    std::vector<float> y(M * N);
+    ASSERT_TRUE((*lin)->Forward(x.data(), M, y.data(), &scratch).ok());
+    for (int64_t i = 0; i < M * N; ++i)
+      ASSERT_EQ(y[i], alone[i]) << "M " << M << ", row " << i / N;
+  }
 }
 
 // The vector roundings against independent scalar ones (the significand
@@ -269,6 +307,7 @@ TEST(KernelChoiceTest, MeasuredBucketsReachTheLargestMAndStopAt256) {
 // The real timing end to end (under ASan: its buffers sized for max_m):
 // the chosen kernel computes what the small-M kernel does.
 TEST(KernelChoiceTest, MeasuredChoiceRunsAndAgrees) {
+  ScopedSmallGemmIsa avx2(SmallGemmIsa::kAvx2);  // row-major: kernels to time
   constexpr int64_t K = 256, N = 96;
   auto w = Random(N * K, 11);
   auto lin = Linear::CreateF32(N, K, w, {});

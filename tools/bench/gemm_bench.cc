@@ -1,8 +1,8 @@
 // gemm_bench: GFLOP/s of the engine's matrix kernels (small-M fp32, oneDNN
-// fp32, packed GGUF types), the decode attention kernel's KV read rate and
-// the prefill attention kernel's FLOP rate,
-// on the shapes of the 110M synth model, with weights cold
-// as in a real step (each call uses the next of 12 copies, like 12 layers).
+// fp32, fp32 panels on AVX-512, packed GGUF types), the decode attention
+// kernel's KV read rate and the prefill attention kernel's FLOP rate, on the
+// shapes of the 110M synth model, with weights cold as in a real step (each
+// call uses the next of 12 copies, like 12 layers).
 //
 //   build/bin/gemm_bench [--threads 2] [--reps 20] [--hot] [--packed_only]
 //                        [--attention_only] [--cpu_time] [--copies 12]
@@ -26,6 +26,7 @@
 #include "base/openmp_wait.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/kernels/f32_panel.h"
 #include "engine/kernels/paged_attention.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
@@ -216,14 +217,20 @@ int main(int argc, char** argv) {
   const int64_t ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::printf("%-8s %4s %14s %14s   (GFLOP/s, weights %s)\n", "shape", "M",
-              "small f32", "oneDNN f32", hot ? "hot" : "cold");
+  // fp32 panels (f32_panel.h) are what the engine runs on AVX-512 CPUs.
+  const bool panels = ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512;
+  std::printf("%-8s %4s %14s %14s %14s   (GFLOP/s, weights %s)\n", "shape", "M",
+              "small f32", "oneDNN f32", "f32 panels", hot ? "hot" : "cold");
   for (const Shape& s : shapes) {
     if (packed_only) break;
-    std::vector<std::vector<float>> w(kLayers);
+    std::vector<std::vector<float>> w(kLayers), panel(kLayers);
     for (int l = 0; l < kLayers; ++l) {
       w[l].resize(s.N * s.K);
       for (float& v : w[l]) v = normal(rng);
+      if (panels) {
+        panel[l].resize(F32PanelFloats(s.N, s.K));
+        PackF32Panel(w[l].data(), s.N, s.K, panel[l].data());
+      }
     }
     auto dnnl = DnnlMatmulF32::Create(s.K, s.N, nullptr);
     if (!dnnl.ok()) return 1;
@@ -244,7 +251,11 @@ int main(int argc, char** argv) {
       const double dn = measure([&](int l) {
         (void)(*dnnl)->Run(x.data(), M, w[l].data(), y.data());
       });
-      std::printf("%-8s %4lld %14.1f %14.1f\n", s.name, (long long)M, f32, dn);
+      const double pf = !panels ? 0.0 : measure([&](int l) {
+        avx512::F32PanelGemm(x.data(), M, s.K, panel[l].data(), s.N, y.data());
+      });
+      std::printf("%-8s %4lld %14.1f %14.1f %14.1f\n", s.name, (long long)M,
+                  f32, dn, pf);
     }
   }
   // Packed GGUF weights (engine/quant): the AVX2 row-dot kernel, the AVX-512
