@@ -5,8 +5,11 @@
 // outputs and every product is one broadcast FMA: no horizontal sums (the
 // small-M row dots' cost) and no oneDNN. The same kernel runs at every M,
 // and each output chains its FMAs over k in order, so a row's result does
-// not depend on how many rows share the step. Tiles pair up (32 outputs per
-// pass), so N is padded to a multiple of 32 with zero rows.
+// not depend on how many rows share the step. The kernel runs 3 tiles at a
+// time (48 outputs), so N is padded to a multiple of 48 with zero rows.
+//
+// A tile's panel takes exactly the floats of its 16 rows in row-major
+// order, so the weights are rewritten in place, tile by tile.
 
 #include <cstdint>
 
@@ -14,13 +17,21 @@ namespace lumen::engine::kernels {
 
 // Floats of the panel layout of an N x K matrix.
 int64_t F32PanelFloats(int64_t N, int64_t K);
-// w: [N, K] row-major into panel (F32PanelFloats(N, K) floats).
-void PackF32Panel(const float* w, int64_t N, int64_t K, float* panel);
+// Floats a buffer needs to hold the panel 64-byte aligned wherever it
+// starts (a float-aligned start is at most 15 floats short of a line).
+inline int64_t F32PanelCapacity(int64_t N, int64_t K) {
+  return F32PanelFloats(N, K) + 15;
+}
+// `data` holds an N x K row-major matrix at data[0, N * K) and has room for
+// F32PanelCapacity(N, K) floats. Rewrites it as a panel starting at the
+// first 64-byte aligned float of `data`, which it returns the offset of.
+int64_t PackF32PanelInPlace(float* data, int64_t N, int64_t K);
 // Row n of the matrix ([K] into out).
 void F32PanelRow(const float* panel, int64_t K, int64_t n, float* out);
 
 namespace avx512 {
-// x: [M, K], y: [M, N]. The CPU must have AVX-512 (small_gemm_isa.h).
+// x: [M, K], y: [M, N]; panel 64-byte aligned. The CPU must have AVX-512
+// (small_gemm_isa.h).
 void F32PanelGemm(const float* x, int64_t M, int64_t K, const float* panel,
                   int64_t N, float* y);
 }  // namespace avx512

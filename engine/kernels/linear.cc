@@ -76,12 +76,14 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(
   if (ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512) {
     // At M = 16 the panel kernel ran 1.4-1.8x the small-M kernel and at M =
     // 128-512 about 1.1x oneDNN on the 110M shapes (2 threads, Zen 5).
-    l->w_f32_.resize(F32PanelFloats(N, K));
-    PackF32Panel(w.data(), N, K, l->w_f32_.data());
+    // Rewritten in place: no second copy of the matrix, not even briefly,
+    // when the caller reserved F32PanelCapacity (weight_loader.cc does).
+    w.reserve(F32PanelCapacity(N, K));
+    w.resize(F32PanelCapacity(N, K));
+    l->panel_offset_ = PackF32PanelInPlace(w.data(), N, K);
     l->f32_panel_ = true;
-  } else {
-    l->w_f32_ = std::move(w);
   }
+  l->w_f32_ = std::move(w);
   if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
   return l;
 }
@@ -154,7 +156,7 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
   switch (format_) {
     case WeightFormat::kF32:
       if (f32_panel_) {
-        F32PanelRow(w_f32_.data(), K_, row, out);
+        F32PanelRow(w_f32_.data() + panel_offset_, K_, row, out);
       } else {
         std::memcpy(out, w_f32_.data() + row * K_, K_ * sizeof(float));
       }
@@ -285,7 +287,7 @@ absl::Status Linear::Forward(const float* x, int64_t M, float* y,
     return absl::OkStatus();
   }
   if (f32_panel_) {
-    avx512::F32PanelGemm(x, M, K_, w_f32_.data(), N_, y);
+    avx512::F32PanelGemm(x, M, K_, w_f32_.data() + panel_offset_, N_, y);
     AddBias(M, y);
     return absl::OkStatus();
   }

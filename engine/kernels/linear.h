@@ -77,7 +77,9 @@ class Linear {
   // Kernel choice per M bucket: bucket b covers M in [2^b, 2^(b+1)).
   static constexpr int kBuckets = 10;
 
-  // w: [N, K] fp32. bias: [N] or empty.
+  // w: [N, K] fp32. bias: [N] or empty. A w with capacity for
+  // F32PanelCapacity(N, K) floats (f32_panel.h) is rewritten into panels in
+  // place on AVX-512 CPUs; a smaller one is reallocated once.
   static absl::StatusOr<std::unique_ptr<Linear>> CreateF32(
       int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias);
   // Parts stacked in order (N = sum of their rows); K a whole number of each
@@ -160,9 +162,11 @@ class Linear {
   WeightFormat format_ = WeightFormat::kF32;
   InputRounding input_rounding_ = InputRounding::kNone;
   int64_t N_ = 0, K_ = 0;
-  // [N, K], or with f32_panel_ the panel layout (F32PanelFloats(N, K)).
+  // [N, K], or with f32_panel_ the panel layout (F32PanelFloats(N, K)
+  // floats from panel_offset_, 64-byte aligned).
   std::vector<float> w_f32_;
   bool f32_panel_ = false;
+  int64_t panel_offset_ = 0;
   std::vector<float> bias_;        // [N] or empty
   std::vector<Segment> segments_;  // packed format, in row order
   // Packed: whether some segment's kernel reads the activations quantized

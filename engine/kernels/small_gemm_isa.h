@@ -16,16 +16,18 @@ SmallGemmIsa ActiveSmallGemmIsa();
 // false (and no change) when asking for AVX-512 on a CPU without it.
 bool SetSmallGemmIsa(SmallGemmIsa isa);
 
-// Sets the variant for a scope (tests), then the detected one again.
+// Sets the variant for a scope (tests), then the one before again.
 class ScopedSmallGemmIsa {
  public:
-  explicit ScopedSmallGemmIsa(SmallGemmIsa isa) : ok_(SetSmallGemmIsa(isa)) {}
-  ~ScopedSmallGemmIsa() { SetSmallGemmIsa(DetectSmallGemmIsa()); }
+  explicit ScopedSmallGemmIsa(SmallGemmIsa isa)
+      : before_(ActiveSmallGemmIsa()), ok_(SetSmallGemmIsa(isa)) {}
+  ~ScopedSmallGemmIsa() { SetSmallGemmIsa(before_); }
   ScopedSmallGemmIsa(const ScopedSmallGemmIsa&) = delete;
   ScopedSmallGemmIsa& operator=(const ScopedSmallGemmIsa&) = delete;
   bool ok() const { return ok_; }
 
  private:
+  SmallGemmIsa before_;
   bool ok_;
 };
 

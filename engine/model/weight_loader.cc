@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
+#include "engine/kernels/f32_panel.h"
 #include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
@@ -42,7 +43,10 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
   const int64_t cols = parts[0].cols();
   // Each part is decoded in place: a temporary per part cost a second
   // zero-fill and copy of every fp32 weight at load.
-  std::vector<float> w(rows * cols);
+  std::vector<float> w;
+  // Room for the fp32 panels Linear rewrites the rows into on AVX-512.
+  w.reserve(kernels::F32PanelCapacity(rows, cols));
+  w.resize(rows * cols);
   float* out = w.data();
   for (const MatrixRows& p : parts) {
     RETURN_IF_ERROR(DecodeRows(f, p, out));

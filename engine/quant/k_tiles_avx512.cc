@@ -35,7 +35,6 @@ namespace lumen::engine::quant::avx512 {
 
 namespace {
 
-constexpr int kQ8DirectRows = 8;
 // How far ahead a thread prefetches its weight stream, in spans. Its tiles
 // lie back to back, so the stream runs on into its next tile. Into L2, not
 // L1: prefetching into L1 made decode (M=1) a third slower on Zen 5, as

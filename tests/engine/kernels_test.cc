@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/gguf/tensor_convert.h"
@@ -98,11 +99,14 @@ TEST_P(KernelShapesTest, LinearAgreesAcrossKernelsAndAddsBias) {
 }
 
 // fp32 panels (AVX-512) run one kernel at every M: a row's outputs are the
-// same bits whichever rows share its step, in every tail of N and M.
-TEST(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
+// same bits whichever rows share its step, in every tail of N and M, and
+// with K in one chunk or two (1024 columns a pass).
+class F32PanelTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
   ScopedSmallGemmIsa avx512(SmallGemmIsa::kAvx512);
   if (!avx512.ok()) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
-  constexpr int64_t K = 200, N = 37, kMaxM = 41;
+  const int64_t K = GetParam().K, N = GetParam().N, kMaxM = GetParam().M;
   const auto w = Random(N * K, 31), x = Random(kMaxM * K, 32);
   auto lin = Linear::CreateF32(N, K, w, {});
   ASSERT_TRUE(lin.ok()) << lin.status();
@@ -120,6 +124,14 @@ TEST(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
       ASSERT_EQ(y[i], alone[i]) << "M " << M << ", row " << i / N;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, F32PanelTest,
+                         ::testing::Values(Shape{41, 200, 37},
+                                           Shape{19, 1100, 50}),
+                         [](const auto& info) {
+                           return absl::StrCat("K", info.param.K, "_N",
+                                               info.param.N);
+                         });
 
 // The vector roundings against independent scalar ones (the significand
 // rounded with nearbyint, ties to even: 11 bits for F16, with its
@@ -235,8 +247,15 @@ TEST(InputRoundingTest, RoundToF16AndBf16MatchScalarRounding) {
 TEST(InputRoundingTest, RoundingLinearEqualsPlainLinearOnRoundedInputs) {
   constexpr int64_t M = 5, K = 96, N = 24;
   const auto w = Random(N * K, 22), x = Random(M * K, 23);
-  for (const InputRounding rounding :
-       {InputRounding::kF16, InputRounding::kBF16}) {
+  // Both instruction sets: on AVX-512 the fp32 panels, on AVX2 the small-M
+  // kernel and oneDNN.
+  for (const auto& [isa, rounding] :
+       {std::pair{SmallGemmIsa::kAvx2, InputRounding::kF16},
+        std::pair{SmallGemmIsa::kAvx2, InputRounding::kBF16},
+        std::pair{SmallGemmIsa::kAvx512, InputRounding::kF16},
+        std::pair{SmallGemmIsa::kAvx512, InputRounding::kBF16}}) {
+    ScopedSmallGemmIsa scoped(isa);
+    if (!scoped.ok()) continue;  // this CPU lacks AVX-512
     auto rounding_linear = Linear::CreateF32(N, K, w, {});
     auto plain = Linear::CreateF32(N, K, w, {});
     ASSERT_TRUE(rounding_linear.ok() && plain.ok());
@@ -260,8 +279,10 @@ TEST(InputRoundingTest, RoundingLinearEqualsPlainLinearOnRoundedInputs) {
           (*plain)->Forward(rounded.data(), M, want.data(), &scratch).ok());
       ASSERT_TRUE(
           (*plain)->Forward(x.data(), M, unrounded.data(), &scratch).ok());
-      EXPECT_EQ(got, want) << "dnnl " << dnnl;
-      EXPECT_NE(got, unrounded) << "dnnl " << dnnl;
+      EXPECT_EQ(got, want) << "dnnl " << dnnl << ", panels "
+                           << (*plain)->f32_panel();
+      EXPECT_NE(got, unrounded)
+          << "dnnl " << dnnl << ", panels " << (*plain)->f32_panel();
     }
   }
   // Only fp32 matrices round: a packed one refuses.

@@ -224,12 +224,14 @@ int main(int argc, char** argv) {
   for (const Shape& s : shapes) {
     if (packed_only) break;
     std::vector<std::vector<float>> w(kLayers), panel(kLayers);
+    std::vector<int64_t> panel_offset(kLayers);
     for (int l = 0; l < kLayers; ++l) {
       w[l].resize(s.N * s.K);
       for (float& v : w[l]) v = normal(rng);
       if (panels) {
-        panel[l].resize(F32PanelFloats(s.N, s.K));
-        PackF32Panel(w[l].data(), s.N, s.K, panel[l].data());
+        panel[l] = w[l];
+        panel[l].resize(F32PanelCapacity(s.N, s.K));
+        panel_offset[l] = PackF32PanelInPlace(panel[l].data(), s.N, s.K);
       }
     }
     auto dnnl = DnnlMatmulF32::Create(s.K, s.N, nullptr);
@@ -252,7 +254,8 @@ int main(int argc, char** argv) {
         (void)(*dnnl)->Run(x.data(), M, w[l].data(), y.data());
       });
       const double pf = !panels ? 0.0 : measure([&](int l) {
-        avx512::F32PanelGemm(x.data(), M, s.K, panel[l].data(), s.N, y.data());
+        avx512::F32PanelGemm(x.data(), M, s.K,
+                             panel[l].data() + panel_offset[l], s.N, y.data());
       });
       std::printf("%-8s %4lld %14.1f %14.1f %14.1f\n", s.name, (long long)M,
                   f32, dn, pf);
