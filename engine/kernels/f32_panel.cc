@@ -8,6 +8,10 @@ namespace lumen::engine::kernels {
 
 int64_t F32PanelFloats(int64_t N, int64_t K) { return (N + 47) / 48 * 48 * K; }
 
+int64_t F32PanelCapacity(int64_t N, int64_t K) {
+  return F32PanelFloats(N, K) + 15;
+}
+
 int64_t PackF32PanelInPlace(float* data, int64_t N, int64_t K) {
   const uintptr_t address = reinterpret_cast<uintptr_t>(data);
   const int64_t offset = static_cast<int64_t>((64 - address % 64) % 64 / 4);

@@ -19,12 +19,10 @@ namespace lumen::engine::kernels {
 int64_t F32PanelFloats(int64_t N, int64_t K);
 // Floats a buffer needs to hold the panel 64-byte aligned wherever it
 // starts (a float-aligned start is at most 15 floats short of a line).
-inline int64_t F32PanelCapacity(int64_t N, int64_t K) {
-  return F32PanelFloats(N, K) + 15;
-}
-// `data` holds an N x K row-major matrix at data[0, N * K) and has room for
-// F32PanelCapacity(N, K) floats. Rewrites it as a panel starting at the
-// first 64-byte aligned float of `data`, which it returns the offset of.
+int64_t F32PanelCapacity(int64_t N, int64_t K);
+// N, K > 0. `data` holds an N x K row-major matrix at data[0, N * K) and has
+// room for F32PanelCapacity(N, K) floats. Rewrites it as a panel starting at
+// the first 64-byte aligned float of `data`, which it returns the offset of.
 int64_t PackF32PanelInPlace(float* data, int64_t N, int64_t K);
 // Row n of the matrix ([K] into out).
 void F32PanelRow(const float* panel, int64_t K, int64_t n, float* out);

@@ -48,9 +48,10 @@ inline void GroupRows(const float* x, int64_t K, int64_t k0, int64_t kc,
   }
   const float* xk = x + k0;
   for (int64_t k = 0; k < kc; ++k) {
-    if (next != nullptr && k < next_kc) {
+    // (A short chunk before a long one prefetches several lines per k.)
+    for (int64_t j = k; next != nullptr && j < next_kc; j += kc) {
       for (int g = 0; g < kTiles; ++g) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + (g * K + k) * 16),
+        _mm_prefetch(reinterpret_cast<const char*>(next + (g * K + j) * 16),
                      _MM_HINT_T1);
       }
     }

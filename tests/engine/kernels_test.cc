@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 #include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/kernels/f32_panel.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/small_gemm.h"
 #include "engine/kernels/small_gemm_isa.h"
@@ -122,6 +124,35 @@ TEST_P(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
     ASSERT_TRUE((*lin)->Forward(x.data(), M, y.data(), &scratch).ok());
     for (int64_t i = 0; i < M * N; ++i)
       ASSERT_EQ(y[i], alone[i]) << "M " << M << ", row " << i / N;
+  }
+}
+
+// The panel starts at the first 64-byte aligned float of the buffer,
+// wherever the buffer starts, and holds every row exactly.
+TEST(F32PanelTest, PacksInPlaceAtEveryAlignment) {
+  constexpr int64_t N = 21, K = 40;
+  const auto w = Random(N * K, 33);
+  std::vector<float> buffer(F32PanelCapacity(N, K) + 16);
+  std::vector<float> row(K);
+  for (int64_t start = 0; start < 16; ++start) {
+    float* data = buffer.data() + start;
+    std::copy(w.begin(), w.end(), data);
+    const int64_t offset = PackF32PanelInPlace(data, N, K);
+    ASSERT_LE(offset, 15);
+    const float* panel = data + offset;
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(panel) % 64, 0u) << start;
+    for (int64_t n = 0; n < N; ++n) {
+      F32PanelRow(panel, K, n, row.data());
+      ASSERT_TRUE(std::equal(row.begin(), row.end(), w.begin() + n * K))
+          << "start " << start << ", row " << n;
+    }
+    // The padding rows up to 48 are zero.
+    for (int64_t n = N; n < 48; ++n) {
+      F32PanelRow(panel, K, n, row.data());
+      ASSERT_TRUE(std::all_of(row.begin(), row.end(),
+                              [](float v) { return v == 0.0f; }))
+          << "start " << start << ", padding row " << n;
+    }
   }
 }
 
@@ -354,7 +385,7 @@ INSTANTIATE_TEST_SUITE_P(
                           Shape{3, 96, 17}, Shape{5, 256, 64},
                           Shape{17, 128, 33}, Shape{1, 172, 64},
                           Shape{4, 20, 6}, Shape{16, 768, 37},
-                          Shape{7, 2048, 12}),
+                          Shape{7, 2048, 12}, Shape{5, 1100, 50}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
       const Shape s = std::get<0>(info.param);
