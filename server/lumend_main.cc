@@ -259,7 +259,8 @@ int Run(int argc, char** argv) {
                "knowledge store directory (SQLite); with --knowledge-store, "
                "where this replica caches its vector indexes; also holds "
                "kernel-choice.txt, the fp32 kernel crossovers measured on "
-               "this machine");
+               "this machine (AVX2 CPUs; on AVX-512 fp32 weights run as "
+               "panels and nothing is timed)");
   flags.String("knowledge-store", &f.knowledge_store,
                "postgresql://... to share one knowledge store between "
                "replicas (default: SQLite in --data-dir)");

@@ -120,7 +120,8 @@ int BenchEngine(const Args& args) {
   flags.String("kernel-choice-file", &kernel_choice_file,
                "fp32 kernel crossovers measured before on this machine, read "
                "and updated as lumend does with its --data-dir/"
-               "kernel-choice.txt (empty: timed at every load)");
+               "kernel-choice.txt (empty: timed at every load; AVX2 CPUs "
+               "only: AVX-512 runs fp32 panels and times nothing)");
   if (auto rc = ParseOrHelp(&flags, args)) return *rc;
   if (model_path.empty())
     return Fail("--model is required\n" + flags.Help(), 2);
