@@ -88,6 +88,15 @@ TEST(KernelChoiceCacheTest, AFileThatCannotBeWrittenIsNamed) {
   EXPECT_THAT(saved.message(), HasSubstr(dir + "/plain"));
 }
 
+// stories260K loaded with fp32 weights, its kernel choices kept in `path`.
+TransformerOptions Fp32WithChoiceFile(const std::string& path) {
+  TransformerOptions options;
+  options.weights = WeightMode::kF32;
+  options.max_batch_tokens = 64;
+  options.kernel_choice_file = path;
+  return options;
+}
+
 // fp32 matrices choose between the small-M kernel and oneDNN only where
 // they stay row-major: the AVX2 kernels (on AVX-512 they become panels, with
 // one kernel for every M).
@@ -96,10 +105,7 @@ TEST(KernelChoiceCacheTest, SecondLoadOfAModelReadsWhatTheFirstTimed) {
   auto f = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
   const std::string dir = testing::MakeTempDir();
   const std::string path = dir + "/kernel-choice.txt";
-  TransformerOptions options;
-  options.weights = WeightMode::kF32;
-  options.max_batch_tokens = 64;
-  options.kernel_choice_file = path;
+  TransformerOptions options = Fp32WithChoiceFile(path);
   auto first = Transformer::Load(*f, options);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_THAT((*first)->kernel_choice_source(), StartsWith("timed "));
@@ -131,11 +137,7 @@ TEST(KernelChoiceCacheTest, Avx512Fp32PanelsTimeNothingAndWriteNothing) {
   if (!avx512.ok()) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
   auto f = testing::OpenModel(testing::TestDataPath("models/stories260K.gguf"));
   const std::string path = testing::MakeTempDir() + "/kernel-choice.txt";
-  TransformerOptions options;
-  options.weights = WeightMode::kF32;
-  options.max_batch_tokens = 64;
-  options.kernel_choice_file = path;
-  auto t = Transformer::Load(*f, options);
+  auto t = Transformer::Load(*f, Fp32WithChoiceFile(path));
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ((*t)->kernel_choice_source(),
             "nothing to time (packed weights, fp32 panels)");
