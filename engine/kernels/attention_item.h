@@ -12,8 +12,9 @@ inline constexpr int64_t kMaxHeadsPerItem = 64;
 // Consecutive query tokens of one sequence (a prefill chunk) that one tile
 // item attends together, converting and transposing each KV block once for
 // all of them (16 instead of 8: single-thread prefill attention 46 -> 58
-// GFLOP/s in gemm_bench).
-inline constexpr int64_t kMaxTileQueries = 16;
+// GFLOP/s in gemm_bench; 32 instead of 16: 2-thread prefill attention CPU
+// time -5 to -10% in gemm_bench, 4 alternated runs on a noisy VM).
+inline constexpr int64_t kMaxTileQueries = 32;
 
 // The query heads [h0, h1) of one token over positions [first, len) of its
 // sequence.
@@ -40,7 +41,8 @@ struct AttentionItem {
 enum class RowFormat { kF32, kF16, kQ8_0 };
 
 // scores[p] = exp(scores[p] - max) for p < len; returns their sum. Defined
-// in paged_attention.cc (AVX2; both kernels share it).
+// in paged_attention.cc for the AVX2 kernel (the AVX-512 kernels have their
+// own, 16 lanes wide).
 float ExpMinusMaxInPlace(float* scores, int64_t len, float max);
 
 namespace avx512 {

@@ -28,9 +28,9 @@ inline const uint8_t* ValueRows(const AttentionItem& it, int64_t b,
 }
 
 // A block's rows of the item's KV heads. Blocks are scattered, so the
-// hardware prefetcher restarts at every one: keys are fetched kPrefetchBlocks
-// ahead (a block is processed faster than DRAM answers), and each block's
-// values during the key pass, for the value pass. Into L2: into L1, 16
+// hardware prefetcher restarts at every one: the kernels ask for rows ahead
+// (a block is processed faster than DRAM answers), values during the key
+// pass, for the value pass (below, per kernel). Into L2: into L1, 16
 // sequences at context 512 ran a fifth slower in `lumen bench engine`
 // (Zen 5; presumably L1's fill buffers then bound the misses in flight).
 constexpr int64_t kPrefetchBlocks = 4;
@@ -39,9 +39,10 @@ inline void PrefetchRows(const uint8_t* p, int64_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
 }
 
-// While block `block` is processed: the keys kPrefetchBlocks ahead (the
-// first block asks for all of the next kPrefetchBlocks) and the block's
-// values, for the value pass. range_bytes: the item's KV heads' rows.
+// The tile kernel (AttendTileOf), while block `block` is processed: the keys
+// kPrefetchBlocks ahead (the first block asks for all of the next
+// kPrefetchBlocks) and the block's values, for the value pass. range_bytes:
+// the item's KV heads' rows.
 inline void PrefetchAround(const AttentionItem& it, int64_t block,
                            int64_t first_block, int64_t last_block,
                            int64_t kvh0, int64_t range_bytes) {
@@ -50,6 +51,41 @@ inline void PrefetchAround(const AttentionItem& it, int64_t block,
     PrefetchRows(KeyRows(it, b, kvh0), range_bytes);
   }
   PrefetchRows(ValueRows(it, block, kvh0), range_bytes);
+}
+
+// The one-token kernel (Attend) instead asks for keys and values both
+// kAheadBlocks ahead, block `block + kAheadBlocks`'s rows a heads-th at a
+// time, one share as each head's scores start: the misses then stay in
+// flight evenly through the pass rather than in a burst of 2 * range_bytes
+// per block. 16 sequences of the 110M Q8_0 file, `lumen bench engine`
+// decode step on a noisy VM, two sets of 3 alternated runs: at context 512
+// 21.3-21.8 -> 20.3-20.6 ms, then 21.2-22.1 -> 21.3-21.5 ms (f16 cache) and
+// 29.3-29.8 -> 28.2-28.3 ms (f32 cache, one outlier each way); at 128 within
+// noise. `gemm_bench --attention_only --cpu_time`: q8_0 cache a fifth less
+// CPU time, f16 5-15% less.
+constexpr int64_t kAheadBlocks = 2;
+// Before the first block: everything of the first kAheadBlocks.
+inline void PrefetchFirstBlocks(const AttentionItem& it, int64_t first_block,
+                                int64_t last_block, int64_t kvh0,
+                                int64_t range_bytes) {
+  for (int64_t b = first_block;
+       b < first_block + kAheadBlocks && b <= last_block; ++b) {
+    PrefetchRows(KeyRows(it, b, kvh0), range_bytes);
+    PrefetchRows(ValueRows(it, b, kvh0), range_bytes);
+  }
+}
+// As the item's head i (of `heads`) starts block `block`: share i of the
+// rows kAheadBlocks ahead.
+inline void PrefetchShareAhead(const AttentionItem& it, int64_t block,
+                               int64_t last_block, int64_t kvh0,
+                               int64_t range_bytes, int64_t i, int64_t heads) {
+  if (block + kAheadBlocks > last_block) return;
+  const int64_t share = (range_bytes / heads + 63) / 64 * 64;
+  const int64_t offset = i * share;
+  const int64_t bytes = Min(share, range_bytes - offset);
+  if (bytes <= 0) return;
+  PrefetchRows(KeyRows(it, block + kAheadBlocks, kvh0) + offset, bytes);
+  PrefetchRows(ValueRows(it, block + kAheadBlocks, kvh0) + offset, bytes);
 }
 
 // A cached row of 16 * W values (kv_cache.h), 16 at a time as fp32.
@@ -83,6 +119,52 @@ struct Q8Rows {
     return _mm512_mul_ps(codes, _mm512_broadcastss_ps(_mm_cvtph_ps(h)));
   }
 };
+
+// exp(x) for 16 floats: Exp256's range reduction and polynomial (vec_exp.h,
+// within 2 ulp of std::exp for x in [-87, 88]), with the power of two
+// applied by vscalefps. Per lane it gives Exp256's bits for x < 88 (a
+// softmax has x <= 0).
+inline __m512 Exp512(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
+                    _mm512_set1_ps(-87.3365478515625f));
+  const __m512 n = _mm512_roundscale_ps(
+      _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+  p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// scores[p] = exp(scores[p] - max) for p < len; returns their sum. The
+// AVX-512 kernels' softmax (ExpMinusMaxInPlace's AVX2 loop spent a fifth of
+// the prefill tile kernel's time in gemm_bench). Both kernels here call it,
+// so a token's bits do not depend on which of them ran.
+inline float Exp16MinusMaxInPlace(float* scores, int64_t len, float max) {
+  const __m512 m = _mm512_set1_ps(max);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= len; p += 16) {
+    const __m512 e = Exp512(_mm512_sub_ps(_mm512_loadu_ps(scores + p), m));
+    _mm512_storeu_ps(scores + p, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  if (p < len) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (len - p)) - 1);
+    const __m512 e =
+        Exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scores + p), m));
+    _mm512_mask_storeu_ps(scores + p, k, e);
+    acc = _mm512_mask_add_ps(acc, k, acc, e);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
 
 // The sums of four vectors' lanes, in order.
 inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -175,13 +257,14 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     max4[i] = _mm_set1_ps(-__builtin_inff());
     max1[i] = -__builtin_inff();
   }
+  PrefetchFirstBlocks(it, first_block, last_block, kvh0, range_bytes);
   for (int64_t block = first_block; block <= last_block; ++block) {
-    PrefetchAround(it, block, first_block, last_block, kvh0, range_bytes);
     const int64_t start = block * bs;
     const int64_t slots = Min(bs, it.len - start);
     const int64_t first_slot = Max(it.first - start, 0);
     const int64_t base = start - it.first;  // sc[base + j]: slot j
     for (int64_t i = 0; i < heads; ++i) {
+      PrefetchShareAhead(it, block, last_block, kvh0, range_bytes, i, heads);
       const int64_t h = it.h0 + i;
       ScoreSlots<W, Rows>(it.q + h * 16 * W, KeyRows(it, block, h / it.group),
                           first_slot, slots, base, it.scale,
@@ -191,8 +274,8 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
   float inv_sum[kMaxHeadsPerItem];
   for (int64_t i = 0; i < heads; ++i) {
     inv_sum[i] =
-        1.0f / ExpMinusMaxInPlace(scores + i * max_context, it.len - it.first,
-                                  MaxOf(max4[i], max1[i]));
+        1.0f / Exp16MinusMaxInPlace(scores + i * max_context, it.len - it.first,
+                                    MaxOf(max4[i], max1[i]));
     float* out = it.out + (it.h0 + i) * 16 * W;
     for (int w = 0; w < W; ++w)
       _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());
@@ -454,8 +537,8 @@ void AttendTileOf(const AttentionItem& it0, int64_t nq, int64_t q_stride,
   for (int64_t i = 0; i < nq; ++i) {
     for (int64_t hh = 0; hh < heads; ++hh) {
       inv_sum[i][hh] =
-          1.0f / ExpMinusMaxInPlace(sc_of(i, hh), len[i] - first[i],
-                                    MaxOf(max4[i][hh], max1[i][hh]));
+          1.0f / Exp16MinusMaxInPlace(sc_of(i, hh), len[i] - first[i],
+                                      MaxOf(max4[i][hh], max1[i][hh]));
       float* out = it0.out + i * out_stride + (it0.h0 + hh) * hd;
       for (int w = 0; w < W; ++w)
         _mm512_storeu_ps(out + 16 * w, _mm512_setzero_ps());

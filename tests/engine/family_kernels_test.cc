@@ -338,9 +338,9 @@ INSTANTIATE_TEST_SUITE_P(
                           AttentionCase{64, 0, 16, KvElement::kF16, 10, 2},
                           AttentionCase{32, 9, 16, KvElement::kQ8_0, 12, 4},
                           AttentionCase{24, 3, 4, KvElement::kF32, 6, 1},
-                          // More heads than a thread's scratch has rows (16
+                          // More heads than a thread's scratch has rows (32
                           // at context 64): on AVX-512 a decoding token's
-                          // heads go into items of at most 16.
+                          // heads go into items of at most 32.
                           AttentionCase{32, 0, 16, KvElement::kF16, 40, 40}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {
