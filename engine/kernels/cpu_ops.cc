@@ -90,9 +90,24 @@ void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     float* o = out + r * dim;
-    // Accumulate the sum of squares in double: dim can be thousands.
-    double ss = 0.0;
-    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    // Accumulate the sum of squares in double (dim can be thousands), in
+    // 16 lanes: one scalar chain of dependent adds was 1.3% of a Q8_0
+    // prefill's perf samples, as much as SiluMul.
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(),
+                      _mm256_setzero_pd(), _mm256_setzero_pd()};
+    int64_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+      for (int k = 0; k < 4; ++k) {
+        const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(xr + i + 4 * k));
+        acc[k] = _mm256_fmadd_pd(v, v, acc[k]);
+      }
+    }
+    const __m256d sum4 = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]),
+                                       _mm256_add_pd(acc[2], acc[3]));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, sum4);
+    double ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
     const float scale = 1.0f / std::sqrt(static_cast<float>(ss / dim) + eps);
     for (int64_t i = 0; i < dim; ++i) o[i] = xr[i] * scale * weight[i];
   }
@@ -119,16 +134,26 @@ void Rope(float* x, int64_t row_stride, const float* cos_table,
   const int64_t half = rope_dim / 2;
 #pragma omp parallel for schedule(static) if (rows * n_heads * half >= \
                                               (1 << 16))
+  // Heads outer, pairs inner: the inner loop then runs over consecutive
+  // values and vectorizes (pairs outer, heads inner, strode a head apart:
+  // 1.2% of a Q8_0 prefill's perf samples).
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = 0; i < half; ++i) {
-      const float c = cos_table[r * half + i], s = sin_table[r * half + i];
-      for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = x + r * row_stride + h * head_dim;
-        const int64_t a = style == RopeStyle::kAdjacent ? 2 * i : i;
-        const int64_t b = style == RopeStyle::kAdjacent ? 2 * i + 1 : i + half;
-        const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
+    const float* c = cos_table + r * half;
+    const float* s = sin_table + r * half;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + r * row_stride + h * head_dim;
+      if (style == RopeStyle::kAdjacent) {
+        for (int64_t i = 0; i < half; ++i) {
+          const float x0 = v[2 * i], x1 = v[2 * i + 1];
+          v[2 * i] = x0 * c[i] - x1 * s[i];
+          v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+        }
+      } else {
+        for (int64_t i = 0; i < half; ++i) {
+          const float x0 = v[i], x1 = v[i + half];
+          v[i] = x0 * c[i] - x1 * s[i];
+          v[i + half] = x0 * s[i] + x1 * c[i];
+        }
       }
     }
   }
