@@ -1,6 +1,6 @@
 // The kernels the model families added, against naive double loops,
-// table-driven: GELU-tanh gating, per-head RMSNorm, RoPE angles from
-// per-pair frequencies with both pairings and partial rotation, and paged
+// table-driven: GELU-tanh gating, RMSNorm of rows and per head, RoPE angles
+// from per-pair frequencies with both pairings and partial rotation, and paged
 // attention restricted to a sliding window (every head dimension the
 // kernel specializes plus a generic one, windows shorter and longer than a
 // block, grouped-query heads, scattered blocks).
@@ -77,6 +77,34 @@ TEST(HeadRmsNormTest, NormalizesEveryHeadOfStridedRows) {
     // Values past the heads are untouched.
     for (int64_t i = heads * hd; i < stride; ++i)
       EXPECT_EQ(x[r * stride + i], x0[r * stride + i]);
+  }
+}
+
+// Whole rows, every dimension a tail of the 16-lane sum can leave (and one
+// batch large enough to run on threads), against double loops.
+TEST(RmsNormTest, ScalesEveryRowByItsRootMeanSquare) {
+  for (const auto& [rows, dim] : {std::pair<int64_t, int64_t>{3, 1},
+                                  {3, 15},
+                                  {3, 16},
+                                  {3, 17},
+                                  {2, 768},
+                                  {2, 1000},
+                                  {80, 1000}}) {
+    const std::vector<float> x = Random(rows * dim, 5, 3.0f);
+    const std::vector<float> w = Random(dim, 6);
+    std::vector<float> out(rows * dim);
+    RmsNorm(x.data(), w.data(), rows, dim, 1e-5f, out.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = &x[r * dim];
+      double ss = 0;
+      for (int64_t i = 0; i < dim; ++i) ss += double(in[i]) * in[i];
+      const double scale = 1 / std::sqrt(ss / dim + 1e-5);
+      for (int64_t i = 0; i < dim; ++i) {
+        const double want = in[i] * scale * w[i];
+        ASSERT_NEAR(out[r * dim + i], want, 2e-6 * (1 + std::abs(want)))
+            << rows << "x" << dim << ", row " << r << " element " << i;
+      }
+    }
   }
 }
 
