@@ -58,7 +58,8 @@ bool AttendHeads(const AttentionItem& item, RowFormat format, float* scores,
 // with window > 0 it sees positions from len - window on. Every token's
 // result has the bits AttendHeads gives it alone. scores: queries * (h1 -
 // h0) rows of max_context floats. False (nothing written) where
-// AttendHeads would be, or for blocks of other than 16 rows.
+// AttendHeads would be, for blocks of other than 16 rows or for more than
+// kMaxTileQueries tokens.
 bool AttendTile(const AttentionItem& first, int64_t queries, int64_t q_stride,
                 int64_t out_stride, int64_t window, RowFormat format,
                 float* scores, int64_t max_context);

@@ -74,13 +74,17 @@ inline void PrefetchFirstBlocks(const AttentionItem& it, int64_t first_block,
     PrefetchRows(ValueRows(it, b, kvh0), range_bytes);
   }
 }
-// As the item's head i (of `heads`) starts block `block`: share i of the
-// rows kAheadBlocks ahead.
+// The bytes of one head's share: range_bytes / heads rounded up to whole
+// lines, so that the shares cover the range.
+inline int64_t PrefetchShareBytes(int64_t range_bytes, int64_t heads) {
+  return ((range_bytes + heads - 1) / heads + 63) / 64 * 64;
+}
+// As the item's head i starts block `block`: share i of the rows
+// kAheadBlocks ahead.
 inline void PrefetchShareAhead(const AttentionItem& it, int64_t block,
                                int64_t last_block, int64_t kvh0,
-                               int64_t range_bytes, int64_t i, int64_t heads) {
+                               int64_t range_bytes, int64_t i, int64_t share) {
   if (block + kAheadBlocks > last_block) return;
-  const int64_t share = (range_bytes / heads + 63) / 64 * 64;
   const int64_t offset = i * share;
   const int64_t bytes = Min(share, range_bytes - offset);
   if (bytes <= 0) return;
@@ -258,13 +262,14 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     max1[i] = -__builtin_inff();
   }
   PrefetchFirstBlocks(it, first_block, last_block, kvh0, range_bytes);
+  const int64_t share = PrefetchShareBytes(range_bytes, heads);
   for (int64_t block = first_block; block <= last_block; ++block) {
     const int64_t start = block * bs;
     const int64_t slots = Min(bs, it.len - start);
     const int64_t first_slot = Max(it.first - start, 0);
     const int64_t base = start - it.first;  // sc[base + j]: slot j
     for (int64_t i = 0; i < heads; ++i) {
-      PrefetchShareAhead(it, block, last_block, kvh0, range_bytes, i, heads);
+      PrefetchShareAhead(it, block, last_block, kvh0, range_bytes, i, share);
       const int64_t h = it.h0 + i;
       ScoreSlots<W, Rows>(it.q + h * 16 * W, KeyRows(it, block, h / it.group),
                           first_slot, slots, base, it.scale,
@@ -629,6 +634,8 @@ bool AttendTileIn(const AttentionItem& it, int64_t nq, int64_t q_stride,
 bool AttendTile(const AttentionItem& first, int64_t queries, int64_t q_stride,
                 int64_t out_stride, int64_t window, RowFormat format,
                 float* scores, int64_t max_context) {
+  // The per-token state is on the stack, sized for kMaxTileQueries.
+  if (queries > kMaxTileQueries) return false;
   switch (format) {
     case RowFormat::kF32:
       return AttendTileIn<F32Rows>(first, queries, q_stride, out_stride, window,

@@ -80,16 +80,14 @@ TEST(HeadRmsNormTest, NormalizesEveryHeadOfStridedRows) {
   }
 }
 
-// Whole rows, every dimension a tail of the 16-lane sum can leave (and one
-// batch large enough to run on threads), against double loops.
+// Whole rows, every tail the 16-lane sum can leave (dimensions 1 to 33),
+// model widths, and one batch large enough to run on threads, against
+// double loops.
 TEST(RmsNormTest, ScalesEveryRowByItsRootMeanSquare) {
-  for (const auto& [rows, dim] : {std::pair<int64_t, int64_t>{3, 1},
-                                  {3, 15},
-                                  {3, 16},
-                                  {3, 17},
-                                  {2, 768},
-                                  {2, 1000},
-                                  {80, 1000}}) {
+  std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {2, 768}, {2, 1000}, {80, 1000}};
+  for (int64_t dim = 1; dim <= 33; ++dim) shapes.push_back({3, dim});
+  for (const auto& [rows, dim] : shapes) {
     const std::vector<float> x = Random(rows * dim, 5, 3.0f);
     const std::vector<float> w = Random(dim, 6);
     std::vector<float> out(rows * dim);
@@ -281,8 +279,9 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
     for (int64_t i = 0; i < n * heads * hd; ++i)
       ASSERT_EQ(single[i], out[i]) << "one thread, element " << i;
   }
-  // Prefill chunks: positions 0..len-1 in one call, then 9..24 (two tiles,
-  // whose items then hold part of a KV head's query heads), their queries
+  // Prefill chunks: positions 0..len-1 in one call (tiles of 32 and 18),
+  // then 9..44 (a tile of 32 that starts mid-block and one of 4, whose items
+  // then hold part of a KV head's query heads), their queries
   // apart by more than a row (as in the engine's qkv rows). On AVX-512 with
   // blocks of 16 they run in tiles of consecutive tokens that score whole
   // blocks from transposed keys; each token still has the bits it has alone. A
@@ -305,7 +304,7 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
           chunk_threads * AttentionScratchPerThread(shape, context);
       std::vector<float> chunk_scratch(floats + 64 * 64, 1e30f);
       for (const auto& [from, to] :
-           {std::pair<int32_t, int32_t>{0, len}, {9, 25}}) {
+           {std::pair<int32_t, int32_t>{0, len}, {9, 45}}) {
         std::vector<AttentionQuery> chunk;
         for (int32_t p = from; p < to; ++p) chunk.push_back({p, table.data()});
         const int64_t m = to - from;
