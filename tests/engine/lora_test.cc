@@ -55,9 +55,10 @@ double RelativeMaxDiff(const std::vector<double>& want,
 class LoraReferenceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LoraReferenceTest, AdapterEqualsMergedWeights) {
+  const std::string arch = GetParam();
   const std::string base =
-      testing::SynthTinyModel([this](tools::SynthOptions& o) {
-        o.arch = GetParam();
+      testing::SynthTinyModel([&arch](tools::SynthOptions& o) {
+        o.arch = arch;
         o.seed = 11;
       });
   const std::string lora = SynthAdapter(base, 4, 8, "q,k,v,o,gate,up,down", 3);
