@@ -12,9 +12,12 @@ inline constexpr int64_t kMaxHeadsPerItem = 64;
 // Consecutive query tokens of one sequence (a prefill chunk) that one tile
 // item attends together, converting and transposing each KV block once for
 // all of them (16 instead of 8: single-thread prefill attention 46 -> 58
-// GFLOP/s in gemm_bench; 32 instead of 16: 2-thread prefill attention CPU
-// time -5 to -10% in gemm_bench, 4 alternated runs on a noisy VM).
-inline constexpr int64_t kMaxTileQueries = 32;
+// GFLOP/s in gemm_bench). 32 was tried: in two sets of alternated
+// `gemm_bench --attention_only --threads 2 --cpu_time` runs it gained 5-15%
+// by the minimum in one and moved within +-3% in the other (also at context
+// 2048 with 3 query heads per KV head), for 25 KiB more stack per tile
+// kernel frame; not kept.
+inline constexpr int64_t kMaxTileQueries = 16;
 
 // The query heads [h0, h1) of one token over positions [first, len) of its
 // sequence.

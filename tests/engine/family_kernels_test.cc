@@ -279,9 +279,9 @@ TEST_P(WindowedAttentionTest, MatchesNaiveSoftmaxOverTheWindow) {
     for (int64_t i = 0; i < n * heads * hd; ++i)
       ASSERT_EQ(single[i], out[i]) << "one thread, element " << i;
   }
-  // Prefill chunks: positions 0..len-1 in one call (tiles of 32 and 18),
-  // then 9..44 (a tile of 32 that starts mid-block and one of 4, whose items
-  // then hold part of a KV head's query heads), their queries
+  // Prefill chunks: positions 0..len-1 in one call (tiles of 16, 16, 16 and
+  // 2), then 9..44 (tiles of 16 that start mid-block and one of 4, whose
+  // items then hold part of a KV head's query heads), their queries
   // apart by more than a row (as in the engine's qkv rows). On AVX-512 with
   // blocks of 16 they run in tiles of consecutive tokens that score whole
   // blocks from transposed keys; each token still has the bits it has alone. A
@@ -365,9 +365,9 @@ INSTANTIATE_TEST_SUITE_P(
                           AttentionCase{64, 0, 16, KvElement::kF16, 10, 2},
                           AttentionCase{32, 9, 16, KvElement::kQ8_0, 12, 4},
                           AttentionCase{24, 3, 4, KvElement::kF32, 6, 1},
-                          // More heads than a thread's scratch has rows (32
+                          // More heads than a thread's scratch has rows (16
                           // at context 64): on AVX-512 a decoding token's
-                          // heads go into items of at most 32.
+                          // heads go into items of at most 16.
                           AttentionCase{32, 0, 16, KvElement::kF16, 40, 40}),
         ::testing::Values(SmallGemmIsa::kAvx2, SmallGemmIsa::kAvx512)),
     [](const auto& info) {

@@ -86,8 +86,9 @@ absl::StatusOr<std::unique_ptr<lumen::engine::KvCache>> RandomCache(
 // blocks in order as `lumen bench engine` lays them out (a block's layers
 // lie together, so a layer's consecutive blocks are still 24 layer-blocks
 // apart); figure: KV read rate. Prefill: one sequence's chunk of `chunk`
-// tokens ending at position ctx - 1 (a 512-token prompt whole, and its
-// last 128-token chunk); figure: the QK and PV FLOP rate.
+// tokens ending at position ctx - 1 (a 512-token prompt whole, its last
+// 128-token chunk, and the last 512 of 2048 with 3 query heads per KV head,
+// whose tiles' score rows outgrow L2); figure: the QK and PV FLOP rate.
 void BenchAttention(lumen::engine::KvElement element, bool prefill,
                     int64_t reps, bool cpu_time) {
   std::mt19937 rng(1);
@@ -102,10 +103,12 @@ void BenchAttention(lumen::engine::KvElement element, bool prefill,
   };
   // 12 query heads over 12 KV heads (the synth model), then over 4 (GQA).
   const std::vector<Config> configs =
-      prefill
-          ? std::vector<Config>{{512, 12, 512}, {512, 12, 128}, {512, 4, 512}}
-          : std::vector<Config>{
-                {128, 12, 1}, {512, 12, 1}, {2048, 12, 1}, {512, 4, 1}};
+      prefill ? std::vector<Config>{{512, 12, 512},
+                                    {512, 12, 128},
+                                    {512, 4, 512},
+                                    {2048, 4, 512}}
+              : std::vector<Config>{
+                    {128, 12, 1}, {512, 12, 1}, {2048, 12, 1}, {512, 4, 1}};
   for (const Config& config : configs) {
     const int64_t ctx = config.ctx, kv_heads = config.kv_heads;
     const int64_t seqs = prefill ? 1 : 16, heads = 12, hd = 64, layers = 12,
