@@ -6,6 +6,10 @@
 
 namespace lumen::engine::kernels {
 
+// The sum of x[i]^2 over n values, accumulated in double (n can be
+// thousands) in 16 lanes, then a scalar tail.
+double SumOfSquares(const float* x, int64_t n);
+
 // out[r] = x[r] / rms(x[r]) * weight, rms = sqrt(mean(x^2) + eps).
 // x, out: [rows, dim] (may alias); weight: [dim].
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim,

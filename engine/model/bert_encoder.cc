@@ -377,8 +377,7 @@ absl::Status BertEncoder::EncodePass(
     } else {
       std::copy(&ws->x[begin * d], &ws->x[begin * d] + d, e.begin());
     }
-    double ss = 0;
-    for (float v : e) ss += static_cast<double>(v) * v;
+    const double ss = kernels::SumOfSquares(e.data(), d);
     const float inv = ss > 0 ? static_cast<float>(1.0 / std::sqrt(ss)) : 0.0f;
     for (float& v : e) v *= inv;
     (*out)[s] = std::move(e);

@@ -80,8 +80,8 @@ TEST(HeadRmsNormTest, NormalizesEveryHeadOfStridedRows) {
   }
 }
 
-// Whole rows, every tail the 16-lane sum can leave (dimensions 1 to 33),
-// model widths, and one batch large enough to run on threads, against
+// Whole rows, every tail SumOfSquares' 16 lanes can leave (dimensions 1 to
+// 33), model widths, and one batch large enough to run on threads, against
 // double loops.
 TEST(RmsNormTest, ScalesEveryRowByItsRootMeanSquare) {
   std::vector<std::pair<int64_t, int64_t>> shapes = {
