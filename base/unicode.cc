@@ -17,6 +17,12 @@ uint8_t CodepointCategory(uint32_t cp) {
   return it == begin ? 0 : (it - 1)->flags;
 }
 
+bool IsCjk(uint32_t cp) {
+  return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
+         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FA1F);
+}
+
 bool IsWhitespace(uint32_t cp) {
   switch (cp) {
     case 0x09:

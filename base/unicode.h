@@ -27,6 +27,10 @@ enum CodepointFlags : uint8_t {
 uint8_t CodepointCategory(uint32_t cp);
 // The Unicode White_Space property.
 bool IsWhitespace(uint32_t cp);
+// Kana, CJK ideographs (with extension A and the supplementary planes'
+// extensions) and Hangul syllables: scripts written without spaces, which
+// the chunker and the keyword search split into character runs.
+bool IsCjk(uint32_t cp);
 
 // ---- Decoding and encoding ----
 

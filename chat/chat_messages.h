@@ -6,7 +6,11 @@
 // renders such lists itself, null content replaced by "" for templates that
 // cannot print null. Pure functions, thread-safe.
 
+#include <string>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "chat/jinja/value.h"
 
 namespace lumen::chat {
@@ -18,6 +22,10 @@ struct MessageFormat {
   bool typed_content = false;  // content may stay a list of text parts
   bool null_content = true;    // content may be null
 };
+
+// InvalidArgument "<field> <problem>": how the checks of a chat request
+// (messages, tools, tool choice) name what is wrong.
+absl::Status FieldError(const std::string& field, absl::string_view problem);
 
 // Returns the messages to render. InvalidArgument naming the field
 // ("messages[2].tool_calls[0].function.arguments is not valid JSON: ...")

@@ -11,10 +11,6 @@ namespace {
 
 constexpr int kMaxSchemaDepth = 32;
 
-absl::Status Bad(const std::string& field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, " ", problem));
-}
-
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -38,7 +34,7 @@ absl::Status ValidateSchema(const Json& schema, const std::string& field,
 absl::Status ValidateSchemaList(const Json& list, const std::string& field,
                                 int depth) {
   if (!list.is_array() || list.empty()) {
-    return Bad(field, "must be a non-empty list of schemas");
+    return FieldError(field, "must be a non-empty list of schemas");
   }
   for (size_t i = 0; i < list.size(); ++i) {
     RETURN_IF_ERROR(
@@ -49,7 +45,8 @@ absl::Status ValidateSchemaList(const Json& list, const std::string& field,
 
 absl::Status ValidateSchemaMap(const Json& map, const std::string& field,
                                int depth) {
-  if (!map.is_object()) return Bad(field, "must be an object of schemas");
+  if (!map.is_object())
+    return FieldError(field, "must be an object of schemas");
   for (auto it = map.begin(); it != map.end(); ++it) {
     RETURN_IF_ERROR(ValidateSchema(
         it.value(), absl::StrCat(field, ".", it.key()), depth + 1));
@@ -61,23 +58,26 @@ absl::Status ValidateSchemaMap(const Json& map, const std::string& field,
 absl::Status ValidateSchema(const Json& schema, const std::string& field,
                             int depth) {
   if (depth > kMaxSchemaDepth) {
-    return Bad(field, absl::StrCat("is nested deeper than ", kMaxSchemaDepth,
-                                   " levels"));
+    return FieldError(field, absl::StrCat("is nested deeper than ",
+                                          kMaxSchemaDepth, " levels"));
   }
   if (schema.is_boolean()) return absl::OkStatus();
-  if (!schema.is_object()) return Bad(field, "must be a JSON Schema object");
+  if (!schema.is_object())
+    return FieldError(field, "must be a JSON Schema object");
   if (auto t = schema.find("type"); t != schema.end()) {
     if (t->is_array()) {
-      if (t->empty()) return Bad(field + ".type", "must not be empty");
+      if (t->empty()) return FieldError(field + ".type", "must not be empty");
       for (const Json& e : *t) {
         if (!IsSchemaType(e)) {
-          return Bad(field + ".type", "lists an unknown JSON Schema type");
+          return FieldError(field + ".type",
+                            "lists an unknown JSON Schema type");
         }
       }
     } else if (!IsSchemaType(*t)) {
-      return Bad(field + ".type",
-                 "must be object, array, string, number, integer, boolean or "
-                 "null");
+      return FieldError(
+          field + ".type",
+          "must be object, array, string, number, integer, boolean or "
+          "null");
     }
   }
   if (auto p = schema.find("properties"); p != schema.end()) {
@@ -90,20 +90,21 @@ absl::Status ValidateSchema(const Json& schema, const std::string& field,
     }
   }
   if (auto r = schema.find("required"); r != schema.end()) {
-    if (!r->is_array()) return Bad(field + ".required", "must be a list");
+    if (!r->is_array())
+      return FieldError(field + ".required", "must be a list");
     std::set<std::string> seen;
     auto properties = schema.find("properties");
     for (size_t i = 0; i < r->size(); ++i) {
       const Json& name = (*r)[i];
       const std::string item = absl::StrCat(field, ".required[", i, "]");
-      if (!name.is_string()) return Bad(item, "must be a string");
+      if (!name.is_string()) return FieldError(item, "must be a string");
       if (!seen.insert(name.get<std::string>()).second) {
-        return Bad(item, "repeats a property");
+        return FieldError(item, "repeats a property");
       }
       if (properties != schema.end() && properties->is_object() &&
           !properties->contains(name.get<std::string>())) {
-        return Bad(item, absl::StrCat("names '", name.get<std::string>(),
-                                      "', which is not in properties"));
+        return FieldError(item, absl::StrCat("names '", name.get<std::string>(),
+                                             "', which is not in properties"));
       }
     }
   }
@@ -129,12 +130,12 @@ absl::Status ValidateSchema(const Json& schema, const std::string& field,
   }
   if (auto e = schema.find("enum");
       e != schema.end() && (!e->is_array() || e->empty())) {
-    return Bad(field + ".enum", "must be a non-empty list");
+    return FieldError(field + ".enum", "must be a non-empty list");
   }
   for (const char* key : {"minimum", "maximum", "exclusiveMinimum",
                           "exclusiveMaximum", "multipleOf"}) {
     if (auto n = schema.find(key); n != schema.end() && !n->is_number()) {
-      return Bad(absl::StrCat(field, ".", key), "must be a number");
+      return FieldError(absl::StrCat(field, ".", key), "must be a number");
     }
   }
   for (const char* key : {"minLength", "maxLength", "minItems", "maxItems",
@@ -143,14 +144,14 @@ absl::Status ValidateSchema(const Json& schema, const std::string& field,
         n != schema.end() &&
         !(n->is_number_unsigned() ||
           (n->is_number_integer() && n->get<int64_t>() >= 0))) {
-      return Bad(absl::StrCat(field, ".", key),
-                 "must be a non-negative integer");
+      return FieldError(absl::StrCat(field, ".", key),
+                        "must be a non-negative integer");
     }
   }
   for (const char* key :
        {"pattern", "format", "$ref", "description", "title"}) {
     if (auto s = schema.find(key); s != schema.end() && !s->is_string()) {
-      return Bad(absl::StrCat(field, ".", key), "must be a string");
+      return FieldError(absl::StrCat(field, ".", key), "must be a string");
     }
   }
   return absl::OkStatus();
@@ -160,49 +161,50 @@ absl::Status ValidateSchema(const Json& schema, const std::string& field,
 
 absl::Status ValidateTools(const Json& tools) {
   if (tools.is_null()) return absl::OkStatus();
-  if (!tools.is_array()) return Bad("tools", "must be a list");
+  if (!tools.is_array()) return FieldError("tools", "must be a list");
   std::vector<std::string> names;
   for (size_t i = 0; i < tools.size(); ++i) {
     const Json& tool = tools[i];
     const std::string field = absl::StrCat("tools[", i, "]");
-    if (!tool.is_object()) return Bad(field, "must be an object");
+    if (!tool.is_object()) return FieldError(field, "must be an object");
     auto type = tool.find("type");
     if (type == tool.end() || !type->is_string() ||
         type->get_ref<const std::string&>() != "function") {
-      return Bad(field + ".type",
-                 "must be \"function\" (only function tools "
-                 "are supported)");
+      return FieldError(field + ".type",
+                        "must be \"function\" (only function tools "
+                        "are supported)");
     }
     auto function = tool.find("function");
     if (function == tool.end() || !function->is_object()) {
-      return Bad(field + ".function", "must be an object");
+      return FieldError(field + ".function", "must be an object");
     }
     auto name = function->find("name");
     if (name == function->end() || !name->is_string() ||
         !ValidName(name->get_ref<const std::string&>())) {
-      return Bad(field + ".function.name",
-                 "must be 1 to 64 letters, digits, '_' or '-'");
+      return FieldError(field + ".function.name",
+                        "must be 1 to 64 letters, digits, '_' or '-'");
     }
     const std::string& n = name->get_ref<const std::string&>();
     for (size_t j = 0; j < names.size(); ++j) {
       if (names[j] == n) {
-        return Bad(field + ".function.name",
-                   absl::StrCat("'", n, "' duplicates tools[", j, "]"));
+        return FieldError(field + ".function.name",
+                          absl::StrCat("'", n, "' duplicates tools[", j, "]"));
       }
     }
     names.push_back(n);
     if (auto d = function->find("description");
         d != function->end() && !d->is_string()) {
-      return Bad(field + ".function.description", "must be a string");
+      return FieldError(field + ".function.description", "must be a string");
     }
     if (auto p = function->find("parameters");
         p != function->end() && !p->is_null()) {
       const std::string pfield = field + ".function.parameters";
-      if (!p->is_object()) return Bad(pfield, "must be a JSON Schema object");
+      if (!p->is_object())
+        return FieldError(pfield, "must be a JSON Schema object");
       if (auto t = p->find("type");
           t != p->end() &&
           (!t->is_string() || t->get_ref<const std::string&>() != "object")) {
-        return Bad(pfield + ".type", "must be \"object\"");
+        return FieldError(pfield + ".type", "must be \"object\"");
       }
       RETURN_IF_ERROR(ValidateSchema(*p, pfield, 0));
     }
@@ -225,34 +227,34 @@ absl::StatusOr<ToolChoice> ParseToolChoice(const Json& tool_choice,
       return choice;
     }
     if (s != "auto" && s != "required") {
-      return Bad("tool_choice",
-                 absl::StrCat("'", s,
-                              "' is not auto, none, required or a "
-                              "{\"type\": \"function\", ...} object"));
+      return FieldError("tool_choice",
+                        absl::StrCat("'", s,
+                                     "' is not auto, none, required or a "
+                                     "{\"type\": \"function\", ...} object"));
     }
     if (!has_tools) {
       if (s == "auto") {
         choice.mode = ToolChoice::Mode::kNone;
         return choice;
       }
-      return Bad("tool_choice", "is 'required' but no tools are given");
+      return FieldError("tool_choice", "is 'required' but no tools are given");
     }
     choice.mode =
         s == "auto" ? ToolChoice::Mode::kAuto : ToolChoice::Mode::kRequired;
     return choice;
   }
   if (!tool_choice.is_object()) {
-    return Bad("tool_choice", "must be a string or an object");
+    return FieldError("tool_choice", "must be a string or an object");
   }
   auto type = tool_choice.find("type");
   if (type == tool_choice.end() || !type->is_string() ||
       type->get_ref<const std::string&>() != "function") {
-    return Bad("tool_choice.type", "must be \"function\"");
+    return FieldError("tool_choice.type", "must be \"function\"");
   }
   auto function = tool_choice.find("function");
   if (function == tool_choice.end() || !function->is_object() ||
       !function->contains("name") || !(*function)["name"].is_string()) {
-    return Bad("tool_choice.function.name", "must be a string");
+    return FieldError("tool_choice.function.name", "must be a string");
   }
   const std::string name = (*function)["name"].get<std::string>();
   bool known = false;
@@ -267,8 +269,8 @@ absl::StatusOr<ToolChoice> ParseToolChoice(const Json& tool_choice,
     }
   }
   if (!known) {
-    return Bad("tool_choice.function.name",
-               absl::StrCat("'", name, "' is not one of the tools"));
+    return FieldError("tool_choice.function.name",
+                      absl::StrCat("'", name, "' is not one of the tools"));
   }
   choice.mode = ToolChoice::Mode::kFunction;
   choice.function = name;
@@ -276,7 +278,7 @@ absl::StatusOr<ToolChoice> ParseToolChoice(const Json& tool_choice,
 }
 
 absl::Status ValidateToolMessages(const Json& messages) {
-  if (!messages.is_array()) return Bad("messages", "must be a list");
+  if (!messages.is_array()) return FieldError("messages", "must be a list");
   std::set<std::string> call_ids;
   for (size_t i = 0; i < messages.size(); ++i) {
     const Json& m = messages[i];
@@ -295,21 +297,22 @@ absl::Status ValidateToolMessages(const Json& messages) {
         auto id = call.find("id");
         if (id == call.end() || !id->is_string() ||
             id->get_ref<const std::string&>().empty()) {
-          return Bad(absl::StrCat(field, ".tool_calls[", j, "].id"),
-                     "must be a non-empty string");
+          return FieldError(absl::StrCat(field, ".tool_calls[", j, "].id"),
+                            "must be a non-empty string");
         }
         call_ids.insert(id->get<std::string>());
       }
     } else if (role == "tool") {
       auto id = m.find("tool_call_id");
       if (id == m.end() || !id->is_string()) {
-        return Bad(field + ".tool_call_id", "is required for a tool message");
+        return FieldError(field + ".tool_call_id",
+                          "is required for a tool message");
       }
       if (!call_ids.contains(id->get<std::string>())) {
-        return Bad(field + ".tool_call_id",
-                   absl::StrCat("'", id->get<std::string>(),
-                                "' matches no tool call of an earlier "
-                                "assistant message"));
+        return FieldError(field + ".tool_call_id",
+                          absl::StrCat("'", id->get<std::string>(),
+                                       "' matches no tool call of an earlier "
+                                       "assistant message"));
       }
     }
   }

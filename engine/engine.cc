@@ -16,10 +16,6 @@ namespace lumen::engine {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-double SecondsBetween(SteadyTime a, SteadyTime b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 uint64_t RandomSeed() {
   static absl::Mutex mu(absl::kConstInit);
   static std::mt19937_64 rng(std::random_device{}());

@@ -28,6 +28,10 @@ class CompiledConstraint;
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
+inline double SecondsBetween(SteadyTime a, SteadyTime b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
 struct GenerateParams {
   std::vector<int32_t> prompt_tokens;  // non-empty, shorter than the context
   SamplingParams sampling;

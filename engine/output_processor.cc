@@ -4,12 +4,6 @@
 
 namespace lumen::engine {
 
-namespace {
-double SecondsBetween(SteadyTime a, SteadyTime b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-}  // namespace
-
 OutputProcessor::OutputProcessor(std::string model, const Tokenizer* tokenizer,
                                  EngineObserver* observer,
                                  std::function<void(uint64_t)> abort)

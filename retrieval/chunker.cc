@@ -8,12 +8,6 @@ namespace lumen::retrieval {
 
 namespace {
 
-bool IsCjk(uint32_t cp) {
-  return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
-         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FA1F);
-}
-
 // Decodes the code point at s[i]; *len gets its byte length.
 uint32_t CodepointAt(absl::string_view s, size_t i, int* len) {
   *len = std::min<int>(Utf8SequenceLength(static_cast<uint8_t>(s[i])),

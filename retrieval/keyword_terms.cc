@@ -5,16 +5,6 @@
 
 namespace lumen::retrieval {
 
-namespace {
-
-bool IsCjk(uint32_t cp) {
-  return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
-         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FA1F);
-}
-
-}  // namespace
-
 std::vector<std::string> KeywordTerms(absl::string_view text, KeywordUse use) {
   std::vector<std::string> terms;
   std::vector<uint32_t> run;  // the current word or CJK run

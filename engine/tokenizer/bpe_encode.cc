@@ -9,7 +9,7 @@ namespace lumen::engine {
 
 namespace {
 
-struct Symbol {
+struct BpeSymbol {
   int prev;
   int next;
   int32_t id;    // token id of the symbol's text, -1 if not a token
@@ -17,13 +17,13 @@ struct Symbol {
   size_t len;    // 0 once merged
 };
 
-struct Bigram {
+struct BpeBigram {
   int left;
   int right;
   int32_t rank;
   int32_t merged_id;
   // Lowest rank first; on ties the leftmost pair.
-  bool operator<(const Bigram& o) const {
+  bool operator<(const BpeBigram& o) const {
     return rank > o.rank || (rank == o.rank && left > o.left);
   }
 };
@@ -34,7 +34,7 @@ void BpeEncode(const Vocab& vocab, const PreTokenizer& pre,
                absl::string_view text, std::vector<int32_t>* out) {
   std::vector<std::string> words;
   pre.Split(text, &words);
-  std::vector<Symbol> symbols;
+  std::vector<BpeSymbol> symbols;
   std::string encoded;
   for (const std::string& word : words) {
     encoded.clear();
@@ -57,7 +57,7 @@ void BpeEncode(const Vocab& vocab, const PreTokenizer& pre,
     if (symbols.empty()) continue;
     symbols.back().next = -1;
 
-    std::priority_queue<Bigram> queue;
+    std::priority_queue<BpeBigram> queue;
     auto try_add = [&](int left, int right) {
       if (left < 0 || right < 0) return;
       const int32_t l = symbols[left].id, r = symbols[right].id;
@@ -72,10 +72,10 @@ void BpeEncode(const Vocab& vocab, const PreTokenizer& pre,
     for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
 
     while (!queue.empty()) {
-      const Bigram b = queue.top();
+      const BpeBigram b = queue.top();
       queue.pop();
-      Symbol& left = symbols[b.left];
-      Symbol& right = symbols[b.right];
+      BpeSymbol& left = symbols[b.left];
+      BpeSymbol& right = symbols[b.right];
       // Stale if either side changed since the pair was queued.
       if (left.len == 0 || right.len == 0 || left.next != b.right) continue;
       auto it = vocab.merge_rank.find((static_cast<uint64_t>(left.id) << 32) |

@@ -7,20 +7,20 @@ namespace lumen::engine {
 
 namespace {
 
-struct Symbol {
+struct SpmSymbol {
   int prev;
   int next;
   size_t start;  // byte offset in the text
   size_t len;    // 0 once merged into its left neighbour
 };
 
-struct Bigram {
+struct SpmBigram {
   int left;
   int right;
   float score;
   size_t len;
   // Highest score first; on ties the leftmost pair.
-  bool operator<(const Bigram& o) const {
+  bool operator<(const SpmBigram& o) const {
     return score < o.score || (score == o.score && left > o.left);
   }
 };
@@ -29,7 +29,7 @@ struct Bigram {
 
 void SpmEncode(const Vocab& vocab, absl::string_view text,
                std::vector<int32_t>* out) {
-  std::vector<Symbol> symbols;
+  std::vector<SpmSymbol> symbols;
   for (size_t i = 0; i < text.size();) {
     const size_t len = std::min<size_t>(
         Utf8SequenceLength(static_cast<uint8_t>(text[i])), text.size() - i);
@@ -40,7 +40,7 @@ void SpmEncode(const Vocab& vocab, absl::string_view text,
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  std::priority_queue<Bigram> queue;
+  std::priority_queue<SpmBigram> queue;
   auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const absl::string_view piece = text.substr(
@@ -52,10 +52,10 @@ void SpmEncode(const Vocab& vocab, absl::string_view text,
   for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
 
   while (!queue.empty()) {
-    const Bigram b = queue.top();
+    const SpmBigram b = queue.top();
     queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
+    SpmSymbol& left = symbols[b.left];
+    SpmSymbol& right = symbols[b.right];
     if (left.len == 0 || right.len == 0 || left.len + right.len != b.len) {
       continue;  // stale: one side was merged elsewhere meanwhile
     }

@@ -8,15 +8,6 @@
 
 namespace lumen::retrieval::sqlite {
 
-namespace {
-
-bool IsCjk(uint32_t cp) {
-  return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x9FFF) ||
-         (cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0xF900 && cp <= 0xFAFF);
-}
-
-}  // namespace
-
 std::string FtsQuery(absl::string_view text) {
   std::vector<std::string> terms;
   std::vector<uint32_t> word;

@@ -89,17 +89,6 @@ void Record(const Case& c, const std::vector<float>& logits, Outcome* o) {
   o->ids.push_back(Argmax(logits));
 }
 
-std::unique_ptr<Transformer> Load(const GgufFile& f, int64_t n_ctx) {
-  TransformerOptions o;
-  o.weights = WeightMode::kF32;
-  o.max_batch_tokens = 64;
-  o.max_context = n_ctx;
-  o.measure_crossover = false;
-  auto m = Transformer::Load(f, o);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? std::move(*m) : nullptr;
-}
-
 struct FileCase {
   std::string file;
   double tolerance;
@@ -114,7 +103,7 @@ TEST_P(ArchsReferenceTest, GreedyIdsAndTopProbabilitiesAlone) {
   std::map<int64_t, std::unique_ptr<Transformer>> models;  // by n_ctx
   for (const Case& c : CasesOf(fc.file)) {
     auto& m = models[c.n_ctx];
-    if (!m) m = Load(*f, c.n_ctx);
+    if (!m) m = testing::LoadModel(*f, WeightMode::kF32, 64, c.n_ctx);
     ASSERT_NE(m, nullptr);
     Runner r(m.get(), 1, 4);
     Outcome o;
@@ -138,7 +127,7 @@ TEST_P(ArchsReferenceTest, EachSequenceOfABatchOfEightMatchesLlamaCpp) {
   std::map<int64_t, std::vector<Case>> by_ctx;
   for (Case& c : CasesOf(fc.file)) by_ctx[c.n_ctx].push_back(std::move(c));
   for (const auto& [n_ctx, cases] : by_ctx) {
-    auto m = Load(*f, n_ctx);
+    auto m = testing::LoadModel(*f, WeightMode::kF32, 64, n_ctx);
     ASSERT_NE(m, nullptr);
     // Eight sequences: every case twice, the second copy arriving later.
     constexpr int kSeqs = 8;

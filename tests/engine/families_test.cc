@@ -45,17 +45,6 @@ std::string Synth(const FamilyCase& c) {
   });
 }
 
-std::unique_ptr<Transformer> Load(const GgufFile& f, int64_t n_ctx) {
-  TransformerOptions o;
-  o.weights = WeightMode::kF32;
-  o.max_batch_tokens = 64;
-  o.max_context = n_ctx;
-  o.measure_crossover = false;
-  auto m = Transformer::Load(f, o);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? std::move(*m) : nullptr;
-}
-
 std::vector<int32_t> Tokens(int n) {
   std::vector<int32_t> tokens;
   for (int i = 0; i < n; ++i) tokens.push_back((i * 7919 + 13) % 32000);
@@ -68,7 +57,7 @@ TEST_P(FamilyReferenceTest, EngineMatchesNaiveForward) {
   const FamilyCase& c = GetParam();
   auto f = OpenModel(Synth(c));
   ASSERT_NE(f, nullptr);
-  auto m = Load(*f, c.n_ctx);
+  auto m = testing::LoadModel(*f, WeightMode::kF32, 64, c.n_ctx);
   ASSERT_NE(m, nullptr);
   const std::vector<int32_t> tokens = Tokens(40);
   const auto ref = testing::ReferenceLogits(*f, tokens, nullptr, c.n_ctx);
@@ -100,7 +89,7 @@ TEST_P(FamilyReferenceTest, SequencesBatchedTogetherEqualTheirSoloRuns) {
   const FamilyCase& c = GetParam();
   auto f = OpenModel(Synth(c));
   ASSERT_NE(f, nullptr);
-  auto m = Load(*f, c.n_ctx);
+  auto m = testing::LoadModel(*f, WeightMode::kF32, 64, c.n_ctx);
   ASSERT_NE(m, nullptr);
   const std::vector<int32_t> a = Tokens(30);
   std::vector<int32_t> b(a.rbegin(), a.rend());
@@ -209,8 +198,8 @@ TEST(FamilyTest, LongRopeFactorsFollowTheServingContext) {
   ASSERT_NE(f, nullptr);
   const std::vector<int32_t> tokens = Tokens(40);
   // 300 pads to 512 > 256 (long), like llama.cpp; 256 stays short.
-  auto short_model = Load(*f, 256);
-  auto long_model = Load(*f, 300);
+  auto short_model = testing::LoadModel(*f, WeightMode::kF32, 64, 256);
+  auto long_model = testing::LoadModel(*f, WeightMode::kF32, 64, 300);
   EXPECT_THAT(short_model->rope_summary(), HasSubstr("longrope short"));
   EXPECT_THAT(long_model->rope_summary(), HasSubstr("longrope long"));
   Runner rs(short_model.get(), 1, 4), rl(long_model.get(), 1, 4);

@@ -36,11 +36,12 @@ std::string SynthTinyModel(
 
 std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,
                                                engine::WeightMode mode,
-                                               int64_t max_batch_tokens) {
+                                               int64_t max_batch_tokens,
+                                               int64_t max_context) {
   engine::TransformerOptions o;
   o.weights = mode;
   o.max_batch_tokens = max_batch_tokens;
-  o.max_context = 512;
+  o.max_context = max_context;
   o.measure_crossover = false;
   auto m = engine::Transformer::Load(f, o);
   EXPECT_TRUE(m.ok()) << m.status();

@@ -24,10 +24,11 @@ std::unique_ptr<engine::GgufFile> OpenModel(const std::string& path);
 std::string SynthTinyModel(
     const std::function<void(tools::SynthOptions&)>& edit = nullptr);
 
-// Kernel crossover not measured (default choice), context 512.
+// Kernel crossover not measured (default choice).
 std::unique_ptr<engine::Transformer> LoadModel(const engine::GgufFile& f,
                                                engine::WeightMode mode,
-                                               int64_t max_batch_tokens = 256);
+                                               int64_t max_batch_tokens = 256,
+                                               int64_t max_context = 512);
 
 class Runner {
  public:

@@ -20,19 +20,11 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/engine/test_tokenizer.h"
 #include "tests/test_support.h"
 
 namespace lumen::engine {
 namespace {
-
-std::unique_ptr<Tokenizer> Load(const std::string& relative) {
-  auto file = GgufFile::Open(testing::TestDataPath(relative));
-  EXPECT_TRUE(file.ok()) << file.status();
-  if (!file.ok()) return nullptr;
-  auto t = Tokenizer::FromGguf(**file);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
-}
 
 // ---- llama.cpp's ids ----
 
@@ -210,7 +202,7 @@ class LlamaCppSpecialVectorsTest
 
 TEST_P(LlamaCppSpecialVectorsTest, MatchesLlamaCpp) {
   const LlamaCppVector& v = GetParam();
-  auto t = Load(v.vocab);
+  auto t = testing::LoadTestTokenizer(v.vocab);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->Encode(v.text, false, /*parse_special=*/false), v.plain)
       << v.vocab << ": '" << v.text << "'";

@@ -4,18 +4,11 @@
 #include "engine/tokenizer/regex.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/engine/test_tokenizer.h"
 #include "tests/test_support.h"
 
 namespace lumen::engine {
 namespace {
-
-std::unique_ptr<Tokenizer> Load(const std::string& relative) {
-  auto file = GgufFile::Open(testing::TestDataPath(relative));
-  EXPECT_TRUE(file.ok()) << file.status();
-  auto t = Tokenizer::FromGguf(**file);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return std::move(*t);
-}
 
 TEST(RegexTest, LeftmostFirstWithLookahead) {
   auto re = Regex::Compile("\\s+(?!\\S)|\\s+|a+");
@@ -45,7 +38,7 @@ TEST(RegexTest, RejectsUnsupportedSyntax) {
 }
 
 TEST(TokenizerTest, SpmAddsBosAndParsesSpecialOnRequest) {
-  auto t = Load("models/stories260K.gguf");
+  auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
   EXPECT_EQ(t->vocab().type, VocabType::kSpm);
   std::vector<int32_t> ids = t->Encode("Once upon a time", true, false);
   ASSERT_FALSE(ids.empty());
@@ -62,7 +55,7 @@ TEST(TokenizerTest, SpmAddsBosAndParsesSpecialOnRequest) {
 TEST(TokenizerTest, StreamingDetokenizerNeverSplitsUtf8) {
   // stories260K has only 512 tokens: Chinese falls back to single bytes,
   // so every character spans three tokens.
-  auto t = Load("models/stories260K.gguf");
+  auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
   const std::string text = "小猫在花园里玩。Lily smiled.";
   std::vector<int32_t> ids = t->Encode(text, false, false);
   StreamingDetokenizer detok(*t, /*at_text_start=*/true);
@@ -81,7 +74,7 @@ TEST(TokenizerTest, StreamingDetokenizerNeverSplitsUtf8) {
 // emoji become one <0xXX> token per UTF-8 byte (ids 3 + byte, checked against
 // llama_tokenize of llama.cpp b10573).
 TEST(TokenizerTest, ByteFallbackPiecesAreRawBytesDisplayPiecesAreUtf8) {
-  auto t = Load("models/stories260K.gguf");
+  auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
   const std::string text = "Lily 你好 😀!";
   const std::vector<int32_t> ids = t->Encode(text, false, false);
   EXPECT_EQ(ids, (std::vector<int32_t>{317, 410, 231, 192, 163, 232, 168, 192,
@@ -121,7 +114,7 @@ TEST(TokenizerTest, StreamingDetokenizerReplacesBytesThatCannotBecomeText) {
   // A model may emit any byte token: a stray continuation byte, a character
   // cut short by another, an overlong form. The stream must stay valid UTF-8
   // (a proto string field rejects anything else).
-  auto t = Load("models/stories260K.gguf");
+  auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
   auto byte = [](int b) { return 3 + b; };  // <0xXX> ids in this vocabulary
   const int32_t a = t->vocab().Find("a");
   ASSERT_GE(a, 0);
@@ -152,7 +145,7 @@ TEST(TokenizerTest, DisplayPieceIsValidUtf8ForEveryTokenOfEveryVocab) {
        {"models/stories260K.gguf", "vocab/ggml-vocab-llama-spm.gguf",
         "vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-deepseek-llm.gguf",
         "vocab/ggml-vocab-bert-bge.gguf"}) {
-    auto t = Load(name);
+    auto t = testing::LoadTestTokenizer(name);
     ASSERT_NE(t, nullptr);
     int partial = 0;
     for (int32_t id = 0; id < t->vocab().size(); ++id) {
@@ -175,7 +168,7 @@ TEST(TokenizerTest, DisplayPieceIsValidUtf8ForEveryTokenOfEveryVocab) {
 }
 
 TEST(TokenizerTest, BpeChineseRoundTripsPieceByPiece) {
-  auto t = Load("vocab/ggml-vocab-deepseek-llm.gguf");
+  auto t = testing::LoadTestTokenizer("vocab/ggml-vocab-deepseek-llm.gguf");
   const std::string text = "我想在apple工作1314151天～ 你好，世界！";
   std::vector<int32_t> ids = t->Encode(text, false, false);
   StreamingDetokenizer detok(*t, /*at_text_start=*/true);
@@ -186,7 +179,7 @@ TEST(TokenizerTest, BpeChineseRoundTripsPieceByPiece) {
 }
 
 TEST(TokenizerTest, BertAddsClsAndSep) {
-  auto t = Load("vocab/ggml-vocab-bert-bge.gguf");
+  auto t = testing::LoadTestTokenizer("vocab/ggml-vocab-bert-bge.gguf");
   std::vector<int32_t> ids = t->Encode("hello world", true, false);
   ASSERT_GE(ids.size(), 3u);
   EXPECT_EQ(ids.front(), 101);
@@ -196,7 +189,7 @@ TEST(TokenizerTest, BertAddsClsAndSep) {
 TEST(TokenizerTest, ParseOnlyVocabsLoad) {
   for (const char* name :
        {"vocab/ggml-vocab-baichuan.gguf", "vocab/ggml-vocab-gpt-neox.gguf"}) {
-    auto t = Load(name);
+    auto t = testing::LoadTestTokenizer(name);
     ASSERT_NE(t, nullptr) << name;
     std::vector<int32_t> ids = t->Encode("Hello world", false, false);
     EXPECT_FALSE(ids.empty()) << name;

@@ -49,27 +49,6 @@ struct RunResult {
   int resent = 0;  // HTTP requests sent again on a new connection
 };
 
-const char* CodeName(grpc::StatusCode c) {
-  switch (c) {
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    default:
-      return "OTHER";
-  }
-}
-
 // One streamed request over gRPC.
 BenchStream GrpcStream(lumen::v1::Inference::Stub* stub,
                        const ClientFlags& client,
@@ -84,7 +63,7 @@ BenchStream GrpcStream(lumen::v1::Inference::Stub* stub,
       out.completion_tokens = msg.usage().completion_tokens();
   }
   grpc::Status st = reader->Finish();
-  if (!st.ok()) out.error = CodeName(st.error_code());
+  if (!st.ok()) out.error = StatusCodeName(st.error_code());
   return out;
 }
 

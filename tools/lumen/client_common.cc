@@ -12,8 +12,7 @@
 
 namespace lumen::tools {
 
-namespace {
-const char* CodeName(grpc::StatusCode c) {
+const char* StatusCodeName(grpc::StatusCode c) {
   static const char* kNames[] = {"OK",
                                  "CANCELLED",
                                  "UNKNOWN",
@@ -34,7 +33,6 @@ const char* CodeName(grpc::StatusCode c) {
   const int i = static_cast<int>(c);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
-}  // namespace
 
 void ClientFlags::Register(FlagSet* flags) {
   flags->String("addr", &addr, "lumend address HOST:PORT");
@@ -109,7 +107,7 @@ std::unique_ptr<grpc::ClientContext> ClientFlags::Context() const {
 }
 
 int FailRpc(const grpc::Status& status) {
-  std::fprintf(stderr, "lumen: %s: %s\n", CodeName(status.error_code()),
+  std::fprintf(stderr, "lumen: %s: %s\n", StatusCodeName(status.error_code()),
                status.error_message().c_str());
   return 1;
 }

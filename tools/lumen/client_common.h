@@ -34,6 +34,9 @@ struct ClientFlags {
   std::shared_ptr<grpc::ChannelCredentials> tls_credentials_;
 };
 
+// "INVALID_ARGUMENT", "UNAVAILABLE", ...: the code's name in gRPC's docs.
+const char* StatusCodeName(grpc::StatusCode code);
+
 // Prints "lumen: CODE: message" and returns 1.
 int FailRpc(const grpc::Status& status);
 
