@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/prefault.h"
 #include "base/status_macros.h"
 #include "engine/quant/quant_type.h"
 
@@ -59,6 +60,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   } else if (embd_packed != nullptr && mode != WeightMode::kF32) {
     const auto bytes = f.TensorData(*embd);
     m->token_embd_.type = embd->type;
+    ReservePrefaulted(m->token_embd_.packed, bytes.size());
     m->token_embd_.packed.assign(bytes.begin(), bytes.end());
     m->token_embd_.row_bytes = quant::RowBytes(*embd_packed, d);
   } else {
@@ -213,14 +215,16 @@ absl::Status Transformer::AllocateBuffers() {
   const ModelConfig& c = config_;
   const int64_t T = options_.max_batch_tokens;
   const int64_t widest_ff = std::max({c.n_ff, c.n_ff_expert, c.n_ff_shared});
-  x_.assign(T * c.n_embd, 0.0f);
-  xn_.assign(T * std::max(c.n_embd, c.q_dim()), 0.0f);
-  qkv_.assign(T * (c.q_dim() + 2 * c.kv_dim()), 0.0f);
-  attn_.assign(T * c.q_dim(), 0.0f);
-  proj_.assign(T * c.n_embd, 0.0f);
+  // Activations of up to T tokens: tens of MB, mapped up front like the
+  // weights (base/prefault.h).
+  AssignPrefaulted(x_, T * c.n_embd);
+  AssignPrefaulted(xn_, T * std::max(c.n_embd, c.q_dim()));
+  AssignPrefaulted(qkv_, T * (c.q_dim() + 2 * c.kv_dim()));
+  AssignPrefaulted(attn_, T * c.q_dim());
+  AssignPrefaulted(proj_, T * c.n_embd);
   if (!c.moe()) {
-    gate_up_.assign(T * 2 * c.n_ff, 0.0f);
-    hidden_.assign(T * c.n_ff, 0.0f);
+    AssignPrefaulted(gate_up_, T * 2 * c.n_ff);
+    AssignPrefaulted(hidden_, T * c.n_ff);
   }
   positions_.assign(T, 0);
   for (int i = 0; i < 2; ++i) {
@@ -234,10 +238,9 @@ absl::Status Transformer::AllocateBuffers() {
   // (The window does not change the scratch a token needs.)
   const kernels::AttentionShape attention{c.n_heads, c.n_kv_heads, c.head_dim,
                                           1.0f};
-  attn_scratch_.assign(
-      options_.num_threads *
-          kernels::AttentionScratchPerThread(attention, options_.max_context),
-      0.0f);
+  AssignPrefaulted(attn_scratch_,
+                   options_.num_threads * kernels::AttentionScratchPerThread(
+                                              attention, options_.max_context));
   scratch_.Reserve(std::max<int64_t>(T, 256),
                    std::max({c.n_embd, c.q_dim(), widest_ff}),
                    options_.num_threads);

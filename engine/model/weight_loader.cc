@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/prefault.h"
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
 #include "engine/kernels/f32_panel.h"
@@ -44,8 +45,10 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
   // Each part is decoded in place: a temporary per part cost a second
   // zero-fill and copy of every fp32 weight at load.
   std::vector<float> w;
-  // Room for the fp32 panels Linear rewrites the rows into on AVX-512.
+  // Room for the fp32 panels Linear rewrites the rows into on AVX-512 (only
+  // the rows are prefaulted: AVX2 never touches the rest).
   w.reserve(kernels::F32PanelCapacity(rows, cols));
+  ReservePrefaulted(w, rows * cols);
   w.resize(rows * cols);
   float* out = w.data();
   for (const MatrixRows& p : parts) {
@@ -72,12 +75,14 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsPacked(
     if (!FloatType(p.tensor->type)) {
       part.type = p.tensor->type;
       const std::span<const uint8_t> bytes = PartBytes(f, p);
+      ReservePrefaulted(part.data, bytes.size());
       part.data.assign(bytes.begin(), bytes.end());
     } else {
       ASSIGN_OR_RETURN(std::vector<float> w, ReadFloats(f, p));
       if (mode == WeightMode::kInt8 && cols % kQ8_0BlockSize == 0) {
         const quant::QuantType* q8 = quant::FindQuantType(GgmlType::kQ8_0);
         part.type = GgmlType::kQ8_0;
+        ReservePrefaulted(part.data, p.rows * quant::RowBytes(*q8, cols));
         part.data.resize(p.rows * quant::RowBytes(*q8, cols));
         q8->quantize_row(w.data(), part.data.data(), p.rows * cols);
       } else {
@@ -144,7 +149,9 @@ absl::Status DecodeRows(const GgufFile& f, const MatrixRows& m, float* out) {
 
 absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,
                                               const MatrixRows& m) {
-  std::vector<float> out(m.rows * m.cols());
+  std::vector<float> out;
+  ReservePrefaulted(out, m.rows * m.cols());
+  out.resize(m.rows * m.cols());
   RETURN_IF_ERROR(DecodeRows(f, m, out.data()));
   return out;
 }

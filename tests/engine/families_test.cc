@@ -200,6 +200,8 @@ TEST(FamilyTest, LongRopeFactorsFollowTheServingContext) {
   // 300 pads to 512 > 256 (long), like llama.cpp; 256 stays short.
   auto short_model = testing::LoadModel(*f, WeightMode::kF32, 64, 256);
   auto long_model = testing::LoadModel(*f, WeightMode::kF32, 64, 300);
+  ASSERT_NE(short_model, nullptr);
+  ASSERT_NE(long_model, nullptr);
   EXPECT_THAT(short_model->rope_summary(), HasSubstr("longrope short"));
   EXPECT_THAT(long_model->rope_summary(), HasSubstr("longrope long"));
   Runner rs(short_model.get(), 1, 4), rl(long_model.get(), 1, 4);

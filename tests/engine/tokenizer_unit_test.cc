@@ -39,6 +39,7 @@ TEST(RegexTest, RejectsUnsupportedSyntax) {
 
 TEST(TokenizerTest, SpmAddsBosAndParsesSpecialOnRequest) {
   auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
+  ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->vocab().type, VocabType::kSpm);
   std::vector<int32_t> ids = t->Encode("Once upon a time", true, false);
   ASSERT_FALSE(ids.empty());
@@ -56,6 +57,7 @@ TEST(TokenizerTest, StreamingDetokenizerNeverSplitsUtf8) {
   // stories260K has only 512 tokens: Chinese falls back to single bytes,
   // so every character spans three tokens.
   auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
+  ASSERT_NE(t, nullptr);
   const std::string text = "小猫在花园里玩。Lily smiled.";
   std::vector<int32_t> ids = t->Encode(text, false, false);
   StreamingDetokenizer detok(*t, /*at_text_start=*/true);
@@ -75,6 +77,7 @@ TEST(TokenizerTest, StreamingDetokenizerNeverSplitsUtf8) {
 // llama_tokenize of llama.cpp b10573).
 TEST(TokenizerTest, ByteFallbackPiecesAreRawBytesDisplayPiecesAreUtf8) {
   auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
+  ASSERT_NE(t, nullptr);
   const std::string text = "Lily 你好 😀!";
   const std::vector<int32_t> ids = t->Encode(text, false, false);
   EXPECT_EQ(ids, (std::vector<int32_t>{317, 410, 231, 192, 163, 232, 168, 192,
@@ -115,6 +118,7 @@ TEST(TokenizerTest, StreamingDetokenizerReplacesBytesThatCannotBecomeText) {
   // cut short by another, an overlong form. The stream must stay valid UTF-8
   // (a proto string field rejects anything else).
   auto t = testing::LoadTestTokenizer("models/stories260K.gguf");
+  ASSERT_NE(t, nullptr);
   auto byte = [](int b) { return 3 + b; };  // <0xXX> ids in this vocabulary
   const int32_t a = t->vocab().Find("a");
   ASSERT_GE(a, 0);
@@ -169,6 +173,7 @@ TEST(TokenizerTest, DisplayPieceIsValidUtf8ForEveryTokenOfEveryVocab) {
 
 TEST(TokenizerTest, BpeChineseRoundTripsPieceByPiece) {
   auto t = testing::LoadTestTokenizer("vocab/ggml-vocab-deepseek-llm.gguf");
+  ASSERT_NE(t, nullptr);
   const std::string text = "我想在apple工作1314151天～ 你好，世界！";
   std::vector<int32_t> ids = t->Encode(text, false, false);
   StreamingDetokenizer detok(*t, /*at_text_start=*/true);
@@ -180,6 +185,7 @@ TEST(TokenizerTest, BpeChineseRoundTripsPieceByPiece) {
 
 TEST(TokenizerTest, BertAddsClsAndSep) {
   auto t = testing::LoadTestTokenizer("vocab/ggml-vocab-bert-bge.gguf");
+  ASSERT_NE(t, nullptr);
   std::vector<int32_t> ids = t->Encode("hello world", true, false);
   ASSERT_GE(ids.size(), 3u);
   EXPECT_EQ(ids.front(), 101);
