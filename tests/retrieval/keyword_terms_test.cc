@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "retrieval/postgres/pg_keywords.h"
+#include "retrieval/sqlite/fts_query.h"
 
 namespace lumen::retrieval {
 namespace {
@@ -32,6 +33,22 @@ TEST(KeywordTermsTest, WordsAndCjkBigramsOnATable) {
     EXPECT_EQ(KeywordTerms(c.text, KeywordUse::kPassage), c.passage) << c.text;
     EXPECT_EQ(KeywordTerms(c.text, KeywordUse::kQuery), c.query) << c.text;
   }
+}
+
+// SQLite's query side splits scripts written without spaces with the same
+// ranges as KeywordTerms (base/unicode.h IsCjk), supplementary-plane
+// ideographs included.
+TEST(FtsQueryTest, LatinWordsWholeAndCjkRunsAsTrigrams) {
+  EXPECT_EQ(sqlite::FtsQuery("熊猫吃竹子"),
+            "\"熊猫吃\" OR \"猫吃竹\" OR \"吃竹子\"");
+  EXPECT_EQ(sqlite::FtsQuery("tea, 熊猫 熊猫吃 a"), "\"tea\" OR \"熊猫吃\"");
+  // U+20000..U+20003 (CJK extension B), then after a Latin word.
+  EXPECT_EQ(sqlite::FtsQuery("\U00020000\U00020001\U00020002\U00020003"),
+            "\"\U00020000\U00020001\U00020002\" OR "
+            "\"\U00020001\U00020002\U00020003\"");
+  EXPECT_EQ(sqlite::FtsQuery("abc\U00020000\U00020001\U00020002"),
+            "\"abc\" OR \"\U00020000\U00020001\U00020002\"");
+  EXPECT_EQ(sqlite::FtsQuery("a \"b\" ..."), "");
 }
 
 TEST(PgKeywordsTest, QuotedLexemesWithPositions) {
