@@ -7,31 +7,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 
 namespace lumen::tools {
 
-const char* StatusCodeName(grpc::StatusCode c) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int i = static_cast<int>(c);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+std::string StatusCodeName(grpc::StatusCode code) {
+  // gRPC's codes are Abseil's, number for number.
+  std::string name =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 
 void ClientFlags::Register(FlagSet* flags) {
@@ -107,7 +93,8 @@ std::unique_ptr<grpc::ClientContext> ClientFlags::Context() const {
 }
 
 int FailRpc(const grpc::Status& status) {
-  std::fprintf(stderr, "lumen: %s: %s\n", StatusCodeName(status.error_code()),
+  std::fprintf(stderr, "lumen: %s: %s\n",
+               StatusCodeName(status.error_code()).c_str(),
                status.error_message().c_str());
   return 1;
 }

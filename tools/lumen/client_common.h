@@ -35,7 +35,7 @@ struct ClientFlags {
 };
 
 // "INVALID_ARGUMENT", "UNAVAILABLE", ...: the code's name in gRPC's docs.
-const char* StatusCodeName(grpc::StatusCode code);
+std::string StatusCodeName(grpc::StatusCode code);
 
 // Prints "lumen: CODE: message" and returns 1.
 int FailRpc(const grpc::Status& status);
