@@ -96,8 +96,9 @@ class Engine {
   Engine() = default;
   void Loop();
   // Takes what RPC threads queued; false when stopping.
+  // wait: block until there is something; else return at once.
   bool DrainInbox(std::vector<std::unique_ptr<Active>>* added,
-                  std::vector<uint64_t>* aborts);
+                  std::vector<uint64_t>* aborts, bool wait);
   // Runs one scheduled step: forward, sample, token-level ends.
   void RunStep();
   // Handles the token sampled for `a`.

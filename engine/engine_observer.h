@@ -27,6 +27,10 @@ struct EngineStats {
   double step_seconds_total = 0;
   double forward_seconds_total = 0;
   int64_t step_tokens_total = 0;
+  // The KV arena's size, and how much of it is backed with memory so far
+  // (the engine backs it while idle: KvCache::PopulateSome).
+  int64_t kv_cache_bytes = 0;
+  int64_t kv_cache_populated_bytes = 0;
 };
 
 struct StepSummary {

@@ -141,8 +141,9 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
   const int64_t rows =
       s.num_blocks * s.n_layers * 2 * s.n_kv_heads * s.block_size;
   // Anonymous pages read as zero and are backed on first touch: the arena
-  // costs nothing at load (zeroing 1 GiB took seconds of page faults), and
-  // huge pages cut the faults and TLB misses of attention 512-fold.
+  // costs nothing at load (zeroing 1 GiB took seconds of page faults; the
+  // idle engine backs it later, PopulateSome), and huge pages cut the
+  // faults and TLB misses of attention 512-fold.
   const size_t bytes = static_cast<size_t>(rows) *
                        static_cast<size_t>(KvRowBytes(s.element, s.head_dim));
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -157,15 +158,41 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(
 }
 
 absl::Status KvCache::Prefault() {
+  while (PopulateSome(total_bytes())) {
+  }
+  if (populate_refused_) {
+    return absl::UnavailableError(absl::StrCat(
+        "kv cache: cannot populate the arena: ", strerror(populate_errno_)));
+  }
+  return absl::OkStatus();
+}
+
+bool KvCache::PopulateSome(int64_t max_bytes) {
 #ifndef MADV_POPULATE_WRITE
   constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack it
 #endif
-  if (madvise(arena_.get(), arena_.get_deleter().bytes, MADV_POPULATE_WRITE) !=
-      0) {
-    return absl::UnavailableError(
-        absl::StrCat("kv cache: cannot populate the arena: ", strerror(errno)));
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  const int64_t total = total_bytes();
+  if (populate_refused_ || populated_bytes_ >= total) return false;
+  // The installment ends on a 2 MiB boundary of the address space, so that
+  // no huge page is populated in two of them (and the next one starts on a
+  // page boundary, as madvise needs).
+  const uintptr_t base = reinterpret_cast<uintptr_t>(arena_.get());
+  const uintptr_t want =
+      base + populated_bytes_ +
+      static_cast<uintptr_t>(std::max<int64_t>(max_bytes, 1));
+  const int64_t end = std::min<int64_t>(
+      total,
+      static_cast<int64_t>(((want + kHugePage - 1) & ~(kHugePage - 1)) - base));
+  if (madvise(arena_.get() + populated_bytes_,
+              static_cast<size_t>(end - populated_bytes_),
+              MADV_POPULATE_WRITE) != 0) {
+    populate_refused_ = true;
+    populate_errno_ = errno;
+    return false;
   }
-  return absl::OkStatus();
+  populated_bytes_ = end;
+  return populated_bytes_ < total;
 }
 
 void KvCache::ArenaUnmap::operator()(uint8_t* p) const { munmap(p, bytes); }

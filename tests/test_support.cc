@@ -1,6 +1,7 @@
 #include "tests/test_support.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,19 @@ CommandResult RunCommand(const std::string& command, const std::string& input) {
 
 std::string BinPath(const std::string& name) {
   return BinaryDir() + "/bin/" + name;
+}
+
+bool KernelPopulatesPages() {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;
+#endif
+  const size_t bytes = 1 << 16;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  const bool ok = madvise(p, bytes, MADV_POPULATE_WRITE) == 0;
+  munmap(p, bytes);
+  return ok;
 }
 
 }  // namespace lumen::testing

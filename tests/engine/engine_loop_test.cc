@@ -3,8 +3,8 @@
 // generation, both free the request's blocks, stop strings end requests in
 // the output stage, a lazy constraint takes over at its trigger, the prefix
 // cache keeps salts apart, prompts are chunked beside a decoding stream under
-// a stall bound, and the attention scratch holds whatever OpenMP team the
-// calling thread has.
+// a stall bound, the attention scratch holds whatever OpenMP team the
+// calling thread has, and the idle engine backs its KV arena with memory.
 
 #include <omp.h>
 
@@ -171,6 +171,37 @@ TEST_F(EngineLoopTest, AbortEndsTheRequestBeforeTheNextStep) {
   EXPECT_EQ(end.usage.completion_tokens, 20);
   EXPECT_EQ(steps.TakeSteps().size(), 20u);
   EXPECT_TRUE(BlocksFreed(*engine));
+}
+
+TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheBesideRequests) {
+  if (!testing::KernelPopulatesPages())
+    GTEST_SKIP() << "no MADV_POPULATE_WRITE here";
+  auto engine = MakeEngine();
+  // Submitted at once: it runs between installments, and the rest of the
+  // arena is backed after it.
+  GenerateParams p = Long(24);
+  p.sampling.temperature = 0;
+  Collector first;
+  ASSERT_TRUE(engine->Submit(1, p, first.stream()).ok());
+  const GenerationDelta a = first.WaitForEnd();
+  ASSERT_TRUE(a.finished);
+  ASSERT_TRUE(a.error.ok()) << a.error;
+  EXPECT_EQ(a.token_ids.size(), 24u);
+  EngineStats s;
+  for (int i = 0; i < 6000; ++i) {
+    s = engine->Stats();
+    if (s.kv_cache_bytes > 0 && s.kv_cache_populated_bytes == s.kv_cache_bytes)
+      break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(s.kv_cache_bytes, int64_t{63} << 20);  // of 64 MiB asked
+  EXPECT_EQ(s.kv_cache_populated_bytes, s.kv_cache_bytes);
+  // The same request on the backed arena: the same tokens.
+  Collector second;
+  ASSERT_TRUE(engine->Submit(2, p, second.stream()).ok());
+  const GenerationDelta b = second.WaitForEnd();
+  ASSERT_TRUE(b.finished);
+  EXPECT_EQ(b.token_ids, a.token_ids);
 }
 
 TEST_F(EngineLoopTest, DeadlineEndsTheRequestAndFreesItsBlocks) {
