@@ -15,11 +15,15 @@ namespace lumen::engine {
 
 namespace {
 
-// What the idle engine thread backs of the KV arena at a time: 0.7 ms at
-// the 11-12 GB/s of free 2 MiB pages, 14 ms at the 0.6 GB/s of pages the
-// VM has to make (tools/bench/prefault_bench.cc), the longest a request
-// arriving then waits for it.
+// What the idle engine thread backs of the KV arena at a time, which a
+// request arriving meanwhile waits for: 8 MiB took 0.7 ms at the 11-12
+// GB/s of free 2 MiB pages and 14 ms at the 0.6 GB/s of pages the VM had
+// to make (tools/bench/prefault_bench.cc). Where an installment takes
+// longer than kKvPopulateSlowSeconds (the kernel compacting memory for huge
+// pages, say), the next ones are halved, down to one huge page.
 constexpr int64_t kKvPopulateInstallmentBytes = int64_t{8} << 20;
+constexpr int64_t kKvPopulateMinBytes = int64_t{2} << 20;
+constexpr double kKvPopulateSlowSeconds = 0.005;
 
 using Clock = std::chrono::steady_clock;
 
@@ -453,6 +457,7 @@ void Engine::Loop() {
   // (KvCache::PopulateSome), so that no step pays first writes; a request
   // arriving meanwhile waits for one installment at most.
   bool populating = true;
+  int64_t installment = kKvPopulateInstallmentBytes;
   while (DrainInbox(&added, &aborts, /*wait=*/!populating)) {
     for (auto& a : added) {
       scheduler_->Add(&a->sched);
@@ -478,7 +483,10 @@ void Engine::Loop() {
     if (scheduler_->HasWork()) {
       RunStep();
     } else if (populating) {
-      populating = cache_->PopulateSome(kKvPopulateInstallmentBytes);
+      const SteadyTime start = Clock::now();
+      populating = cache_->PopulateSome(installment);
+      if (SecondsBetween(start, Clock::now()) > kKvPopulateSlowSeconds)
+        installment = std::max(installment / 2, kKvPopulateMinBytes);
       counters_.kv_cache_populated_bytes = cache_->populated_bytes();
     }
     // Stats first: dropping a finished request can release what a caller

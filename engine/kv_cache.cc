@@ -174,13 +174,13 @@ bool KvCache::PopulateSome(int64_t max_bytes) {
   constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
   const int64_t total = total_bytes();
   if (populate_refused_ || populated_bytes_ >= total) return false;
-  // The installment ends on a 2 MiB boundary of the address space, so that
-  // no huge page is populated in two of them (and the next one starts on a
-  // page boundary, as madvise needs).
+  max_bytes = std::clamp<int64_t>(max_bytes, 1, total - populated_bytes_);
+  // The installment ends on a 2 MiB boundary of the address space (or at
+  // the arena's end), so that the next one starts page-aligned, as madvise
+  // needs, and on a huge page of its own.
   const uintptr_t base = reinterpret_cast<uintptr_t>(arena_.get());
   const uintptr_t want =
-      base + populated_bytes_ +
-      static_cast<uintptr_t>(std::max<int64_t>(max_bytes, 1));
+      base + static_cast<uintptr_t>(populated_bytes_ + max_bytes);
   const int64_t end = std::min<int64_t>(
       total,
       static_cast<int64_t>(((want + kHugePage - 1) & ~(kHugePage - 1)) - base));

@@ -66,7 +66,8 @@ class KvCache {
   // steps: on a fresh arena, the first writes into new blocks page-faulted
   // for 2 ms of a 13 ms 16-sequence decode step (more on a VM whose host
   // backs guest memory lazily). The contents are unchanged; Unavailable
-  // when the kernel cannot populate (Linux < 5.14).
+  // when the kernel cannot populate (Linux < 5.14), or refused an earlier
+  // PopulateSome (it is not asked again).
   absl::Status Prefault();
   // Prefault in installments: backs the next max_bytes (rounded up to whole
   // 2 MiB pages) of the arena not yet backed, from its start, where the

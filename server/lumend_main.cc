@@ -223,7 +223,8 @@ int Run(int argc, char** argv) {
             "threads for blocking work off the RPC threads (RAG retrieval, "
             "knowledge store, embedding, adapter loading)");
   flags.Int("ctx-size", &f.ctx_size, "context per sequence (0 = the model's)");
-  flags.Int("kv-cache-mb", &f.kv_cache_mb, "KV cache size per model in MiB");
+  flags.Int("kv-cache-mb", &f.kv_cache_mb,
+            "KV cache size per model in MiB (resident soon after start)");
   // f16 (llama.cpp's default too) halves the bytes attention reads per step;
   // README's "KV cache" section has its effect on the reference outputs.
   flags.String("kv-cache-type", &f.kv_cache_type,

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/prefault.h"
+
 namespace lumen::testing {
 
 std::string TestDataPath(const std::string& relative) {
@@ -56,14 +58,11 @@ std::string BinPath(const std::string& name) {
 }
 
 bool KernelPopulatesPages() {
-#ifndef MADV_POPULATE_WRITE
-  constexpr int MADV_POPULATE_WRITE = 23;
-#endif
   const size_t bytes = 1 << 16;
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return false;
-  const bool ok = madvise(p, bytes, MADV_POPULATE_WRITE) == 0;
+  const bool ok = PopulatePages(p, bytes);
   munmap(p, bytes);
   return ok;
 }

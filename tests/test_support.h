@@ -29,8 +29,9 @@ CommandResult RunCommand(const std::string& command,
                          const std::string& input = "");
 // Path of a program built into <build>/bin.
 std::string BinPath(const std::string& name);
-// Whether this kernel populates pages on request (MADV_POPULATE_WRITE,
-// Linux 5.14); where it does not, memory is backed on first write instead.
+// Whether this kernel populates pages on request (lumen::PopulatePages:
+// MADV_POPULATE_WRITE, Linux 5.14); where it does not, memory is backed on
+// first write instead.
 bool KernelPopulatesPages();
 
 }  // namespace lumen::testing

@@ -173,14 +173,20 @@ TEST_F(EngineLoopTest, AbortEndsTheRequestBeforeTheNextStep) {
   EXPECT_TRUE(BlocksFreed(*engine));
 }
 
-TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheBesideRequests) {
+TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheKeepingCachedPrefixes) {
   if (!testing::KernelPopulatesPages())
     GTEST_SKIP() << "no MADV_POPULATE_WRITE here";
   auto engine = MakeEngine();
-  // Submitted at once: it runs between installments, and the rest of the
-  // arena is backed after it.
-  GenerateParams p = Long(24);
-  p.sampling.temperature = 0;
+  GenerateParams p;
+  // 32 tokens: two full blocks, which stay cached after the request ends; a
+  // later request reuses the first (its last prompt token is always
+  // computed, so the second block is recomputed).
+  p.prompt_tokens = tokenizer_->Encode(
+      "Once upon a time there was a cat who liked to play in the sun "
+      "all day long with her friends.",
+      true, false);
+  p.max_tokens = 24;
+  p.ignore_eos = true;
   Collector first;
   ASSERT_TRUE(engine->Submit(1, p, first.stream()).ok());
   const GenerationDelta a = first.WaitForEnd();
@@ -196,11 +202,15 @@ TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheBesideRequests) {
   }
   EXPECT_GE(s.kv_cache_bytes, int64_t{63} << 20);  // of 64 MiB asked
   EXPECT_EQ(s.kv_cache_populated_bytes, s.kv_cache_bytes);
-  // The same request on the backed arena: the same tokens.
+  // The same request after the whole arena was populated: it reads its
+  // first block from the cache the first one left, and gives the same
+  // tokens only if populating kept their keys and values.
+  ASSERT_EQ(p.prompt_tokens.size(), 32u);
   Collector second;
   ASSERT_TRUE(engine->Submit(2, p, second.stream()).ok());
   const GenerationDelta b = second.WaitForEnd();
   ASSERT_TRUE(b.finished);
+  EXPECT_EQ(b.usage.cached_prompt_tokens, 16);
   EXPECT_EQ(b.token_ids, a.token_ids);
 }
 
@@ -333,7 +343,8 @@ TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {
   auto run = [&](uint64_t id, const std::string& salt) {
     Collector c;
     GenerateParams p;
-    // 40 tokens: two full 16-token blocks can be reused.
+    // 32 tokens: the first 16-token block can be reused (the last prompt
+    // token is always computed).
     p.prompt_tokens = tokenizer_->Encode(
         "Once upon a time there was a cat who liked to play in the sun "
         "all day long with her friends.",
