@@ -55,14 +55,19 @@ inline void PrefetchAround(const AttentionItem& it, int64_t block,
 
 // The one-token kernel (Attend) instead asks for keys and values both
 // kAheadBlocks ahead, block `block + kAheadBlocks`'s rows a heads-th at a
-// time, one share as each head's scores start: the misses then stay in
-// flight evenly through the pass rather than in a burst of 2 * range_bytes
-// per block. 16 sequences of the 110M Q8_0 file, `lumen bench engine`
-// decode step on a noisy VM, two sets of 3 alternated runs: at context 512
-// 21.3-21.8 -> 20.3-20.6 ms, then 21.2-22.1 -> 21.3-21.5 ms (f16 cache) and
-// 29.3-29.8 -> 28.2-28.3 ms (f32 cache, one outlier each way); at 128 within
-// noise. `gemm_bench --attention_only --cpu_time`: q8_0 cache a fifth less
-// CPU time, f16 5-15% less.
+// time: head i's share while head i scores its keys, a quarter of it before
+// each group of 4 keys. The misses then stay in flight evenly through the
+// pass rather than in bursts. 16 sequences of the 110M Q8_0 file, `lumen
+// bench engine` decode step on a noisy VM, two sets of 3 alternated runs,
+// one share per head issued at once (against one burst per block): at
+// context 512 21.3-21.8 -> 20.3-20.6 ms, then 21.2-22.1 -> 21.3-21.5 ms
+// (f16 cache) and 29.3-29.8 -> 28.2-28.3 ms (f32 cache). Each share in
+// quarters, `gemm_bench --attention_only --threads 2`, 4 alternated runs,
+// ms per step of 16 sequences: f16 context 128 1.99-2.84 -> 1.66-2.22, 512
+// 11.1-12.1 -> 8.5-10.5, 2048 45-53 -> 38-45; q8_0 cache 2048 40-43 ->
+// 28-34; f32 within noise. `lumen bench engine` decode 16 on the 110M f32
+// file (f16 cache), 2 alternated runs: 791-850 -> 911-914 tokens/s at
+// context 128, 545-589 -> 644 at 512.
 constexpr int64_t kAheadBlocks = 2;
 // Before the first block: everything of the first kAheadBlocks.
 inline void PrefetchFirstBlocks(const AttentionItem& it, int64_t first_block,
@@ -79,17 +84,34 @@ inline void PrefetchFirstBlocks(const AttentionItem& it, int64_t first_block,
 inline int64_t PrefetchShareBytes(int64_t range_bytes, int64_t heads) {
   return ((range_bytes + heads - 1) / heads + 63) / 64 * 64;
 }
-// As the item's head i starts block `block`: share i of the rows
-// kAheadBlocks ahead.
-inline void PrefetchShareAhead(const AttentionItem& it, int64_t block,
-                               int64_t last_block, int64_t kvh0,
-                               int64_t range_bytes, int64_t i, int64_t share) {
-  if (block + kAheadBlocks > last_block) return;
+// Key and value rows to ask for while one head scores a block (none:
+// bytes 0).
+struct PrefetchShare {
+  const uint8_t* keys = nullptr;
+  const uint8_t* values = nullptr;
+  int64_t bytes = 0;
+};
+// Share i of the rows kAheadBlocks ahead of `block`.
+inline PrefetchShare ShareAhead(const AttentionItem& it, int64_t block,
+                                int64_t last_block, int64_t kvh0,
+                                int64_t range_bytes, int64_t i, int64_t share) {
+  PrefetchShare pf;
   const int64_t offset = i * share;
-  const int64_t bytes = Min(share, range_bytes - offset);
-  if (bytes <= 0) return;
-  PrefetchRows(KeyRows(it, block + kAheadBlocks, kvh0) + offset, bytes);
-  PrefetchRows(ValueRows(it, block + kAheadBlocks, kvh0) + offset, bytes);
+  if (block + kAheadBlocks > last_block || offset >= range_bytes) return pf;
+  pf.keys = KeyRows(it, block + kAheadBlocks, kvh0) + offset;
+  pf.values = ValueRows(it, block + kAheadBlocks, kvh0) + offset;
+  pf.bytes = Min(share, range_bytes - offset);
+  return pf;
+}
+// Asks for the next `step` bytes of a share (from *done on), or all the
+// rest when step is 0.
+inline void PrefetchSharePart(const PrefetchShare& pf, int64_t step,
+                              int64_t* done) {
+  if (*done >= pf.bytes) return;
+  const int64_t n = step > 0 ? Min(step, pf.bytes - *done) : pf.bytes - *done;
+  PrefetchRows(pf.keys + *done, n);
+  PrefetchRows(pf.values + *done, n);
+  *done += n;
 }
 
 // A cached row of 16 * W values (kv_cache.h), 16 at a time as fp32.
@@ -184,16 +206,21 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // Query head row qh's scores over slots [first_slot, slots) of one block's
 // key rows k: sc[base + j] for slot j, folded into the head's running
 // maximum (max4 over groups of four, max1 over the rest).
+// pf: rows to ask for meanwhile, a quarter before each group of 4 keys.
 template <int W, template <int> class Rows>
 inline void ScoreSlots(const float* qh, const uint8_t* k, int64_t first_slot,
                        int64_t slots, int64_t base, float scale, float* sc,
-                       __m128* max4, float* max1) {
+                       __m128* max4, float* max1,
+                       const PrefetchShare& pf = PrefetchShare{}) {
   using R = Rows<W>;
   constexpr int64_t rb = R::kRowBytes;
   __m512 q[W];
   for (int w = 0; w < W; ++w) q[w] = _mm512_loadu_ps(qh + 16 * w);
+  const int64_t pf_step = (pf.bytes / 4 + 63) / 64 * 64;
+  int64_t pf_done = 0;
   int64_t j = first_slot;
   for (; j + 4 <= slots; j += 4) {
+    PrefetchSharePart(pf, pf_step, &pf_done);
     __m512 acc[4];
     for (int s = 0; s < 4; ++s) {
       const uint8_t* row = k + (j + s) * rb;
@@ -214,6 +241,7 @@ inline void ScoreSlots(const float* qh, const uint8_t* k, int64_t first_slot,
     sc[base + j] = _mm512_reduce_add_ps(acc) * scale;
     if (sc[base + j] > *max1) *max1 = sc[base + j];
   }
+  PrefetchSharePart(pf, 0, &pf_done);
 }
 
 // out += sum over slots [first_slot, slots) of p[j] times value row j.
@@ -269,11 +297,11 @@ void Attend(const AttentionItem& it, float* scores, int64_t max_context) {
     const int64_t first_slot = Max(it.first - start, 0);
     const int64_t base = start - it.first;  // sc[base + j]: slot j
     for (int64_t i = 0; i < heads; ++i) {
-      PrefetchShareAhead(it, block, last_block, kvh0, range_bytes, i, share);
       const int64_t h = it.h0 + i;
-      ScoreSlots<W, Rows>(it.q + h * 16 * W, KeyRows(it, block, h / it.group),
-                          first_slot, slots, base, it.scale,
-                          scores + i * max_context, &max4[i], &max1[i]);
+      ScoreSlots<W, Rows>(
+          it.q + h * 16 * W, KeyRows(it, block, h / it.group), first_slot,
+          slots, base, it.scale, scores + i * max_context, &max4[i], &max1[i],
+          ShareAhead(it, block, last_block, kvh0, range_bytes, i, share));
     }
   }
   float inv_sum[kMaxHeadsPerItem];
