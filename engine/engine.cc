@@ -20,7 +20,8 @@ namespace {
 // GB/s of free 2 MiB pages and 14 ms at the 0.6 GB/s of pages the VM had
 // to make (tools/bench/prefault_bench.cc). Where an installment takes
 // longer than kKvPopulateSlowSeconds (the kernel compacting memory for huge
-// pages, say), the next ones are halved, down to one huge page.
+// pages, say), the next ones are halved, down to one huge page, and stay
+// so (the first may reach 10 MiB: installments end on 2 MiB boundaries).
 constexpr int64_t kKvPopulateInstallmentBytes = int64_t{8} << 20;
 constexpr int64_t kKvPopulateMinBytes = int64_t{2} << 20;
 constexpr double kKvPopulateSlowSeconds = 0.005;

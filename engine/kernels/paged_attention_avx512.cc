@@ -56,8 +56,9 @@ inline void PrefetchAround(const AttentionItem& it, int64_t block,
 // The one-token kernel (Attend) instead asks for keys and values both
 // kAheadBlocks ahead, block `block + kAheadBlocks`'s rows a heads-th at a
 // time: head i's share while head i scores its keys, a quarter of it before
-// each group of 4 keys. The misses then stay in flight evenly through the
-// pass rather than in bursts. 16 sequences of the 110M Q8_0 file, `lumen
+// each group of 4 keys (of a block of 16; the rest after the last group).
+// The misses then stay in flight evenly through the pass rather than in
+// bursts. 16 sequences of the 110M Q8_0 file, `lumen
 // bench engine` decode step on a noisy VM, two sets of 3 alternated runs,
 // one share per head issued at once (against one burst per block): at
 // context 512 21.3-21.8 -> 20.3-20.6 ms, then 21.2-22.1 -> 21.3-21.5 ms
@@ -66,8 +67,9 @@ inline void PrefetchAround(const AttentionItem& it, int64_t block,
 // ms per step of 16 sequences: f16 context 128 1.99-2.84 -> 1.66-2.22, 512
 // 11.1-12.1 -> 8.5-10.5, 2048 45-53 -> 38-45; q8_0 cache 2048 40-43 ->
 // 28-34; f32 within noise. `lumen bench engine` decode 16 on the 110M f32
-// file (f16 cache), 2 alternated runs: 791-850 -> 911-914 tokens/s at
-// context 128, 545-589 -> 644 at 512.
+// file (f16 cache), alternated: 791-850 -> 911-914 tokens/s at context 128
+// and 545-589 -> 644 at 512 in 2 runs, 741-893 -> 863-953 and 522-606 ->
+// 577-671 in 3 more.
 constexpr int64_t kAheadBlocks = 2;
 // Before the first block: everything of the first kAheadBlocks.
 inline void PrefetchFirstBlocks(const AttentionItem& it, int64_t first_block,
@@ -206,7 +208,8 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // Query head row qh's scores over slots [first_slot, slots) of one block's
 // key rows k: sc[base + j] for slot j, folded into the head's running
 // maximum (max4 over groups of four, max1 over the rest).
-// pf: rows to ask for meanwhile, a quarter before each group of 4 keys.
+// pf: rows to ask for meanwhile, a quarter before each group of 4 keys and
+// what is left after the last.
 template <int W, template <int> class Rows>
 inline void ScoreSlots(const float* qh, const uint8_t* k, int64_t first_slot,
                        int64_t slots, int64_t base, float scale, float* sc,

@@ -187,6 +187,7 @@ TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheKeepingCachedPrefixes) {
       true, false);
   p.max_tokens = 24;
   p.ignore_eos = true;
+  ASSERT_EQ(p.prompt_tokens.size(), 32u);
   Collector first;
   ASSERT_TRUE(engine->Submit(1, p, first.stream()).ok());
   const GenerationDelta a = first.WaitForEnd();
@@ -202,10 +203,10 @@ TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheKeepingCachedPrefixes) {
   }
   EXPECT_GE(s.kv_cache_bytes, int64_t{63} << 20);  // of 64 MiB asked
   EXPECT_EQ(s.kv_cache_populated_bytes, s.kv_cache_bytes);
-  // The same request after the whole arena was populated: it reads its
-  // first block from the cache the first one left, and gives the same
-  // tokens only if populating kept their keys and values.
-  ASSERT_EQ(p.prompt_tokens.size(), 32u);
+  // The same request after the whole arena was populated reuses the first
+  // block the first one cached, with the same tokens. (Whether its pages
+  // were backed before or after it was written depends on thread timing;
+  // KvCacheTest checks that populating keeps what is written.)
   Collector second;
   ASSERT_TRUE(engine->Submit(2, p, second.stream()).ok());
   const GenerationDelta b = second.WaitForEnd();
