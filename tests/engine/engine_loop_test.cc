@@ -94,6 +94,15 @@ class EngineLoopTest : public ::testing::Test {
     p.ignore_eos = true;
     return p;
   }
+  // 32 tokens, two full 16-token blocks: a later request with the same
+  // prompt reuses the first from the prefix cache (its last prompt token is
+  // always computed, so the second block is recomputed).
+  std::vector<int32_t> TwoBlockPrompt() const {
+    return tokenizer_->Encode(
+        "Once upon a time there was a cat who liked to play in the sun "
+        "all day long with her friends.",
+        true, false);
+  }
   // Bounded wait until no request holds KV blocks.
   static bool BlocksFreed(const Engine& e) {
     for (int i = 0; i < 2000; ++i) {
@@ -178,13 +187,7 @@ TEST_F(EngineLoopTest, IdleEngineBacksItsKvCacheKeepingCachedPrefixes) {
     GTEST_SKIP() << "no MADV_POPULATE_WRITE here";
   auto engine = MakeEngine();
   GenerateParams p;
-  // 32 tokens: two full blocks, which stay cached after the request ends; a
-  // later request reuses the first (its last prompt token is always
-  // computed, so the second block is recomputed).
-  p.prompt_tokens = tokenizer_->Encode(
-      "Once upon a time there was a cat who liked to play in the sun "
-      "all day long with her friends.",
-      true, false);
+  p.prompt_tokens = TwoBlockPrompt();
   p.max_tokens = 24;
   p.ignore_eos = true;
   ASSERT_EQ(p.prompt_tokens.size(), 32u);
@@ -344,12 +347,7 @@ TEST_F(EngineLoopTest, PrefixCacheIsSharedOnlyWithinASalt) {
   auto run = [&](uint64_t id, const std::string& salt) {
     Collector c;
     GenerateParams p;
-    // 32 tokens: the first 16-token block can be reused (the last prompt
-    // token is always computed).
-    p.prompt_tokens = tokenizer_->Encode(
-        "Once upon a time there was a cat who liked to play in the sun "
-        "all day long with her friends.",
-        true, false);
+    p.prompt_tokens = TwoBlockPrompt();
     p.max_tokens = 2;
     p.cache_salt = salt;
     EXPECT_TRUE(engine->Submit(id, std::move(p), c.stream()).ok());
