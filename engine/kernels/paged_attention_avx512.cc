@@ -58,9 +58,9 @@ inline void PrefetchAround(const AttentionItem& it, int64_t block,
 // time: head i's share while head i scores its keys, a quarter of it before
 // each group of 4 keys (of a block of 16; the rest after the last group).
 // The misses then stay in flight evenly through the pass rather than in
-// bursts. 16 sequences of the 110M Q8_0 file, `lumen
-// bench engine` decode step on a noisy VM, two sets of 3 alternated runs,
-// one share per head issued at once (against one burst per block): at
+// bursts. 16 sequences of the 110M Q8_0 file, `lumen bench engine` decode
+// step on a noisy VM, two sets of 3 alternated runs, one share per head
+// issued at once (against one burst per block): at
 // context 512 21.3-21.8 -> 20.3-20.6 ms, then 21.2-22.1 -> 21.3-21.5 ms
 // (f16 cache) and 29.3-29.8 -> 28.2-28.3 ms (f32 cache). Each share in
 // quarters, `gemm_bench --attention_only --threads 2`, 4 alternated runs,
