@@ -499,4 +499,18 @@ std::span<const uint8_t> GgufFile::TensorData(
   return bytes_.subspan(data_offset_ + info.offset, info.num_bytes);
 }
 
+absl::Status GgufFile::ReadTensorBytes(const GgufTensorInfo& info,
+                                       uint64_t offset,
+                                       std::span<uint8_t> out) const {
+  if (offset > info.num_bytes || out.size() > info.num_bytes - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bytes ", offset, "..", offset + out.size(), " of tensor '", info.name,
+        "' are outside its ", info.num_bytes, " bytes"));
+  }
+  const uint64_t start = data_offset_ + info.offset + offset;
+  if (mapping_ != nullptr) return mapping_->Read(start, out);
+  if (!out.empty()) std::memcpy(out.data(), bytes_.data() + start, out.size());
+  return absl::OkStatus();
+}
+
 }  // namespace lumen::engine

@@ -109,6 +109,12 @@ class GgufFile {
 
   // The bytes of a tensor (validated at parse time to lie inside the file).
   std::span<const uint8_t> TensorData(const GgufTensorInfo& info) const;
+  // Copies bytes [offset, offset + out.size()) of a tensor's data into out,
+  // from the file with MappedFile::Read when it was opened from a path: the
+  // way to load weights. InvalidArgument when the range is outside the
+  // tensor. Safe from several threads at once.
+  absl::Status ReadTensorBytes(const GgufTensorInfo& info, uint64_t offset,
+                               std::span<uint8_t> out) const;
 
  private:
   GgufFile() = default;

@@ -48,12 +48,29 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(
     }
     data = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping keeps the file alive
-  return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
+  return std::unique_ptr<MappedFile>(new MappedFile(path, fd, data, size));
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  ::close(fd_);
+}
+
+absl::Status MappedFile::Read(uint64_t offset, std::span<uint8_t> out) const {
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return OsError("cannot read", path_);
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat(
+          path_, " ended at byte ", offset + done, " while reading ",
+          out.size(), " bytes from ", offset, ": changed since it was opened"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace lumen::engine

@@ -1,5 +1,6 @@
 #include "engine/kernels/f32_panel.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -8,32 +9,35 @@ namespace lumen::engine::kernels {
 
 int64_t F32PanelFloats(int64_t N, int64_t K) { return (N + 47) / 48 * 48 * K; }
 
-int64_t F32PanelCapacity(int64_t N, int64_t K) {
-  return F32PanelFloats(N, K) + 15;
-}
-
-int64_t PackF32PanelInPlace(float* data, int64_t N, int64_t K) {
-  const uintptr_t address = reinterpret_cast<uintptr_t>(data);
-  const int64_t offset = static_cast<int64_t>((64 - address % 64) % 64 / 4);
-  const int64_t floats = F32PanelFloats(N, K);
-  std::memmove(data + offset, data, N * K * sizeof(float));
-  float* panel = data + offset;
-  // Past the rows: the padding tiles' zeros.
-  std::memset(panel + N * K, 0, (floats - N * K) * sizeof(float));
-  const int64_t tiles = (N + 47) / 48 * 3;
+absl::Status FillF32Panel(int64_t N, int64_t K, F32RowSource rows,
+                          float* panel) {
+  const int64_t row_tiles = (N + 15) / 16;
+  // The padding tiles past the rows: zeros.
+  std::memset(panel + row_tiles * 16 * K, 0,
+              (F32PanelFloats(N, K) - row_tiles * 16 * K) * sizeof(float));
+  absl::Status status;
 #pragma omp parallel
   {
-    std::vector<float> rows(16 * K);
+    // One tile's rows, row-major: read from the source once, in cache for
+    // the transpose.
+    std::vector<float> tile_rows(16 * K);
+    absl::Status mine;
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tiles; ++t) {
-      float* tile = panel + t * 16 * K;  // rows 16t.. in row-major order
-      std::memcpy(rows.data(), tile, 16 * K * sizeof(float));
+    for (int64_t t = 0; t < row_tiles; ++t) {
+      if (!mine.ok()) continue;
+      const int64_t count = std::min<int64_t>(16, N - 16 * t);
+      mine = rows(16 * t, count, tile_rows.data());
+      std::fill(tile_rows.begin() + count * K, tile_rows.end(), 0.0f);
+      float* tile = panel + t * 16 * K;  // [K][16]
       for (int64_t k = 0; k < K; ++k) {
-        for (int64_t r = 0; r < 16; ++r) tile[k * 16 + r] = rows[r * K + k];
+        for (int64_t r = 0; r < 16; ++r)
+          tile[k * 16 + r] = tile_rows[r * K + k];
       }
     }
+#pragma omp critical(lumen_fill_f32_panel)
+    if (status.ok()) status = mine;
   }
-  return offset;
+  return status;
 }
 
 void F32PanelRow(const float* panel, int64_t K, int64_t n, float* out) {

@@ -8,22 +8,29 @@
 // not depend on how many rows share the step. The kernel runs 3 tiles at a
 // time (48 outputs), so N is padded to a multiple of 48 with zero rows.
 //
-// A tile's panel takes exactly the floats of its 16 rows in row-major
-// order, so the weights are rewritten in place, tile by tile.
+// The weights are written straight from their source into the panel,
+// tile by tile on every thread: no row-major copy of the matrix is made.
 
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+
 namespace lumen::engine::kernels {
+
+// Writes rows [first, first + count) of an N x K fp32 matrix, row-major,
+// to out. Called from several threads at once, for disjoint rows.
+using F32RowSource =
+    absl::FunctionRef<absl::Status(int64_t first, int64_t count, float* out)>;
 
 // Floats of the panel layout of an N x K matrix.
 int64_t F32PanelFloats(int64_t N, int64_t K);
-// Floats a buffer needs to hold the panel 64-byte aligned wherever it
-// starts (a float-aligned start is at most 15 floats short of a line).
-int64_t F32PanelCapacity(int64_t N, int64_t K);
-// N, K > 0. `data` holds an N x K row-major matrix at data[0, N * K) and has
-// room for F32PanelCapacity(N, K) floats. Rewrites it as a panel starting at
-// the first 64-byte aligned float of `data`, which it returns the offset of.
-int64_t PackF32PanelInPlace(float* data, int64_t N, int64_t K);
+// N, K > 0; panel: F32PanelFloats(N, K) floats. Fills it with the panel of
+// the matrix `rows` gives (its padding rows zero), on the calling thread's
+// OpenMP team. The first error of `rows` is returned, the panel then only
+// partly filled.
+absl::Status FillF32Panel(int64_t N, int64_t K, F32RowSource rows,
+                          float* panel);
 // Row n of the matrix ([K] into out).
 void F32PanelRow(const float* panel, int64_t K, int64_t n, float* out);
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/f32_panel.h"
 #include "engine/kernels/small_gemm.h"
@@ -71,21 +72,36 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32(
     return absl::InvalidArgumentError(
         absl::StrCat("linear: bad sizes for ", N, "x", K));
   }
+  return CreateF32FromRows(
+      N, K,
+      [&](int64_t first, int64_t count, float* out) {
+        std::memcpy(out, w.data() + first * K, count * K * sizeof(float));
+        return absl::OkStatus();
+      },
+      std::move(bias));
+}
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateF32FromRows(
+    int64_t N, int64_t K, F32RowSource rows, std::vector<float> bias) {
+  if (N < 0 || K < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear: bad sizes for ", N, "x", K));
+  }
   std::unique_ptr<Linear> l(new Linear());
   l->format_ = WeightFormat::kF32;
-  if (ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512 && N > 0 && K > 0) {
-    // On the 110M shapes (gemm_bench --threads 2, weights cold, Zen 5) the
-    // panel kernel ran at 237-305 GFLOP/s at M = 16, where the small-M
-    // kernel ran at 119-183, and at 326-373 at M = 256, oneDNN at 199-316.
-    // Rewritten in place (one memmove within the buffer, then tile by
-    // tile): no second copy of the matrix when the caller reserved
-    // F32PanelCapacity (weight_loader.cc does).
-    w.reserve(F32PanelCapacity(N, K));
-    w.resize(F32PanelCapacity(N, K));
-    l->panel_offset_ = PackF32PanelInPlace(w.data(), N, K);
-    l->f32_panel_ = true;
+  // On the 110M shapes (gemm_bench --threads 2, weights cold, Zen 5) the
+  // panel kernel ran at 237-305 GFLOP/s at M = 16, where the small-M kernel
+  // ran at 119-183, and at 326-373 at M = 256, oneDNN at 199-316.
+  l->f32_panel_ =
+      ActiveSmallGemmIsa() == SmallGemmIsa::kAvx512 && N > 0 && K > 0;
+  ASSIGN_OR_RETURN(
+      l->w_f32_,
+      PageArray<float>::Zeros(l->f32_panel_ ? F32PanelFloats(N, K) : N * K));
+  if (l->f32_panel_) {
+    RETURN_IF_ERROR(FillF32Panel(N, K, rows, l->w_f32_.data()));
+  } else if (N > 0) {
+    RETURN_IF_ERROR(rows(0, N, l->w_f32_.data()));
   }
-  l->w_f32_ = std::move(w);
   if (absl::Status s = l->Init(N, K, std::move(bias)); !s.ok()) return s;
   return l;
 }
@@ -158,7 +174,7 @@ void Linear::DequantizeRow(int64_t row, float* out) const {
   switch (format_) {
     case WeightFormat::kF32:
       if (f32_panel_) {
-        F32PanelRow(w_f32_.data() + panel_offset_, K_, row, out);
+        F32PanelRow(w_f32_.data(), K_, row, out);
       } else {
         std::memcpy(out, w_f32_.data() + row * K_, K_ * sizeof(float));
       }
@@ -289,7 +305,7 @@ absl::Status Linear::Forward(const float* x, int64_t M, float* y,
     return absl::OkStatus();
   }
   if (f32_panel_) {
-    avx512::F32PanelGemm(x, M, K_, w_f32_.data() + panel_offset_, N_, y);
+    avx512::F32PanelGemm(x, M, K_, w_f32_.data(), N_, y);
     AddBias(M, y);
     return absl::OkStatus();
   }

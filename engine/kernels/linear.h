@@ -16,8 +16,10 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "base/page_array.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/dnnl_matmul.h"
+#include "engine/kernels/f32_panel.h"
 #include "engine/kernels/kernel_choice_cache.h"
 #include "engine/quant/quant_kernels.h"
 
@@ -68,7 +70,7 @@ struct LinearScratch {
 struct PackedPart {
   GgmlType type = GgmlType::kF32;
   int64_t rows = 0;
-  std::vector<uint8_t> data;
+  PageArray<uint8_t> data;
   std::vector<float> f32;
 };
 
@@ -77,11 +79,14 @@ class Linear {
   // Kernel choice per M bucket: bucket b covers M in [2^b, 2^(b+1)).
   static constexpr int kBuckets = 10;
 
-  // w: [N, K] fp32. bias: [N] or empty. A w with capacity for
-  // F32PanelCapacity(N, K) floats (f32_panel.h) is rewritten into panels in
-  // place on AVX-512 CPUs; a smaller one is reallocated once.
+  // w: [N, K] fp32. bias: [N] or empty.
   static absl::StatusOr<std::unique_ptr<Linear>> CreateF32(
       int64_t N, int64_t K, std::vector<float> w, std::vector<float> bias);
+  // The same with the rows read from `rows` straight into the layout the
+  // kernels use (panels on AVX-512 CPUs, f32_panel.h), on the calling
+  // thread's OpenMP team; its first error is returned.
+  static absl::StatusOr<std::unique_ptr<Linear>> CreateF32FromRows(
+      int64_t N, int64_t K, F32RowSource rows, std::vector<float> bias);
   // Parts stacked in order (N = sum of their rows); K a whole number of each
   // packed part's blocks. InvalidArgument on sizes that do not match.
   static absl::StatusOr<std::unique_ptr<Linear>> CreatePacked(
@@ -152,8 +157,8 @@ class Linear {
     GgmlType type;
     int64_t first_row;
     int64_t rows;
-    int64_t row_bytes;          // packed types
-    std::vector<uint8_t> data;  // [rows, row_bytes]
+    int64_t row_bytes;        // packed types
+    PageArray<uint8_t> data;  // [rows, row_bytes]
     // data's rows in quant::InterleaveRows order (where the kernels want it).
     bool interleaved = false;
     std::vector<float> f32;  // [rows, K] when type is kF32
@@ -163,10 +168,9 @@ class Linear {
   InputRounding input_rounding_ = InputRounding::kNone;
   int64_t N_ = 0, K_ = 0;
   // [N, K], or with f32_panel_ the panel layout (F32PanelFloats(N, K)
-  // floats from panel_offset_, 64-byte aligned).
-  std::vector<float> w_f32_;
+  // floats).
+  PageArray<float> w_f32_;
   bool f32_panel_ = false;
-  int64_t panel_offset_ = 0;
   std::vector<float> bias_;        // [N] or empty
   std::vector<Segment> segments_;  // packed format, in row order
   // Packed: whether some segment's kernel reads the activations quantized

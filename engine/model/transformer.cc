@@ -58,10 +58,9 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
        (head == kernels::WeightFormat::kPacked && embd_packed != nullptr))) {
     m->token_embd_.shared = m->output_.get();
   } else if (embd_packed != nullptr && mode != WeightMode::kF32) {
-    const auto bytes = f.TensorData(*embd);
     m->token_embd_.type = embd->type;
-    ReservePrefaulted(m->token_embd_.packed, bytes.size());
-    m->token_embd_.packed.assign(bytes.begin(), bytes.end());
+    AssignPrefaulted(m->token_embd_.packed, embd->num_bytes);
+    RETURN_IF_ERROR(f.ReadTensorBytes(*embd, 0, m->token_embd_.packed));
     m->token_embd_.row_bytes = quant::RowBytes(*embd_packed, d);
   } else {
     ASSIGN_OR_RETURN(m->token_embd_.f32, ReadFloats(f, WholeMatrix(embd)));

@@ -1,12 +1,12 @@
 #include "engine/model/weight_loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "base/prefault.h"
 #include "base/status_macros.h"
 #include "engine/gguf/tensor_convert.h"
-#include "engine/kernels/f32_panel.h"
 #include "engine/quant/quant_type.h"
 
 namespace lumen::engine {
@@ -30,11 +30,17 @@ int64_t ByteOffset(GgmlType type, int64_t index) {
   return index / traits->block_size * traits->type_size;
 }
 
-std::span<const uint8_t> PartBytes(const GgufFile& f, const MatrixRows& p) {
+// The packed blocks of p, read from the file.
+absl::StatusOr<PageArray<uint8_t>> ReadBlocks(const GgufFile& f,
+                                              const MatrixRows& p) {
   const quant::QuantType* t = quant::FindQuantType(p.tensor->type);
-  const int64_t row_bytes = quant::RowBytes(*t, p.cols());
-  return f.TensorData(*p.tensor).subspan(
-      ByteOffset(p.tensor->type, p.first_row * p.cols()), p.rows * row_bytes);
+  ASSIGN_OR_RETURN(
+      PageArray<uint8_t> blocks,
+      PageArray<uint8_t>::Zeros(p.rows * quant::RowBytes(*t, p.cols())));
+  RETURN_IF_ERROR(f.ReadTensorBytes(
+      *p.tensor, ByteOffset(p.tensor->type, p.first_row * p.cols()),
+      blocks.span()));
+  return blocks;
 }
 
 absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
@@ -42,22 +48,25 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsF32(
     std::vector<float> bias,
     kernels::InputRounding rounding = kernels::InputRounding::kNone) {
   const int64_t cols = parts[0].cols();
-  // Each part is decoded in place: a temporary per part cost a second
-  // zero-fill and copy of every fp32 weight at load.
-  std::vector<float> w;
-  // Room for the fp32 panels Linear rewrites the rows into on AVX-512 (only
-  // the rows are prefaulted: AVX2 never touches the rest).
-  w.reserve(kernels::F32PanelCapacity(rows, cols));
-  ReservePrefaulted(w, rows * cols);
-  w.resize(rows * cols);
-  float* out = w.data();
-  for (const MatrixRows& p : parts) {
-    RETURN_IF_ERROR(DecodeRows(f, p, out));
-    out += p.rows * cols;
-  }
+  // Rows [first, first + count) of the stacked parts, decoded straight from
+  // the file into the layout Linear keeps (no row-major copy of the matrix).
+  auto decode = [&](int64_t first, int64_t count, float* out) {
+    int64_t part_first = 0;  // the part's first row in the stack
+    for (const MatrixRows& p : parts) {
+      const int64_t lo = std::max(first, part_first);
+      const int64_t hi = std::min(first + count, part_first + p.rows);
+      if (lo < hi) {
+        RETURN_IF_ERROR(
+            DecodeRows(f, {p.tensor, p.first_row + lo - part_first, hi - lo},
+                       out + (lo - first) * cols));
+      }
+      part_first += p.rows;
+    }
+    return absl::OkStatus();
+  };
   ASSIGN_OR_RETURN(
       std::unique_ptr<kernels::Linear> linear,
-      kernels::Linear::CreateF32(rows, cols, std::move(w), std::move(bias)));
+      kernels::Linear::CreateF32FromRows(rows, cols, decode, std::move(bias)));
   RETURN_IF_ERROR(linear->SetInputRounding(rounding));
   return linear;
 }
@@ -74,16 +83,14 @@ absl::StatusOr<std::unique_ptr<kernels::Linear>> AsPacked(
     part.rows = p.rows;
     if (!FloatType(p.tensor->type)) {
       part.type = p.tensor->type;
-      const std::span<const uint8_t> bytes = PartBytes(f, p);
-      ReservePrefaulted(part.data, bytes.size());
-      part.data.assign(bytes.begin(), bytes.end());
+      ASSIGN_OR_RETURN(part.data, ReadBlocks(f, p));
     } else {
       ASSIGN_OR_RETURN(std::vector<float> w, ReadFloats(f, p));
       if (mode == WeightMode::kInt8 && cols % kQ8_0BlockSize == 0) {
         const quant::QuantType* q8 = quant::FindQuantType(GgmlType::kQ8_0);
         part.type = GgmlType::kQ8_0;
-        ReservePrefaulted(part.data, p.rows * quant::RowBytes(*q8, cols));
-        part.data.resize(p.rows * quant::RowBytes(*q8, cols));
+        ASSIGN_OR_RETURN(part.data, PageArray<uint8_t>::Zeros(
+                                        p.rows * quant::RowBytes(*q8, cols)));
         q8->quantize_row(w.data(), part.data.data(), p.rows * cols);
       } else {
         part.type = GgmlType::kF32;
@@ -140,11 +147,29 @@ absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
 }
 
 absl::Status DecodeRows(const GgufFile& f, const MatrixRows& m, float* out) {
-  const int64_t first = m.first_row * m.cols(), n = m.rows * m.cols();
-  return DecodeToFloat(
-      m.tensor->type,
-      f.TensorData(*m.tensor).data() + ByteOffset(m.tensor->type, first), n,
-      out);
+  const GgmlType type = m.tensor->type;
+  const int64_t cols = m.cols();
+  const int64_t start = ByteOffset(type, m.first_row * cols);
+  const int64_t row_bytes = ByteOffset(type, cols);
+  if (type == GgmlType::kF32) {  // the file's bytes are the values
+    return f.ReadTensorBytes(
+        *m.tensor, start,
+        {reinterpret_cast<uint8_t*>(out),
+         static_cast<size_t>(m.rows * cols) * sizeof(float)});
+  }
+  // Other types through a buffer of at most ~1 MiB of whole rows.
+  const int64_t chunk_rows =
+      std::clamp<int64_t>((1 << 20) / std::max<int64_t>(row_bytes, 1), 1,
+                          std::max<int64_t>(m.rows, 1));
+  std::vector<uint8_t> bytes(chunk_rows * row_bytes);
+  for (int64_t r = 0; r < m.rows; r += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, m.rows - r);
+    const std::span<uint8_t> chunk(bytes.data(), rows * row_bytes);
+    RETURN_IF_ERROR(f.ReadTensorBytes(*m.tensor, start + r * row_bytes, chunk));
+    RETURN_IF_ERROR(
+        DecodeToFloat(type, chunk.data(), rows * cols, out + r * cols));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,

@@ -55,8 +55,9 @@ absl::StatusOr<const GgufTensorInfo*> FindWeight(const GgufFile& f,
 
 absl::StatusOr<std::vector<float>> ReadFloats(const GgufFile& f,
                                               const MatrixRows& m);
-// The same into out (m.rows * m.cols() floats); on error nothing is
-// written.
+// The same into out (m.rows * m.cols() floats), read from the file
+// (GgufFile::ReadTensorBytes); on error out is partly written. Safe from
+// several threads at once.
 absl::Status DecodeRows(const GgufFile& f, const MatrixRows& m, float* out);
 // A 1-D tensor of n values.
 absl::StatusOr<std::vector<float>> ReadVector(const GgufFile& f,

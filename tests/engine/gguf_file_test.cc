@@ -1,5 +1,7 @@
 #include "engine/gguf/gguf_file.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "engine/gguf/gguf_writer.h"
@@ -97,6 +99,37 @@ TEST(GgufFileTest, WriterRoundTripsEveryValueType) {
   ASSERT_NE(t, nullptr);
   EXPECT_EQ((*f)->TensorData(*t)[5], 5);
   EXPECT_EQ((*f)->data_offset() % 32, 0u);
+}
+
+// Weights are read with pread from an opened file and copied from bytes
+// that were parsed: both give the tensor's bytes, ranges past the tensor are
+// refused, and a file cut short after opening is data loss, not a crash.
+TEST(GgufFileTest, ReadsTensorBytesFromTheFileAndFromParsedBytes) {
+  const std::string path = WriteSample(testing::MakeTempDir());
+  auto opened = GgufFile::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  const std::string contents = testing::ReadFile(path);
+  const std::vector<uint8_t> copy(contents.begin(), contents.end());
+  auto parsed = GgufFile::Parse(copy);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  for (const GgufFile* f : {opened->get(), parsed->get()}) {
+    const GgufTensorInfo* t = f->FindTensor("t");
+    ASSERT_NE(t, nullptr);
+    std::vector<uint8_t> out(10, 0xee);
+    ASSERT_TRUE(f->ReadTensorBytes(*t, 7, out).ok());
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], 7 + i) << i;
+    EXPECT_THAT(f->ReadTensorBytes(*t, 20, out),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("outside its 24 bytes")));
+  }
+  const GgufTensorInfo* t = (*opened)->FindTensor("t");
+  // The file now ends 4 bytes before the tensor does.
+  ASSERT_EQ(::truncate(path.c_str(), (*opened)->data_offset() + t->offset + 20),
+            0);
+  std::vector<uint8_t> tail(8);
+  EXPECT_THAT((*opened)->ReadTensorBytes(*t, 16, tail),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("changed since it was opened")));
 }
 
 std::vector<uint8_t> Bytes(const std::string& s) {

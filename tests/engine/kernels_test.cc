@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -127,33 +128,56 @@ TEST_P(F32PanelTest, RowsHaveTheSameBitsAtEveryM) {
   }
 }
 
-// The panel starts at the first 64-byte aligned float of the buffer,
-// wherever the buffer starts, and holds every row exactly.
-TEST(F32PanelTest, PacksInPlaceAtEveryAlignment) {
-  constexpr int64_t N = 21, K = 40;
-  const auto w = Random(N * K, 33);
-  std::vector<float> buffer(F32PanelCapacity(N, K) + 16);
-  std::vector<float> row(K);
-  for (int64_t start = 0; start < 16; ++start) {
-    float* data = buffer.data() + start;
-    std::copy(w.begin(), w.end(), data);
-    const int64_t offset = PackF32PanelInPlace(data, N, K);
-    ASSERT_LE(offset, 15);
-    const float* panel = data + offset;
-    ASSERT_EQ(reinterpret_cast<uintptr_t>(panel) % 64, 0u) << start;
+// Every row lands in the panel exactly, each read once from the source, and
+// the padding rows (to a multiple of 48) are written as zeros over whatever
+// the buffer held.
+TEST(F32PanelTest, FillsEveryRowOnceAndZeroesThePadding) {
+  for (int64_t N : {int64_t{21}, int64_t{48}, int64_t{50}}) {
+    constexpr int64_t K = 40;
+    const auto w = Random(N * K, 33);
+    std::vector<std::atomic<int>> reads(N);
+    std::vector<float> panel(F32PanelFloats(N, K),
+                             std::numeric_limits<float>::quiet_NaN());
+    ASSERT_TRUE(FillF32Panel(
+                    N, K,
+                    [&](int64_t first, int64_t count, float* out) {
+                      for (int64_t r = first; r < first + count; ++r)
+                        ++reads[r];
+                      std::copy_n(w.data() + first * K, count * K, out);
+                      return absl::OkStatus();
+                    },
+                    panel.data())
+                    .ok());
+    std::vector<float> row(K);
     for (int64_t n = 0; n < N; ++n) {
-      F32PanelRow(panel, K, n, row.data());
+      ASSERT_EQ(reads[n], 1) << "N " << N << ", row " << n;
+      F32PanelRow(panel.data(), K, n, row.data());
       ASSERT_TRUE(std::equal(row.begin(), row.end(), w.begin() + n * K))
-          << "start " << start << ", row " << n;
+          << "N " << N << ", row " << n;
     }
-    // The padding rows up to 48 are zero.
-    for (int64_t n = N; n < 48; ++n) {
-      F32PanelRow(panel, K, n, row.data());
+    for (int64_t n = N; n < (N + 47) / 48 * 48; ++n) {
+      F32PanelRow(panel.data(), K, n, row.data());
       ASSERT_TRUE(std::all_of(row.begin(), row.end(),
                               [](float v) { return v == 0.0f; }))
-          << "start " << start << ", padding row " << n;
+          << "N " << N << ", padding row " << n;
     }
   }
+}
+
+TEST(F32PanelTest, ReturnsTheSourcesError) {
+  constexpr int64_t N = 64, K = 8;
+  auto failing = [](int64_t first, int64_t count, float* out) {
+    std::fill_n(out, count * K, 1.0f);
+    if (first <= 40 && 40 < first + count)  // one tile, whatever the team
+      return absl::DataLossError(absl::StrCat("row ", first, " unreadable"));
+    return absl::OkStatus();
+  };
+  std::vector<float> panel(F32PanelFloats(N, K));
+  const absl::Status s = FillF32Panel(N, K, failing, panel.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_EQ(s.message(), "row 32 unreadable");
+  const auto linear = Linear::CreateF32FromRows(N, K, failing, {});
+  EXPECT_EQ(linear.status().code(), absl::StatusCode::kDataLoss);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, F32PanelTest,

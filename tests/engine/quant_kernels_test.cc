@@ -323,8 +323,12 @@ TEST_P(PackedKernelTest, MixedLinearAgreesAcrossKernels) {
       K % 256 == 0 ? Types()[9] : Types()[4];  // q6_K / q8_0
   if (K % t->block_elems != 0) GTEST_SKIP() << "K not a whole number of blocks";
   std::vector<kernels::PackedPart> parts(2);
-  parts[0] = {c.type, N, RandomBlocks(c, N, K, 17), {}};
-  parts[1] = {other.type, 5, RandomBlocks(other, 5, K, 19), {}};
+  parts[0] = {
+      c.type, N, *PageArray<uint8_t>::CopyOf(RandomBlocks(c, N, K, 17)), {}};
+  parts[1] = {other.type,
+              5,
+              *PageArray<uint8_t>::CopyOf(RandomBlocks(other, 5, K, 19)),
+              {}};
   const std::vector<double> w0 =
       testing::NaiveDequantize(c.type, parts[0].data.data(), N * K);
   const std::vector<double> w1 =

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "base/openmp_wait.h"
+#include "base/page_array.h"
 #include "engine/kernels/cpu_ops.h"
 #include "engine/kernels/dnnl_matmul.h"
 #include "engine/kernels/f32_panel.h"
@@ -226,15 +227,23 @@ int main(int argc, char** argv) {
               "small f32", "oneDNN f32", "f32 panels", hot ? "hot" : "cold");
   for (const Shape& s : shapes) {
     if (packed_only) break;
-    std::vector<std::vector<float>> w(kLayers), panel(kLayers);
-    std::vector<int64_t> panel_offset(kLayers);
+    std::vector<std::vector<float>> w(kLayers);
+    std::vector<lumen::PageArray<float>> panel(kLayers);
     for (int l = 0; l < kLayers; ++l) {
       w[l].resize(s.N * s.K);
       for (float& v : w[l]) v = normal(rng);
       if (panels) {
-        panel[l] = w[l];
-        panel[l].resize(F32PanelCapacity(s.N, s.K));
-        panel_offset[l] = PackF32PanelInPlace(panel[l].data(), s.N, s.K);
+        auto zeros = lumen::PageArray<float>::Zeros(F32PanelFloats(s.N, s.K));
+        if (!zeros.ok()) return 1;
+        panel[l] = std::move(*zeros);
+        auto filled = FillF32Panel(
+            s.N, s.K,
+            [&](int64_t first, int64_t count, float* out) {
+              std::copy_n(w[l].data() + first * s.K, count * s.K, out);
+              return absl::OkStatus();
+            },
+            panel[l].data());
+        if (!filled.ok()) return 1;
       }
     }
     auto dnnl = DnnlMatmulF32::Create(s.K, s.N, nullptr);
@@ -257,8 +266,7 @@ int main(int argc, char** argv) {
         (void)(*dnnl)->Run(x.data(), M, w[l].data(), y.data());
       });
       const double pf = !panels ? 0.0 : measure([&](int l) {
-        avx512::F32PanelGemm(x.data(), M, s.K,
-                             panel[l].data() + panel_offset[l], s.N, y.data());
+        avx512::F32PanelGemm(x.data(), M, s.K, panel[l].data(), s.N, y.data());
       });
       std::printf("%-8s %4lld %14.1f %14.1f %14.1f\n", s.name, (long long)M,
                   f32, dn, pf);
