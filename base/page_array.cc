@@ -13,17 +13,22 @@ namespace lumen {
 absl::StatusOr<PageMapping> PageMapping::Map(size_t bytes) {
   PageMapping m;
   if (bytes == 0) return m;
-  // A tail past the last whole huge page is rounded up to one more when it
-  // is at least half of one, else to whole 4 KiB pages. Writing a 4 KiB page
-  // the first time traps to the hypervisor on a VM: a 1.4 MiB tail on each
-  // of 47 9.4 MiB arrays cost 0.1 s at first write, where rounding them up
-  // cost 0.01 s (prefault_bench --mb 440 --buffers 47). Rounding every
-  // small array up would back (and zero) up to 2 MiB more each: 40% more
-  // memory for the Q8_0 110M model's 0.6 MiB attention outputs.
+  if (bytes > SIZE_MAX / 2 - 2 * kHugePage) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot map ", bytes, " bytes of memory: too large"));
+  }
+  // The tail past the last whole huge page is rounded up to one more when
+  // that adds at most an eighth of the array, else to whole 4 KiB pages.
+  // Writing a 4 KiB page the first time traps to the hypervisor on a VM: a
+  // 1.4 MiB tail on each of 47 9.4 MiB arrays cost 0.1 s at first write,
+  // where rounding them up cost 0.01 s (prefault_bench --mb 440 --buffers
+  // 47). The bound keeps memory: rounding every array up would add 60% to
+  // the 1.2 MiB Q6_K expert slices of a MoE model.
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t tail = bytes % kHugePage;
-  const size_t size = tail >= kHugePage / 2 ? bytes - tail + kHugePage
-                                            : (bytes + page - 1) / page * page;
+  const size_t size = tail > 0 && kHugePage - tail <= bytes / 8
+                          ? bytes - tail + kHugePage
+                          : (bytes + page - 1) / page * page;
   // One huge page more than needed, then the unaligned head and tail go
   // back: the kernel aligns only some anonymous mappings on its own.
   void* p = ::mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE,

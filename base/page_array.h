@@ -1,8 +1,8 @@
 #pragma once
 // Arrays that are filled once at load and then read on every step (model
 // weights), each in its own anonymous mapping that starts on a 2 MiB
-// boundary, so that all of it but a tail shorter than 1 MiB can be
-// transparent huge pages. A std::vector's block starts 16 bytes into
+// boundary, so that all of it but a short tail can be transparent huge
+// pages. A std::vector's block starts 16 bytes into
 // glibc's mapping, which leaves the first and last 2 MiB of each matrix in
 // 4 KiB pages, and on a VM each first touch of one traps to the hypervisor.
 // 47 prefaulted std::vectors of 9.4 MiB (about the 110M fp32 model's
@@ -27,9 +27,8 @@ class PageMapping {
   static constexpr size_t kHugePage = size_t{2} << 20;
 
   PageMapping() = default;
-  // `bytes` rounded up to whole 2 MiB pages, or to whole pages when that
-  // leaves less than 1 MiB past the last 2 MiB, starting on a 2 MiB
-  // boundary, zero
+  // `bytes` rounded up to whole pages (to a whole 2 MiB one when that adds
+  // at most bytes / 8), starting on a 2 MiB boundary, zero
   // (the kernel's fresh pages), huge pages advised and, best effort, mapped
   // now (base/prefault.h). Nothing is mapped for 0 bytes. ResourceExhausted
   // when the kernel has no room.
@@ -41,6 +40,7 @@ class PageMapping {
   ~PageMapping();
 
   void* data() const { return data_; }
+  // What the mapping holds: the bytes asked for, rounded up.
   size_t mapped_bytes() const { return bytes_; }
 
  private:
@@ -57,6 +57,10 @@ class PageArray {
   PageArray() = default;
   // n zero-valued elements (all-zero bytes).
   static absl::StatusOr<PageArray> Zeros(size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) {
+      return absl::ResourceExhaustedError(
+          "cannot map an array of more than SIZE_MAX bytes");
+    }
     auto mapping = PageMapping::Map(n * sizeof(T));
     if (!mapping.ok()) return mapping.status();
     PageArray a;
@@ -85,6 +89,8 @@ class PageArray {
   const T* data() const { return static_cast<const T*>(mapping_.data()); }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  // Memory the array takes (its mapping, rounded up to whole pages).
+  size_t mapped_bytes() const { return mapping_.mapped_bytes(); }
   std::span<T> span() { return {data(), size_}; }
   std::span<const T> span() const { return {data(), size_}; }
 

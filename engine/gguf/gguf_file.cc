@@ -508,7 +508,14 @@ absl::Status GgufFile::ReadTensorBytes(const GgufTensorInfo& info,
         "' are outside its ", info.num_bytes, " bytes"));
   }
   const uint64_t start = data_offset_ + info.offset + offset;
-  if (mapping_ != nullptr) return mapping_->Read(start, out);
+  if (mapping_ != nullptr) {
+    const absl::Status s = mapping_->Read(start, out);
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("tensor '", info.name, "': ", s.message()));
+    }
+    return s;
+  }
   if (!out.empty()) std::memcpy(out.data(), bytes_.data() + start, out.size());
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 #pragma once
-// GgufFile: a parsed GGUF (v2/v3) file. Metadata strings and tensor data point
-// into the memory-mapped file; nothing is copied. Every structural problem is
+// GgufFile: a parsed GGUF (v2/v3) file. Metadata strings and TensorData point
+// into the memory-mapped file; nothing is copied at parse time. Weights are
+// copied out with ReadTensorBytes (pread). Every structural problem is
 // reported as InvalidArgument naming the problem and its byte offset.
 
 #include <cstdint>
@@ -112,7 +113,8 @@ class GgufFile {
   // Copies bytes [offset, offset + out.size()) of a tensor's data into out,
   // from the file with MappedFile::Read when it was opened from a path: the
   // way to load weights. InvalidArgument when the range is outside the
-  // tensor. Safe from several threads at once.
+  // tensor; the file's errors (MappedFile::Read) name the tensor. Safe from
+  // several threads at once.
   absl::Status ReadTensorBytes(const GgufTensorInfo& info, uint64_t offset,
                                std::span<uint8_t> out) const;
 

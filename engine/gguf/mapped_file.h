@@ -28,8 +28,8 @@ class MappedFile {
   // pread: the kernel copies from the page cache through its own mapping,
   // where reading bytes() takes a page fault per 4 KiB page not yet mapped
   // (16 at a time), each a trap to the hypervisor on a VM. Safe from several
-  // threads at once. DataLoss when the file has become shorter, Internal
-  // on another read error.
+  // threads at once. DataLoss when the file has become shorter, an error
+  // naming the OS error otherwise.
   absl::Status Read(uint64_t offset, std::span<uint8_t> out) const;
 
  private:

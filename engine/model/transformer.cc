@@ -59,8 +59,9 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->token_embd_.shared = m->output_.get();
   } else if (embd_packed != nullptr && mode != WeightMode::kF32) {
     m->token_embd_.type = embd->type;
-    AssignPrefaulted(m->token_embd_.packed, embd->num_bytes);
-    RETURN_IF_ERROR(f.ReadTensorBytes(*embd, 0, m->token_embd_.packed));
+    ASSIGN_OR_RETURN(m->token_embd_.packed,
+                     PageArray<uint8_t>::Zeros(embd->num_bytes));
+    RETURN_IF_ERROR(f.ReadTensorBytes(*embd, 0, m->token_embd_.packed.span()));
     m->token_embd_.row_bytes = quant::RowBytes(*embd_packed, d);
   } else {
     ASSIGN_OR_RETURN(m->token_embd_.f32, ReadFloats(f, WholeMatrix(embd)));

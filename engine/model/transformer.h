@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/page_array.h"
 #include "engine/batch.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/cpu_ops.h"
@@ -177,7 +178,7 @@ class Transformer {
   struct Embeddings {
     std::vector<float> f32;          // [n_vocab, n_embd] or empty
     GgmlType type = GgmlType::kF32;  // of `packed`
-    std::vector<uint8_t> packed;     // [n_vocab, row_bytes] or empty
+    PageArray<uint8_t> packed;       // [n_vocab, row_bytes] or empty
     int64_t row_bytes = 0;
     const kernels::Linear* shared = nullptr;
     int64_t resident_bytes() const { return f32.size() * 4 + packed.size(); }

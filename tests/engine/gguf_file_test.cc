@@ -121,12 +121,17 @@ TEST(GgufFileTest, ReadsTensorBytesFromTheFileAndFromParsedBytes) {
     EXPECT_THAT(f->ReadTensorBytes(*t, 20, out),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("outside its 24 bytes")));
+    EXPECT_THAT(f->ReadTensorBytes(*t, 25, {}),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("outside its 24 bytes")));
   }
   const GgufTensorInfo* t = (*opened)->FindTensor("t");
   // The file now ends 4 bytes before the tensor does.
   ASSERT_EQ(::truncate(path.c_str(), (*opened)->data_offset() + t->offset + 20),
             0);
   std::vector<uint8_t> tail(8);
+  EXPECT_THAT((*opened)->ReadTensorBytes(*t, 16, tail),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("tensor 't': ")));
   EXPECT_THAT((*opened)->ReadTensorBytes(*t, 16, tail),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("changed since it was opened")));

@@ -55,7 +55,7 @@ bool BufferSeconds(size_t count, size_t bytes, bool page_arrays,
   *populate = *write = 0;
   for (size_t i = 0; i < count; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    uint8_t* data;
+    uint8_t* data = nullptr;
     if (page_arrays) {
       auto zeros = lumen::PageArray<uint8_t>::Zeros(bytes);
       if (!zeros.ok()) return false;
@@ -63,10 +63,13 @@ bool BufferSeconds(size_t count, size_t bytes, bool page_arrays,
       data = arrays[i].data();
     } else {
       lumen::ReservePrefaulted(vectors[i], bytes);
-      data = vectors[i].data();
     }
     const auto populated = std::chrono::steady_clock::now();
-    std::memset(data, 1, bytes);
+    if (page_arrays) {
+      std::memset(data, 1, bytes);
+    } else {
+      vectors[i].resize(bytes, 1);  // as the loader's vectors were filled
+    }
     const auto written = std::chrono::steady_clock::now();
     *populate += std::chrono::duration<double>(populated - start).count();
     *write += std::chrono::duration<double>(written - populated).count();
@@ -118,6 +121,10 @@ int main(int argc, char** argv) {
   }
   if (buffers == 0) return 0;
   const size_t each = bytes / buffers;
+  if (each == 0) {
+    std::fprintf(stderr, "--buffers must not exceed the bytes of --mb\n");
+    return 2;
+  }
   std::printf("\n%-5s %lld buffers of %.1f MiB %13s %12s\n", "round",
               static_cast<long long>(buffers), each / 1048576.0, "populate s",
               "first write s");
