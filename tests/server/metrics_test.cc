@@ -1,6 +1,11 @@
 // lumend's /metrics after a bounded burst of traffic: every metric of the
 // contract (SPEC section 6, docs/metrics.md) is exported, with sane values.
 
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "lumen/v1/inference.grpc.pb.h"
@@ -68,6 +73,39 @@ TEST(MetricsTest, ExportsTheContractAfterTraffic) {
           "lumen_time_to_first_token_seconds_bucket{model=\"stories260K\","
           "le=\"0.001\"}"));
   EXPECT_THAT(body, HasSubstr("le=\"60\""));
+}
+
+// The value of the series `series` (name and labels) in a /metrics body; -1
+// when absent.
+double SeriesValue(const std::string& body, const std::string& series) {
+  const size_t at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(body.c_str() + at + series.size() + 2, nullptr);
+}
+
+// The idle engine backs its KV arena after start, and the gauges show it:
+// resident bytes grow to the arena's size (64 MiB requested, whole blocks).
+TEST(MetricsTest, KvCacheResidentBytesReachTheArenaSize) {
+  if (!testing::KernelPopulatesPages())
+    GTEST_SKIP() << "the kernel cannot populate pages (MADV_POPULATE_WRITE)";
+  testing::DaemonProcess d(
+      {"--model=" + testing::TestDataPath("models/stories260K.gguf"),
+       "--metrics-listen=127.0.0.1:0", "--kv-cache-mb=64"});
+  ASSERT_TRUE(d.ok()) << d.Log();
+  const std::string total = "lumen_kv_cache_bytes{model=\"stories260K\"}";
+  const std::string resident =
+      "lumen_kv_cache_resident_bytes{model=\"stories260K\"}";
+  double arena = -1, backed = -1;
+  for (int i = 0; i < 200; ++i) {  // 20 s at most
+    const std::string body = HttpGet(d.metrics_port(), "/metrics");
+    arena = SeriesValue(body, total);
+    backed = SeriesValue(body, resident);
+    if (arena > 0 && backed == arena) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(arena, 60 << 20);
+  EXPECT_LE(arena, 64 << 20);
+  EXPECT_EQ(backed, arena);
 }
 
 }  // namespace
