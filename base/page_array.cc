@@ -17,18 +17,12 @@ absl::StatusOr<PageMapping> PageMapping::Map(size_t bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot map ", bytes, " bytes of memory: too large"));
   }
-  // The tail past the last whole huge page is rounded up to one more when
-  // that adds at most an eighth of the array, else to whole 4 KiB pages.
-  // Writing a 4 KiB page the first time traps to the hypervisor on a VM: a
-  // 1.4 MiB tail on each of 47 9.4 MiB arrays cost 0.1 s at first write,
-  // where rounding them up cost 0.01 s (prefault_bench --mb 440 --buffers
-  // 47). The bound keeps memory: rounding every array up would add 60% to
-  // the 1.2 MiB Q6_K expert slices of a MoE model.
+  // Whole 4 KiB pages: a tail past the last whole huge page stays in 4 KiB
+  // pages rather than take a whole huge page more. That would save its
+  // first-write traps on a VM (up to 511 per array) but add up to 2 MiB of
+  // memory per array, 60% for the 1.2 MiB Q6_K expert slices of a MoE model.
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  const size_t tail = bytes % kHugePage;
-  const size_t size = tail > 0 && kHugePage - tail <= bytes / 8
-                          ? bytes - tail + kHugePage
-                          : (bytes + page - 1) / page * page;
+  const size_t size = (bytes + page - 1) / page * page;
   // One huge page more than needed, then the unaligned head and tail go
   // back: the kernel aligns only some anonymous mappings on its own.
   void* p = ::mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE,

@@ -1,14 +1,14 @@
 #pragma once
 // Arrays that are filled once at load and then read on every step (model
 // weights), each in its own anonymous mapping that starts on a 2 MiB
-// boundary, so that all of it but a short tail can be transparent huge
-// pages. A std::vector's block starts 16 bytes into
+// boundary, so that all of it but the tail past its last whole 2 MiB can be
+// transparent huge pages. A std::vector's block starts 16 bytes into
 // glibc's mapping, which leaves the first and last 2 MiB of each matrix in
-// 4 KiB pages, and on a VM each first touch of one traps to the hypervisor.
-// 47 prefaulted std::vectors of 9.4 MiB (about the 110M fp32 model's
-// matrices) took 0.05-0.06 s to populate and 0.15-0.17 s to write the first
-// time on the 2-core test VM, PageArrays 0.03-0.08 s and 0.011-0.012 s
-// (`prefault_bench --mb 440 --buffers 47`).
+// 4 KiB pages, and on a VM each first write of one traps to the hypervisor.
+// 47 arrays of 10 MiB (about the 110M fp32 model's matrices), on the 2-core
+// test VM (`prefault_bench --mb 470 --buffers 47`): prefaulted std::vectors
+// took 0.053-0.511 s to populate and 0.143-0.146 s to write the first time,
+// PageArrays 0.028-0.191 s and 0.013 s.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +27,7 @@ class PageMapping {
   static constexpr size_t kHugePage = size_t{2} << 20;
 
   PageMapping() = default;
-  // `bytes` rounded up to whole pages (to a whole 2 MiB one when that adds
-  // at most bytes / 8), starting on a 2 MiB boundary, zero
+  // `bytes` rounded up to whole pages, starting on a 2 MiB boundary, zero
   // (the kernel's fresh pages), huge pages advised and, best effort, mapped
   // now (base/prefault.h). Nothing is mapped for 0 bytes. ResourceExhausted
   // when the kernel has no room.

@@ -120,7 +120,7 @@ class Metrics::ModelObserver : public engine::EngineObserver {
     running_ = &m->running_->Add(l);
     kv_usage_ = &m->kv_usage_->Add(l);
     kv_bytes_ = &m->kv_bytes_->Add(l);
-    kv_resident_bytes_ = &m->kv_resident_bytes_->Add(l);
+    kv_populated_bytes_ = &m->kv_populated_bytes_->Add(l);
     step_tokens_ = &m->step_tokens_->Add(l, Exponential(1, 2, 12));
     step_duration_ = &m->step_duration_->Add(l, LatencyBuckets());
     preemptions_ = &m->preemptions_->Add(l);
@@ -177,7 +177,7 @@ class Metrics::ModelObserver : public engine::EngineObserver {
                                    s.kv_blocks_total
                        : 0.0);
     kv_bytes_->Set(static_cast<double>(s.kv_cache_bytes));
-    kv_resident_bytes_->Set(static_cast<double>(s.kv_cache_populated_bytes));
+    kv_populated_bytes_->Set(static_cast<double>(s.kv_cache_populated_bytes));
     // The engine keeps cumulative totals; counters advance by the difference.
     Advance(prompt_tokens_, s.prompt_tokens, &last_.prompt_tokens);
     Advance(generation_tokens_, s.generation_tokens, &last_.generation_tokens);
@@ -199,7 +199,7 @@ class Metrics::ModelObserver : public engine::EngineObserver {
   prometheus::Counter *prompt_tokens_, *generation_tokens_, *prefix_hits_,
       *preemptions_;
   prometheus::Gauge *queue_depth_, *running_, *kv_usage_, *kv_bytes_,
-      *kv_resident_bytes_;
+      *kv_populated_bytes_;
   std::vector<prometheus::Counter*> expert_counters_;  // [layer * experts + e]
   std::vector<int64_t> expert_last_;
 };
@@ -265,14 +265,14 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                       .Name("lumen_kv_cache_bytes")
                       .Help("Size of the KV cache arena (--kv-cache-mb).")
                       .Register(r);
-  m->kv_resident_bytes_ =
+  m->kv_populated_bytes_ =
       &BuildGauge()
-           .Name("lumen_kv_cache_resident_bytes")
+           .Name("lumen_kv_cache_populated_bytes")
            .Help(
-               "Bytes of the KV cache arena backed by memory ahead of use: "
-               "the idle engine backs it after start; it stays below "
-               "lumen_kv_cache_bytes where the kernel refuses "
-               "(Linux < 5.14).")
+               "Bytes of the KV cache arena the idle engine has backed "
+               "with memory ahead of use (MADV_POPULATE_WRITE) since "
+               "start; it stops short of the arena when the kernel "
+               "refuses.")
            .Register(r);
   m->step_tokens_ =
       &BuildHistogram()

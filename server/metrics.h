@@ -65,7 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* running_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_usage_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_bytes_ = nullptr;
-  prometheus::Family<prometheus::Gauge>* kv_resident_bytes_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* kv_populated_bytes_ = nullptr;
   prometheus::Family<prometheus::Histogram>* step_tokens_ = nullptr;
   prometheus::Family<prometheus::Histogram>* step_duration_ = nullptr;
   prometheus::Family<prometheus::Counter>* preemptions_ = nullptr;

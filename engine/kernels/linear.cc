@@ -165,8 +165,7 @@ absl::Status Linear::Init(int64_t N, int64_t K, std::vector<float> bias) {
 }
 
 int64_t Linear::resident_bytes() const {
-  // The values, not their mappings' rounding (base/page_array.h: under a
-  // page, or at most an eighth).
+  // The values (their mappings add under a page each: base/page_array.h).
   int64_t bytes = w_f32_.size() * 4 + bias_.size() * 4;
   for (const Segment& s : segments_) bytes += s.data.size() + s.f32.size() * 4;
   return bytes;

@@ -12,6 +12,8 @@
 
 #include "engine/gguf/gguf_writer.h"
 #include "engine/gguf/tensor_convert.h"
+#include "engine/kernels/small_gemm_isa.h"
+#include "engine/quant/quant_type.h"
 #include "gtest/gtest.h"
 #include "tests/test_support.h"
 
@@ -20,14 +22,25 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Values exact in f16: v(row, col) for a tensor seeded `seed`.
+// Values exact in f16: v(row, col) for a tensor seeded `seed`. No part is a
+// row-shifted copy of another (the seed multiplies).
 float Value(int seed, int64_t row, int64_t col) {
-  return static_cast<float>((seed * 131 + row * 17 + col * 5) % 97 - 48) / 8;
+  return static_cast<float>(((seed + 1) * (row * 17 + col * 5 + 3)) % 97 - 48) /
+         8;
 }
 
 std::vector<uint8_t> Bytes(GgmlType type, int seed, int64_t rows,
                            int64_t cols) {
   std::vector<uint8_t> out;
+  if (type == GgmlType::kQ8_0) {
+    std::vector<float> values;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) values.push_back(Value(seed, r, c));
+    const quant::QuantType* q8 = quant::FindQuantType(GgmlType::kQ8_0);
+    out.resize(rows * quant::RowBytes(*q8, cols));
+    q8->quantize_row(values.data(), out.data(), rows * cols);
+    return out;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
       const float v = Value(seed, r, c);
@@ -64,6 +77,8 @@ std::string WriteParts(const std::vector<Part>& parts, int64_t cols) {
   return path;
 }
 
+// On every kernel variant: AVX-512 fills fp32 panels 16 rows at a time, so
+// its tiles straddle the parts; AVX2 reads the rows in one call.
 TEST(WeightLoaderTest, StacksPartsOfAnyRowCountExactly) {
   constexpr int64_t K = 64;
   const std::vector<Part> parts = {{"a", GgmlType::kF32, 5},
@@ -74,10 +89,14 @@ TEST(WeightLoaderTest, StacksPartsOfAnyRowCountExactly) {
   std::vector<MatrixRows> rows;
   for (const Part& p : parts)
     rows.push_back(WholeMatrix((*f)->FindTensor(p.name)));
-  for (WeightMode mode : {WeightMode::kF32, WeightMode::kAuto}) {
-    auto linear = MakeLinear(**f, rows, {}, mode);
+  for (auto isa :
+       {kernels::SmallGemmIsa::kAvx2, kernels::SmallGemmIsa::kAvx512}) {
+    kernels::ScopedSmallGemmIsa scoped(isa);
+    if (!scoped.ok()) continue;  // no AVX-512 here
+    auto linear = MakeLinear(**f, rows, {}, WeightMode::kF32);
     ASSERT_TRUE(linear.ok()) << linear.status();
     ASSERT_EQ((*linear)->rows(), 56);
+    EXPECT_EQ((*linear)->f32_panel(), isa == kernels::SmallGemmIsa::kAvx512);
     std::vector<float> row(K);
     int64_t stacked = 0;
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -85,7 +104,8 @@ TEST(WeightLoaderTest, StacksPartsOfAnyRowCountExactly) {
         (*linear)->DequantizeRow(stacked, row.data());
         for (int64_t c = 0; c < K; ++c) {
           ASSERT_EQ(row[c], Value(static_cast<int>(i), r, c))
-              << "part " << parts[i].name << ", row " << r << ", col " << c;
+              << "panels " << (*linear)->f32_panel() << ", part "
+              << parts[i].name << ", row " << r << ", col " << c;
         }
       }
     }
@@ -111,18 +131,29 @@ TEST(WeightLoaderTest, DecodesRowsAcrossStagingChunks) {
 
 TEST(WeightLoaderTest, AFileCutShortIsDataLossNamingTheTensor) {
   constexpr int64_t K = 64;
-  const std::string path =
-      WriteParts({{"a", GgmlType::kF32, 40}, {"b", GgmlType::kF16, 40}}, K);
+  const std::string path = WriteParts({{"a", GgmlType::kF32, 40},
+                                       {"b", GgmlType::kF16, 40},
+                                       {"q", GgmlType::kQ8_0, 40}},
+                                      K);
   auto f = GgufFile::Open(path);
   ASSERT_TRUE(f.ok()) << f.status();
   const GgufTensorInfo* b = (*f)->FindTensor("b");
-  ASSERT_EQ(::truncate(path.c_str(), (*f)->data_offset() + b->offset + 100), 0);
-  for (WeightMode mode : {WeightMode::kF32, WeightMode::kAuto}) {
+  const GgufTensorInfo* q = (*f)->FindTensor("q");
+  const uint64_t data = (*f)->data_offset();
+  // Cut inside the Q8_0 blocks: the packed reader fails, `b` still loads.
+  ASSERT_EQ(::truncate(path.c_str(), data + q->offset + 100), 0);
+  auto packed = MakeLinear(**f, {WholeMatrix(q)}, {}, WeightMode::kAuto);
+  EXPECT_EQ(packed.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(packed.status().message(), HasSubstr("tensor 'q'"));
+  EXPECT_TRUE(MakeLinear(**f, {WholeMatrix(b)}, {}, WeightMode::kF32).ok());
+  // Cut inside the f16 rows: decoded as fp32 rows, and as Q8_0 blocks
+  // quantized at load (--weights int8).
+  ASSERT_EQ(::truncate(path.c_str(), data + b->offset + 100), 0);
+  for (WeightMode mode : {WeightMode::kF32, WeightMode::kInt8}) {
     auto linear = MakeLinear(**f, {WholeMatrix(b)}, {}, mode);
     EXPECT_EQ(linear.status().code(), absl::StatusCode::kDataLoss);
     EXPECT_THAT(linear.status().message(), HasSubstr("tensor 'b'"));
   }
-  // The part before the cut still loads.
   EXPECT_TRUE(MakeLinear(**f, {WholeMatrix((*f)->FindTensor("a"))}, {},
                          WeightMode::kF32)
                   .ok());

@@ -45,17 +45,27 @@ TEST(MetricsTest, ExportsTheContractAfterTraffic) {
   ASSERT_FALSE(body.empty());
   // lumen_moe_expert_tokens_total has no series (and so no lines) until an
   // MoE model runs: Prometheus clients omit empty families.
-  for (const char* name :
-       {"lumen_requests_total", "lumen_request_duration_seconds_bucket",
-        "lumen_time_to_first_token_seconds_bucket",
-        "lumen_time_per_output_token_seconds_bucket",
-        "lumen_prompt_tokens_total", "lumen_generation_tokens_total",
-        "lumen_prefix_cache_hit_tokens_total", "lumen_queue_depth",
-        "lumen_running_sequences", "lumen_kv_cache_usage_ratio",
-        "lumen_step_tokens_bucket", "lumen_step_duration_seconds_bucket",
-        "lumen_preemptions_total", "lumen_rag_retrieval_seconds",
-        "lumen_rag_documents", "lumen_build_info", "process_cpu_seconds_total",
-        "process_resident_memory_bytes", "process_open_fds"}) {
+  for (const char* name : {"lumen_requests_total",
+                           "lumen_request_duration_seconds_bucket",
+                           "lumen_time_to_first_token_seconds_bucket",
+                           "lumen_time_per_output_token_seconds_bucket",
+                           "lumen_prompt_tokens_total",
+                           "lumen_generation_tokens_total",
+                           "lumen_prefix_cache_hit_tokens_total",
+                           "lumen_queue_depth",
+                           "lumen_running_sequences",
+                           "lumen_kv_cache_usage_ratio",
+                           "# TYPE lumen_kv_cache_bytes gauge",
+                           "# TYPE lumen_kv_cache_populated_bytes gauge",
+                           "lumen_step_tokens_bucket",
+                           "lumen_step_duration_seconds_bucket",
+                           "lumen_preemptions_total",
+                           "lumen_rag_retrieval_seconds",
+                           "lumen_rag_documents",
+                           "lumen_build_info",
+                           "process_cpu_seconds_total",
+                           "process_resident_memory_bytes",
+                           "process_open_fds"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name;
   }
   EXPECT_THAT(
@@ -84,22 +94,23 @@ double SeriesValue(const std::string& body, const std::string& series) {
 }
 
 // The idle engine backs its KV arena after start, and the gauges show it:
-// resident bytes grow to the arena's size (64 MiB requested, whole blocks).
-TEST(MetricsTest, KvCacheResidentBytesReachTheArenaSize) {
+// populated bytes grow to the arena's size (64 MiB requested, whole blocks).
+TEST(MetricsTest, KvCachePopulatedBytesReachTheArenaSize) {
   if (!testing::KernelPopulatesPages())
     GTEST_SKIP() << "the kernel cannot populate pages (MADV_POPULATE_WRITE)";
   testing::DaemonProcess d(
       {"--model=" + testing::TestDataPath("models/stories260K.gguf"),
        "--metrics-listen=127.0.0.1:0", "--kv-cache-mb=64"});
   ASSERT_TRUE(d.ok()) << d.Log();
+  ASSERT_GT(d.metrics_port(), 0) << d.Log();
   const std::string total = "lumen_kv_cache_bytes{model=\"stories260K\"}";
-  const std::string resident =
-      "lumen_kv_cache_resident_bytes{model=\"stories260K\"}";
+  const std::string populated =
+      "lumen_kv_cache_populated_bytes{model=\"stories260K\"}";
   double arena = -1, backed = -1;
   for (int i = 0; i < 200; ++i) {  // 20 s at most
     const std::string body = HttpGet(d.metrics_port(), "/metrics");
     arena = SeriesValue(body, total);
-    backed = SeriesValue(body, resident);
+    backed = SeriesValue(body, populated);
     if (arena > 0 && backed == arena) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
