@@ -1,5 +1,7 @@
 #include "engine/kernels/f32_panel.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,13 +17,15 @@ absl::Status FillF32Panel(int64_t N, int64_t K, F32RowSource rows,
   // The padding tiles past the rows: zeros.
   std::memset(panel + row_tiles * 16 * K, 0,
               (F32PanelFloats(N, K) - row_tiles * 16 * K) * sizeof(float));
-  absl::Status status;
+  // One slot per thread, no lock: a critical section here was reported as a
+  // double lock by ThreadSanitizer's OpenMP support (libarcher).
+  std::vector<absl::Status> statuses(omp_get_max_threads());
 #pragma omp parallel
   {
     // One tile's rows, row-major: read from the source once, in cache for
     // the transpose.
     std::vector<float> tile_rows(16 * K);
-    absl::Status mine;
+    absl::Status& mine = statuses[omp_get_thread_num()];
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < row_tiles; ++t) {
       if (!mine.ok()) continue;
@@ -34,10 +38,11 @@ absl::Status FillF32Panel(int64_t N, int64_t K, F32RowSource rows,
           tile[k * 16 + r] = tile_rows[r * K + k];
       }
     }
-#pragma omp critical(lumen_fill_f32_panel)
-    if (status.ok()) status = mine;
   }
-  return status;
+  for (absl::Status& s : statuses) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 void F32PanelRow(const float* panel, int64_t K, int64_t n, float* out) {

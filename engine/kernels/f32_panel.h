@@ -28,7 +28,8 @@ int64_t F32PanelFloats(int64_t N, int64_t K);
 // N, K > 0; panel: F32PanelFloats(N, K) floats. Fills it with the panel of
 // the matrix `rows` gives (its padding rows zero), on the calling thread's
 // OpenMP team. An error of `rows` is returned (when several tiles fail, the
-// one a thread reported first), the panel then only partly filled.
+// first one of the lowest-numbered thread that had one), the panel then only
+// partly filled.
 absl::Status FillF32Panel(int64_t N, int64_t K, F32RowSource rows,
                           float* panel);
 // Row n of the matrix ([K] into out).
